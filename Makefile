@@ -1,0 +1,52 @@
+# kstream — developer and CI entry points. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help venv install demo test test-unit test-integration check lint format typecheck bench bench-smoke chaos clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install kstream with its dev tools
+
+install: $(STAMP) ## Same as venv
+
+demo: $(STAMP) ## Start a local broker, load the flights, run examples/flights-hourly.yaml, show the table
+	$(PY) -m kstream_cli.demo
+
+test: $(STAMP) ## Install from scratch if needed and run the whole test suite (starts its own broker)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## Unit and CLI tests only (no broker)
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## Integration tests only (real broker)
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check kstream cli tests
+	$(BIN)/ruff format --check kstream cli tests
+
+format: $(STAMP) ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format kstream cli tests
+	$(BIN)/ruff check --fix kstream cli tests
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy
+
+check: lint typecheck test-unit ## ruff (lint + format check), mypy and the unit tests
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""kstream's command-line interface (installed as the ``kstream_cli`` package)."""

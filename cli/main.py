@@ -1,0 +1,36 @@
+"""The ``kstream`` command group. Each command lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import click
+
+from kstream import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kstream")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """kstream: stream processing on Kafka with event time, windows, state and exactly-once."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    from kstream_cli import broker_cmd, pipeline_cmd, produce_cmd, run_cmd, tail_cmd
+
+    cli.add_command(broker_cmd.broker)
+    cli.add_command(produce_cmd.produce)
+    cli.add_command(tail_cmd.tail)
+    cli.add_command(run_cmd.run)
+    cli.add_command(pipeline_cmd.validate)
+    cli.add_command(pipeline_cmd.plan)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})
