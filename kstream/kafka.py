@@ -221,3 +221,191 @@ def translate(exc: KafkaException, what: str) -> BrokerError:
 
 
 KafkaLibraryError = KafkaException
+
+
+def message_timestamp_ms(msg: Message) -> int | None:
+    """The record's timestamp in epoch milliseconds (create or log-append time), ``None`` when
+    the broker reports none."""
+    from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+
+    kind, ts = msg.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE else int(ts)
+
+
+def message_headers(msg: Message) -> list[tuple[str, bytes | None]]:
+    """The record's headers as ``(name, value)`` pairs in order (empty list when none)."""
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v.encode("utf-8") if isinstance(v, str) else v) for k, v in pairs]
+
+
+class TaskProducer:
+    """The producer of one task (transactional under exactly-once) with a fast ``emit``.
+
+    Args:
+        conf: producer configuration (from :func:`producer_config`).
+        transactional_id: deterministic per (pipeline, stage, partition); None for at-least-once.
+        timeout_s: timeout of each transactional call.
+
+    Every method raises :class:`~kstream.errors.TransactionError` when the broker fences, aborts
+    or times out the transaction.
+    """
+
+    def __init__(self, conf: Mapping[str, Any], transactional_id: str | None,
+                 timeout_s: float = 30.0) -> None:
+        conf = dict(conf)
+        conf["partitioner"] = "murmur2_random"
+        if transactional_id is not None:
+            conf["transactional.id"] = transactional_id
+            conf.setdefault("transaction.timeout.ms", 60_000)
+        else:
+            conf["enable.idempotence"] = True
+        self.transactional = transactional_id is not None
+        self.timeout_s = timeout_s
+        self._producer = new_producer(conf)
+        self.emit = self._make_emit()
+
+    def _make_emit(self) -> Any:
+        produce, poll = self._producer.produce, self._producer.poll
+
+        def emit(topic: str, key: bytes | None, value: bytes | None, ts: int,
+                 headers: list[tuple[str, bytes]] | None, partition: int | None) -> None:
+            while True:
+                try:
+                    if partition is None:
+                        produce(topic, value, key, timestamp=ts, headers=headers)
+                    else:
+                        produce(topic, value, key, partition, timestamp=ts, headers=headers)
+                    return
+                except BufferError:
+                    poll(0.05)
+                except KafkaException as exc:
+                    raise translate(exc, f"produce to {topic}") from exc
+
+        return emit
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        from kstream.errors import TransactionError
+
+        try:
+            return fn(*args)
+        except KafkaException as exc:
+            raise TransactionError(f"{what}: {translate(exc, what)}") from exc
+
+    def init(self) -> None:
+        """``init_transactions``: fences any previous incarnation and aborts its open txn."""
+        if self.transactional:
+            self._call("init_transactions", self._producer.init_transactions, self.timeout_s)
+
+    def begin(self) -> None:
+        """Begin a transaction (no-op without transactions)."""
+        if self.transactional:
+            self._call("begin_transaction", self._producer.begin_transaction)
+
+    def send_offsets(self, positions: list[tuple[str, int, int]], consumer: Consumer) -> None:
+        """Add input positions ``(topic, partition, next offset)`` to the transaction."""
+        tps = [TopicPartition(t, p, o) for t, p, o in positions]
+        meta = consumer.consumer_group_metadata()
+        self._call("send_offsets_to_transaction", self._producer.send_offsets_to_transaction,
+                   tps, meta, self.timeout_s)
+
+    def commit(self) -> None:
+        """Commit the transaction (or flush and check deliveries without transactions)."""
+        if self.transactional:
+            self._call("commit_transaction", self._producer.commit_transaction, self.timeout_s)
+        else:
+            self.flush()
+
+    def abort(self) -> None:
+        """Abort the open transaction; errors are ignored (the producer is being replaced)."""
+        if self.transactional:
+            try:
+                self._producer.abort_transaction(self.timeout_s)
+            except KafkaException:
+                pass
+
+    def flush(self) -> None:
+        """Deliver everything produced so far."""
+        remaining = self._producer.flush(self.timeout_s)
+        if remaining:
+            from kstream.errors import TransactionError
+
+            raise TransactionError(f"{remaining} records not delivered within {self.timeout_s} s")
+
+    def poll(self) -> None:
+        """Serve delivery callbacks."""
+        self._producer.poll(0)
+
+    def flush_quietly(self, timeout_s: float = 5.0) -> None:
+        """Best-effort flush before the producer is dropped (errors ignored)."""
+        try:
+            self._producer.flush(timeout_s)
+        except KafkaException:
+            pass
+
+
+def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) -> None:
+    """Synchronously commit ``(topic, partition, next offset)`` for the group (at-least-once)."""
+    tps = [TopicPartition(t, p, o) for t, p, o in positions]
+    try:
+        consumer.commit(offsets=tps, asynchronous=False)
+    except KafkaException as exc:
+        raise translate(exc, "commit offsets") from exc
+
+
+def committed_offsets(consumer: Consumer, topic: str, partitions: list[int],
+                      timeout_s: float = 10.0) -> dict[int, int | None]:
+    """The group's committed next offset per partition (None when nothing is committed)."""
+    try:
+        result = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+    except KafkaException as exc:
+        raise translate(exc, f"read committed offsets of {topic}") from exc
+    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result}
+
+
+def end_offsets(consumer: Consumer, topic: str, partitions: list[int],
+                timeout_s: float = 10.0) -> dict[int, int]:
+    """High watermark per partition as reported by the broker (may under-report on Tansu)."""
+    out: dict[int, int] = {}
+    for p in partitions:
+        try:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+        except KafkaException as exc:
+            raise translate(exc, f"read end offsets of {topic}") from exc
+        out[p] = high
+    return out
+
+
+def read_partition_to_end(bootstrap: str, settings: Mapping[str, Any], topic: str,
+                          partition: int, timeout_s: float = 30.0) -> list[tuple[bytes, bytes | None]]:
+    """Every ``(key, value)`` of one partition from the beginning to its end, read with
+    ``isolation.level=read_committed`` (changelog restore). A missing topic reads as empty."""
+    conf = consumer_config(bootstrap, "kstream-restore", settings)
+    conf.update({"enable.partition.eof": True, "isolation.level": "read_committed"})
+    consumer = new_consumer(conf)
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, 0.5):
+                err = msg.error()
+                if err is None:
+                    out.append((msg.key(), msg.value()))
+                elif err.code() == PARTITION_EOF:
+                    return out
+                elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    return out
+                else:
+                    raise BrokerError(f"restore from {topic}[{partition}]: {err.str()}")
+        raise BrokerError(f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s")
+    finally:
+        consumer.close()
+
+
+def assignment_offsets(partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]) -> list[Any]:
+    """Set each assigned ``TopicPartition``'s start offset (beginning when None)."""
+    for tp in partitions:
+        offset = offsets.get((tp.topic, tp.partition))
+        tp.offset = OFFSET_BEGINNING if offset is None else offset
+    return partitions

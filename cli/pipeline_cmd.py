@@ -1,0 +1,108 @@
+"""``kstream validate`` and ``kstream plan``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kstream.errors import BrokerError
+from kstream.kafka import Admin
+from kstream.plan import Plan, build_plan, changelog_topic, store_name
+from kstream.specload import load_pipeline
+from kstream.topology import wanted_topics
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.run_cmd import resolve_bootstrap
+
+
+@click.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def validate(pipeline: Path) -> None:
+    """Check PIPELINE and report every error with file:line, key path and a fix."""
+    spec = load_pipeline(pipeline)
+    plan = build_plan(spec)
+    click.echo(
+        f"ok: {pipeline}: pipeline '{spec.name}', {len(spec.operators)} operators, "
+        f"{len(plan.stages)} stage(s), {len(spec.sinks)} sink(s)"
+    )
+
+
+@click.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bootstrap-servers", "bootstrap_servers", envvar=BOOTSTRAP_ENVVAR,
+              metavar="HOST:PORT", help="Ask this broker for partition counts (optional).")
+@handle_errors
+def plan(pipeline: Path, bootstrap_servers: str | None) -> None:
+    """Show PIPELINE's job graph: stages, tasks, topics read/written/created, state stores."""
+    spec = load_pipeline(pipeline)
+    job = build_plan(spec)
+    existing = _existing_topics(resolve_bootstrap(bootstrap_servers, spec.kafka))
+    console = Console()
+    console.print(_stages_table(job, existing))
+    console.print(_topics_table(job, existing))
+    if existing is None:
+        console.print("[dim]broker not reachable: partition counts assumed, "
+                      "'create' not checked[/dim]")
+
+
+def _existing_topics(bootstrap: str) -> dict[str, int] | None:
+    try:
+        return Admin(bootstrap, timeout_s=3.0).topics()
+    except BrokerError:
+        return None
+
+
+def _source_partitions(job: Plan, existing: dict[str, int] | None) -> int:
+    if existing and job.source.topic in existing:
+        return existing[job.source.topic]
+    return 1
+
+
+def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
+    counts = {t.name: t.partitions for t in wanted_topics(job, _source_partitions(job, existing))}
+    counts[job.source.topic] = _source_partitions(job, existing)
+    table = Table(title=f"pipeline {job.spec.name}: job graph")
+    for column in ("stage", "reads", "tasks", "operators", "writes", "state stores"):
+        table.add_column(column)
+    for stage in job.stages:
+        ops = " -> ".join(f"{type(op).__name__.removesuffix('Spec').lower()}({op.id})"
+                          for op in stage.operators) or "-"
+        writes = [job.output_topic(stage) or ""] if stage.key_by else [s.topic for s in stage.sinks]
+        writes += [w.late_topic for w in stage.windows if w.late_topic]
+        stores = [f"{store_name(w.id)} -> {changelog_topic(job.spec.name, w.id)}"
+                  for w in stage.windows]
+        table.add_row(str(stage.index), stage.input_topic, str(counts.get(stage.input_topic, "?")),
+                      ops + (f" -> key_by({stage.key_by.id})" if stage.key_by else ""),
+                      "\n".join(writes), "\n".join(stores) or "-")
+    return table
+
+
+def _topics_table(job: Plan, existing: dict[str, int] | None) -> Table:
+    table = Table(title="topics")
+    for column in ("topic", "role", "partitions", "status"):
+        table.add_column(column)
+    source = job.source.topic
+    status = "?" if existing is None else ("exists" if source in existing else "MISSING")
+    table.add_row(source, "source (read)", str(_source_partitions(job, existing)), status)
+    for topic in wanted_topics(job, _source_partitions(job, existing)):
+        role = "changelog (compacted)" if topic.compacted else _role(job, topic.name)
+        if existing is None:
+            state = "?"
+        else:
+            state = "exists" if topic.name in existing else "will be created"
+        table.add_row(topic.name, role, str(topic.partitions), state)
+    return table
+
+
+def _role(job: Plan, topic: str) -> str:
+    if topic.endswith(".repartition"):
+        return "repartition (written and read)"
+    if topic in job.late_topics():
+        return "late data (written)"
+    if topic == job.source.dead_letter_topic:
+        return "dead letter (written)"
+    return "sink (written)"

@@ -1,0 +1,330 @@
+"""The runner: one process of a pipeline's consumer group.
+
+It subscribes to every input topic of the job (the source and the repartition topics), turns each
+assigned topic-partition into a task (:mod:`kstream.restore`), feeds tasks batches of records,
+checkpoints them every interval (:mod:`kstream.checkpoint`) and, with ``bounded``, ends each
+source task at the end offsets captured at start, then exits once all its tasks are finished.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kstream import kafka
+from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
+from kstream.errors import StateError
+from kstream.plan import Plan, transactional_id
+from kstream.restore import check_transaction_timeout, open_store, recover, store_entries
+from kstream.specview import fingerprint
+from kstream.task import Task
+from kstream.timestamps import now_ms
+from kstream.topology import TopicLayout, ensure_topics
+
+log = logging.getLogger("kstream.runtime")
+
+#: seconds a bounded member with no assigned partitions waits before it exits
+EMPTY_MEMBER_GRACE_S = 10.0
+
+
+class RunnerState(enum.Enum):
+    """Lifecycle of a runner."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+_ALLOWED = {
+    RunnerState.CREATED: {RunnerState.RUNNING, RunnerState.FAILED},
+    RunnerState.RUNNING: {RunnerState.STOPPING, RunnerState.FAILED},
+    RunnerState.STOPPING: {RunnerState.STOPPED, RunnerState.FAILED},
+    RunnerState.STOPPED: set(),
+    RunnerState.FAILED: set(),
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: broker, state directory (ms intervals), bounded mode, group override."""
+
+    bootstrap: str
+    state_dir: str = ".kstream-state"
+    bounded: bool = False
+    group: str | None = None
+    status_interval_ms: int = 1_000
+
+
+@dataclass
+class Status:
+    """A live snapshot for the status display."""
+
+    elapsed_s: float
+    records_in: int
+    records_out: int
+    late: int
+    skipped: int
+    dead_letter: int
+    tasks: int
+    finished: int
+    watermarks: dict[str, int] = field(default_factory=dict)
+    lag: int = 0
+    checkpoints: int = 0
+
+
+class Runner:
+    """Runs one process of a pipeline.
+
+    Args:
+        plan: the job graph.
+        options: see :class:`RunOptions`.
+        on_status: called about every ``status_interval_ms`` with a :class:`Status`.
+
+    Raises (from :meth:`run`): BrokerError (unreachable broker, missing source topic),
+    RecordError (a bad record under ``on_error: fail``), StateError, TransactionError.
+    """
+
+    def __init__(self, plan: Plan, options: RunOptions,
+                 on_status: Callable[[Status], None] | None = None) -> None:
+        self.plan, self.options, self.on_status = plan, options, on_status
+        self.spec = plan.spec
+        self.state = RunnerState.CREATED
+        self.exactly_once = self.spec.checkpoint.guarantee == "exactly_once"
+        self.fingerprint = fingerprint(self.spec)
+        self.tasks: dict[tuple[str, int], TaskRuntime] = {}
+        self.layout: TopicLayout | None = None
+        self.end_offsets: dict[int, int] = {}
+        self.assigned_once = False
+        self.stop_requested = False
+        self.checkpoints = 0
+        self.totals = {"in": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0}
+        self._started = time.monotonic()
+        self._consumer: Any = None
+        self._empty_since: float | None = None
+        self._callback_error: Exception | None = None
+
+    def _move(self, new: RunnerState) -> None:
+        if new not in _ALLOWED[self.state]:
+            raise StateError(f"runner cannot go from {self.state.value} to {new.value}")
+        self.state = new
+
+    def request_stop(self) -> None:
+        """Ask the loop to checkpoint and stop (signal handlers call this)."""
+        self.stop_requested = True
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        settings = dict(self.spec.kafka)
+        if self.exactly_once:
+            check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
+        admin = kafka.Admin(self.options.bootstrap, settings)
+        self.layout = ensure_topics(admin, self.plan)
+        group = self.options.group or self.spec.group_id
+        conf = kafka.consumer_config(self.options.bootstrap, group, settings)
+        self._consumer = kafka.new_consumer(conf)
+        if self.options.bounded:
+            source = self.plan.source.topic
+            parts = list(range(self.layout.partitions[source]))
+            self.end_offsets = kafka.end_offsets(self._consumer, source, parts)
+        self._consumer.subscribe(
+            self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+
+    # -- rebalance ----------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        try:
+            offsets = {}
+            for tp in partitions:
+                rt = self._activate(tp.topic, tp.partition)
+                self.tasks[(tp.topic, tp.partition)] = rt
+                offsets[(tp.topic, tp.partition)] = rt.task.position
+            consumer.assign(kafka.assignment_offsets(partitions, offsets))
+            self.assigned_once = True
+        except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
+            self._callback_error = exc
+            consumer.assign([])
+
+    def _activate(self, topic: str, partition: int) -> TaskRuntime:
+        assert self.layout is not None
+        stage = self.plan.stage_of_topic(topic)
+        store = open_store(self.options.state_dir, self.spec.name, stage, partition)
+        committed = kafka.committed_offsets(self._consumer, topic, [partition])[partition]
+
+        def read(changelog: str, part: int) -> list[tuple[bytes, bytes | None]]:
+            return kafka.read_partition_to_end(self.options.bootstrap, self.spec.kafka, changelog, part)
+
+        meta, how = recover(store, committed, self.fingerprint, read, self.spec.name, stage, partition)
+        log.info("task %s:%s restored (%s) at position %s", stage.index, partition, how, committed)
+        txn_id = transactional_id(self.spec.name, stage.index, partition) if self.exactly_once else None
+        producer = kafka.TaskProducer(kafka.producer_config(self.options.bootstrap, self.spec.kafka), txn_id)
+        producer.init()
+        out_topic = self.plan.output_topic(stage)
+        task = Task(
+            self.plan, stage, partition, producer.emit,
+            out_partitions=self.layout.partitions.get(out_topic, 0) if out_topic else 0,
+            upstream_tasks=self.layout.upstream_tasks(stage),
+        )
+        task.restore(meta, store_entries(store, stage))
+        if task.position is None:
+            task.position = committed
+        rt = TaskRuntime(task, store, producer, self.spec.name, self.fingerprint, self.exactly_once,
+                         checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
+                         committed_position=task.position, last_checkpoint_ms=now_ms())
+        rt.open()
+        return rt
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        for tp in partitions:
+            rt = self.tasks.pop((tp.topic, tp.partition), None)
+            if rt is not None:
+                self._release(rt, consumer)
+
+    def _release(self, rt: TaskRuntime, consumer: Any) -> None:
+        try:
+            if rt.state == TxnState.OPEN:
+                run_checkpoint(rt, consumer, now_ms())
+        except Exception as exc:  # the next owner restores from the last checkpoint
+            log.warning("task %s: checkpoint on release failed: %s", rt.task.id, exc)
+            rt.producer.abort()
+        finally:
+            rt.producer.flush_quietly()
+            rt.store.close()
+            for key, value in rt.task.counters.items():
+                self.totals[key] += value
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    def run(self) -> Status:
+        """Run until stopped (or, with ``bounded``, until every task finished); returns the
+        final status."""
+        self._move(RunnerState.RUNNING)
+        try:
+            self._setup()
+            self._loop()
+            self._move(RunnerState.STOPPING)
+            self._checkpoint_all(force=True)
+        except BaseException:
+            self.state = RunnerState.FAILED
+            self._abort_all()
+            raise
+        finally:
+            self._close()
+        self._move(RunnerState.STOPPED)
+        return self.status()
+
+    def _loop(self) -> None:
+        consumer = self._consumer
+        interval = self.spec.checkpoint.interval_ms
+        last_tick = last_status = now_ms()
+        while not self.stop_requested:
+            msgs = consumer.consume(10_000, 0.05)
+            if self._callback_error is not None:
+                raise self._callback_error
+            if msgs:
+                self._dispatch(msgs)
+            now = now_ms()
+            if now - last_tick >= 100:
+                last_tick = now
+                for rt in list(self.tasks.values()):
+                    rt.task.tick()
+                    rt.producer.poll()
+            if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
+                self._checkpoint_all(force=False)
+            if self.on_status and now - last_status >= self.options.status_interval_ms:
+                last_status = now
+                self.on_status(self.status())
+            if self.options.bounded and self._all_finished():
+                return
+
+    def _dispatch(self, msgs: list[Any]) -> None:
+        batches: dict[tuple[str, int], list[Any]] = {}
+        for m in msgs:
+            if m.error() is not None:
+                self._on_event(m)
+                continue
+            tp = (m.topic(), m.partition())
+            batch = batches.get(tp)
+            if batch is None:
+                batches[tp] = [m]
+            else:
+                batch.append(m)
+        for tp, batch in batches.items():
+            rt = self.tasks.get(tp)
+            if rt is None or rt.task.finished:
+                continue
+            rt.task.process(batch)
+            rt.outputs_since_commit += len(batch)
+
+    def _on_event(self, msg: Any) -> None:
+        if kafka.is_partition_eof(msg):
+            rt = self.tasks.get((msg.topic(), msg.partition()))
+            if (self.options.bounded and rt is not None and rt.task.stage.is_source
+                    and not rt.task.finished
+                    and msg.offset() >= self.end_offsets.get(msg.partition(), 0)):
+                rt.task.end_of_input()
+                rt.outputs_since_commit += 1
+            return
+        error = kafka.message_error(msg)
+        if error is not None:
+            log.warning("%s", error)
+
+    def _all_finished(self) -> bool:
+        if not self.assigned_once:
+            return False
+        if not self.tasks:
+            # A member with nothing assigned (more processes than partitions) leaves after a
+            # grace period instead of waiting for a job it takes no part in.
+            if self._empty_since is None:
+                self._empty_since = time.monotonic()
+            return time.monotonic() - self._empty_since > EMPTY_MEMBER_GRACE_S
+        self._empty_since = None
+        return all(rt.task.finished for rt in self.tasks.values())
+
+    def _checkpoint_all(self, force: bool) -> None:
+        now = now_ms()
+        interval = self.spec.checkpoint.interval_ms
+        for rt in list(self.tasks.values()):
+            if force or now - rt.last_checkpoint_ms >= interval:
+                if run_checkpoint(rt, self._consumer, now):
+                    self.checkpoints += 1
+
+    def _abort_all(self) -> None:
+        for rt in self.tasks.values():
+            rt.producer.abort()
+
+    def _close(self) -> None:
+        for rt in list(self.tasks.values()):
+            rt.producer.flush_quietly()
+            rt.store.close()
+        self._accumulate_counters()
+        self.tasks.clear()
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except Exception as exc:
+                log.debug("consumer close: %s", exc)
+
+    def _accumulate_counters(self) -> None:
+        for rt in self.tasks.values():
+            for key, value in rt.task.counters.items():
+                self.totals[key] += value
+
+    def status(self) -> Status:
+        """The current :class:`Status` (counters of live tasks plus those released)."""
+        sums = dict(self.totals)
+        for rt in self.tasks.values():
+            for key, value in rt.task.counters.items():
+                sums[key] += value
+        watermarks = {rt.task.id: rt.task.watermark for rt in self.tasks.values()}
+        finished = sum(1 for rt in self.tasks.values() if rt.task.finished)
+        return Status(time.monotonic() - self._started, sums["in"], sums["out"], sums["late"],
+                      sums["skipped"], sums["dead_letter"], len(self.tasks), finished,
+                      watermarks, 0, self.checkpoints)

@@ -1,0 +1,195 @@
+"""Local task state in RocksDB (rocksdict) — the only module that imports rocksdict.
+
+One RocksDB instance per task under ``<state-dir>/<pipeline>/<stage>-<partition>/db``, a column
+family per state store plus ``meta`` (the checkpoint: input position, watermark state, checkpoint
+id, pipeline fingerprint). Updates arrive once per checkpoint as one WriteBatch.
+
+Before a checkpoint's Kafka commit, its change set is written to ``prepared.bin`` (framed, with a
+CRC32, fsynced, renamed into place). On open, :meth:`TaskStore.recover` applies it if the
+committed input offset says the commit happened, and drops it otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import rocksdict
+
+from kstream.errors import StateError
+
+Changes = dict[str, list[tuple[bytes, bytes | None]]]
+META_CF = "meta"
+META_KEY = b"checkpoint"
+_MAGIC = b"KSPREP1\n"
+
+
+def task_dir(state_dir: str | Path, pipeline: str, stage: int, partition: int) -> Path:
+    """Directory of one task's state."""
+    return Path(state_dir) / pipeline / f"{stage}-{partition}"
+
+
+def _options() -> rocksdict.Options:
+    opts = rocksdict.Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    return opts
+
+
+class TaskStore:
+    """The RocksDB instance of one task.
+
+    Args:
+        path: the task directory (created if missing).
+        stores: column families to open besides ``meta``.
+
+    Raises:
+        StateError: when another process holds the RocksDB lock (never two writers), or the
+            files are corrupt.
+    """
+
+    def __init__(self, path: Path, stores: list[str]) -> None:
+        self.path = path
+        self.stores = list(stores)
+        path.mkdir(parents=True, exist_ok=True)
+        families = {name: rocksdict.Options(raw_mode=True) for name in [META_CF, *self.stores]}
+        try:
+            self._db = rocksdict.Rdict(str(path / "db"), _options(), column_families=families)
+        except Exception as exc:  # rocksdict raises plain Exception subclasses
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StateError(f"state {path} is in use by another process ({text})") from exc
+            raise StateError(f"state {path} cannot be opened: {text}") from exc
+        self._handles = {name: self._db.get_column_family_handle(name) for name in families}
+        self._families = {name: self._db.get_column_family(name) for name in families}
+
+    def meta(self) -> dict[str, Any] | None:
+        """The last applied checkpoint's metadata, or None for a fresh store."""
+        raw = self._families[META_CF].get(META_KEY)
+        if raw is None:
+            return None
+        try:
+            return orjson.loads(raw)  # type: ignore[no-any-return]
+        except orjson.JSONDecodeError as exc:
+            raise StateError(f"state {self.path}: checkpoint metadata is corrupt") from exc
+
+    def items(self, store: str) -> Iterator[tuple[bytes, bytes]]:
+        """Every entry of ``store`` in key order (time order for window stores)."""
+        yield from self._families[store].items()
+
+    def apply(self, changes: Changes, meta: dict[str, Any]) -> None:
+        """Apply one checkpoint's changes and metadata atomically (one WriteBatch)."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for store, entries in changes.items():
+            handle = self._handles[store]
+            for key, value in entries:
+                if value is None:
+                    batch.delete(key, handle)
+                else:
+                    batch.put(key, value, handle)
+        batch.put(META_KEY, orjson.dumps(meta), self._handles[META_CF])
+        self._db.write(batch)
+
+    def clear(self) -> None:
+        """Delete every entry (before a restore from the changelog)."""
+        for name in [META_CF, *self.stores]:
+            family = self._families[name]
+            keys = list(family.keys())
+            for key in keys:
+                family.delete(key)
+
+    def size_bytes(self) -> int:
+        """Approximate on-disk size of the task's state."""
+        total = 0
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(os.path.join(root, name))
+        return total
+
+    def close(self) -> None:
+        """Close the database and release its lock."""
+        with contextlib.suppress(Exception):
+            self._db.close()
+
+    # -- prepared change set ------------------------------------------------------------------
+
+    @property
+    def prepared_path(self) -> Path:
+        return self.path / "prepared.bin"
+
+    def write_prepared(self, changes: Changes, meta: dict[str, Any]) -> None:
+        """Write the change set durably (fsync + atomic rename) before the Kafka commit."""
+        body = _encode_changes(changes, meta)
+        tmp = self.path / "prepared.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(_MAGIC + struct.pack(">I", zlib.crc32(body)) + body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.prepared_path)
+
+    def read_prepared(self) -> tuple[Changes, dict[str, Any]] | None:
+        """The prepared change set, or None if absent. A torn or corrupt file counts as absent
+        (it was never renamed into place, so its commit cannot have been attempted)."""
+        try:
+            data = self.prepared_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
+            return None
+        (crc,) = struct.unpack(">I", data[len(_MAGIC) : len(_MAGIC) + 4])
+        body = data[len(_MAGIC) + 4 :]
+        if zlib.crc32(body) != crc:
+            return None
+        return _decode_changes(body)
+
+    def drop_prepared(self) -> None:
+        """Remove the prepared change set (after apply, or when its commit did not happen)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.prepared_path.unlink()
+
+
+def _encode_changes(changes: Changes, meta: dict[str, Any]) -> bytes:
+    parts = [_frame(orjson.dumps(meta))]
+    for store, entries in changes.items():
+        parts.append(_frame(store.encode()) + struct.pack(">I", len(entries)))
+        for key, value in entries:
+            parts.append(_frame(key))
+            parts.append(b"\x00" if value is None else b"\x01" + _frame(value))
+    return b"".join(parts)
+
+
+def _frame(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def _decode_changes(body: bytes) -> tuple[Changes, dict[str, Any]]:
+    view = memoryview(body)
+    pos = 0
+
+    def take() -> bytes:
+        nonlocal pos
+        (size,) = struct.unpack_from(">I", view, pos)
+        pos += 4 + size
+        return bytes(view[pos - size : pos])
+
+    meta = orjson.loads(take())
+    changes: Changes = {}
+    while pos < len(view):
+        store = take().decode()
+        (count,) = struct.unpack_from(">I", view, pos)
+        pos += 4
+        entries: list[tuple[bytes, bytes | None]] = []
+        for _ in range(count):
+            key = take()
+            flag = view[pos]
+            pos += 1
+            entries.append((key, take() if flag else None))
+        changes[store] = entries
+    return changes, meta

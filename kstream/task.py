@@ -1,0 +1,331 @@
+"""A task: one input partition of one stage, with its chain, watermark, state and outputs.
+
+The task is pure with respect to I/O: it is handed records (any object with confluent-kafka's
+``Message`` accessors: ``key() value() timestamp() offset() headers()``) and an ``emit``
+callable, and it calls ``emit(topic, key, value, timestamp_ms, headers, partition)`` for every
+output record. The runtime binds ``emit`` to a (transactional) producer; :mod:`kstream.testing`
+binds it to lists. Both run exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from kstream import codecs
+from kstream.chain import Chain, build_segments, key_function
+from kstream.errors import RecordError
+from kstream.plan import Plan, Stage, store_name
+from kstream.timestamps import extractor, now_ms
+from kstream.watermarks import (
+    ACTIVE,
+    END,
+    IDLE,
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    PartitionWatermark,
+    UpstreamWatermarks,
+)
+from kstream.windowop import LateRecord, WindowOperator
+
+log = logging.getLogger("kstream.task")
+
+Emit = Callable[[str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None]
+
+H_WATERMARK = "kstream.watermark"
+H_ORIGIN = "kstream.origin"
+H_STATUS = "kstream.status"
+MARKER_INTERVAL_MS = 200
+
+
+class Task:
+    """One input partition of one stage.
+
+    Args:
+        plan: the job graph.
+        stage: the stage this task runs.
+        partition: the input partition it owns.
+        emit: output callable (see module docstring).
+        out_partitions: partitions of the stage's repartition topic (0 when none).
+        upstream_tasks: tasks of the previous stage (0 for the source stage).
+        clock: processing-time clock in epoch ms.
+
+    Raises:
+        ExpressionError: when an expression or user function fails to compile/load.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        stage: Stage,
+        partition: int,
+        emit: Emit,
+        *,
+        out_partitions: int = 0,
+        upstream_tasks: int = 0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
+        self.id = f"{stage.index}:{partition}"
+        self.clock = clock
+        self.out_topic = plan.output_topic(stage)
+        self.out_partitions = out_partitions
+        source = plan.source
+        self.source = source
+        self.policy = source.on_error
+        self.counters = {"in": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0}
+        self.chain = Chain(build_segments(stage.operators, plan.spec), self._terminal(), self._late)
+        self.position: int | None = None
+        self.finished = False
+        self._idle = False
+        self._last_record_at = clock()
+        self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
+        if stage.is_source:
+            wm = source.watermark
+            bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
+            self.source_wm: PartitionWatermark | None = PartitionWatermark(bound, wm.max_future_skew_ms)
+            self.upstream: UpstreamWatermarks | None = None
+            self._decode_value = codecs.value_decoder(source.format)
+            self._decode_key = codecs.key_decoder(source.key_format)
+            self._extract = extractor(source.time)
+            self.process = self._process_source
+        else:
+            self.source_wm = None
+            self.upstream = UpstreamWatermarks(upstream_tasks)
+            self.process = self._process_repartition
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def _terminal(self) -> Callable[[Any, Any, int], None]:
+        stage, emit, counters = self.stage, self.emit, self.counters
+        if stage.key_by is not None:
+            keyfn = key_function(stage.key_by, self.plan.spec)
+            topic = self.out_topic or ""
+            dumps = orjson.dumps
+
+            def repartition(key: Any, value: Any, ts: int) -> None:
+                emit(topic, dumps(keyfn(value)), dumps(value), ts, None, None)
+                counters["out"] += 1
+
+            return repartition
+        sinks = [
+            (s.topic, codecs.encoder(s.key_format), codecs.encoder(s.format)) for s in stage.sinks
+        ]
+
+        def sink(key: Any, value: Any, ts: int) -> None:
+            for topic, encode_key, encode_value in sinks:
+                emit(topic, encode_key(key), encode_value(value), ts, None, None)
+            counters["out"] += 1
+
+        return sink
+
+    def _late(self, window: WindowOperator, late: list[LateRecord]) -> None:
+        self.counters["late"] += len(late)
+        topic = window.spec.late_topic
+        if topic is None:
+            return
+        for key, value, ts, start, end, wm in late:
+            headers = [
+                ("kstream.late.operator", window.id.encode()),
+                ("kstream.late.window_start", str(start).encode()),
+                ("kstream.late.window_end", str(end).encode()),
+                ("kstream.late.watermark", str(wm).encode()),
+            ]
+            self.emit(topic, codecs.encoder("string")(key), orjson.dumps(value), ts, headers, None)
+
+    def _send_marker(self, status: str, force: bool = False) -> None:
+        if self.out_topic is None:
+            return
+        wm = self.watermark
+        last_wm, last_status, last_at = self._marker
+        now = self.clock()
+        if not force and wm <= last_wm and status == last_status:
+            return
+        if not force and status == last_status and now - last_at < MARKER_INTERVAL_MS:
+            return
+        headers = [
+            (H_WATERMARK, str(wm).encode()),
+            (H_ORIGIN, self.id.encode()),
+            (H_STATUS, status.encode()),
+        ]
+        for p in range(self.out_partitions):
+            self.emit(self.out_topic, None, None, max(wm, 0), headers, p)
+        self._marker = (wm, status, now)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    @property
+    def watermark(self) -> int:
+        """The task's current watermark (epoch ms; -2**63 before any)."""
+        return self.chain.watermark
+
+    def _process_source(self, msgs: Sequence[Any]) -> None:
+        decode_value, decode_key, extract = self._decode_value, self._decode_key, self._extract
+        gen = self.source_wm
+        assert gen is not None
+        chain, push, skew = self.chain, self.chain.push, gen.max_future_skew_ms
+        for m in msgs:
+            try:
+                value = decode_value(m.value())
+                ts = extract(value, m.timestamp()[1])
+                if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
+                    raise RecordError("timestamp", f"event time {ts} is more than {skew} ms "
+                                      f"ahead of the highest seen ({gen.max_ts})")
+                push(decode_key(m.key()), value, ts)
+            except RecordError as exc:
+                self._bad(m, exc)
+                continue
+            if ts > gen.max_ts:
+                wm = gen.observe(ts)
+                if wm > chain.watermark:
+                    chain.advance(wm)
+        self._after_batch(msgs)
+
+    def _after_batch(self, msgs: Sequence[Any]) -> None:
+        if msgs:
+            self.counters["in"] += len(msgs)
+            self.position = msgs[-1].offset() + 1
+            self._last_record_at = self.clock()
+            if self._idle:
+                self._idle = False
+            self._send_marker(ACTIVE)
+
+    def _process_repartition(self, msgs: Sequence[Any]) -> None:
+        upstream, chain, push, loads = self.upstream, self.chain, self.chain.push, orjson.loads
+        assert upstream is not None
+        for m in msgs:
+            raw = m.value()
+            if raw is None:
+                self._on_marker(m.headers() or [])
+                continue
+            try:
+                push(loads(m.key()), loads(raw), m.timestamp()[1])
+            except RecordError as exc:
+                self._bad(m, exc)
+        self._after_batch(msgs)
+        if upstream.ended and not self.finished:
+            self.end_of_input()
+
+    def _on_marker(self, headers: list[tuple[str, bytes]]) -> None:
+        fields = {k: v for k, v in headers}
+        if H_WATERMARK not in fields or self.upstream is None:
+            return
+        wm = self.upstream.update(
+            fields[H_ORIGIN].decode(), int(fields[H_WATERMARK]), fields[H_STATUS].decode()
+        )
+        if wm > self.chain.watermark:
+            self.chain.advance(wm)
+
+    def _bad(self, msg: Any, exc: RecordError) -> None:
+        located = exc.located(self.stage.input_topic, self.partition, msg.offset())
+        if self.policy == "fail":
+            raise located
+        if self.policy == "skip":
+            self.counters["skipped"] += 1
+            log.warning("skipped %s", located)
+            return
+        self.counters["dead_letter"] += 1
+        headers = [
+            ("kstream.error.class", type(exc).__name__.encode()),
+            ("kstream.error.message", exc.reason.encode("utf-8", "replace")),
+            ("kstream.error.stage", exc.stage.encode()),
+            ("kstream.source.topic", self.stage.input_topic.encode()),
+            ("kstream.source.partition", str(self.partition).encode()),
+            ("kstream.source.offset", str(msg.offset()).encode()),
+            ("kstream.source.timestamp", str(msg.timestamp()[1]).encode()),
+        ]
+        topic = self.source.dead_letter_topic or ""
+        self.emit(topic, msg.key(), msg.value(), max(msg.timestamp()[1], 0), headers, None)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Processing-time housekeeping: processing-time watermark, idleness, marker flush."""
+        now = self.clock()
+        if self.finished:
+            return
+        if self.source.time.kind == "processing" and self.source_wm is not None:
+            wm = self.source_wm.observe(now)
+            if wm > self.chain.watermark:
+                self.chain.advance(wm)
+        idle_after = self.source.watermark.idle_timeout_ms
+        if self.stage.is_source and idle_after is not None and not self._idle:
+            if now - self._last_record_at >= idle_after:
+                self._idle = True
+                self._send_marker(IDLE, force=True)
+                return
+        self._send_marker(IDLE if self._idle else ACTIVE)
+
+    def set_watermark(self, watermark: int) -> None:
+        """Force the source watermark (test driver); it never regresses."""
+        if self.source_wm is not None:
+            self.source_wm.force(watermark)
+            if self.source_wm.watermark > self.chain.watermark:
+                self.chain.advance(self.source_wm.watermark)
+        self._send_marker(ACTIVE)
+
+    def end_of_input(self) -> None:
+        """Bounded input is exhausted: the watermark jumps to +infinity, every window fires,
+        and downstream tasks are told this task has ended."""
+        if self.source_wm is not None:
+            self.source_wm.force(MAX_WATERMARK)
+        self.chain.advance(MAX_WATERMARK)
+        self._send_marker(END, force=True)
+        self.finished = True
+
+    def flush_markers(self) -> None:
+        """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
+        if not self.finished:
+            self._send_marker(IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0])
+
+    # -- state --------------------------------------------------------------------------------
+
+    def state_changes(self) -> dict[str, list[tuple[bytes, bytes | None]]]:
+        """Per store name, each key changed since the last call, once (None = deleted)."""
+        return {store_name(w.id): w.changes() for w in self.chain.windows}
+
+    def meta(self) -> dict[str, Any]:
+        """The task's non-window state: input position, watermark generator, finished flag."""
+        gen = self.source_wm.to_state() if self.source_wm else None
+        up = self.upstream.to_state() if self.upstream else None
+        return {
+            "position": self.position,
+            "watermark": self.chain.watermark,
+            "source": gen,
+            "upstream": up,
+            "finished": self.finished,
+            "marker": list(self._marker[:2]),
+        }
+
+    def restore(self, meta: dict[str, Any] | None, stores: dict[str, Iterable[tuple[bytes, bytes]]]) -> None:
+        """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
+        if meta is None:
+            return
+        self.position = meta["position"]
+        self.finished = bool(meta["finished"])
+        self.chain.watermark = int(meta["watermark"])
+        if self.source_wm is not None and meta["source"]:
+            self.source_wm.load_state(meta["source"])
+        if self.upstream is not None and meta["upstream"]:
+            self.upstream.load_state(meta["upstream"])
+        self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
+        for window in self.chain.windows:
+            window.restore(stores.get(store_name(window.id), ()), self.chain.watermark)
+
+    def open_windows(self) -> int:
+        """Windows currently held by the task's operators."""
+        return sum(w.open_windows() for w in self.chain.windows)
+
+
+def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
+    """The watermark marker carried by ``headers`` (None when it is a data record)."""
+    if not headers:
+        return None
+    fields = {k: v.decode() for k, v in headers if k.startswith("kstream.")}
+    return fields if H_WATERMARK in fields else None
+
+
+__all__ = ["END", "Task", "marker_fields"]

@@ -1,0 +1,31 @@
+"""Window assigners (Flink DataStream semantics). Windows are half-open ``[start, end)`` in epoch ms.
+
+Tumbling and sliding windows align to the epoch plus ``offset_ms``; windows before time 0 exist
+(Python's floor modulo gives ``[-5, 5)`` for ts = -3, size 10, offset 5). Session windows start
+as ``[ts, ts + gap)`` and merge when they overlap or touch (``TimeWindow.intersects``).
+"""
+
+from __future__ import annotations
+
+
+def window_start(ts: int, size_ms: int, offset_ms: int = 0) -> int:
+    """Start of the tumbling window of ``size_ms`` containing ``ts`` (Flink
+    ``TimeWindow.getWindowStartWithOffset``), for any sign of ``ts`` and ``offset_ms``."""
+    return ts - (ts - offset_ms) % size_ms
+
+
+def sliding_windows(ts: int, size_ms: int, slide_ms: int, offset_ms: int = 0) -> list[tuple[int, int]]:
+    """Every ``[start, end)`` of length ``size_ms`` sliding by ``slide_ms`` that contains ``ts``,
+    latest start first (Flink ``SlidingEventTimeWindows.assignWindows`` order)."""
+    last = window_start(ts, slide_ms, offset_ms)
+    out = []
+    start = last
+    while start > ts - size_ms:
+        out.append((start, start + size_ms))
+        start -= slide_ms
+    return out
+
+
+def intersects(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    """True when two windows overlap or touch (``a_end == b_start`` counts): they merge."""
+    return a_start <= b_end and a_end >= b_start
