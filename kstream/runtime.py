@@ -103,7 +103,8 @@ class Runner:
         self.assigned_once = False
         self.stop_requested = False
         self.checkpoints = 0
-        self.totals = {"in": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0}
+        self.totals = {"in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0,
+                       "dead_letter": 0}
         self._started = time.monotonic()
         self._consumer: Any = None
         self._empty_since: float | None = None

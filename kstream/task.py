@@ -76,10 +76,14 @@ class Task:
         source = plan.source
         self.source = source
         self.policy = source.on_error
-        self.counters = {"in": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0}
+        self.counters = {
+            "in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0
+        }
         self.chain = Chain(build_segments(stage.operators, plan.spec), self._terminal(), self._late)
         self.position: int | None = None
         self.finished = False
+        self.marker_interval_ms = MARKER_INTERVAL_MS
+        self.late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
         self._idle = False
         self._last_record_at = clock()
         self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
@@ -108,7 +112,7 @@ class Task:
 
             def repartition(key: Any, value: Any, ts: int) -> None:
                 emit(topic, dumps(keyfn(value)), dumps(value), ts, None, None)
-                counters["out"] += 1
+                counters["forwarded"] += 1
 
             return repartition
         sinks = [
@@ -124,6 +128,8 @@ class Task:
 
     def _late(self, window: WindowOperator, late: list[LateRecord]) -> None:
         self.counters["late"] += len(late)
+        if self.late_listener is not None:
+            self.late_listener(window, late)
         topic = window.spec.late_topic
         if topic is None:
             return
@@ -144,7 +150,7 @@ class Task:
         now = self.clock()
         if not force and wm <= last_wm and status == last_status:
             return
-        if not force and status == last_status and now - last_at < MARKER_INTERVAL_MS:
+        if not force and status == last_status and now - last_at < self.marker_interval_ms:
             return
         headers = [
             (H_WATERMARK, str(wm).encode()),
@@ -186,7 +192,8 @@ class Task:
 
     def _after_batch(self, msgs: Sequence[Any]) -> None:
         if msgs:
-            self.counters["in"] += len(msgs)
+            if self.stage.is_source:
+                self.counters["in"] += len(msgs)
             self.position = msgs[-1].offset() + 1
             self._last_record_at = self.clock()
             if self._idle:
