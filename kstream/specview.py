@@ -1,0 +1,95 @@
+"""Plain views of a :class:`~kstream.spec.PipelineSpec`: a JSON-able dict and a fingerprint.
+
+:func:`spec_to_dict` is for display and logs (secrets in ``kafka`` are masked);
+:func:`fingerprint` identifies the pipeline's *state layout*: it changes when a stateful
+operator, the source topic or the pipeline name changes, and not for Kafka client settings,
+filters, maps or sinks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from kstream.spec import (
+    FilterSpec,
+    KeyBySpec,
+    MapSpec,
+    OperatorSpec,
+    PipelineSpec,
+    WindowSpec,
+)
+
+__all__ = ["MASK", "fingerprint", "is_secret_setting", "operator_to_dict", "spec_to_dict"]
+
+MASK = "***"
+_SECRET_MARKERS = ("password", "secret", "token", "sasl.jaas")
+_KINDS: dict[type, str] = {
+    FilterSpec: "filter",
+    MapSpec: "map",
+    KeyBySpec: "key_by",
+    WindowSpec: "window",
+}
+
+
+def is_secret_setting(name: str) -> bool:
+    """Whether a librdkafka setting holds a secret (``sasl.password``, ``ssl.key.password``,
+    ``sasl.jaas.config``, ``sasl.oauthbearer.client.secret``, any ``*token*`` ...)."""
+    lowered = name.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively (``dataclasses.asdict`` keeps tuples)."""
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
+    """One operator as ``{"kind": "window", "id": ..., <its fields>}``.
+
+    ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept).
+    """
+    body = _plain(dataclasses.asdict(op))
+    if isinstance(op, MapSpec):
+        body["fields"] = dict(op.fields)
+    return {"kind": _KINDS[type(op)], **body}
+
+
+def spec_to_dict(spec: PipelineSpec) -> dict[str, Any]:
+    """A JSON-able dict of ``spec`` with secret Kafka settings replaced by ``"***"``.
+
+    Keys: name, group, group_id, kafka, checkpoint, sources, operators (each with a ``kind``),
+    sinks. The file path is left out: it is where the pipeline was read from, not what it is.
+    """
+    kafka = {k: MASK if is_secret_setting(k) else v for k, v in spec.kafka.items()}
+    return {
+        "name": spec.name,
+        "group": spec.group,
+        "group_id": spec.group_id,
+        "kafka": kafka,
+        "checkpoint": dataclasses.asdict(spec.checkpoint),
+        "sources": [_plain(dataclasses.asdict(source)) for source in spec.sources],
+        "operators": [operator_to_dict(op) for op in spec.operators],
+        "sinks": [_plain(dataclasses.asdict(sink)) for sink in spec.sinks],
+    }
+
+
+def fingerprint(spec: PipelineSpec) -> str:
+    """SHA-256 hex digest of the canonical JSON of the pipeline name, the source topic(s)
+    and the full definitions of the stateful operators (windows), in declaration order.
+
+    Kafka settings, the consumer group, stateless operators and sinks do not take part.
+    """
+    payload = {
+        "pipeline": spec.name,
+        "source_topics": [source.topic for source in spec.sources],
+        "stateful": [operator_to_dict(op) for op in spec.operators if isinstance(op, WindowSpec)],
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
