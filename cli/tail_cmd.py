@@ -1,0 +1,215 @@
+"""``kstream tail``: print the records of a topic (no consumer group, nothing committed)."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import bootstrap_option
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+from rich.text import Text
+
+from kstream import kafka
+from kstream.errors import UsageError
+
+#: Idle timeout (seconds) used when --from-beginning or --max is given without --timeout.
+BOUNDED_IDLE_TIMEOUT_S = 5.0
+#: Seconds to wait for the broker's metadata answer.
+ADMIN_TIMEOUT_S = 10.0
+_BATCH = 500
+_POLL_S = 0.2
+
+
+@click.command()
+@click.argument("topic")
+@click.option(
+    "--from-beginning", is_flag=True, help="Start at the earliest offset (default: the end)."
+)
+@click.option("--max", "max_records", type=click.IntRange(min=1), help="Stop after N records.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop after S seconds without a new record. Default: 5 s with --from-beginning or "
+    "--max, else wait forever (Ctrl-C to stop).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "jsonl"]),
+    help="table (rich) or jsonl (one JSON object per record). Default: table on a terminal, "
+    "else jsonl.",
+)
+@bootstrap_option
+@handle_errors
+def tail(
+    topic: str,
+    from_beginning: bool,
+    max_records: int | None,
+    timeout_s: float | None,
+    output: str | None,
+    bootstrap_servers: str,
+) -> None:
+    """Print the records of TOPIC as they arrive, from every partition.
+
+    jsonl objects have the fields key (string), value (parsed JSON, else a UTF-8 string, else
+    {"base64": ...}), timestamp (epoch ms), partition, offset and headers (name -> string).
+    Reads with isolation.level=read_committed and commits nothing. On the local Tansu broker,
+    starting at the end can also show the last batch already in the topic (Tansu reports the
+    end offset as that batch's base offset).
+    """
+    if timeout_s is None and (from_beginning or max_records is not None):
+        timeout_s = BOUNDED_IDLE_TIMEOUT_S
+    output = output or ("table" if sys.stdout.isatty() else "jsonl")
+    # Listing all topics, not Admin.partitions(topic): naming a missing topic in a metadata
+    # request makes Tansu auto-create it.
+    partitions = kafka.Admin(bootstrap_servers, timeout_s=ADMIN_TIMEOUT_S).topics().get(topic)
+    if partitions is None:
+        raise UsageError(f"topic {topic!r} does not exist on {bootstrap_servers}")
+    start = kafka.OFFSET_BEGINNING if from_beginning else kafka.OFFSET_END
+    printer = _TablePrinter() if output == "table" else _print_jsonl
+    for batch in _read(bootstrap_servers, topic, partitions, start, max_records, timeout_s):
+        printer([record_dict(msg) for msg in batch])
+
+
+def _read(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    start: int,
+    max_records: int | None,
+    idle_timeout_s: float | None,
+) -> Iterator[list[Any]]:
+    """Batches of records until ``max_records`` are read or ``idle_timeout_s`` passes idle."""
+    conf = kafka.consumer_config(bootstrap, f"kstream-tail-{uuid.uuid4().hex[:12]}", {})
+    consumer = kafka.new_consumer(conf)
+    try:
+        consumer.assign([kafka.topic_partition(topic, p, start) for p in range(partitions)])
+        remaining = max_records
+        last_record = time.monotonic()
+        while remaining is None or remaining > 0:
+            batch = _consume(consumer, _BATCH if remaining is None else min(_BATCH, remaining))
+            if batch:
+                last_record = time.monotonic()
+                remaining = None if remaining is None else remaining - len(batch)
+                yield batch
+            elif idle_timeout_s is not None and time.monotonic() - last_record >= idle_timeout_s:
+                return
+    finally:
+        consumer.close()
+
+
+def _consume(consumer: Any, count: int) -> list[Any]:
+    try:
+        messages = consumer.consume(num_messages=count, timeout=_POLL_S)
+    except kafka.KafkaLibraryError as exc:
+        raise kafka.translate(exc, "cannot read") from exc
+    records = []
+    for msg in messages:
+        error = kafka.message_error(msg)
+        if error is not None:
+            raise error
+        if not kafka.is_partition_eof(msg):
+            records.append(msg)
+    return records
+
+
+def record_dict(msg: Any) -> dict[str, Any]:
+    """A consumed record as a JSON-ready dict (see the ``tail`` help for the fields)."""
+    key = msg.key()
+    return {
+        "key": None if key is None else _text_or_base64(key),
+        "value": _decode_value(msg.value()),
+        "timestamp": kafka.message_timestamp_ms(msg),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "headers": {
+            name: None if raw is None else _text_or_base64(raw)
+            for name, raw in kafka.message_headers(msg)
+        },
+    }
+
+
+def _decode_value(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _text_or_base64(raw)
+
+
+def _text_or_base64(raw: bytes) -> Any:
+    """UTF-8 text, or ``{"base64": ...}`` for bytes that are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(raw).decode("ascii")}
+
+
+def _print_jsonl(records: list[dict[str, Any]]) -> None:
+    out = sys.stdout
+    for record in records:
+        out.write(orjson.dumps(record).decode("utf-8"))
+        out.write("\n")
+    out.flush()
+
+
+class _TablePrinter:
+    """Prints each batch as a rich table; every column has a fixed width, so successive
+    batches line up under the one header."""
+
+    _FIXED: tuple[tuple[str, int, JustifyMethod], ...] = (
+        ("part", 4, "right"),
+        ("offset", 10, "right"),
+        ("timestamp (UTC)", 23, "left"),
+        ("key", 16, "left"),
+    )
+
+    def __init__(self) -> None:
+        self._console = Console()
+        self._first = True
+
+    def __call__(self, records: list[dict[str, Any]]) -> None:
+        table = Table(show_header=self._first, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+        for name, width, justify in self._FIXED:
+            table.add_column(name, width=width, justify=justify, no_wrap=True, overflow="ellipsis")
+        used = sum(width + 2 for _, width, _ in self._FIXED)
+        table.add_column(
+            "value",
+            width=max(10, self._console.width - used - 2),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        for rec in records:
+            table.add_row(
+                str(rec["partition"]),
+                str(rec["offset"]),
+                _iso(rec["timestamp"]),
+                Text(_show(rec["key"])),
+                Text(_show(rec["value"])),
+            )
+        self._console.print(table)
+        self._first = False
+
+
+def _iso(ts: int | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).isoformat(timespec="milliseconds")[:23]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode("utf-8")
