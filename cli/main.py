@@ -18,7 +18,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kstream_cli import broker_cmd, pipeline_cmd, produce_cmd, run_cmd, tail_cmd
+    from kstream_cli import broker_cmd, pipeline_cmd, produce_cmd, run_cmd, status_cmd, tail_cmd
 
     cli.add_command(broker_cmd.broker)
     cli.add_command(produce_cmd.produce)
@@ -26,6 +26,7 @@ def _register() -> None:
     cli.add_command(run_cmd.run)
     cli.add_command(pipeline_cmd.validate)
     cli.add_command(pipeline_cmd.plan)
+    cli.add_command(status_cmd.status)
 
 
 _register()

@@ -125,6 +125,7 @@ class Admin:
         conf = _common(settings or {}, _CONSUMER_ONLY | _PRODUCER_ONLY)
         conf["bootstrap.servers"] = bootstrap
         conf.setdefault("log_level", 0)
+        conf.setdefault("allow.auto.create.topics", False)
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self._client = AdminClient(conf)
@@ -267,6 +268,7 @@ class TaskProducer:
 
     def _make_emit(self) -> Any:
         produce, poll = self._producer.produce, self._producer.poll
+        transactional = self.transactional
 
         def emit(topic: str, key: bytes | None, value: bytes | None, ts: int,
                  headers: list[tuple[str, bytes]] | None, partition: int | None) -> None:
@@ -280,7 +282,12 @@ class TaskProducer:
                 except BufferError:
                     poll(0.05)
                 except KafkaException as exc:
-                    raise translate(exc, f"produce to {topic}") from exc
+                    error = translate(exc, f"produce to {topic}")
+                    if transactional:
+                        from kstream.errors import TransactionError
+
+                        raise TransactionError(str(error)) from exc
+                    raise error from exc
 
         return emit
 
@@ -401,6 +408,33 @@ def read_partition_to_end(bootstrap: str, settings: Mapping[str, Any], topic: st
         raise BrokerError(f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s")
     finally:
         consumer.close()
+
+
+def seek(consumer: Consumer, topic: str, partition: int, offset: int | None) -> None:
+    """Move the consumer's position of an assigned partition (beginning when None)."""
+    target = OFFSET_BEGINNING if offset is None else offset
+    try:
+        consumer.seek(TopicPartition(topic, partition, target))
+    except KafkaException as exc:
+        raise translate(exc, f"seek {topic}[{partition}] to {target}") from exc
+
+
+def group_members(bootstrap: str, settings: Mapping[str, Any], group: str,
+                  timeout_s: float = 5.0) -> dict[tuple[str, int], str]:
+    """Owner (``client.id@host``) of each assigned topic-partition of a consumer group; empty
+    when the group has no members or the broker cannot describe it."""
+    conf = _common(settings, _CONSUMER_ONLY | _PRODUCER_ONLY)
+    conf["bootstrap.servers"] = bootstrap
+    try:
+        future = AdminClient(conf).describe_consumer_groups([group], request_timeout=timeout_s)[group]
+        description = future.result(timeout=timeout_s)
+    except (KafkaException, ValueError, TimeoutError):
+        return {}
+    owners: dict[tuple[str, int], str] = {}
+    for member in description.members or []:
+        for tp in member.assignment.topic_partitions if member.assignment else []:
+            owners[(tp.topic, tp.partition)] = f"{member.client_id}@{member.host}"
+    return owners
 
 
 def assignment_offsets(partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]) -> list[Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from kstream import kafka
 from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
-from kstream.errors import StateError
+from kstream.errors import StateError, TransactionError
 from kstream.plan import Plan, transactional_id
 from kstream.restore import check_transaction_timeout, open_store, recover, store_entries
 from kstream.specview import fingerprint
@@ -29,6 +29,8 @@ log = logging.getLogger("kstream.runtime")
 
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
+#: transaction failures tolerated (each rewinds a task) before the run fails
+MAX_REWINDS = 20
 
 
 class RunnerState(enum.Enum):
@@ -103,8 +105,9 @@ class Runner:
         self.assigned_once = False
         self.stop_requested = False
         self.checkpoints = 0
+        self.rewinds = 0
         self.totals = {"in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0,
-                       "dead_letter": 0}
+                       "dead_letter": 0, "duplicates": 0}
         self._started = time.monotonic()
         self._consumer: Any = None
         self._empty_since: float | None = None
@@ -261,8 +264,22 @@ class Runner:
             rt = self.tasks.get(tp)
             if rt is None or rt.task.finished:
                 continue
-            rt.task.process(batch)
+            try:
+                rt.task.process(batch)
+            except TransactionError as exc:
+                self._rewind(tp, rt, exc)
+                continue
             rt.outputs_since_commit += len(batch)
+
+    def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
+        """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
+        its producer (fencing any zombie) and resume from its last checkpoint."""
+        log.warning("task %s: %s; rewinding to checkpoint %s", rt.task.id, exc, rt.checkpoint_id)
+        rt.producer.abort()
+        rt.store.close()
+        fresh = self._activate(*tp)
+        self.tasks[tp] = fresh
+        kafka.seek(self._consumer, tp[0], tp[1], fresh.task.position)
 
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
@@ -292,10 +309,16 @@ class Runner:
     def _checkpoint_all(self, force: bool) -> None:
         now = now_ms()
         interval = self.spec.checkpoint.interval_ms
-        for rt in list(self.tasks.values()):
+        for tp, rt in list(self.tasks.items()):
             if force or now - rt.last_checkpoint_ms >= interval:
-                if run_checkpoint(rt, self._consumer, now):
-                    self.checkpoints += 1
+                try:
+                    if run_checkpoint(rt, self._consumer, now):
+                        self.checkpoints += 1
+                except TransactionError as exc:
+                    self._rewind(tp, rt, exc)
+                    self.rewinds += 1
+                    if self.rewinds > MAX_REWINDS:
+                        raise
 
     def _abort_all(self) -> None:
         for rt in self.tasks.values():

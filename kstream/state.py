@@ -35,6 +35,58 @@ def task_dir(state_dir: str | Path, pipeline: str, stage: int, partition: int) -
     return Path(state_dir) / pipeline / f"{stage}-{partition}"
 
 
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """A task's checkpoint metadata read without taking its lock (read-only open), or None when
+    the task has no state here.
+
+    Raises:
+        StateError: the files exist but cannot be read.
+    """
+    db_path = path / "db"
+    if not (db_path / "CURRENT").exists():
+        return None
+    try:
+        families = rocksdict.Rdict.list_cf(str(db_path), rocksdict.Options(raw_mode=True))
+        db = rocksdict.Rdict(
+            str(db_path), rocksdict.Options(raw_mode=True),
+            column_families={name: rocksdict.Options(raw_mode=True) for name in families},
+            access_type=rocksdict.AccessType.read_only(),
+        )
+    except Exception as exc:
+        raise StateError(f"state {path} cannot be read: {exc}") from exc
+    try:
+        raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
+    finally:
+        db.close()
+    return orjson.loads(raw) if raw else None
+
+
+def is_locked(path: Path) -> bool:
+    """True when a live process on this machine holds the task's RocksDB lock."""
+    import fcntl
+
+    lock = path / "db" / "LOCK"
+    if not lock.exists():
+        return False
+    with open(lock, "a+b") as fh:
+        try:
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(fh, fcntl.LOCK_UN)
+    return False
+
+
+def dir_size(path: Path) -> int:
+    """Bytes under ``path``."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
 def _options() -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
     opts.create_if_missing(True)
@@ -106,12 +158,7 @@ class TaskStore:
 
     def size_bytes(self) -> int:
         """Approximate on-disk size of the task's state."""
-        total = 0
-        for root, _dirs, files in os.walk(self.path):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    total += os.path.getsize(os.path.join(root, name))
-        return total
+        return dir_size(self.path)
 
     def close(self) -> None:
         """Close the database and release its lock."""
