@@ -1,13 +1,24 @@
 """Window aggregations compiled into one accumulator per window.
 
-An accumulator is a flat Python list with one or two slots per aggregation. ``add`` is generated
-once per window operator as straight-line code (no per-aggregation dispatch in the hot path);
-``merge`` (session windows), ``result`` and the (de)serialisation are plain functions.
+An accumulator is a flat Python list with one or two slots per aggregation. Adding a record has
+two steps, each generated once per window operator as straight-line code (no per-aggregation
+dispatch in the hot path): ``extract(record) -> values`` evaluates every aggregation's expression
+and checks its type, and may raise :class:`~kstream.errors.RecordError` before any state is
+touched; ``apply(acc, values, ts, record)`` updates one accumulator (a record that belongs to
+several sliding windows is extracted once). ``merge`` (session windows), ``result`` and the
+(de)serialisation are plain functions.
 
 Null semantics follow SQL: null values are ignored by every aggregation except ``count`` without
 an argument (which counts records) and ``collect``. ``sum``/``min``/``max``/``avg``/``first``/
 ``last`` of no non-null value is null. ``first``/``last`` pick the value with the smallest /
-largest event timestamp (ties: the earlier / later arrival).
+largest event timestamp (ties: the earlier / later arrival). ``sum`` and ``avg`` need numbers
+(a string or list is a bad record, stage ``aggregate``).
+
+User-defined aggregates (``{python: module:Class}``) implement ``initialize() -> acc``,
+``add(acc, record) -> acc``, ``merge(acc_a, acc_b) -> acc`` (session windows) and
+``result(acc) -> value``; ``acc`` must survive a JSON round trip (dicts with string keys,
+lists, numbers, strings, booleans, None), because it is checkpointed as JSON. An exception in
+``add`` makes the record bad (stage ``aggregate``, routed by the source's ``on_error``).
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kstream.errors import ExpressionError
+from kstream.errors import ExpressionError, RecordError
 from kstream.spec import AggregationSpec
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -47,8 +58,34 @@ class Slot:
 
 
 class UserAggregate:
-    """Adapter for ``{python: module:Class}``: an object with ``initialize() -> acc``,
-    ``add(acc, record) -> acc``, ``merge(a, b) -> acc`` and ``result(acc) -> value``."""
+    """Guards a user aggregate's ``add``: any exception becomes a bad record.
+
+    Args:
+        name: the aggregation's result field (for messages).
+        user: an object with ``initialize() -> acc``, ``add(acc, record) -> acc``,
+            ``merge(a, b) -> acc`` and ``result(acc) -> value``.
+    """
+
+    def __init__(self, name: str, user: Any) -> None:
+        self.name = name
+        self.user = user
+
+    def add(self, acc: Any, record: Any) -> Any:
+        """``user.add(acc, record)``.
+
+        Raises:
+            RecordError: (stage ``aggregate``) whatever ``user.add`` raised.
+        """
+        try:
+            return self.user.add(acc, record)
+        except Exception as exc:
+            reason = f"aggregate {self.name}: add() raised {type(exc).__name__}: {exc}"
+            raise RecordError("aggregate", reason) from exc
+
+
+def _bad_value(name: str, kind: str, value: Any) -> RecordError:
+    shown = repr(value)[:80]
+    return RecordError("aggregate", f"{kind} {name}: expected a number, got {shown}")
 
 
 class Aggregator:
@@ -59,8 +96,11 @@ class Aggregator:
         getters: per aggregation, a callable ``record -> value`` (None for plain ``count``).
         users: per aggregation, a user aggregate instance for ``python`` aggregations.
 
-    ``add(acc, record, ts)`` updates ``acc`` in place; ``result(acc) -> dict`` names each value
-    as in the YAML.
+    ``extract(record) -> tuple`` evaluates the expressions (raises
+    :class:`~kstream.errors.RecordError` on a bad value, before any state changes);
+    ``apply(acc, values, ts, record)`` updates ``acc`` in place (``ts``: event time in ms, for
+    ``first``/``last``); ``add(acc, record, ts)`` does both; ``result(acc) -> dict`` names each
+    value as in the YAML.
     """
 
     def __init__(
@@ -76,7 +116,16 @@ class Aggregator:
             self.slots.append(Slot(spec.name, spec.kind, index, getter, user))
             index += 1 if user is not None else len(_INIT[spec.kind])
         self.width = index
-        self.add: Callable[[list[Any], dict[str, Any], int], None] = self._compile_add()
+        self.extract: Callable[[Any], tuple[Any, ...]] = self._compile_extract()
+        self.apply: Callable[[list[Any], tuple[Any, ...], int, Any], None] = self._compile_apply()
+
+    def add(self, acc: list[Any], record: Any, ts: int) -> None:
+        """Extract then apply one record (``ts``: its event time in ms).
+
+        Raises:
+            RecordError: a value is bad (stage ``aggregate`` or ``expression``).
+        """
+        self.apply(acc, self.extract(record), ts, record)
 
     def new(self) -> list[Any]:
         """A fresh accumulator."""
@@ -88,19 +137,44 @@ class Aggregator:
                 acc.extend(_INIT[slot.kind])
         return acc
 
-    def _compile_add(self) -> Callable[[list[Any], dict[str, Any], int], None]:
-        lines = ["def add(a, r, ts):"]
-        env: dict[str, Any] = {}
+    def _compile(self, name: str, lines: list[str]) -> Any:
+        namespace: dict[str, Any] = {"__builtins__": {}, "isinstance": isinstance, "set": set}
+        namespace["NUMBER"] = (int, float)
+        namespace["bad"] = _bad_value
+        namespace["TypeError"] = TypeError
+        namespace["RecordError"] = RecordError
         for n, slot in enumerate(self.slots):
-            env[f"g{n}"] = slot.getter
-            env[f"u{n}"] = slot.user
-            lines.extend("    " + line for line in _add_lines(slot, n))
-        if len(lines) == 1:
-            lines.append("    pass")
-        namespace: dict[str, Any] = {"__builtins__": {}}
-        namespace.update(env)
+            namespace[f"g{n}"] = slot.getter
+            namespace[f"u{n}"] = UserAggregate(slot.name, slot.user) if slot.user else None
         exec("\n".join(lines), namespace)  # generated from our own templates only
-        return namespace["add"]  # type: ignore[no-any-return]
+        return namespace[name]
+
+    def _compile_extract(self) -> Callable[[Any], tuple[Any, ...]]:
+        lines = ["def extract(r):"]
+        names = []
+        for n, slot in enumerate(self.slots):
+            if slot.user is not None or slot.getter is None:
+                names.append("None")
+                continue
+            lines.append(f"    v{n} = g{n}(r)")
+            if slot.kind in ("sum", "avg"):
+                lines.append(f"    if v{n} is not None and not isinstance(v{n}, NUMBER):")
+                lines.append(f"        raise bad({slot.name!r}, {slot.kind!r}, v{n})")
+            names.append(f"v{n}")
+        lines.append(f"    return ({', '.join(names)}{',' if names else ''})")
+        return self._compile("extract", lines)
+
+    def _compile_apply(self) -> Callable[[list[Any], tuple[Any, ...], int, Any], None]:
+        body: list[str] = []
+        # user adds first: if one raises, the built-in aggregations are untouched
+        order = sorted(enumerate(self.slots), key=lambda item: item[1].user is None)
+        for n, slot in order:
+            body.extend(_apply_lines(slot, n))
+        lines = ["def apply(a, vs, ts, r):", "    try:"]
+        lines.extend("        " + line for line in body or ["pass"])
+        lines.append("    except TypeError as exc:")
+        lines.append("        raise RecordError('aggregate', f'cannot aggregate: {exc}') from exc")
+        return self._compile("apply", lines)
 
     def merge(self, a: list[Any], b: list[Any]) -> list[Any]:
         """Merge two accumulators (session windows); returns a new accumulator."""
@@ -121,7 +195,8 @@ class Aggregator:
         return out
 
 
-def _add_lines(slot: Slot, n: int) -> list[str]:
+def _apply_lines(slot: Slot, n: int) -> list[str]:
+    """Statements applying value ``vs[n]`` of ``slot`` to accumulator ``a``."""
     i = slot.index
     if slot.user is not None:
         return [f"a[{i}] = u{n}.add(a[{i}], r)"]
@@ -139,8 +214,8 @@ def _add_lines(slot: Slot, n: int) -> list[str]:
         "collect": [],
     }[slot.kind]
     if slot.kind == "collect":
-        return [f"v = g{n}(r)", f"if a[{i}] is None: a[{i}] = []", f"a[{i}].append(v)"]
-    return [f"v = g{n}(r)", "if v is not None:"] + ["    " + line for line in body]
+        return [f"v = vs[{n}]", f"if a[{i}] is None: a[{i}] = []", f"a[{i}].append(v)"]
+    return [f"v = vs[{n}]", "if v is not None:"] + ["    " + line for line in body]
 
 
 def _merge_slot(kind: str, a: list[Any], b: list[Any], i: int) -> list[Any]:

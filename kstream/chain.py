@@ -4,6 +4,10 @@ A chain is a list of segments; each segment is a run of stateless steps (``value
 ``None`` to drop) followed by at most one window operator. Records that leave the last segment go
 to the terminal (sinks, or the ``key_by`` that feeds the next stage). Built once per task from
 the spec; the same code runs in ``kstream run`` and in :mod:`kstream.testing`.
+
+Time reaches the windows in two ways: :meth:`Chain.advance` (the task's event-time watermark)
+and :meth:`Chain.on_time` (processing time, for ``trigger: {every: ...}``). In both, what a
+window emits meets the downstream segments before they see the new time, as in Flink.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from kstream.aggregations import Aggregator
+from kstream.countop import CountWindowOperator, GlobalOperator
 from kstream.errors import ExpressionError, RecordError
 from kstream.expr import Expression, compile_expression, explain_failure, load_python_callable
 from kstream.spec import FilterSpec, KeyBySpec, MapSpec, OperatorSpec, PipelineSpec, WindowSpec
-from kstream.windowop import LateRecord, WindowOperator
+from kstream.timestamps import now_ms
+from kstream.windowop import LateRecord, TimeWindowOperator, WindowOperator
 
 Step = Callable[[Any], Any]
 Terminal = Callable[[Any, Any, int], None]
@@ -47,7 +53,9 @@ def _user(ref: str, spec: PipelineSpec, what: str) -> Callable[[Any], Any]:
         try:
             return fn(value)
         except Exception as exc:
-            raise RecordError("expression", f"{what} {ref} raised {type(exc).__name__}: {exc}") from exc
+            raise RecordError(
+                "expression", f"{what} {ref} raised {type(exc).__name__}: {exc}"
+            ) from exc
 
     return call
 
@@ -91,8 +99,15 @@ def key_function(op: KeyBySpec, spec: PipelineSpec) -> Callable[[Any], Any]:
     return _guarded(compile_expression(op.expr or "", where=f"{op.id}.key_by"))
 
 
-def build_window(op: WindowSpec, spec: PipelineSpec) -> WindowOperator:
-    """A window operator with its compiled aggregations."""
+def build_window(
+    op: WindowSpec, spec: PipelineSpec, clock: Callable[[], int] = now_ms
+) -> WindowOperator:
+    """The window operator for ``op.type`` with its compiled aggregations; ``clock`` gives
+    processing time in epoch ms.
+
+    Raises:
+        ExpressionError: an aggregation's expression or user class cannot be compiled/loaded.
+    """
     getters: list[Any] = []
     users: list[Any] = []
     for agg in op.aggregations:
@@ -103,7 +118,9 @@ def build_window(op: WindowSpec, spec: PipelineSpec) -> WindowOperator:
             where = f"{op.id}.aggregate.{agg.name}"
             getters.append(_guarded(compile_expression(agg.expr, where=where)))
     has_user = any(u is not None for u in users)
-    return WindowOperator(op, Aggregator(op.aggregations, getters, users if has_user else ()))
+    aggregator = Aggregator(op.aggregations, getters, users if has_user else ())
+    kind = {"count": CountWindowOperator, "global": GlobalOperator}.get(op.type, TimeWindowOperator)
+    return kind(op, aggregator, clock)
 
 
 def _user_aggregate(ref: str, spec: PipelineSpec) -> Any:
@@ -171,14 +188,26 @@ class Chain:
                     self.push(k, v, t, index + 1)
         self.watermark = watermark
 
+    def on_time(self, now: int) -> None:
+        """Processing time is ``now`` (epoch ms): run the windows' processing-time triggers in
+        chain order, each window's results flowing downstream."""
+        for index, segment in enumerate(self.segments):
+            window = segment.window
+            if window is not None and window.next_early is not None and window.next_early <= now:
+                for k, v, t in window.on_processing_time(now):
+                    self.push(k, v, t, index + 1)
+
     def _drain_late(self, window: WindowOperator) -> None:
         late = window.late
         window.late = []
         self.on_late(window, late)
 
 
-def build_segments(operators: tuple[OperatorSpec, ...], spec: PipelineSpec) -> list[Segment]:
-    """Segments for a stage's operators (the stage's ``key_by`` excluded)."""
+def build_segments(
+    operators: tuple[OperatorSpec, ...], spec: PipelineSpec, clock: Callable[[], int] = now_ms
+) -> list[Segment]:
+    """Segments for a stage's operators (the stage's ``key_by`` excluded); ``clock`` is the
+    task's processing-time clock (epoch ms)."""
     segments = [Segment()]
     for op in operators:
         if isinstance(op, FilterSpec):
@@ -186,7 +215,7 @@ def build_segments(operators: tuple[OperatorSpec, ...], spec: PipelineSpec) -> l
         elif isinstance(op, MapSpec):
             segments[-1].steps.append(map_step(op, spec))
         elif isinstance(op, WindowSpec):
-            segments[-1].window = build_window(op, spec)
+            segments[-1].window = build_window(op, spec, clock)
             segments.append(Segment())
         else:
             raise ExpressionError(f"operator {op.id} cannot run inside a stage")

@@ -10,13 +10,20 @@ The pipeline file format::
     group: flights-hourly-v2          # optional consumer group id (default: the pipeline name)
     kafka:                            # optional librdkafka settings, passed through as strings
       bootstrap.servers: 127.0.0.1:9092
+    schema_registry: http://registry:8081   # optional: Avro in the Confluent wire format; or
+                                      # {url: ..., basic.auth.user.info: ...}; mock://NAME: the
+                                      # client library's in-process mock (tests)
     checkpoint: {interval: 5s, guarantee: exactly_once}   # optional; or at_least_once
 
     sources:                          # a list with exactly one source (in this version)
       - topic: flights                # required
         name: flights                 # optional, default: the topic
-        format: json                  # json | string | bytes (default json)
-        key_format: string            # json | string | bytes (default string)
+        format: json                  # json | string | bytes | avro (default json)
+        key_format: string            # json | string | bytes | avro (default string)
+        schema: schemas/flight.avsc   # avro: the (reader) schema, relative to this file;
+                                      # required without a schema_registry
+        writer_schema: schemas/flight-v1.avsc   # avro without a registry: what producers wrote
+        key_schema: schemas/key.avsc  # key_format: avro
         time: event                   # event | processing | ingestion (default event)
         event_time: {field: sched_dep_ts, unit: ms}   # or `event_time: sched_dep_ts` (unit ms)
                                       # unit ms | s | iso; omitted: the Kafka record timestamp;
@@ -26,10 +33,12 @@ The pipeline file format::
           max_out_of_orderness: 1h    # bounded only (default 0)
           idle_timeout: 30s           # default: partitions never go idle
           max_future_skew: 1d         # default 1d
-        on_error: fail                # fail | skip | dead_letter
+        on_error: fail                # fail | skip | dead_letter (docs/errors.md)
         dead_letter_topic: bad-flights   # required with (and only with) on_error: dead_letter
 
-    operators:                        # optional list; each item has ONE operator key + `id`
+    operators:                        # optional list; each item has ONE operator key + `id`,
+                                      # and optionally on_error (+ dead_letter_topic): errors
+                                      # raised in that operator; default: the source's policy
       - filter: "dep_time is not None"          # or filter: {python: "module:function"}
       - map: {select: [origin, dep_delay], fields: {delay_h: "dep_delay / 60"}}
                                       # or map: {python: "module:function"}
@@ -37,14 +46,15 @@ The pipeline file format::
         id: by-origin                 # or {python: "module:function", partitions: 4}
       - id: hourly                    # required for window (names its state)
         window:
-          type: tumbling              # tumbling | sliding | session
-          size: 1h                    # tumbling and sliding
-          slide: 10m                  # sliding only (required there, <= size)
+          type: tumbling              # tumbling | sliding | session | count | global
+          size: 1h                    # tumbling and sliding; count: a number of elements
+          slide: 10m                  # sliding (required there, <= size); count (elements)
           gap: 3h                     # session only
           offset: 0s                  # tumbling and sliding; may be negative, |offset| < period
-          allowed_lateness: 0s
-          late_topic: flights-late    # optional
-          emit: final                 # final | update | changelog
+          allowed_lateness: 0s        # tumbling, sliding, session
+          late_topic: flights-late    # optional; tumbling, sliding, session
+          emit: final                 # final | update | changelog (global: default update)
+          trigger: {every: 10s}       # optional early firing, or {count: 100}; not for count
           aggregate:                  # required, at least one: result field -> aggregation
             flights: count            # count, or {count: expression}
             avg_dep_delay: {avg: dep_delay}   # count sum min max avg first last
@@ -54,9 +64,12 @@ The pipeline file format::
     sinks:                            # a list, at least one
       - topic: flights-hourly         # required
         name: hourly                  # optional, default: the topic
-        format: json                  # json | string | bytes (default json)
-        key_format: string            # json | string | bytes (default string)
+        format: json                  # json | string | bytes | avro (default json)
+        key_format: string            # json | string | bytes | avro (default string)
+        schema: schemas/hourly.avsc   # avro; window results without one get a derived schema
+        key_schema: schemas/key.avsc  # key_format: avro (default: a union of scalars)
         partitions: 1                 # optional; used when the topic must be created
+        on_error: skip                # serialize/produce errors; default: the source's policy
 
 Durations are written ``500ms``, ``10s``, ``5m``, ``1h``, ``1d`` or as an integer of ms.
 Operator ids default to ``<kind>-<index>`` (``filter-0``); ids must be unique. Aggregation
@@ -71,8 +84,6 @@ from typing import cast
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.spec import (
     CheckpointSpec,
-    ErrorPolicy,
-    Format,
     Guarantee,
     PipelineSpec,
     SinkSpec,
@@ -82,6 +93,7 @@ from kstream.spec import (
     TimeUnit,
     WatermarkSpec,
 )
+from kstream.specformats import check_pipeline, read_formats, read_policy, read_registry
 from kstream.specops import read_operators
 from kstream.specview import fingerprint, spec_to_dict
 from kstream.yamlnodes import (
@@ -99,21 +111,42 @@ from kstream.yamlnodes import (
 
 __all__ = ["fingerprint", "load_pipeline", "load_pipeline_text", "spec_to_dict"]
 
-TOP_KEYS = ("pipeline", "group", "kafka", "checkpoint", "sources", "operators", "sinks")
+TOP_KEYS = (
+    "pipeline",
+    "group",
+    "kafka",
+    "schema_registry",
+    "checkpoint",
+    "sources",
+    "operators",
+    "sinks",
+)
 SOURCE_KEYS = (
     "topic",
     "name",
     "format",
     "key_format",
+    "schema",
+    "writer_schema",
+    "key_schema",
     "time",
     "event_time",
     "watermark",
     "on_error",
     "dead_letter_topic",
 )
-SINK_KEYS = ("topic", "name", "format", "key_format", "partitions")
+SINK_KEYS = (
+    "topic",
+    "name",
+    "format",
+    "key_format",
+    "schema",
+    "key_schema",
+    "partitions",
+    "on_error",
+    "dead_letter_topic",
+)
 WATERMARK_KEYS = ("strategy", "max_out_of_orderness", "idle_timeout", "max_future_skew")
-FORMATS = ("json", "string", "bytes")
 
 
 def load_pipeline(path: str | Path) -> PipelineSpec:
@@ -147,16 +180,20 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
         )
         issues.raise_if_any()
     check_keys(issues, root, TOP_KEYS, ("pipeline", "sources", "sinks"))
+    registry = read_registry(issues, root.get("schema_registry"))
     spec = PipelineSpec(
         name=read_str(issues, root.get("pipeline"), "", name=True) or "",
         path=path,
         group=read_str(issues, root.get("group")),
         kafka=_kafka(issues, root.get("kafka")),
         checkpoint=_checkpoint(issues, root.get("checkpoint")),
-        sources=_sources(issues, root.get("sources")),
+        sources=_sources(issues, root.get("sources"), bool(registry)),
         operators=read_operators(issues, root.get("operators")),
-        sinks=_sinks(issues, root.get("sinks")),
+        sinks=_sinks(issues, root.get("sinks"), bool(registry)),
+        schema_registry=registry,
     )
+    if not issues.items:
+        check_pipeline(issues, root, spec)
     issues.raise_if_any()
     return spec
 
@@ -192,7 +229,7 @@ def _checkpoint(issues: Issues, node: Node | None) -> CheckpointSpec:
     return CheckpointSpec(interval_ms=interval, guarantee=cast(Guarantee, guarantee))
 
 
-def _sources(issues: Issues, node: Node | None) -> tuple[SourceSpec, ...]:
+def _sources(issues: Issues, node: Node | None, registry: bool) -> tuple[SourceSpec, ...]:
     if node is None or not expect_seq(issues, node, "write sources: [{topic: my-topic}]"):
         return ()
     items = node.items()
@@ -200,25 +237,29 @@ def _sources(issues: Issues, node: Node | None) -> tuple[SourceSpec, ...]:
         issues.add(node, "at least one source is required", "add '- topic: <topic>'")
     for extra in items[1:]:
         issues.add(extra, "only one source is supported in this version", "remove this source")
-    specs = [_source(issues, item) for item in items]
+    specs = [_source(issues, item, registry) for item in items]
     return tuple(spec for spec in specs[:1] if spec is not None)
 
 
-def _source(issues: Issues, node: Node) -> SourceSpec | None:
+def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
     if not check_keys(issues, node, SOURCE_KEYS, ("topic",)):
         return None
     topic = read_str(issues, node.get("topic"), "", name=True) or ""
     time_kind = read_enum(issues, node.get("time"), ("event", "processing", "ingestion"), "event")
-    on_error, dead_letter_topic = _error_policy(issues, node)
+    on_error, dead_letter_topic = read_policy(issues, node, "fail")
+    formats = read_formats(issues, node, sink=False, registry=registry)
     return SourceSpec(
         name=read_str(issues, node.get("name"), topic, name=True) or topic,
         topic=topic,
-        format=cast(Format, read_enum(issues, node.get("format"), FORMATS, "json")),
-        key_format=cast(Format, read_enum(issues, node.get("key_format"), FORMATS, "string")),
+        format=formats.format,
+        key_format=formats.key_format,
         time=_time(issues, cast(TimeKind, time_kind), node.get("event_time")),
         watermark=_watermark(issues, node.get("watermark")),
-        on_error=on_error,
+        on_error=on_error or "fail",
         dead_letter_topic=dead_letter_topic,
+        schema=formats.schema,
+        writer_schema=formats.writer_schema,
+        key_schema=formats.key_schema,
     )
 
 
@@ -255,32 +296,14 @@ def _watermark(issues: Issues, node: Node | None) -> WatermarkSpec:
     )
 
 
-def _error_policy(issues: Issues, node: Node) -> tuple[ErrorPolicy, str | None]:
-    """``on_error`` and ``dead_letter_topic`` (required with, and only with, dead_letter)."""
-    policy = read_enum(issues, node.get("on_error"), ("fail", "skip", "dead_letter"), "fail")
-    topic_node = node.get("dead_letter_topic")
-    topic = read_str(issues, topic_node, name=True)
-    if policy == "dead_letter" and topic_node is None:
-        where = node.get("on_error") or node
-        issues.add(
-            where,
-            "on_error: dead_letter needs 'dead_letter_topic'",
-            "add dead_letter_topic: <topic>",
-        )
-    if policy != "dead_letter" and topic_node is not None:
-        hint = "set on_error: dead_letter, or remove dead_letter_topic"
-        issues.add(topic_node, f"dead_letter_topic is unused with on_error: {policy}", hint)
-    return cast(ErrorPolicy, policy), topic
-
-
-def _sinks(issues: Issues, node: Node | None) -> tuple[SinkSpec, ...]:
+def _sinks(issues: Issues, node: Node | None, registry: bool) -> tuple[SinkSpec, ...]:
     if node is None or not expect_seq(issues, node, "write sinks: [{topic: my-topic}]"):
         return ()
     if not node.items():
         issues.add(node, "at least one sink is required", "add '- topic: <topic>'")
     specs: list[SinkSpec] = []
     for item in node.items():
-        spec = _sink(issues, item)
+        spec = _sink(issues, item, registry)
         if spec is None:
             continue
         if any(other.name == spec.name for other in specs):
@@ -290,14 +313,20 @@ def _sinks(issues: Issues, node: Node | None) -> tuple[SinkSpec, ...]:
     return tuple(specs)
 
 
-def _sink(issues: Issues, node: Node) -> SinkSpec | None:
+def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
     if not check_keys(issues, node, SINK_KEYS, ("topic",)):
         return None
     topic = read_str(issues, node.get("topic"), "", name=True) or ""
+    formats = read_formats(issues, node, sink=True, registry=registry)
+    on_error, dead_letter_topic = read_policy(issues, node, None)
     return SinkSpec(
         name=read_str(issues, node.get("name"), topic, name=True) or topic,
         topic=topic,
-        format=cast(Format, read_enum(issues, node.get("format"), FORMATS, "json")),
-        key_format=cast(Format, read_enum(issues, node.get("key_format"), FORMATS, "string")),
+        format=formats.format,
+        key_format=formats.key_format,
         partitions=read_positive_int(issues, node.get("partitions"), None),
+        schema=formats.schema,
+        key_schema=formats.key_schema,
+        on_error=on_error,
+        dead_letter_topic=dead_letter_topic,
     )

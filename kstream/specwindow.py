@@ -1,7 +1,9 @@
 """The ``window:`` operator of a pipeline file (see :mod:`kstream.specload` for the format).
 
 :func:`read_window` validates a window body: its type and the keys that belong to that type,
-its durations, and its ``aggregate`` mapping, into a :class:`~kstream.spec.WindowSpec`.
+its durations (element counts for ``type: count``), its early-firing ``trigger`` and its
+``aggregate`` mapping, into a :class:`~kstream.spec.WindowSpec`. The semantics are described in
+``docs/time-and-windows.md``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kstream.yamlnodes import (
     read_duration,
     read_enum,
     read_expression,
+    read_positive_int,
     read_python_ref,
     read_str,
     suggest,
@@ -26,7 +29,7 @@ from kstream.yamlnodes import (
 
 __all__ = ["RESERVED_RESULT_FIELDS", "WINDOW_TYPES", "read_aggregation", "read_window"]
 
-WINDOW_TYPES = ("tumbling", "sliding", "session")
+WINDOW_TYPES = ("tumbling", "sliding", "session", "count", "global")
 EMIT_MODES = ("final", "update", "changelog")
 WINDOW_KEYS = (
     "type",
@@ -37,15 +40,27 @@ WINDOW_KEYS = (
     "allowed_lateness",
     "late_topic",
     "emit",
+    "trigger",
     "aggregate",
 )
+_TIME_TYPES = ("tumbling", "sliding", "session")
 _KEY_TYPES = {
-    "size": ("tumbling", "sliding"),
-    "slide": ("sliding",),
+    "size": ("tumbling", "sliding", "count"),
+    "slide": ("sliding", "count"),
     "gap": ("session",),
     "offset": ("tumbling", "sliding"),
+    "allowed_lateness": _TIME_TYPES,
+    "late_topic": _TIME_TYPES,
+    "trigger": (*_TIME_TYPES, "global"),
 }
-_REQUIRED_BY_TYPE = {"tumbling": ("size",), "sliding": ("size", "slide"), "session": ("gap",)}
+_REQUIRED_BY_TYPE = {
+    "tumbling": ("size",),
+    "sliding": ("size", "slide"),
+    "session": ("gap",),
+    "count": ("size",),
+    "global": (),
+}
+TRIGGER_HINT = "write trigger: {every: 10s} (processing time) or trigger: {count: 100} (elements)"
 RESERVED_RESULT_FIELDS = ("key", "window_start", "window_end")
 AGGREGATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -87,10 +102,17 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
     wtype = read_enum(issues, type_node, WINDOW_TYPES, "") if type_node is not None else ""
     if wtype:
         _check_type_keys(issues, node, wtype)
-    size = read_duration(issues, node.get("size"), None, minimum=1)
-    slide = read_duration(issues, node.get("slide"), None, minimum=1)
+    if wtype == "count":
+        size, slide = None, None
+        count_size, count_slide = _counts(issues, node)
+    else:
+        size = read_duration(issues, node.get("size"), None, minimum=1)
+        slide = read_duration(issues, node.get("slide"), None, minimum=1)
+        count_size, count_slide = None, None
     offset = read_duration(issues, node.get("offset"), 0, minimum=None) or 0
     _check_sizes(issues, node, wtype, size, slide, offset)
+    every, count = _trigger(issues, node.get("trigger"))
+    default_emit = "update" if wtype == "global" else "final"
     return WindowSpec(
         id=op_id,
         type=cast(WindowType, wtype or "tumbling"),
@@ -101,8 +123,53 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
         offset_ms=offset,
         allowed_lateness_ms=read_duration(issues, node.get("allowed_lateness"), 0) or 0,
         late_topic=read_str(issues, node.get("late_topic"), name=True),
-        emit=cast(EmitMode, read_enum(issues, node.get("emit"), EMIT_MODES, "final")),
+        emit=cast(EmitMode, read_enum(issues, node.get("emit"), EMIT_MODES, default_emit)),
+        count_size=count_size,
+        count_slide=count_slide,
+        trigger_every_ms=every,
+        trigger_count=count,
     )
+
+
+def _element_count(issues: Issues, node: Node | None) -> int | None:
+    """A count window's ``size``/``slide``: a positive integer number of elements."""
+    if node is None:
+        return None
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    issues.add(
+        node,
+        f"a count window's {node.path.rsplit('.', 1)[-1]} is a number of elements, "
+        f"got {describe(value)}",
+        "write e.g. size: 100 (elements, not a duration)",
+    )
+    return None
+
+
+def _counts(issues: Issues, node: Node) -> tuple[int | None, int | None]:
+    """``size`` and ``slide`` (default: ``size``) of a count window; slide <= size."""
+    size = _element_count(issues, node.get("size"))
+    slide_node = node.get("slide")
+    slide = _element_count(issues, slide_node)
+    if size is not None and slide is not None and slide > size and slide_node is not None:
+        issues.add(slide_node, f"slide ({slide}) is larger than size ({size})", "use slide <= size")
+    return size, slide if slide is not None else size
+
+
+def _trigger(issues: Issues, node: Node | None) -> tuple[int | None, int | None]:
+    """``trigger: {every: <duration>}`` or ``trigger: {count: <elements>}``: early firing.
+
+    Returns ``(every_ms, count)``, at most one of them set.
+    """
+    if node is None:
+        return None, None
+    if not check_keys(issues, node, ("every", "count")) or len(node.value) != 1:
+        if node.is_map:
+            issues.add(node, "a trigger needs exactly one of 'every' and 'count'", TRIGGER_HINT)
+        return None, None
+    every = read_duration(issues, node.get("every"), None, minimum=1)
+    return every, read_positive_int(issues, node.get("count"), None)
 
 
 def _check_type_keys(issues: Issues, node: Node, wtype: str) -> None:
@@ -110,7 +177,7 @@ def _check_type_keys(issues: Issues, node: Node, wtype: str) -> None:
     for key, types in _KEY_TYPES.items():
         child = node.get(key)
         if child is not None and wtype not in types:
-            kinds = " and ".join(types)
+            kinds = ", ".join(types[:-1]) + " and " + types[-1] if len(types) > 1 else types[0]
             issues.add(
                 child,
                 f"'{key}' is for {kinds} windows, not {wtype} windows",

@@ -6,6 +6,10 @@
     driver.end_of_input()
     driver.output("flights-hourly")   # -> [OutputRecord(key, value, timestamp_ms, headers)]
     driver.late("flights")            # every element dropped as late
+    driver.advance_time(10_000)       # processing time: idleness, triggers, time: processing
+    driver.current_watermark("flights")
+
+See ``docs/testing.md``.
 
 Each source partition and each repartition partition is a :class:`~kstream.task.Task`, exactly
 as in ``kstream run``. Records a stage writes to its repartition topic are routed with Kafka's
@@ -93,16 +97,24 @@ class PipelineDriver:
             upstream = self.partitions[self.plan.stages[index - 1].input_topic] if index else 0
             out = self.plan.output_topic(stage)
             for p in range(self.partitions[stage.input_topic]):
-                task = Task(self.plan, stage, p, self._emit, clock=self._clock,
-                            out_partitions=self.partitions.get(out, 0) if out else 0,
-                            upstream_tasks=upstream)
+                task = Task(
+                    self.plan,
+                    stage,
+                    p,
+                    self._emit,
+                    clock=self._clock,
+                    out_partitions=self.partitions.get(out, 0) if out else 0,
+                    upstream_tasks=upstream,
+                )
                 task.marker_interval_ms = 0
                 task.late_listener = self._on_late
                 self.tasks[(stage.input_topic, p)] = task
+        self._task_topics = {topic for topic, _ in self.tasks}
 
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path, partitions: int = 1,
-                  start_time_ms: int = 0) -> PipelineDriver:
+    def from_yaml(
+        cls, text_or_path: str | Path, partitions: int = 1, start_time_ms: int = 0
+    ) -> PipelineDriver:
         """Load a pipeline from YAML text or a file path.
 
         Raises:
@@ -133,8 +145,14 @@ class PipelineDriver:
                 return spec.topic
         raise UsageError(f"unknown source {source!r}")
 
-    def send(self, source: str, value: Any, key: Any = None, timestamp_ms: int | None = None,
-             partition: int = 0) -> None:
+    def send(
+        self,
+        source: str,
+        value: Any,
+        key: Any = None,
+        timestamp_ms: int | None = None,
+        partition: int = 0,
+    ) -> None:
         """Send one record to a source partition and process everything it causes.
 
         ``value``: a dict (encoded as JSON), str or bytes (sent as is). ``key``: str, bytes or
@@ -144,8 +162,11 @@ class PipelineDriver:
             RecordError: the record is bad and the source's policy is ``fail``.
         """
         topic = self._source_topic(source)
-        raw_value = value if isinstance(value, bytes) else (
-            value.encode() if isinstance(value, str) else orjson.dumps(value))
+        raw_value = (
+            value
+            if isinstance(value, bytes)
+            else (value.encode() if isinstance(value, str) else orjson.dumps(value))
+        )
         raw_key = key.encode() if isinstance(key, str) else key
         ts = self.now_ms if timestamp_ms is None else timestamp_ms
         self._deliver(topic, partition, raw_key, raw_value, ts, None)
@@ -173,8 +194,15 @@ class PipelineDriver:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _deliver(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
-                 ts: int, headers: list[tuple[str, bytes]] | None) -> None:
+    def _deliver(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> None:
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
         self._queue.append((topic, partition, _Message(key, value, ts, offset, headers)))
@@ -186,16 +214,38 @@ class PipelineDriver:
             if task is not None and not task.finished:
                 task.process([msg])
 
-    def _emit(self, topic: str, key: bytes | None, value: bytes | None, ts: int,
-              headers: list[tuple[str, bytes]] | None, partition: int | None) -> None:
+    def _emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+        headers: list[tuple[str, bytes]] | None,
+        partition: int | None,
+    ) -> None:
         self.topics.setdefault(topic, []).append((key, value, ts, headers, partition))
-        if any(t == topic for t, _ in self.tasks):
+        if topic in self._task_topics:
             if partition is None:
                 partition = partition_for(key or b"", self.partitions[topic])
             self._deliver(topic, partition, key, value, ts, headers)
 
     def _on_late(self, window: WindowOperator, late: list[LateRecord]) -> None:
         self.late_records.extend((window, record) for record in late)
+
+    def current_watermark(self, source_or_topic: str, partition: int = 0) -> int:
+        """The watermark (ms; -2**63 before any) of the task reading a source (by name or
+        topic) or a repartition topic, partition ``partition``.
+
+        Raises:
+            UsageError: no task reads that topic partition.
+        """
+        topic = source_or_topic
+        if (topic, partition) not in self.tasks:
+            topic = self._source_topic(source_or_topic)
+        task = self.tasks.get((topic, partition))
+        if task is None:
+            raise UsageError(f"no task reads {source_or_topic!r} partition {partition}")
+        return task.watermark
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -204,15 +254,22 @@ class PipelineDriver:
         spec = next((s for s in self.plan.spec.sinks if sink in (s.name, s.topic)), None)
         if spec is None:
             return self.topic(sink)
-        decode_key, decode_value = codecs.key_decoder(spec.key_format), codecs.key_decoder(spec.format)
-        return [OutputRecord(decode_key(k), decode_value(v), ts, _headers(h), p)
-                for k, v, ts, h, p in self.topics.get(spec.topic, [])]
+        decode_key, decode_value = (
+            codecs.key_decoder(spec.key_format),
+            codecs.key_decoder(spec.format),
+        )
+        return [
+            OutputRecord(decode_key(k), decode_value(v), ts, _headers(h), p)
+            for k, v, ts, h, p in self.topics.get(spec.topic, [])
+        ]
 
     def topic(self, topic: str) -> list[OutputRecord]:
         """Raw view of any topic written (late-data, dead-letter, repartition): keys as str,
         values decoded as JSON when possible."""
-        return [OutputRecord(_text(k), _json_or_raw(v), ts, _headers(h), p)
-                for k, v, ts, h, p in self.topics.get(topic, [])]
+        return [
+            OutputRecord(_text(k), _json_or_raw(v), ts, _headers(h), p)
+            for k, v, ts, h, p in self.topics.get(topic, [])
+        ]
 
     def late(self, source_or_topic: str) -> list[OutputRecord]:
         """Dropped late elements: by late-data topic name (records as written there, with the
@@ -222,8 +279,17 @@ class PipelineDriver:
             return self.topic(source_or_topic)
         self._source_topic(source_or_topic)
         return [
-            OutputRecord(key, value, ts, {"window": window.id, "window_start": str(start),
-                                          "window_end": str(end), "watermark": str(wm)})
+            OutputRecord(
+                key,
+                value,
+                ts,
+                {
+                    "window": window.id,
+                    "window_start": str(start),
+                    "window_end": str(end),
+                    "watermark": str(wm),
+                },
+            )
             for window, (key, value, ts, start, end, wm) in self.late_records
         ]
 

@@ -1,97 +1,87 @@
-"""The keyed window operator: assigns records to windows, fires, handles lateness, keeps state.
+"""The keyed event-time window operator: tumbling, sliding and session windows.
 
 Semantics (Flink DataStream ``WindowOperator`` with ``EventTimeTrigger``; DESIGN.md section 2):
 
+- windows are half-open ``[start, end)`` in epoch ms (:mod:`kstream.windows`);
 - a window fires when ``watermark >= end - 1``; its result carries timestamp ``end - 1``;
 - an element is late for a window iff ``end - 1 + allowed_lateness <= watermark``; it is dropped
   (and reported through :attr:`WindowOperator.late`) iff it is late for every window it belongs
   to; a late-but-allowed element updates its window and re-fires it immediately;
-- window state is purged when ``watermark >= end - 1 + allowed_lateness``.
+- window state is purged when ``watermark >= end - 1 + allowed_lateness``;
+- sessions ``[first_ts, last_ts + gap)`` merge when they overlap or touch, also when a late (but
+  allowed) element bridges two of them;
+- early firing (``trigger``) emits partial results of windows that have not fired yet.
 
 The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)`` tuples and never
-does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each key changed since
-the last checkpoint once, and :meth:`restore` rebuilds the map and the timers.
+does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each window changed
+since the last checkpoint once, and :meth:`restore` rebuilds the map and the timers.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, cast
 
 import orjson
 
 from kstream.aggregations import Aggregator, from_storable, to_storable
 from kstream.spec import WindowSpec
-from kstream.windows import intersects, sliding_windows
+from kstream.windowbase import (
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    NEVER,
+    LateRecord,
+    Record,
+    WindowId,
+    WindowOperator,
+    decode_window_key,
+    encode_window_key,
+    window_key_text,
+)
+from kstream.windows import intersects, sliding_windows, window_start
 
-Record = tuple[Any, Any, int]
-WindowId = tuple[Any, int, int]  # (key, start, end)
-MIN_WATERMARK = -(2**63)
-MAX_WATERMARK = 2**63 - 1
-_BIAS = 2**63
-
-
-def encode_window_key(wid: WindowId) -> bytes:
-    """State-store key: big-endian ``end``, ``start`` (biased so negatives sort first), then the
-    JSON-encoded record key. Time-ordered scans therefore walk windows by end."""
-    key, start, end = wid
-    return (end + _BIAS).to_bytes(8, "big") + (start + _BIAS).to_bytes(8, "big") + orjson.dumps(key)
-
-
-def decode_window_key(raw: bytes) -> WindowId:
-    """Inverse of :func:`encode_window_key`."""
-    end = int.from_bytes(raw[:8], "big") - _BIAS
-    start = int.from_bytes(raw[8:16], "big") - _BIAS
-    return _hashable(orjson.loads(raw[16:])), start, end
-
-
-def _hashable(key: Any) -> Any:
-    if isinstance(key, list):
-        return tuple(_hashable(k) for k in key)
-    if isinstance(key, dict):
-        return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
-    return key
+__all__ = [
+    "MAX_WATERMARK",
+    "MIN_WATERMARK",
+    "LateRecord",
+    "Record",
+    "TimeWindowOperator",
+    "WindowId",
+    "WindowOperator",
+    "decode_window_key",
+    "encode_window_key",
+]
 
 
-class LateRecord(tuple):  # type: ignore[type-arg]
-    """``(key, value, timestamp_ms, window_start, window_end, watermark)`` of a dropped element."""
-
-
-class WindowOperator:
-    """One keyed window operator of one task.
+class TimeWindowOperator(WindowOperator):
+    """Tumbling, sliding or session windows of one task (see the module docstring).
 
     Args:
-        spec: the window's spec (type, sizes in ms, lateness, emit mode).
+        spec: the window's spec (type, sizes in ms, lateness, emit mode, trigger).
         aggregator: the compiled aggregations.
-
-    Attributes:
-        late: dropped elements since the caller last cleared it (:class:`LateRecord` tuples).
-        late_count: total dropped elements (never reset).
-        next_timer: the smallest watermark at which :meth:`advance` has work to do.
+        clock: processing time in epoch ms (for ``trigger: {every: ...}``).
     """
 
-    def __init__(self, spec: WindowSpec, aggregator: Aggregator) -> None:
-        self.spec = spec
-        self.id = spec.id
-        self.agg = aggregator
+    def __init__(
+        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
+    ) -> None:
+        super().__init__(spec, aggregator, clock)
         self.lateness = spec.allowed_lateness_ms
-        self.late: list[LateRecord] = []
-        self.late_count = 0
+        self.track_emitted = self.mode == "changelog" or (
+            self.mode == "update" and spec.type == "session"
+        )
         self.process = self._select_process()
-        self._reset()
 
     def _reset(self) -> None:
+        super()._reset()
         self.windows: dict[WindowId, list[Any]] = {}
         self.sessions: dict[Any, list[WindowId]] = {}
-        self.dirty: set[WindowId] = set()
-        self.emitted: dict[WindowId, dict[str, Any]] = {}
         self._fire: dict[int, list[WindowId]] = {}
         self._purge: dict[int, list[WindowId]] = {}
         self._heap: list[int] = []
-        self.next_timer = MAX_WATERMARK
 
-    def _select_process(self) -> Any:
+    def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
         if self.spec.type == "tumbling":
             return self._process_tumbling
         if self.spec.type == "sliding":
@@ -125,41 +115,27 @@ class WindowOperator:
 
     def _process_tumbling(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
         size = self.spec.size_ms or 0
-        start = ts - (ts - self.spec.offset_ms) % size
+        start = window_start(ts, size, self.spec.offset_ms)
         end = start + size
         if end - 1 + self.lateness <= wm:
             self._drop(key, value, ts, start, end, wm)
             return []
-        wid = (key, start, end)
-        acc = self.windows.get(wid)
-        if acc is None:
-            acc = self._create(wid, wm)
-        self.agg.add(acc, value, ts)
-        self.dirty.add(wid)
-        if end - 1 <= wm:
-            return self._emit(wid, acc)
-        return []
+        values = self.agg.extract(value)
+        return self._add((key, start, end), values, value, ts, wm)
 
     def _process_sliding(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
         spec = self.spec
-        out: list[Record] = []
-        assigned = False
+        lateness = self.lateness
         windows = sliding_windows(ts, spec.size_ms or 0, spec.slide_ms or 0, spec.offset_ms)
-        for start, end in windows:
-            if end - 1 + self.lateness <= wm:
-                continue
-            assigned = True
-            wid = (key, start, end)
-            acc = self.windows.get(wid)
-            if acc is None:
-                acc = self._create(wid, wm)
-            self.agg.add(acc, value, ts)
-            self.dirty.add(wid)
-            if end - 1 <= wm:
-                out.extend(self._emit(wid, acc))
-        if not assigned:
-            start, end = windows[-1][0], windows[0][1]
+        open_ = [(s, e) for s, e in windows if e - 1 + lateness > wm]
+        if not open_:
+            start, end = windows[0]  # the latest window: the last that could have taken it
             self._drop(key, value, ts, start, end, wm)
+            return []
+        values = self.agg.extract(value)
+        out: list[Record] = []
+        for start, end in open_:
+            out.extend(self._add((key, start, end), values, value, ts, wm))
         return out
 
     def _process_session(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
@@ -171,36 +147,47 @@ class WindowOperator:
         if end - 1 + self.lateness <= wm:
             self._drop(key, value, ts, start, end, wm)
             return []
-        out: list[Record] = []
+        values = self.agg.extract(value)
         wid = (key, start, end)
         if len(merging) == 1 and merging[0] == wid:
-            acc = self.windows[wid]
-        else:
-            out.extend(self._retract_merged(merging))
+            return self._add(wid, values, value, ts, wm)
+        out = self._merge(wid, merging, existing, wm)
+        out.extend(self._add(wid, values, value, ts, wm))
+        return out
+
+    def _add(
+        self, wid: WindowId, values: tuple[Any, ...], value: Any, ts: int, wm: int
+    ) -> list[Record]:
+        """Apply one element to window ``wid`` (created if new); re-fire a window that has
+        already fired (late but allowed); early-fire when the trigger says so."""
+        acc = self.windows.get(wid)
+        if acc is None:
             acc = self._create(wid, wm)
-            for w in merging:
-                acc[:] = self.agg.merge(acc, self._remove(w))
-            self.sessions[key] = [w for w in existing if w not in merging] + [wid]
-        self.agg.add(acc, value, ts)
+        self.agg.apply(acc, values, ts, value)
         self.dirty.add(wid)
-        if end - 1 <= wm:
-            out.extend(self._emit(wid, acc))
-        return out
+        if wid[2] - 1 <= wm:
+            return self._emit(wid, acc)
+        if self.triggered and self._touched(wid):
+            return self._emit(wid, acc)
+        return []
 
-    def _retract_merged(self, merged: list[WindowId]) -> list[Record]:
-        if self.spec.emit != "changelog":
-            return []
+    def _merge(
+        self, wid: WindowId, merging: list[WindowId], existing: list[WindowId], wm: int
+    ) -> list[Record]:
+        """Replace the sessions ``merging`` by the new session ``wid`` holding their merged
+        accumulators; returns the retractions of the merged sessions that had been emitted."""
         out: list[Record] = []
-        for w in merged:
-            previous = self.emitted.pop(w, None)
-            if previous is not None:
-                out.append(self._changelog_row(w, previous, "-D"))
+        acc = self._create(wid, wm)
+        carried = 0
+        for w in merging:
+            out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
+            carried += self.since.pop(w, 0)
+            acc[:] = self.agg.merge(acc, self.windows.pop(w))
+            self.dirty.add(w)
+        if carried:
+            self.since[wid] = carried
+        self.sessions[wid[0]] = [w for w in existing if w not in merging] + [wid]
         return out
-
-    def _remove(self, wid: WindowId) -> list[Any]:
-        acc = self.windows.pop(wid)
-        self.dirty.add(wid)
-        return acc
 
     def _drop(self, key: Any, value: Any, ts: int, start: int, end: int, wm: int) -> None:
         self.late_count += 1
@@ -222,13 +209,22 @@ class WindowOperator:
             for wid in self._purge.pop(at, ()):
                 if wid in self.windows:
                     self._purge_window(wid)
-        self.next_timer = heap[0] if heap else MAX_WATERMARK
+        self.next_timer = heap[0] if heap else NEVER
         return out
+
+    def _fire_early(self, ident: Hashable) -> list[Record]:
+        wid = cast(WindowId, ident)
+        acc = self.windows.get(wid)
+        if acc is None:
+            self.since.pop(wid, None)
+            return []
+        return self._emit(wid, acc)
 
     def _purge_window(self, wid: WindowId) -> None:
         del self.windows[wid]
         self.dirty.add(wid)
         self.emitted.pop(wid, None)
+        self.since.pop(wid, None)
         if self.spec.type == "session":
             remaining = [w for w in self.sessions.get(wid[0], []) if w != wid]
             if remaining:
@@ -240,44 +236,27 @@ class WindowOperator:
         key, start, end = wid
         value = {"key": key, "window_start": start, "window_end": end}
         value.update(self.agg.result(acc))
-        mode = self.spec.emit
-        if mode == "final":
-            return [(key, value, end - 1)]
-        if mode == "update":
-            return [(_window_key(wid), value, end - 1)]
-        previous = self.emitted.get(wid)
-        self.emitted[wid] = value
-        if previous is None:
-            return [self._changelog_row(wid, value, "+I")]
-        return [self._changelog_row(wid, previous, "-U"), self._changelog_row(wid, value, "+U")]
-
-    def _changelog_row(self, wid: WindowId, value: dict[str, Any], op: str) -> Record:
-        row = dict(value)
-        row["op"] = op
-        return (_window_key(wid), row, wid[2] - 1)
+        return self._records(wid, key, window_key_text(wid), value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each window changed since the last call, once: ``(store key, JSON value or None)``
-        where None is a deletion. Clears the change set."""
+        where the value is ``[accumulator, last emitted result or null, elements since the last
+        emission]`` and None is a deletion. Clears the change set."""
         out: list[tuple[bytes, bytes | None]] = []
         for wid in self.dirty:
             acc = self.windows.get(wid)
             if acc is None:
                 out.append((encode_window_key(wid), None))
             else:
-                stored = [to_storable(self.agg, acc), self.emitted.get(wid)]
+                stored = [to_storable(self.agg, acc), self.emitted.get(wid), self.since.get(wid, 0)]
                 out.append((encode_window_key(wid), orjson.dumps(stored)))
         self.dirty.clear()
         return out
 
-    def discard_changes(self) -> None:
-        """Forget the change set (after a restore)."""
-        self.dirty.clear()
-
     def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` and rebuild timers for watermark ``wm``.
+        """Replace the state with stored ``entries`` and rebuild the timers for watermark ``wm``.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
@@ -285,20 +264,18 @@ class WindowOperator:
         self._reset()
         for raw_key, raw_value in entries:
             wid = decode_window_key(raw_key)
-            stored, emitted = orjson.loads(raw_value)
+            stored, emitted, *rest = orjson.loads(raw_value)
             self._create(wid, wm)
             self.windows[wid] = from_storable(self.agg, stored)
             if emitted is not None:
                 self.emitted[wid] = emitted
+            if rest and rest[0] and wid[2] - 1 > wm:
+                self.since[wid] = int(rest[0])
             if self.spec.type == "session":
                 self.sessions.setdefault(wid[0], []).append(wid)
         self.dirty.clear()
+        self._rearm()
 
     def open_windows(self) -> int:
         """Number of windows currently held in state."""
         return len(self.windows)
-
-
-def _window_key(wid: WindowId) -> str:
-    key, start, end = wid
-    return orjson.dumps({"key": key, "window_start": start, "window_end": end}).decode()

@@ -1,20 +1,23 @@
-"""Window assigners (Flink DataStream semantics). Windows are half-open ``[start, end)`` in epoch ms.
+"""Window assigners (Flink DataStream semantics). Windows are half-open ``[start, end)``.
 
 Tumbling and sliding windows align to the epoch plus ``offset_ms``; windows before time 0 exist
 (Python's floor modulo gives ``[-5, 5)`` for ts = -3, size 10, offset 5). Session windows start
-as ``[ts, ts + gap)`` and merge when they overlap or touch (``TimeWindow.intersects``).
+as ``[ts, ts + gap)`` and merge when they overlap or touch (:func:`intersects`). Count windows
+use the same arithmetic on element positions (0, 1, 2, ... per key) instead of milliseconds.
 """
 
 from __future__ import annotations
 
 
 def window_start(ts: int, size_ms: int, offset_ms: int = 0) -> int:
-    """Start of the tumbling window of ``size_ms`` containing ``ts`` (Flink
+    """Start (ms) of the tumbling window of ``size_ms`` containing ``ts`` (Flink
     ``TimeWindow.getWindowStartWithOffset``), for any sign of ``ts`` and ``offset_ms``."""
     return ts - (ts - offset_ms) % size_ms
 
 
-def sliding_windows(ts: int, size_ms: int, slide_ms: int, offset_ms: int = 0) -> list[tuple[int, int]]:
+def sliding_windows(
+    ts: int, size_ms: int, slide_ms: int, offset_ms: int = 0
+) -> list[tuple[int, int]]:
     """Every ``[start, end)`` of length ``size_ms`` sliding by ``slide_ms`` that contains ``ts``,
     latest start first (Flink ``SlidingEventTimeWindows.assignWindows`` order)."""
     last = window_start(ts, slide_ms, offset_ms)
@@ -24,6 +27,13 @@ def sliding_windows(ts: int, size_ms: int, slide_ms: int, offset_ms: int = 0) ->
         out.append((start, start + size_ms))
         start -= slide_ms
     return out
+
+
+def count_windows(index: int, size: int, slide: int) -> list[tuple[int, int]]:
+    """The count windows ``[start, end)`` (element positions) holding the ``index``-th element
+    (0-based) of a key: starts are multiples of ``slide``, and only windows starting at 0 or
+    later exist (a count window is never partial), latest start first."""
+    return [(s, e) for s, e in sliding_windows(index, size, slide) if s >= 0]
 
 
 def intersects(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
