@@ -48,5 +48,18 @@ typecheck: $(STAMP) ## mypy
 
 check: lint typecheck test-unit ## ruff (lint + format check), mypy and the unit tests
 
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed ## Benchmark vs Quix Streams and a bare-client floor (BENCH_RUNS=3, BENCH_RECORDS=1000000); writes bench/results.json
+	$(PY) -m bench
+
+bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)
+	$(BIN)/pytest -m integration tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
+
+chaos: $(STAMP) ## Chaos suite: SIGKILL workers at random and at each checkpoint step (a few minutes)
+	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-40} --duration $${CHAOS_DURATION:-90}
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from kstream.errors import ConfigError, KStreamError
+from kstream.specview import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,8 +23,9 @@ def _debug_enabled() -> bool:
 
 def handle_errors(func: F) -> F:
     """Decorate a click command: a :class:`KStreamError` becomes ``error: ...`` on stderr and
-    the error's ``exit_code``; a :class:`ConfigError` prints one line per issue. With ``--debug``
-    the traceback is re-raised instead."""
+    the error's ``exit_code``; a :class:`ConfigError` prints one line per issue. The values of
+    secret settings seen by the process are masked (:func:`kstream.specview.redact`). With
+    ``--debug`` the traceback is re-raised instead."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,7 +46,7 @@ def handle_errors(func: F) -> F:
 def _report(exc: KStreamError) -> None:
     if isinstance(exc, ConfigError):
         for issue in exc.issues:
-            click.echo(f"error: {issue.render()}", err=True)
+            click.echo(f"error: {redact(issue.render())}", err=True)
         return
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {redact(message)}", err=True)

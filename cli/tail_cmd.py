@@ -6,8 +6,9 @@ import base64
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,8 +19,12 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from kstream import kafka
-from kstream.errors import UsageError
+from kstream import avro, codecs, kafka
+from kstream.errors import RecordError, UsageError
+from kstream.policy import H_CLASS, H_MESSAGE, H_OFFSET, H_OPERATOR, H_PARTITION, H_STAGE, H_TOPIC
+
+#: Decodes a record value for display; raises RecordError when it cannot.
+ValueDecoder = Callable[[bytes], Any]
 
 #: Idle timeout (seconds) used when --from-beginning or --max is given without --timeout.
 BOUNDED_IDLE_TIMEOUT_S = 5.0
@@ -48,6 +53,19 @@ _POLL_S = 0.2
     help="table (rich) or jsonl (one JSON object per record). Default: table on a terminal, "
     "else jsonl.",
 )
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Decode values as Avro with this schema (.avsc): plain bodies, or with "
+    "--schema-registry the reader schema for the registry's writer schema.",
+)
+@click.option(
+    "--schema-registry",
+    metavar="URL",
+    help="Decode values in the Confluent wire format (magic byte, schema id, body); the writer "
+    "schema comes from this registry.",
+)
 @bootstrap_option
 @handle_errors
 def tail(
@@ -56,12 +74,18 @@ def tail(
     max_records: int | None,
     timeout_s: float | None,
     output: str | None,
+    schema_file: Path | None,
+    schema_registry: str | None,
     bootstrap_servers: str,
 ) -> None:
     """Print the records of TOPIC as they arrive, from every partition.
 
-    jsonl objects have the fields key (string), value (parsed JSON, else a UTF-8 string, else
-    {"base64": ...}), timestamp (epoch ms), partition, offset and headers (name -> string).
+    jsonl objects have the fields key (string), value (decoded Avro with --schema or
+    --schema-registry, else parsed JSON, else a UTF-8 string, else {"base64": ...}; a value
+    that does not decode as Avro is shown the same way), timestamp (epoch ms), partition,
+    offset and headers (name -> string). Records of a dead-letter topic also get an "error"
+    object (class, stage, operator, message, source "topic[partition]@offset"); the table
+    shows it above the value.
     Reads with isolation.level=read_committed and commits nothing. On the local Tansu broker,
     starting at the end can also show the last batch already in the topic (Tansu reports the
     end offset as that batch's base offset).
@@ -76,8 +100,17 @@ def tail(
         raise UsageError(f"topic {topic!r} does not exist on {bootstrap_servers}")
     start = kafka.OFFSET_BEGINNING if from_beginning else kafka.OFFSET_END
     printer = _TablePrinter() if output == "table" else _print_jsonl
+    decode = _avro_decoder(schema_file, schema_registry)
     for batch in _read(bootstrap_servers, topic, partitions, start, max_records, timeout_s):
-        printer([record_dict(msg) for msg in batch])
+        printer([record_dict(msg, decode) for msg in batch])
+
+
+def _avro_decoder(schema_file: Path | None, registry: str | None) -> ValueDecoder | None:
+    if schema_file is None and registry is None:
+        return None
+    reader = avro.load_schema_file(str(schema_file)) if schema_file is not None else None
+    decode = codecs.avro_decoder(reader, None, {"url": registry} if registry else None)
+    return lambda raw: decode(raw)
 
 
 def _read(
@@ -122,12 +155,12 @@ def _consume(consumer: Any, count: int) -> list[Any]:
     return records
 
 
-def record_dict(msg: Any) -> dict[str, Any]:
+def record_dict(msg: Any, decode: ValueDecoder | None = None) -> dict[str, Any]:
     """A consumed record as a JSON-ready dict (see the ``tail`` help for the fields)."""
     key = msg.key()
-    return {
+    record = {
         "key": None if key is None else _text_or_base64(key),
-        "value": _decode_value(msg.value()),
+        "value": _decode_value(msg.value(), decode),
         "timestamp": kafka.message_timestamp_ms(msg),
         "partition": msg.partition(),
         "offset": msg.offset(),
@@ -136,11 +169,36 @@ def record_dict(msg: Any) -> dict[str, Any]:
             for name, raw in kafka.message_headers(msg)
         },
     }
+    error = dead_letter_error(record["headers"])
+    if error is not None:
+        record["error"] = error
+    return record
 
 
-def _decode_value(raw: bytes | None) -> Any:
+def dead_letter_error(headers: dict[str, Any]) -> dict[str, Any] | None:
+    """The error a dead letter's headers describe (None for other records)."""
+    if H_STAGE not in headers:
+        return None
+    source = f"{headers.get(H_TOPIC)}[{headers.get(H_PARTITION)}]"
+    if headers.get(H_OFFSET) is not None:
+        source += f"@{headers[H_OFFSET]}"
+    return {
+        "class": headers.get(H_CLASS),
+        "stage": headers.get(H_STAGE),
+        "operator": headers.get(H_OPERATOR),
+        "message": headers.get(H_MESSAGE),
+        "source": source,
+    }
+
+
+def _decode_value(raw: bytes | None, decode: ValueDecoder | None = None) -> Any:
     if raw is None:
         return None
+    if decode is not None:
+        try:
+            return decode(raw)
+        except RecordError:
+            pass  # not Avro (e.g. a dead letter): shown like any other bytes
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -190,12 +248,21 @@ class _TablePrinter:
             overflow="ellipsis",
         )
         for rec in records:
+            value = Text(_show(rec["value"]))
+            error = rec.get("error")
+            if error is not None:
+                value = Text(
+                    f"{error['stage']} error in {error['operator']} ({error['class']}) at "
+                    f"{error['source']}: {error['message']}\n",
+                    style="red",
+                )
+                value.append(_show(rec["value"]))
             table.add_row(
                 str(rec["partition"]),
                 str(rec["offset"]),
                 _iso(rec["timestamp"]),
                 Text(_show(rec["key"])),
-                Text(_show(rec["value"])),
+                value,
             )
         self._console.print(table)
         self._first = False

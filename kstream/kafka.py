@@ -9,6 +9,7 @@ never import the library.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kstream.errors import BrokerError
+from kstream.errors import BrokerError, RecordError, UsageError
+from kstream.specview import redact, remember_secrets
 
 #: Consumer defaults. ``fetch.queue.backoff.ms`` 10 (default 1000) is a tenfold throughput gain
 #: on the local broker; the short poll interval and session timeout make group joins take ~3 s
@@ -74,6 +76,7 @@ def _common(settings: Mapping[str, Any], excluded: set[str]) -> dict[str, Any]:
 
 def consumer_config(bootstrap: str, group: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Consumer configuration: kstream defaults, then the user's ``kafka:`` settings on top."""
+    remember_secrets(settings)
     conf = dict(CONSUMER_DEFAULTS)
     conf.update(_common(settings, _PRODUCER_ONLY))
     conf["bootstrap.servers"] = bootstrap
@@ -83,6 +86,7 @@ def consumer_config(bootstrap: str, group: str, settings: Mapping[str, Any]) -> 
 
 def producer_config(bootstrap: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Producer configuration: kstream defaults, then the user's ``kafka:`` settings on top."""
+    remember_secrets(settings)
     conf = dict(PRODUCER_DEFAULTS)
     conf.update(_common(settings, _CONSUMER_ONLY))
     conf["bootstrap.servers"] = bootstrap
@@ -94,7 +98,7 @@ def new_consumer(conf: Mapping[str, Any]) -> Consumer:
     try:
         return Consumer(dict(conf))
     except (KafkaException, ValueError, TypeError) as exc:
-        raise BrokerError(f"invalid consumer configuration: {exc}") from exc
+        raise BrokerError(redact(f"invalid consumer configuration: {exc}", conf)) from exc
 
 
 def new_producer(conf: Mapping[str, Any]) -> Producer:
@@ -102,7 +106,7 @@ def new_producer(conf: Mapping[str, Any]) -> Producer:
     try:
         return Producer(dict(conf))
     except (KafkaException, ValueError, TypeError) as exc:
-        raise BrokerError(f"invalid producer configuration: {exc}") from exc
+        raise BrokerError(redact(f"invalid producer configuration: {exc}", conf)) from exc
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Admin:
 
     def __init__(self, bootstrap: str, settings: Mapping[str, Any] | None = None,
                  timeout_s: float = 10.0) -> None:
+        remember_secrets(settings)
         conf = _common(settings or {}, _CONSUMER_ONLY | _PRODUCER_ONLY)
         conf["bootstrap.servers"] = bootstrap
         conf.setdefault("log_level", 0)
@@ -215,10 +220,11 @@ def message_error(msg: Message) -> BrokerError | None:
 
 
 def translate(exc: KafkaException, what: str) -> BrokerError:
-    """Translate a ``KafkaException`` raised while doing ``what`` into a :class:`BrokerError`."""
+    """Translate a ``KafkaException`` raised while doing ``what`` into a :class:`BrokerError`
+    (secret setting values are masked, see :func:`kstream.specview.redact`)."""
     err = exc.args[0] if exc.args else None
     text = err.str() if isinstance(err, KafkaError) else str(exc)
-    return BrokerError(f"{what}: {text}")
+    return BrokerError(redact(f"{what}: {text}"))
 
 
 KafkaLibraryError = KafkaException
@@ -249,7 +255,9 @@ class TaskProducer:
         timeout_s: timeout of each transactional call.
 
     Every method raises :class:`~kstream.errors.TransactionError` when the broker fences, aborts
-    or times out the transaction.
+    or times out the transaction. ``emit`` raises :class:`~kstream.errors.RecordError` (stage
+    ``produce``) for a record larger than ``message.max.bytes`` (librdkafka refuses it before
+    it joins the transaction), so the error policy of the operator or sink applies.
     """
 
     def __init__(self, conf: Mapping[str, Any], transactional_id: str | None,
@@ -263,6 +271,7 @@ class TaskProducer:
             conf["enable.idempotence"] = True
         self.transactional = transactional_id is not None
         self.timeout_s = timeout_s
+        self.max_bytes = int(conf.get("message.max.bytes", 1_000_000))
         self._producer = new_producer(conf)
         self.emit = self._make_emit()
 
@@ -282,6 +291,8 @@ class TaskProducer:
                 except BufferError:
                     poll(0.05)
                 except KafkaException as exc:
+                    if _too_large(exc):
+                        raise self._too_large_error(topic, key, value) from exc
                     error = translate(exc, f"produce to {topic}")
                     if transactional:
                         from kstream.errors import TransactionError
@@ -290,6 +301,14 @@ class TaskProducer:
                     raise error from exc
 
         return emit
+
+    def _too_large_error(self, topic: str, key: bytes | None, value: bytes | None) -> RecordError:
+        size = len(key or b"") + len(value or b"")
+        return RecordError(
+            "produce",
+            f"a record of {size} bytes for {topic} is larger than the producer's "
+            f"message.max.bytes ({self.max_bytes})",
+        )
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
         from kstream.errors import TransactionError
@@ -443,3 +462,124 @@ def assignment_offsets(partitions: list[Any], offsets: Mapping[tuple[str, int], 
         offset = offsets.get((tp.topic, tp.partition))
         tp.offset = OFFSET_BEGINNING if offset is None else offset
     return partitions
+
+
+def _too_large(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+# -- schema registry -------------------------------------------------------------------------
+
+
+class SchemaRegistry:
+    """A Confluent schema registry, through confluent-kafka's ``SchemaRegistryClient``.
+
+    Args:
+        settings: the client's configuration: ``url`` and e.g. ``basic.auth.user.info``. A
+            ``mock://NAME`` URL gives the library's in-memory registry; :func:`schema_registry`
+            hands every user in a process the same instance per settings, so a mock registry
+            is shared by ``produce``, ``run`` and ``tail`` running in one process.
+
+    Raises:
+        BrokerError: invalid settings (at construction), or the registry cannot be reached or
+            refuses a request (see each method).
+    """
+
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        remember_secrets(settings)
+        self.url = redact(str(settings.get("url", "")), settings)
+        self._schema, client_class, self._error = _registry_api()
+        try:
+            self._client = client_class.new_client(dict(settings))
+        except Exception as exc:  # ValueError, TypeError for bad settings
+            raise BrokerError(redact(f"schema registry {self.url}: {exc}", settings)) from exc
+
+    def schema(self, schema_id: int) -> tuple[str, list[str]]:
+        """The Avro schema registered under ``schema_id`` as JSON text, and the texts of the
+        schemas it references (dependencies first).
+
+        Raises:
+            RecordError: (``deserialize``) no schema has this id.
+            BrokerError: the registry cannot be reached or fails.
+        """
+        try:
+            found = self._client.get_schema(schema_id)
+        except self._error as exc:
+            if exc.http_status_code == 404:
+                raise RecordError(
+                    "deserialize", f"unknown schema id {schema_id} (not in the schema registry)"
+                ) from exc
+            raise self._failure(f"get schema {schema_id}", exc) from exc
+        except Exception as exc:  # connection errors from the HTTP client
+            raise self._failure(f"get schema {schema_id}", exc) from exc
+        return str(found.schema_str), self._references(found, set())
+
+    def _references(self, schema: Any, seen: set[str]) -> list[str]:
+        texts: list[str] = []
+        for ref in schema.references or []:
+            if ref.subject in seen:
+                continue
+            seen.add(ref.subject)
+            try:
+                registered = self._client.get_version(ref.subject, ref.version)
+            except Exception as exc:
+                raise self._failure(f"get reference {ref.subject}", exc) from exc
+            texts += self._references(registered.schema, seen)
+            texts.append(str(registered.schema.schema_str))
+        return texts
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register an Avro schema under ``subject`` (an existing identical one keeps its id).
+
+        Raises:
+            BrokerError: the registry cannot be reached or refuses the schema (incompatible).
+        """
+        try:
+            return int(self._client.register_schema(subject, self._schema(schema_text, "AVRO")))
+        except Exception as exc:
+            raise self._failure(f"register a schema under {subject}", exc) from exc
+
+    def _failure(self, what: str, exc: Exception) -> BrokerError:
+        return BrokerError(redact(f"schema registry {self.url}: cannot {what}: {exc}"))
+
+
+def _registry_api() -> tuple[Any, Any, Any]:
+    """``(Schema, SchemaRegistryClient, SchemaRegistryError)``, imported on first use (slow).
+
+    The client's authlib dependency warns about its own httpx module when imported, after
+    installing an "always" filter for its warnings: noise for our users, silenced by a filter
+    placed in front of it.
+
+    Raises:
+        UsageError: confluent-kafka's ``schemaregistry`` extra is not installed.
+    """
+    try:
+        with warnings.catch_warnings():
+            import authlib.deprecate  # noqa: F401  (installs authlib's filter first)
+
+            warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+            from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+    except ImportError as exc:
+        raise UsageError(
+            f"a schema registry needs confluent-kafka's schemaregistry extra ({exc}); "
+            "pip install 'confluent-kafka[schemaregistry]'"
+        ) from exc
+    return Schema, SchemaRegistryClient, SchemaRegistryError
+
+
+_REGISTRIES: dict[tuple[tuple[str, str], ...], SchemaRegistry] = {}
+
+
+def schema_registry(settings: Mapping[str, str]) -> SchemaRegistry:
+    """The process's :class:`SchemaRegistry` for ``settings`` (one per distinct settings).
+
+    Raises:
+        BrokerError: invalid settings.
+    """
+    key = tuple(sorted((str(k), str(v)) for k, v in settings.items()))
+    registry = _REGISTRIES.get(key)
+    if registry is None:
+        registry = _REGISTRIES[key] = SchemaRegistry(settings)
+    return registry

@@ -25,6 +25,8 @@ from kstream.errors import BrokerError, RecordError, UsageError
 
 #: ``(key bytes or None, value bytes, timestamp epoch ms)``
 LoadedRecord = tuple[bytes | None, bytes, int]
+#: Encodes a row into a record value (default: JSON with orjson); raises RecordError.
+ValueEncoder = Callable[[Any], bytes | None]
 #: Called with the number of records delivered so far.
 ProgressCallback = Callable[[int], None]
 
@@ -159,22 +161,32 @@ def encode_records(
     key_field: str | None = None,
     timestamp_field: str | None = None,
     now: Callable[[], int] | None = None,
+    encode: ValueEncoder | None = None,
 ) -> Iterator[LoadedRecord]:
     """Turn decoded rows into records: key from ``key_field`` (else ``None``), timestamp from
-    ``timestamp_field`` (else ``now()``, default the wall clock in ms), value as JSON bytes.
+    ``timestamp_field`` (else ``now()``, default the wall clock in ms), value as JSON bytes
+    (or as ``encode`` makes it, e.g. :func:`kstream.codecs.avro_encoder`).
 
     Raises:
-        RecordError: see :func:`timestamp_ms`; a row that orjson cannot encode.
+        RecordError: see :func:`timestamp_ms`; a row that cannot be encoded.
     """
     clock = now or (lambda: time.time_ns() // 1_000_000)
     for value in values:
         key = key_bytes(value, key_field) if key_field else None
         ts = timestamp_ms(value, timestamp_field) if timestamp_field else clock()
+        yield key, _encode(value, encode), ts
+
+
+def _encode(value: Any, encode: ValueEncoder | None) -> bytes:
+    if encode is not None:
         try:
-            encoded = orjson.dumps(value)
-        except orjson.JSONEncodeError as exc:
-            raise RecordError("serialize", f"cannot encode {value!r:.80}: {exc}") from exc
-        yield key, encoded, ts
+            return encode(value) or b""
+        except RecordError as exc:
+            raise RecordError("serialize", f"cannot encode {value!r:.80}: {exc.reason}") from exc
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise RecordError("serialize", f"cannot encode {value!r:.80}: {exc}") from exc
 
 
 def read_file(
@@ -182,6 +194,7 @@ def read_file(
     fmt: str | None = None,
     key_field: str | None = None,
     timestamp_field: str | None = None,
+    encode: ValueEncoder | None = None,
 ) -> Iterator[LoadedRecord]:
     """Records of a JSON Lines or CSV file (lazily; see :func:`encode_records`).
 
@@ -190,11 +203,14 @@ def read_file(
     """
     kind = detect_format(path, fmt)
     rows = iter_jsonl(path) if kind == "jsonl" else iter_csv(path)
-    return encode_records(rows, key_field, timestamp_field)
+    return encode_records(rows, key_field, timestamp_field, encode=encode)
 
 
 def dataset_records(
-    name: str, key_field: str | None = None, timestamp_field: str | None = None
+    name: str,
+    key_field: str | None = None,
+    timestamp_field: str | None = None,
+    encode: ValueEncoder | None = None,
 ) -> Iterator[LoadedRecord]:
     """Records of a built-in data set (:data:`kstream.datasets.DATASETS`). The data set's own
     key and timestamp are used unless ``key_field`` / ``timestamp_field`` override them.
@@ -204,16 +220,16 @@ def dataset_records(
     """
     if name not in DATASETS:
         raise UsageError(f"unknown data set {name!r}; available: {', '.join(sorted(DATASETS))}")
-    return _dataset_records(name, key_field, timestamp_field)
+    return _dataset_records(name, key_field, timestamp_field, encode)
 
 
 def _dataset_records(
-    name: str, key_field: str | None, timestamp_field: str | None
+    name: str, key_field: str | None, timestamp_field: str | None, encode: ValueEncoder | None
 ) -> Iterator[LoadedRecord]:
     for own_key, value, own_ts in DATASETS[name]():
         key = key_bytes(value, key_field) if key_field else own_key
         ts = timestamp_ms(value, timestamp_field) if timestamp_field else own_ts
-        yield key, orjson.dumps(value), ts
+        yield key, _encode(value, encode), ts
 
 
 def ensure_topic(

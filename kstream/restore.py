@@ -73,10 +73,18 @@ def recover(store: TaskStore, committed: int | None, fingerprint: str,
         if local is not None:
             store.clear()
         return None, "fresh"
-    if local is not None and local.get("position") == committed and local.get(
-        "fingerprint"
-    ) == fingerprint:
-        return local, "local"
+    if local is not None and local.get("fingerprint") == fingerprint:
+        position = local.get("position")
+        if position == committed:
+            return local, "local"
+        if position is not None and position > committed:
+            # Local state is applied only after its transaction committed, so it is committed
+            # work; a group offset behind it means the broker lost the offset commit (seen on
+            # the local broker when a commit races a rebalance). Resume from the local state.
+            log.warning("task %s:%s: group offset %s is behind the local checkpoint at %s; "
+                        "resuming from the local checkpoint", stage.index, partition, committed,
+                        position)
+            return local, "local-ahead"
     return _from_changelog(store, committed, read_changelog, pipeline, stage, partition), "changelog"
 
 
@@ -103,8 +111,6 @@ def _from_changelog(store: TaskStore, committed: int, read: ChangelogReader, pip
         meta["position"] = committed
     store.apply(changes, meta)
     faults.point("restore_done")
-    if not stage.windows:
-        return meta
     return meta
 
 

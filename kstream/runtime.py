@@ -154,10 +154,15 @@ class Runner:
             self.assigned_once = True
         except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
             self._callback_error = exc
+            for rt in self.tasks.values():
+                rt.producer.abort()
+                rt.store.close()
+            self.tasks.clear()
             consumer.assign([])
 
     def _activate(self, topic: str, partition: int) -> TaskRuntime:
         assert self.layout is not None
+        started = time.monotonic()
         stage = self.plan.stage_of_topic(topic)
         store = open_store(self.options.state_dir, self.spec.name, stage, partition)
         committed = kafka.committed_offsets(self._consumer, topic, [partition])[partition]
@@ -166,7 +171,6 @@ class Runner:
             return kafka.read_partition_to_end(self.options.bootstrap, self.spec.kafka, changelog, part)
 
         meta, how = recover(store, committed, self.fingerprint, read, self.spec.name, stage, partition)
-        log.info("task %s:%s restored (%s) at position %s", stage.index, partition, how, committed)
         txn_id = transactional_id(self.spec.name, stage.index, partition) if self.exactly_once else None
         producer = kafka.TaskProducer(kafka.producer_config(self.options.bootstrap, self.spec.kafka), txn_id)
         producer.init()
@@ -183,6 +187,8 @@ class Runner:
                          checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
                          committed_position=task.position, last_checkpoint_ms=now_ms())
         rt.open()
+        log.info("task %s:%s restored (%s) at position %s in %.3f s", stage.index, partition, how,
+                 committed, time.monotonic() - started)
         return rt
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:

@@ -7,9 +7,11 @@ Windows are read by :mod:`kstream.specwindow`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from kstream.spec import FilterSpec, KeyBySpec, MapSpec, OperatorSpec
+from kstream.specformats import read_policy
 from kstream.specwindow import read_window
 from kstream.yamlnodes import (
     NAME_HINT,
@@ -26,6 +28,8 @@ from kstream.yamlnodes import (
 )
 
 OPERATOR_KINDS = ("filter", "map", "key_by", "window")
+#: Keys an operator item may hold besides its one operator key.
+ITEM_KEYS = ("id", "on_error", "dead_letter_topic")
 STATEFUL_KINDS = ("window",)
 
 __all__ = ["OPERATOR_KINDS", "read_operators"]
@@ -62,7 +66,8 @@ def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...
 
 
 def _operator(issues: Issues, item: Node, index: int) -> OperatorSpec | None:
-    """One operator item: exactly one operator key plus an optional ``id``."""
+    """One operator item: exactly one operator key plus optional ``id``, ``on_error`` and
+    ``dead_letter_topic`` (the error policy of the operator; default: the source's)."""
     if not item.is_map:
         issues.add(
             item,
@@ -70,7 +75,7 @@ def _operator(issues: Issues, item: Node, index: int) -> OperatorSpec | None:
             f"write e.g. '- filter: \"x > 0\"'; expected one of: {', '.join(OPERATOR_KINDS)}",
         )
         return None
-    kinds = [(key, child) for key, child in item.entries() if key != "id"]
+    kinds = [(key, child) for key, child in item.entries() if key not in ITEM_KEYS]
     for key, child in kinds:
         if key not in OPERATOR_KINDS:
             hint = suggest(key, OPERATOR_KINDS)
@@ -90,6 +95,9 @@ def _operator(issues: Issues, item: Node, index: int) -> OperatorSpec | None:
     kind, body = known[0]
     op_id = _operator_id(issues, item, kind, index)
     spec = _BUILDERS[kind](issues, body, op_id or "")  # validate the body even without an id
+    on_error, dead_letter_topic = read_policy(issues, item, None)
+    if spec is not None and on_error is not None:
+        spec = dataclasses.replace(spec, on_error=on_error, dead_letter_topic=dead_letter_topic)
     return spec if op_id is not None else None
 
 

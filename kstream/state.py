@@ -61,6 +61,36 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw else None
 
 
+def read_task_state(path: Path) -> tuple[dict[str, Any] | None, dict[str, list[tuple[bytes, bytes]]]]:
+    """A task's checkpoint metadata and every store's entries, from one read-only open (a
+    consistent snapshot: checkpoints are applied as one WriteBatch). Used by tools and tests.
+
+    Raises:
+        StateError: the files cannot be read.
+    """
+    db_path = path / "db"
+    if not (db_path / "CURRENT").exists():
+        return None, {}
+    try:
+        families = rocksdict.Rdict.list_cf(str(db_path), rocksdict.Options(raw_mode=True))
+        db = rocksdict.Rdict(
+            str(db_path), rocksdict.Options(raw_mode=True),
+            column_families={name: rocksdict.Options(raw_mode=True) for name in families},
+            access_type=rocksdict.AccessType.read_only(),
+        )
+    except Exception as exc:
+        raise StateError(f"state {path} cannot be read: {exc}") from exc
+    try:
+        meta_raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
+        stores = {
+            name: list(db.get_column_family(name).items())
+            for name in families if name not in (META_CF, "default")
+        }
+    finally:
+        db.close()
+    return (orjson.loads(meta_raw) if meta_raw else None), stores
+
+
 def is_locked(path: Path) -> bool:
     """True when a live process on this machine holds the task's RocksDB lock."""
     import fcntl
@@ -161,7 +191,13 @@ class TaskStore:
         return dir_size(self.path)
 
     def close(self) -> None:
-        """Close the database and release its lock."""
+        """Close the database and release its lock. Column-family objects share the database,
+        so they are closed and dropped first; otherwise RocksDB keeps the lock in this process."""
+        for family in self._families.values():
+            with contextlib.suppress(Exception):
+                family.close()
+        self._families = {}
+        self._handles = {}
         with contextlib.suppress(Exception):
             self._db.close()
 

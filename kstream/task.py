@@ -19,6 +19,16 @@ from kstream import codecs
 from kstream.chain import Chain, build_segments, key_function
 from kstream.errors import RecordError
 from kstream.plan import Plan, Stage, store_name
+from kstream.policy import (
+    BadRecordFailure,
+    ErrorRouter,
+    Policy,
+    derived_origin,
+    guard_chain,
+    message_origin,
+    resolve,
+    source_policy,
+)
 from kstream.timestamps import extractor, now_ms
 from kstream.watermarks import (
     ACTIVE,
@@ -38,6 +48,11 @@ Emit = Callable[[str, bytes | None, bytes | None, int, list[tuple[str, bytes]] |
 H_WATERMARK = "kstream.watermark"
 H_ORIGIN = "kstream.origin"
 H_STATUS = "kstream.status"
+#: ``<origin task id>/<sequence>`` on every repartition data record: the sequence is
+#: deterministic (outputs are replayed identically after a rewind), so a downstream task drops
+#: records it has already applied — replays after a crash, and aborted records on brokers that
+#: do not filter them for read_committed readers (DESIGN.md section 5).
+H_SEQ = "kstream.seq"
 MARKER_INTERVAL_MS = 200
 
 
@@ -77,11 +92,26 @@ class Task:
         self.source = source
         self.policy = source.on_error
         self.counters = {
-            "in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0
+            "in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0,
+            "duplicates": 0,
         }
-        self.chain = Chain(build_segments(stage.operators, plan.spec), self._terminal(), self._late)
+        self.errors = ErrorRouter(emit, self.counters)
+        self._source_policy = source_policy(source)
+        self._current: Any = None  # the record being processed (None: timers, end of input)
+        self._rejected = False  # the current record went to the error policy
+        segments = build_segments(stage.operators, plan.spec, clock)
+        guard_chain(segments, stage.operators, source, self._on_bad)
+        self._derived_windows = {s.window.id for s in segments[1:] if s.window is not None}
+        self._late_encoders = {
+            w.late_topic: codecs.late_encoder(plan.spec, w.late_topic)
+            for w in stage.windows if w.late_topic
+        }
+        self.chain = Chain(segments, self._terminal(), self._late)
         self.position: int | None = None
         self.finished = False
+        self._seq_base = -1
+        self._seq_sub = 0
+        self.seen: dict[bytes, int] = {}
         self.marker_interval_ms = MARKER_INTERVAL_MS
         self.late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
         self._idle = False
@@ -92,9 +122,12 @@ class Task:
             bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
             self.source_wm: PartitionWatermark | None = PartitionWatermark(bound, wm.max_future_skew_ms)
             self.upstream: UpstreamWatermarks | None = None
-            self._decode_value = codecs.value_decoder(source.format)
-            self._decode_key = codecs.key_decoder(source.key_format)
+            self._decode_key, self._decode_value = codecs.source_decoders(
+                source, plan.spec.schema_registry
+            )
             self._extract = extractor(source.time)
+            if source.time.kind == "processing":  # the task's clock, not the wall clock
+                self._extract = lambda _value, _kafka_ts: clock()
             self.process = self._process_source
         else:
             self.source_wm = None
@@ -104,27 +137,61 @@ class Task:
     # -- outputs ------------------------------------------------------------------------------
 
     def _terminal(self) -> Callable[[Any, Any, int], None]:
-        stage, emit, counters = self.stage, self.emit, self.counters
+        stage, emit, counters, on_bad = self.stage, self.emit, self.counters, self._on_bad
+        derived = bool(stage.windows)  # records reaching the end of the stage are window results
         if stage.key_by is not None:
             keyfn = key_function(stage.key_by, self.plan.spec)
+            policy = resolve(stage.key_by, stage.key_by.id, self.source)
             topic = self.out_topic or ""
-            dumps = orjson.dumps
+            origin = self.id.encode() + b"/"
 
             def repartition(key: Any, value: Any, ts: int) -> None:
-                emit(topic, dumps(keyfn(value)), dumps(value), ts, None, None)
+                try:
+                    new_key, body = _dumps(keyfn(value)), _dumps(value)
+                    headers = [(H_SEQ, origin + str(self._next_seq()).encode())]
+                    emit(topic, new_key, body, ts, headers, None)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:  # expression, serialize or produce
+                    on_bad(exc, policy, derived, key, value)
+                    return
                 counters["forwarded"] += 1
 
             return repartition
         sinks = [
-            (s.topic, codecs.encoder(s.key_format), codecs.encoder(s.format)) for s in stage.sinks
+            (s.topic, *codecs.sink_encoders(s, self.plan.spec),
+             resolve(s, f"sink:{s.name}", self.source))
+            for s in stage.sinks
         ]
 
         def sink(key: Any, value: Any, ts: int) -> None:
-            for topic, encode_key, encode_value in sinks:
-                emit(topic, encode_key(key), encode_value(value), ts, None, None)
-            counters["out"] += 1
+            written = True
+            for topic, encode_key, encode_value, policy in sinks:
+                try:
+                    emit(topic, encode_key(key), encode_value(value), ts, None, None)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:  # serialize or produce
+                    on_bad(exc, policy, derived, key, value)
+                    written = False
+            if written:
+                counters["out"] += 1
 
         return sink
+
+    def _on_bad(self, exc: RecordError, policy: Policy, derived: bool, key: Any,
+                value: Any) -> None:
+        """Route a record that failed in an operator or sink by ``policy``: a dead letter holds
+        the record as read when it is the one being processed, else (a window result) the
+        failing record as JSON, timestamped with processing time."""
+        msg = self._current
+        if derived or msg is None:
+            origin = derived_origin(key, value, self.clock(), self.stage.input_topic,
+                                    self.partition)
+        else:
+            origin = message_origin(msg, self.stage.input_topic, self.partition)
+            self._rejected = True
+        self.errors.handle(exc, policy, origin)
 
     def _late(self, window: WindowOperator, late: list[LateRecord]) -> None:
         self.counters["late"] += len(late)
@@ -133,6 +200,8 @@ class Task:
         topic = window.spec.late_topic
         if topic is None:
             return
+        encode_key, encode_value = codecs.encoder("string"), self._late_encoders[topic]
+        derived = window.id in self._derived_windows
         for key, value, ts, start, end, wm in late:
             headers = [
                 ("kstream.late.operator", window.id.encode()),
@@ -140,7 +209,13 @@ class Task:
                 ("kstream.late.window_end", str(end).encode()),
                 ("kstream.late.watermark", str(wm).encode()),
             ]
-            self.emit(topic, codecs.encoder("string")(key), orjson.dumps(value), ts, headers, None)
+            try:
+                self.emit(topic, encode_key(key), encode_value(value), ts, headers, None)
+            except BadRecordFailure:
+                raise
+            except RecordError as exc:
+                self._on_bad(exc, resolve(window.spec, window.id, self.source), derived, key,
+                             value)
 
     def _send_marker(self, status: str, force: bool = False) -> None:
         if self.out_topic is None:
@@ -163,6 +238,18 @@ class Task:
 
     # -- inputs -------------------------------------------------------------------------------
 
+    def _next_seq(self) -> int:
+        """Sequence of the next repartition record: ``input offset << 24 | n`` for the n-th
+        output caused by the record being processed (the task's position for outputs of
+        watermarks and timers). It depends only on the input, so a task resumed from any
+        checkpoint replays exactly the sequences it produced before."""
+        current = self._current
+        base = current.offset() if current is not None else (self.position or 0)
+        if base != self._seq_base:
+            self._seq_base, self._seq_sub = base, 0
+        self._seq_sub += 1
+        return (base << 24) | self._seq_sub
+
     @property
     def watermark(self) -> int:
         """The task's current watermark (epoch ms; -2**63 before any)."""
@@ -173,21 +260,27 @@ class Task:
         gen = self.source_wm
         assert gen is not None
         chain, push, skew = self.chain, self.chain.push, gen.max_future_skew_ms
-        for m in msgs:
-            try:
-                value = decode_value(m.value())
-                ts = extract(value, m.timestamp()[1])
-                if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
-                    raise RecordError("timestamp", f"event time {ts} is more than {skew} ms "
-                                      f"ahead of the highest seen ({gen.max_ts})")
-                push(decode_key(m.key()), value, ts)
-            except RecordError as exc:
-                self._bad(m, exc)
-                continue
-            if ts > gen.max_ts:
-                wm = gen.observe(ts)
-                if wm > chain.watermark:
-                    chain.advance(wm)
+        try:
+            for m in msgs:
+                self._current, self._rejected = m, False
+                try:
+                    value = decode_value(m.value())
+                    ts = extract(value, m.timestamp()[1])
+                    if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
+                        raise RecordError("timestamp", f"event time {ts} is more than {skew} ms "
+                                          f"ahead of the highest seen ({gen.max_ts})")
+                    push(decode_key(m.key()), value, ts)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:
+                    self._bad(m, exc)
+                    continue
+                if ts > gen.max_ts and not self._rejected:  # a bad record never moves time
+                    wm = gen.observe(ts)
+                    if wm > chain.watermark:
+                        chain.advance(wm)
+        finally:
+            self._current = None
         self._after_batch(msgs)
 
     def _after_batch(self, msgs: Sequence[Any]) -> None:
@@ -203,15 +296,28 @@ class Task:
     def _process_repartition(self, msgs: Sequence[Any]) -> None:
         upstream, chain, push, loads = self.upstream, self.chain, self.chain.push, orjson.loads
         assert upstream is not None
-        for m in msgs:
-            raw = m.value()
-            if raw is None:
-                self._on_marker(m.headers() or [])
-                continue
-            try:
-                push(loads(m.key()), loads(raw), m.timestamp()[1])
-            except RecordError as exc:
-                self._bad(m, exc)
+        seen = self.seen
+        try:
+            for m in msgs:
+                raw = m.value()
+                if raw is None:
+                    self._on_marker(m.headers() or [])
+                    continue
+                origin, _, seq_text = m.headers()[0][1].partition(b"/")
+                seq = int(seq_text)
+                if seq <= seen.get(origin, 0):
+                    self.counters["duplicates"] += 1
+                    continue
+                seen[origin] = seq
+                self._current = m
+                try:
+                    push(loads(m.key()), loads(raw), m.timestamp()[1])
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:
+                    self._bad(m, exc)
+        finally:
+            self._current = None
         self._after_batch(msgs)
         if upstream.ended and not self.finished:
             self.end_of_input()
@@ -227,25 +333,13 @@ class Task:
             self.chain.advance(wm)
 
     def _bad(self, msg: Any, exc: RecordError) -> None:
-        located = exc.located(self.stage.input_topic, self.partition, msg.offset())
-        if self.policy == "fail":
-            raise located
-        if self.policy == "skip":
-            self.counters["skipped"] += 1
-            log.warning("skipped %s", located)
-            return
-        self.counters["dead_letter"] += 1
-        headers = [
-            ("kstream.error.class", type(exc).__name__.encode()),
-            ("kstream.error.message", exc.reason.encode("utf-8", "replace")),
-            ("kstream.error.stage", exc.stage.encode()),
-            ("kstream.source.topic", self.stage.input_topic.encode()),
-            ("kstream.source.partition", str(self.partition).encode()),
-            ("kstream.source.offset", str(msg.offset()).encode()),
-            ("kstream.source.timestamp", str(msg.timestamp()[1]).encode()),
-        ]
-        topic = self.source.dead_letter_topic or ""
-        self.emit(topic, msg.key(), msg.value(), max(msg.timestamp()[1], 0), headers, None)
+        """A record that failed before the chain (deserialize, timestamp): the source's policy.
+
+        Raises:
+            BadRecordFailure: under ``on_error: fail``.
+        """
+        origin = message_origin(msg, self.stage.input_topic, self.partition)
+        self.errors.handle(exc, self._source_policy, origin)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -258,6 +352,7 @@ class Task:
             wm = self.source_wm.observe(now)
             if wm > self.chain.watermark:
                 self.chain.advance(wm)
+        self.chain.on_time(now)
         idle_after = self.source.watermark.idle_timeout_ms
         if self.stage.is_source and idle_after is not None and not self._idle:
             if now - self._last_record_at >= idle_after:
@@ -305,6 +400,7 @@ class Task:
             "upstream": up,
             "finished": self.finished,
             "marker": list(self._marker[:2]),
+            "seen": {k.decode(): v for k, v in self.seen.items()},
         }
 
     def restore(self, meta: dict[str, Any] | None, stores: dict[str, Iterable[tuple[bytes, bytes]]]) -> None:
@@ -319,12 +415,21 @@ class Task:
         if self.upstream is not None and meta["upstream"]:
             self.upstream.load_state(meta["upstream"])
         self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
+        self.seen = {k.encode(): int(v) for k, v in (meta.get("seen") or {}).items()}
         for window in self.chain.windows:
             window.restore(stores.get(store_name(window.id), ()), self.chain.watermark)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""
         return sum(w.open_windows() for w in self.chain.windows)
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON for a repartition record; RecordError (``serialize``) when orjson cannot."""
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
+        raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
 
 
 def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:

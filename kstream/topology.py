@@ -49,8 +49,7 @@ def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
     last = counts[plan.stages[-1].input_topic]
     for sink in spec.sinks:
         out.append(TopicConfig(sink.topic, sink.partitions or last))
-    dead = spec.sources[0].dead_letter_topic
-    if dead:
+    for dead in spec.dead_letter_topics():
         out.append(TopicConfig(dead, 1))
     return out
 
