@@ -73,7 +73,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
                           for op in stage.operators) or "-"
         writes = [job.output_topic(stage) or ""] if stage.key_by else [s.topic for s in stage.sinks]
         writes += [w.late_topic for w in stage.windows if w.late_topic]
-        stores = [f"{store_name(w.id)} -> {changelog_topic(job.spec.name, w.id)}"
+        stores = [f"{store_name(w.id)} -> {changelog_topic(job.prefix, w.id)}"
                   for w in stage.windows]
         table.add_row(str(stage.index), stage.input_topic, str(counts.get(stage.input_topic, "?")),
                       ops + (f" -> key_by({stage.key_by.id})" if stage.key_by else ""),

@@ -72,18 +72,25 @@ def _line(status: Status) -> str:
 @click.option("--state-dir", default=".kstream-state", show_default=True,
               type=click.Path(file_okay=False), help="Local RocksDB state directory.")
 @click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
+@click.option("--from-savepoint", "from_savepoint", type=click.Path(exists=True, file_okay=False),
+              help="Start from this savepoint (into a group without committed offsets).")
+@click.option("--allow-non-restored-state", is_flag=True,
+              help="Drop savepoint state of operators the pipeline no longer has.")
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
 def run(pipeline: Path, bounded: bool, bootstrap_servers: str | None, state_dir: str,
-        group: str | None, verbose: bool) -> None:
+        group: str | None, from_savepoint: str | None, allow_non_restored_state: bool,
+        verbose: bool) -> None:
     """Run PIPELINE (a YAML file) as one process of its consumer group."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = load_pipeline(pipeline)
-    options = RunOptions(resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, bounded, group)
+    options = RunOptions(resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, bounded, group,
+                         from_savepoint=from_savepoint,
+                         allow_non_restored_state=allow_non_restored_state)
     interactive = sys.stderr.isatty()
     console = Console(stderr=True)
-    runner = Runner(build_plan(spec), options)
+    runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)
     if interactive:
         final = _run_live(runner, console)

@@ -28,7 +28,7 @@ from kstream_cli.run_cmd import resolve_bootstrap
 def status(pipeline: Path, bootstrap_servers: str | None, state_dir: str, group: str | None) -> None:
     """Per task of PIPELINE: committed offset, lag, last checkpoint, state size and owner."""
     spec = load_pipeline(pipeline)
-    rows = task_statuses(build_plan(spec), resolve_bootstrap(bootstrap_servers, spec.kafka),
+    rows = task_statuses(build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka),
                          state_dir, group)
     table = Table(title=f"pipeline {spec.name} (group {group or spec.group_id})")
     for column in ("task", "topic", "committed", "end", "lag", "checkpoint", "at (UTC)",

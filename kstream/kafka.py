@@ -583,3 +583,73 @@ def schema_registry(settings: Mapping[str, str]) -> SchemaRegistry:
     if registry is None:
         registry = _REGISTRIES[key] = SchemaRegistry(settings)
     return registry
+
+
+def produce_json(bootstrap: str, settings: Mapping[str, Any], topic: str, value: Any) -> None:
+    """Produce one JSON record and wait for its delivery (control messages)."""
+    import orjson
+
+    producer = new_producer(producer_config(bootstrap, settings))
+    try:
+        producer.produce(topic, orjson.dumps(value))
+        if producer.flush(10):
+            raise BrokerError(f"control message to {topic} not delivered")
+    except KafkaException as exc:
+        raise translate(exc, f"produce to {topic}") from exc
+
+
+class TopicReader:
+    """Reads every record of a one-partition topic from the beginning, without a group
+    (control messages). ``poll()`` returns the JSON values decoded since the last call."""
+
+    def __init__(self, bootstrap: str, settings: Mapping[str, Any], topic: str) -> None:
+        conf = consumer_config(bootstrap, "kstream-control", settings)
+        conf.update({"enable.partition.eof": False, "isolation.level": "read_uncommitted"})
+        self._consumer = new_consumer(conf)
+        self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+
+    def poll(self, timeout_s: float = 0.0) -> list[Any]:
+        import orjson
+
+        out = []
+        for msg in self._consumer.consume(100, timeout_s):
+            if msg.error() is None and msg.value():
+                try:
+                    out.append(orjson.loads(msg.value()))
+                except orjson.JSONDecodeError:
+                    continue
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def probe_end_offsets(bootstrap: str, settings: Mapping[str, Any], topic: str,
+                      partitions: list[int], quiet_s: float = 0.5,
+                      timeout_s: float = 30.0) -> dict[int, int]:
+    """The real end offset (last readable offset + 1) of each partition.
+
+    The broker's reported high watermark can be lower than what is readable (the local broker
+    reports about the base offset of the last batch), and its end-of-partition signal follows
+    that number, so neither alone bounds a bounded run. This reads each partition from the
+    reported high watermark until nothing more arrives for ``quiet_s`` seconds.
+    """
+    conf = consumer_config(bootstrap, "kstream-probe", settings)
+    conf.update({"enable.partition.eof": False, "isolation.level": "read_uncommitted"})
+    consumer = new_consumer(conf)
+    try:
+        reported = end_offsets(consumer, topic, partitions)
+        ends = dict(reported)
+        consumer.assign([TopicPartition(topic, p, max(reported[p] - 1, 0)) for p in partitions])
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s and time.monotonic() < deadline:
+            msgs = consumer.consume(10_000, 0.1)
+            for msg in msgs:
+                if msg.error() is None:
+                    ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
+            if msgs:
+                quiet_since = time.monotonic()
+        return ends
+    finally:
+        consumer.close()

@@ -71,10 +71,17 @@ class Stage:
 
 @dataclass(frozen=True)
 class Plan:
-    """The job graph of a pipeline."""
+    """The job graph of a pipeline.
+
+    Attributes:
+        prefix: names internal topics, transactional ids and state directories; the consumer
+            group id (the pipeline name unless a group is given), so a copy of a job run in
+            another group (``--group``) never touches the original's internal topics.
+    """
 
     spec: PipelineSpec
     stages: tuple[Stage, ...]
+    prefix: str = ""
 
     @property
     def source(self) -> SourceSpec:
@@ -85,7 +92,7 @@ class Plan:
         """The repartition topic a stage writes, if it ends with a ``key_by``."""
         if stage.key_by is None:
             return None
-        return repartition_topic(self.spec.name, stage.key_by.id)
+        return repartition_topic(self.prefix, stage.key_by.id)
 
     def late_topics(self) -> list[str]:
         """Every late-data topic configured on a window."""
@@ -103,17 +110,19 @@ class Plan:
         raise KeyError(topic)
 
 
-def build_plan(spec: PipelineSpec) -> Plan:
-    """Split the operator chain at every ``key_by`` into stages."""
+def build_plan(spec: PipelineSpec, group: str | None = None) -> Plan:
+    """Split the operator chain at every ``key_by`` into stages; internal names use ``group``
+    (default: the pipeline's group id, i.e. its name)."""
+    prefix = group or spec.group_id
     stages: list[Stage] = []
     current: list[OperatorSpec] = []
     topic = spec.sources[0].topic
     for op in spec.operators:
         if isinstance(op, KeyBySpec):
             stages.append(Stage(len(stages), topic, tuple(current), op, ()))
-            topic = repartition_topic(spec.name, op.id)
+            topic = repartition_topic(prefix, op.id)
             current = []
         else:
             current.append(op)
     stages.append(Stage(len(stages), topic, tuple(current), None, spec.sinks))
-    return Plan(spec, tuple(stages))
+    return Plan(spec, tuple(stages), prefix)

@@ -12,11 +12,13 @@ import enum
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 from kstream import kafka
 from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
+from kstream.control import control_topic
 from kstream.errors import StateError, TransactionError
 from kstream.plan import Plan, transactional_id
 from kstream.restore import check_transaction_timeout, open_store, recover, store_entries
@@ -61,6 +63,8 @@ class RunOptions:
     bounded: bool = False
     group: str | None = None
     status_interval_ms: int = 1_000
+    from_savepoint: str | None = None
+    allow_non_restored_state: bool = False
 
 
 @dataclass
@@ -104,6 +108,10 @@ class Runner:
         self.end_offsets: dict[int, int] = {}
         self.assigned_once = False
         self.stop_requested = False
+        self.stop_request: str | None = None
+        self._started_ms = now_ms()
+        self._control: Any = None
+        self.seed: Any = None
         self.checkpoints = 0
         self.rewinds = 0
         self.totals = {"in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0,
@@ -130,13 +138,22 @@ class Runner:
             check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
         admin = kafka.Admin(self.options.bootstrap, settings)
         self.layout = ensure_topics(admin, self.plan)
-        group = self.options.group or self.spec.group_id
+        if self.options.from_savepoint:
+            from kstream.reshard import SavepointSeed
+
+            self.seed = SavepointSeed(Path(self.options.from_savepoint), self.plan,
+                                      self.layout.partitions,
+                                      self.options.allow_non_restored_state)
+        group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
         self._consumer = kafka.new_consumer(conf)
         if self.options.bounded:
             source = self.plan.source.topic
             parts = list(range(self.layout.partitions[source]))
-            self.end_offsets = kafka.end_offsets(self._consumer, source, parts)
+            self.end_offsets = kafka.probe_end_offsets(self.options.bootstrap, settings,
+                                                       source, parts)
+        self._control = kafka.TopicReader(self.options.bootstrap, settings,
+                                          control_topic(self.plan.prefix))
         self._consumer.subscribe(
             self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -164,14 +181,17 @@ class Runner:
         assert self.layout is not None
         started = time.monotonic()
         stage = self.plan.stage_of_topic(topic)
-        store = open_store(self.options.state_dir, self.spec.name, stage, partition)
+        store = open_store(self.options.state_dir, self.plan.prefix, stage, partition)
         committed = kafka.committed_offsets(self._consumer, topic, [partition])[partition]
 
         def read(changelog: str, part: int) -> list[tuple[bytes, bytes | None]]:
             return kafka.read_partition_to_end(self.options.bootstrap, self.spec.kafka, changelog, part)
 
-        meta, how = recover(store, committed, self.fingerprint, read, self.spec.name, stage, partition)
-        txn_id = transactional_id(self.spec.name, stage.index, partition) if self.exactly_once else None
+        meta, how = recover(store, committed, self.fingerprint, read, self.plan.prefix, stage,
+                            partition)
+        if self.seed is not None:
+            meta, how = self._seed_task(store, stage, partition, committed, meta, how)
+        txn_id = transactional_id(self.plan.prefix, stage.index, partition) if self.exactly_once else None
         producer = kafka.TaskProducer(kafka.producer_config(self.options.bootstrap, self.spec.kafka), txn_id)
         producer.init()
         out_topic = self.plan.output_topic(stage)
@@ -181,15 +201,39 @@ class Runner:
             upstream_tasks=self.layout.upstream_tasks(stage),
         )
         task.restore(meta, store_entries(store, stage))
+        if task.stopped_by and task.stopped_by != self.stop_request:
+            task.resume_after_stop()
         if task.position is None:
             task.position = committed
-        rt = TaskRuntime(task, store, producer, self.spec.name, self.fingerprint, self.exactly_once,
+        rt = TaskRuntime(task, store, producer, self.plan.prefix, self.fingerprint, self.exactly_once,
                          checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
                          committed_position=task.position, last_checkpoint_ms=now_ms())
         rt.open()
+        self._stop_if_source(rt)
+        self._end_if_done(rt)
         log.info("task %s:%s restored (%s) at position %s in %.3f s", stage.index, partition, how,
                  committed, time.monotonic() - started)
         return rt
+
+    def _seed_task(self, store: Any, stage: Any, partition: int, committed: int | None,
+                   meta: dict[str, Any] | None, how: str) -> tuple[dict[str, Any] | None, str]:
+        """First start of a task restored from a savepoint: its state comes from there."""
+        if how != "fresh":
+            # The group already committed progress for this task (a restarted restore, or a
+            # group that was not new): its own checkpoint is newer than the savepoint.
+            log.warning("task %s:%s has committed progress in group %s; the savepoint is not "
+                        "applied to it", stage.index, partition, self.plan.prefix)
+            return meta, how
+        seeded, stores = self.seed.seed(stage.index, partition)
+        if seeded is None and not stores:
+            return None, "fresh"
+        seeded = dict(seeded or {"position": None, "watermark": -(2**63), "source": None,
+                                 "upstream": None, "finished": False,
+                                 "marker": [-(2**63), "active"]})
+        seeded.update(fingerprint=self.fingerprint, pipeline=self.plan.prefix, checkpoint_id=0)
+        store.clear()
+        store.apply(stores, seeded)
+        return seeded, "savepoint"
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
@@ -221,6 +265,8 @@ class Runner:
             self._loop()
             self._move(RunnerState.STOPPING)
             self._checkpoint_all(force=True)
+            if self.stop_request:
+                self._ack(self.stop_request)
         except BaseException:
             self.state = RunnerState.FAILED
             self._abort_all()
@@ -246,12 +292,13 @@ class Runner:
                 for rt in list(self.tasks.values()):
                     rt.task.tick()
                     rt.producer.poll()
+                self._poll_control()
             if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
             if self.on_status and now - last_status >= self.options.status_interval_ms:
                 last_status = now
                 self.on_status(self.status())
-            if self.options.bounded and self._all_finished():
+            if (self.options.bounded or self.stop_request) and self._all_finished():
                 return
 
     def _dispatch(self, msgs: list[Any]) -> None:
@@ -268,7 +315,7 @@ class Runner:
                 batch.append(m)
         for tp, batch in batches.items():
             rt = self.tasks.get(tp)
-            if rt is None or rt.task.finished:
+            if rt is None or rt.task.finished or rt.task.stopped_by:
                 continue
             try:
                 rt.task.process(batch)
@@ -276,6 +323,16 @@ class Runner:
                 self._rewind(tp, rt, exc)
                 continue
             rt.outputs_since_commit += len(batch)
+            self._end_if_done(rt)
+
+    def _end_if_done(self, rt: TaskRuntime) -> None:
+        """Bounded: a source task ends once its position reaches the end offset found at start."""
+        task = rt.task
+        if (self.options.bounded and task.stage.is_source and not task.finished
+                and not task.stopped_by
+                and (task.position or 0) >= self.end_offsets.get(task.partition, 0)):
+            task.end_of_input()
+            rt.outputs_since_commit += 1
 
     def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
@@ -290,11 +347,8 @@ class Runner:
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
             rt = self.tasks.get((msg.topic(), msg.partition()))
-            if (self.options.bounded and rt is not None and rt.task.stage.is_source
-                    and not rt.task.finished
-                    and msg.offset() >= self.end_offsets.get(msg.partition(), 0)):
-                rt.task.end_of_input()
-                rt.outputs_since_commit += 1
+            if rt is not None:
+                self._end_if_done(rt)
             return
         error = kafka.message_error(msg)
         if error is not None:
@@ -310,7 +364,34 @@ class Runner:
                 self._empty_since = time.monotonic()
             return time.monotonic() - self._empty_since > EMPTY_MEMBER_GRACE_S
         self._empty_since = None
-        return all(rt.task.finished for rt in self.tasks.values())
+        return all(rt.task.finished or rt.task.stopped_by for rt in self.tasks.values())
+
+    # -- control channel ----------------------------------------------------------------------
+
+    def _poll_control(self) -> None:
+        for msg in self._control.poll():
+            if msg.get("created_ms", 0) < self._started_ms or msg.get("type") == "ack":
+                continue
+            if msg.get("type") == "checkpoint":
+                self._checkpoint_all(force=True)
+                self._ack(msg["id"])
+            elif msg.get("type") == "stop" and self.stop_request is None:
+                log.info("stop-with-savepoint %s requested", msg["id"])
+                self.stop_request = msg["id"]
+                for rt in self.tasks.values():
+                    self._stop_if_source(rt)
+
+    def _stop_if_source(self, rt: TaskRuntime) -> None:
+        task = self.stop_request and rt.task
+        if task and task.stage.is_source and not task.finished and not task.stopped_by:
+            task.stop(self.stop_request or "")
+            rt.outputs_since_commit += 1
+
+    def _ack(self, request_id: str) -> None:
+        tasks = sorted(rt.task.id for rt in self.tasks.values())
+        kafka.produce_json(self.options.bootstrap, self.spec.kafka,
+                           control_topic(self.plan.prefix),
+                           {"type": "ack", "id": request_id, "tasks": tasks})
 
     def _checkpoint_all(self, force: bool) -> None:
         now = now_ms()
@@ -336,6 +417,8 @@ class Runner:
             rt.store.close()
         self._accumulate_counters()
         self.tasks.clear()
+        if self._control is not None:
+            self._control.close()
         if self._consumer is not None:
             try:
                 self._consumer.close()

@@ -40,7 +40,7 @@ def task_statuses(plan: Plan, bootstrap: str, state_dir: str, group: str | None 
     """
     spec = plan.spec
     settings = dict(spec.kafka)
-    group_id = group or spec.group_id
+    group_id = group or plan.prefix
     admin = kafka.Admin(bootstrap, settings)
     topics = admin.topics()
     consumer = kafka.new_consumer(kafka.consumer_config(bootstrap, group_id, settings))
@@ -54,7 +54,7 @@ def task_statuses(plan: Plan, bootstrap: str, state_dir: str, group: str | None 
             committed = kafka.committed_offsets(consumer, stage.input_topic, parts)
             ends = kafka.end_offsets(consumer, stage.input_topic, parts)
             for p in parts:
-                path = task_dir(state_dir, spec.name, stage.index, p)
+                path = task_dir(state_dir, plan.prefix, stage.index, p)
                 out.append(_one(stage.index, stage.input_topic, p, committed[p], ends[p], path,
                                 owners.get((stage.input_topic, p))))
     finally:

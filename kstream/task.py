@@ -36,6 +36,7 @@ from kstream.watermarks import (
     IDLE,
     MAX_WATERMARK,
     MIN_WATERMARK,
+    STOPPED,
     PartitionWatermark,
     UpstreamWatermarks,
 )
@@ -109,6 +110,7 @@ class Task:
         self.chain = Chain(segments, self._terminal(), self._late)
         self.position: int | None = None
         self.finished = False
+        self.stopped_by: str | None = None
         self._seq_base = -1
         self._seq_sub = 0
         self.seen: dict[bytes, int] = {}
@@ -319,6 +321,8 @@ class Task:
         finally:
             self._current = None
         self._after_batch(msgs)
+        if not self.stopped_by and upstream.stopped_by() is not None:
+            self.stop(upstream.stopped_by() or "")
         if upstream.ended and not self.finished:
             self.end_of_input()
 
@@ -346,7 +350,7 @@ class Task:
     def tick(self) -> None:
         """Processing-time housekeeping: processing-time watermark, idleness, marker flush."""
         now = self.clock()
-        if self.finished:
+        if self.finished or self.stopped_by:
             return
         if self.source.time.kind == "processing" and self.source_wm is not None:
             wm = self.source_wm.observe(now)
@@ -378,9 +382,26 @@ class Task:
         self._send_marker(END, force=True)
         self.finished = True
 
+    def stop(self, request_id: str) -> None:
+        """Stop for a savepoint (``--stop``): consume nothing more in this run and tell
+        downstream tasks, in-band, after everything this task produced. A downstream task stops
+        once all its upstream tasks have, so its input is drained."""
+        self.stopped_by = request_id
+        self._send_marker(STOPPED + request_id, force=True)
+
+    def resume_after_stop(self) -> None:
+        """Forget a stop of an earlier run: consume again, and count upstream tasks that had
+        stopped as active until their next marker."""
+        self.stopped_by = None
+        if self.upstream is not None:
+            self.upstream.latest = {
+                origin: (wm, ACTIVE if status.startswith(STOPPED) else status)
+                for origin, (wm, status) in self.upstream.latest.items()
+            }
+
     def flush_markers(self) -> None:
         """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
-        if not self.finished:
+        if not self.finished and not self.stopped_by:
             self._send_marker(IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0])
 
     # -- state --------------------------------------------------------------------------------
@@ -399,6 +420,7 @@ class Task:
             "source": gen,
             "upstream": up,
             "finished": self.finished,
+            "stopped_by": self.stopped_by,
             "marker": list(self._marker[:2]),
             "seen": {k.decode(): v for k, v in self.seen.items()},
         }
@@ -409,6 +431,7 @@ class Task:
             return
         self.position = meta["position"]
         self.finished = bool(meta["finished"])
+        self.stopped_by = meta.get("stopped_by")
         self.chain.watermark = int(meta["watermark"])
         if self.source_wm is not None and meta["source"]:
             self.source_wm.load_state(meta["source"])

@@ -39,7 +39,7 @@ def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
     for stage in plan.stages:
         inputs = counts[stage.input_topic]
         for window in stage.windows:
-            out.append(TopicConfig(changelog_topic(spec.name, window.id), inputs, compacted=True))
+            out.append(TopicConfig(changelog_topic(plan.prefix, window.id), inputs, compacted=True))
             if window.late_topic:
                 out.append(TopicConfig(window.late_topic, inputs))
         topic = plan.output_topic(stage)
@@ -49,6 +49,7 @@ def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
     last = counts[plan.stages[-1].input_topic]
     for sink in spec.sinks:
         out.append(TopicConfig(sink.topic, sink.partitions or last))
+    out.append(TopicConfig(f"{plan.prefix}.control", 1))
     for dead in spec.dead_letter_topics():
         out.append(TopicConfig(dead, 1))
     return out

@@ -18,6 +18,9 @@ MAX_WATERMARK = 2**63 - 1
 ACTIVE = "active"
 IDLE = "idle"
 END = "end"
+#: prefix of the status of an upstream task stopped for a savepoint: ``stopped/<request id>``;
+#: its watermark counts like an active one, and it will send nothing more in this run.
+STOPPED = "stopped/"
 
 
 class PartitionWatermark:
@@ -85,7 +88,7 @@ class UpstreamWatermarks:
         previous = self.latest.get(origin)
         if previous is not None and previous[1] == END:
             return self.watermark
-        if previous is not None and status == ACTIVE and watermark < previous[0]:
+        if previous is not None and status != IDLE and watermark < previous[0]:
             watermark = previous[0]
         self.latest[origin] = (watermark, status)
         return self._combine()
@@ -93,7 +96,8 @@ class UpstreamWatermarks:
     def _combine(self) -> int:
         if len(self.latest) < self.upstream_tasks:
             return self.watermark
-        active = [wm for wm, status in self.latest.values() if status == ACTIVE]
+        active = [wm for wm, status in self.latest.values()
+                  if status == ACTIVE or status.startswith(STOPPED)]
         if active:
             candidate = min(active)
         elif all(status == END for _, status in self.latest.values()):
@@ -110,6 +114,15 @@ class UpstreamWatermarks:
         return len(self.latest) >= self.upstream_tasks and all(
             status == END for _, status in self.latest.values()
         )
+
+    def stopped_by(self) -> str | None:
+        """The savepoint request id once every upstream task has stopped (or ended) for it."""
+        if len(self.latest) < self.upstream_tasks:
+            return None
+        ids = {status[len(STOPPED):] for _, status in self.latest.values()
+               if status.startswith(STOPPED)}
+        others = [s for _, s in self.latest.values() if not s.startswith(STOPPED) and s != END]
+        return ids.pop() if len(ids) == 1 and not others else None
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state for checkpoints."""
