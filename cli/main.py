@@ -18,7 +18,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kstream_cli import broker_cmd, pipeline_cmd, produce_cmd, run_cmd, status_cmd, tail_cmd
+    from kstream_cli import (
+        broker_cmd,
+        pipeline_cmd,
+        produce_cmd,
+        run_cmd,
+        savepoint_cmd,
+        state_cmd,
+        status_cmd,
+        tail_cmd,
+    )
 
     cli.add_command(broker_cmd.broker)
     cli.add_command(produce_cmd.produce)
@@ -27,6 +36,8 @@ def _register() -> None:
     cli.add_command(pipeline_cmd.validate)
     cli.add_command(pipeline_cmd.plan)
     cli.add_command(status_cmd.status)
+    cli.add_command(savepoint_cmd.savepoint)
+    cli.add_command(state_cmd.state)
 
 
 _register()

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -20,7 +20,7 @@ import fastavro
 from fastavro.schema import load_schema
 from fastavro.validation import validate
 
-from kstream.errors import RecordError, UsageError
+from kstream.errors import KStreamError, RecordError, UsageError
 from kstream.spec import AggregationSpec, WindowSpec
 
 #: The Confluent wire format: magic byte 0, the schema id as 4 bytes big-endian, the body.
@@ -323,3 +323,106 @@ def _avro_name(text: str) -> str:
 def _namespace(text: str) -> str:
     parts: Sequence[str] = [_avro_name(p) for p in text.split(".") if p]
     return ".".join(["kstream", *parts])
+
+
+# -- object container files ----------------------------------------------------------------------
+
+
+class ContainerError(KStreamError):
+    """An Avro object container file cannot be written or read: missing, unreadable, not an
+    Avro container file, truncated or corrupt."""
+
+
+class _Counted:
+    """Iterates ``records``, counting them and remembering an exception raised by the source
+    itself (so that it propagates unchanged instead of looking like a serialisation error)."""
+
+    def __init__(self, records: Iterable[Any]) -> None:
+        self._it = iter(records)
+        self.count = 0
+        self.failure: BaseException | None = None
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self._it)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        self.count += 1
+        return item
+
+
+def write_container(
+    path: str | os.PathLike[str],
+    schema: dict[str, Any],
+    records: Iterable[dict[str, Any]],
+    *,
+    metadata: dict[str, str] | None = None,
+    codec: str = "deflate",
+) -> int:
+    """Write ``records`` to a new Avro object container file at ``path`` (created or replaced),
+    flushed and fsynced before returning. Returns the number of records written.
+
+    Args:
+        schema: the writer schema as a JSON value (a record schema, usually).
+        metadata: extra header entries (``kstream.*`` keys by convention).
+        codec: ``null`` or ``deflate`` (the codecs every Avro reader supports).
+
+    Raises:
+        SchemaError: ``schema`` is not a valid Avro schema.
+        RecordError: (``serialize``) a record does not match the schema.
+        ContainerError: the file cannot be written.
+        Whatever iterating ``records`` raises propagates unchanged.
+    """
+    parsed = parse_schema(schema, "container schema")
+    source = _Counted(records)
+    try:
+        with open(path, "wb") as fh:
+            fastavro.writer(fh, parsed, source, codec=codec, metadata=metadata)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
+        if exc is source.failure or isinstance(exc, KStreamError | KeyboardInterrupt):
+            raise
+        if isinstance(exc, OSError):
+            raise ContainerError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        reason = f"record #{source.count} does not match {schema_name(parsed)}: {_short(exc)}"
+        raise RecordError("serialize", reason) from exc
+    return source.count
+
+
+def read_container(path: str | os.PathLike[str]) -> tuple[Any, Iterator[dict[str, Any]]]:
+    """The writer schema (plain JSON value) of the Avro object container file at ``path`` and
+    an iterator over its records. The header is read now; the records are read lazily (the file
+    is opened again on the first ``next`` and closed at the end).
+
+    Raises:
+        ContainerError: now, when the file is missing or not an Avro container file; during the
+            iteration, when it is truncated or corrupt.
+    """
+    with _open_container(path) as fh:
+        try:
+            schema = _public(fastavro.reader(fh).writer_schema)
+        except Exception as exc:  # ValueError (bad magic), EOFError, ...
+            raise ContainerError(f"{path} is not an Avro container file: {_short(exc)}") from exc
+    return schema, _records(path)
+
+
+def _open_container(path: str | os.PathLike[str]) -> Any:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise ContainerError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _records(path: str | os.PathLike[str]) -> Iterator[Any]:
+    with _open_container(path) as fh:
+        try:
+            yield from fastavro.reader(fh)
+        except Exception as exc:  # EOFError, zlib.error, ValueError, ...
+            raise ContainerError(f"{path} is truncated or corrupt: {_short(exc)}") from exc

@@ -110,3 +110,11 @@ class StateError(KStreamError):
     """Local state is unusable: locked by another process, corrupt, or from another pipeline."""
 
     exit_code = 4
+
+
+class SavepointError(KStreamError):
+    """A savepoint cannot be written, read, disposed or restored: the target exists, the
+    directory is not a (complete) savepoint, a file fails its checksum, the format version is
+    unknown, or the savepoint does not fit the pipeline."""
+
+    exit_code = 4

@@ -24,13 +24,7 @@ from typing import Any
 from kstream.errors import StateError
 from kstream.partitioner import partition_for
 from kstream.plan import Plan, store_name
-from kstream.specview import spec_to_dict
 from kstream.watermarks import ACTIVE, MIN_WATERMARK
-
-#: window-definition keys that do not change the state layout
-_COMPATIBLE_KEYS = {"id", "kind", "emit", "late_topic", "allowed_lateness_ms", "trigger",
-                    "allowed_lateness", "on_error", "dead_letter_topic", "trigger_every_ms",
-                    "trigger_count"}
 
 Stores = dict[str, list[tuple[bytes, bytes]]]
 
@@ -45,16 +39,19 @@ class SavepointSeed:
         allow_non_restored: drop state of operators the pipeline no longer has.
 
     Raises:
-        SavepointError: unreadable, incomplete or corrupt savepoint (from kstream.savepoint).
-        StateError: the savepoint does not fit the pipeline (the message says why and how).
+        SavepointError: unreadable, incomplete or corrupt savepoint, or one that does not fit
+            the pipeline (operators matched by id; see ``kstream.savepoint.check_restore``).
+        StateError: the partition layout cannot be restored (the message says why and how).
     """
 
     def __init__(self, directory: Path, plan: Plan, partitions: dict[str, int],
                  allow_non_restored: bool) -> None:
-        from kstream.savepoint import open_savepoint
+        from kstream.savepoint import check_restore, open_savepoint
 
         self.plan, self.partitions = plan, partitions
         savepoint = open_savepoint(Path(directory))
+        self.notes = check_restore(savepoint.manifest, plan.spec, group=plan.prefix,
+                                   allow_non_restored_state=allow_non_restored)
         self.metas: dict[tuple[int, int], dict[str, Any]] = {
             (t.stage, t.partition): dict(t.meta) for t in savepoint.tasks()
         }
@@ -62,31 +59,14 @@ class SavepointSeed:
         self.old_counts: dict[int, int] = defaultdict(int)
         for stage, _p in self.metas:
             self.old_counts[stage] += 1
-        owners = self._check_operators(savepoint.manifest, allow_non_restored)
+        new = {w.id: stage.index for stage in plan.stages for w in stage.windows}
+        owners = {op_id: new[op_id] for op_id in savepoint.manifest.operators if op_id in new}
         self._check_layout()
         self.stores: dict[tuple[int, int], Stores] = defaultdict(lambda: defaultdict(list))
         for op_id, stage in owners.items():
             for entry in savepoint.entries(op_id):
                 target = self._target(stage, entry.stage, entry.partition, entry.key)
                 self.stores[(stage, target)][store_name(op_id)].append((entry.key, entry.value))
-
-    def _check_operators(self, manifest: dict[str, Any], allow: bool) -> dict[str, int]:
-        new = {w.id: (stage.index, w) for stage in self.plan.stages for w in stage.windows}
-        old = manifest.get("operators", {})
-        removed = sorted(set(old) - set(new))
-        if removed and not allow:
-            raise StateError(
-                f"the savepoint holds state of operator(s) {', '.join(removed)} that the "
-                "pipeline no longer has; pass --allow-non-restored-state to drop it")
-        for op_id in sorted(set(old) & set(new)):
-            before = _layout(old[op_id].get("definition", {}))
-            after = _layout(_definition(self.plan, op_id))
-            if before != after:
-                raise StateError(
-                    f"operator '{op_id}': its state layout changed incompatibly "
-                    f"(savepoint {before}, pipeline {after}); restore it with the old definition "
-                    "or give the changed operator a new id")
-        return {op_id: new[op_id][0] for op_id in old if op_id in new}
 
     def _check_layout(self) -> None:
         for stage in self.plan.stages:
@@ -131,15 +111,3 @@ def _resumed(meta: dict[str, Any]) -> dict[str, Any]:
                               for k, v in upstream["latest"].items()}
         out["upstream"] = upstream
     return out
-
-
-def _definition(plan: Plan, op_id: str) -> dict[str, Any]:
-    for op in spec_to_dict(plan.spec)["operators"]:
-        if op.get("id") == op_id:
-            return dict(op)
-    return {}
-
-
-def _layout(definition: dict[str, Any]) -> dict[str, Any]:
-    body = definition.get("window", definition)
-    return {k: v for k, v in body.items() if k not in _COMPATIBLE_KEYS}

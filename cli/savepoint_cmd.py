@@ -1,0 +1,324 @@
+"""``kstream savepoint create|list|inspect|dispose`` (docs/savepoints.md)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.run_cmd import resolve_bootstrap
+from rich.console import Console
+from rich.table import Table
+
+from kstream.errors import BrokerError, SavepointError, UsageError
+from kstream.plan import Plan, build_plan
+from kstream.savepoint import (
+    TaskSnapshot,
+    dispose,
+    list_savepoints,
+    open_savepoint,
+    snapshot_local,
+    summarize,
+    write_savepoint,
+)
+from kstream.specload import load_pipeline
+from kstream.state import is_locked, task_dir
+
+DEFAULT_ROOT = "savepoints"
+
+
+@click.group()
+def savepoint() -> None:
+    """Create, list, inspect and dispose of savepoints (portable snapshots of a job's state)."""
+
+
+@savepoint.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    help=f"Where to write it [default: {DEFAULT_ROOT}/<pipeline>-<UTC time>].",
+)
+@click.option(
+    "--stop",
+    is_flag=True,
+    help="Stop the running job after it drained and checkpointed (stop-with-savepoint).",
+)
+@click.option(
+    "--no-quiesce",
+    is_flag=True,
+    help="Do not contact the running job: snapshot the last committed local state.",
+)
+@click.option(
+    "--bootstrap-servers",
+    "bootstrap_servers",
+    envvar=BOOTSTRAP_ENVVAR,
+    metavar="HOST:PORT",
+    help="Kafka bootstrap servers.",
+)
+@click.option(
+    "--state-dir",
+    default=".kstream-state",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The job's local state directory.",
+)
+@click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the running job to acknowledge.",
+)
+@handle_errors
+def create(
+    pipeline: Path,
+    directory: Path | None,
+    stop: bool,
+    no_quiesce: bool,
+    bootstrap_servers: str | None,
+    state_dir: str,
+    group: str | None,
+    timeout_s: float,
+) -> None:
+    """Take a savepoint of PIPELINE's job: ask its running processes to checkpoint (and, with
+    --stop, to stop), then snapshot the committed state under --state-dir."""
+    if stop and no_quiesce:
+        raise UsageError("--stop needs to contact the job; it cannot be used with --no-quiesce")
+    started = time.monotonic()
+    console = Console(stderr=True)
+    spec = load_pipeline(pipeline)
+    plan = build_plan(spec, group)
+    bootstrap = resolve_bootstrap(bootstrap_servers, spec.kafka)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = directory or Path(DEFAULT_ROOT) / f"{spec.name}-{stamp}"
+    if target.exists():
+        raise SavepointError(f"{target} already exists; choose another --dir")
+    partitions: dict[int, int] | None = None
+    if not no_quiesce:
+        _quiesce(plan, bootstrap, stop, timeout_s, state_dir, console)
+        partitions = _partition_counts(plan, bootstrap, console)
+    with console.status("reading the local state"):
+        tasks, entries = snapshot_local(spec, state_dir, group=group)
+    if not tasks:
+        raise SavepointError(
+            f"no committed state of job {plan.prefix} under {Path(state_dir) / plan.prefix}; "
+            "run the pipeline (at least one checkpoint) or pass the right --state-dir/--group"
+        )
+    _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, console)
+    total = sum(len(rows) for rows in entries.values())
+    console.print(f"read {len(tasks)} tasks, {len(entries)} operators, {total:,} entries")
+    with console.status(f"writing {target}") as status:
+        manifest = write_savepoint(
+            target, spec, tasks, entries, group=group, partitions=partitions, progress=status.update
+        )
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"savepoint {target}: {_size(manifest.total_bytes)}, {len(manifest.operators)} "
+        f"operators, {total:,} entries, {len(tasks)} tasks in {elapsed:.1f} s"
+    )
+
+
+def _quiesce(
+    plan: Plan, bootstrap: str, stop: bool, timeout_s: float, state_dir: str, console: Console
+) -> None:
+    """Ask the running job to checkpoint (or stop) and wait for it (``kstream.control``)."""
+    try:
+        from kstream.control import quiesce
+    except ImportError:  # the control channel is not part of this build
+        console.print("[yellow]job control unavailable: snapshotting the local state as is[/]")
+        return
+    what = "stop" if stop else "checkpoint"
+    with console.status(f"asking job {plan.prefix} to {what}") as status:
+        acks = quiesce(
+            plan,
+            bootstrap,
+            plan.prefix,
+            stop=stop,
+            timeout_s=timeout_s,
+            progress=status.update,
+            state_dir=state_dir,
+        )
+    if acks:
+        console.print(f"{acks} running process(es) acknowledged the {what}")
+    else:
+        console.print("no running process of the job: using its last committed state")
+
+
+def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[int, int] | None:
+    from kstream import kafka
+
+    try:
+        topics = kafka.Admin(bootstrap, plan.spec.kafka, timeout_s=10.0).topics()
+    except BrokerError as exc:
+        console.print(f"[yellow]partition counts unknown ({exc}); derived from the state[/]")
+        return None
+    return {s.index: topics[s.input_topic] for s in plan.stages if s.input_topic in topics}
+
+
+def _warn_gaps(
+    plan: Plan,
+    tasks: list[TaskSnapshot],
+    partitions: dict[int, int] | None,
+    state_dir: str,
+    no_quiesce: bool,
+    console: Console,
+) -> None:
+    """Warn about tasks without local state, and about a job running here (--no-quiesce)."""
+    have = {(t.stage, t.partition) for t in tasks}
+    for stage in plan.stages:
+        highest = max((p for s, p in have if s == stage.index), default=-1) + 1
+        count = (partitions or {}).get(stage.index) or highest
+        missing = [f"{stage.index}:{p}" for p in range(count) if (stage.index, p) not in have]
+        if missing:
+            console.print(
+                f"[yellow]no local state for task(s) {', '.join(missing)}: on "
+                "restore they start at the beginning of their partitions[/]"
+            )
+    running = [
+        t.task_id
+        for t in tasks
+        if is_locked(task_dir(state_dir, plan.prefix, t.stage, t.partition))
+    ]
+    if running and no_quiesce:
+        console.print(
+            f"[yellow]tasks {', '.join(running)} are running on this machine: each is "
+            "saved at its last checkpoint[/]"
+        )
+
+
+@savepoint.command("list")
+@click.argument("root", default=DEFAULT_ROOT, type=click.Path(path_type=Path))
+@handle_errors
+def list_cmd(root: Path) -> None:
+    """List the complete savepoints under ROOT (one or two levels deep)."""
+    found = list_savepoints(root)
+    if not found:
+        click.echo(f"no savepoints under {root}")
+        return
+    table = Table(title=f"savepoints under {root}")
+    for column in ("path", "pipeline", "created (UTC)", "size", "operators"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for s in found:
+        table.add_row(
+            str(s.path),
+            s.pipeline,
+            utc_time(s.created_ms),
+            _size(s.bytes),
+            ", ".join(s.operators) or "-",
+        )
+    Console().print(table)
+
+
+@savepoint.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and summaries as JSON.")
+@handle_errors
+def inspect(directory: Path, as_json: bool) -> None:
+    """Show a savepoint's manifest and what each operator holds (verifies every checksum)."""
+    sp = open_savepoint(directory)
+    m = sp.manifest
+    summaries = [
+        summarize(op.definition, op.stage, op.bytes, sp.entries(op.id))
+        for op in m.operators.values()
+    ]
+    tasks = sp.tasks()
+    if as_json:
+        body = {
+            "path": str(directory),
+            "manifest": m.to_dict(),
+            "operators": [s.__dict__ for s in summaries],
+        }
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console()
+    offsets = " ".join(f"{p}={o}" for p, o in sorted(m.source.offsets.items())) or "-"
+    console.print(
+        f"savepoint    {directory}\n"
+        f"pipeline     {m.pipeline} (group {m.group})\n"
+        f"created      {utc_time(m.created_ms)} UTC by kstream {m.kstream_version} "
+        f"(format {m.format_version})\n"
+        f"fingerprint  {m.fingerprint}\n"
+        f"size         {_size(m.total_bytes)} in {len(m.files())} data files\n"
+        f"source       {m.source.topic} ({m.source.partitions} partitions), next "
+        f"offsets {offsets}",
+        highlight=False,
+    )
+    console.print(_operators_table(summaries))
+    console.print(_tasks_table(tasks))
+
+
+def _operators_table(summaries: list[Any]) -> Table:
+    table = Table(title="operators")
+    for column in ("operator", "type", "stage", "entries", "windows", "keys", "bytes"):
+        table.add_column(column, justify="left" if column in ("operator", "type") else "right")
+    for s in summaries:
+        table.add_row(
+            s.id,
+            s.type,
+            str(s.stage),
+            f"{s.entries:,}",
+            f"{s.windows:,}",
+            f"{s.keys:,}",
+            f"{s.bytes:,}",
+        )
+    return table
+
+
+def _tasks_table(tasks: list[TaskSnapshot]) -> Table:
+    table = Table(title="tasks")
+    for column in ("task", "input topic", "position", "watermark", "finished"):
+        table.add_column(column, justify="right" if column == "position" else "left")
+    for t in tasks:
+        position = t.meta.get("position")
+        table.add_row(
+            t.task_id,
+            t.input_topic,
+            "-" if position is None else str(position),
+            _watermark(t.meta.get("watermark")),
+            "yes" if t.meta.get("finished") else "no",
+        )
+    return table
+
+
+@savepoint.command("dispose")
+@click.argument("directory", type=click.Path(path_type=Path))
+@handle_errors
+def dispose_cmd(directory: Path) -> None:
+    """Delete the savepoint in DIRECTORY (refused for anything that is not a savepoint; an
+    interrupted write's .<name>.partial-<pid> directory is removed once its writer is gone)."""
+    freed = dispose(directory)
+    click.echo(f"disposed {directory} ({_size(freed)})")
+
+
+def utc_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _watermark(value: Any) -> str:
+    if value is None:
+        return "-"
+    if value <= -(2**62):
+        return "-inf"
+    if value >= 2**62:
+        return "+inf"
+    return utc_time(int(value))
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n:,} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:,.1f} {unit}"
