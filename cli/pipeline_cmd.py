@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.run_cmd import resolve_bootstrap
 from rich.console import Console
 from rich.table import Table
 
@@ -13,9 +16,6 @@ from kstream.kafka import Admin
 from kstream.plan import Plan, build_plan, changelog_topic, store_name
 from kstream.specload import load_pipeline
 from kstream.topology import wanted_topics
-from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR
-from kstream_cli.run_cmd import resolve_bootstrap
 
 
 @click.command()
@@ -33,8 +33,13 @@ def validate(pipeline: Path) -> None:
 
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--bootstrap-servers", "bootstrap_servers", envvar=BOOTSTRAP_ENVVAR,
-              metavar="HOST:PORT", help="Ask this broker for partition counts (optional).")
+@click.option(
+    "--bootstrap-servers",
+    "bootstrap_servers",
+    envvar=BOOTSTRAP_ENVVAR,
+    metavar="HOST:PORT",
+    help="Ask this broker for partition counts (optional).",
+)
 @handle_errors
 def plan(pipeline: Path, bootstrap_servers: str | None) -> None:
     """Show PIPELINE's job graph: stages, tasks, topics read/written/created, state stores."""
@@ -45,8 +50,9 @@ def plan(pipeline: Path, bootstrap_servers: str | None) -> None:
     console.print(_stages_table(job, existing))
     console.print(_topics_table(job, existing))
     if existing is None:
-        console.print("[dim]broker not reachable: partition counts assumed, "
-                      "'create' not checked[/dim]")
+        console.print(
+            "[dim]broker not reachable: partition counts assumed, 'create' not checked[/dim]"
+        )
 
 
 def _existing_topics(bootstrap: str) -> dict[str, int] | None:
@@ -69,15 +75,26 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
     for column in ("stage", "reads", "tasks", "operators", "writes", "state stores"):
         table.add_column(column)
     for stage in job.stages:
-        ops = " -> ".join(f"{type(op).__name__.removesuffix('Spec').lower()}({op.id})"
-                          for op in stage.operators) or "-"
+        ops = (
+            " -> ".join(
+                f"{type(op).__name__.removesuffix('Spec').lower()}({op.id})"
+                for op in stage.operators
+            )
+            or "-"
+        )
         writes = [job.output_topic(stage) or ""] if stage.key_by else [s.topic for s in stage.sinks]
         writes += [w.late_topic for w in stage.windows if w.late_topic]
-        stores = [f"{store_name(w.id)} -> {changelog_topic(job.prefix, w.id)}"
-                  for w in stage.windows]
-        table.add_row(str(stage.index), stage.input_topic, str(counts.get(stage.input_topic, "?")),
-                      ops + (f" -> key_by({stage.key_by.id})" if stage.key_by else ""),
-                      "\n".join(writes), "\n".join(stores) or "-")
+        stores = [
+            f"{store_name(w.id)} -> {changelog_topic(job.prefix, w.id)}" for w in stage.windows
+        ]
+        table.add_row(
+            str(stage.index),
+            stage.input_topic,
+            str(counts.get(stage.input_topic, "?")),
+            ops + (f" -> key_by({stage.key_by.id})" if stage.key_by else ""),
+            "\n".join(writes),
+            "\n".join(stores) or "-",
+        )
     return table
 
 

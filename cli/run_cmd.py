@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import BOOTSTRAP_ENVVAR, DEFAULT_BOOTSTRAP
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from kstream.plan import build_plan
-from kstream.runtime import RunOptions, Runner, Status
+from kstream.runtime import Runner, RunOptions, Status
 from kstream.specload import load_pipeline
-from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR, DEFAULT_BOOTSTRAP
 
 
 def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
@@ -35,8 +35,12 @@ def _status_table(status: Status, previous: tuple[float, int, int]) -> Table:
     for column in ("records in", "in/s", "out", "out/s", "late", "tasks", "checkpoints"):
         table.add_column(column, justify="right")
     table.add_row(
-        f"{status.records_in:,}", f"{rate_in:,.0f}", f"{status.records_out:,}",
-        f"{rate_out:,.0f}", f"{status.late:,}", f"{status.finished}/{status.tasks} done",
+        f"{status.records_in:,}",
+        f"{rate_in:,.0f}",
+        f"{status.records_out:,}",
+        f"{rate_out:,.0f}",
+        f"{status.late:,}",
+        f"{status.finished}/{status.tasks} done",
         str(status.checkpoints),
     )
     marks = ", ".join(f"{t}={_wm(w)}" for t, w in sorted(status.watermarks.items())[:8])
@@ -62,32 +66,65 @@ def _line(status: Status) -> str:
 
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--bounded", is_flag=True,
-              help="Read each input up to its end offsets as of start, fire every window, "
-                   "commit and exit 0.")
-@click.option("--bootstrap-servers", "bootstrap_servers", envvar=BOOTSTRAP_ENVVAR,
-              metavar="HOST:PORT",
-              help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENVVAR}; default: the pipeline's "
-                   f"kafka: bootstrap.servers, else {DEFAULT_BOOTSTRAP}].")
-@click.option("--state-dir", default=".kstream-state", show_default=True,
-              type=click.Path(file_okay=False), help="Local RocksDB state directory.")
+@click.option(
+    "--bounded",
+    is_flag=True,
+    help="Read each input up to its end offsets as of start, fire every window, commit and exit 0.",
+)
+@click.option(
+    "--bootstrap-servers",
+    "bootstrap_servers",
+    envvar=BOOTSTRAP_ENVVAR,
+    metavar="HOST:PORT",
+    help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENVVAR}; default: the pipeline's "
+    f"kafka: bootstrap.servers, else {DEFAULT_BOOTSTRAP}].",
+)
+@click.option(
+    "--state-dir",
+    default=".kstream-state",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Local RocksDB state directory.",
+)
 @click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
-@click.option("--from-savepoint", "from_savepoint", type=click.Path(exists=True, file_okay=False),
-              help="Start from this savepoint (into a group without committed offsets).")
-@click.option("--allow-non-restored-state", is_flag=True,
-              help="Drop savepoint state of operators the pipeline no longer has.")
+@click.option(
+    "--from-savepoint",
+    "from_savepoint",
+    type=click.Path(exists=True, file_okay=False),
+    help="Start from this savepoint (into a group without committed offsets).",
+)
+@click.option(
+    "--allow-non-restored-state",
+    is_flag=True,
+    help="Drop savepoint state of operators the pipeline no longer has.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
-def run(pipeline: Path, bounded: bool, bootstrap_servers: str | None, state_dir: str,
-        group: str | None, from_savepoint: str | None, allow_non_restored_state: bool,
-        verbose: bool) -> None:
+def run(
+    pipeline: Path,
+    bounded: bool,
+    bootstrap_servers: str | None,
+    state_dir: str,
+    group: str | None,
+    from_savepoint: str | None,
+    allow_non_restored_state: bool,
+    verbose: bool,
+) -> None:
     """Run PIPELINE (a YAML file) as one process of its consumer group."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     spec = load_pipeline(pipeline)
-    options = RunOptions(resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, bounded, group,
-                         from_savepoint=from_savepoint,
-                         allow_non_restored_state=allow_non_restored_state)
+    options = RunOptions(
+        resolve_bootstrap(bootstrap_servers, spec.kafka),
+        state_dir,
+        bounded,
+        group,
+        from_savepoint=from_savepoint,
+        allow_non_restored_state=allow_non_restored_state,
+    )
     interactive = sys.stderr.isatty()
     console = Console(stderr=True)
     runner = Runner(build_plan(spec, group), options)
@@ -119,6 +156,7 @@ def _plain_status() -> Any:
 def _run_live(runner: Runner, console: Console) -> Status:
     previous = [(0.0, 0, 0)]
     with Live(console=console, refresh_per_second=2, transient=False) as live:
+
         def show(status: Status) -> None:
             live.update(_status_table(status, previous[0]))
             previous[0] = (status.elapsed_s, status.records_in, status.records_out)

@@ -6,38 +6,75 @@ import time
 from pathlib import Path
 
 import click
+from kstream_cli.errors import handle_errors
+from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.run_cmd import resolve_bootstrap
 from rich.console import Console
 from rich.table import Table
 
 from kstream.plan import build_plan
 from kstream.specload import load_pipeline
 from kstream.status import task_statuses
-from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR
-from kstream_cli.run_cmd import resolve_bootstrap
 
 
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--bootstrap-servers", "bootstrap_servers", envvar=BOOTSTRAP_ENVVAR,
-              metavar="HOST:PORT", help="Kafka bootstrap servers.")
-@click.option("--state-dir", default=".kstream-state", show_default=True,
-              type=click.Path(file_okay=False), help="Local state directory to inspect.")
+@click.option(
+    "--bootstrap-servers",
+    "bootstrap_servers",
+    envvar=BOOTSTRAP_ENVVAR,
+    metavar="HOST:PORT",
+    help="Kafka bootstrap servers.",
+)
+@click.option(
+    "--state-dir",
+    default=".kstream-state",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Local state directory to inspect.",
+)
 @click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
 @handle_errors
-def status(pipeline: Path, bootstrap_servers: str | None, state_dir: str, group: str | None) -> None:
+def status(
+    pipeline: Path, bootstrap_servers: str | None, state_dir: str, group: str | None
+) -> None:
     """Per task of PIPELINE: committed offset, lag, last checkpoint, state size and owner."""
     spec = load_pipeline(pipeline)
-    rows = task_statuses(build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka),
-                         state_dir, group)
+    rows = task_statuses(
+        build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, group
+    )
     table = Table(title=f"pipeline {spec.name} (group {group or spec.group_id})")
-    for column in ("task", "topic", "committed", "end", "lag", "checkpoint", "at (UTC)",
-                   "state", "owner"):
-        table.add_column(column, justify="right" if column in ("committed", "end", "lag") else "left")
+    for column in (
+        "task",
+        "topic",
+        "committed",
+        "end",
+        "lag",
+        "checkpoint",
+        "at (UTC)",
+        "state",
+        "owner",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("committed", "end", "lag") else "left"
+        )
     for r in rows:
-        when = time.strftime("%H:%M:%S", time.gmtime(r.checkpoint_time_ms / 1000)) if r.checkpoint_time_ms else "-"
-        table.add_row(r.task, r.topic, _n(r.committed), str(r.end), _n(r.lag),
-                      _n(r.checkpoint_id), when, f"{r.state_bytes / 1024:.0f} KiB", r.owner)
+        when = (
+            time.strftime("%H:%M:%S", time.gmtime(r.checkpoint_time_ms / 1000))
+            if r.checkpoint_time_ms
+            else "-"
+        )
+        table.add_row(
+            r.task,
+            r.topic,
+            _n(r.committed),
+            str(r.end),
+            _n(r.lag),
+            _n(r.checkpoint_id),
+            when,
+            f"{r.state_bytes / 1024:.0f} KiB",
+            r.owner,
+        )
     Console().print(table)
 
 

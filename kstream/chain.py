@@ -20,9 +20,10 @@ from typing import Any
 from kstream.aggregations import Aggregator
 from kstream.countop import CountWindowOperator, GlobalOperator
 from kstream.errors import ExpressionError, RecordError
-from kstream.expr import Expression, compile_expression, explain_failure, load_python_callable
+from kstream.expr import Expression, compile_expression, explain_failure
 from kstream.spec import FilterSpec, KeyBySpec, MapSpec, OperatorSpec, PipelineSpec, WindowSpec
 from kstream.timestamps import now_ms
+from kstream.udf import load_python_callable
 from kstream.windowop import LateRecord, TimeWindowOperator, WindowOperator
 
 Step = Callable[[Any], Any]

@@ -1,7 +1,7 @@
 """The control channel of a job: topic ``<group>.control`` (one partition).
 
-``kstream savepoint create`` writes a request — ``{"type": "checkpoint" | "stop", "id", "created_ms"}``
-— and every running process of the job answers, once it has done it, with
+``kstream savepoint create`` writes a request —
+``{"type": "checkpoint" | "stop", "id", "created_ms"}`` — and every running process of the job answers, once it has done it, with
 ``{"type": "ack", "id", "tasks": [...]}`` naming the tasks it owns. ``checkpoint``: each task
 checkpoints now. ``stop``: source tasks stop consuming and checkpoint; downstream tasks drain their
 repartition input up to the in-band stop markers, checkpoint, and the processes exit (Flink's
@@ -45,8 +45,16 @@ def running_locally(plan: Plan, state_dir: str, partitions: dict[str, int]) -> b
     return False
 
 
-def quiesce(plan: Plan, bootstrap: str, group: str, *, stop: bool, timeout_s: float = 120.0,
-            progress: Callable[[str], None] | None = None, state_dir: str = ".kstream-state") -> int:
+def quiesce(
+    plan: Plan,
+    bootstrap: str,
+    group: str,
+    *,
+    stop: bool,
+    timeout_s: float = 120.0,
+    progress: Callable[[str], None] | None = None,
+    state_dir: str = ".kstream-state",
+) -> int:
     """Ask the running processes of a job to checkpoint (and, with ``stop``, to stop after
     draining) and wait until every task has acknowledged. Returns the number of acknowledgements
     (0 when no process of the job runs on this machine).
@@ -72,8 +80,13 @@ def quiesce(plan: Plan, bootstrap: str, group: str, *, stop: bool, timeout_s: fl
         reader.close()
 
 
-def _await_acks(reader: kafka.TopicReader, request_id: str, wanted: set[str], timeout_s: float,
-                progress: Callable[[str], None] | None) -> int:
+def _await_acks(
+    reader: kafka.TopicReader,
+    request_id: str,
+    wanted: set[str],
+    timeout_s: float,
+    progress: Callable[[str], None] | None,
+) -> int:
     covered: set[str] = set()
     acks = 0
     deadline = time.monotonic() + timeout_s
@@ -87,5 +100,7 @@ def _await_acks(reader: kafka.TopicReader, request_id: str, wanted: set[str], ti
         if wanted <= covered:
             return acks
     missing = ", ".join(sorted(wanted - covered))
-    raise KStreamError(f"the job did not acknowledge the request in {timeout_s:.0f} s "
-                       f"(tasks without acknowledgement: {missing})")
+    raise KStreamError(
+        f"the job did not acknowledge the request in {timeout_s:.0f} s "
+        f"(tasks without acknowledgement: {missing})"
+    )

@@ -44,14 +44,19 @@ class SavepointSeed:
         StateError: the partition layout cannot be restored (the message says why and how).
     """
 
-    def __init__(self, directory: Path, plan: Plan, partitions: dict[str, int],
-                 allow_non_restored: bool) -> None:
+    def __init__(
+        self, directory: Path, plan: Plan, partitions: dict[str, int], allow_non_restored: bool
+    ) -> None:
         from kstream.savepoint import check_restore, open_savepoint
 
         self.plan, self.partitions = plan, partitions
         savepoint = open_savepoint(Path(directory))
-        self.notes = check_restore(savepoint.manifest, plan.spec, group=plan.prefix,
-                                   allow_non_restored_state=allow_non_restored)
+        self.notes = check_restore(
+            savepoint.manifest,
+            plan.spec,
+            group=plan.prefix,
+            allow_non_restored_state=allow_non_restored,
+        )
         self.metas: dict[tuple[int, int], dict[str, Any]] = {
             (t.stage, t.partition): dict(t.meta) for t in savepoint.tasks()
         }
@@ -73,12 +78,15 @@ class SavepointSeed:
             count = self.partitions.get(stage.input_topic, 0)
             old = self.old_counts.get(stage.index, 0)
             if stage.index == 0 and count < old:
-                raise StateError(f"source topic '{stage.input_topic}' has {count} partitions, "
-                                 f"fewer than the savepoint's {old}")
+                raise StateError(
+                    f"source topic '{stage.input_topic}' has {count} partitions, "
+                    f"fewer than the savepoint's {old}"
+                )
             if stage.index > 0 and old and count != old and not self.drained:
                 raise StateError(
                     f"stage {stage.index} has {count} partitions, the savepoint {old}: rescaling "
-                    "needs a savepoint taken with `kstream savepoint create --stop`")
+                    "needs a savepoint taken with `kstream savepoint create --stop`"
+                )
 
     def _target(self, stage: int, old_stage: int, old_partition: int, key: bytes) -> int:
         count = self.partitions.get(self.plan.stages[stage].input_topic, 1)
@@ -91,13 +99,21 @@ class SavepointSeed:
         stores = {k: list(v) for k, v in self.stores.get((stage, partition), {}).items()}
         old = self.metas.get((stage, partition))
         same = self.old_counts.get(stage, 0) == self.partitions.get(
-            self.plan.stages[stage].input_topic, 0)
+            self.plan.stages[stage].input_topic, 0
+        )
         if stage == 0 or (old is not None and same and not self.drained):
             return (_resumed(old) if old else None), stores
         watermarks = [m["watermark"] for (s, _p), m in self.metas.items() if s == stage]
-        meta = {"position": None, "watermark": max(watermarks, default=MIN_WATERMARK),
-                "source": None, "upstream": None, "finished": False, "stopped_by": None,
-                "marker": [MIN_WATERMARK, ACTIVE], "seen": {}}
+        meta: dict[str, Any] = {
+            "position": None,
+            "watermark": max(watermarks, default=MIN_WATERMARK),
+            "source": None,
+            "upstream": None,
+            "finished": False,
+            "stopped_by": None,
+            "marker": [MIN_WATERMARK, ACTIVE],
+            "seen": {},
+        }
         return meta, stores
 
 
@@ -107,7 +123,9 @@ def _resumed(meta: dict[str, Any]) -> dict[str, Any]:
     upstream = out.get("upstream")
     if upstream:
         upstream = dict(upstream)
-        upstream["latest"] = {k: [v[0], ACTIVE if str(v[1]).startswith("stopped/") else v[1]]
-                              for k, v in upstream["latest"].items()}
+        upstream["latest"] = {
+            k: [v[0], ACTIVE if str(v[1]).startswith("stopped/") else v[1]]
+            for k, v in upstream["latest"].items()
+        }
         out["upstream"] = upstream
     return out

@@ -31,8 +31,9 @@ log = logging.getLogger("kstream.restore")
 ChangelogReader = Callable[[str, int], list[tuple[bytes, bytes | None]]]
 
 
-def open_store(state_dir: str, pipeline: str, stage: Stage, partition: int,
-               wait_s: float = 20.0) -> TaskStore:
+def open_store(
+    state_dir: str, pipeline: str, stage: Stage, partition: int, wait_s: float = 20.0
+) -> TaskStore:
     """Open the task's RocksDB, waiting up to ``wait_s`` while another local process holds its
     lock (a task moving between processes on one machine).
 
@@ -51,9 +52,15 @@ def open_store(state_dir: str, pipeline: str, stage: Stage, partition: int,
             time.sleep(0.2)
 
 
-def recover(store: TaskStore, committed: int | None, fingerprint: str,
-            read_changelog: ChangelogReader, pipeline: str, stage: Stage,
-            partition: int) -> tuple[dict[str, Any] | None, str]:
+def recover(
+    store: TaskStore,
+    committed: int | None,
+    fingerprint: str,
+    read_changelog: ChangelogReader,
+    pipeline: str,
+    stage: Stage,
+    partition: int,
+) -> tuple[dict[str, Any] | None, str]:
     """Bring ``store`` to the committed checkpoint; returns ``(meta, how)`` where ``how`` is
     ``fresh``, ``local``, ``repaired`` or ``changelog``."""
     faults.point("restore_start")
@@ -81,15 +88,28 @@ def recover(store: TaskStore, committed: int | None, fingerprint: str,
             # Local state is applied only after its transaction committed, so it is committed
             # work; a group offset behind it means the broker lost the offset commit (seen on
             # the local broker when a commit races a rebalance). Resume from the local state.
-            log.warning("task %s:%s: group offset %s is behind the local checkpoint at %s; "
-                        "resuming from the local checkpoint", stage.index, partition, committed,
-                        position)
+            log.warning(
+                "task %s:%s: group offset %s is behind the local checkpoint at %s; "
+                "resuming from the local checkpoint",
+                stage.index,
+                partition,
+                committed,
+                position,
+            )
             return local, "local-ahead"
-    return _from_changelog(store, committed, read_changelog, pipeline, stage, partition), "changelog"
+    return _from_changelog(
+        store, committed, read_changelog, pipeline, stage, partition
+    ), "changelog"
 
 
-def _from_changelog(store: TaskStore, committed: int, read: ChangelogReader, pipeline: str,
-                    stage: Stage, partition: int) -> dict[str, Any] | None:
+def _from_changelog(
+    store: TaskStore,
+    committed: int,
+    read: ChangelogReader,
+    pipeline: str,
+    stage: Stage,
+    partition: int,
+) -> dict[str, Any] | None:
     faults.point("restore_changelog")
     store.clear()
     changes: Changes = {}
@@ -103,11 +123,22 @@ def _from_changelog(store: TaskStore, committed: int, read: ChangelogReader, pip
                 latest[key] = value
         changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
     if meta is None:
-        meta = {"position": committed, "watermark": -(2**63), "source": None, "upstream": None,
-                "finished": False, "marker": [-(2**63), "active"]}
+        meta = {
+            "position": committed,
+            "watermark": -(2**63),
+            "source": None,
+            "upstream": None,
+            "finished": False,
+            "marker": [-(2**63), "active"],
+        }
     elif meta.get("position") != committed:
-        log.warning("changelog of task %s:%s ends at position %s, committed offset is %s",
-                    stage.index, partition, meta.get("position"), committed)
+        log.warning(
+            "changelog of task %s:%s ends at position %s, committed offset is %s",
+            stage.index,
+            partition,
+            meta.get("position"),
+            committed,
+        )
         meta["position"] = committed
     store.apply(changes, meta)
     faults.point("restore_done")
@@ -119,8 +150,9 @@ def store_entries(store: TaskStore, stage: Stage) -> dict[str, list[tuple[bytes,
     return {store_name(w.id): list(store.items(store_name(w.id))) for w in stage.windows}
 
 
-def check_transaction_timeout(settings: dict[str, Any], interval_ms: int,
-                              restart_allowance_ms: int = 30_000) -> None:
+def check_transaction_timeout(
+    settings: dict[str, Any], interval_ms: int, restart_allowance_ms: int = 30_000
+) -> None:
     """Refuse a ``transaction.timeout.ms`` that does not comfortably exceed the checkpoint
     interval plus restart time.
 

@@ -12,18 +12,18 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kstream import kafka
+from kstream.activation import Activator
 from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
 from kstream.control import control_topic
 from kstream.errors import StateError, TransactionError
-from kstream.plan import Plan, transactional_id
-from kstream.restore import check_transaction_timeout, open_store, recover, store_entries
+from kstream.plan import Plan
+from kstream.restore import check_transaction_timeout
 from kstream.specview import fingerprint
-from kstream.task import Task
 from kstream.timestamps import now_ms
 from kstream.topology import TopicLayout, ensure_topics
 
@@ -96,8 +96,9 @@ class Runner:
     RecordError (a bad record under ``on_error: fail``), StateError, TransactionError.
     """
 
-    def __init__(self, plan: Plan, options: RunOptions,
-                 on_status: Callable[[Status], None] | None = None) -> None:
+    def __init__(
+        self, plan: Plan, options: RunOptions, on_status: Callable[[Status], None] | None = None
+    ) -> None:
         self.plan, self.options, self.on_status = plan, options, on_status
         self.spec = plan.spec
         self.state = RunnerState.CREATED
@@ -111,11 +112,18 @@ class Runner:
         self.stop_request: str | None = None
         self._started_ms = now_ms()
         self._control: Any = None
-        self.seed: Any = None
+        self.activator: Activator | None = None
         self.checkpoints = 0
         self.rewinds = 0
-        self.totals = {"in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0,
-                       "dead_letter": 0, "duplicates": 0}
+        self.totals = {
+            "in": 0,
+            "forwarded": 0,
+            "out": 0,
+            "late": 0,
+            "skipped": 0,
+            "dead_letter": 0,
+            "duplicates": 0,
+        }
         self._started = time.monotonic()
         self._consumer: Any = None
         self._empty_since: float | None = None
@@ -138,22 +146,37 @@ class Runner:
             check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
         admin = kafka.Admin(self.options.bootstrap, settings)
         self.layout = ensure_topics(admin, self.plan)
+        seed = None
         if self.options.from_savepoint:
             from kstream.reshard import SavepointSeed
 
-            self.seed = SavepointSeed(Path(self.options.from_savepoint), self.plan,
-                                      self.layout.partitions,
-                                      self.options.allow_non_restored_state)
+            seed = SavepointSeed(
+                Path(self.options.from_savepoint),
+                self.plan,
+                self.layout.partitions,
+                self.options.allow_non_restored_state,
+            )
+        self.activator = Activator(
+            self.plan,
+            self.options.bootstrap,
+            self.options.state_dir,
+            self.layout,
+            self.fingerprint,
+            self.exactly_once,
+            seed,
+        )
         group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
         self._consumer = kafka.new_consumer(conf)
         if self.options.bounded:
             source = self.plan.source.topic
             parts = list(range(self.layout.partitions[source]))
-            self.end_offsets = kafka.probe_end_offsets(self.options.bootstrap, settings,
-                                                       source, parts)
-        self._control = kafka.TopicReader(self.options.bootstrap, settings,
-                                          control_topic(self.plan.prefix))
+            self.end_offsets = kafka.probe_end_offsets(
+                self.options.bootstrap, settings, source, parts
+            )
+        self._control = kafka.TopicReader(
+            self.options.bootstrap, settings, control_topic(self.plan.prefix)
+        )
         self._consumer.subscribe(
             self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -178,62 +201,22 @@ class Runner:
             consumer.assign([])
 
     def _activate(self, topic: str, partition: int) -> TaskRuntime:
-        assert self.layout is not None
+        assert self.activator is not None
         started = time.monotonic()
-        stage = self.plan.stage_of_topic(topic)
-        store = open_store(self.options.state_dir, self.plan.prefix, stage, partition)
-        committed = kafka.committed_offsets(self._consumer, topic, [partition])[partition]
-
-        def read(changelog: str, part: int) -> list[tuple[bytes, bytes | None]]:
-            return kafka.read_partition_to_end(self.options.bootstrap, self.spec.kafka, changelog, part)
-
-        meta, how = recover(store, committed, self.fingerprint, read, self.plan.prefix, stage,
-                            partition)
-        if self.seed is not None:
-            meta, how = self._seed_task(store, stage, partition, committed, meta, how)
-        txn_id = transactional_id(self.plan.prefix, stage.index, partition) if self.exactly_once else None
-        producer = kafka.TaskProducer(kafka.producer_config(self.options.bootstrap, self.spec.kafka), txn_id)
-        producer.init()
-        out_topic = self.plan.output_topic(stage)
-        task = Task(
-            self.plan, stage, partition, producer.emit,
-            out_partitions=self.layout.partitions.get(out_topic, 0) if out_topic else 0,
-            upstream_tasks=self.layout.upstream_tasks(stage),
-        )
-        task.restore(meta, store_entries(store, stage))
-        if task.stopped_by and task.stopped_by != self.stop_request:
-            task.resume_after_stop()
-        if task.position is None:
-            task.position = committed
-        rt = TaskRuntime(task, store, producer, self.plan.prefix, self.fingerprint, self.exactly_once,
-                         checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
-                         committed_position=task.position, last_checkpoint_ms=now_ms())
+        rt, how, committed = self.activator.activate(self._consumer, topic, partition)
+        if rt.task.stopped_by and rt.task.stopped_by != self.stop_request:
+            rt.task.resume_after_stop()
         rt.open()
         self._stop_if_source(rt)
         self._end_if_done(rt)
-        log.info("task %s:%s restored (%s) at position %s in %.3f s", stage.index, partition, how,
-                 committed, time.monotonic() - started)
+        log.info(
+            "task %s restored (%s) at position %s in %.3f s",
+            rt.task.id,
+            how,
+            committed,
+            time.monotonic() - started,
+        )
         return rt
-
-    def _seed_task(self, store: Any, stage: Any, partition: int, committed: int | None,
-                   meta: dict[str, Any] | None, how: str) -> tuple[dict[str, Any] | None, str]:
-        """First start of a task restored from a savepoint: its state comes from there."""
-        if how != "fresh":
-            # The group already committed progress for this task (a restarted restore, or a
-            # group that was not new): its own checkpoint is newer than the savepoint.
-            log.warning("task %s:%s has committed progress in group %s; the savepoint is not "
-                        "applied to it", stage.index, partition, self.plan.prefix)
-            return meta, how
-        seeded, stores = self.seed.seed(stage.index, partition)
-        if seeded is None and not stores:
-            return None, "fresh"
-        seeded = dict(seeded or {"position": None, "watermark": -(2**63), "source": None,
-                                 "upstream": None, "finished": False,
-                                 "marker": [-(2**63), "active"]})
-        seeded.update(fingerprint=self.fingerprint, pipeline=self.plan.prefix, checkpoint_id=0)
-        store.clear()
-        store.apply(stores, seeded)
-        return seeded, "savepoint"
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
@@ -328,9 +311,13 @@ class Runner:
     def _end_if_done(self, rt: TaskRuntime) -> None:
         """Bounded: a source task ends once its position reaches the end offset found at start."""
         task = rt.task
-        if (self.options.bounded and task.stage.is_source and not task.finished
-                and not task.stopped_by
-                and (task.position or 0) >= self.end_offsets.get(task.partition, 0)):
+        if (
+            self.options.bounded
+            and task.stage.is_source
+            and not task.finished
+            and not task.stopped_by
+            and (task.position or 0) >= self.end_offsets.get(task.partition, 0)
+        ):
             task.end_of_input()
             rt.outputs_since_commit += 1
 
@@ -389,9 +376,12 @@ class Runner:
 
     def _ack(self, request_id: str) -> None:
         tasks = sorted(rt.task.id for rt in self.tasks.values())
-        kafka.produce_json(self.options.bootstrap, self.spec.kafka,
-                           control_topic(self.plan.prefix),
-                           {"type": "ack", "id": request_id, "tasks": tasks})
+        kafka.produce_json(
+            self.options.bootstrap,
+            self.spec.kafka,
+            control_topic(self.plan.prefix),
+            {"type": "ack", "id": request_id, "tasks": tasks},
+        )
 
     def _checkpoint_all(self, force: bool) -> None:
         now = now_ms()
@@ -438,6 +428,16 @@ class Runner:
                 sums[key] += value
         watermarks = {rt.task.id: rt.task.watermark for rt in self.tasks.values()}
         finished = sum(1 for rt in self.tasks.values() if rt.task.finished)
-        return Status(time.monotonic() - self._started, sums["in"], sums["out"], sums["late"],
-                      sums["skipped"], sums["dead_letter"], len(self.tasks), finished,
-                      watermarks, 0, self.checkpoints)
+        return Status(
+            time.monotonic() - self._started,
+            sums["in"],
+            sums["out"],
+            sums["late"],
+            sums["skipped"],
+            sums["dead_letter"],
+            len(self.tasks),
+            finished,
+            watermarks,
+            0,
+            self.checkpoints,
+        )

@@ -18,9 +18,9 @@ import orjson
 
 from kstream.aggregations import Aggregator, from_storable
 from kstream.errors import ExpressionError, SavepointError
-from kstream.expr import load_python_callable
 from kstream.savepoint_format import KEY_PREFIX, SavedEntry
 from kstream.spec import AggregationSpec
+from kstream.udf import load_python_callable
 from kstream.windowbase import decode_window_key, hashable
 
 

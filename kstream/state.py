@@ -48,7 +48,8 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     try:
         families = rocksdict.Rdict.list_cf(str(db_path), rocksdict.Options(raw_mode=True))
         db = rocksdict.Rdict(
-            str(db_path), rocksdict.Options(raw_mode=True),
+            str(db_path),
+            rocksdict.Options(raw_mode=True),
             column_families={name: rocksdict.Options(raw_mode=True) for name in families},
             access_type=rocksdict.AccessType.read_only(),
         )
@@ -61,7 +62,9 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw else None
 
 
-def read_task_state(path: Path) -> tuple[dict[str, Any] | None, dict[str, list[tuple[bytes, bytes]]]]:
+def read_task_state(
+    path: Path,
+) -> tuple[dict[str, Any] | None, dict[str, list[tuple[bytes, bytes]]]]:
     """A task's checkpoint metadata and every store's entries, from one read-only open (a
     consistent snapshot: checkpoints are applied as one WriteBatch). Used by tools and tests.
 
@@ -74,7 +77,8 @@ def read_task_state(path: Path) -> tuple[dict[str, Any] | None, dict[str, list[t
     try:
         families = rocksdict.Rdict.list_cf(str(db_path), rocksdict.Options(raw_mode=True))
         db = rocksdict.Rdict(
-            str(db_path), rocksdict.Options(raw_mode=True),
+            str(db_path),
+            rocksdict.Options(raw_mode=True),
             column_families={name: rocksdict.Options(raw_mode=True) for name in families},
             access_type=rocksdict.AccessType.read_only(),
         )
@@ -84,11 +88,13 @@ def read_task_state(path: Path) -> tuple[dict[str, Any] | None, dict[str, list[t
         meta_raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
         stores = {
             name: list(db.get_column_family(name).items())
-            for name in families if name not in (META_CF, "default")
+            for name in families
+            if name not in (META_CF, "default")
         }
     finally:
         db.close()
-    return (orjson.loads(meta_raw) if meta_raw else None), stores
+    meta: dict[str, Any] | None = orjson.loads(meta_raw) if meta_raw else None
+    return meta, stores  # type: ignore[return-value]
 
 
 def is_locked(path: Path) -> bool:
@@ -157,7 +163,8 @@ class TaskStore:
         if raw is None:
             return None
         try:
-            return orjson.loads(raw)  # type: ignore[no-any-return]
+            meta: dict[str, Any] = orjson.loads(raw)
+            return meta
         except orjson.JSONDecodeError as exc:
             raise StateError(f"state {self.path}: checkpoint metadata is corrupt") from exc
 

@@ -32,7 +32,9 @@ class TaskStatus:
     owner: str
 
 
-def task_statuses(plan: Plan, bootstrap: str, state_dir: str, group: str | None = None) -> list[TaskStatus]:
+def task_statuses(
+    plan: Plan, bootstrap: str, state_dir: str, group: str | None = None
+) -> list[TaskStatus]:
     """The status of every task of the job.
 
     Raises:
@@ -55,15 +57,25 @@ def task_statuses(plan: Plan, bootstrap: str, state_dir: str, group: str | None 
             ends = kafka.end_offsets(consumer, stage.input_topic, parts)
             for p in parts:
                 path = task_dir(state_dir, plan.prefix, stage.index, p)
-                out.append(_one(stage.index, stage.input_topic, p, committed[p], ends[p], path,
-                                owners.get((stage.input_topic, p))))
+                out.append(
+                    _one(
+                        stage.index,
+                        stage.input_topic,
+                        p,
+                        committed[p],
+                        ends[p],
+                        path,
+                        owners.get((stage.input_topic, p)),
+                    )
+                )
     finally:
         consumer.close()
     return out
 
 
-def _one(stage: int, topic: str, p: int, committed: int | None, end: int, path: Path,
-         member: str | None) -> TaskStatus:
+def _one(
+    stage: int, topic: str, p: int, committed: int | None, end: int, path: Path, member: str | None
+) -> TaskStatus:
     try:
         meta = read_meta(path)
     except StateError:
@@ -72,7 +84,14 @@ def _one(stage: int, topic: str, p: int, committed: int | None, end: int, path: 
     owner = ", ".join(x for x in (member or "", local) if x) or "-"
     lag = None if committed is None else max(end - committed, 0)
     return TaskStatus(
-        f"{stage}:{p}", topic, p, committed, end, lag,
-        meta.get("checkpoint_id") if meta else None, meta.get("time_ms") if meta else None,
-        dir_size(path) if path.exists() else 0, owner,
+        f"{stage}:{p}",
+        topic,
+        p,
+        committed,
+        end,
+        lag,
+        meta.get("checkpoint_id") if meta else None,
+        meta.get("time_ms") if meta else None,
+        dir_size(path) if path.exists() else 0,
+        owner,
     )

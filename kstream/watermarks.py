@@ -96,8 +96,11 @@ class UpstreamWatermarks:
     def _combine(self) -> int:
         if len(self.latest) < self.upstream_tasks:
             return self.watermark
-        active = [wm for wm, status in self.latest.values()
-                  if status == ACTIVE or status.startswith(STOPPED)]
+        active = [
+            wm
+            for wm, status in self.latest.values()
+            if status == ACTIVE or status.startswith(STOPPED)
+        ]
         if active:
             candidate = min(active)
         elif all(status == END for _, status in self.latest.values()):
@@ -119,8 +122,11 @@ class UpstreamWatermarks:
         """The savepoint request id once every upstream task has stopped (or ended) for it."""
         if len(self.latest) < self.upstream_tasks:
             return None
-        ids = {status[len(STOPPED):] for _, status in self.latest.values()
-               if status.startswith(STOPPED)}
+        ids = {
+            status[len(STOPPED) :]
+            for _, status in self.latest.values()
+            if status.startswith(STOPPED)
+        }
         others = [s for _, s in self.latest.values() if not s.startswith(STOPPED) and s != END]
         return ids.pop() if len(ids) == 1 and not others else None
 

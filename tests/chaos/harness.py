@@ -31,13 +31,19 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workload  # noqa: E402
+import workload
 
-from kstream.broker import LocalBroker  # noqa: E402
-from kstream.kafka import Admin, TopicConfig  # noqa: E402
+from kstream.broker import LocalBroker
+from kstream.kafka import Admin, TopicConfig
 
-CHECKPOINT_STEPS = ["flush_outputs", "produce_changelog", "send_offsets", "write_prepared",
-                    "commit", "apply_local"]
+CHECKPOINT_STEPS = [
+    "flush_outputs",
+    "produce_changelog",
+    "send_offsets",
+    "write_prepared",
+    "commit",
+    "apply_local",
+]
 RESTORE_STEPS = ["restore_start"]
 KSTREAM = str(Path(sys.executable).with_name("kstream"))
 PARTITIONS = 4
@@ -71,25 +77,39 @@ class ChaosResult:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.inflated or self.wrong or self.offset_regressions
-                    or self.state_mismatches)
+        return not (
+            self.lost
+            or self.inflated
+            or self.wrong
+            or self.offset_regressions
+            or self.state_mismatches
+        )
 
     def line(self) -> str:
         times = sorted(self.restore_times)
         p95 = times[min(len(times) - 1, int(len(times) * 0.95))] if times else 0.0
         hits = ", ".join(f"{k}={v}" for k, v in sorted(self.fault_hits.items())) or "none"
-        return (f"{self.kills} kills ({self.during_commit} during commit; fault points hit: "
-                f"{hits}): {self.lost} lost, "
-                f"{self.inflated} inflated, {self.wrong} wrong of {self.windows} windows, "
-                f"{len(self.offset_regressions)} offset regressions, "
-                f"{len(self.state_mismatches)} state mismatches, restore p95 {p95:.1f} s")
+        return (
+            f"{self.kills} kills ({self.during_commit} during commit; fault points hit: "
+            f"{hits}): {self.lost} lost, "
+            f"{self.inflated} inflated, {self.wrong} wrong of {self.windows} windows, "
+            f"{len(self.offset_regressions)} offset regressions, "
+            f"{len(self.state_mismatches)} state mismatches, restore p95 {p95:.1f} s"
+        )
 
 
 class Worker:
     """One ``kstream run`` process."""
 
-    def __init__(self, name: str, bootstrap: str, pipeline: Path, state_dir: Path, logs: Path,
-                 fault: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        bootstrap: str,
+        pipeline: Path,
+        state_dir: Path,
+        logs: Path,
+        fault: str | None = None,
+    ) -> None:
         self.name, self.fault = name, fault
         env = dict(os.environ)
         env.pop("KSTREAM_FAULT", None)
@@ -97,9 +117,20 @@ class Worker:
             env["KSTREAM_FAULT"] = fault
         self.log = logs / f"{name}-{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen(
-            [KSTREAM, "run", str(pipeline), "--bootstrap-servers", bootstrap,
-             "--state-dir", str(state_dir), "-v"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"), env=env)
+            [
+                KSTREAM,
+                "run",
+                str(pipeline),
+                "--bootstrap-servers",
+                bootstrap,
+                "--state-dir",
+                str(state_dir),
+                "-v",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "wb"),  # noqa: SIM115 - the child owns it until exit
+            env=env,
+        )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -118,12 +149,13 @@ class Worker:
                 self.kill()
 
 
-def _produce_gradually(bootstrap: str, evs: list[workload.Event], duration_s: float,
-                       done: threading.Event) -> None:
+def _produce_gradually(
+    bootstrap: str, evs: list[workload.Event], duration_s: float, done: threading.Event
+) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     step = max(1, len(evs) // max(1, int(duration_s * 20)))
     for start in range(0, len(evs), step):
-        for e in evs[start:start + step]:
+        for e in evs[start : start + step]:
             value = orjson.dumps({"key": e.key, "ts": e.ts, "v": e.v})
             producer.produce("chaos-in", value, e.key.encode(), e.partition, timestamp=e.ts)
         producer.poll(0)
@@ -161,8 +193,14 @@ class OffsetMonitor(threading.Thread):
 def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -> list[tuple]:
     """Every record of ``topic`` (partition, offset, key, value, headers), optionally only below
     ``upto[partition]``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chaos-reader",
-                         "enable.partition.eof": True, "fetch.queue.backoff.ms": 10})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "chaos-reader",
+            "enable.partition.eof": True,
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
     parts = range(PARTITIONS)
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out, eof = [], set()
@@ -216,7 +254,7 @@ def verify_state(bootstrap: str, state_dir: Path, result: ChaosResult) -> None:
     records = read_topic(bootstrap, "chaos.by-key.repartition", positions)
     truth: dict[int, dict] = {p: {} for p in positions}
     seen: set[bytes] = set()
-    for p, _o, key, value, headers in sorted(records, key=lambda r: (r[0], r[1])):
+    for p, _o, _key, value, headers in sorted(records, key=lambda r: (r[0], r[1])):
         if value is None or headers[0][1] in seen:
             continue
         seen.add(headers[0][1])
@@ -231,7 +269,9 @@ def verify_state(bootstrap: str, state_dir: Path, result: ChaosResult) -> None:
             held[(key, start)] = orjson.loads(raw_value)[0]
         for window, acc in held.items():
             if truth[p].get(window) != acc:
-                result.state_mismatches.append(f"task 1:{p} {window}: {acc} != {truth[p].get(window)}")
+                result.state_mismatches.append(
+                    f"task 1:{p} {window}: {acc} != {truth[p].get(window)}"
+                )
         for window in truth[p]:
             end = window[1] + workload.WINDOW_MS
             if end - 1 + workload.LATENESS_MS > meta["watermark"] and window not in held:
@@ -239,7 +279,7 @@ def verify_state(bootstrap: str, state_dir: Path, result: ChaosResult) -> None:
 
 
 def _restore_times(logs: Path) -> list[float]:
-    pattern = re.compile(rb"restored \((\w+)\) at position \S+ in ([0-9.]+) s")
+    pattern = re.compile(rb"restored \(([\w-]+)\) at position \S+ in ([0-9.]+) s")
     times = []
     for log in logs.glob("*.log"):
         for match in pattern.finditer(log.read_bytes()):
@@ -261,7 +301,9 @@ class Chaos:
         self.result = ChaosResult()
 
     def start(self, name: str, fault: str | None = None) -> None:
-        self.workers[name] = Worker(name, self.bootstrap, self.pipeline, self.state, self.logs, fault)
+        self.workers[name] = Worker(
+            name, self.bootstrap, self.pipeline, self.state, self.logs, fault
+        )
 
     def reap(self) -> None:
         """Count workers that killed themselves at a fault point and restart them normally."""
@@ -298,7 +340,11 @@ class Chaos:
             if "w3" in self.workers:
                 self.workers.pop("w3").stop()
         else:
-            name = self.rng.choice(["w1", "w2"])
+            # spare a worker armed with a fault point, so that it gets to reach it
+            unarmed = [n for n in ("w1", "w2") if not self.workers[n].fault]
+            if not unarmed:
+                return
+            name = self.rng.choice(unarmed)
             self.workers[name].kill()
             self.result.kills += 1
             fault = None
@@ -339,8 +385,9 @@ def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path) -> ChaosResult:
     monitor.start()
     done = threading.Event()
     feed = evs + workload.flush_events(evs, PARTITIONS)
-    threading.Thread(target=_produce_gradually, args=(bootstrap, feed, cfg.duration_s, done),
-                     daemon=True).start()
+    threading.Thread(
+        target=_produce_gradually, args=(bootstrap, feed, cfg.duration_s, done), daemon=True
+    ).start()
     plan = chaos.actions()
     for action in plan:
         chaos.wait(cfg.duration_s / (len(plan) + 1))

@@ -11,14 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
 
-from harness import ChaosConfig, run_chaos  # noqa: E402
+from harness import ChaosConfig, run_chaos
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def test_chaos_subset_exactly_once(tmp_path: Path) -> None:
-    result = run_chaos(ChaosConfig(kills=8, duration_s=25, keys=100, per_key=300, seed=3,
-                                   workdir=tmp_path))
+    result = run_chaos(
+        ChaosConfig(kills=8, duration_s=25, keys=100, per_key=300, seed=3, workdir=tmp_path)
+    )
     print(result.line())
     assert result.kills >= 8
     assert result.lost == 0, result.line()

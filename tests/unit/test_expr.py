@@ -15,8 +15,8 @@ from kstream.expr import (
     Expression,
     compile_expression,
     explain_failure,
-    load_python_callable,
 )
+from kstream.udf import load_python_callable
 
 FLIGHT = {
     "dep_delay": 25,
