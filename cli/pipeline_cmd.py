@@ -122,4 +122,6 @@ def _role(job: Plan, topic: str) -> str:
         return "late data (written)"
     if topic in job.spec.dead_letter_topics():
         return "dead letter (written)"
+    if topic == f"{job.prefix}.control":
+        return "control (savepoint requests)"
     return "sink (written)"

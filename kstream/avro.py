@@ -85,8 +85,8 @@ def parse_schema_with_references(text: str, references: Sequence[str], where: st
     named: dict[str, Any] = {}
     try:
         for ref in references:
-            fastavro.parse_schema(json.loads(ref), named_schemas=named)
-        return fastavro.parse_schema(json.loads(text), named_schemas=named)
+            fastavro.parse_schema(_strip_logical(json.loads(ref)), named_schemas=named)
+        return fastavro.parse_schema(_strip_logical(json.loads(text)), named_schemas=named)
     except Exception as exc:
         raise SchemaError(f"invalid Avro {where}: {_short(exc)}") from exc
 
@@ -102,6 +102,24 @@ def _public(value: Any) -> Any:
         return {k: _public(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
         return [_public(v) for v in value]
+    return value
+
+
+def plain(parsed: Any) -> Any:
+    """``parsed`` without logical types, for reading and writing: kstream works with the
+    underlying values (``timestamp-millis`` as epoch ms, ``date`` as days, ``decimal`` as bytes,
+    ``uuid`` as a string) instead of fastavro's datetime, Decimal and UUID objects."""
+    public = _public(parsed)
+    if "logicalType" not in json.dumps(public):
+        return parsed
+    return fastavro.parse_schema(_strip_logical(public))
+
+
+def _strip_logical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_logical(v) for k, v in value.items() if k != "logicalType"}
+    if isinstance(value, list):
+        return [_strip_logical(v) for v in value]
     return value
 
 
@@ -130,7 +148,8 @@ def decoder(writer: Any, reader: Any | None = None) -> Decode:
     in a string, or a writer schema that cannot be resolved to the reader schema.
     """
     read = fastavro.schemaless_reader
-    target = None if reader is None or reader is writer else reader
+    target = None if reader is None or reader is writer else plain(reader)
+    writer = plain(writer)
 
     def decode(raw: bytes) -> Any:
         body = io.BytesIO(raw)
@@ -171,6 +190,7 @@ def encoder(schema: Any) -> Encode:
     The encoder raises :class:`RecordError` (``serialize``) when the value does not match.
     """
     write = fastavro.schemaless_writer
+    schema = plain(schema)
     check = _fast_check(schema)
 
     def encode(value: Any) -> bytes:

@@ -253,6 +253,24 @@ def sink_encoders(sink: SinkSpec, spec: PipelineSpec) -> tuple[Encoder, Encoder]
     return encode_key, avro_encoder(schema, registry, f"{sink.topic}-value")
 
 
+def sink_decoders(sink: SinkSpec, spec: PipelineSpec) -> tuple[Decoder, Decoder]:
+    """``(key decoder, value decoder)`` reading back what a sink wrote (e.g. in tests).
+
+    Raises:
+        SchemaError: as :func:`sink_encoders`.
+    """
+    registry = spec.schema_registry
+    if sink.key_format == "avro":
+        key_schema = _schema(sink.key_schema) or avro.parse_schema(list(avro.GENERAL))
+        decode_key = avro_decoder(None if registry else key_schema, None, registry)
+    else:
+        decode_key = key_decoder(sink.key_format)
+    if sink.format != "avro":
+        return decode_key, key_decoder(sink.format)
+    schema = None if registry else sink_value_schema(sink, spec)
+    return decode_key, avro_decoder(schema, None, registry)
+
+
 def sink_value_schema(sink: SinkSpec, spec: PipelineSpec) -> Any:
     """The Avro schema of an Avro sink's values (see :func:`sink_encoders`).
 

@@ -35,6 +35,9 @@ H_OFFSET = "kstream.source.offset"
 H_TIMESTAMP = "kstream.source.timestamp"
 #: Longest error message written to a header.
 MESSAGE_LIMIT = 2_000
+#: A task logs its first LOG_FIRST skipped records, then every LOG_EVERY-th.
+LOG_FIRST = 20
+LOG_EVERY = 1_000
 
 Headers = list[tuple[str, bytes]]
 Emit = Callable[[str, bytes | None, bytes | None, int, Headers | None, int | None], None]
@@ -134,7 +137,9 @@ class ErrorRouter:
             raise _failure(exc, reason, origin) from exc
         if policy.mode == "skip":
             self.counters["skipped"] += 1
-            log.warning("skipped %s", _failure(exc, reason, origin))
+            n = self.counters["skipped"]
+            if n <= LOG_FIRST or n % LOG_EVERY == 0:
+                log.warning("skipped %s (%d skipped so far)", _failure(exc, reason, origin), n)
             return
         headers = dead_letter_headers(exc, policy.owner, origin)
         try:

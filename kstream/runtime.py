@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kstream import kafka
 from kstream.activation import Activator
 from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
@@ -28,6 +30,9 @@ from kstream.timestamps import now_ms
 from kstream.topology import TopicLayout, ensure_topics
 
 log = logging.getLogger("kstream.runtime")
+
+#: seconds outside the "steady" group join state before the consumer rejoins
+STUCK_JOIN_S = 30.0
 
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
@@ -84,6 +89,32 @@ class Status:
     checkpoints: int = 0
 
 
+class GroupWatch:
+    """Tracks the consumer's group join state from librdkafka statistics (JSON every 2 s)."""
+
+    def __init__(self, stuck_after_s: float = STUCK_JOIN_S) -> None:
+        self.stuck_after_s = stuck_after_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = "init"
+        self.since = time.monotonic()
+
+    def on_stats(self, stats_json: str) -> None:
+        try:
+            state = str(orjson.loads(stats_json).get("cgrp", {}).get("join_state", "steady"))
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        if state != self.state:
+            self.state, self.since = state, time.monotonic()
+
+    def stuck(self) -> bool:
+        """True when the member has been outside the steady state for too long."""
+        return self.state not in ("steady", "init") and (
+            time.monotonic() - self.since > self.stuck_after_s
+        )
+
+
 class Runner:
     """Runs one process of a pipeline.
 
@@ -112,6 +143,7 @@ class Runner:
         self.stop_request: str | None = None
         self._started_ms = now_ms()
         self._control: Any = None
+        self.group_watch = GroupWatch()
         self.activator: Activator | None = None
         self.checkpoints = 0
         self.rewinds = 0
@@ -167,7 +199,8 @@ class Runner:
         )
         group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
-        self._consumer = kafka.new_consumer(conf)
+        self._consumer_conf = conf
+        self._consumer = self._new_consumer()
         if self.options.bounded:
             source = self.plan.source.topic
             parts = list(range(self.layout.partitions[source]))
@@ -177,9 +210,33 @@ class Runner:
         self._control = kafka.TopicReader(
             self.options.bootstrap, settings, control_topic(self.plan.prefix)
         )
+        self._subscribe()
+
+    def _new_consumer(self) -> Any:
+        conf = dict(self._consumer_conf)
+        conf["statistics.interval.ms"] = 2_000
+        conf["stats_cb"] = self.group_watch.on_stats
+        return kafka.new_consumer(conf)
+
+    def _subscribe(self) -> None:
         self._consumer.subscribe(
             self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
+
+    def _rejoin(self) -> None:
+        """Leave and rejoin the group with a new consumer (a member stuck outside a steady group
+        state: seen on the local broker after several members died at once)."""
+        log.warning("consumer group join stuck in state %r; rejoining", self.group_watch.state)
+        for tp, rt in list(self.tasks.items()):
+            self.tasks.pop(tp)
+            self._release(rt, self._consumer)
+        try:
+            self._consumer.close()
+        except Exception as exc:
+            log.debug("consumer close: %s", exc)
+        self.group_watch.reset()
+        self._consumer = self._new_consumer()
+        self._subscribe()
 
     # -- rebalance ----------------------------------------------------------------------------
 
@@ -260,11 +317,10 @@ class Runner:
         return self.status()
 
     def _loop(self) -> None:
-        consumer = self._consumer
         interval = self.spec.checkpoint.interval_ms
         last_tick = last_status = now_ms()
         while not self.stop_requested:
-            msgs = consumer.consume(10_000, 0.05)
+            msgs = self._consumer.consume(10_000, 0.05)
             if self._callback_error is not None:
                 raise self._callback_error
             if msgs:
@@ -276,6 +332,8 @@ class Runner:
                     rt.task.tick()
                     rt.producer.poll()
                 self._poll_control()
+                if self.group_watch.stuck():
+                    self._rejoin()
             if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
             if self.on_status and now - last_status >= self.options.status_interval_ms:

@@ -67,7 +67,8 @@ def redact(text: str, settings: Any = None) -> str:
     """``text`` with every secret value replaced by ``***``: the secret settings of
     ``settings`` (a mapping, optional) and every secret remembered by :func:`remember_secrets`.
     A value of ``user:password`` form (``basic.auth.user.info``, URLs) also hides its password
-    part; ``sasl.jaas.config`` values also hide their ``password="..."`` fields."""
+    part; ``sasl.jaas.config`` values also hide their ``password="..."`` fields, and URLs their
+    ``user:password@`` password."""
     remember_secrets(settings)
     for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
         if secret in text:
@@ -75,9 +76,11 @@ def redact(text: str, settings: Any = None) -> str:
         _, sep, password = secret.partition(":")
         if sep and len(password) >= 4 and password in text:
             text = text.replace(password, MASK)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     return _PASSWORD_FIELD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
 
 
+_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]+:)[^/\s@]+@")
 _PASSWORD_FIELD = re.compile(r"""((?:password|secret|token)\s*=\s*["']?)([^"'\s;]+)(["']?)""", re.I)
 
 

@@ -5,12 +5,16 @@ The task is pure with respect to I/O: it is handed records (any object with conf
 callable, and it calls ``emit(topic, key, value, timestamp_ms, headers, partition)`` for every
 output record. The runtime binds ``emit`` to a (transactional) producer; :mod:`kstream.testing`
 binds it to lists. Both run exactly this code.
+
+Bad records (:class:`~kstream.errors.RecordError`) are handled where they happen by the error
+policy of the source, operator or sink (:mod:`kstream.policy`, ``docs/errors.md``); under
+``fail`` a :class:`~kstream.policy.BadRecordFailure` escapes ``process``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -425,7 +429,8 @@ class Task:
             "seen": {k.decode(): v for k, v in self.seen.items()},
         }
 
-    def restore(self, meta: dict[str, Any] | None, stores: dict[str, Iterable[tuple[bytes, bytes]]]) -> None:
+    def restore(self, meta: dict[str, Any] | None,
+                stores: Mapping[str, Iterable[tuple[bytes, bytes]]]) -> None:
         """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
         if meta is None:
             return

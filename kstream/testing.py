@@ -254,10 +254,7 @@ class PipelineDriver:
         spec = next((s for s in self.plan.spec.sinks if sink in (s.name, s.topic)), None)
         if spec is None:
             return self.topic(sink)
-        decode_key, decode_value = (
-            codecs.key_decoder(spec.key_format),
-            codecs.key_decoder(spec.format),
-        )
+        decode_key, decode_value = codecs.sink_decoders(spec, self.plan.spec)
         return [
             OutputRecord(decode_key(k), decode_value(v), ts, _headers(h), p)
             for k, v, ts, h, p in self.topics.get(spec.topic, [])
