@@ -76,6 +76,8 @@ class TimeWindowOperator(WindowOperator):
     def _reset(self) -> None:
         super()._reset()
         self.windows: dict[WindowId, list[Any]] = {}
+        #: windows present in the durable store (RocksDB and changelog)
+        self.persisted: set[WindowId] = set()
         self.sessions: dict[Any, list[WindowId]] = {}
         self._fire: dict[int, list[WindowId]] = {}
         self._purge: dict[int, list[WindowId]] = {}
@@ -245,13 +247,19 @@ class TimeWindowOperator(WindowOperator):
         where the value is ``[accumulator, last emitted result or null, elements since the last
         emission]`` and None is a deletion. Clears the change set."""
         out: list[tuple[bytes, bytes | None]] = []
+        persisted = self.persisted
         for wid in self.dirty:
             acc = self.windows.get(wid)
             if acc is None:
-                out.append((encode_window_key(wid), None))
+                # a window opened and purged within one checkpoint interval never reached
+                # the store: nothing to delete, nothing to write to the changelog
+                if wid in persisted:
+                    persisted.discard(wid)
+                    out.append((encode_window_key(wid), None))
             else:
                 stored = [to_storable(self.agg, acc), self.emitted.get(wid), self.since.get(wid, 0)]
                 out.append((encode_window_key(wid), orjson.dumps(stored)))
+                persisted.add(wid)
         self.dirty.clear()
         return out
 
@@ -274,6 +282,7 @@ class TimeWindowOperator(WindowOperator):
             if self.spec.type == "session":
                 self.sessions.setdefault(wid[0], []).append(wid)
         self.dirty.clear()
+        self.persisted = set(self.windows)
         self._rearm()
 
     def open_windows(self) -> int:
