@@ -46,3 +46,7 @@ _register()
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

