@@ -1,11 +1,11 @@
 """The control channel of a job: topic ``<group>.control`` (one partition).
 
-``kstream savepoint create`` writes a request —
-``{"type": "checkpoint" | "stop", "id", "created_ms"}`` — and every running process of the job answers, once it has done it, with
+``kstream savepoint create`` writes a request, ``{"type": "checkpoint" | "stop", "id",
+"created_ms"}``, and every running process of the job answers, once it has done it, with
 ``{"type": "ack", "id", "tasks": [...]}`` naming the tasks it owns. ``checkpoint``: each task
-checkpoints now. ``stop``: source tasks stop consuming and checkpoint; downstream tasks drain their
-repartition input up to the in-band stop markers, checkpoint, and the processes exit (Flink's
-stop-with-savepoint). The requester waits until the acknowledged tasks cover the whole job.
+checkpoints now. ``stop``: source tasks stop consuming and checkpoint; downstream tasks drain
+their repartition input up to the in-band stop markers, checkpoint, and the processes exit
+(Flink's stop-with-savepoint). The requester waits until the acknowledged tasks cover the job.
 """
 
 from __future__ import annotations

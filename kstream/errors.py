@@ -38,7 +38,11 @@ class ConfigIssue:
     def render(self) -> str:
         """One line: ``file:line: key_path: message (hint)``."""
         where = f"{self.file}:{self.line}" if self.line else self.file
-        text = f"{where}: {self.key_path}: {self.message}" if self.key_path else f"{where}: {self.message}"
+        text = (
+            f"{where}: {self.key_path}: {self.message}"
+            if self.key_path
+            else f"{where}: {self.message}"
+        )
         return f"{text} — {self.hint}" if self.hint else text
 
 

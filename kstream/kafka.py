@@ -8,6 +8,7 @@ never import the library.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -56,7 +57,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 #: Keys that belong to one client kind only; dropped from the other's configuration.
-_CONSUMER_ONLY = {k for k in CONSUMER_DEFAULTS if k != "log_level"} | {"group.id", "group.instance.id"}
+_CONSUMER_ONLY = {k for k in CONSUMER_DEFAULTS if k != "log_level"} | {
+    "group.id",
+    "group.instance.id",
+}
 _PRODUCER_ONLY = {k for k in PRODUCER_DEFAULTS if k != "log_level"} | {
     "transactional.id",
     "transaction.timeout.ms",
@@ -124,8 +128,9 @@ class Admin:
     All methods raise :class:`BrokerError` when the broker is unreachable within ``timeout_s``.
     """
 
-    def __init__(self, bootstrap: str, settings: Mapping[str, Any] | None = None,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, bootstrap: str, settings: Mapping[str, Any] | None = None, timeout_s: float = 10.0
+    ) -> None:
         remember_secrets(settings)
         conf = _common(settings or {}, _CONSUMER_ONLY | _PRODUCER_ONLY)
         conf["bootstrap.servers"] = bootstrap
@@ -188,10 +193,8 @@ class Admin:
         if not names:
             return
         for future in self._client.delete_topics(names, operation_timeout=self.timeout_s).values():
-            try:
+            with contextlib.suppress(KafkaException):
                 future.result()
-            except KafkaException:
-                pass
 
 
 def _topic_settings(topic: TopicConfig) -> dict[str, str]:
@@ -260,8 +263,9 @@ class TaskProducer:
     it joins the transaction), so the error policy of the operator or sink applies.
     """
 
-    def __init__(self, conf: Mapping[str, Any], transactional_id: str | None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, conf: Mapping[str, Any], transactional_id: str | None, timeout_s: float = 30.0
+    ) -> None:
         conf = dict(conf)
         conf["partitioner"] = "murmur2_random"
         if transactional_id is not None:
@@ -279,8 +283,14 @@ class TaskProducer:
         produce, poll = self._producer.produce, self._producer.poll
         transactional = self.transactional
 
-        def emit(topic: str, key: bytes | None, value: bytes | None, ts: int,
-                 headers: list[tuple[str, bytes]] | None, partition: int | None) -> None:
+        def emit(
+            topic: str,
+            key: bytes | None,
+            value: bytes | None,
+            ts: int,
+            headers: list[tuple[str, bytes]] | None,
+            partition: int | None,
+        ) -> None:
             while True:
                 try:
                     if partition is None:
@@ -332,8 +342,13 @@ class TaskProducer:
         """Add input positions ``(topic, partition, next offset)`` to the transaction."""
         tps = [TopicPartition(t, p, o) for t, p, o in positions]
         meta = consumer.consumer_group_metadata()
-        self._call("send_offsets_to_transaction", self._producer.send_offsets_to_transaction,
-                   tps, meta, self.timeout_s)
+        self._call(
+            "send_offsets_to_transaction",
+            self._producer.send_offsets_to_transaction,
+            tps,
+            meta,
+            self.timeout_s,
+        )
 
     def commit(self) -> None:
         """Commit the transaction (or flush and check deliveries without transactions)."""
@@ -345,10 +360,8 @@ class TaskProducer:
     def abort(self) -> None:
         """Abort the open transaction; errors are ignored (the producer is being replaced)."""
         if self.transactional:
-            try:
+            with contextlib.suppress(KafkaException):
                 self._producer.abort_transaction(self.timeout_s)
-            except KafkaException:
-                pass
 
     def flush(self) -> None:
         """Deliver everything produced so far."""
@@ -364,10 +377,8 @@ class TaskProducer:
 
     def flush_quietly(self, timeout_s: float = 5.0) -> None:
         """Best-effort flush before the producer is dropped (errors ignored)."""
-        try:
+        with contextlib.suppress(KafkaException):
             self._producer.flush(timeout_s)
-        except KafkaException:
-            pass
 
 
 def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) -> None:
@@ -379,18 +390,22 @@ def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) ->
         raise translate(exc, "commit offsets") from exc
 
 
-def committed_offsets(consumer: Consumer, topic: str, partitions: list[int],
-                      timeout_s: float = 10.0) -> dict[int, int | None]:
+def committed_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], timeout_s: float = 10.0
+) -> dict[int, int | None]:
     """The group's committed next offset per partition (None when nothing is committed)."""
     try:
-        result = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+        result = consumer.committed(
+            [TopicPartition(topic, p) for p in partitions], timeout=timeout_s
+        )
     except KafkaException as exc:
         raise translate(exc, f"read committed offsets of {topic}") from exc
     return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result}
 
 
-def end_offsets(consumer: Consumer, topic: str, partitions: list[int],
-                timeout_s: float = 10.0) -> dict[int, int]:
+def end_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], timeout_s: float = 10.0
+) -> dict[int, int]:
     """High watermark per partition as reported by the broker (may under-report on Tansu)."""
     out: dict[int, int] = {}
     for p in partitions:
@@ -402,8 +417,9 @@ def end_offsets(consumer: Consumer, topic: str, partitions: list[int],
     return out
 
 
-def read_partition_to_end(bootstrap: str, settings: Mapping[str, Any], topic: str,
-                          partition: int, timeout_s: float = 30.0) -> list[tuple[bytes, bytes | None]]:
+def read_partition_to_end(
+    bootstrap: str, settings: Mapping[str, Any], topic: str, partition: int, timeout_s: float = 30.0
+) -> list[tuple[bytes, bytes | None]]:
     """Every ``(key, value)`` of one partition from the beginning to its end, read with
     ``isolation.level=read_committed`` (changelog restore). A missing topic reads as empty."""
     conf = consumer_config(bootstrap, "kstream-restore", settings)
@@ -418,13 +434,13 @@ def read_partition_to_end(bootstrap: str, settings: Mapping[str, Any], topic: st
                 err = msg.error()
                 if err is None:
                     out.append((msg.key(), msg.value()))
-                elif err.code() == PARTITION_EOF:
-                    return out
-                elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                elif err.code() == PARTITION_EOF or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     return out
                 else:
                     raise BrokerError(f"restore from {topic}[{partition}]: {err.str()}")
-        raise BrokerError(f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s")
+        raise BrokerError(
+            f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s"
+        )
     finally:
         consumer.close()
 
@@ -438,14 +454,17 @@ def seek(consumer: Consumer, topic: str, partition: int, offset: int | None) -> 
         raise translate(exc, f"seek {topic}[{partition}] to {target}") from exc
 
 
-def group_members(bootstrap: str, settings: Mapping[str, Any], group: str,
-                  timeout_s: float = 5.0) -> dict[tuple[str, int], str]:
+def group_members(
+    bootstrap: str, settings: Mapping[str, Any], group: str, timeout_s: float = 5.0
+) -> dict[tuple[str, int], str]:
     """Owner (``client.id@host``) of each assigned topic-partition of a consumer group; empty
     when the group has no members or the broker cannot describe it."""
     conf = _common(settings, _CONSUMER_ONLY | _PRODUCER_ONLY)
     conf["bootstrap.servers"] = bootstrap
     try:
-        future = AdminClient(conf).describe_consumer_groups([group], request_timeout=timeout_s)[group]
+        future = AdminClient(conf).describe_consumer_groups([group], request_timeout=timeout_s)[
+            group
+        ]
         description = future.result(timeout=timeout_s)
     except (KafkaException, ValueError, TimeoutError):
         return {}
@@ -456,7 +475,9 @@ def group_members(bootstrap: str, settings: Mapping[str, Any], group: str,
     return owners
 
 
-def assignment_offsets(partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]) -> list[Any]:
+def assignment_offsets(
+    partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]
+) -> list[Any]:
     """Set each assigned ``TopicPartition``'s start offset (beginning when None)."""
     for tp in partitions:
         offset = offsets.get((tp.topic, tp.partition))
@@ -624,9 +645,14 @@ class TopicReader:
         self._consumer.close()
 
 
-def probe_end_offsets(bootstrap: str, settings: Mapping[str, Any], topic: str,
-                      partitions: list[int], quiet_s: float = 0.5,
-                      timeout_s: float = 30.0) -> dict[int, int]:
+def probe_end_offsets(
+    bootstrap: str,
+    settings: Mapping[str, Any],
+    topic: str,
+    partitions: list[int],
+    quiet_s: float = 0.5,
+    timeout_s: float = 30.0,
+) -> dict[int, int]:
     """The real end offset (last readable offset + 1) of each partition.
 
     The broker's reported high watermark can be lower than what is readable (the local broker

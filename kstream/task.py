@@ -48,7 +48,9 @@ from kstream.windowop import LateRecord, WindowOperator
 
 log = logging.getLogger("kstream.task")
 
-Emit = Callable[[str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None]
+Emit = Callable[
+    [str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None
+]
 
 H_WATERMARK = "kstream.watermark"
 H_ORIGIN = "kstream.origin"
@@ -97,7 +99,12 @@ class Task:
         self.source = source
         self.policy = source.on_error
         self.counters = {
-            "in": 0, "forwarded": 0, "out": 0, "late": 0, "skipped": 0, "dead_letter": 0,
+            "in": 0,
+            "forwarded": 0,
+            "out": 0,
+            "late": 0,
+            "skipped": 0,
+            "dead_letter": 0,
             "duplicates": 0,
         }
         self.errors = ErrorRouter(emit, self.counters)
@@ -109,7 +116,8 @@ class Task:
         self._derived_windows = {s.window.id for s in segments[1:] if s.window is not None}
         self._late_encoders = {
             w.late_topic: codecs.late_encoder(plan.spec, w.late_topic)
-            for w in stage.windows if w.late_topic
+            for w in stage.windows
+            if w.late_topic
         }
         self.chain = Chain(segments, self._terminal(), self._late)
         self.position: int | None = None
@@ -126,7 +134,9 @@ class Task:
         if stage.is_source:
             wm = source.watermark
             bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
-            self.source_wm: PartitionWatermark | None = PartitionWatermark(bound, wm.max_future_skew_ms)
+            self.source_wm: PartitionWatermark | None = PartitionWatermark(
+                bound, wm.max_future_skew_ms
+            )
             self.upstream: UpstreamWatermarks | None = None
             self._decode_key, self._decode_value = codecs.source_decoders(
                 source, plan.spec.schema_registry
@@ -165,8 +175,11 @@ class Task:
 
             return repartition
         sinks = [
-            (s.topic, *codecs.sink_encoders(s, self.plan.spec),
-             resolve(s, f"sink:{s.name}", self.source))
+            (
+                s.topic,
+                *codecs.sink_encoders(s, self.plan.spec),
+                resolve(s, f"sink:{s.name}", self.source),
+            )
             for s in stage.sinks
         ]
 
@@ -185,15 +198,17 @@ class Task:
 
         return sink
 
-    def _on_bad(self, exc: RecordError, policy: Policy, derived: bool, key: Any,
-                value: Any) -> None:
+    def _on_bad(
+        self, exc: RecordError, policy: Policy, derived: bool, key: Any, value: Any
+    ) -> None:
         """Route a record that failed in an operator or sink by ``policy``: a dead letter holds
         the record as read when it is the one being processed, else (a window result) the
         failing record as JSON, timestamped with processing time."""
         msg = self._current
         if derived or msg is None:
-            origin = derived_origin(key, value, self.clock(), self.stage.input_topic,
-                                    self.partition)
+            origin = derived_origin(
+                key, value, self.clock(), self.stage.input_topic, self.partition
+            )
         else:
             origin = message_origin(msg, self.stage.input_topic, self.partition)
             self._rejected = True
@@ -220,8 +235,7 @@ class Task:
             except BadRecordFailure:
                 raise
             except RecordError as exc:
-                self._on_bad(exc, resolve(window.spec, window.id, self.source), derived, key,
-                             value)
+                self._on_bad(exc, resolve(window.spec, window.id, self.source), derived, key, value)
 
     def _send_marker(self, status: str, force: bool = False) -> None:
         if self.out_topic is None:
@@ -273,8 +287,11 @@ class Task:
                     value = decode_value(m.value())
                     ts = extract(value, m.timestamp()[1])
                     if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
-                        raise RecordError("timestamp", f"event time {ts} is more than {skew} ms "
-                                          f"ahead of the highest seen ({gen.max_ts})")
+                        raise RecordError(
+                            "timestamp",
+                            f"event time {ts} is more than {skew} ms "
+                            f"ahead of the highest seen ({gen.max_ts})",
+                        )
                     push(decode_key(m.key()), value, ts)
                 except BadRecordFailure:
                     raise
@@ -300,7 +317,7 @@ class Task:
             self._send_marker(ACTIVE)
 
     def _process_repartition(self, msgs: Sequence[Any]) -> None:
-        upstream, chain, push, loads = self.upstream, self.chain, self.chain.push, orjson.loads
+        upstream, push, loads = self.upstream, self.chain.push, orjson.loads
         assert upstream is not None
         seen = self.seen
         try:
@@ -362,11 +379,15 @@ class Task:
                 self.chain.advance(wm)
         self.chain.on_time(now)
         idle_after = self.source.watermark.idle_timeout_ms
-        if self.stage.is_source and idle_after is not None and not self._idle:
-            if now - self._last_record_at >= idle_after:
-                self._idle = True
-                self._send_marker(IDLE, force=True)
-                return
+        if (
+            self.stage.is_source
+            and idle_after is not None
+            and not self._idle
+            and now - self._last_record_at >= idle_after
+        ):
+            self._idle = True
+            self._send_marker(IDLE, force=True)
+            return
         self._send_marker(IDLE if self._idle else ACTIVE)
 
     def set_watermark(self, watermark: int) -> None:
@@ -406,7 +427,9 @@ class Task:
     def flush_markers(self) -> None:
         """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
         if not self.finished and not self.stopped_by:
-            self._send_marker(IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0])
+            self._send_marker(
+                IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0]
+            )
 
     # -- state --------------------------------------------------------------------------------
 
@@ -429,8 +452,9 @@ class Task:
             "seen": {k.decode(): v for k, v in self.seen.items()},
         }
 
-    def restore(self, meta: dict[str, Any] | None,
-                stores: Mapping[str, Iterable[tuple[bytes, bytes]]]) -> None:
+    def restore(
+        self, meta: dict[str, Any] | None, stores: Mapping[str, Iterable[tuple[bytes, bytes]]]
+    ) -> None:
         """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
         if meta is None:
             return

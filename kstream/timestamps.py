@@ -57,7 +57,7 @@ def _field_extractor(field: str, unit: str) -> Extractor:
         except (KeyError, TypeError, IndexError):
             raise RecordError("timestamp", f"event-time field '{field}' is missing") from None
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) < 9.2e15:
-            return int(round(v * 1000))
+            return round(v * 1000)
         raise _bad(field, v, "epoch seconds (a number)")
 
     def iso(value: Any, kafka_ts: int) -> int:
