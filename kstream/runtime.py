@@ -366,6 +366,10 @@ class Runner:
                 continue
             rt.outputs_since_commit += len(batch)
             self._end_if_done(rt)
+            if rt.task.finished or rt.task.stopped_by:
+                # commit a finished task's last outputs now: under read_committed, downstream
+                # tasks see them only then (no waiting for the checkpoint interval)
+                self._checkpoint_task(rt)
         for event in events:
             self._on_event(event)
 
@@ -381,6 +385,7 @@ class Runner:
         ):
             task.end_of_input()
             rt.outputs_since_commit += 1
+            self._checkpoint_task(rt)
 
     def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
@@ -457,6 +462,16 @@ class Runner:
                     self.rewinds += 1
                     if self.rewinds > MAX_REWINDS:
                         raise
+
+    def _checkpoint_task(self, rt: TaskRuntime) -> None:
+        if rt.state != TxnState.OPEN:
+            return
+        tp = (rt.task.stage.input_topic, rt.task.partition)
+        try:
+            if run_checkpoint(rt, self._consumer, now_ms()):
+                self.checkpoints += 1
+        except TransactionError as exc:
+            self._rewind(tp, rt, exc)
 
     def _abort_all(self) -> None:
         for rt in self.tasks.values():
