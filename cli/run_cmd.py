@@ -90,7 +90,7 @@ def _line(status: Status) -> str:
 @click.option(
     "--from-savepoint",
     "from_savepoint",
-    type=click.Path(exists=True, file_okay=False),
+    type=click.Path(),
     help="Start from this savepoint (into a group without committed offsets).",
 )
 @click.option(

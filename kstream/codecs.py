@@ -43,7 +43,11 @@ def _json_decode(raw: bytes | None) -> Any:
             value = orjson.loads(raw[len(_BOM) :])
         except orjson.JSONDecodeError as again:
             raise RecordError("deserialize", f"invalid JSON: {again}") from again
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(value):
+    if (
+        len(raw) > 2 * MAX_JSON_DEPTH
+        and raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
+        and _too_deep(value)
+    ):
         raise RecordError("deserialize", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 

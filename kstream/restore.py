@@ -5,7 +5,10 @@ Decision (DESIGN.md section 4), with C = the group's committed input offset:
 - a prepared change set whose position equals C was committed but not applied: apply it;
   any other prepared set was never committed: drop it;
 - local metadata whose position equals C (and pipeline fingerprint matches): use local state;
-- no committed offset: the task starts fresh (local leftovers are wiped);
+- local metadata ahead of C, or C missing: local state is applied only after its transaction
+  committed, so it is committed work whose offset commit the broker lost or has not made
+  visible yet: use it (so resetting a group also means deleting its state directory);
+- no committed offset and no usable local state: the task starts fresh;
 - otherwise (no directory, wiped, corrupt, foreign or stale state): clear it and restore from the
   changelog topics, read with ``isolation.level=read_committed``.
 """
@@ -76,15 +79,11 @@ def recover(
         local = store.meta()
     except StateError:
         local = None
-    if committed is None:
-        if local is not None:
-            store.clear()
-        return None, "fresh"
     if local is not None and local.get("fingerprint") == fingerprint:
         position = local.get("position")
         if position == committed:
             return local, "local"
-        if position is not None and position > committed:
+        if position is not None and (committed is None or position > committed):
             # Local state is applied only after its transaction committed, so it is committed
             # work; a group offset behind it means the broker lost the offset commit (seen on
             # the local broker when a commit races a rebalance). Resume from the local state.
@@ -97,6 +96,10 @@ def recover(
                 position,
             )
             return local, "local-ahead"
+    if committed is None:
+        if local is not None:
+            store.clear()
+        return None, "fresh"
     return _from_changelog(
         store, committed, read_changelog, pipeline, stage, partition
     ), "changelog"

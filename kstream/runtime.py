@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +139,8 @@ class Runner:
         self.tasks: dict[tuple[str, int], TaskRuntime] = {}
         self.layout: TopicLayout | None = None
         self.end_offsets: dict[int, int] = {}
+        self._ends_known = False
+        self._probe: threading.Thread | None = None
         self.assigned_once = False
         self.stop_requested = False
         self.stop_request: str | None = None
@@ -176,6 +179,10 @@ class Runner:
         settings = dict(self.spec.kafka)
         if self.exactly_once:
             check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
+        if self.options.from_savepoint:  # fail fast, before any broker traffic
+            from kstream.savepoint import open_savepoint
+
+            open_savepoint(Path(self.options.from_savepoint))
         admin = kafka.Admin(self.options.bootstrap, settings)
         self.layout = ensure_topics(admin, self.plan)
         seed = None
@@ -204,13 +211,24 @@ class Runner:
         if self.options.bounded:
             source = self.plan.source.topic
             parts = list(range(self.layout.partitions[source]))
-            self.end_offsets = kafka.probe_end_offsets(
-                self.options.bootstrap, settings, source, parts
+            # probed while the consumer joins the group (the join takes seconds)
+            self._probe = threading.Thread(
+                target=self._probe_ends, args=(settings, source, parts), daemon=True
             )
+            self._probe.start()
         self._control = kafka.TopicReader(
             self.options.bootstrap, settings, control_topic(self.plan.prefix)
         )
         self._subscribe()
+
+    def _probe_ends(self, settings: dict[str, Any], source: str, parts: list[int]) -> None:
+        try:
+            ends = kafka.probe_end_offsets(self.options.bootstrap, settings, source, parts)
+        except Exception as exc:  # surfaced by the main loop
+            self._callback_error = exc
+            return
+        self.end_offsets = ends
+        self._ends_known = True
 
     def _new_consumer(self) -> Any:
         conf = dict(self._consumer_conf)
@@ -332,6 +350,9 @@ class Runner:
                     rt.task.tick()
                     rt.producer.poll()
                 self._poll_control()
+                if self.options.bounded:
+                    for rt in list(self.tasks.values()):
+                        self._end_if_done(rt)
                 if self.group_watch.stuck():
                     self._rejoin()
             if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
@@ -381,6 +402,7 @@ class Runner:
             and task.stage.is_source
             and not task.finished
             and not task.stopped_by
+            and self._ends_known
             and (task.position or 0) >= self.end_offsets.get(task.partition, 0)
         ):
             task.end_of_input()

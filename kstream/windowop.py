@@ -224,7 +224,10 @@ class TimeWindowOperator(WindowOperator):
 
     def _purge_window(self, wid: WindowId) -> None:
         del self.windows[wid]
-        self.dirty.add(wid)
+        if wid in self.persisted:
+            self.dirty.add(wid)
+        else:  # never reached the store: no deletion to write
+            self.dirty.discard(wid)
         self.emitted.pop(wid, None)
         self.since.pop(wid, None)
         if self.spec.type == "session":
@@ -238,7 +241,8 @@ class TimeWindowOperator(WindowOperator):
         key, start, end = wid
         value = {"key": key, "window_start": start, "window_end": end}
         value.update(self.agg.result(acc))
-        return self._records(wid, key, window_key_text(wid), value, end - 1)
+        upsert_key = None if self.mode == "final" else window_key_text(wid)
+        return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
 
