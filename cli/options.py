@@ -31,3 +31,27 @@ def bootstrap_option(func: F) -> F:
         metavar="HOST:PORT",
         help="Kafka bootstrap servers (comma-separated).",
     )(func)
+
+
+def job_options(func: F) -> F:
+    """Add the options that locate a running job: ``--bootstrap-servers`` (default: the
+    pipeline's ``kafka: bootstrap.servers``, else the local default), ``--state-dir`` and
+    ``--group``; they reach the command as ``bootstrap_servers``, ``state_dir``, ``group``."""
+    func = click.option(
+        "--group", help="Consumer group id (default: the pipeline's group or name)."
+    )(func)
+    func = click.option(
+        "--state-dir",
+        default=".kstream-state",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Local RocksDB state directory.",
+    )(func)
+    return click.option(
+        "--bootstrap-servers",
+        "bootstrap_servers",
+        envvar=BOOTSTRAP_ENVVAR,
+        metavar="HOST:PORT",
+        help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENVVAR}; default: the pipeline's "
+        f"kafka: bootstrap.servers, else {DEFAULT_BOOTSTRAP}].",
+    )(func)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR, DEFAULT_BOOTSTRAP
+from kstream_cli.options import DEFAULT_BOOTSTRAP, job_options
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -66,27 +66,12 @@ def _line(status: Status) -> str:
 
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@job_options
 @click.option(
     "--bounded",
     is_flag=True,
     help="Read each input up to its end offsets as of start, fire every window, commit and exit 0.",
 )
-@click.option(
-    "--bootstrap-servers",
-    "bootstrap_servers",
-    envvar=BOOTSTRAP_ENVVAR,
-    metavar="HOST:PORT",
-    help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENVVAR}; default: the pipeline's "
-    f"kafka: bootstrap.servers, else {DEFAULT_BOOTSTRAP}].",
-)
-@click.option(
-    "--state-dir",
-    default=".kstream-state",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Local RocksDB state directory.",
-)
-@click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
 @click.option(
     "--from-savepoint",
     "from_savepoint",

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.options import job_options
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.console import Console
 from rich.table import Table
@@ -39,6 +39,7 @@ def savepoint() -> None:
 
 @savepoint.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@job_options
 @click.option(
     "--dir",
     "directory",
@@ -55,21 +56,6 @@ def savepoint() -> None:
     is_flag=True,
     help="Do not contact the running job: snapshot the last committed local state.",
 )
-@click.option(
-    "--bootstrap-servers",
-    "bootstrap_servers",
-    envvar=BOOTSTRAP_ENVVAR,
-    metavar="HOST:PORT",
-    help="Kafka bootstrap servers.",
-)
-@click.option(
-    "--state-dir",
-    default=".kstream-state",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="The job's local state directory.",
-)
-@click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
 @click.option(
     "--timeout",
     "timeout_s",

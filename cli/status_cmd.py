@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.options import job_options
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.console import Console
 from rich.table import Table
@@ -19,21 +19,7 @@ from kstream.status import task_statuses
 
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--bootstrap-servers",
-    "bootstrap_servers",
-    envvar=BOOTSTRAP_ENVVAR,
-    metavar="HOST:PORT",
-    help="Kafka bootstrap servers.",
-)
-@click.option(
-    "--state-dir",
-    default=".kstream-state",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Local state directory to inspect.",
-)
-@click.option("--group", help="Consumer group id (default: the pipeline's group or name).")
+@job_options
 @handle_errors
 def status(
     pipeline: Path, bootstrap_servers: str | None, state_dir: str, group: str | None

@@ -35,9 +35,9 @@ def task_dir(state_dir: str | Path, pipeline: str, stage: int, partition: int) -
     return Path(state_dir) / pipeline / f"{stage}-{partition}"
 
 
-def read_meta(path: Path) -> dict[str, Any] | None:
-    """A task's checkpoint metadata read without taking its lock (read-only open), or None when
-    the task has no state here.
+def _open_read_only(path: Path) -> tuple[Any, list[str]] | None:
+    """The task's database opened read-only (no lock taken) with its column families, or None
+    when the task has no state here.
 
     Raises:
         StateError: the files exist but cannot be read.
@@ -55,46 +55,45 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         )
     except Exception as exc:
         raise StateError(f"state {path} cannot be read: {exc}") from exc
-    try:
-        raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
-    finally:
-        db.close()
-    return orjson.loads(raw) if raw else None
+    return db, families
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """A task's checkpoint metadata read without taking its lock (read-only open), or None when
+    the task has no state here.
+
+    Raises:
+        StateError: the files exist but cannot be read.
+    """
+    meta, _stores = read_task_state(path, stores=False)
+    return meta
 
 
 def read_task_state(
-    path: Path,
+    path: Path, stores: bool = True
 ) -> tuple[dict[str, Any] | None, dict[str, list[tuple[bytes, bytes]]]]:
-    """A task's checkpoint metadata and every store's entries, from one read-only open (a
-    consistent snapshot: checkpoints are applied as one WriteBatch). Used by tools and tests.
+    """A task's checkpoint metadata and (with ``stores``) every store's entries, from one
+    read-only open (a consistent snapshot: checkpoints are applied as one WriteBatch). Used by
+    tools and tests.
 
     Raises:
         StateError: the files cannot be read.
     """
-    db_path = path / "db"
-    if not (db_path / "CURRENT").exists():
+    opened = _open_read_only(path)
+    if opened is None:
         return None, {}
-    try:
-        families = rocksdict.Rdict.list_cf(str(db_path), rocksdict.Options(raw_mode=True))
-        db = rocksdict.Rdict(
-            str(db_path),
-            rocksdict.Options(raw_mode=True),
-            column_families={name: rocksdict.Options(raw_mode=True) for name in families},
-            access_type=rocksdict.AccessType.read_only(),
-        )
-    except Exception as exc:
-        raise StateError(f"state {path} cannot be read: {exc}") from exc
+    db, families = opened
     try:
         meta_raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
-        stores = {
+        entries = {
             name: list(db.get_column_family(name).items())
             for name in families
-            if name not in (META_CF, "default")
+            if stores and name not in (META_CF, "default")
         }
     finally:
         db.close()
     meta: dict[str, Any] | None = orjson.loads(meta_raw) if meta_raw else None
-    return meta, stores  # type: ignore[return-value]
+    return meta, entries
 
 
 def is_locked(path: Path) -> bool:

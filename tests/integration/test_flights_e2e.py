@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clikit import kstream, kstream_argv, unique
 from flights_truth import HOUR_MS, FlightId, hourly_truth, late_truth
 from ruamel.yaml import YAML
 
@@ -43,30 +42,6 @@ Window = tuple[str, int]  # (origin, window_start_ms)
 
 
 # -- CLI helpers ---------------------------------------------------------------------------------
-
-
-def kstream_argv() -> list[str]:
-    """The installed ``kstream`` script next to this interpreter."""
-    script = Path(sys.executable).with_name("kstream")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from kstream_cli.main import main; main()"]
-
-
-def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    """Run ``kstream ARGS`` to completion; fail the test (with its stderr) unless it exits 0."""
-    proc = subprocess.run(
-        [*kstream_argv(), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert proc.returncode == 0, (
-        f"kstream {' '.join(args)} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
-    )
-    return proc
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def produce_flights(broker: str, topic: str, partitions: int) -> None:

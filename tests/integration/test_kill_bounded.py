@@ -22,7 +22,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +30,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clikit import kstream, kstream_argv
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from flights_truth import HOUR_MS, hourly_truth
 from ruamel.yaml import YAML
@@ -53,24 +53,6 @@ RESULT_FIELDS = ("flights", "avg_dep_delay", "max_dep_delay")
 _FINISHED = re.compile(r"finished: ([\d,]+) records in, ([\d,]+) out")
 
 Window = tuple[str, int]
-
-
-def kstream_argv() -> list[str]:
-    script = Path(sys.executable).with_name("kstream")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from kstream_cli.main import main; main()"]
-
-
-def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*kstream_argv(), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert proc.returncode == 0, (
-        f"kstream {' '.join(args)} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
-    )
-    return proc
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,7 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clikit import kstream, kstream_argv, kstream_raw, unique
 from flights_truth import HOUR_MS, Flight, arrival_order, hourly_truth, window_start
 from ruamel.yaml import YAML
 
@@ -59,42 +58,6 @@ Window = tuple[str, int]  # (origin, window_start_ms)
 
 
 # -- CLI helpers ---------------------------------------------------------------------------------
-
-
-def kstream_argv() -> list[str]:
-    """The installed ``kstream`` script next to this interpreter."""
-    script = Path(sys.executable).with_name("kstream")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from kstream_cli.main import main; main()"]
-
-
-def kstream_raw(
-    *args: str, timeout: float = RUN_TIMEOUT_S, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``kstream ARGS`` to completion, whatever its exit code."""
-    return subprocess.run(
-        [*kstream_argv(), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "COLUMNS": "250", **(env or {})},
-    )
-
-
-def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    """Run ``kstream ARGS``; fail the test (with its output) unless it exits 0."""
-    proc = kstream_raw(*args, timeout=timeout)
-    assert proc.returncode == 0, (
-        f"kstream {' '.join(args)} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
-    )
-    return proc
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def tail_jsonl(broker: str, topic: str) -> list[dict[str, Any]]:
@@ -459,7 +422,8 @@ def test_savepoint_killed_while_writing(broker: str, same_layout: Restored, nth:
 
     # The leftover does not block a new savepoint at the same place, and dispose removes it.
     kstream(*create_args)
-    listed = kstream("savepoint", "list", str(root)).stdout
+    wide = {**os.environ, "COLUMNS": "400"}  # rich wraps long paths at 80 columns otherwise
+    listed = kstream_raw("savepoint", "list", str(root), env=wide).stdout
     assert str(target) in listed, listed
     assert open_savepoint(target).manifest.group == group
     kstream("savepoint", "dispose", str(partial[0]))

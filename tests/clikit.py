@@ -1,0 +1,48 @@
+"""Running the real ``kstream`` CLI from integration tests (subprocesses, as a user would)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+#: Seconds one CLI invocation may take before the test fails.
+RUN_TIMEOUT_S = 300
+
+
+def kstream_argv() -> list[str]:
+    """The installed ``kstream`` script next to this interpreter."""
+    script = Path(sys.executable).with_name("kstream")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from kstream_cli.main import main; main()"]
+
+
+def kstream_raw(
+    *args: str, timeout: float = RUN_TIMEOUT_S, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kstream ARGS`` to completion, whatever its exit code."""
+    return subprocess.run(
+        [*kstream_argv(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+
+
+def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    """Run ``kstream ARGS``; fail the test (with its output) unless it exits 0."""
+    proc = kstream_raw(*args, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"kstream {' '.join(args)} exited {proc.returncode}\n"
+        f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    )
+    return proc
+
+
+def unique(prefix: str) -> str:
+    """``prefix`` plus a random suffix: topic, pipeline and group names per test."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
