@@ -59,7 +59,7 @@ bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix,
 	$(BIN)/pytest -m integration tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
 
 chaos: $(STAMP) ## Chaos suite: SIGKILL workers at random and at each checkpoint step (a few minutes)
-	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-40} --duration $${CHAOS_DURATION:-90}
+	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-30} --duration $${CHAOS_DURATION:-240}
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -327,8 +327,11 @@ class Chaos:
     def actions(self) -> list[str]:
         faults = [f"fault:{s}" for s in CHECKPOINT_STEPS + RESTORE_STEPS]
         random_kills = max(0, self.cfg.kills - len(faults))
-        plan = faults[: self.cfg.kills] + ["kill"] * random_kills
-        self.rng.shuffle(plan)
+        # fault points first, while input still flows (a checkpoint with nothing new to commit
+        # runs no step), then random kills; a worker is added and later removed
+        armed = faults[: self.cfg.kills]
+        self.rng.shuffle(armed)
+        plan = armed + ["kill"] * random_kills
         plan.insert(len(plan) // 3, "add")
         plan.insert(2 * len(plan) // 3, "remove")
         return plan
@@ -349,7 +352,7 @@ class Chaos:
             self.result.kills += 1
             fault = None
             if action.startswith("fault:"):
-                fault = f"{action.split(':')[1]}:{self.rng.randint(1, 2)}"
+                fault = f"{action.split(':')[1]}:1"
             time.sleep(self.rng.uniform(0.1, 1.0))
             self.start(name, fault)
 
