@@ -340,8 +340,12 @@ class Chaos:
         if action == "add":
             self.start("w3")
         elif action == "remove":
+            # removed with SIGKILL: a graceful leave (SIGTERM -> LeaveGroup) in the middle of a
+            # kill storm has left the local broker's group without assignments (three times
+            # out of ~12 runs); see docs/fault-tolerance.md
             if "w3" in self.workers:
-                self.workers.pop("w3").stop()
+                self.workers.pop("w3").kill()
+                self.result.kills += 1
         else:
             # spare a worker armed with a fault point, so that it gets to reach it
             unarmed = [n for n in ("w1", "w2") if not self.workers[n].fault]
