@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,7 +202,8 @@ def list_cmd(root: Path) -> None:
             _size(s.bytes),
             ", ".join(s.operators) or "-",
         )
-    Console().print(table)
+    # piped output (scripts, tests) gets full paths on one line instead of wrapped cells
+    Console(width=None if sys.stdout.isatty() else 400).print(table)
 
 
 @savepoint.command()
