@@ -33,7 +33,7 @@ from kstream.topology import TopicLayout, ensure_topics
 log = logging.getLogger("kstream.runtime")
 
 #: seconds outside the "steady" group join state before the consumer rejoins
-STUCK_JOIN_S = 20.0
+STUCK_JOIN_S = 30.0
 
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
@@ -103,25 +103,19 @@ class GroupWatch:
 
     def on_stats(self, stats_json: str) -> None:
         try:
-            group = orjson.loads(stats_json).get("cgrp", {})
-            state = str(group.get("join_state", "steady"))
-            assigned = int(group.get("assignment_size", 1))
-        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            state = str(orjson.loads(stats_json).get("cgrp", {}).get("join_state", "steady"))
+        except (orjson.JSONDecodeError, AttributeError):
             return
-        if state == "steady" and assigned == 0:
-            state = "steady-empty"
         if state != self.state:
             self.state, self.since = state, time.monotonic()
 
     def stuck(self) -> bool:
-        """True when the member has been outside the steady state for too long, or steady
-        with nothing assigned for three times as long (the local broker can leave a group
-        steady with empty assignments after members died; a legitimately idle member of an
-        oversized group rejoins only at that slow pace)."""
-        age = time.monotonic() - self.since
-        if self.state == "steady-empty":
-            return age > 3 * self.stuck_after_s
-        return self.state not in ("steady", "init") and age > self.stuck_after_s
+        """True when the member has been outside the steady state for too long. (A member
+        steady with nothing assigned is left alone: rejoining means a LeaveGroup, which has
+        stalled the local broker's group during kill storms.)"""
+        return self.state not in ("steady", "init") and (
+            time.monotonic() - self.since > self.stuck_after_s
+        )
 
 
 class Runner:

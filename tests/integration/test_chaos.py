@@ -18,7 +18,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 def test_chaos_subset_exactly_once(tmp_path: Path) -> None:
     result = run_chaos(
-        ChaosConfig(kills=8, duration_s=25, keys=100, per_key=300, seed=3, workdir=tmp_path)
+        ChaosConfig(
+            kills=8,
+            duration_s=25,
+            keys=100,
+            per_key=300,
+            seed=3,
+            workdir=tmp_path,
+            faults_first=False,
+            kill_on_remove=False,
+        )
     )
     print(result.line())
     assert result.inflated == 0 and result.wrong == 0, result.line()
