@@ -51,7 +51,7 @@ TAIL_IDLE_S = "3"
 RESULT_FIELDS = ("flights", "avg_dep_delay", "max_dep_delay")
 #: Seconds to wait, after the job's tasks were assigned, before asking it to stop; one per
 #: attempt (an attempt whose stop landed at offset 0 or at the end is repeated with the next).
-STOP_DELAYS_S = (1.0, 2.5, 0.3, 4.0)
+STOP_DELAYS_S = (1.0, 1.5, 2.0, 1.25, 1.75, 0.6, 2.5, 3.0)
 _FINISHED = re.compile(r"finished: ([\d,]+) records in, ([\d,]+) out")
 
 Window = tuple[str, int]  # (origin, window_start_ms)
