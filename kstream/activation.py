@@ -14,10 +14,9 @@ from kstream.checkpoint import TaskRuntime
 from kstream.plan import Plan, Stage, transactional_id
 from kstream.restore import open_store, recover, store_entries
 from kstream.state import TaskStore
-from kstream.task import Task
+from kstream.task import Task, initial_meta
 from kstream.timestamps import now_ms
 from kstream.topology import TopicLayout
-from kstream.watermarks import ACTIVE, MIN_WATERMARK
 
 log = logging.getLogger("kstream.runtime")
 
@@ -132,17 +131,7 @@ class Activator:
         seeded, stores = self.seed.seed(stage.index, partition)
         if seeded is None and not stores:
             return None, "fresh"
-        seeded = dict(
-            seeded
-            or {
-                "position": None,
-                "watermark": MIN_WATERMARK,
-                "source": None,
-                "upstream": None,
-                "finished": False,
-                "marker": [MIN_WATERMARK, ACTIVE],
-            }
-        )
+        seeded = dict(seeded or initial_meta())
         seeded.update(fingerprint=self.fingerprint, pipeline=self.plan.prefix, checkpoint_id=0)
         store.clear()
         store.apply(stores, seeded)

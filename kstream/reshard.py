@@ -24,7 +24,8 @@ from typing import Any
 from kstream.errors import StateError
 from kstream.partitioner import partition_for
 from kstream.plan import Plan, store_name
-from kstream.watermarks import ACTIVE, MIN_WATERMARK
+from kstream.task import initial_meta
+from kstream.watermarks import MIN_WATERMARK
 
 Stores = dict[str, list[tuple[bytes, bytes]]]
 
@@ -102,30 +103,7 @@ class SavepointSeed:
             self.plan.stages[stage].input_topic, 0
         )
         if stage == 0 or (old is not None and same and not self.drained):
-            return (_resumed(old) if old else None), stores
+            # a stop recorded in the savepoint is undone by the runner (Task.resume_after_stop)
+            return (dict(old) if old else None), stores
         watermarks = [m["watermark"] for (s, _p), m in self.metas.items() if s == stage]
-        meta: dict[str, Any] = {
-            "position": None,
-            "watermark": max(watermarks, default=MIN_WATERMARK),
-            "source": None,
-            "upstream": None,
-            "finished": False,
-            "stopped_by": None,
-            "marker": [MIN_WATERMARK, ACTIVE],
-            "seen": {},
-        }
-        return meta, stores
-
-
-def _resumed(meta: dict[str, Any]) -> dict[str, Any]:
-    out = dict(meta)
-    out["stopped_by"] = None
-    upstream = out.get("upstream")
-    if upstream:
-        upstream = dict(upstream)
-        upstream["latest"] = {
-            k: [v[0], ACTIVE if str(v[1]).startswith("stopped/") else v[1]]
-            for k, v in upstream["latest"].items()
-        }
-        out["upstream"] = upstream
-    return out
+        return initial_meta(watermark=max(watermarks, default=MIN_WATERMARK)), stores

@@ -27,6 +27,7 @@ from kstream.checkpoint import META_KEY
 from kstream.errors import StateError
 from kstream.plan import Stage, changelog_topic, store_name
 from kstream.state import Changes, TaskStore, task_dir
+from kstream.task import initial_meta
 
 log = logging.getLogger("kstream.restore")
 
@@ -126,14 +127,7 @@ def _from_changelog(
                 latest[key] = value
         changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
     if meta is None:
-        meta = {
-            "position": committed,
-            "watermark": -(2**63),
-            "source": None,
-            "upstream": None,
-            "finished": False,
-            "marker": [-(2**63), "active"],
-        }
+        meta = initial_meta(committed)
     elif meta.get("position") != committed:
         log.warning(
             "changelog of task %s:%s ends at position %s, committed offset is %s",

@@ -484,6 +484,21 @@ def _dumps(value: Any) -> bytes:
         raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
 
 
+def initial_meta(position: int | None = None, watermark: int = MIN_WATERMARK) -> dict[str, Any]:
+    """:meth:`Task.meta` of a task that has processed nothing: next input offset ``position``
+    (None: the beginning) and watermark ``watermark`` (epoch ms)."""
+    return {
+        "position": position,
+        "watermark": watermark,
+        "source": None,
+        "upstream": None,
+        "finished": False,
+        "stopped_by": None,
+        "marker": [MIN_WATERMARK, ACTIVE],
+        "seen": {},
+    }
+
+
 def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
     """The watermark marker carried by ``headers`` (None when it is a data record)."""
     if not headers:
@@ -492,4 +507,4 @@ def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | N
     return fields if H_WATERMARK in fields else None
 
 
-__all__ = ["END", "Task", "marker_fields"]
+__all__ = ["END", "Task", "initial_meta", "marker_fields"]
