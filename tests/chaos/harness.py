@@ -79,6 +79,9 @@ class ChaosResult:
     state_mismatches: list[str] = field(default_factory=list)
     restore_times: list[float] = field(default_factory=list)
     fault_hits: dict[str, int] = field(default_factory=dict)
+    #: why windows are missing, when they are (see stable_offsets)
+    diagnosis: list[str] = field(default_factory=list)
+    workdir: str = ""
 
     @property
     def ok(self) -> bool:
@@ -220,6 +223,40 @@ def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -
                 out.append((m.partition(), m.offset(), m.key(), m.value(), m.headers() or []))
     consumer.close()
     return out
+
+
+def stable_offsets(bootstrap: str, topic: str, settle_s: float = 3.0) -> list[str]:
+    """Per partition: how far a read_committed reader gets against the high watermark, and the
+    origin (``kstream.seq`` header) of the first record it cannot see. A stall there means an
+    open transaction holds the partition's last stable offset."""
+    lines = []
+    for p in range(PARTITIONS):
+        tp = TopicPartition(topic, p, 0)
+        seen = {}
+        for iso in ("read_committed", "read_uncommitted"):
+            consumer = Consumer(
+                {"bootstrap.servers": bootstrap, "group.id": "chaos-diag", "isolation.level": iso}
+            )
+            consumer.assign([tp])
+            last, quiet_since = -1, time.monotonic()
+            records: dict[int, list] = {}
+            while time.monotonic() - quiet_since < settle_s:
+                msgs = [m for m in consumer.consume(10_000, 0.3) if m.error() is None]
+                if msgs:
+                    quiet_since = time.monotonic()
+                for m in msgs:
+                    last = max(last, m.offset())
+                    records[m.offset()] = m.headers() or []
+            consumer.close()
+            seen[iso] = (last + 1, records)
+        stable, _ = seen["read_committed"]
+        high, records = seen["read_uncommitted"]
+        if stable < high:
+            lines.append(
+                f"{topic}[{p}]: read_committed stops at {stable} of {high}; next record "
+                f"headers {records.get(stable)}"
+            )
+    return lines
 
 
 def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
@@ -424,6 +461,10 @@ def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path) -> ChaosResult:
     verify_state(bootstrap, chaos.state, result)
     result.offset_regressions = monitor.regressions
     result.restore_times = _restore_times(chaos.logs)
+    result.workdir = str(workdir)
+    if result.lost:
+        for topic in ("chaos.by-key.repartition", "chaos-out"):
+            result.diagnosis += stable_offsets(bootstrap, topic)
     return result
 
 
@@ -435,8 +476,10 @@ def main() -> int:
     args = parser.parse_args()
     result = run_chaos(ChaosConfig(kills=args.kills, duration_s=args.duration, seed=args.seed))
     print(result.line())
-    for problem in (result.offset_regressions + result.state_mismatches)[:20]:
+    for problem in (result.offset_regressions + result.state_mismatches + result.diagnosis)[:30]:
         print("  " + problem)
+    if not result.ok:
+        print(f"  worker and broker logs: {result.workdir}")
     return 0 if result.ok else 1
 
 
