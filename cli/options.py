@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,3 +57,13 @@ def job_options(func: F) -> F:
         help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENVVAR}; default: the pipeline's "
         f"kafka: bootstrap.servers, else {DEFAULT_BOOTSTRAP}].",
     )(func)
+
+
+def stdout_console() -> Console:
+    """A console for tables on stdout: terminal width on a terminal; piped output (scripts,
+    tests) gets wide lines instead of wrapped or truncated cells."""
+    return Console(width=None if sys.stdout.isatty() else PIPED_TABLE_WIDTH)
+
+
+#: Width of tables written to a pipe (characters).
+PIPED_TABLE_WIDTH = 400

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import job_options
+from kstream_cli.options import job_options, stdout_console
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.console import Console
 from rich.table import Table
@@ -202,8 +201,7 @@ def list_cmd(root: Path) -> None:
             _size(s.bytes),
             ", ".join(s.operators) or "-",
         )
-    # piped output (scripts, tests) gets full paths on one line instead of wrapped cells
-    Console(width=None if sys.stdout.isatty() else 400).print(table)
+    stdout_console().print(table)
 
 
 @savepoint.command()

@@ -8,8 +8,8 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
+from kstream_cli.options import stdout_console
 from kstream_cli.savepoint_cmd import utc_time
-from rich.console import Console
 from rich.table import Table
 
 from kstream.savepoint import Savepoint, open_savepoint
@@ -57,7 +57,7 @@ def dump(
             click.echo(orjson.dumps(row, default=str).decode())
         return
     kind = sp.manifest.operators[operator_id].definition.get("type")
-    Console().print(_windows_table(operator_id, rows, kind in _TIME_WINDOWS))
+    stdout_console().print(_windows_table(operator_id, rows, kind in _TIME_WINDOWS))
 
 
 def _select(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from pathlib import Path
 
 import click
+import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import job_options
+from kstream_cli.options import job_options, stdout_console
 from kstream_cli.run_cmd import resolve_bootstrap
-from rich.console import Console
 from rich.table import Table
 
 from kstream.plan import build_plan
@@ -20,15 +22,31 @@ from kstream.status import task_statuses
 @click.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @job_options
+@click.option(
+    "--output",
+    type=click.Choice(["table", "jsonl"]),
+    help="table (rich) or jsonl (one JSON object per task: task, topic, partition, committed, "
+    "end, lag, checkpoint_id, checkpoint_time_ms, state_bytes, owner). Default: table on a "
+    "terminal, else jsonl.",
+)
 @handle_errors
 def status(
-    pipeline: Path, bootstrap_servers: str | None, state_dir: str, group: str | None
+    pipeline: Path,
+    bootstrap_servers: str | None,
+    state_dir: str,
+    group: str | None,
+    output: str | None,
 ) -> None:
-    """Per task of PIPELINE: committed offset, lag, last checkpoint, state size and owner."""
+    """Per task of PIPELINE: committed offset, lag (against the log end offset), last
+    checkpoint, state size and owner."""
     spec = load_pipeline(pipeline)
     rows = task_statuses(
         build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, group
     )
+    if (output or ("table" if sys.stdout.isatty() else "jsonl")) == "jsonl":
+        for r in rows:
+            click.echo(orjson.dumps(dataclasses.asdict(r)).decode())
+        return
     table = Table(title=f"pipeline {spec.name} (group {group or spec.group_id})")
     for column in (
         "task",
@@ -61,7 +79,7 @@ def status(
             f"{r.state_bytes / 1024:.0f} KiB",
             r.owner,
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def _n(value: int | None) -> str:

@@ -45,7 +45,11 @@ def task_statuses(
     group_id = group or plan.prefix
     admin = kafka.Admin(bootstrap, settings)
     topics = admin.topics()
-    consumer = kafka.new_consumer(kafka.consumer_config(bootstrap, group_id, settings))
+    conf = kafka.consumer_config(bootstrap, group_id, settings)
+    # lag against the log end offset, as kafka-consumer-groups reports it: a read_committed end
+    # stops at open transactions (and reads 0 for transactional topics on the local broker)
+    conf["isolation.level"] = "read_uncommitted"
+    consumer = kafka.new_consumer(conf)
     owners = kafka.group_members(bootstrap, settings, group_id)
     out: list[TaskStatus] = []
     try:

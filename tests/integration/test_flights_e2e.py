@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,3 +326,73 @@ def test_plan_shows_topics_on_the_broker(
     ):
         assert "will be created" in rows[topic], rows.get(topic)
         assert "│ 4 " in rows[topic], rows[topic]
+
+
+def status_rows(broker: str, pipeline: PipelineCopy, state_dir: Path) -> dict[str, dict]:
+    """``kstream status --output jsonl`` as ``{task: row}``."""
+    out = kstream(
+        "status", str(pipeline.path), "--output", "jsonl", "--state-dir", str(state_dir),
+        "--bootstrap-servers", broker,
+    ).stdout  # fmt: skip
+    return {row["task"]: row for row in map(orjson.loads, out.splitlines())}
+
+
+def test_status_shows_owner_while_running_and_checkpoints_after(
+    broker: str, flights_topics: dict[int, str], tmp_path: Path
+) -> None:
+    """Issue 4: per task the committed offsets, lag, last checkpoint, state size and owner."""
+    pipeline = copy_pipeline("flights-hourly.yaml", tmp_path, flights_topics[4])
+    state_dir = tmp_path / "state"
+    job = subprocess.Popen(
+        [
+            *kstream_argv(), "run", str(pipeline.path), "--state-dir", str(state_dir),
+            "--bootstrap-servers", broker, "-v",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    all_restored = threading.Event()
+
+    def watch_log() -> None:  # drains stderr; all 8 tasks restored = the job owns them
+        assert job.stderr is not None
+        restored = 0
+        for line in job.stderr:
+            restored += " restored (" in line
+            if restored == 8:
+                all_restored.set()
+
+    threading.Thread(target=watch_log, daemon=True).start()
+    try:
+        assert all_restored.wait(120), "the job did not restore its 8 tasks within 120 s"
+        running = status_rows(broker, pipeline, state_dir)
+    finally:
+        job.terminate()
+        job.wait(60)
+    assert sorted(running) == [f"{s}:{p}" for s in (0, 1) for p in range(4)], running
+    assert all(row["owner"] != "-" for row in running.values()), running
+    assert job.returncode == 0
+    after = status_rows(broker, pipeline, state_dir)
+    assert all(row["owner"] == "-" for row in after.values()), after
+    for row in after.values():
+        lag = None if row["committed"] is None else max(row["end"] - row["committed"], 0)
+        assert row["lag"] == lag and row["state_bytes"] > 0, row
+    # flights are keyed by origin: 3 origins, so one of the 4 source partitions is empty; every
+    # other source task read flights before the stop and checkpointed them
+    source = [after[f"0:{p}"] for p in range(4) if after[f"0:{p}"]["end"] > 0]
+    assert len(source) == 3, after
+    for row in source:
+        assert row["committed"] > 0 and row["checkpoint_id"] >= 1, row
+        assert row["checkpoint_time_ms"] > 0, row
+    # a bounded run of the same group finishes the input: lag 0 everywhere
+    run_bounded(broker, pipeline, state_dir)
+    done = status_rows(broker, pipeline, state_dir)
+    assert sum(done[f"0:{p}"]["committed"] or 0 for p in range(4)) == FLIGHTS, done
+    for task, row in done.items():
+        if row["end"] == 0 and row["committed"] is None:  # the empty partition: nothing to commit
+            continue
+        # a repartition topic is written in transactions: its last offset is a commit marker
+        # that the task, finished after the last record, never reads (lag 1, as in Kafka)
+        assert row["lag"] == (0 if task.startswith("0:") else 1), (task, done)
+        assert row["checkpoint_id"] >= 1, row
+        assert row["checkpoint_id"] >= (after[task]["checkpoint_id"] or 0), (row, after[task])
