@@ -16,6 +16,7 @@ committed offset equals its position (:mod:`kstream.restore`).
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from kstream.state import Changes, TaskStore
 from kstream.task import Task
 
 META_KEY = b"\x00kstream.meta"
+
+log = logging.getLogger(__name__)
 
 
 class TxnState(enum.Enum):
@@ -135,6 +138,12 @@ def commit(cp: Checkpoint) -> None:
     if not rt.exactly_once and task.position is not None:
         commit_offsets(cp.consumer, [(task.stage.input_topic, task.partition, task.position)])
     rt.move(TxnState.COMMITTED)
+    log.info(
+        "task %s checkpoint %d committed at position %s",
+        task.id,
+        rt.checkpoint_id + 1,
+        task.position,
+    )
 
 
 def apply_local(cp: Checkpoint) -> None:

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -76,6 +77,8 @@ class ChaosResult:
     inflated: int = 0
     wrong: int = 0
     offset_regressions: list[str] = field(default_factory=list)
+    #: regressions to an offset committed earlier: the broker applied a stale transaction
+    stale_offset_applies: list[str] = field(default_factory=list)
     state_mismatches: list[str] = field(default_factory=list)
     restore_times: list[float] = field(default_factory=list)
     fault_hits: dict[str, int] = field(default_factory=dict)
@@ -101,7 +104,8 @@ class ChaosResult:
             f"{self.kills} kills ({self.during_commit} during commit; fault points hit: "
             f"{hits}): {self.lost} lost, "
             f"{self.inflated} inflated, {self.wrong} wrong of {self.windows} windows, "
-            f"{len(self.offset_regressions)} offset regressions, "
+            f"{len(self.offset_regressions)} offset regressions ("
+            f"{len(self.stale_offset_applies)} stale commits re-applied by the broker), "
             f"{len(self.state_mismatches)} state mismatches, restore p95 {p95:.1f} s"
         )
 
@@ -173,14 +177,15 @@ def _produce_gradually(
 
 
 class OffsetMonitor(threading.Thread):
-    """Polls the group's committed offsets and records any that go backwards."""
+    """Polls the group's committed offsets and records any that go backwards, as
+    ``(topic, partition, highest seen, lower value, when the highest was first seen)``."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chaos"})
         self.tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        self.last: dict[tuple[str, int], int] = {}
-        self.regressions: list[str] = []
+        self.last: dict[tuple[str, int], tuple[int, float]] = {}
+        self.regressions: dict[tuple[str, int, int, int], float] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -188,14 +193,42 @@ class OffsetMonitor(threading.Thread):
             try:
                 for tp in self.consumer.committed(self.tps, timeout=5):
                     key = (tp.topic, tp.partition)
-                    if tp.offset >= 0:
-                        if tp.offset < self.last.get(key, -1):
-                            self.regressions.append(f"{key}: {self.last[key]} -> {tp.offset}")
-                        self.last[key] = max(tp.offset, self.last.get(key, -1))
+                    high, since = self.last.get(key, (-1, 0.0))
+                    if 0 <= tp.offset < high:
+                        self.regressions.setdefault((*key, high, tp.offset), since)
+                    elif tp.offset > high:
+                        self.last[key] = (tp.offset, time.time())
             except Exception:  # broker busy: try again
                 pass
             self.stopped.wait(0.5)
         self.consumer.close()
+
+
+_COMMITTED = re.compile(
+    rb"^(\S+ \S+) INFO kstream.checkpoint: task (\d+):(\d+) checkpoint \d+ committed at "
+    rb"position (\d+)$",
+    re.MULTILINE,
+)
+
+
+def classify_regressions(monitor: OffsetMonitor, logs: Path, result: ChaosResult) -> None:
+    """A committed offset that went from H back to L is the broker applying a stale transaction
+    (L was committed by a worker before H was first seen: the local broker can apply a
+    transaction's offsets late) or a kstream bug (any other case: a worker committed L after H)."""
+    committed: dict[tuple[int, int, int], float] = {}  # (stage, partition, position) -> first
+    for log in logs.glob("*.log"):
+        for m in _COMMITTED.finditer(log.read_bytes()):
+            when = datetime.strptime(m.group(1).decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            key = (int(m.group(2)), int(m.group(3)), int(m.group(4)))
+            committed[key] = min(when, committed.get(key, when))
+    for (topic, partition, high, low), high_seen in sorted(monitor.regressions.items()):
+        stage = 0 if topic == "chaos-in" else 1
+        low_committed = committed.get((stage, partition, low))
+        line = f"{topic}[{partition}]: {high} -> {low}"
+        if low_committed is not None and low_committed < high_seen:
+            result.stale_offset_applies.append(line)
+        else:
+            result.offset_regressions.append(line)
 
 
 def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -> list[tuple]:
@@ -213,12 +246,18 @@ def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out, eof = [], set()
     deadline = time.monotonic() + 60
-    while len(eof) < PARTITIONS and time.monotonic() < deadline:
+    quiet_since = time.monotonic()
+    # the local broker can signal end-of-partition at a reported high watermark below the last
+    # batch: read on until every partition signalled it and nothing came for 2 s
+    while time.monotonic() < deadline and (
+        len(eof) < PARTITIONS or time.monotonic() - quiet_since < 2.0
+    ):
         for m in consumer.consume(10_000, 0.5):
             if m.error():
                 if m.error().code() == KafkaError._PARTITION_EOF:
                     eof.add(m.partition())
                 continue
+            quiet_since = time.monotonic()
             if upto is None or m.offset() < upto.get(m.partition(), 0):
                 out.append((m.partition(), m.offset(), m.key(), m.value(), m.headers() or []))
     consumer.close()
@@ -459,7 +498,7 @@ def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path) -> ChaosResult:
     result = chaos.result
     verify_sink(bootstrap, expected, result)
     verify_state(bootstrap, chaos.state, result)
-    result.offset_regressions = monitor.regressions
+    classify_regressions(monitor, chaos.logs, result)
     result.restore_times = _restore_times(chaos.logs)
     result.workdir = str(workdir)
     if result.lost:
@@ -476,7 +515,8 @@ def main() -> int:
     args = parser.parse_args()
     result = run_chaos(ChaosConfig(kills=args.kills, duration_s=args.duration, seed=args.seed))
     print(result.line())
-    for problem in (result.offset_regressions + result.state_mismatches + result.diagnosis)[:30]:
+    problems = result.offset_regressions + result.state_mismatches + result.diagnosis
+    for problem in problems[:30] + [f"broker: {x}" for x in result.stale_offset_applies]:
         print("  " + problem)
     if not result.ok:
         print(f"  worker and broker logs: {result.workdir}")
