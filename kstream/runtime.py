@@ -269,6 +269,7 @@ class Runner:
                 offsets[(tp.topic, tp.partition)] = rt.task.position
             consumer.assign(kafka.assignment_offsets(partitions, offsets))
             self.assigned_once = True
+            self._empty_since = None if self.tasks else time.monotonic()
         except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
             self._callback_error = exc
             for rt in self.tasks.values():
@@ -300,6 +301,7 @@ class Runner:
             rt = self.tasks.pop((tp.topic, tp.partition), None)
             if rt is not None:
                 self._release(rt, consumer)
+        self._empty_since = None  # until the next assignment
 
     def _release(self, rt: TaskRuntime, consumer: Any) -> None:
         try:
@@ -435,12 +437,14 @@ class Runner:
         if not self.assigned_once:
             return False
         if not self.tasks:
-            # A member with nothing assigned (more processes than partitions) leaves after a
-            # grace period instead of waiting for a job it takes no part in.
-            if self._empty_since is None:
-                self._empty_since = time.monotonic()
-            return time.monotonic() - self._empty_since > EMPTY_MEMBER_GRACE_S
-        self._empty_since = None
+            # A member assigned nothing by a completed rebalance (more processes than
+            # partitions) leaves after a grace period instead of waiting for a job it takes no
+            # part in. A member whose partitions were revoked (e.g. evicted after the broker
+            # stalled longer than session.timeout.ms) waits for its next assignment instead.
+            return (
+                self._empty_since is not None
+                and time.monotonic() - self._empty_since > EMPTY_MEMBER_GRACE_S
+            )
         return all(rt.task.finished or rt.task.stopped_by for rt in self.tasks.values())
 
     # -- control channel ----------------------------------------------------------------------
