@@ -27,6 +27,7 @@ def test_chaos_subset_exactly_once(tmp_path: Path) -> None:
             workdir=tmp_path,
             faults_first=False,
             kill_on_remove=False,
+            broker_pauses=0,
         )
     )
     print(result.line())
