@@ -59,7 +59,10 @@ class Activator:
         """
         stage = self.plan.stage_of_topic(topic)
         store = open_store(self.state_dir, self.plan.prefix, stage, partition)
-        committed = kafka.committed_offsets(consumer, topic, [partition])[partition]
+        # a stalled broker is waited for (it may be restarting), not a reason to fail the run
+        committed = kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
+            partition
+        ]
         meta, how = recover(
             store,
             committed,

@@ -394,16 +394,41 @@ def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) ->
 
 
 def committed_offsets(
-    consumer: Consumer, topic: str, partitions: list[int], timeout_s: float = 10.0
+    consumer: Consumer,
+    topic: str,
+    partitions: list[int],
+    timeout_s: float = 10.0,
+    retry_for_s: float = 0.0,
 ) -> dict[int, int | None]:
-    """The group's committed next offset per partition (None when nothing is committed)."""
-    try:
-        result = consumer.committed(
-            [TopicPartition(topic, p) for p in partitions], timeout=timeout_s
-        )
-    except KafkaException as exc:
-        raise translate(exc, f"read committed offsets of {topic}") from exc
-    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result}
+    """The group's committed next offset per partition (None when nothing is committed).
+
+    A timed-out or transport-failed request (broker unreachable or stalled) is retried with
+    exponential backoff (0.5 s doubling, at most 5 s) for up to ``retry_for_s`` seconds.
+
+    Raises:
+        BrokerError: the broker did not answer within ``retry_for_s``, or refused the request.
+    """
+    deadline = time.monotonic() + retry_for_s
+    backoff_s = 0.5
+    while True:
+        try:
+            result = consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout=timeout_s
+            )
+            return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result}
+        except KafkaException as exc:
+            if not _transient(exc) or time.monotonic() + backoff_s > deadline:
+                raise translate(exc, f"read committed offsets of {topic}") from exc
+            time.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 5.0)
+
+
+def _transient(exc: KafkaException) -> bool:
+    """A failure worth retrying: a timeout, a lost connection or a broker-declared retriable."""
+    err = exc.args[0] if exc.args else None
+    if not isinstance(err, KafkaError):
+        return False
+    return bool(err.retriable()) or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT)
 
 
 def end_offsets(
