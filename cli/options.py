@@ -67,3 +67,8 @@ def stdout_console() -> Console:
 
 #: Width of tables written to a pipe (characters).
 PIPED_TABLE_WIDTH = 400
+
+
+def output_format(chosen: str | None) -> str:
+    """``--output`` as chosen, else ``table`` on a terminal and ``jsonl`` when piped."""
+    return chosen or ("table" if sys.stdout.isatty() else "jsonl")

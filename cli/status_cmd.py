@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import job_options, stdout_console
+from kstream_cli.options import job_options, output_format, stdout_console
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.table import Table
 
@@ -43,7 +42,7 @@ def status(
     rows = task_statuses(
         build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, group
     )
-    if (output or ("table" if sys.stdout.isatty() else "jsonl")) == "jsonl":
+    if output_format(output) == "jsonl":
         for r in rows:
             click.echo(orjson.dumps(dataclasses.asdict(r)).decode())
         return

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import bootstrap_option
+from kstream_cli.options import bootstrap_option, output_format
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
@@ -92,7 +92,7 @@ def tail(
     """
     if timeout_s is None and (from_beginning or max_records is not None):
         timeout_s = BOUNDED_IDLE_TIMEOUT_S
-    output = output or ("table" if sys.stdout.isatty() else "jsonl")
+    output = output_format(output)
     # Listing all topics, not Admin.partitions(topic): naming a missing topic in a metadata
     # request makes Tansu auto-create it.
     partitions = kafka.Admin(bootstrap_servers, timeout_s=ADMIN_TIMEOUT_S).topics().get(topic)

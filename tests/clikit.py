@@ -7,6 +7,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
 #: Seconds one CLI invocation may take before the test fails.
 RUN_TIMEOUT_S = 300
 
@@ -46,3 +48,22 @@ def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedP
 def unique(prefix: str) -> str:
     """``prefix`` plus a random suffix: topic, pipeline and group names per test."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def hourly_pipeline_copy(
+    directory: Path, source: str, prefix: str, **overrides: object
+) -> tuple[Path, str, str]:
+    """``examples/flights-hourly.yaml`` (comments kept) reading ``source`` under the unique
+    pipeline name ``<prefix>-<8 hex>``, writing its own sink ``<name>-out``, with top-level
+    keys replaced by ``overrides`` (e.g. ``checkpoint={"interval": "1s"}``); returns
+    ``(path, pipeline name, sink topic)``."""
+    yaml = YAML()
+    doc = yaml.load(Path(__file__).resolve().parents[1] / "examples" / "flights-hourly.yaml")
+    doc["pipeline"] = name = unique(prefix)
+    doc["sources"][0]["topic"] = source
+    doc["sinks"][0]["topic"] = sink = f"{name}-out"
+    doc.update(overrides)
+    path = directory / f"{name}.yaml"
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(doc, fh)
+    return path, name, sink

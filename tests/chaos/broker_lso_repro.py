@@ -21,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import read_until_quiet
 
 from kstream.broker import LocalBroker
 from kstream.kafka import Admin, TopicConfig
@@ -42,22 +45,7 @@ while True:
 
 def readable(bootstrap: str, partition: int, isolation: str, settle_s: float = 2.0) -> int:
     """The next offset after the last record a reader with ``isolation`` gets."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "lso-repro",
-            "isolation.level": isolation,
-            "fetch.queue.backoff.ms": 10,
-        }
-    )
-    consumer.assign([TopicPartition("t", partition, 0)])
-    last, quiet_since = -1, time.monotonic()
-    while time.monotonic() - quiet_since < settle_s:
-        msgs = [m for m in consumer.consume(10_000, 0.2) if m.error() is None]
-        if msgs:
-            quiet_since, last = time.monotonic(), max(last, msgs[-1].offset())
-    consumer.close()
-    return last + 1
+    return max(read_until_quiet(bootstrap, "t", partition, isolation, settle_s), default=-1) + 1
 
 
 def run(bootstrap: str, producers: int, kills: int, seed: int) -> list[tuple[int, int, int]]:

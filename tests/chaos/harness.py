@@ -271,32 +271,42 @@ def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -
     return out
 
 
+def read_until_quiet(
+    bootstrap: str, topic: str, partition: int, isolation: str, settle_s: float
+) -> dict[int, list]:
+    """Every record a reader with ``isolation`` (``read_committed`` or ``read_uncommitted``)
+    gets from ``topic[partition]``, as ``{offset: headers}``, reading until nothing new has
+    come for ``settle_s`` seconds."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "chaos-diag",
+            "isolation.level": isolation,
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
+    consumer.assign([TopicPartition(topic, partition, 0)])
+    records: dict[int, list] = {}
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < settle_s:
+        msgs = [m for m in consumer.consume(10_000, 0.3) if m.error() is None]
+        if msgs:
+            quiet_since = time.monotonic()
+        for m in msgs:
+            records[m.offset()] = m.headers() or []
+    consumer.close()
+    return records
+
+
 def stable_offsets(bootstrap: str, topic: str, settle_s: float = 3.0) -> list[str]:
     """Per partition: how far a read_committed reader gets against the high watermark, and the
     origin (``kstream.seq`` header) of the first record it cannot see. A stall there means an
     open transaction holds the partition's last stable offset."""
     lines = []
     for p in range(PARTITIONS):
-        tp = TopicPartition(topic, p, 0)
-        seen = {}
-        for iso in ("read_committed", "read_uncommitted"):
-            consumer = Consumer(
-                {"bootstrap.servers": bootstrap, "group.id": "chaos-diag", "isolation.level": iso}
-            )
-            consumer.assign([tp])
-            last, quiet_since = -1, time.monotonic()
-            records: dict[int, list] = {}
-            while time.monotonic() - quiet_since < settle_s:
-                msgs = [m for m in consumer.consume(10_000, 0.3) if m.error() is None]
-                if msgs:
-                    quiet_since = time.monotonic()
-                for m in msgs:
-                    last = max(last, m.offset())
-                    records[m.offset()] = m.headers() or []
-            consumer.close()
-            seen[iso] = (last + 1, records)
-        stable, _ = seen["read_committed"]
-        high, records = seen["read_uncommitted"]
+        committed = read_until_quiet(bootstrap, topic, p, "read_committed", settle_s)
+        records = read_until_quiet(bootstrap, topic, p, "read_uncommitted", settle_s)
+        stable, high = max(committed, default=-1) + 1, max(records, default=-1) + 1
         if stable < high:
             lines.append(
                 f"{topic}[{p}]: read_committed stops at {stable} of {high}; next record "

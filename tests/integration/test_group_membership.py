@@ -22,15 +22,13 @@ from typing import Any
 
 import orjson
 import pytest
-from clikit import kstream, kstream_argv, unique
+from clikit import hourly_pipeline_copy, kstream, kstream_argv, unique
 from flights_truth import hourly_truth
-from ruamel.yaml import YAML
 
 from kstream.broker import LocalBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).resolve().parents[2]
 FLIGHTS = 336_776
 PAUSE_S = 8.0
 
@@ -46,19 +44,6 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
         if broker.pid is not None:
             os.kill(broker.pid, signal.SIGCONT)
         broker.stop()
-
-
-def hourly_copy(directory: Path, source: str) -> tuple[Path, str]:
-    """``examples/flights-hourly.yaml`` reading ``source``; returns (path, sink topic)."""
-    yaml = YAML()
-    doc = yaml.load(REPO / "examples" / "flights-hourly.yaml")
-    doc["pipeline"] = name = unique("membership")
-    doc["sources"][0]["topic"] = source
-    doc["sinks"][0]["topic"] = sink = f"{name}-out"
-    path = directory / f"{name}.yaml"
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(doc, fh)
-    return path, sink
 
 
 def produce_flights(bootstrap: str, partitions: int) -> str:
@@ -91,7 +76,7 @@ def test_bounded_run_survives_broker_frozen_past_session_timeout(
     own_broker: LocalBroker, tmp_path: Path
 ) -> None:
     bootstrap = own_broker.bootstrap
-    path, sink = hourly_copy(tmp_path, produce_flights(bootstrap, 4))
+    path, _name, sink = hourly_pipeline_copy(tmp_path, produce_flights(bootstrap, 4), "membership")
     log_path = tmp_path / "run.log"
     with log_path.open("w") as log:
         job = subprocess.Popen(
@@ -129,7 +114,7 @@ def test_bounded_run_survives_broker_frozen_past_session_timeout(
 
 def test_surplus_member_leaves_and_others_finish(broker: str, tmp_path: Path) -> None:
     # one source partition -> one repartition partition: two tasks for three processes
-    path, sink = hourly_copy(tmp_path, produce_flights(broker, 1))
+    path, _name, sink = hourly_pipeline_copy(tmp_path, produce_flights(broker, 1), "membership")
     argv = [
         *kstream_argv(), "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
         "--bootstrap-servers", broker,

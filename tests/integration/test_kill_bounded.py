@@ -30,17 +30,15 @@ from typing import Any
 
 import orjson
 import pytest
-from clikit import kstream, kstream_argv
+from clikit import hourly_pipeline_copy, kstream, kstream_argv
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from flights_truth import HOUR_MS, hourly_truth
-from ruamel.yaml import YAML
 
 from kstream.errors import StateError
 from kstream.state import read_meta, task_dir
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 FLIGHTS = 336_776
 RUN_TIMEOUT_S = 300
 KILLS = 5
@@ -64,22 +62,6 @@ def flights_4p(broker: str) -> str:
     ).stdout  # fmt: skip
     assert f"produced {FLIGHTS} records to {topic} (4 partitions)" in out, out
     return topic
-
-
-def pipeline_copy(directory: Path, source: str) -> tuple[Path, str, str]:
-    """``examples/flights-hourly.yaml`` with a unique name, ``source``, its own sink and a 1 s
-    checkpoint interval; returns ``(path, name, sink)``."""
-    yaml = YAML()
-    doc = yaml.load(REPO / "examples" / "flights-hourly.yaml")
-    name = f"kill-hourly-{uuid.uuid4().hex[:8]}"
-    doc["pipeline"] = name
-    doc["sources"][0]["topic"] = source
-    doc["sinks"][0]["topic"] = sink = f"{name}-out"
-    doc["checkpoint"] = {"interval": "1s"}
-    path = directory / f"{name}.yaml"
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(doc, fh)
-    return path, name, sink
 
 
 class Attempt:
@@ -164,7 +146,9 @@ def test_bounded_run_killed_five_times_matches_truth(
 ) -> None:
     seed = int(os.environ.get("KILL_SEED") or time.time_ns() % 1_000_000)
     rng = random.Random(seed)
-    path, name, sink = pipeline_copy(tmp_path, flights_4p)
+    path, name, sink = hourly_pipeline_copy(
+        tmp_path, flights_4p, "kill-hourly", checkpoint={"interval": "1s"}
+    )
     group = f"{name}-group"
     state_dir = tmp_path / "state"
     argv = [

@@ -18,12 +18,11 @@ from typing import Any
 
 import orjson
 import pytest
+from clikit import hourly_pipeline_copy
 from flights_truth import HOUR_MS, hourly_truth
-from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 FLIGHTS = 336_776
 RUN_TIMEOUT_S = 300
 _FINISHED = re.compile(r"finished: ([\d,]+) records in, ([\d,]+) out")
@@ -61,23 +60,8 @@ def flights_4p(broker: str) -> str:
     return topic
 
 
-def pipeline_copy(directory: Path, source: str) -> tuple[Path, str, str]:
-    """``examples/flights-hourly.yaml`` reading ``source`` under a unique name; returns
-    ``(path, pipeline name, sink topic)``."""
-    yaml = YAML()
-    doc = yaml.load(REPO / "examples" / "flights-hourly.yaml")
-    name = f"two-procs-{uuid.uuid4().hex[:8]}"
-    doc["pipeline"] = name
-    doc["sources"][0]["topic"] = source
-    doc["sinks"][0]["topic"] = sink = f"{name}-out"
-    path = directory / f"{name}.yaml"
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(doc, fh)
-    return path, name, sink
-
-
 def test_two_processes_same_group_match_truth(broker: str, flights_4p: str, tmp_path: Path) -> None:
-    path, name, sink = pipeline_copy(tmp_path, flights_4p)
+    path, name, sink = hourly_pipeline_copy(tmp_path, flights_4p, "two-procs")
     argv = [
         *kstream_argv(), "run", str(path), "--bounded", "--group", f"{name}-group",
         "--state-dir", str(tmp_path / "state"), "--bootstrap-servers", broker,
