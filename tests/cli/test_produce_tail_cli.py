@@ -13,7 +13,7 @@ from kstream_cli.produce_cmd import produce
 from kstream_cli.tail_cmd import tail
 
 from kstream import loader
-from kstream.broker import free_port
+from kstream.tools.process import free_port
 
 
 def _one_error_line(result: Result, code: int, contains: str) -> None:

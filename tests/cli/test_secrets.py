@@ -13,9 +13,9 @@ from kstream_cli.errors import handle_errors
 from kstream_cli.main import cli
 
 from kstream import kafka
-from kstream.broker import free_port
 from kstream.errors import BrokerError
 from kstream.specview import redact, remember_secrets
+from kstream.tools.process import free_port
 
 SECRETS = ("hunter2-sasl-pw", "key-pass-77", "sr-user:sr-pass-99", "tok-abc-123")
 

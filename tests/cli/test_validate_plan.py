@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner, Result
 from kstream_cli.main import cli
 
-from kstream.broker import free_port
+from kstream.tools.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -28,7 +28,7 @@ from clikit import kstream, kstream_argv, unique
 from flights_truth import HOUR_MS, FlightId, hourly_truth, late_truth
 from ruamel.yaml import YAML
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.tansu_smoke]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -1,4 +1,4 @@
-"""kstream.broker.LocalBroker and ``kstream broker`` with their own Tansu processes."""
+"""kstream.broker.TansuBroker and ``kstream broker`` with their own Tansu processes."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from kstream.broker import LocalBroker, free_port
 from kstream.errors import BrokerError
 from kstream.kafka import Admin, TopicConfig
+from kstream.tools.process import free_port
+from kstream.tools.tansu import TansuBroker
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def _alive(pid: int) -> bool:
 
 def test_start_stop_and_context_manager(tmp_path: Path) -> None:
     log = tmp_path / "tansu.log"
-    with LocalBroker(log_path=log) as local:
+    with TansuBroker(log_path=log) as local:
         pid = local.pid
         assert pid is not None and local.is_running()
         assert local.bootstrap == f"127.0.0.1:{local.port}"
@@ -52,14 +53,14 @@ def test_start_stop_and_context_manager(tmp_path: Path) -> None:
 
 def test_start_on_given_port_and_port_in_use() -> None:
     port = free_port()
-    with LocalBroker().start(port) as local:
+    with TansuBroker().start(port) as local:
         assert local.port == port
         with pytest.raises(BrokerError, match=f"port {port} on 127.0.0.1 is already in use"):
-            LocalBroker().start(port)
+            TansuBroker().start(port)
 
 
 def test_check_alive_reports_a_dead_broker() -> None:
-    local = LocalBroker().start()
+    local = TansuBroker().start()
     try:
         assert local.pid is not None
         os.kill(local.pid, signal.SIGKILL)

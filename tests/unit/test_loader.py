@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from kstream import loader
-from kstream.broker import free_port
 from kstream.errors import BrokerError, RecordError, UsageError
+from kstream.tools.process import free_port
 
 
 @pytest.mark.parametrize(

