@@ -49,16 +49,20 @@ class Activator:
         self.exactly_once, self.seed = exactly_once, seed
 
     def activate(
-        self, consumer: Any, topic: str, partition: int
+        self, consumer: Any, topic: str, partition: int, lock_wait_s: float = 20.0
     ) -> tuple[TaskRuntime, str, int | None]:
         """Open, recover and build the task; returns ``(runtime, how, committed offset)``.
 
+        Args:
+            lock_wait_s: seconds to wait while another local process holds the task's lock.
+
         Raises:
-            StateError: the state is locked by another process or unreadable.
+            StateLockedError: the state is still locked by another process.
+            StateError: the state is unreadable.
             BrokerError / TransactionError: Kafka is unreachable or fencing failed.
         """
         stage = self.plan.stage_of_topic(topic)
-        store = open_store(self.state_dir, self.plan.prefix, stage, partition)
+        store = open_store(self.state_dir, self.plan.prefix, stage, partition, lock_wait_s)
         # a stalled broker is waited for (it may be restarting), not a reason to fail the run
         committed = kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
             partition

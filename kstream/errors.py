@@ -110,10 +110,23 @@ class TransactionError(BrokerError):
     """A checkpoint transaction was fenced, aborted or timed out."""
 
 
+class TaskMigratedError(TransactionError):
+    """The task's transaction was fenced by a newer owner: the broker refused its producer epoch
+    (``PRODUCER_FENCED``, ``INVALID_PRODUCER_EPOCH``) or the consumer generation of its offset
+    commit (KIP-447: ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``FENCED_INSTANCE_ID``).
+    The group gave the task to another member while this one was away (a zombie); the task is
+    dropped here, not rewound (Kafka Streams ``TaskMigratedException``)."""
+
+
 class StateError(KStreamError):
     """Local state is unusable: locked by another process, corrupt, or from another pipeline."""
 
     exit_code = 4
+
+
+class StateLockedError(StateError):
+    """Another process on this machine holds the task's RocksDB lock (it still owns the task,
+    or it is a frozen zombie that has not noticed it lost it)."""
 
 
 class SavepointError(KStreamError):

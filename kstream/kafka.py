@@ -25,8 +25,17 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kstream.errors import BrokerError, RecordError, UsageError
+from kstream.deadline import DeadlineExceeded, call_with_deadline
+from kstream.errors import (
+    BrokerError,
+    KStreamError,
+    RecordError,
+    TaskMigratedError,
+    TransactionError,
+    UsageError,
+)
 from kstream.specview import redact, remember_secrets
+from kstream.timestamps import H_TIME, MAX_FUTURE_TS_MS
 
 #: Consumer defaults. ``fetch.queue.backoff.ms`` 10 (default 1000) is a tenfold throughput gain
 #: on the local broker; the short poll interval and session timeout make group joins take ~3 s
@@ -70,6 +79,9 @@ _PRODUCER_ONLY = {k for k in PRODUCER_DEFAULTS if k != "log_level"} | {
     "enable.idempotence",
     "acks",
 }
+
+#: Seconds a transactional call may run past its own timeout before its producer is abandoned.
+CALL_GRACE_S = 10.0
 
 PARTITION_EOF = KafkaError._PARTITION_EOF
 OFFSET_BEGINNING = -2
@@ -255,6 +267,12 @@ def message_headers(msg: Message) -> list[tuple[str, bytes | None]]:
 class TaskProducer:
     """The producer of one task (transactional under exactly-once) with a fast ``emit``.
 
+    ``emit(topic, key, value, ts, headers, partition)`` produces one record with Kafka timestamp
+    ``ts`` (epoch ms). A time Kafka cannot store as a timestamp (zero or negative, or more
+    than :data:`MAX_FUTURE_TS_MS` ahead of the wall clock) is written as the produce time, with
+    the exact time in the header ``kstream.ts`` (read back by
+    :func:`kstream.timestamps.record_time_ms`).
+
     Args:
         conf: producer configuration (from :func:`producer_config`).
         transactional_id: deterministic per (pipeline, stage, partition); None for at-least-once.
@@ -278,6 +296,8 @@ class TaskProducer:
             conf["enable.idempotence"] = True
         self.transactional = transactional_id is not None
         self.timeout_s = timeout_s
+        #: set when a call hung past its deadline: the producer is never used again
+        self.abandoned = False
         self.max_bytes = int(conf.get("message.max.bytes", 1_000_000))
         self._producer = new_producer(conf)
         self.emit = self._make_emit()
@@ -285,15 +305,23 @@ class TaskProducer:
     def _make_emit(self) -> Any:
         produce, poll = self._producer.produce, self._producer.poll
         transactional = self.transactional
+        ceiling = [time.time_ns() // 1_000_000 + MAX_FUTURE_TS_MS]
 
         def emit(
             topic: str,
             key: bytes | None,
             value: bytes | None,
             ts: int,
-            headers: list[tuple[str, bytes]] | None,
+            headers: list[tuple[str, str | bytes | None]] | None,
             partition: int | None,
         ) -> None:
+            if not 0 < ts < ceiling[0]:
+                ceiling[0] = time.time_ns() // 1_000_000 + MAX_FUTURE_TS_MS
+                if not 0 < ts < ceiling[0]:
+                    # not a valid Kafka timestamp (0 would mean "now" to the client): the
+                    # record gets the produce time and its exact time travels in a header
+                    headers = [*(headers or ()), (H_TIME, str(ts).encode())]
+                    ts = 0
             while True:
                 try:
                     if partition is None:
@@ -308,9 +336,8 @@ class TaskProducer:
                         raise self._too_large_error(topic, key, value) from exc
                     error = translate(exc, f"produce to {topic}")
                     if transactional:
-                        from kstream.errors import TransactionError
-
-                        raise TransactionError(str(error)) from exc
+                        error_class = TaskMigratedError if _fenced(exc) else TransactionError
+                        raise error_class(str(error)) from exc
                     raise error from exc
 
         return emit
@@ -324,12 +351,22 @@ class TaskProducer:
         )
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
-        from kstream.errors import TransactionError
-
+        """``fn(*args)`` bounded by :data:`CALL_GRACE_S` past the call's own timeout: a call
+        that does not return by then abandons this producer (every later call fails at once)
+        and raises, so the caller rewinds with a new producer, which fences this one."""
+        if self.abandoned:
+            raise TransactionError(f"{what}: the producer was abandoned after a hung call")
         try:
-            return fn(*args)
+            return call_with_deadline(fn, *args, deadline_s=self.timeout_s + CALL_GRACE_S)
+        except DeadlineExceeded as exc:
+            self.abandoned = True
+            raise TransactionError(
+                f"{what} did not return within {self.timeout_s + CALL_GRACE_S:.0f} s "
+                "(the client hung); its producer is abandoned"
+            ) from exc
         except KafkaException as exc:
-            raise TransactionError(f"{what}: {translate(exc, what)}") from exc
+            error_class = TaskMigratedError if _fenced(exc) else TransactionError
+            raise error_class(f"{what}: {translate(exc, what)}") from exc
 
     def init(self) -> None:
         """``init_transactions``: fences any previous incarnation and aborts its open txn."""
@@ -362,16 +399,18 @@ class TaskProducer:
 
     def abort(self) -> None:
         """Abort the open transaction; errors are ignored (the producer is being replaced)."""
-        if self.transactional:
-            with contextlib.suppress(KafkaException):
-                self._producer.abort_transaction(self.timeout_s)
+        if self.transactional and not self.abandoned:
+            with contextlib.suppress(KStreamError):
+                self._call("abort_transaction", self._producer.abort_transaction, self.timeout_s)
 
     def flush(self) -> None:
-        """Deliver everything produced so far."""
-        remaining = self._producer.flush(self.timeout_s)
-        if remaining:
-            from kstream.errors import TransactionError
+        """Deliver everything produced so far.
 
+        Raises:
+            TransactionError: records still undelivered after ``timeout_s``, or a hung flush.
+        """
+        remaining = self._call("flush", self._producer.flush, self.timeout_s)
+        if remaining:
             raise TransactionError(f"{remaining} records not delivered within {self.timeout_s} s")
 
     def poll(self) -> None:
@@ -379,9 +418,12 @@ class TaskProducer:
         self._producer.poll(0)
 
     def flush_quietly(self, timeout_s: float = 5.0) -> None:
-        """Best-effort flush before the producer is dropped (errors ignored)."""
-        with contextlib.suppress(KafkaException):
-            self._producer.flush(timeout_s)
+        """Best-effort flush before the producer is dropped (errors ignored, at most
+        ``timeout_s`` + :data:`CALL_GRACE_S` seconds)."""
+        if self.abandoned:
+            return
+        with contextlib.suppress(KafkaException, DeadlineExceeded):
+            call_with_deadline(self._producer.flush, timeout_s, deadline_s=timeout_s + CALL_GRACE_S)
 
 
 def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) -> None:
@@ -461,7 +503,7 @@ def read_partition_to_end(
             for msg in consumer.consume(10_000, 0.5):
                 err = msg.error()
                 if err is None:
-                    out.append((msg.key(), msg.value()))
+                    out.append((msg.key() or b"", msg.value()))
                 elif err.code() == PARTITION_EOF or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     return out
                 else:
@@ -471,6 +513,18 @@ def read_partition_to_end(
         )
     finally:
         consumer.close()
+
+
+def pause(consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+    """Stop fetching the given assigned ``(topic, partition)`` pairs until :func:`resume`."""
+    if partitions:
+        consumer.pause([TopicPartition(t, p) for t, p in partitions])
+
+
+def resume(consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+    """Fetch the given paused ``(topic, partition)`` pairs again."""
+    if partitions:
+        consumer.resume([TopicPartition(t, p) for t, p in partitions])
 
 
 def seek(consumer: Consumer, topic: str, partition: int, offset: int | None) -> None:
@@ -511,6 +565,25 @@ def assignment_offsets(
         offset = offsets.get((tp.topic, tp.partition))
         tp.offset = OFFSET_BEGINNING if offset is None else offset
     return partitions
+
+
+#: Errors meaning another owner took the task: a newer producer epoch for the transactional
+#: id, or a newer consumer group generation for the offsets (KIP-447).
+_FENCED_CODES = frozenset(
+    {
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.FENCED_INSTANCE_ID,
+    }
+)
+
+
+def _fenced(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() in _FENCED_CODES
 
 
 def _too_large(exc: KafkaException) -> bool:
@@ -662,9 +735,10 @@ class TopicReader:
 
         out = []
         for msg in self._consumer.consume(100, timeout_s):
-            if msg.error() is None and msg.value():
+            raw = msg.value()
+            if msg.error() is None and raw:
                 try:
-                    out.append(orjson.loads(msg.value()))
+                    out.append(orjson.loads(raw))
                 except orjson.JSONDecodeError:
                     continue
         return out
@@ -700,8 +774,9 @@ def probe_end_offsets(
         while time.monotonic() - quiet_since < quiet_s and time.monotonic() < deadline:
             msgs = consumer.consume(10_000, 0.1)
             for msg in msgs:
-                if msg.error() is None:
-                    ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
+                part, offset = msg.partition(), msg.offset()
+                if msg.error() is None and part is not None and offset is not None:
+                    ends[part] = max(ends[part], offset + 1)
             if msgs:
                 quiet_since = time.monotonic()
         return ends

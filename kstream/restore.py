@@ -24,7 +24,7 @@ import orjson
 
 from kstream import faults
 from kstream.checkpoint import META_KEY
-from kstream.errors import StateError
+from kstream.errors import StateError, StateLockedError
 from kstream.plan import Stage, changelog_topic, store_name
 from kstream.state import Changes, TaskStore, task_dir
 from kstream.task import initial_meta
@@ -42,7 +42,8 @@ def open_store(
     lock (a task moving between processes on one machine).
 
     Raises:
-        StateError: still locked after ``wait_s``, or unreadable.
+        StateLockedError: still locked after ``wait_s``.
+        StateError: unreadable.
     """
     path = task_dir(state_dir, pipeline, stage.index, partition)
     stores = [store_name(w.id) for w in stage.windows]
@@ -50,8 +51,8 @@ def open_store(
     while True:
         try:
             return TaskStore(path, stores)
-        except StateError as exc:
-            if "in use" not in str(exc) or time.monotonic() > deadline:
+        except StateLockedError:
+            if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
 

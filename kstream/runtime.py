@@ -23,7 +23,7 @@ from kstream import kafka
 from kstream.activation import Activator
 from kstream.checkpoint import TaskRuntime, TxnState, run_checkpoint
 from kstream.control import control_topic
-from kstream.errors import StateError, TransactionError
+from kstream.errors import StateError, StateLockedError, TaskMigratedError, TransactionError
 from kstream.plan import Plan
 from kstream.restore import check_transaction_timeout
 from kstream.specview import fingerprint
@@ -35,9 +35,17 @@ log = logging.getLogger("kstream.runtime")
 #: seconds outside the "steady" group join state before the consumer rejoins
 STUCK_JOIN_S = 30.0
 
+#: seconds a task fenced by a newer owner may stay assigned here before the member rejoins
+MIGRATED_REJOIN_S = 15.0
+#: seconds an assigned task waits for its local state lock inside the rebalance callback; after
+#: that it waits as a pending task, retried from the main loop, so other tasks go on
+LOCK_WAIT_ON_ASSIGN_S = 2.0
+#: seconds a pending task may wait for its lock before the run fails
+LOCK_WAIT_MAX_S = 300.0
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
-#: transaction failures tolerated (each rewinds a task) before the run fails
+#: transaction failures of one task in a row (each rewinds it) before the run fails; a
+#: successful checkpoint of the task starts the count again
 MAX_REWINDS = 20
 
 
@@ -152,6 +160,12 @@ class Runner:
         self.activator: Activator | None = None
         self.checkpoints = 0
         self.rewinds = 0
+        #: rewinds of each task since its last successful checkpoint
+        self._rewinds_in_row: dict[tuple[str, int], int] = {}
+        #: tasks dropped because a newer owner fenced them -> when (monotonic s)
+        self._migrated: dict[tuple[str, int], float] = {}
+        #: assigned tasks whose state another local process still locks -> since (monotonic s)
+        self._pending: dict[tuple[str, int], float] = {}
         self.totals = {
             "in": 0,
             "forwarded": 0,
@@ -243,10 +257,12 @@ class Runner:
             self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
 
-    def _rejoin(self) -> None:
-        """Leave and rejoin the group with a new consumer (a member stuck outside a steady group
-        state: seen on the local broker after several members died at once)."""
-        log.warning("consumer group join stuck in state %r; rejoining", self.group_watch.state)
+    def _rejoin(self, reason: str) -> None:
+        """Leave and rejoin the group with a new consumer: a member stuck outside a steady group
+        state (seen on Tansu after several members died at once), or fenced tasks whose
+        partitions were not revoked."""
+        log.warning("%s; rejoining the consumer group", reason)
+        self._pending.clear()
         for tp, rt in list(self.tasks.items()):
             self.tasks.pop(tp)
             self._release(rt, self._consumer)
@@ -264,10 +280,18 @@ class Runner:
         try:
             offsets = {}
             for tp in partitions:
-                rt = self._activate(tp.topic, tp.partition)
-                self.tasks[(tp.topic, tp.partition)] = rt
-                offsets[(tp.topic, tp.partition)] = rt.task.position
+                key = (tp.topic, tp.partition)
+                try:
+                    rt = self._activate(*key, lock_wait_s=LOCK_WAIT_ON_ASSIGN_S)
+                except StateLockedError as exc:
+                    stage = self.plan.stage_of_topic(key[0]).index
+                    log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
+                    self._pending[key] = time.monotonic()
+                    continue
+                self.tasks[key] = rt
+                offsets[key] = rt.task.position
             consumer.assign(kafka.assignment_offsets(partitions, offsets))
+            kafka.pause(consumer, list(self._pending))
             self.assigned_once = True
             self._empty_since = None if self.tasks else time.monotonic()
         except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
@@ -278,10 +302,10 @@ class Runner:
             self.tasks.clear()
             consumer.assign([])
 
-    def _activate(self, topic: str, partition: int) -> TaskRuntime:
+    def _activate(self, topic: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
         assert self.activator is not None
         started = time.monotonic()
-        rt, how, committed = self.activator.activate(self._consumer, topic, partition)
+        rt, how, committed = self.activator.activate(self._consumer, topic, partition, lock_wait_s)
         if rt.task.stopped_by and rt.task.stopped_by != self.stop_request:
             rt.task.resume_after_stop()
         rt.open()
@@ -298,6 +322,8 @@ class Runner:
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
+            self._migrated.pop((tp.topic, tp.partition), None)
+            self._pending.pop((tp.topic, tp.partition), None)
             rt = self.tasks.pop((tp.topic, tp.partition), None)
             if rt is not None:
                 self._release(rt, consumer)
@@ -358,7 +384,11 @@ class Runner:
                     for rt in list(self.tasks.values()):
                         self._end_if_done(rt)
                 if self.group_watch.stuck():
-                    self._rejoin()
+                    self._rejoin(f"consumer group join stuck in state {self.group_watch.state!r}")
+                if self._migrated:
+                    self._check_migrated()
+                if self._pending:
+                    self._retry_pending()
             if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
             if self.on_status and now - last_status >= self.options.status_interval_ms:
@@ -391,6 +421,8 @@ class Runner:
                 continue
             rt.outputs_since_commit += len(batch)
             self._end_if_done(rt)
+            if self.tasks.get(tp) is not rt:
+                continue  # rewound while ending: the fresh task resumes from its checkpoint
             if rt.task.finished or rt.task.stopped_by:
                 # commit a finished task's last outputs now: under read_committed, downstream
                 # tasks see them only then (no waiting for the checkpoint interval)
@@ -415,13 +447,72 @@ class Runner:
 
     def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
-        its producer (fencing any zombie) and resume from its last checkpoint."""
+        its producer (fencing any zombie) and resume from its last checkpoint.
+
+        Raises:
+            TransactionError: the task failed more than :data:`MAX_REWINDS` times in a row.
+        """
+        if self.tasks.get(tp) is not rt:
+            return  # a stale runtime: its task was rewound or released already
+        if isinstance(exc, TaskMigratedError):
+            self._drop_migrated(tp, rt, exc)
+            return
         log.warning("task %s: %s; rewinding to checkpoint %s", rt.task.id, exc, rt.checkpoint_id)
+        self.rewinds += 1
+        in_row = self._rewinds_in_row[tp] = self._rewinds_in_row.get(tp, 0) + 1
         rt.producer.abort()
         rt.store.close()
+        rt.state = TxnState.ABORTED  # a stale reference to it can no longer checkpoint
+        if in_row > MAX_REWINDS:
+            del self.tasks[tp]
+            raise TransactionError(
+                f"task {rt.task.id}: {in_row} transaction failures in a row, the last: {exc}"
+            )
         fresh = self._activate(*tp)
         self.tasks[tp] = fresh
         kafka.seek(self._consumer, tp[0], tp[1], fresh.task.position)
+
+    def _drop_migrated(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
+        """A newer owner fenced the task (this member was a zombie): drop it without touching
+        its transactional id again, which would fence the new owner in turn. The group's
+        revocation follows; if the partition is still assigned here after
+        :data:`MIGRATED_REJOIN_S`, the member rejoins the group."""
+        log.warning("task %s: fenced by a newer owner (%s); dropped here", rt.task.id, exc)
+        rt.producer.abort()
+        rt.store.close()
+        rt.state = TxnState.ABORTED
+        del self.tasks[tp]
+        for key, value in rt.task.counters.items():
+            self.totals[key] += value
+        self._migrated[tp] = time.monotonic()
+
+    def _retry_pending(self) -> None:
+        """Activate the tasks whose state lock was held when they were assigned (a previous
+        owner on this machine, maybe frozen, has not released it yet); their partitions stay
+        paused until then.
+
+        Raises:
+            StateLockedError: a task waited longer than :data:`LOCK_WAIT_MAX_S`.
+        """
+        for key, since in list(self._pending.items()):
+            try:
+                rt = self._activate(*key, lock_wait_s=0.0)
+            except StateLockedError:
+                if time.monotonic() - since > LOCK_WAIT_MAX_S:
+                    raise
+                continue
+            del self._pending[key]
+            self.tasks[key] = rt
+            kafka.seek(self._consumer, key[0], key[1], rt.task.position)
+            kafka.resume(self._consumer, [key])
+
+    def _check_migrated(self) -> None:
+        """Rejoin when a dropped task's partition was not revoked in time (a false alarm)."""
+        now = time.monotonic()
+        if any(now - since > MIGRATED_REJOIN_S for since in self._migrated.values()):
+            fenced = sorted(self._migrated)
+            self._migrated.clear()
+            self._rejoin(f"fenced tasks {fenced} still assigned here")
 
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
@@ -434,7 +525,7 @@ class Runner:
             log.warning("%s", error)
 
     def _all_finished(self) -> bool:
-        if not self.assigned_once:
+        if not self.assigned_once or self._migrated or self._pending:
             return False
         if not self.tasks:
             # A member assigned nothing by a completed rebalance (more processes than
@@ -480,24 +571,18 @@ class Runner:
     def _checkpoint_all(self, force: bool) -> None:
         now = now_ms()
         interval = self.spec.checkpoint.interval_ms
-        for tp, rt in list(self.tasks.items()):
+        for rt in list(self.tasks.values()):
             if force or now - rt.last_checkpoint_ms >= interval:
-                try:
-                    if run_checkpoint(rt, self._consumer, now):
-                        self.checkpoints += 1
-                except TransactionError as exc:
-                    self._rewind(tp, rt, exc)
-                    self.rewinds += 1
-                    if self.rewinds > MAX_REWINDS:
-                        raise
+                self._checkpoint_task(rt, now)
 
-    def _checkpoint_task(self, rt: TaskRuntime) -> None:
+    def _checkpoint_task(self, rt: TaskRuntime, now: int | None = None) -> None:
         if rt.state != TxnState.OPEN:
             return
         tp = (rt.task.stage.input_topic, rt.task.partition)
         try:
-            if run_checkpoint(rt, self._consumer, now_ms()):
+            if run_checkpoint(rt, self._consumer, now_ms() if now is None else now):
                 self.checkpoints += 1
+                self._rewinds_in_row.pop(tp, None)
         except TransactionError as exc:
             self._rewind(tp, rt, exc)
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import rocksdict
 
-from kstream.errors import StateError
+from kstream.errors import StateError, StateLockedError
 
 Changes = dict[str, list[tuple[bytes, bytes | None]]]
 META_CF = "meta"
@@ -151,7 +151,9 @@ class TaskStore:
         except Exception as exc:  # rocksdict raises plain Exception subclasses
             text = str(exc)
             if "lock" in text.lower():
-                raise StateError(f"state {path} is in use by another process ({text})") from exc
+                raise StateLockedError(
+                    f"state {path} is in use by another process ({text})"
+                ) from exc
             raise StateError(f"state {path} cannot be opened: {text}") from exc
         self._handles = {name: self._db.get_column_family_handle(name) for name in families}
         self._families = {name: self._db.get_column_family(name) for name in families}

@@ -33,7 +33,7 @@ from kstream.policy import (
     resolve,
     source_policy,
 )
-from kstream.timestamps import extractor, now_ms
+from kstream.timestamps import extractor, now_ms, record_time_ms
 from kstream.watermarks import (
     ACTIVE,
     END,
@@ -253,7 +253,8 @@ class Task:
             (H_STATUS, status.encode()),
         ]
         for p in range(self.out_partitions):
-            self.emit(self.out_topic, None, None, max(wm, 0), headers, p)
+            # the watermark travels in the header; the Kafka timestamp is the produce time
+            self.emit(self.out_topic, None, None, now, headers, p)
         self._marker = (wm, status, now)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -326,7 +327,8 @@ class Task:
                 if raw is None:
                     self._on_marker(m.headers() or [])
                     continue
-                origin, _, seq_text = m.headers()[0][1].partition(b"/")
+                headers = m.headers()
+                origin, _, seq_text = headers[0][1].partition(b"/")
                 seq = int(seq_text)
                 if seq <= seen.get(origin, 0):
                     self.counters["duplicates"] += 1
@@ -334,7 +336,10 @@ class Task:
                 seen[origin] = seq
                 self._current = m
                 try:
-                    push(loads(m.key()), loads(raw), m.timestamp()[1])
+                    ts = m.timestamp()[1]
+                    if len(headers) > 1:  # a time Kafka cannot store travels in a header
+                        ts = record_time_ms(headers, ts)
+                    push(loads(m.key()), loads(raw), ts)
                 except BadRecordFailure:
                     raise
                 except RecordError as exc:

@@ -16,6 +16,24 @@ Extractor = Callable[[Any, int], int]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+#: Header carrying a record's exact time (epoch ms, decimal) when its Kafka timestamp cannot.
+H_TIME = "kstream.ts"
+#: How far ahead of the wall clock a Kafka timestamp may be. Kafka 4 rejects a record whose
+#: timestamp is more than ``log.message.timestamp.after.max.ms`` (default 1 h) in the future,
+#: and every broker rejects negative ones; kstream stays 10 minutes inside that bound.
+MAX_FUTURE_TS_MS = 50 * 60 * 1000
+
+
+def record_time_ms(headers: list[tuple[str, bytes]], kafka_ts: int) -> int:
+    """A record's exact time as kstream wrote it: the ``kstream.ts`` header when present (a time
+    Kafka cannot store as a timestamp, see ``kstream.kafka.TaskProducer``), else its Kafka
+    timestamp ``kafka_ts`` (epoch ms)."""
+    for name, value in headers:
+        if name == H_TIME:
+            return int(value)
+    return kafka_ts
+
+
 def now_ms() -> int:
     """Wall-clock time in epoch milliseconds."""
     return time.time_ns() // 1_000_000
