@@ -63,6 +63,22 @@ class Activator:
         """
         stage = self.plan.stage_of_topic(topic)
         store = open_store(self.state_dir, self.plan.prefix, stage, partition, lock_wait_s)
+        try:
+            rt, how, committed = self._recover(consumer, store, stage, topic, partition)
+        except BaseException:
+            store.close()  # the next attempt in this process must be able to open it again
+            raise
+        return rt, how, committed
+
+    def _recover(
+        self, consumer: Any, store: TaskStore, stage: Stage, topic: str, partition: int
+    ) -> tuple[TaskRuntime, str, int | None]:
+        """The steps of :meth:`activate` after the store is open: fence, read the committed
+        offset, recover the state, build the task."""
+        # init_transactions first (Kafka Streams' order): it fences the previous owner and aborts
+        # its open transaction, whose pending offset commit would otherwise keep the committed
+        # offset unstable (UNSTABLE_OFFSET_COMMIT) until the transaction timed out (~60 s)
+        producer = self._producer(stage, partition)
         # a stalled broker is waited for (it may be restarting), not a reason to fail the run
         committed = kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
             partition
@@ -78,7 +94,6 @@ class Activator:
         )
         if self.seed is not None:
             meta, how = self._seed_task(store, stage, partition, meta, how)
-        producer = self._producer(stage, partition)
         task = self._task(stage, partition, producer.emit)
         task.restore(meta, store_entries(store, stage))
         if task.position is None:

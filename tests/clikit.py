@@ -67,3 +67,68 @@ def hourly_pipeline_copy(
     with path.open("w", encoding="utf-8") as fh:
         yaml.dump(doc, fh)
     return path, name, sink
+
+
+class LoggedRun:
+    """``kstream run PIPELINE ... -v`` as a background process whose log goes to a file, for
+    tests that act on a job while it works (pause it, kill the broker under it).
+
+    Args:
+        log_path: where the job's stderr (its ``-v`` log) goes.
+        args: the arguments after ``kstream run`` (``-v`` is added).
+        env: extra environment variables (e.g. ``KSTREAM_FAULT``).
+    """
+
+    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        import os
+
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [*kstream_argv(), "run", *args, "-v"],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            env={**os.environ, **(env or {})},
+        )
+
+    def text(self) -> str:
+        """The log so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def count(self, pattern: str) -> int:
+        """How many times the regular expression ``pattern`` matches the log so far."""
+        import re
+
+        return len(re.findall(pattern, self.text()))
+
+    def wait_for(self, pattern: str, at_least: int = 1, timeout_s: float = 120.0) -> bool:
+        """Wait until ``pattern`` matched ``at_least`` times (True) or ``timeout_s`` passed or
+        the process ended (False)."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.count(pattern) >= at_least:
+                return True
+            if self.proc.poll() is not None:
+                return self.count(pattern) >= at_least
+            time.sleep(0.1)
+        return False
+
+    def finish(self, timeout_s: float = RUN_TIMEOUT_S) -> int:
+        """Wait for the exit status; SIGKILL the job (and fail) when it takes longer."""
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"kstream run did not end within {timeout_s} s") from None
+
+    def kill(self) -> None:
+        """SIGKILL the job if it still runs (its CONT first, in case it was paused)."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()

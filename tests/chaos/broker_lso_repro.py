@@ -24,10 +24,10 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import read_until_quiet
+from checks import read_until_quiet
 
-from kstream.broker import LocalBroker
 from kstream.kafka import Admin, TopicConfig
+from kstream.tools.tansu import TansuBroker
 
 PARTITIONS = 4
 PRODUCER = r"""
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
     log = Path(tempfile.mkdtemp(prefix="lso-repro-")) / "broker.log"
-    broker = LocalBroker(log_path=log).start()
+    broker = TansuBroker(log_path=log).start()
     try:
         rows = run(broker.bootstrap, args.producers, args.kills, args.seed)
     finally:

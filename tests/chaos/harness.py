@@ -1,17 +1,23 @@
 """Chaos suite: kill kstream workers at random instants and at every named checkpoint/restore
-step, restart them, add and remove a worker, freeze the broker, then verify exactly-once results.
+step, restart them, add and remove a worker, freeze and (on Apache Kafka) kill and restart the
+broker, make a zombie of a worker, then verify exactly-once results.
 
-    python tests/chaos/harness.py --kills 30          # `make chaos`
-    run_chaos(ChaosConfig(kills=6, ...))               # the subset inside `make test`
+    python tests/chaos/harness.py --kills 30                 # `make chaos` (Apache Kafka)
+    python tests/chaos/harness.py --kills 30 --broker tansu  # on the embedded Tansu broker
+    run_chaos(ChaosConfig(kills=6, ...))                      # the subset inside `make test`
 
-Checks: every (key, window) result equals the independent truth (none missing, none inflated,
-duplicates identical); no worker commits an offset below one committed before (stale commits the
-local broker re-applies are counted apart); the state of every window task equals the truth at
-its checkpointed position. Prints e.g. ``38 kills (6 during commit; ...; 1 broker pauses): 0 lost,
-0 inflated, 0 wrong of 10124 windows, 0 offset regressions (...), 0 state mismatches, restore p95
-0.5 s``.
+Checks (tests/chaos/checks.py): every (key, window) result equals the independent truth (none
+missing, none inflated, none duplicated on Apache Kafka, where every reader is read_committed);
+no worker commits an offset below one committed before; the state of every window task equals
+the truth at its checkpointed position. Prints e.g. ``kafka: 38 kills (6 during commit; ...); 1
+broker restarts, 1 zombies (1 fenced), 1 broker pauses: 0 lost, 0 inflated, 0 duplicated, 0
+wrong of 10124 windows, 0 offset regressions, 0 state mismatches, restore p95 0.5 s``.
 
-The local broker keeps data in memory only, so it is frozen (SIGSTOP) rather than restarted.
+A zombie is a worker SIGSTOPped while it holds an open transaction, past its session timeout,
+until another worker has restored one of its tasks; then it is SIGCONTed: its late commit must
+be fenced (the new owner's ``init_transactions`` bumped the producer epoch; KIP-447 checks the
+consumer generation of its offsets). Tansu keeps data in memory only and has no fencing, so it
+is frozen rather than restarted and gets no zombie.
 """
 
 from __future__ import annotations
@@ -26,18 +32,28 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
+from checks import (
+    PARTITIONS,
+    OffsetMonitor,
+    assignment_counts,
+    classify_regressions,
+    recently_committed_tasks,
+    restore_times,
+    stable_offsets,
+    verify_sink,
+    verify_state,
+)
+from result import ChaosConfig, ChaosResult
 
-from kstream.broker import LocalBroker
 from kstream.kafka import Admin, TopicConfig
+from kstream.tools import BrokerProcess, new_broker
 
 CHECKPOINT_STEPS = [
     "flush_outputs",
@@ -49,72 +65,8 @@ CHECKPOINT_STEPS = [
 ]
 RESTORE_STEPS = ["restore_start"]
 KSTREAM = str(Path(sys.executable).with_name("kstream"))
-PARTITIONS = 4
-
-
-@dataclass
-class ChaosConfig:
-    """How hard to shake: ``kills`` SIGKILLs in total over about ``duration_s`` of input."""
-
-    kills: int = 30
-    duration_s: float = 60.0
-    keys: int = 200
-    per_key: int = 500
-    seed: int = 11
-    workdir: Path | None = None
-    finish_timeout_s: float = 240.0
-    #: arm every fault point before the random kills (make chaos); False mixes them (the
-    #: gentler schedule of the subset in make test)
-    faults_first: bool = True
-    #: remove the extra worker with SIGKILL (True) or SIGTERM (a graceful leave)
-    kill_on_remove: bool = True
-    #: times the broker is frozen (SIGSTOP) for ``pause_s``, longer than the session timeout
-    broker_pauses: int = 1
-    pause_s: float = 8.0
-
-
-@dataclass
-class ChaosResult:
-    kills: int = 0
-    during_commit: int = 0
-    windows: int = 0
-    lost: int = 0
-    inflated: int = 0
-    wrong: int = 0
-    offset_regressions: list[str] = field(default_factory=list)
-    #: regressions to an offset committed earlier: the broker applied a stale transaction
-    stale_offset_applies: list[str] = field(default_factory=list)
-    state_mismatches: list[str] = field(default_factory=list)
-    restore_times: list[float] = field(default_factory=list)
-    fault_hits: dict[str, int] = field(default_factory=dict)
-    broker_pauses: int = 0
-    #: why windows are missing, when they are (see stable_offsets)
-    diagnosis: list[str] = field(default_factory=list)
-    workdir: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.lost
-            or self.inflated
-            or self.wrong
-            or self.offset_regressions
-            or self.state_mismatches
-        )
-
-    def line(self) -> str:
-        times = sorted(self.restore_times)
-        p95 = times[min(len(times) - 1, int(len(times) * 0.95))] if times else 0.0
-        hits = ", ".join(f"{k}={v}" for k, v in sorted(self.fault_hits.items())) or "none"
-        return (
-            f"{self.kills} kills ({self.during_commit} during commit; fault points hit: "
-            f"{hits}; {self.broker_pauses} broker pauses"
-            f"): {self.lost} lost, "
-            f"{self.inflated} inflated, {self.wrong} wrong of {self.windows} windows, "
-            f"{len(self.offset_regressions)} offset regressions ("
-            f"{len(self.stale_offset_applies)} stale commits re-applied by the broker), "
-            f"{len(self.state_mismatches)} state mismatches, restore p95 {p95:.1f} s"
-        )
+#: what a zombie's log shows once it learnt it lost its tasks or was fenced
+_FENCED = re.compile(rb"fenced by a newer owner|checkpoint on release failed")
 
 
 class Worker:
@@ -171,7 +123,10 @@ class Worker:
 def _produce_gradually(
     bootstrap: str, evs: list[workload.Event], duration_s: float, done: threading.Event
 ) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    # idempotent: a broker restart must not duplicate input records through client retries
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
     step = max(1, len(evs) // max(1, int(duration_s * 20)))
     for start in range(0, len(evs), step):
         for e in evs[start : start + step]:
@@ -183,226 +138,20 @@ def _produce_gradually(
     done.set()
 
 
-class OffsetMonitor(threading.Thread):
-    """Polls the group's committed offsets and records any that go backwards, as
-    ``(topic, partition, highest seen, lower value, when the highest was first seen)``."""
-
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chaos"})
-        self.tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        self.last: dict[tuple[str, int], tuple[int, float]] = {}
-        self.regressions: dict[tuple[str, int, int, int], float] = {}
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                for tp in self.consumer.committed(self.tps, timeout=5):
-                    key = (tp.topic, tp.partition)
-                    high, since = self.last.get(key, (-1, 0.0))
-                    if 0 <= tp.offset < high:
-                        self.regressions.setdefault((*key, high, tp.offset), since)
-                    elif tp.offset > high:
-                        self.last[key] = (tp.offset, time.time())
-            except Exception:  # broker busy: try again
-                pass
-            self.stopped.wait(0.5)
-        self.consumer.close()
-
-
-_COMMITTED = re.compile(
-    rb"^(\S+ \S+) INFO kstream.checkpoint: task (\d+):(\d+) checkpoint \d+ committed at "
-    rb"position (\d+)$",
-    re.MULTILINE,
-)
-
-
-def classify_regressions(monitor: OffsetMonitor, logs: Path, result: ChaosResult) -> None:
-    """A committed offset that went from H back to L is the broker applying a stale transaction
-    (L was committed by a worker before H was first seen: the local broker can apply a
-    transaction's offsets late) or a kstream bug (any other case: a worker committed L after H)."""
-    committed: dict[tuple[int, int, int], float] = {}  # (stage, partition, position) -> first
-    for log in logs.glob("*.log"):
-        for m in _COMMITTED.finditer(log.read_bytes()):
-            when = datetime.strptime(m.group(1).decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            key = (int(m.group(2)), int(m.group(3)), int(m.group(4)))
-            committed[key] = min(when, committed.get(key, when))
-    for (topic, partition, high, low), high_seen in sorted(monitor.regressions.items()):
-        stage = 0 if topic == "chaos-in" else 1
-        low_committed = committed.get((stage, partition, low))
-        line = f"{topic}[{partition}]: {high} -> {low}"
-        if low_committed is not None and low_committed < high_seen:
-            result.stale_offset_applies.append(line)
-        else:
-            result.offset_regressions.append(line)
-
-
-def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -> list[tuple]:
-    """Every record of ``topic`` (partition, offset, key, value, headers), optionally only below
-    ``upto[partition]``."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "chaos-reader",
-            "enable.partition.eof": True,
-            "fetch.queue.backoff.ms": 10,
-        }
-    )
-    parts = range(PARTITIONS)
-    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof = [], set()
-    deadline = time.monotonic() + 60
-    quiet_since = time.monotonic()
-    # the local broker can signal end-of-partition at a reported high watermark below the last
-    # batch: read on until every partition signalled it and nothing came for 2 s
-    while time.monotonic() < deadline and (
-        len(eof) < PARTITIONS or time.monotonic() - quiet_since < 2.0
-    ):
-        for m in consumer.consume(10_000, 0.5):
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    eof.add(m.partition())
-                continue
-            quiet_since = time.monotonic()
-            if upto is None or m.offset() < upto.get(m.partition(), 0):
-                out.append((m.partition(), m.offset(), m.key(), m.value(), m.headers() or []))
-    consumer.close()
-    return out
-
-
-def read_until_quiet(
-    bootstrap: str, topic: str, partition: int, isolation: str, settle_s: float
-) -> dict[int, list]:
-    """Every record a reader with ``isolation`` (``read_committed`` or ``read_uncommitted``)
-    gets from ``topic[partition]``, as ``{offset: headers}``, reading until nothing new has
-    come for ``settle_s`` seconds."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "chaos-diag",
-            "isolation.level": isolation,
-            "fetch.queue.backoff.ms": 10,
-        }
-    )
-    consumer.assign([TopicPartition(topic, partition, 0)])
-    records: dict[int, list] = {}
-    quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < settle_s:
-        msgs = [m for m in consumer.consume(10_000, 0.3) if m.error() is None]
-        if msgs:
-            quiet_since = time.monotonic()
-        for m in msgs:
-            records[m.offset()] = m.headers() or []
-    consumer.close()
-    return records
-
-
-def stable_offsets(bootstrap: str, topic: str, settle_s: float = 3.0) -> list[str]:
-    """Per partition: how far a read_committed reader gets against the high watermark, and the
-    origin (``kstream.seq`` header) of the first record it cannot see. A stall there means an
-    open transaction holds the partition's last stable offset."""
-    lines = []
-    for p in range(PARTITIONS):
-        committed = read_until_quiet(bootstrap, topic, p, "read_committed", settle_s)
-        records = read_until_quiet(bootstrap, topic, p, "read_uncommitted", settle_s)
-        stable, high = max(committed, default=-1) + 1, max(records, default=-1) + 1
-        if stable < high:
-            lines.append(
-                f"{topic}[{p}]: read_committed stops at {stable} of {high}; next record "
-                f"headers {records.get(stable)}"
-            )
-    return lines
-
-
-def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
-    """Compare every sink record with the truth; returns how many truth windows are present."""
-    seen: dict[tuple[str, int], tuple[int, int]] = {}
-    for _p, _o, _k, value, _h in read_topic(bootstrap, "chaos-out"):
-        row = orjson.loads(value)
-        if row["key"] == workload.FLUSH_KEY:
-            continue
-        key = (row["key"], row["window_start"])
-        got = (row["n"], row["total"])
-        want = expected.get(key)
-        if want is None or got != want:
-            if want is not None and (got[0] > want[0] or got[1] > want[1]):
-                result.inflated += 1
-            else:
-                result.wrong += 1
-        seen[key] = got
-    result.windows = len(expected)
-    result.lost = sum(1 for k in expected if k not in seen)
-    return len(expected) - result.lost
-
-
-def verify_state(feed: list[workload.Event], state_dir: Path, result: ChaosResult) -> None:
-    """Each window task's local state must equal the truth over exactly the input records its
-    checkpoint says it applied: its deduplication table holds, per upstream task, the sequence
-    ``input offset << 24 | n`` of the last record applied, and key_by writes one record per
-    input offset, so the truth is the aggregation of the source events up to those offsets that
-    key_by routes to the task. Independent of the repartition log as the broker returns it
-    afterwards (on the local broker that need not be the log the task read: clean-clone CI,
-    2026-11-21)."""
-    from kstream.partitioner import partition_for
-    from kstream.state import read_task_state
-    from kstream.windowop import decode_window_key
-
-    offsets = dict.fromkeys(range(PARTITIONS), 0)
-    sourced = []  # (event, its offset in its source partition), in produce order
-    for e in feed:
-        sourced.append((e, offsets[e.partition]))
-        offsets[e.partition] += 1
-    for p in range(PARTITIONS):
-        meta, stores = read_task_state(state_dir / "chaos" / f"1-{p}")
-        if meta is None:
-            continue
-        applied = {origin: seq >> 24 for origin, seq in (meta.get("seen") or {}).items()}
-        truth: dict[tuple[str, int], list[int]] = {}
-        for e, offset in sourced:
-            if offset > applied.get(f"0:{e.partition}", -1):
-                continue
-            if partition_for(orjson.dumps(e.key), PARTITIONS) != p:
-                continue
-            acc = truth.setdefault((e.key, e.ts - e.ts % workload.WINDOW_MS), [0, 0])
-            acc[0] += 1
-            acc[1] += e.v
-        held = {}
-        for raw_key, raw_value in stores.get("op.win", []):
-            key, start, _end = decode_window_key(raw_key)
-            held[(key, start)] = orjson.loads(raw_value)[0]
-        for window, acc in held.items():
-            if truth.get(window) != acc:
-                result.state_mismatches.append(f"task 1:{p} {window}: {acc} != {truth.get(window)}")
-        for window in truth:
-            end = window[1] + workload.WINDOW_MS
-            if end - 1 + workload.LATENESS_MS > meta["watermark"] and window not in held:
-                result.state_mismatches.append(f"task 1:{p} {window}: missing from state")
-
-
-def _restore_times(logs: Path) -> list[float]:
-    pattern = re.compile(rb"restored \(([\w-]+)\) at position \S+ in ([0-9.]+) s")
-    times = []
-    for log in logs.glob("*.log"):
-        for match in pattern.finditer(log.read_bytes()):
-            times.append(float(match.group(2)))
-    return times
-
-
 class Chaos:
-    """Runs the workers and the kill schedule."""
+    """Runs the workers, the kill schedule and the broker faults."""
 
-    def __init__(
-        self, cfg: ChaosConfig, bootstrap: str, workdir: Path, broker_pid: int | None = None
-    ) -> None:
-        self.cfg, self.bootstrap, self.broker_pid = cfg, bootstrap, broker_pid
+    def __init__(self, cfg: ChaosConfig, broker: BrokerProcess, workdir: Path) -> None:
+        self.cfg, self.broker, self.bootstrap = cfg, broker, broker.bootstrap
         self.rng = random.Random(cfg.seed)
         self.logs, self.state = workdir / "logs", workdir / "state"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pipeline = workdir / "chaos.yaml"
-        self.pipeline.write_text(workload.PIPELINE)
+        self.pipeline.write_text(workload.pipeline(cfg.engine))
         self.workers: dict[str, Worker] = {}
-        self.result = ChaosResult()
+        self.result = ChaosResult(engine=cfg.engine)
+        #: (zombie's log, its size when it was SIGCONTed)
+        self.zombie_logs: list[tuple[Path, int]] = []
 
     def start(self, name: str, fault: str | None = None) -> None:
         self.workers[name] = Worker(
@@ -440,43 +189,90 @@ class Chaos:
             self.rng.shuffle(plan)
         plan.insert(len(plan) // 3, "add")
         plan.insert(2 * len(plan) // 3, "remove")
-        for n in range(self.cfg.broker_pauses):
-            plan.insert((n + 1) * len(plan) // (self.cfg.broker_pauses + 1), "pause")
+        broker_faults = ["pause"] * self.cfg.broker_pauses
+        if self.cfg.engine == "kafka":
+            broker_faults += ["restart"] * self.cfg.broker_restarts
+            broker_faults += ["zombie"] * self.cfg.zombies
+        self.rng.shuffle(broker_faults)
+        for n, fault in enumerate(broker_faults):
+            plan.insert((n + 1) * len(plan) // (len(broker_faults) + 1), fault)
         return plan
 
     def act(self, action: str) -> None:
         if action == "add":
             self.start("w3")
         elif action == "pause":
-            # the broker keeps its data (memory) while frozen: members are evicted meanwhile
-            assert self.broker_pid is not None
-            os.kill(self.broker_pid, signal.SIGSTOP)
+            # the broker keeps its connections and data while frozen: members are evicted
+            self.broker.pause()
             time.sleep(self.cfg.pause_s)
-            os.kill(self.broker_pid, signal.SIGCONT)
+            self.broker.resume()
             self.result.broker_pauses += 1
+        elif action == "restart":
+            self.broker.kill()
+            time.sleep(self.rng.uniform(0.5, 2.0))
+            self.broker.restart()
+            self.result.broker_restarts += 1
+        elif action == "zombie":
+            self.zombie()
         elif action == "remove":
             # removed with SIGKILL: a graceful leave (SIGTERM -> LeaveGroup) in the middle of a
-            # kill storm has left the local broker's group without assignments (three times
-            # out of ~12 runs); see docs/fault-tolerance.md
+            # kill storm has left Tansu's group without assignments (three times out of ~12
+            # runs); see docs/fault-tolerance.md
             if "w3" in self.workers and self.cfg.kill_on_remove:
                 self.workers.pop("w3").kill()
                 self.result.kills += 1
             elif "w3" in self.workers:
                 self.workers.pop("w3").stop()
         else:
-            # spare a worker armed with a fault point, so that it gets to reach it
-            unarmed = [n for n in ("w1", "w2") if not self.workers[n].fault]
-            if not unarmed:
-                return
-            name = self.rng.choice(unarmed)
-            self.workers[name].kill()
-            self.result.kills += 1
-            fault = None
-            if action.startswith("fault:"):
-                nth = 1 if self.cfg.faults_first else self.rng.randint(1, 2)
-                fault = f"{action.split(':')[1]}:{nth}"
-            time.sleep(self.rng.uniform(0.1, 1.0))
-            self.start(name, fault)
+            self.kill_one(action)
+
+    def unarmed(self) -> list[str]:
+        """The steady workers not armed with a fault point (spared, so they get to reach it)."""
+        return [n for n in ("w1", "w2") if n in self.workers and not self.workers[n].fault]
+
+    def kill_one(self, action: str) -> None:
+        unarmed = self.unarmed()
+        if not unarmed:
+            return
+        name = self.rng.choice(unarmed)
+        self.workers[name].kill()
+        self.result.kills += 1
+        fault = None
+        if action.startswith("fault:"):
+            nth = 1 if self.cfg.faults_first else self.rng.randint(1, 2)
+            fault = f"{action.split(':')[1]}:{nth}"
+        time.sleep(self.rng.uniform(0.1, 1.0))
+        self.start(name, fault)
+
+    def assignments_elsewhere(self, zombie: Worker, tasks: set[str]) -> dict[str, int]:
+        """How often each of ``tasks`` was assigned in every log but the zombie's."""
+        logs = [log.read_bytes() for log in self.logs.glob("*.log") if log != zombie.log]
+        return assignment_counts(logs, tasks)
+
+    def zombie(self) -> None:
+        """SIGSTOP a worker until another has restored one of the tasks it owned, then SIGCONT
+        it: what it then tries to commit must be fenced."""
+        unarmed = [n for n in self.unarmed() if self.workers[n].alive()]
+        if not unarmed:
+            return
+        worker = self.workers[self.rng.choice(unarmed)]
+        tasks = recently_committed_tasks(worker.log.read_bytes())
+        before = self.assignments_elsewhere(worker, tasks)
+        os.kill(worker.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + self.cfg.zombie_wait_s
+        while time.monotonic() < deadline:
+            self.reap()
+            if self.assignments_elsewhere(worker, tasks) != before:
+                break
+            time.sleep(0.5)
+        os.kill(worker.proc.pid, signal.SIGCONT)
+        self.zombie_logs.append((worker.log, worker.log.stat().st_size))
+        self.result.zombies += 1
+
+    def count_fenced_zombies(self) -> None:
+        for log, offset in self.zombie_logs:
+            if _FENCED.search(log.read_bytes()[offset:]):
+                self.result.zombies_fenced += 1
 
     def wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -490,20 +286,23 @@ class Chaos:
 
 
 def run_chaos(cfg: ChaosConfig) -> ChaosResult:
-    """Run the whole suite against a fresh local broker; returns the verified result."""
+    """Run the whole suite against a fresh local broker of ``cfg.engine``; returns the verified
+    result."""
     workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="kstream-chaos-"))
-    broker = LocalBroker(log_path=workdir / "broker.log").start()
+    data_dir = workdir / "broker-data" if cfg.engine == "kafka" else None
+    broker = new_broker(cfg.engine, log_path=workdir / "broker.log", data_dir=data_dir).start()
     try:
-        return _run(cfg, broker.bootstrap, workdir, broker.pid)
+        return _run(cfg, broker, workdir)
     finally:
         broker.stop()
 
 
-def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path, broker_pid: int | None) -> ChaosResult:
+def _run(cfg: ChaosConfig, broker: BrokerProcess, workdir: Path) -> ChaosResult:
+    bootstrap = broker.bootstrap
     Admin(bootstrap).ensure_topics([TopicConfig("chaos-in", PARTITIONS)])
     evs = workload.events(cfg.keys, cfg.per_key, PARTITIONS, cfg.seed)
     expected = workload.truth(evs)
-    chaos = Chaos(cfg, bootstrap, workdir, broker_pid)
+    chaos = Chaos(cfg, broker, workdir)
     chaos.start("w1")
     chaos.start("w2")
     monitor = OffsetMonitor(bootstrap, ["chaos-in", "chaos.by-key.repartition"])
@@ -521,8 +320,7 @@ def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path, broker_pid: int | None
     deadline = time.monotonic() + cfg.finish_timeout_s
     while time.monotonic() < deadline:
         chaos.wait(5)
-        probe = ChaosResult()
-        if verify_sink(bootstrap, expected, probe) == len(expected):
+        if verify_sink(bootstrap, expected, ChaosResult()) == len(expected):
             break
     chaos.stop_all()
     monitor.stopped.set()
@@ -530,8 +328,9 @@ def _run(cfg: ChaosConfig, bootstrap: str, workdir: Path, broker_pid: int | None
     result = chaos.result
     verify_sink(bootstrap, expected, result)
     verify_state(feed, chaos.state, result)
-    classify_regressions(monitor, chaos.logs, result)
-    result.restore_times = _restore_times(chaos.logs)
+    classify_regressions(monitor, chaos.logs, result, broker_may_reapply=cfg.engine == "tansu")
+    chaos.count_fenced_zombies()
+    result.restore_times = restore_times(chaos.logs)
     result.workdir = str(workdir)
     if result.lost:
         for topic in ("chaos.by-key.repartition", "chaos-out"):
@@ -544,8 +343,16 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--broker",
+        choices=("kafka", "tansu"),
+        default=os.environ.get("KSTREAM_TEST_BROKER", "kafka"),
+    )
     args = parser.parse_args()
-    result = run_chaos(ChaosConfig(kills=args.kills, duration_s=args.duration, seed=args.seed))
+    cfg = ChaosConfig(
+        kills=args.kills, duration_s=args.duration, seed=args.seed, engine=args.broker
+    )
+    result = run_chaos(cfg)
     print(result.line())
     problems = result.offset_regressions + result.state_mismatches + result.diagnosis
     for problem in problems[:30] + [f"broker: {x}" for x in result.stale_offset_applies]:

@@ -15,13 +15,10 @@ BOUND_MS = 3_000
 BASE_TS = 1_700_000_000_000
 FLUSH_KEY = "__flush__"
 
-PIPELINE = f"""
+_PIPELINE = f"""
 pipeline: chaos
 checkpoint: {{interval: 1s, guarantee: exactly_once}}
-# the local broker can leave a partition's last stable offset stuck for good after a SIGKILL
-# (docs/fault-tolerance.md); the sequence dedupe keeps the stages exact without read_committed
-kafka: {{isolation.level: read_uncommitted}}
-sources:
+@KAFKA@sources:
   - topic: chaos-in
     event_time: ts
     watermark: {{max_out_of_orderness: {BOUND_MS}ms}}
@@ -40,6 +37,16 @@ operators:
 sinks:
   - topic: chaos-out
 """
+
+#: Tansu can leave a partition's last stable offset stuck for good after a SIGKILL
+#: (docs/fault-tolerance.md); there, the sequence dedupe keeps the stages exact without
+#: read_committed. Apache Kafka runs the pipeline as a user would: read_committed.
+_TANSU_KAFKA = "kafka: {isolation.level: read_uncommitted}\n"
+
+
+def pipeline(engine: str) -> str:
+    """The chaos pipeline's YAML for a broker ``engine`` (``kafka`` or ``tansu``)."""
+    return _PIPELINE.replace("@KAFKA@", _TANSU_KAFKA if engine == "tansu" else "")
 
 
 @dataclass(frozen=True)

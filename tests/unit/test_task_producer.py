@@ -1,0 +1,60 @@
+"""kstream.kafka.TaskProducer's error boundary, without a broker: fencing errors become
+TaskMigratedError, other failures TransactionError, and a hung call abandons the producer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from kstream import kafka
+from kstream.errors import TaskMigratedError, TransactionError
+
+
+@pytest.fixture
+def producer(monkeypatch: pytest.MonkeyPatch) -> kafka.TaskProducer:
+    monkeypatch.setattr(kafka, "CALL_GRACE_S", 0.2)
+    conf = kafka.producer_config("127.0.0.1:9", {})
+    return kafka.TaskProducer(conf, "kstream.test.s0.p0", timeout_s=0.1)
+
+
+def raising(code: int) -> object:
+    def call(*_args: object) -> None:
+        raise KafkaException(KafkaError(code))
+
+    return call
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError._FENCED,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.FENCED_INSTANCE_ID,
+    ],
+)
+def test_fencing_means_the_task_migrated(producer: kafka.TaskProducer, code: int) -> None:
+    with pytest.raises(TaskMigratedError):
+        producer._call("send_offsets_to_transaction", raising(code))
+
+
+def test_other_failures_rewind(producer: kafka.TaskProducer) -> None:
+    with pytest.raises(TransactionError) as info:
+        producer._call("commit_transaction", raising(KafkaError._TIMED_OUT))
+    assert not isinstance(info.value, TaskMigratedError)
+
+
+def test_a_hung_call_abandons_the_producer(producer: kafka.TaskProducer) -> None:
+    release = threading.Event()
+    with pytest.raises(TransactionError, match=r"did not return within 0\.3 s"):
+        producer._call("send_offsets_to_transaction", lambda: release.wait(30))
+    assert producer.abandoned
+    with pytest.raises(TransactionError, match="abandoned after a hung call"):
+        producer._call("commit_transaction", lambda: None)
+    producer.abort()  # no-op, no hang
+    producer.flush_quietly()
+    release.set()
