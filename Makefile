@@ -56,11 +56,7 @@ typecheck: $(STAMP) ## mypy
 
 check: lint typecheck test-unit ## ruff (lint + format check), mypy and the unit tests
 
-$(VENV)/.bench-installed: $(STAMP) pyproject.toml
-	$(BIN)/pip install -q -e '.[bench]'
-	touch $@
-
-bench: $(VENV)/.bench-installed ## Benchmark vs Quix Streams and a bare-client floor (BENCH_RUNS=3, BENCH_RECORDS=1000000); writes bench/results.json
+bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor on Apache Kafka (BENCH_BROKER=tansu for Tansu; BENCH_RUNS=3, BENCH_RECORDS=1000000; ~26 min); writes bench/results.json
 	$(PY) -m bench
 
 bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)

@@ -2,7 +2,7 @@
 
 Run as its own process by the harness:
 
-    python -m bench.quix_jobs JOB BOOTSTRAP INPUT OUTPUT GROUP STATE_DIR END_OFFSETS_JSON RESULT
+    python bench/quix_jobs.py JOB BOOTSTRAP INPUT OUTPUT GROUP STATE_DIR END_OFFSETS_JSON RESULT
 
 - W1: ``filter`` latency_ms > 100, ``update`` adds latency_s, ``to_topic``.
 - W2: ``tumbling_window(10 s, grace 3 s).agg(count=Count(), sum=Sum("latency_ms"))
