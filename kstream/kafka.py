@@ -361,7 +361,7 @@ class TaskProducer:
         except DeadlineExceeded as exc:
             self.abandoned = True
             raise TransactionError(
-                f"{what} did not return within {self.timeout_s + CALL_GRACE_S:.0f} s "
+                f"{what} did not return within {self.timeout_s + CALL_GRACE_S:g} s "
                 "(the client hung); its producer is abandoned"
             ) from exc
         except KafkaException as exc:

@@ -40,8 +40,11 @@ MIGRATED_REJOIN_S = 15.0
 #: seconds an assigned task waits for its local state lock inside the rebalance callback; after
 #: that it waits as a pending task, retried from the main loop, so other tasks go on
 LOCK_WAIT_ON_ASSIGN_S = 2.0
-#: seconds a pending task may wait for its lock before the run fails
-LOCK_WAIT_MAX_S = 300.0
+#: seconds a pending task (state locked, or its producer's init_transactions failed or timed
+#: out) is retried before the run fails
+PENDING_MAX_S = 300.0
+#: seconds between two activation attempts of a pending task
+PENDING_RETRY_S = 1.0
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
 #: transaction failures of one task in a row (each rewinds it) before the run fails; a
@@ -164,8 +167,9 @@ class Runner:
         self._rewinds_in_row: dict[tuple[str, int], int] = {}
         #: tasks dropped because a newer owner fenced them -> when (monotonic s)
         self._migrated: dict[tuple[str, int], float] = {}
-        #: assigned tasks whose state another local process still locks -> since (monotonic s)
-        self._pending: dict[tuple[str, int], float] = {}
+        #: assigned tasks not activated yet (state locked by another local process, or fencing
+        #: failed) -> (since, last attempt) in monotonic s
+        self._pending: dict[tuple[str, int], tuple[float, float]] = {}
         self.totals = {
             "in": 0,
             "forwarded": 0,
@@ -283,10 +287,8 @@ class Runner:
                 key = (tp.topic, tp.partition)
                 try:
                     rt = self._activate(*key, lock_wait_s=LOCK_WAIT_ON_ASSIGN_S)
-                except StateLockedError as exc:
-                    stage = self.plan.stage_of_topic(key[0]).index
-                    log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
-                    self._pending[key] = time.monotonic()
+                except (StateLockedError, TransactionError) as exc:
+                    self._defer(key, exc)
                     continue
                 self.tasks[key] = rt
                 offsets[key] = rt.task.position
@@ -339,8 +341,7 @@ class Runner:
         finally:
             rt.producer.flush_quietly()
             rt.store.close()
-            for key, value in rt.task.counters.items():
-                self.totals[key] += value
+            self._keep_counters(rt)
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -482,24 +483,41 @@ class Runner:
         rt.store.close()
         rt.state = TxnState.ABORTED
         del self.tasks[tp]
-        for key, value in rt.task.counters.items():
-            self.totals[key] += value
+        self._keep_counters(rt)
         self._migrated[tp] = time.monotonic()
 
+    def _defer(self, key: tuple[str, int], exc: Exception) -> None:
+        """Make an assigned task pending: its state is locked by a previous owner on this
+        machine (maybe frozen), or its producer could not be fenced in yet."""
+        stage = self.plan.stage_of_topic(key[0]).index
+        if isinstance(exc, StateLockedError):
+            log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
+        else:
+            log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
+        now = time.monotonic()
+        since, _last = self._pending.get(key, (now, now))
+        self._pending[key] = (since, now)
+
     def _retry_pending(self) -> None:
-        """Activate the tasks whose state lock was held when they were assigned (a previous
-        owner on this machine, maybe frozen, has not released it yet); their partitions stay
-        paused until then.
+        """Activate the pending tasks, one attempt each per :data:`PENDING_RETRY_S`; their
+        partitions stay paused until then.
 
         Raises:
-            StateLockedError: a task waited longer than :data:`LOCK_WAIT_MAX_S`.
+            StateLockedError, TransactionError: a task was pending longer than
+                :data:`PENDING_MAX_S`.
         """
-        for key, since in list(self._pending.items()):
+        for key, (since, last) in list(self._pending.items()):
+            if time.monotonic() - last < PENDING_RETRY_S:
+                continue
             try:
                 rt = self._activate(*key, lock_wait_s=0.0)
-            except StateLockedError:
-                if time.monotonic() - since > LOCK_WAIT_MAX_S:
+            except (StateLockedError, TransactionError) as exc:
+                if time.monotonic() - since > PENDING_MAX_S:
                     raise
+                if not isinstance(exc, StateLockedError):
+                    self._defer(key, exc)
+                else:
+                    self._pending[key] = (since, time.monotonic())
                 continue
             del self._pending[key]
             self.tasks[key] = rt
@@ -606,8 +624,12 @@ class Runner:
 
     def _accumulate_counters(self) -> None:
         for rt in self.tasks.values():
-            for key, value in rt.task.counters.items():
-                self.totals[key] += value
+            self._keep_counters(rt)
+
+    def _keep_counters(self, rt: TaskRuntime) -> None:
+        """Add a task's counters to the run's totals (the task is leaving this process)."""
+        for key, value in rt.task.counters.items():
+            self.totals[key] += value
 
     def status(self) -> Status:
         """The current :class:`Status` (counters of live tasks plus those released)."""

@@ -202,14 +202,15 @@ def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
     return len(expected) - result.lost
 
 
-def verify_state(feed: list[workload.Event], state_dir: Path, result: ChaosResult) -> None:
+def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: ChaosResult) -> None:
     """Each window task's local state must equal the truth over exactly the input records its
     checkpoint says it applied: its deduplication table holds, per upstream task, the sequence
     ``input offset << 24 | n`` of the last record applied, and key_by writes one record per
     input offset, so the truth is the aggregation of the source events up to those offsets that
     key_by routes to the task. Independent of the repartition log as the broker returns it
-    afterwards (on the local broker that need not be the log the task read: clean-clone CI,
-    2026-11-21)."""
+    afterwards (on Tansu that need not be the log the task read: clean-clone CI, 2026-11-21).
+    Every copy of a task's state is checked: with a state directory per worker, a worker that
+    lost a task keeps its last checkpoint of it, which must be exact too."""
     from kstream.partitioner import partition_for
     from kstream.state import read_task_state
     from kstream.windowop import decode_window_key
@@ -219,7 +220,7 @@ def verify_state(feed: list[workload.Event], state_dir: Path, result: ChaosResul
     for e in feed:
         sourced.append((e, offsets[e.partition]))
         offsets[e.partition] += 1
-    for p in range(PARTITIONS):
+    for state_dir, p in ((d, p) for d in state_dirs for p in range(PARTITIONS)):
         meta, stores = read_task_state(state_dir / "chaos" / f"1-{p}")
         if meta is None:
             continue

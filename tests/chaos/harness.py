@@ -14,10 +14,12 @@ broker restarts, 1 zombies (1 fenced), 1 broker pauses: 0 lost, 0 inflated, 0 du
 wrong of 10124 windows, 0 offset regressions, 0 state mismatches, restore p95 0.5 s``.
 
 A zombie is a worker SIGSTOPped while it holds an open transaction, past its session timeout,
-until another worker has restored one of its tasks; then it is SIGCONTed: its late commit must
+until another worker has taken one of its tasks over; then it is SIGCONTed: its late commit must
 be fenced (the new owner's ``init_transactions`` bumped the producer epoch; KIP-447 checks the
-consumer generation of its offsets). Tansu keeps data in memory only and has no fencing, so it
-is frozen rather than restarted and gets no zombie.
+consumer generation of its offsets). On Apache Kafka every worker has a state directory of its
+own (machines of their own: a moved task is restored from its changelog); on Tansu they share
+one (its changelogs can hold aborted entries). Tansu keeps data in memory only and has no
+fencing, so it is frozen rather than restarted and gets no zombie.
 """
 
 from __future__ import annotations
@@ -125,7 +127,12 @@ def _produce_gradually(
 ) -> None:
     # idempotent: a broker restart must not duplicate input records through client retries
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "enable.idempotence": True,
+            "log_level": 0,  # quiet while the broker restarts
+        }
     )
     step = max(1, len(evs) // max(1, int(duration_s * 20)))
     for start in range(0, len(evs), step):
@@ -145,6 +152,8 @@ class Chaos:
         self.cfg, self.broker, self.bootstrap = cfg, broker, broker.bootstrap
         self.rng = random.Random(cfg.seed)
         self.logs, self.state = workdir / "logs", workdir / "state"
+        shared = cfg.shared_state if cfg.shared_state is not None else cfg.engine == "tansu"
+        self.shared_state = shared
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pipeline = workdir / "chaos.yaml"
         self.pipeline.write_text(workload.pipeline(cfg.engine))
@@ -154,9 +163,12 @@ class Chaos:
         self.zombie_logs: list[tuple[Path, int]] = []
 
     def start(self, name: str, fault: str | None = None) -> None:
-        self.workers[name] = Worker(
-            name, self.bootstrap, self.pipeline, self.state, self.logs, fault
-        )
+        state = self.state if self.shared_state else self.state / name
+        self.workers[name] = Worker(name, self.bootstrap, self.pipeline, state, self.logs, fault)
+
+    def state_dirs(self) -> list[Path]:
+        """Every state directory the workers used."""
+        return [self.state] if self.shared_state else sorted(self.state.glob("w*"))
 
     def reap(self) -> None:
         """Count workers that killed themselves at a fault point and restart them normally."""
@@ -189,11 +201,13 @@ class Chaos:
             self.rng.shuffle(plan)
         plan.insert(len(plan) // 3, "add")
         plan.insert(2 * len(plan) // 3, "remove")
-        broker_faults = ["pause"] * self.cfg.broker_pauses
+        # the zombie first, while input still flows (a zombie with nothing left to commit proves
+        # nothing), then the broker's faults
+        broker_faults = []
         if self.cfg.engine == "kafka":
-            broker_faults += ["restart"] * self.cfg.broker_restarts
             broker_faults += ["zombie"] * self.cfg.zombies
-        self.rng.shuffle(broker_faults)
+            broker_faults += ["restart"] * self.cfg.broker_restarts
+        broker_faults += ["pause"] * self.cfg.broker_pauses
         for n, fault in enumerate(broker_faults):
             plan.insert((n + 1) * len(plan) // (len(broker_faults) + 1), fault)
         return plan
@@ -327,7 +341,7 @@ def _run(cfg: ChaosConfig, broker: BrokerProcess, workdir: Path) -> ChaosResult:
     monitor.join(10)
     result = chaos.result
     verify_sink(bootstrap, expected, result)
-    verify_state(feed, chaos.state, result)
+    verify_state(feed, chaos.state_dirs(), result)
     classify_regressions(monitor, chaos.logs, result, broker_may_reapply=cfg.engine == "tansu")
     chaos.count_fenced_zombies()
     result.restore_times = restore_times(chaos.logs)

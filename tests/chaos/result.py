@@ -34,6 +34,11 @@ class ChaosConfig:
     #: its tasks have moved to another worker (at most ``zombie_wait_s``), then SIGCONTed
     zombies: int = 1
     zombie_wait_s: float = 40.0
+    #: one state directory for all workers (processes on one machine, tasks handed over through
+    #: RocksDB's lock), or one per worker (machines of their own: a task that moves is restored
+    #: from its changelog). Default: shared on Tansu (its changelogs can hold aborted entries),
+    #: one per worker on Apache Kafka.
+    shared_state: bool | None = None
 
 
 @dataclass

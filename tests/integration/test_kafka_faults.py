@@ -3,11 +3,13 @@
 (a) The broker SIGKILLed and restarted on its data dir in the middle of a bounded flights-hourly
     run: the job rides through (its transactions fail, it rewinds to its checkpoints), exits 0,
     and the sink holds every window once with the truth's values.
-(b) A zombie: one of two workers SIGSTOPped, while it holds an open transaction, until the other
-    has restored one of its tasks (past the 6 s session timeout), then SIGCONTed. Whatever it
-    tries to commit then must be refused (the new owner's ``init_transactions`` bumped the
-    producer epoch; KIP-447 checks the generation of its offset commit): nothing duplicated,
-    nothing lost.
+(b) A zombie: one of two workers (each with a state directory of its own, as on two machines)
+    SIGSTOPped, while it holds an open transaction, until the other has restored one of its
+    tasks from the changelog (past the 6 s session timeout), then SIGCONTed. Whatever it tries
+    to commit then must be refused (the new owner's ``init_transactions`` bumped the producer
+    epoch; KIP-447 checks the generation of its offset commit): nothing duplicated, nothing
+    lost. (Workers sharing a state directory hand a task over through RocksDB's lock instead:
+    the chaos suite on Tansu runs that way.)
 (c) A transaction left open by a SIGKILLed worker that nobody restarts expires after
     ``transaction.timeout.ms``: read_committed readers of its output are held at the last stable
     offset until then, and move on after; a restarted job still produces the exact truth.
@@ -81,10 +83,9 @@ def test_zombie_worker_is_fenced(broker: str, tmp_path: Path) -> None:
     path, name, sink = hourly_pipeline_copy(
         tmp_path, source, "zombie", checkpoint={"interval": "1s"}
     )
-    args = job_args(path, tmp_path / "s", broker)
     with offsets_monitor(broker, name, source) as monitor:
-        zombie = LoggedRun(tmp_path / "zombie.log", *args)
-        other = LoggedRun(tmp_path / "other.log", *args)
+        zombie = LoggedRun(tmp_path / "zombie.log", *job_args(path, tmp_path / "s1", broker))
+        other = LoggedRun(tmp_path / "other.log", *job_args(path, tmp_path / "s2", broker))
         try:
             # both members working in a stable group: each has committed a few checkpoints
             assert zombie.wait_for(COMMITTED, at_least=6), zombie.text()[-3000:]
