@@ -263,14 +263,33 @@ class Chaos:
         logs = [log.read_bytes() for log in self.logs.glob("*.log") if log != zombie.log]
         return assignment_counts(logs, tasks)
 
+    def working(self) -> list[Worker]:
+        """Alive steady workers committing checkpoints right now (their log's last commits name
+        tasks and it was written in the last 2 s), unarmed ones first."""
+        now = time.time()
+        found = [
+            w
+            for n in ("w1", "w2")
+            if (w := self.workers.get(n)) is not None
+            and w.alive()
+            and now - w.log.stat().st_mtime < 2.0
+            and recently_committed_tasks(w.log.read_bytes(), lines=8)
+        ]
+        return sorted(found, key=lambda w: w.fault is not None)
+
     def zombie(self) -> None:
-        """SIGSTOP a worker until another has restored one of the tasks it owned, then SIGCONT
-        it: what it then tries to commit must be fenced."""
-        unarmed = [n for n in self.unarmed() if self.workers[n].alive()]
-        if not unarmed:
+        """SIGSTOP a working worker (it holds open transactions with outputs) until another
+        has taken one of its tasks over, then SIGCONT it: what it then tries to commit must be
+        fenced. Waits up to 30 s for a working worker (one may be restoring)."""
+        deadline = time.monotonic() + 30
+        while not (candidates := self.working()) and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.5)
+        if not candidates:
+            print("no working worker to make a zombie of", file=sys.stderr)
             return
-        worker = self.workers[self.rng.choice(unarmed)]
-        tasks = recently_committed_tasks(worker.log.read_bytes())
+        worker = candidates[0]
+        tasks = recently_committed_tasks(worker.log.read_bytes(), lines=8)
         before = self.assignments_elsewhere(worker, tasks)
         os.kill(worker.proc.pid, signal.SIGSTOP)
         deadline = time.monotonic() + self.cfg.zombie_wait_s
