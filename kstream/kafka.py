@@ -38,7 +38,7 @@ from kstream.specview import redact, remember_secrets
 from kstream.timestamps import H_TIME, MAX_FUTURE_TS_MS
 
 #: Consumer defaults. ``fetch.queue.backoff.ms`` 10 (default 1000) is a tenfold throughput gain
-#: on the local broker; the short poll interval and session timeout make group joins take ~3 s
+#: on Tansu; the short poll interval and session timeout make group joins take ~3 s
 #: there instead of ~23 s (DESIGN.md section 5). Users override any key in the pipeline's
 #: ``kafka:`` section.
 CONSUMER_DEFAULTS: dict[str, Any] = {
@@ -757,7 +757,7 @@ def probe_end_offsets(
 ) -> dict[int, int]:
     """The real end offset (last readable offset + 1) of each partition.
 
-    The broker's reported high watermark can be lower than what is readable (the local broker
+    The broker's reported high watermark can be lower than what is readable (Tansu
     reports about the base offset of the last batch), and its end-of-partition signal follows
     that number, so neither alone bounds a bounded run. This reads each partition from the
     reported high watermark until nothing more arrives for ``quiet_s`` seconds.

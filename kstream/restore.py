@@ -88,7 +88,7 @@ def recover(
         if position is not None and (committed is None or position > committed):
             # Local state is applied only after its transaction committed, so it is committed
             # work; a group offset behind it means the broker lost the offset commit (seen on
-            # the local broker when a commit races a rebalance). Resume from the local state.
+            # Tansu when a commit races a rebalance). Resume from the local state.
             log.warning(
                 "task %s:%s: group offset %s is behind the local checkpoint at %s; "
                 "resuming from the local checkpoint",

@@ -123,7 +123,7 @@ class GroupWatch:
     def stuck(self) -> bool:
         """True when the member has been outside the steady state for too long. (A member
         steady with nothing assigned is left alone: rejoining means a LeaveGroup, which has
-        stalled the local broker's group during kill storms.)"""
+        stalled Tansu's group during kill storms.)"""
         return self.state not in ("steady", "init") and (
             time.monotonic() - self.since > self.stuck_after_s
         )

@@ -47,7 +47,7 @@ def task_statuses(
     topics = admin.topics()
     conf = kafka.consumer_config(bootstrap, group_id, settings)
     # lag against the log end offset, as kafka-consumer-groups reports it: a read_committed end
-    # stops at open transactions (and reads 0 for transactional topics on the local broker)
+    # stops at open transactions (and reads 0 for transactional topics on Tansu)
     conf["isolation.level"] = "read_uncommitted"
     consumer = kafka.new_consumer(conf)
     owners = kafka.group_members(bootstrap, settings, group_id)

@@ -1,5 +1,5 @@
 """Topic layout of a job: partition counts of every topic it reads or writes, and creation of
-the internal and output topics it needs (with explicit retention, as the local broker requires).
+the internal and output topics it needs (with explicit retention, as Tansu requires).
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def read_topic(bootstrap: str, topic: str, upto: dict[int, int] | None = None) -
     out, eof = [], set()
     deadline = time.monotonic() + 60
     quiet_since = time.monotonic()
-    # the local broker can signal end-of-partition at a reported high watermark below the last
+    # Tansu can signal end-of-partition at a reported high watermark below the last
     # batch: read on until every partition signalled it and nothing came for 2 s
     while time.monotonic() < deadline and (
         len(eof) < PARTITIONS or time.monotonic() - quiet_since < 2.0

@@ -289,6 +289,14 @@ class Chaos:
             print("no working worker to make a zombie of", file=sys.stderr)
             return
         worker = candidates[0]
+        # freeze it half a checkpoint interval after a commit: its open transaction then holds
+        # the outputs of the records it read since (frozen right after a commit, it would have
+        # nothing to commit, and nothing to be refused)
+        size = worker.log.stat().st_size
+        deadline = time.monotonic() + 5
+        while worker.log.stat().st_size == size and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)
         tasks = recently_committed_tasks(worker.log.read_bytes(), lines=8)
         before = self.assignments_elsewhere(worker, tasks)
         os.kill(worker.proc.pid, signal.SIGSTOP)

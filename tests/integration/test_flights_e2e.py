@@ -1,4 +1,5 @@
-"""The flights slice end to end, through the real CLI against the local broker.
+"""The flights slice end to end, through the real CLI against the session's broker (Apache
+Kafka; Tansu in the smoke subset).
 
 The 336,776 flights are loaded once per topic layout (1 and 4 partitions, module-scoped) with
 ``kstream produce``; ``examples/flights-hourly.yaml`` and ``examples/flights-late.yaml`` run with

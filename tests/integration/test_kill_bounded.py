@@ -111,7 +111,7 @@ def restores(log: str) -> str:
 
 def checkpointed_positions(state_dir: Path, group: str) -> list[int] | str:
     """The source tasks' positions in their last local checkpoint (for the
-    messages; the group's committed offsets can lag on the local broker, which may drop a
+    messages; the group's committed offsets can lag on Tansu, which may drop a
     transactional offset commit racing a rebalance — docs/fault-tolerance.md)."""
     try:
         metas = [read_meta(task_dir(state_dir, group, 0, p)) for p in range(4)]
@@ -122,7 +122,7 @@ def checkpointed_positions(state_dir: Path, group: str) -> list[int] | str:
 
 def committed_source_offsets(broker: str, group: str, topic: str) -> list[int] | str:
     """``group``'s committed offsets on the 4 source partitions (for the messages;
-    read directly: ``kstream status`` waits 5 s for a group description the local broker does
+    read directly: ``kstream status`` waits 5 s for a group description Tansu does
     not give)."""
     consumer = Consumer(
         {"bootstrap.servers": broker, "group.id": group, "enable.auto.commit": False}

@@ -1,4 +1,4 @@
-"""kstream.broker.TansuBroker and ``kstream broker`` with their own Tansu processes."""
+"""kstream.tools.tansu.TansuBroker and ``kstream broker`` with their own Tansu processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input end to end, through ``kstream run`` against the local broker.
+"""Bad input end to end, through ``kstream run`` against the session's broker.
 
 ``dead_letter``: 100,000 readings of which 1,000 are poison of every kind (poisonkit.POISON);
 the dead-letter topic must hold exactly those 1,000, as produced, with headers naming the

@@ -1,4 +1,4 @@
-"""``kstream produce`` and ``kstream tail`` against the real local broker."""
+"""``kstream produce`` and ``kstream tail`` against the session's broker."""
 
 from __future__ import annotations
 
