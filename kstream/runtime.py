@@ -311,8 +311,7 @@ class Runner:
         if rt.task.stopped_by and rt.task.stopped_by != self.stop_request:
             rt.task.resume_after_stop()
         rt.open()
-        self._stop_if_source(rt)
-        self._end_if_done(rt)
+        # logged before a stop or end of input checkpoints the task: tools read the log in order
         log.info(
             "task %s restored (%s) at position %s in %.3f s",
             rt.task.id,
@@ -320,6 +319,8 @@ class Runner:
             committed,
             time.monotonic() - started,
         )
+        self._stop_if_source(rt)
+        self._end_if_done(rt)
         return rt
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
