@@ -91,8 +91,13 @@ def java_binary() -> str:
 
 
 def new_cluster_id() -> str:
-    """A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (Kafka ``Uuid``)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (Kafka ``Uuid``),
+    never starting with ``-`` (Kafka's ``Uuid.randomUuid`` rule too: ``kafka-storage format -t``
+    would take such an id for an option; 1 id in 64 did)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _read_properties(path: Path) -> dict[str, str]:
