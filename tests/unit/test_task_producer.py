@@ -15,7 +15,7 @@ from kstream.errors import TaskMigratedError, TransactionError
 @pytest.fixture
 def producer(monkeypatch: pytest.MonkeyPatch) -> kafka.TaskProducer:
     monkeypatch.setattr(kafka, "CALL_GRACE_S", 0.2)
-    conf = kafka.producer_config("127.0.0.1:9", {})
+    conf = kafka.producer_config("127.0.0.1:9", {"log_level": 0})  # nothing listens there
     return kafka.TaskProducer(conf, "kstream.test.s0.p0", timeout_s=0.1)
 
 
