@@ -52,6 +52,14 @@ EMPTY_MEMBER_GRACE_S = 10.0
 MAX_REWINDS = 20
 
 
+def _discard(rt: TaskRuntime) -> None:
+    """Drop a task's uncommitted work: abort its transaction, close its store, and mark it
+    aborted, so a stale reference to it can no longer checkpoint."""
+    rt.producer.abort()
+    rt.store.close()
+    rt.state = TxnState.ABORTED
+
+
 class RunnerState(enum.Enum):
     """Lifecycle of a runner."""
 
@@ -462,9 +470,7 @@ class Runner:
         log.warning("task %s: %s; rewinding to checkpoint %s", rt.task.id, exc, rt.checkpoint_id)
         self.rewinds += 1
         in_row = self._rewinds_in_row[tp] = self._rewinds_in_row.get(tp, 0) + 1
-        rt.producer.abort()
-        rt.store.close()
-        rt.state = TxnState.ABORTED  # a stale reference to it can no longer checkpoint
+        _discard(rt)
         if in_row > MAX_REWINDS:
             del self.tasks[tp]
             raise TransactionError(
@@ -480,9 +486,7 @@ class Runner:
         revocation follows; if the partition is still assigned here after
         :data:`MIGRATED_REJOIN_S`, the member rejoins the group."""
         log.warning("task %s: fenced by a newer owner (%s); dropped here", rt.task.id, exc)
-        rt.producer.abort()
-        rt.store.close()
-        rt.state = TxnState.ABORTED
+        _discard(rt)
         del self.tasks[tp]
         self._keep_counters(rt)
         self._migrated[tp] = time.monotonic()
