@@ -68,6 +68,7 @@ class TaskRuntime:
     last_checkpoint_ms: int = 0
     state: TxnState = TxnState.READY
     outputs_since_commit: int = 0
+    committed_counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def move(self, new: TxnState) -> None:
@@ -181,6 +182,7 @@ def run_checkpoint(rt: TaskRuntime, consumer: Any, now_ms: int) -> bool:
     for step in STEPS:
         faults.point(step.__name__)
         step(cp)
+    rt.committed_counters = dict(task.counters)
     rt.last_checkpoint_ms = now_ms
     rt.open()
     return True

@@ -347,6 +347,7 @@ class Runner:
         except Exception as exc:  # the next owner restores from the last checkpoint
             log.warning("task %s: checkpoint on release failed: %s", rt.task.id, exc)
             rt.producer.abort()
+            rt.state = TxnState.ABORTED
         finally:
             rt.producer.flush_quietly()
             rt.store.close()
@@ -471,6 +472,7 @@ class Runner:
         self.rewinds += 1
         in_row = self._rewinds_in_row[tp] = self._rewinds_in_row.get(tp, 0) + 1
         _discard(rt)
+        self._keep_counters(rt)
         if in_row > MAX_REWINDS:
             del self.tasks[tp]
             raise TransactionError(
@@ -632,8 +634,15 @@ class Runner:
             self._keep_counters(rt)
 
     def _keep_counters(self, rt: TaskRuntime) -> None:
-        """Add a task's counters to the run's totals (the task is leaving this process)."""
-        for key, value in rt.task.counters.items():
+        """Add a task's counters to the run's totals (the task is leaving this process).
+
+        A task whose transaction was aborted contributes only the counters of its last
+        committed checkpoint: the records after it are read again by the task's next
+        incarnation (here after a rewind, or in the next owner), so the final totals count
+        every record once, as its committed outputs do."""
+        aborted = rt.state == TxnState.ABORTED
+        counters = rt.committed_counters if aborted else rt.task.counters
+        for key, value in counters.items():
             self.totals[key] += value
 
     def status(self) -> Status:
