@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration check lint format typecheck bench bench-smoke chaos clean
+.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration check imports lint format typecheck bench bench-smoke chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,tools]'
 	touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install kstream with its dev tools
@@ -54,7 +54,10 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy
 
-check: lint typecheck test-unit ## ruff (lint + format check), mypy and the unit tests
+imports: $(STAMP) ## import-linter: the layer contracts of DESIGN.md section 11 (pyproject.toml)
+	$(BIN)/lint-imports
+
+check: lint typecheck imports test-unit ## ruff (lint + format check), mypy, the import contracts and the unit tests
 
 bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor on Apache Kafka (BENCH_BROKER=tansu for Tansu; BENCH_RUNS=3, BENCH_RECORDS=1000000; ~26 min); writes bench/results.json
 	$(PY) -m bench

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from kstream import kafka
+from kstream.io import kafka
 
 #: First event time (epoch ms, a multiple of the 10 s window size).
 T0_MS = 1_700_000_000_000

@@ -3,7 +3,7 @@
 A bare confluent-kafka loop, run as its own process: join a consumer group, consume the input in
 batches, decode each JSON value, encode it again and produce one output record per input record,
 stop once every partition has been read to its end offset, flush, commit, exit. Same consumer
-and producer settings as kstream's defaults (``kstream.kafka``), so the difference between the
+and producer settings as kstream's defaults (``kstream.io.kafka``), so the difference between the
 floor and a kstream job is the engine.
 
 Usage: python bench/floor.py BOOTSTRAP INPUT OUTPUT GROUP END_OFFSETS_JSON RESULT_FILE

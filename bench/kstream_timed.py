@@ -31,7 +31,7 @@ from typing import Any
 
 def _install(first_record_path: str | None, eof_order: bool) -> None:
     try:
-        from kstream.runtime import Runner
+        from kstream.runtime.runner import Runner
     except ImportError:
         return
     engine_dispatch = getattr(Runner, "_dispatch", None)

@@ -32,7 +32,7 @@ from bench.measure import (
     system_busy_s,
 )
 from bench.summary import RunResult, fmt
-from kstream import kafka
+from kstream.io import kafka
 
 EVENTS_TOPIC = "bench-events"
 FLIGHTS_TOPIC = "flights"

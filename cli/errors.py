@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from kstream.errors import ConfigError, KStreamError
-from kstream.specview import redact
+from kstream.pipeline.view import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,7 +24,7 @@ def _debug_enabled() -> bool:
 def handle_errors(func: F) -> F:
     """Decorate a click command: a :class:`KStreamError` becomes ``error: ...`` on stderr and
     the error's ``exit_code``; a :class:`ConfigError` prints one line per issue. The values of
-    secret settings seen by the process are masked (:func:`kstream.specview.redact`). With
+    secret settings seen by the process are masked (:func:`kstream.pipeline.view.redact`). With
     ``--debug`` the traceback is re-raised instead."""
 
     @functools.wraps(func)

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kstream.errors import BrokerError
-from kstream.kafka import Admin
-from kstream.plan import Plan, build_plan, changelog_topic, store_name
-from kstream.specload import load_pipeline
-from kstream.topology import wanted_topics
+from kstream.graph.plan import Plan, build_plan, changelog_topic, store_name
+from kstream.io.kafka import Admin
+from kstream.pipeline.load import load_pipeline
+from kstream.runtime.topology import wanted_topics
 
 
 @click.command()

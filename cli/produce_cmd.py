@@ -16,9 +16,11 @@ from kstream_cli.options import bootstrap_option
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kstream import avro, codecs, loader
-from kstream.datasets import DATASET_SIZES, DATASETS
 from kstream.errors import UsageError
+from kstream.io import codecs
+from kstream.pipeline import schemas
+from kstream.tools import loader
+from kstream.tools.datasets import DATASET_SIZES, DATASETS
 
 #: ``--format`` values that name the record format; the others name the input file's format.
 VALUE_FORMATS = ("json", "avro")
@@ -160,7 +162,7 @@ def _value_encoder(
         return None
     if schema_file is None:
         raise UsageError("--format avro needs --schema FILE (an .avsc file)")
-    schema = avro.load_schema_file(str(schema_file))
+    schema = schemas.load_schema_file(str(schema_file))
     settings = {"url": registry} if registry else None
     return codecs.avro_encoder(schema, settings, f"{topic}-value")
 

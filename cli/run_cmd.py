@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kstream.plan import build_plan
-from kstream.runtime import Runner, RunOptions, Status
-from kstream.specload import load_pipeline
+from kstream.graph.plan import build_plan
+from kstream.pipeline.load import load_pipeline
+from kstream.runtime.runner import Runner, RunOptions, Status
 
 
 def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:

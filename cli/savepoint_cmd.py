@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kstream.errors import BrokerError, SavepointError, UsageError
-from kstream.plan import Plan, build_plan
+from kstream.graph.plan import Plan, build_plan
+from kstream.pipeline.load import load_pipeline
 from kstream.savepoint import (
     TaskSnapshot,
     dispose,
@@ -26,8 +27,7 @@ from kstream.savepoint import (
     summarize,
     write_savepoint,
 )
-from kstream.specload import load_pipeline
-from kstream.state import is_locked, task_dir
+from kstream.state.store import is_locked, task_dir
 
 DEFAULT_ROOT = "savepoints"
 
@@ -116,9 +116,9 @@ def create(
 def _quiesce(
     plan: Plan, bootstrap: str, stop: bool, timeout_s: float, state_dir: str, console: Console
 ) -> None:
-    """Ask the running job to checkpoint (or stop) and wait for it (``kstream.control``)."""
+    """Ask the running job to checkpoint (or stop) and wait for it (``kstream.runtime.control``)."""
     try:
-        from kstream.control import quiesce
+        from kstream.runtime.control import quiesce
     except ImportError:  # the control channel is not part of this build
         console.print("[yellow]job control unavailable: snapshotting the local state as is[/]")
         return
@@ -140,7 +140,7 @@ def _quiesce(
 
 
 def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[int, int] | None:
-    from kstream import kafka
+    from kstream.io import kafka
 
     try:
         topics = kafka.Admin(bootstrap, plan.spec.kafka, timeout_s=10.0).topics()

@@ -13,9 +13,9 @@ from kstream_cli.options import job_options, output_format, stdout_console
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.table import Table
 
-from kstream.plan import build_plan
-from kstream.specload import load_pipeline
-from kstream.status import task_statuses
+from kstream.graph.plan import build_plan
+from kstream.pipeline.load import load_pipeline
+from kstream.runtime.status import task_statuses
 
 
 @click.command()

@@ -19,9 +19,18 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from kstream import avro, codecs, kafka
 from kstream.errors import RecordError, UsageError
-from kstream.policy import H_CLASS, H_MESSAGE, H_OFFSET, H_OPERATOR, H_PARTITION, H_STAGE, H_TOPIC
+from kstream.io import codecs, kafka
+from kstream.pipeline import schemas
+from kstream.runtime.policy import (
+    H_CLASS,
+    H_MESSAGE,
+    H_OFFSET,
+    H_OPERATOR,
+    H_PARTITION,
+    H_STAGE,
+    H_TOPIC,
+)
 
 #: Decodes a record value for display; raises RecordError when it cannot.
 ValueDecoder = Callable[[bytes], Any]
@@ -108,7 +117,7 @@ def tail(
 def _avro_decoder(schema_file: Path | None, registry: str | None) -> ValueDecoder | None:
     if schema_file is None and registry is None:
         return None
-    reader = avro.load_schema_file(str(schema_file)) if schema_file is not None else None
+    reader = schemas.load_schema_file(str(schema_file)) if schema_file is not None else None
     decode = codecs.avro_decoder(reader, None, {"url": registry} if registry else None)
     return lambda raw: decode(raw)
 

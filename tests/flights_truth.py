@@ -10,7 +10,7 @@ The pipeline under test::
       -> flights = count(), avg_dep_delay = avg(dep_delay), max_dep_delay = max(dep_delay)
 
 Everything here is recomputed from ``flights.csv.zip`` with :mod:`csv` and :mod:`zipfile`, with
-different code than ``kstream.datasets`` (``time.strptime`` + ``calendar.timegm`` instead of
+different code than ``kstream.tools.datasets`` (``time.strptime`` + ``calendar.timegm`` instead of
 ``datetime.fromisoformat``), so the two can check each other.
 
 Definitions (DESIGN.md sections 2 and 6):

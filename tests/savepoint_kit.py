@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kstream.aggregations import from_storable
-from kstream.plan import store_name
-from kstream.spec import PipelineSpec
-from kstream.specload import load_pipeline_text
-from kstream.specview import fingerprint
-from kstream.state import TaskStore, task_dir
+from kstream.graph.plan import store_name
+from kstream.operators.aggregations import from_storable
+from kstream.pipeline.load import load_pipeline_text
+from kstream.pipeline.spec import PipelineSpec
+from kstream.pipeline.view import fingerprint
+from kstream.state.store import TaskStore, task_dir
 from kstream.testing import PipelineDriver
 
 PIPELINE = """

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import IO
 
 from kstream.errors import BrokerError
-from kstream.kafka import Admin
+from kstream.io.kafka import Admin
 
 HOST = "127.0.0.1"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -26,7 +26,7 @@ from confluent_kafka import Producer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checks import read_until_quiet
 
-from kstream.kafka import Admin, TopicConfig
+from kstream.io.kafka import Admin, TopicConfig
 from kstream.tools.tansu import TansuBroker
 
 PARTITIONS = 4

@@ -64,7 +64,7 @@ class OffsetMonitor(threading.Thread):
 
 
 _COMMITTED = re.compile(
-    rb"^(\S+ \S+) INFO kstream.checkpoint: task (\d+):(\d+) checkpoint \d+ committed at "
+    rb"^(\S+ \S+) INFO kstream.checkpoint.steps: task (\d+):(\d+) checkpoint \d+ committed at "
     rb"position (\d+)$",
     re.MULTILINE,
 )
@@ -211,9 +211,9 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
     afterwards (on Tansu that need not be the log the task read: clean-clone CI, 2026-11-21).
     Every copy of a task's state is checked: with a state directory per worker, a worker that
     lost a task keeps its last checkpoint of it, which must be exact too."""
-    from kstream.partitioner import partition_for
-    from kstream.state import read_task_state
-    from kstream.windowop import decode_window_key
+    from kstream.io.partitioner import partition_for
+    from kstream.operators.window.operator import decode_window_key
+    from kstream.state.store import read_task_state
 
     offsets = dict.fromkeys(range(PARTITIONS), 0)
     sourced = []  # (event, its offset in its source partition), in produce order

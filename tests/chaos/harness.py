@@ -54,7 +54,7 @@ from checks import (
 )
 from result import ChaosConfig, ChaosResult
 
-from kstream.kafka import Admin, TopicConfig
+from kstream.io.kafka import Admin, TopicConfig
 from kstream.tools import BrokerProcess, new_broker
 
 CHECKPOINT_STEPS = [

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from kstream_cli.produce_cmd import produce
 from kstream_cli.tail_cmd import record_dict
 
-from kstream import avro, loader
+from kstream.io import avro
+from kstream.pipeline import schemas
+from kstream.tools import loader
 from kstream.tools.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ class Msg:
 
 
 def test_tail_decodes_avro_and_falls_back_for_other_bytes() -> None:
-    schema = avro.parse_schema(
+    schema = schemas.parse_schema(
         {"type": "record", "name": "P", "fields": [{"name": "x", "type": "long"}]}
     )
     decode = avro.decoder(schema)

@@ -12,7 +12,7 @@ from kstream_cli.broker_cmd import broker
 from kstream_cli.produce_cmd import produce
 from kstream_cli.tail_cmd import tail
 
-from kstream import loader
+from kstream.tools import loader
 from kstream.tools.process import free_port
 
 

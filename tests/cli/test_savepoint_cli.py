@@ -105,8 +105,8 @@ def test_create_asks_the_job_to_quiesce_and_uses_the_topic_partition_counts(
         def topics(self) -> dict[str, int]:
             return {"sp-events": 3, "sp-test.by-key.repartition": 2}
 
-    monkeypatch.setattr("kstream.control.quiesce", quiesce)
-    monkeypatch.setattr("kstream.kafka.Admin", Admin)
+    monkeypatch.setattr("kstream.runtime.control.quiesce", quiesce)
+    monkeypatch.setattr("kstream.io.kafka.Admin", Admin)
     pipeline, state = job
     result = invoke(
         "savepoint",

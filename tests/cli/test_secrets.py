@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from kstream_cli.errors import handle_errors
 from kstream_cli.main import cli
 
-from kstream import kafka
 from kstream.errors import BrokerError
-from kstream.specview import redact, remember_secrets
+from kstream.io import kafka
+from kstream.pipeline.view import redact, remember_secrets
 from kstream.tools.process import free_port
 
 SECRETS = ("hunter2-sasl-pw", "key-pass-77", "sr-user:sr-pass-99", "tok-abc-123")

@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from kstream import kafka, loader
+from kstream.io import kafka
+from kstream.tools import loader
 
 MINUTE = 60_000
 T0 = 1_700_000_000_000

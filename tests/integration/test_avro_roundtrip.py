@@ -36,8 +36,9 @@ from poisonkit import (
     unique,
 )
 
-from kstream import avro, codecs
-from kstream.specload import load_pipeline
+from kstream.io import codecs
+from kstream.pipeline import schemas
+from kstream.pipeline.load import load_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +179,7 @@ def test_plain_avro_with_an_older_writer_schema(
     assert "0 dead-lettered" in run.stderr, run.stderr
     spec = load_pipeline(path)
     derived = codecs.sink_value_schema(spec.sinks[0], spec)
-    (tmp_path / "result.avsc").write_text(avro.schema_json(derived))
+    (tmp_path / "result.avsc").write_text(schemas.schema_json(derived))
     got = windows(tail_values(broker, f"{name}-out", "--schema", str(tmp_path / "result.avsc")))
     assert got == json_results
 
@@ -201,10 +202,10 @@ def invoke(*args: str) -> Any:
 def avro_poison(registry: str) -> list[tuple[bytes, bytes | None, int]]:
     """Five records that are not valid Avro flights for the pipeline (see the module doc)."""
     settings = {"url": registry}
-    v1 = avro.load_schema_file(str(REPO / "schemas/flight-v1.avsc"))
+    v1 = schemas.load_schema_file(str(REPO / "schemas/flight-v1.avsc"))
     row = dict(FLIGHT_ROW)
     good = codecs.avro_encoder(v1, settings, "poison-value")(row) or b""
-    other = avro.parse_schema(
+    other = schemas.parse_schema(
         {
             "type": "record",
             "name": "kstream.examples.nycflights13.Flight",

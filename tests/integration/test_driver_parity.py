@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
-from kstream.datasets import flights_records
 from kstream.testing import PipelineDriver
+from kstream.tools.datasets import flights_records
 
 pytestmark = pytest.mark.integration
 

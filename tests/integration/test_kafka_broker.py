@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from kstream.kafka import Admin, TopicConfig
+from kstream.io.kafka import Admin, TopicConfig
 from kstream.tools.kafka_broker import KafkaBroker
 from kstream.tools.process import free_port
 

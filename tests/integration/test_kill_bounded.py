@@ -34,7 +34,7 @@ from flights_truth import hourly_truth
 from flightskit import FLIGHTS, mismatch, sink_copies
 
 from kstream.errors import StateError
-from kstream.state import read_meta, task_dir
+from kstream.state.store import read_meta, task_dir
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kstream.errors import BrokerError
-from kstream.kafka import Admin, TopicConfig
+from kstream.io.kafka import Admin, TopicConfig
 from kstream.tools.process import free_port
 from kstream.tools.tansu import TansuBroker
 

@@ -33,7 +33,7 @@ from poisonkit import (
     unique,
 )
 
-from kstream import kafka
+from kstream.io import kafka
 
 pytestmark = pytest.mark.integration
 

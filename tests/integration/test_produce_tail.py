@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 from kstream_cli.produce_cmd import produce
 from kstream_cli.tail_cmd import tail
 
-from kstream import loader
-from kstream.datasets import flights_records
+from kstream.tools import loader
+from kstream.tools.datasets import flights_records
 
 pytestmark = pytest.mark.integration
 

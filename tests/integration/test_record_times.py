@@ -17,8 +17,8 @@ import pytest
 from clikit import kstream, unique
 from confluent_kafka import Consumer, TopicPartition
 
-from kstream.kafka import TaskProducer, producer_config
-from kstream.timestamps import record_time_ms
+from kstream.io.kafka import TaskProducer, producer_config
+from kstream.time.timestamps import record_time_ms
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kstream.specload import load_pipeline
+from kstream.pipeline.load import load_pipeline
 from kstream.testing import PipelineDriver
 
 pytestmark = pytest.mark.integration

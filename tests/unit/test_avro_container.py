@@ -1,4 +1,4 @@
-"""Avro object container files: ``kstream.avro.write_container`` / ``read_container``."""
+"""Avro object container files: ``kstream.io.avro.write_container`` / ``read_container``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kstream.avro import ContainerError, read_container, write_container
 from kstream.errors import RecordError
+from kstream.io.avro import ContainerError, read_container, write_container
 
 SCHEMA = {
     "type": "record",

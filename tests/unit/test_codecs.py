@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from kstream import codecs
 from kstream.errors import RecordError
-from kstream.policy import error_class
+from kstream.io import codecs
+from kstream.runtime.policy import error_class
 
 decode_value = codecs.value_decoder("json")
 decode_key = codecs.key_decoder("json")

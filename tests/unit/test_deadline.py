@@ -1,4 +1,4 @@
-"""kstream.deadline.call_with_deadline: a hung client call gives up waiting, without a hang."""
+"""kstream.io.deadline.call_with_deadline: a hung client call gives up waiting, without a hang."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kstream.deadline import DeadlineExceeded, call_with_deadline
+from kstream.io.deadline import DeadlineExceeded, call_with_deadline
 
 
 def test_returns_the_value() -> None:

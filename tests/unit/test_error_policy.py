@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from kstream.errors import RecordError
-from kstream.policy import BadRecordFailure
+from kstream.pipeline import schemas
+from kstream.runtime.policy import BadRecordFailure
 from kstream.testing import PipelineDriver
 
 HOUR = 3_600_000
@@ -256,7 +257,7 @@ def test_a_window_policy_covers_its_aggregations() -> None:
 def test_avro_sink_output_reads_back_and_late_records_keep_the_source_format(
     tmp_path: Path,
 ) -> None:
-    from kstream import avro, codecs
+    from kstream.io import avro, codecs
 
     schema = {
         "type": "record",
@@ -272,7 +273,7 @@ def test_avro_sink_output_reads_back_and_late_records_keep_the_source_format(
         "sinks:\n  - topic: out\n    format: avro\n"
     )
     driver = PipelineDriver.from_yaml(path)
-    encode = avro.encoder(avro.load_schema_file(str(tmp_path / "reading.avsc")))
+    encode = avro.encoder(schemas.load_schema_file(str(tmp_path / "reading.avsc")))
     for ts in (5, 25, 3):  # 3 is late once 25 has moved the watermark past 9
         driver.send("in", encode({"ts": ts, "origin": "JFK"}))
     driver.end_of_input()
@@ -280,7 +281,7 @@ def test_avro_sink_output_reads_back_and_late_records_keep_the_source_format(
     _, decode = codecs.sink_decoders(spec.sinks[0], spec)
     assert [decode(v)["n"] for _, v, *_ in driver.topics["out"]] == [1, 1]
     (late,) = driver.topics["late"]
-    assert avro.decoder(avro.load_schema_file(str(tmp_path / "reading.avsc")))(late[1]) == {
+    assert avro.decoder(schemas.load_schema_file(str(tmp_path / "reading.avsc")))(late[1]) == {
         "ts": 3,
         "origin": "JFK",
     }

@@ -1,5 +1,5 @@
-"""kstream.loader without a broker: file parsing, keys, timestamps, and the produce loop against
-a fake producer."""
+"""kstream.tools.loader without a broker: file parsing, keys, timestamps, and the produce loop
+against a fake producer."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from kstream import loader
 from kstream.errors import BrokerError, RecordError, UsageError
+from kstream.tools import loader
 from kstream.tools.process import free_port
 
 

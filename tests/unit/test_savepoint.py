@@ -10,6 +10,7 @@ import pytest
 import savepoint_kit as kit
 
 from kstream.errors import SavepointError
+from kstream.pipeline.view import fingerprint, operator_to_dict
 from kstream.savepoint import (
     ENTRY_SCHEMA,
     FORMAT_VERSION,
@@ -24,8 +25,7 @@ from kstream.savepoint import (
     snapshot_local,
     write_savepoint,
 )
-from kstream.specview import fingerprint, operator_to_dict
-from kstream.state import read_task_state, task_dir
+from kstream.state.store import read_task_state, task_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

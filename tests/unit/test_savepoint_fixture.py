@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import savepoint_kit as kit
 
+from kstream.pipeline.load import load_pipeline
 from kstream.savepoint import FORMAT_VERSION, check_restore, open_savepoint
-from kstream.specload import load_pipeline
 from kstream.testing import PipelineDriver
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -10,6 +10,7 @@ import pytest
 import savepoint_kit as kit
 
 from kstream.errors import SavepointError
+from kstream.pipeline.load import load_pipeline_text
 from kstream.savepoint import (
     Savepoint,
     aggregator_for,
@@ -19,7 +20,6 @@ from kstream.savepoint import (
     summarize,
     write_savepoint,
 )
-from kstream.specload import load_pipeline_text
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_python_aggregate_without_its_module_shows_the_raw_accumulator(sp: Savep
 def test_an_entry_that_does_not_fit_its_definition(sp: Savepoint) -> None:
     definition = sp.manifest.operators["per-minute"].definition
     narrower = {**definition, "aggregations": definition["aggregations"][:1]}
-    from kstream.savepoint_view import decode_windows
+    from kstream.savepoint.view import decode_windows
 
     with pytest.raises(SavepointError, match="does not fit the stored definition"):
         list(decode_windows(narrower, sp.entries("per-minute")))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kstream.errors import ConfigError, ConfigIssue
-from kstream.spec import KeyBySpec, MapSpec, WindowSpec
-from kstream.specload import load_pipeline, load_pipeline_text
-from kstream.specview import fingerprint, spec_to_dict
+from kstream.pipeline.load import load_pipeline, load_pipeline_text
+from kstream.pipeline.spec import KeyBySpec, MapSpec, WindowSpec
+from kstream.pipeline.view import fingerprint, spec_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Tests of the pipeline YAML loader (kstream.specload) and its dict/fingerprint views."""
+"""Tests of the pipeline YAML loader (kstream.pipeline.load) and its dict/fingerprint views."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kstream.errors import ConfigError, ConfigIssue
-from kstream.spec import (
+from kstream.pipeline.load import fingerprint, load_pipeline, load_pipeline_text, spec_to_dict
+from kstream.pipeline.spec import (
     AggregationSpec,
     CheckpointSpec,
     FilterSpec,
@@ -22,7 +23,6 @@ from kstream.spec import (
     WatermarkSpec,
     WindowSpec,
 )
-from kstream.specload import fingerprint, load_pipeline, load_pipeline_text, spec_to_dict
 
 DURATION_HINT = "write e.g. 500ms, 10s, 5m, 1h, 1d"
 
@@ -468,7 +468,7 @@ def test_invalid_python_reference() -> None:
 
 
 def test_invalid_expression_is_reported_at_load_time() -> None:
-    pytest.importorskip("kstream.expr")
+    pytest.importorskip("kstream.expr.language")
     issue = only_issue(with_operators("  - map: {fields: {h: 'dep_delay /'}}\n"))
     assert (issue.line, issue.key_path) == (7, "operators[0].map.fields.h")
     assert issue.message.startswith("invalid expression")

@@ -1,4 +1,4 @@
-"""kstream.kafka.TaskProducer's error boundary, without a broker: fencing errors become
+"""kstream.io.kafka.TaskProducer's error boundary, without a broker: fencing errors become
 TaskMigratedError, other failures TransactionError, and a hung call abandons the producer."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from kstream import kafka
 from kstream.errors import TaskMigratedError, TransactionError
+from kstream.io import kafka
 
 
 @pytest.fixture

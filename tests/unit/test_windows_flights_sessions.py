@@ -7,8 +7,8 @@ from pathlib import Path
 
 import flights_truth
 
-from kstream.datasets import flights_records
 from kstream.testing import PipelineDriver
+from kstream.tools.datasets import flights_records
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flights-sessions.yaml"
 

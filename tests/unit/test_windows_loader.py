@@ -6,8 +6,8 @@ import pytest
 from windowkit import pipeline_yaml
 
 from kstream.errors import ConfigError
-from kstream.spec import WindowSpec
-from kstream.specload import load_pipeline_text
+from kstream.pipeline.load import load_pipeline_text
+from kstream.pipeline.spec import WindowSpec
 
 
 def window(body: str) -> WindowSpec:

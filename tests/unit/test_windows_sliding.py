@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from windowkit import Harness
 
-from kstream.windows import sliding_windows
+from kstream.operators.window.assign import sliding_windows
 
 AGG = "aggregate: {n: count}"
 

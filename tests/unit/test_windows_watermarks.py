@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from windowkit import Harness
 
-from kstream.watermarks import ACTIVE, END, IDLE, PartitionWatermark, UpstreamWatermarks
-from kstream.windowbase import MAX_WATERMARK, MIN_WATERMARK
+from kstream.operators.window.base import MAX_WATERMARK, MIN_WATERMARK
+from kstream.time.watermarks import ACTIVE, END, IDLE, PartitionWatermark, UpstreamWatermarks
 
 AGG = "{type: tumbling, size: 10, aggregate: {n: count}}"
 KEY_BY = "  - id: by-k\n    key_by: k\n"

@@ -1,0 +1,1 @@
+"""The checkpoint commit of a task and the task metadata it carries."""

@@ -1,0 +1,1 @@
+"""The safe expression language and user-defined Python functions."""

@@ -1,0 +1,1 @@
+"""The logical graph and the planner: stages, repartitions, names of topics, stores and ids."""

@@ -1,0 +1,1 @@
+"""Operators: pure record processing (no Kafka, RocksDB or CLI imports)."""

@@ -1,0 +1,1 @@
+"""Window operators: assigners, time windows, count windows."""

@@ -1,0 +1,213 @@
+"""What every keyed window operator shares: state keys, emit modes, early-firing triggers.
+
+The operators (:mod:`kstream.operators.window.operator` for tumbling, sliding and session windows,
+:mod:`kstream.operators.window.count` for count windows and the global aggregation) derive from
+:class:`WindowOperator`. They are pure: ``process`` and ``advance`` return what they emit as
+``(key, value, timestamp_ms)`` tuples and never do I/O; the processing-time clock is injected.
+
+Emit modes (DESIGN.md section 2, docs/time-and-windows.md):
+
+- ``final``: one record per firing, keyed by the record key;
+- ``update``: an upsert stream keyed by the window's identity (``{"key", "window_start",
+  "window_end"}`` as JSON text; the plain key for the global aggregation); a session merged
+  into another is deleted with a tombstone (value ``None``) if it had been emitted;
+- ``changelog``: Flink ``RowKind`` rows with an ``op`` field: ``+I`` on the first emission,
+  ``-U`` (previous row) then ``+U`` on every later one, ``-D`` for a merged-away session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import orjson
+
+from kstream.operators.aggregations import Aggregator
+from kstream.pipeline.spec import WindowSpec
+
+Record = tuple[Any, Any, int]
+WindowId = tuple[Any, int, int]  # (key, start, end)
+MIN_WATERMARK = -(2**63)
+MAX_WATERMARK = 2**63 - 1
+#: ``next_timer`` of an operator without event-time timers: no watermark reaches it.
+NEVER = 2**63
+_BIAS = 2**63
+
+
+def encode_window_key(wid: WindowId) -> bytes:
+    """State-store key: big-endian ``end``, ``start`` (biased so negatives sort first), then the
+    JSON-encoded record key. Time-ordered scans therefore walk windows by end. Per-key state
+    (count windows, global aggregation) uses fixed ``start``/``end`` values."""
+    key, start, end = wid
+    return (end + _BIAS).to_bytes(8, "big") + (start + _BIAS).to_bytes(8, "big") + orjson.dumps(key)
+
+
+def decode_window_key(raw: bytes) -> WindowId:
+    """Inverse of :func:`encode_window_key` (JSON lists come back as tuples)."""
+    end = int.from_bytes(raw[:8], "big") - _BIAS
+    start = int.from_bytes(raw[8:16], "big") - _BIAS
+    return hashable(orjson.loads(raw[16:])), start, end
+
+
+def hashable(key: Any) -> Any:
+    """A JSON-decoded key made usable as a dict key (lists -> tuples, dicts -> sorted JSON)."""
+    if isinstance(key, list):
+        return tuple(hashable(k) for k in key)
+    if isinstance(key, dict):
+        return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
+    return key
+
+
+def window_key_text(wid: WindowId) -> str:
+    """The upsert key of a window result: ``{"key", "window_start", "window_end"}`` as JSON."""
+    key, start, end = wid
+    return orjson.dumps({"key": key, "window_start": start, "window_end": end}).decode()
+
+
+class LateRecord(tuple):
+    """``(key, value, timestamp_ms, window_start, window_end, watermark)`` of a dropped element.
+
+    ``window_start``/``window_end`` name the element's window (sliding windows: the one with the
+    latest end, the last that could still have accepted it); ``watermark`` is the operator's
+    watermark at the drop.
+    """
+
+
+class WindowOperator:
+    """Base of the keyed window operators of one task.
+
+    Args:
+        spec: the window's spec.
+        aggregator: the compiled aggregations.
+        clock: processing time in epoch ms (for ``trigger: {every: ...}``).
+
+    Attributes:
+        id: the operator id (names its state store).
+        late: dropped elements since the caller last cleared it (:class:`LateRecord` tuples).
+        late_count: total dropped elements (never reset).
+        next_timer: the smallest watermark (ms) at which :meth:`advance` has work to do.
+        dirty: state keys changed since the last :meth:`changes`.
+    """
+
+    def __init__(
+        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
+    ) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.agg = aggregator
+        self.mode = spec.emit
+        self.clock = clock or (lambda: 0)
+        self.late: list[LateRecord] = []
+        self.late_count = 0
+        self.every = spec.trigger_every_ms
+        self.early_count = spec.trigger_count
+        self.track_emitted = self.mode == "changelog"
+        self._reset()
+
+    def _reset(self) -> None:
+        self.dirty: set[Any] = set()
+        self.emitted: dict[Hashable, dict[str, Any]] = {}
+        self.since: dict[Hashable, int] = {}
+        self.next_early: int | None = None
+        self.next_timer = NEVER
+
+    @property
+    def triggered(self) -> bool:
+        """True when an early-firing trigger is configured."""
+        return self.every is not None or self.early_count is not None
+
+    # -- operator interface -------------------------------------------------------------------
+
+    #: ``process(key, value, ts, wm) -> results``: add one element (event time ``ts`` ms) under
+    #: watermark ``wm``; returns the results it causes (late-but-allowed re-firing, early
+    #: firing, count window completion). Raises RecordError when an aggregation cannot use the
+    #: element (before any state changes).
+    process: Callable[[Any, Any, int, int], list[Record]]
+
+    def advance(self, wm: int) -> list[Record]:
+        """Run the event-time timers up to watermark ``wm``; returns the results fired."""
+        return []
+
+    def on_processing_time(self, now: int) -> list[Record]:
+        """Early firing of ``trigger: {every: ...}``: at each multiple of ``every`` ms of
+        processing time (``now``), every window changed since its last emission emits its
+        current (partial) result."""
+        if self.next_early is None or now < self.next_early:
+            return []
+        self.next_early = None
+        out: list[Record] = []
+        for ident in list(self.since):
+            out.extend(self._fire_early(ident))
+        return out
+
+    def changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Each state entry changed since the last call, once: ``(store key, JSON value or
+        None)`` where None is a deletion. Clears the change set."""
+        raise NotImplementedError
+
+    def discard_changes(self) -> None:
+        """Forget the change set (after a restore)."""
+        self.dirty.clear()
+
+    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
+        """Replace the state with stored ``entries`` (from :meth:`changes`) and rebuild the
+        timers for watermark ``wm``.
+
+        Raises:
+            ExpressionError: when a stored accumulator does not fit the aggregations.
+        """
+        raise NotImplementedError
+
+    def open_windows(self) -> int:
+        """Number of windows (or keys) currently held in state."""
+        raise NotImplementedError
+
+    # -- shared machinery ---------------------------------------------------------------------
+
+    def _fire_early(self, ident: Hashable) -> list[Record]:
+        """Emit the current result of window ``ident`` (an early firing)."""
+        raise NotImplementedError
+
+    def _touched(self, ident: Hashable) -> bool:
+        """Count one element added to open window ``ident``; True when ``trigger: {count: N}``
+        is due (N elements since its last emission). Arms the ``every`` timer, aligned to the
+        epoch like Flink's ``ContinuousProcessingTimeTrigger``."""
+        n = self.since.get(ident, 0) + 1
+        self.since[ident] = n
+        if self.every is not None and self.next_early is None:
+            now = self.clock()
+            self.next_early = now - now % self.every + self.every
+        return self.early_count is not None and n >= self.early_count
+
+    def _rearm(self) -> None:
+        """After a restore: arm the ``every`` timer when some window has unemitted changes."""
+        if self.every is not None and self.since:
+            now = self.clock()
+            self.next_early = now - now % self.every + self.every
+
+    def _records(
+        self, ident: Hashable, key: Any, upsert_key: Any, value: dict[str, Any], ts: int
+    ) -> list[Record]:
+        """The output records of one firing of window ``ident`` in the operator's emit mode."""
+        self.since.pop(ident, None)
+        mode = self.mode
+        if mode == "final":
+            return [(key, value, ts)]
+        previous = self.emitted.get(ident) if self.track_emitted else None
+        if self.track_emitted:
+            self.emitted[ident] = value
+        if mode == "update":
+            return [(upsert_key, value, ts)]
+        if previous is None:
+            return [(upsert_key, {**value, "op": "+I"}, ts)]
+        return [(upsert_key, {**previous, "op": "-U"}, ts), (upsert_key, {**value, "op": "+U"}, ts)]
+
+    def _retraction(self, ident: Hashable, upsert_key: Any, ts: int) -> list[Record]:
+        """Records withdrawing window ``ident`` (merged away): a tombstone in ``update`` mode,
+        a ``-D`` row in ``changelog`` mode; nothing if it was never emitted or in ``final``."""
+        previous = self.emitted.pop(ident, None)
+        if previous is None:
+            return []
+        if self.mode == "update":
+            return [(upsert_key, None, ts)]
+        return [(upsert_key, {**previous, "op": "-D"}, ts)]

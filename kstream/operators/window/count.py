@@ -1,0 +1,237 @@
+"""Keyed operators that do not follow event time: count windows and the global aggregation.
+
+Count windows (Flink ``countWindow(size[, slide])``): the elements of each key are numbered
+0, 1, 2, ... in arrival order; window ``[start, end)`` holds positions ``start .. end - 1``,
+starts are multiples of ``slide`` (default ``size``: tumbling). A window fires exactly once,
+when its last element arrives; a window never fires with fewer than ``size`` elements, so at end
+of input an incomplete window is discarded (as in Flink). Elements are never late. The result
+value is ``{"key", "window_start", "window_end", <aggregates>}`` with positions as start/end,
+and its timestamp is the largest event time among the window's elements.
+
+Global aggregation: one window per key covering all time, closed only by the end of input
+(watermark +infinity). It emits at every trigger firing (default in ``update`` and
+``changelog`` modes: after every element, ``{count: 1}``) and when it closes: every key in
+``final`` mode, the keys changed since their last emission otherwise. The result value is
+``{"key", <aggregates>}``; its timestamp is the largest event time aggregated for the key
+(Kafka Streams' rule for aggregations); the upsert key is the plain record key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import orjson
+
+from kstream.operators.aggregations import Aggregator, from_storable, to_storable
+from kstream.operators.window.assign import count_windows
+from kstream.operators.window.base import (
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    NEVER,
+    Record,
+    WindowOperator,
+    decode_window_key,
+    encode_window_key,
+    window_key_text,
+)
+from kstream.pipeline.spec import WindowSpec
+
+__all__ = ["CountWindowOperator", "GlobalOperator"]
+
+
+class _CountKey:
+    """Per-key count-window state: elements seen, and the open windows by start position:
+    ``start -> [accumulator, smallest event time, largest event time]``."""
+
+    __slots__ = ("n", "open")
+
+    def __init__(self, n: int = 0) -> None:
+        self.n = n
+        self.open: dict[int, list[Any]] = {}
+
+
+class CountWindowOperator(WindowOperator):
+    """Tumbling or sliding count windows per key (see the module docstring).
+
+    Args:
+        spec: ``type: count`` with ``count_size`` and ``count_slide`` (elements).
+        aggregator: the compiled aggregations.
+        clock: unused (count windows have no triggers); accepted for a uniform signature.
+    """
+
+    def __init__(
+        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
+    ) -> None:
+        super().__init__(spec, aggregator, clock)
+        self.size = spec.count_size or 1
+        self.slide = spec.count_slide or self.size
+        self.track_emitted = False  # each window fires once: changelog rows are all +I
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.keys: dict[Any, _CountKey] = {}
+
+    def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        """Add the key's next element (event time ``ts`` ms; ``wm`` is ignored); returns the
+        result of the window it completes, if any.
+
+        Raises:
+            RecordError: an aggregation cannot use the element (before any state changes).
+        """
+        values = self.agg.extract(value)
+        state = self.keys.get(key)
+        if state is None:
+            state = self.keys[key] = _CountKey()
+        index = state.n
+        state.n += 1
+        self.dirty.add(key)
+        out: list[Record] = []
+        for start, end in count_windows(index, self.size, self.slide):
+            slot = state.open.get(start)
+            if slot is None:
+                slot = state.open[start] = [self.agg.new(), ts, ts]
+            self.agg.apply(slot[0], values, ts, value)
+            slot[1], slot[2] = min(slot[1], ts), max(slot[2], ts)
+            if index == end - 1:
+                del state.open[start]
+                out.extend(self._emit(key, start, end, slot))
+        return out
+
+    def _emit(self, key: Any, start: int, end: int, slot: list[Any]) -> list[Record]:
+        wid = (key, start, end)
+        value = {"key": key, "window_start": start, "window_end": end}
+        value.update(self.agg.result(slot[0]))
+        return self._records(wid, key, window_key_text(wid), value, slot[2])
+
+    def changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Each key changed since the last call, once: ``(store key, JSON value)`` with value
+        ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``."""
+        out: list[tuple[bytes, bytes | None]] = []
+        for key in self.dirty:
+            state = self.keys[key]
+            open_ = [
+                [start, to_storable(self.agg, acc), lo, hi]
+                for start, (acc, lo, hi) in state.open.items()
+            ]
+            stored = {"n": state.n, "open": open_}
+            out.append((encode_window_key((key, 0, 0)), orjson.dumps(stored)))
+        self.dirty.clear()
+        return out
+
+    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
+        """Replace the state with stored ``entries`` (``wm`` is not used).
+
+        Raises:
+            ExpressionError: when a stored accumulator does not fit the aggregations.
+        """
+        self._reset()
+        for raw_key, raw_value in entries:
+            key = decode_window_key(raw_key)[0]
+            stored = orjson.loads(raw_value)
+            state = self.keys[key] = _CountKey(int(stored["n"]))
+            for start, acc, lo, hi in stored["open"]:
+                state.open[int(start)] = [from_storable(self.agg, acc), lo, hi]
+        self.dirty.clear()
+
+    def open_windows(self) -> int:
+        """Number of open (incomplete) count windows."""
+        return sum(len(state.open) for state in self.keys.values())
+
+
+class GlobalOperator(WindowOperator):
+    """A running aggregate per key (see the module docstring).
+
+    Args:
+        spec: ``type: global``; ``trigger`` optional (default ``{count: 1}`` unless ``final``).
+        aggregator: the compiled aggregations.
+        clock: processing time in epoch ms (for ``trigger: {every: ...}``).
+    """
+
+    def __init__(
+        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
+    ) -> None:
+        super().__init__(spec, aggregator, clock)
+        if not self.triggered and self.mode != "final":
+            self.early_count = 1
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.accs: dict[Any, list[Any]] = {}
+        self.max_ts: dict[Any, int] = {}
+        self.next_timer = MAX_WATERMARK
+
+    def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        """Aggregate one element (event time ``ts`` ms; ``wm`` is ignored); returns the key's
+        updated result when the trigger fires.
+
+        Raises:
+            RecordError: an aggregation cannot use the element (before any state changes).
+        """
+        values = self.agg.extract(value)
+        acc = self.accs.get(key)
+        if acc is None:
+            acc = self.accs[key] = self.agg.new()
+            self.max_ts[key] = ts
+        elif ts > self.max_ts[key]:
+            self.max_ts[key] = ts
+        self.agg.apply(acc, values, ts, value)
+        self.dirty.add(key)
+        if self.triggered and self._touched(key):
+            return self._emit(key)
+        return []
+
+    def advance(self, wm: int) -> list[Record]:
+        """At end of input (``wm`` = +infinity) the global window closes: emit every key in
+        ``final`` mode, else every key changed since its last emission."""
+        if wm < MAX_WATERMARK:
+            return []
+        self.next_timer = NEVER
+        keys = list(self.accs) if self.mode == "final" else list(self.since)
+        out: list[Record] = []
+        for key in keys:
+            out.extend(self._emit(key))
+        return out
+
+    def _fire_early(self, ident: Hashable) -> list[Record]:
+        return self._emit(ident) if ident in self.accs else []
+
+    def _emit(self, key: Any) -> list[Record]:
+        value = {"key": key}
+        value.update(self.agg.result(self.accs[key]))
+        return self._records(key, key, key, value, self.max_ts[key])
+
+    def changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Each key changed since the last call, once: ``(store key, JSON value)`` with value
+        ``[accumulator, last emitted result or null, elements since then, max event ts]``."""
+        out: list[tuple[bytes, bytes | None]] = []
+        for key in self.dirty:
+            acc = to_storable(self.agg, self.accs[key])
+            stored = [acc, self.emitted.get(key), self.since.get(key, 0), self.max_ts[key]]
+            raw_key = encode_window_key((key, MIN_WATERMARK, MAX_WATERMARK))
+            out.append((raw_key, orjson.dumps(stored)))
+        self.dirty.clear()
+        return out
+
+    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
+        """Replace the state with stored ``entries`` (``wm`` is not used).
+
+        Raises:
+            ExpressionError: when a stored accumulator does not fit the aggregations.
+        """
+        self._reset()
+        for raw_key, raw_value in entries:
+            key = decode_window_key(raw_key)[0]
+            acc, emitted, since, max_ts = orjson.loads(raw_value)
+            self.accs[key] = from_storable(self.agg, acc)
+            self.max_ts[key] = int(max_ts)
+            if emitted is not None:
+                self.emitted[key] = emitted
+            if since:
+                self.since[key] = int(since)
+        self.dirty.clear()
+        self._rearm()
+
+    def open_windows(self) -> int:
+        """Number of keys held in state."""
+        return len(self.accs)

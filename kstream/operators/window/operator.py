@@ -1,0 +1,294 @@
+"""The keyed event-time window operator: tumbling, sliding and session windows.
+
+Semantics (Flink DataStream ``WindowOperator`` with ``EventTimeTrigger``; DESIGN.md section 2):
+
+- windows are half-open ``[start, end)`` in epoch ms (:mod:`kstream.operators.window.assign`);
+- a window fires when ``watermark >= end - 1``; its result carries timestamp ``end - 1``;
+- an element is late for a window iff ``end - 1 + allowed_lateness <= watermark``; it is dropped
+  (and reported through :attr:`WindowOperator.late`) iff it is late for every window it belongs
+  to; a late-but-allowed element updates its window and re-fires it immediately;
+- window state is purged when ``watermark >= end - 1 + allowed_lateness``;
+- sessions ``[first_ts, last_ts + gap)`` merge when they overlap or touch, also when a late (but
+  allowed) element bridges two of them;
+- early firing (``trigger``) emits partial results of windows that have not fired yet.
+
+The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)`` tuples and never
+does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each window changed
+since the last checkpoint once, and :meth:`restore` rebuilds the map and the timers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, cast
+
+import orjson
+
+from kstream.operators.aggregations import Aggregator, from_storable, to_storable
+from kstream.operators.window.assign import intersects, sliding_windows, window_start
+from kstream.operators.window.base import (
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    NEVER,
+    LateRecord,
+    Record,
+    WindowId,
+    WindowOperator,
+    decode_window_key,
+    encode_window_key,
+    window_key_text,
+)
+from kstream.pipeline.spec import WindowSpec
+
+__all__ = [
+    "MAX_WATERMARK",
+    "MIN_WATERMARK",
+    "LateRecord",
+    "Record",
+    "TimeWindowOperator",
+    "WindowId",
+    "WindowOperator",
+    "decode_window_key",
+    "encode_window_key",
+]
+
+
+class TimeWindowOperator(WindowOperator):
+    """Tumbling, sliding or session windows of one task (see the module docstring).
+
+    Args:
+        spec: the window's spec (type, sizes in ms, lateness, emit mode, trigger).
+        aggregator: the compiled aggregations.
+        clock: processing time in epoch ms (for ``trigger: {every: ...}``).
+    """
+
+    def __init__(
+        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
+    ) -> None:
+        super().__init__(spec, aggregator, clock)
+        self.lateness = spec.allowed_lateness_ms
+        self.track_emitted = self.mode == "changelog" or (
+            self.mode == "update" and spec.type == "session"
+        )
+        self.process = self._select_process()
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.windows: dict[WindowId, list[Any]] = {}
+        #: windows present in the durable store (RocksDB and changelog)
+        self.persisted: set[WindowId] = set()
+        self.sessions: dict[Any, list[WindowId]] = {}
+        self._fire: dict[int, list[WindowId]] = {}
+        self._purge: dict[int, list[WindowId]] = {}
+        self._heap: list[int] = []
+
+    def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
+        if self.spec.type == "tumbling":
+            return self._process_tumbling
+        if self.spec.type == "sliding":
+            return self._process_sliding
+        return self._process_session
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _schedule(self, table: dict[int, list[WindowId]], at: int, wid: WindowId) -> None:
+        bucket = table.get(at)
+        if bucket is None:
+            table[at] = [wid]
+            other = self._purge if table is self._fire else self._fire
+            if at not in other:
+                heapq.heappush(self._heap, at)
+            if at < self.next_timer:
+                self.next_timer = at
+        else:
+            bucket.append(wid)
+
+    def _create(self, wid: WindowId, wm: int) -> list[Any]:
+        acc = self.agg.new()
+        self.windows[wid] = acc
+        end = wid[2]
+        if end - 1 > wm:
+            self._schedule(self._fire, end - 1, wid)
+        self._schedule(self._purge, end - 1 + self.lateness, wid)
+        return acc
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _process_tumbling(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        size = self.spec.size_ms or 0
+        start = window_start(ts, size, self.spec.offset_ms)
+        end = start + size
+        if end - 1 + self.lateness <= wm:
+            self._drop(key, value, ts, start, end, wm)
+            return []
+        values = self.agg.extract(value)
+        return self._add((key, start, end), values, value, ts, wm)
+
+    def _process_sliding(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        spec = self.spec
+        lateness = self.lateness
+        windows = sliding_windows(ts, spec.size_ms or 0, spec.slide_ms or 0, spec.offset_ms)
+        open_ = [(s, e) for s, e in windows if e - 1 + lateness > wm]
+        if not open_:
+            start, end = windows[0]  # the latest window: the last that could have taken it
+            self._drop(key, value, ts, start, end, wm)
+            return []
+        values = self.agg.extract(value)
+        out: list[Record] = []
+        for start, end in open_:
+            out.extend(self._add((key, start, end), values, value, ts, wm))
+        return out
+
+    def _process_session(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        start, end = ts, ts + (self.spec.gap_ms or 0)
+        existing = self.sessions.get(key, [])
+        merging = [w for w in existing if intersects(w[1], w[2], start, end)]
+        for w in merging:
+            start, end = min(start, w[1]), max(end, w[2])
+        if end - 1 + self.lateness <= wm:
+            self._drop(key, value, ts, start, end, wm)
+            return []
+        values = self.agg.extract(value)
+        wid = (key, start, end)
+        if len(merging) == 1 and merging[0] == wid:
+            return self._add(wid, values, value, ts, wm)
+        out = self._merge(wid, merging, existing, wm)
+        out.extend(self._add(wid, values, value, ts, wm))
+        return out
+
+    def _add(
+        self, wid: WindowId, values: tuple[Any, ...], value: Any, ts: int, wm: int
+    ) -> list[Record]:
+        """Apply one element to window ``wid`` (created if new); re-fire a window that has
+        already fired (late but allowed); early-fire when the trigger says so."""
+        acc = self.windows.get(wid)
+        if acc is None:
+            acc = self._create(wid, wm)
+        self.agg.apply(acc, values, ts, value)
+        self.dirty.add(wid)
+        if wid[2] - 1 <= wm:
+            return self._emit(wid, acc)
+        if self.triggered and self._touched(wid):
+            return self._emit(wid, acc)
+        return []
+
+    def _merge(
+        self, wid: WindowId, merging: list[WindowId], existing: list[WindowId], wm: int
+    ) -> list[Record]:
+        """Replace the sessions ``merging`` by the new session ``wid`` holding their merged
+        accumulators; returns the retractions of the merged sessions that had been emitted."""
+        out: list[Record] = []
+        acc = self._create(wid, wm)
+        carried = 0
+        for w in merging:
+            out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
+            carried += self.since.pop(w, 0)
+            acc[:] = self.agg.merge(acc, self.windows.pop(w))
+            self.dirty.add(w)
+        if carried:
+            self.since[wid] = carried
+        self.sessions[wid[0]] = [w for w in existing if w not in merging] + [wid]
+        return out
+
+    def _drop(self, key: Any, value: Any, ts: int, start: int, end: int, wm: int) -> None:
+        self.late_count += 1
+        self.late.append(LateRecord((key, value, ts, start, end, wm)))
+
+    # -- firing -------------------------------------------------------------------------------
+
+    def advance(self, wm: int) -> list[Record]:
+        """Fire every window with ``end - 1 <= wm`` and purge those with
+        ``end - 1 + allowed_lateness <= wm``; returns the results in timer order."""
+        out: list[Record] = []
+        heap = self._heap
+        while heap and heap[0] <= wm:
+            at = heapq.heappop(heap)
+            for wid in self._fire.pop(at, ()):
+                acc = self.windows.get(wid)
+                if acc is not None:
+                    out.extend(self._emit(wid, acc))
+            for wid in self._purge.pop(at, ()):
+                if wid in self.windows:
+                    self._purge_window(wid)
+        self.next_timer = heap[0] if heap else NEVER
+        return out
+
+    def _fire_early(self, ident: Hashable) -> list[Record]:
+        wid = cast(WindowId, ident)
+        acc = self.windows.get(wid)
+        if acc is None:
+            self.since.pop(wid, None)
+            return []
+        return self._emit(wid, acc)
+
+    def _purge_window(self, wid: WindowId) -> None:
+        del self.windows[wid]
+        if wid in self.persisted:
+            self.dirty.add(wid)
+        else:  # never reached the store: no deletion to write
+            self.dirty.discard(wid)
+        self.emitted.pop(wid, None)
+        self.since.pop(wid, None)
+        if self.spec.type == "session":
+            remaining = [w for w in self.sessions.get(wid[0], []) if w != wid]
+            if remaining:
+                self.sessions[wid[0]] = remaining
+            else:
+                self.sessions.pop(wid[0], None)
+
+    def _emit(self, wid: WindowId, acc: list[Any]) -> list[Record]:
+        key, start, end = wid
+        value = {"key": key, "window_start": start, "window_end": end}
+        value.update(self.agg.result(acc))
+        upsert_key = None if self.mode == "final" else window_key_text(wid)
+        return self._records(wid, key, upsert_key, value, end - 1)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Each window changed since the last call, once: ``(store key, JSON value or None)``
+        where the value is ``[accumulator, last emitted result or null, elements since the last
+        emission]`` and None is a deletion. Clears the change set."""
+        out: list[tuple[bytes, bytes | None]] = []
+        persisted = self.persisted
+        for wid in self.dirty:
+            acc = self.windows.get(wid)
+            if acc is None:
+                # a window opened and purged within one checkpoint interval never reached
+                # the store: nothing to delete, nothing to write to the changelog
+                if wid in persisted:
+                    persisted.discard(wid)
+                    out.append((encode_window_key(wid), None))
+            else:
+                stored = [to_storable(self.agg, acc), self.emitted.get(wid), self.since.get(wid, 0)]
+                out.append((encode_window_key(wid), orjson.dumps(stored)))
+                persisted.add(wid)
+        self.dirty.clear()
+        return out
+
+    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
+        """Replace the state with stored ``entries`` and rebuild the timers for watermark ``wm``.
+
+        Raises:
+            ExpressionError: when a stored accumulator does not fit the aggregations.
+        """
+        self._reset()
+        for raw_key, raw_value in entries:
+            wid = decode_window_key(raw_key)
+            stored, emitted, *rest = orjson.loads(raw_value)
+            self._create(wid, wm)
+            self.windows[wid] = from_storable(self.agg, stored)
+            if emitted is not None:
+                self.emitted[wid] = emitted
+            if rest and rest[0] and wid[2] - 1 > wm:
+                self.since[wid] = int(rest[0])
+            if self.spec.type == "session":
+                self.sessions.setdefault(wid[0], []).append(wid)
+        self.dirty.clear()
+        self.persisted = set(self.windows)
+        self._rearm()
+
+    def open_windows(self) -> int:
+        """Number of windows currently held in state."""
+        return len(self.windows)

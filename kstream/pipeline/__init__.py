@@ -1,0 +1,1 @@
+"""The pipeline spec: models, YAML loading with positions, validation, durations, views."""

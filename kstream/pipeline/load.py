@@ -1,0 +1,332 @@
+"""Load and validate a pipeline YAML file into a :class:`~kstream.pipeline.spec.PipelineSpec`.
+
+Every problem in the file is collected (not only the first) and raised as one
+:class:`~kstream.errors.ConfigError`; each :class:`~kstream.errors.ConfigIssue` gives the file,
+the line of the key, the key path (``operators[2].window.size``), what is wrong and a hint.
+
+The pipeline file format::
+
+    pipeline: flights-hourly          # required; [a-zA-Z0-9._-]+
+    group: flights-hourly-v2          # optional consumer group id (default: the pipeline name)
+    kafka:                            # optional librdkafka settings, passed through as strings
+      bootstrap.servers: 127.0.0.1:9092
+    schema_registry: http://registry:8081   # optional: Avro in the Confluent wire format; or
+                                      # {url: ..., basic.auth.user.info: ...}; mock://NAME: the
+                                      # client library's in-process mock (tests)
+    checkpoint: {interval: 5s, guarantee: exactly_once}   # optional; or at_least_once
+
+    sources:                          # a list with exactly one source (in this version)
+      - topic: flights                # required
+        name: flights                 # optional, default: the topic
+        format: json                  # json | string | bytes | avro (default json)
+        key_format: string            # json | string | bytes | avro (default string)
+        schema: schemas/flight.avsc   # avro: the (reader) schema, relative to this file;
+                                      # required without a schema_registry
+        writer_schema: schemas/flight-v1.avsc   # avro without a registry: what producers wrote
+        key_schema: schemas/key.avsc  # key_format: avro
+        time: event                   # event | processing | ingestion (default event)
+        event_time: {field: sched_dep_ts, unit: ms}   # or `event_time: sched_dep_ts` (unit ms)
+                                      # unit ms | s | iso; omitted: the Kafka record timestamp;
+                                      # only with time: event
+        watermark:                    # all optional
+          strategy: bounded           # bounded | monotonous
+          max_out_of_orderness: 1h    # bounded only (default 0)
+          idle_timeout: 30s           # default: partitions never go idle
+          max_future_skew: 1d         # default 1d
+        on_error: fail                # fail | skip | dead_letter (docs/errors.md)
+        dead_letter_topic: bad-flights   # required with (and only with) on_error: dead_letter
+
+    operators:                        # optional list; each item has ONE operator key + `id`,
+                                      # and optionally on_error (+ dead_letter_topic): errors
+                                      # raised in that operator; default: the source's policy
+      - filter: "dep_time is not None"          # or filter: {python: "module:function"}
+      - map: {select: [origin, dep_delay], fields: {delay_h: "dep_delay / 60"}}
+                                      # or map: {python: "module:function"}
+      - key_by: origin                # an expression, or {expr: ..., partitions: 4}
+        id: by-origin                 # or {python: "module:function", partitions: 4}
+      - id: hourly                    # required for window (names its state)
+        window:
+          type: tumbling              # tumbling | sliding | session | count | global
+          size: 1h                    # tumbling and sliding; count: a number of elements
+          slide: 10m                  # sliding (required there, <= size); count (elements)
+          gap: 3h                     # session only
+          offset: 0s                  # tumbling and sliding; may be negative, |offset| < period
+          allowed_lateness: 0s        # tumbling, sliding, session
+          late_topic: flights-late    # optional; tumbling, sliding, session
+          emit: final                 # final | update | changelog (global: default update)
+          trigger: {every: 10s}       # optional early firing, or {count: 100}; not for count
+          aggregate:                  # required, at least one: result field -> aggregation
+            flights: count            # count, or {count: expression}
+            avg_dep_delay: {avg: dep_delay}   # count sum min max avg first last
+                                              # count_distinct collect: {kind: expression}
+            custom: {python: "module:Class"}  # user-defined aggregate (kind "python")
+
+    sinks:                            # a list, at least one
+      - topic: flights-hourly         # required
+        name: hourly                  # optional, default: the topic
+        format: json                  # json | string | bytes | avro (default json)
+        key_format: string            # json | string | bytes | avro (default string)
+        schema: schemas/hourly.avsc   # avro; window results without one get a derived schema
+        key_schema: schemas/key.avsc  # key_format: avro (default: a union of scalars)
+        partitions: 1                 # optional; used when the topic must be created
+        on_error: skip                # serialize/produce errors; default: the source's policy
+
+Durations are written ``500ms``, ``10s``, ``5m``, ``1h``, ``1d`` or as an integer of ms.
+Operator ids default to ``<kind>-<index>`` (``filter-0``); ids must be unique. Aggregation
+names must be identifiers other than ``key``, ``window_start`` and ``window_end``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from kstream.errors import ConfigError, ConfigIssue
+from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
+from kstream.pipeline.operators import read_operators
+from kstream.pipeline.spec import (
+    CheckpointSpec,
+    Guarantee,
+    PipelineSpec,
+    SinkSpec,
+    SourceSpec,
+    TimeKind,
+    TimeSpec,
+    TimeUnit,
+    WatermarkSpec,
+)
+from kstream.pipeline.view import fingerprint, spec_to_dict
+from kstream.pipeline.yamlnodes import (
+    Issues,
+    Node,
+    check_keys,
+    describe,
+    expect_seq,
+    parse_yaml,
+    read_duration,
+    read_enum,
+    read_positive_int,
+    read_str,
+)
+
+__all__ = ["fingerprint", "load_pipeline", "load_pipeline_text", "spec_to_dict"]
+
+TOP_KEYS = (
+    "pipeline",
+    "group",
+    "kafka",
+    "schema_registry",
+    "checkpoint",
+    "sources",
+    "operators",
+    "sinks",
+)
+SOURCE_KEYS = (
+    "topic",
+    "name",
+    "format",
+    "key_format",
+    "schema",
+    "writer_schema",
+    "key_schema",
+    "time",
+    "event_time",
+    "watermark",
+    "on_error",
+    "dead_letter_topic",
+)
+SINK_KEYS = (
+    "topic",
+    "name",
+    "format",
+    "key_format",
+    "schema",
+    "key_schema",
+    "partitions",
+    "on_error",
+    "dead_letter_topic",
+)
+WATERMARK_KEYS = ("strategy", "max_out_of_orderness", "idle_timeout", "max_future_skew")
+
+
+def load_pipeline(path: str | Path) -> PipelineSpec:
+    """Read and validate the pipeline file at ``path``.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid YAML, or breaks the schema (every
+            issue found is reported at once).
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        hint = "check the path and that the file is UTF-8 text"
+        raise ConfigError([ConfigIssue(name, 0, "", f"cannot read the file: {exc}", hint)]) from exc
+    return load_pipeline_text(text, name)
+
+
+def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
+    """Validate pipeline YAML ``text``; ``path`` is only used in messages and ``spec.path``.
+
+    Raises:
+        ConfigError: invalid YAML or schema, with every issue found.
+    """
+    root = parse_yaml(text, path)
+    issues = Issues(path)
+    if not root.is_map:
+        got = "an empty file" if root.value is None else describe(root.value)
+        issues.add(
+            root, f"a pipeline file must be a mapping, got {got}", "start with 'pipeline: <name>'"
+        )
+        issues.raise_if_any()
+    check_keys(issues, root, TOP_KEYS, ("pipeline", "sources", "sinks"))
+    registry = read_registry(issues, root.get("schema_registry"))
+    spec = PipelineSpec(
+        name=read_str(issues, root.get("pipeline"), "", name=True) or "",
+        path=path,
+        group=read_str(issues, root.get("group")),
+        kafka=_kafka(issues, root.get("kafka")),
+        checkpoint=_checkpoint(issues, root.get("checkpoint")),
+        sources=_sources(issues, root.get("sources"), bool(registry)),
+        operators=read_operators(issues, root.get("operators")),
+        sinks=_sinks(issues, root.get("sinks"), bool(registry)),
+        schema_registry=registry,
+    )
+    if not issues.items:
+        check_pipeline(issues, root, spec)
+    issues.raise_if_any()
+    return spec
+
+
+def _kafka(issues: Issues, node: Node | None) -> dict[str, str]:
+    """librdkafka settings; scalar values become strings (booleans ``true``/``false``)."""
+    if node is None or node.value is None:
+        return {}
+    if not node.is_map:
+        issues.add(node, f"expected a mapping, got {describe(node.value)}", "write setting: value")
+        return {}
+    settings: dict[str, str] = {}
+    for key, child in node.entries():
+        value = child.value
+        if isinstance(value, bool):
+            settings[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            settings[key] = str(value)
+        else:
+            hint = "librdkafka settings are scalars, e.g. acks: all"
+            issues.add(child, f"expected a scalar value, got {describe(value)}", hint)
+    return settings
+
+
+def _checkpoint(issues: Issues, node: Node | None) -> CheckpointSpec:
+    if node is None or node.value is None:
+        return CheckpointSpec()
+    if not check_keys(issues, node, ("interval", "guarantee")):
+        return CheckpointSpec()
+    interval = read_duration(issues, node.get("interval"), 5_000, minimum=1) or 5_000
+    choices = ("exactly_once", "at_least_once")
+    guarantee = read_enum(issues, node.get("guarantee"), choices, "exactly_once")
+    return CheckpointSpec(interval_ms=interval, guarantee=cast(Guarantee, guarantee))
+
+
+def _sources(issues: Issues, node: Node | None, registry: bool) -> tuple[SourceSpec, ...]:
+    if node is None or not expect_seq(issues, node, "write sources: [{topic: my-topic}]"):
+        return ()
+    items = node.items()
+    if not items:
+        issues.add(node, "at least one source is required", "add '- topic: <topic>'")
+    for extra in items[1:]:
+        issues.add(extra, "only one source is supported in this version", "remove this source")
+    specs = [_source(issues, item, registry) for item in items]
+    return tuple(spec for spec in specs[:1] if spec is not None)
+
+
+def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
+    if not check_keys(issues, node, SOURCE_KEYS, ("topic",)):
+        return None
+    topic = read_str(issues, node.get("topic"), "", name=True) or ""
+    time_kind = read_enum(issues, node.get("time"), ("event", "processing", "ingestion"), "event")
+    on_error, dead_letter_topic = read_policy(issues, node, "fail")
+    formats = read_formats(issues, node, sink=False, registry=registry)
+    return SourceSpec(
+        name=read_str(issues, node.get("name"), topic, name=True) or topic,
+        topic=topic,
+        format=formats.format,
+        key_format=formats.key_format,
+        time=_time(issues, cast(TimeKind, time_kind), node.get("event_time")),
+        watermark=_watermark(issues, node.get("watermark")),
+        on_error=on_error or "fail",
+        dead_letter_topic=dead_letter_topic,
+        schema=formats.schema,
+        writer_schema=formats.writer_schema,
+        key_schema=formats.key_schema,
+    )
+
+
+def _time(issues: Issues, kind: TimeKind, node: Node | None) -> TimeSpec:
+    """``event_time``: a field name, or ``{field, unit}``; only meaningful for event time."""
+    if node is None:
+        return TimeSpec(kind=kind)
+    if kind != "event":
+        hint = "remove event_time, or set time: event"
+        issues.add(node, f"event_time is only used with time: event, not time: {kind}", hint)
+        return TimeSpec(kind=kind)
+    if not node.is_map:
+        return TimeSpec(kind=kind, field=read_str(issues, node))
+    check_keys(issues, node, ("field", "unit"), ("field",))
+    unit = read_enum(issues, node.get("unit"), ("ms", "s", "iso"), "ms")
+    field = read_str(issues, node.get("field"))
+    return TimeSpec(kind=kind, field=field, unit=cast(TimeUnit, unit))
+
+
+def _watermark(issues: Issues, node: Node | None) -> WatermarkSpec:
+    if node is None or node.value is None or not check_keys(issues, node, WATERMARK_KEYS):
+        return WatermarkSpec()
+    strategy = read_enum(issues, node.get("strategy"), ("bounded", "monotonous"), "bounded")
+    bound_node = node.get("max_out_of_orderness")
+    if strategy == "monotonous" and bound_node is not None:
+        hint = "remove it, or use strategy: bounded"
+        issues.add(bound_node, "max_out_of_orderness is for strategy: bounded", hint)
+    skew = read_duration(issues, node.get("max_future_skew"), 86_400_000, minimum=1)
+    return WatermarkSpec(
+        strategy="monotonous" if strategy == "monotonous" else "bounded",
+        max_out_of_orderness_ms=read_duration(issues, bound_node, 0) or 0,
+        idle_timeout_ms=read_duration(issues, node.get("idle_timeout"), None, minimum=1),
+        max_future_skew_ms=skew or 86_400_000,
+    )
+
+
+def _sinks(issues: Issues, node: Node | None, registry: bool) -> tuple[SinkSpec, ...]:
+    if node is None or not expect_seq(issues, node, "write sinks: [{topic: my-topic}]"):
+        return ()
+    if not node.items():
+        issues.add(node, "at least one sink is required", "add '- topic: <topic>'")
+    specs: list[SinkSpec] = []
+    for item in node.items():
+        spec = _sink(issues, item, registry)
+        if spec is None:
+            continue
+        if any(other.name == spec.name for other in specs):
+            hint = "give each sink a distinct 'name'"
+            issues.add(item.get("name") or item, f"duplicate sink name '{spec.name}'", hint)
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
+    if not check_keys(issues, node, SINK_KEYS, ("topic",)):
+        return None
+    topic = read_str(issues, node.get("topic"), "", name=True) or ""
+    formats = read_formats(issues, node, sink=True, registry=registry)
+    on_error, dead_letter_topic = read_policy(issues, node, None)
+    return SinkSpec(
+        name=read_str(issues, node.get("name"), topic, name=True) or topic,
+        topic=topic,
+        format=formats.format,
+        key_format=formats.key_format,
+        partitions=read_positive_int(issues, node.get("partitions"), None),
+        schema=formats.schema,
+        key_schema=formats.key_schema,
+        on_error=on_error,
+        dead_letter_topic=dead_letter_topic,
+    )

@@ -1,0 +1,212 @@
+"""The ``operators:`` section of a pipeline file (see :mod:`kstream.pipeline.load` for the format).
+
+:func:`read_operators` validates the list and builds the operator dataclasses of
+:mod:`kstream.pipeline.spec`, recording every problem in an
+:class:`~kstream.pipeline.yamlnodes.Issues` collector. Windows are read by
+:mod:`kstream.pipeline.windows`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from kstream.pipeline.formats import read_policy
+from kstream.pipeline.spec import FilterSpec, KeyBySpec, MapSpec, OperatorSpec
+from kstream.pipeline.windows import read_window
+from kstream.pipeline.yamlnodes import (
+    NAME_HINT,
+    NAME_PATTERN,
+    Issues,
+    Node,
+    check_keys,
+    describe,
+    expect_seq,
+    read_expression,
+    read_positive_int,
+    read_python_ref,
+    suggest,
+)
+
+OPERATOR_KINDS = ("filter", "map", "key_by", "window")
+#: Keys an operator item may hold besides its one operator key.
+ITEM_KEYS = ("id", "on_error", "dead_letter_topic")
+STATEFUL_KINDS = ("window",)
+
+__all__ = ["OPERATOR_KINDS", "read_operators"]
+
+
+def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...]:
+    """Validate the ``operators`` list and build its specs (absent -> no operators).
+
+    Operator ids default to ``<kind>-<index>``; a window needs an explicit id. Ids must be
+    unique and match ``[a-zA-Z0-9._-]+``.
+    """
+    if node is None or node.value is None:
+        return ()
+    if not expect_seq(issues, node, "write a list of '- filter: ...' items"):
+        return ()
+    specs: list[OperatorSpec] = []
+    first_line: dict[str, int] = {}
+    for index, item in enumerate(node.items()):
+        spec = _operator(issues, item, index)
+        if spec is None:
+            continue
+        if spec.id in first_line:
+            id_node = item.get("id") or item
+            issues.add(
+                id_node,
+                f"duplicate operator id '{spec.id}'",
+                f"operator ids must be unique; '{spec.id}' is already used at line "
+                f"{first_line[spec.id]}",
+            )
+        else:
+            first_line[spec.id] = (item.get("id") or item).line
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _operator(issues: Issues, item: Node, index: int) -> OperatorSpec | None:
+    """One operator item: exactly one operator key plus optional ``id``, ``on_error`` and
+    ``dead_letter_topic`` (the error policy of the operator; default: the source's)."""
+    if not item.is_map:
+        issues.add(
+            item,
+            f"an operator must be a mapping, got {describe(item.value)}",
+            f"write e.g. '- filter: \"x > 0\"'; expected one of: {', '.join(OPERATOR_KINDS)}",
+        )
+        return None
+    kinds = [(key, child) for key, child in item.entries() if key not in ITEM_KEYS]
+    for key, child in kinds:
+        if key not in OPERATOR_KINDS:
+            hint = suggest(key, OPERATOR_KINDS)
+            if not hint.startswith("expected"):
+                hint = f"{hint} expected one of: {', '.join(OPERATOR_KINDS)}"
+            issues.add(child, f"unknown operator '{key}'", hint)
+    known = [(key, child) for key, child in kinds if key in OPERATOR_KINDS]
+    if len(known) > 1:
+        names = " and ".join(key for key, _ in known)
+        issues.add(
+            known[1][1], f"one operator item holds {names}", "split them into two '- ' items"
+        )
+    if len(kinds) == 0:
+        issues.add(item, "operator has no kind", f"add one of: {', '.join(OPERATOR_KINDS)}")
+    if len(known) != 1:
+        return None
+    kind, body = known[0]
+    op_id = _operator_id(issues, item, kind, index)
+    spec = _BUILDERS[kind](issues, body, op_id or "")  # validate the body even without an id
+    on_error, dead_letter_topic = read_policy(issues, item, None)
+    if spec is not None and on_error is not None:
+        spec = dataclasses.replace(spec, on_error=on_error, dead_letter_topic=dead_letter_topic)
+    return spec if op_id is not None else None
+
+
+def _operator_id(issues: Issues, item: Node, kind: str, index: int) -> str | None:
+    """The explicit ``id`` or ``<kind>-<index>``; stateful operators require an explicit id."""
+    id_node = item.get("id")
+    if id_node is None:
+        if kind in STATEFUL_KINDS:
+            issues.add(
+                item,
+                f"a {kind} operator needs an 'id'",
+                "add e.g. 'id: hourly': stateful operators need a stable id that names their "
+                "state across restarts",
+            )
+            return None
+        return f"{kind}-{index}"
+    value = id_node.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        issues.add(id_node, f"invalid operator id {describe(value)}", NAME_HINT)
+        return None
+    return value
+
+
+def _code_or_python(issues: Issues, node: Node) -> tuple[Node, str]:
+    """For ``{expr: ...}`` / ``{python: ...}`` forms: the single chosen child and its key."""
+    present = [(key, child) for key, child in node.entries() if key in ("expr", "python")]
+    if len(present) != 1:
+        hint = "write {expr: <expression>} or {python: module:function}"
+        issues.add(node, "expected exactly one of 'expr' and 'python'", hint)
+        return node, ""
+    return present[0][1], present[0][0]
+
+
+def _filter(issues: Issues, node: Node, op_id: str) -> FilterSpec:
+    if node.is_map:
+        check_keys(issues, node, ("expr", "python"))
+        child, key = _code_or_python(issues, node)
+        if key == "python":
+            return FilterSpec(id=op_id, python=read_python_ref(issues, child))
+        if key == "expr":
+            return FilterSpec(id=op_id, expr=read_expression(issues, child))
+        return FilterSpec(id=op_id)
+    return FilterSpec(id=op_id, expr=read_expression(issues, node))
+
+
+def _key_by(issues: Issues, node: Node, op_id: str) -> KeyBySpec:
+    if not node.is_map:
+        return KeyBySpec(id=op_id, expr=read_expression(issues, node))
+    check_keys(issues, node, ("expr", "python", "partitions"))
+    partitions = read_positive_int(issues, node.get("partitions"), None)
+    child, key = _code_or_python(issues, node)
+    if key == "python":
+        return KeyBySpec(id=op_id, python=read_python_ref(issues, child), partitions=partitions)
+    expr = read_expression(issues, child) if key == "expr" else None
+    return KeyBySpec(id=op_id, expr=expr, partitions=partitions)
+
+
+def _map(issues: Issues, node: Node, op_id: str) -> MapSpec:
+    hint = "write map: {select: [a, b], fields: {c: 'a + b'}} or map: {python: module:function}"
+    if not check_keys(issues, node, ("select", "fields", "python")):
+        return MapSpec(id=op_id)
+    python_node = node.get("python")
+    if python_node is not None:
+        if node.get("select") is not None or node.get("fields") is not None:
+            issues.add(python_node, "'python' cannot be combined with 'select' or 'fields'", hint)
+        return MapSpec(id=op_id, python=read_python_ref(issues, python_node))
+    if node.get("select") is None and node.get("fields") is None:
+        issues.add(node, "map needs 'select', 'fields' or 'python'", hint)
+    select = _select(issues, node.get("select"))
+    return MapSpec(id=op_id, select=select, fields=_fields(issues, node.get("fields")))
+
+
+def _select(issues: Issues, node: Node | None) -> tuple[str, ...] | None:
+    if node is None or not expect_seq(issues, node, "write select: [field_a, field_b]"):
+        return None
+    names: list[str] = []
+    for item in node.items():
+        if not isinstance(item.value, str) or not item.value:
+            issues.add(item, f"expected a field name, got {describe(item.value)}", "write a name")
+        elif item.value in names:
+            issues.add(item, f"field '{item.value}' is selected twice", "remove the duplicate")
+        else:
+            names.append(str(item.value))
+    return tuple(names)
+
+
+def _fields(issues: Issues, node: Node | None) -> tuple[tuple[str, str], ...]:
+    if node is None or not node.is_map:
+        if node is not None:
+            issues.add(
+                node,
+                f"expected a mapping, got {describe(node.value)}",
+                "write fields: {new_field: 'expression'}",
+            )
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for name, child in node.entries():
+        expr = read_expression(issues, child)
+        if expr is not None:
+            pairs.append((name, expr))
+    return tuple(pairs)
+
+
+_BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
+    "filter": _filter,
+    "map": _map,
+    "key_by": _key_by,
+    "window": read_window,
+}

@@ -1,0 +1,234 @@
+"""The pipeline spec: frozen dataclasses loaded from YAML (``kstream.pipeline.load``).
+
+The spec is pure data. Runtime objects (operators, tasks, the job graph) are built from it; it
+never holds clients, files or state. All durations are integer milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TimeKind = Literal["event", "processing", "ingestion"]
+TimeUnit = Literal["ms", "s", "iso"]
+ErrorPolicy = Literal["fail", "skip", "dead_letter"]
+Format = Literal["json", "string", "bytes", "avro"]
+WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
+EmitMode = Literal["final", "update", "changelog"]
+Guarantee = Literal["exactly_once", "at_least_once"]
+
+AGGREGATION_KINDS = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "first",
+    "last",
+    "count_distinct",
+    "collect",
+)
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """Where a record's time comes from.
+
+    ``kind`` ``event`` reads ``field`` (``unit`` ms, s or ISO-8601) or, when ``field`` is None,
+    the Kafka record timestamp; ``processing`` uses the wall clock at processing;
+    ``ingestion`` uses the Kafka record timestamp (LogAppendTime or producer time).
+    """
+
+    kind: TimeKind = "event"
+    field: str | None = None
+    unit: TimeUnit = "ms"
+
+
+@dataclass(frozen=True)
+class WatermarkSpec:
+    """Watermark generation per source partition (Flink ``forBoundedOutOfOrderness``).
+
+    watermark = max_event_ts_seen - max_out_of_orderness_ms - 1. ``monotonous`` is the same with
+    a bound of 0. A partition with no records for ``idle_timeout_ms`` (processing time) is idle.
+    A record more than ``max_future_skew_ms`` ahead of the highest event time seen so far is
+    absurd: it does not advance the watermark and goes to the source's error policy.
+    """
+
+    strategy: Literal["bounded", "monotonous"] = "bounded"
+    max_out_of_orderness_ms: int = 0
+    idle_timeout_ms: int | None = None
+    max_future_skew_ms: int = 86_400_000
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source topic: its format, time and watermark, and its error policy.
+
+    ``schema`` (the reader schema), ``writer_schema`` and ``key_schema`` are absolute paths of
+    Avro schema files (``format``/``key_format: avro``; docs/formats.md).
+    """
+
+    name: str
+    topic: str
+    format: Format = "json"
+    key_format: Format = "string"
+    time: TimeSpec = field(default_factory=TimeSpec)
+    watermark: WatermarkSpec = field(default_factory=WatermarkSpec)
+    on_error: ErrorPolicy = "fail"
+    dead_letter_topic: str | None = None
+    schema: str | None = None
+    writer_schema: str | None = None
+    key_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """Keep records for which ``expr`` is truthy (or ``python`` returns truthy)."""
+
+    id: str
+    expr: str | None = None
+    python: str | None = None
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """Reshape the value: keep ``select`` fields (all when None), then set computed ``fields``.
+
+    ``python`` (``module:function``) replaces the value by ``function(value)`` instead.
+    """
+
+    id: str
+    select: tuple[str, ...] | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    python: str | None = None
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyBySpec:
+    """Re-key by ``expr`` (a field name is an expression) and repartition through a topic.
+
+    ``partitions`` is the repartition topic's partition count (default: the source's).
+    """
+
+    id: str
+    expr: str | None = None
+    python: str | None = None
+    partitions: int | None = None
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class AggregationSpec:
+    """One output field of a window: ``kind`` over ``expr`` (None for a plain ``count``)."""
+
+    name: str
+    kind: str
+    expr: str | None = None
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A keyed window with aggregations (Flink DataStream semantics; docs/time-and-windows.md).
+
+    Tumbling: ``size_ms`` (+ ``offset_ms``). Sliding: ``size_ms``, ``slide_ms`` (+ offset).
+    Session: ``gap_ms``. Fires when watermark >= end - 1; state purged when
+    watermark >= end - 1 + ``allowed_lateness_ms``; later elements go to ``late_topic``.
+    Count: ``count_size`` elements per key, sliding by ``count_slide`` elements (default: the
+    size); not subject to event time. Global: one running aggregate per key, closed only by the
+    end of input. Early firing: ``trigger_every_ms`` (processing time, aligned to the epoch) or
+    ``trigger_count`` (elements added since the window's last emission).
+    """
+
+    id: str
+    type: WindowType
+    aggregations: tuple[AggregationSpec, ...]
+    size_ms: int | None = None
+    slide_ms: int | None = None
+    gap_ms: int | None = None
+    offset_ms: int = 0
+    allowed_lateness_ms: int = 0
+    late_topic: str | None = None
+    emit: EmitMode = "final"
+    count_size: int | None = None
+    count_slide: int | None = None
+    trigger_every_ms: int | None = None
+    trigger_count: int | None = None
+    on_error: ErrorPolicy | None = None  # None: the source's policy (docs/errors.md)
+    dead_letter_topic: str | None = None
+
+
+OperatorSpec = FilterSpec | MapSpec | KeyBySpec | WindowSpec
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """An output topic. Records keep the current key (window results: the window key).
+
+    ``schema``/``key_schema``: absolute paths of Avro schema files (window results written as
+    Avro without a ``schema`` get one derived from the aggregations). ``on_error`` None: the
+    source's policy, for serialize and produce errors.
+    """
+
+    name: str
+    topic: str
+    format: Format = "json"
+    key_format: Format = "string"
+    partitions: int | None = None
+    schema: str | None = None
+    key_schema: str | None = None
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """How often each task commits state, outputs and input offsets, and with what guarantee."""
+
+    interval_ms: int = 5_000
+    guarantee: Guarantee = "exactly_once"
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A whole pipeline as declared in one YAML file.
+
+    Attributes:
+        name: pipeline name; prefixes internal topics and the default consumer group.
+        path: the YAML file ("<string>" when loaded from text).
+        kafka: librdkafka settings passed through to every client (may hold secrets).
+        sources, operators, sinks: the dataflow, in declaration order.
+        group: consumer group id (default: the pipeline name).
+        schema_registry: Confluent schema registry client settings (``url`` and e.g.
+            ``basic.auth.user.info``; may hold secrets); empty when none is configured.
+    """
+
+    name: str
+    path: str
+    sources: tuple[SourceSpec, ...]
+    operators: tuple[OperatorSpec, ...]
+    sinks: tuple[SinkSpec, ...]
+    kafka: dict[str, str] = field(default_factory=dict)
+    checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
+    group: str | None = None
+    schema_registry: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group id: ``group`` or the pipeline name."""
+        return self.group or self.name
+
+    def dead_letter_topics(self) -> list[str]:
+        """Every dead-letter topic (source, operators, sinks), each once, in declaration order."""
+        owners = (*self.sources, *self.operators, *self.sinks)
+        topics = [o.dead_letter_topic for o in owners if o.dead_letter_topic]
+        return list(dict.fromkeys(topics))
+
+    def stateful_ids(self) -> list[str]:
+        """Ids of the operators that keep state, in declaration order."""
+        return [op.id for op in self.operators if isinstance(op, WindowSpec)]

@@ -1,0 +1,148 @@
+"""Plain views of a :class:`~kstream.pipeline.spec.PipelineSpec`: a JSON-able dict and a
+fingerprint.
+
+:func:`spec_to_dict` is for display and logs (secrets in ``kafka`` are masked);
+:func:`fingerprint` identifies the pipeline's *state layout*: it changes when a stateful
+operator, the source topic or the pipeline name changes, and not for Kafka client settings,
+filters, maps or sinks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any
+
+from kstream.pipeline.spec import (
+    FilterSpec,
+    KeyBySpec,
+    MapSpec,
+    OperatorSpec,
+    PipelineSpec,
+    WindowSpec,
+)
+
+__all__ = [
+    "MASK",
+    "fingerprint",
+    "is_secret_setting",
+    "operator_to_dict",
+    "redact",
+    "remember_secrets",
+    "spec_to_dict",
+]
+
+MASK = "***"
+_SECRET_MARKERS = ("password", "secret", "token", "sasl.jaas", "basic.auth.user.info")
+#: Values of secret settings seen in this process (see :func:`remember_secrets`).
+_KNOWN_SECRETS: set[str] = set()
+#: Error-policy fields: changing how bad records are handled does not change the state layout.
+_POLICY_FIELDS = ("on_error", "dead_letter_topic")
+_KINDS: dict[type, str] = {
+    FilterSpec: "filter",
+    MapSpec: "map",
+    KeyBySpec: "key_by",
+    WindowSpec: "window",
+}
+
+
+def is_secret_setting(name: str) -> bool:
+    """Whether a librdkafka setting holds a secret (``sasl.password``, ``ssl.key.password``,
+    ``sasl.jaas.config``, ``sasl.oauthbearer.client.secret``, any ``*token*`` ...)."""
+    lowered = name.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def remember_secrets(settings: Any) -> None:
+    """Record the values of the secret settings in ``settings`` (a mapping), so that
+    :func:`redact` hides them from every later message of this process, including messages
+    formatted where the settings are not at hand (library errors, the CLI's error line)."""
+    for name, value in dict(settings or {}).items():
+        if is_secret_setting(str(name)) and value is not None and str(value):
+            _KNOWN_SECRETS.add(str(value))
+
+
+def redact(text: str, settings: Any = None) -> str:
+    """``text`` with every secret value replaced by ``***``: the secret settings of
+    ``settings`` (a mapping, optional) and every secret remembered by :func:`remember_secrets`.
+    A value of ``user:password`` form (``basic.auth.user.info``, URLs) also hides its password
+    part; ``sasl.jaas.config`` values also hide their ``password="..."`` fields, and URLs their
+    ``user:password@`` password."""
+    remember_secrets(settings)
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+        _, sep, password = secret.partition(":")
+        if sep and len(password) >= 4 and password in text:
+            text = text.replace(password, MASK)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    return _PASSWORD_FIELD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
+
+
+_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]+:)[^/\s@]+@")
+_PASSWORD_FIELD = re.compile(r"""((?:password|secret|token)\s*=\s*["']?)([^"'\s;]+)(["']?)""", re.I)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively (``dataclasses.asdict`` keeps tuples)."""
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
+    """One operator as ``{"kind": "window", "id": ..., <its fields>}``.
+
+    ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept).
+    """
+    body = _plain(dataclasses.asdict(op))
+    if isinstance(op, MapSpec):
+        body["fields"] = dict(op.fields)
+    return {"kind": _KINDS[type(op)], **body}
+
+
+def spec_to_dict(spec: PipelineSpec) -> dict[str, Any]:
+    """A JSON-able dict of ``spec`` with secret Kafka settings replaced by ``"***"``.
+
+    Keys: name, group, group_id, kafka, checkpoint, sources, operators (each with a ``kind``),
+    sinks. The file path is left out: it is where the pipeline was read from, not what it is.
+    """
+    kafka = {k: MASK if is_secret_setting(k) else v for k, v in spec.kafka.items()}
+    registry = {
+        k: MASK if is_secret_setting(k) else redact(v) for k, v in spec.schema_registry.items()
+    }
+    return {
+        "name": spec.name,
+        "group": spec.group,
+        "group_id": spec.group_id,
+        "kafka": kafka,
+        "schema_registry": registry,
+        "checkpoint": dataclasses.asdict(spec.checkpoint),
+        "sources": [_plain(dataclasses.asdict(source)) for source in spec.sources],
+        "operators": [operator_to_dict(op) for op in spec.operators],
+        "sinks": [_plain(dataclasses.asdict(sink)) for sink in spec.sinks],
+    }
+
+
+def fingerprint(spec: PipelineSpec) -> str:
+    """SHA-256 hex digest of the canonical JSON of the pipeline name, the source topic(s)
+    and the full definitions of the stateful operators (windows), in declaration order.
+
+    Kafka settings, the consumer group, stateless operators, sinks and error policies
+    (``on_error``, ``dead_letter_topic``) do not take part.
+    """
+    stateful = [operator_to_dict(op) for op in spec.operators if isinstance(op, WindowSpec)]
+    for body in stateful:
+        for name in _POLICY_FIELDS:
+            body.pop(name, None)
+    payload = {
+        "pipeline": spec.name,
+        "source_topics": [source.topic for source in spec.sources],
+        "stateful": stateful,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,1 @@
+"""The runtime: runner, group membership, task activation, node executor, error policy, status."""

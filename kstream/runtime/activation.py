@@ -1,0 +1,161 @@
+"""Activating a task on partition assignment: state recovery, savepoint seeding, producer.
+
+Used by the runner's rebalance callback; see :mod:`kstream.runtime.restore` for the recovery
+decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kstream.checkpoint.meta import initial_meta
+from kstream.checkpoint.steps import TaskRuntime
+from kstream.graph.plan import Plan, Stage, transactional_id
+from kstream.io import kafka
+from kstream.runtime.restore import open_store, recover, store_entries
+from kstream.runtime.task import Task
+from kstream.runtime.topology import TopicLayout
+from kstream.state.store import TaskStore
+from kstream.time.timestamps import now_ms
+
+log = logging.getLogger("kstream.runtime.runner")
+
+Meta = dict[str, Any] | None
+
+
+class Activator:
+    """Builds a :class:`TaskRuntime` for an assigned topic-partition.
+
+    Args:
+        plan: the job graph; ``bootstrap``: Kafka; ``state_dir``: local state root.
+        layout: partition counts of the job's topics.
+        fingerprint: the pipeline fingerprint (local state of another pipeline is not used).
+        exactly_once: transactional producers (True) or idempotent ones.
+        seed: a :class:`~kstream.savepoint.reshard.SavepointSeed` when starting from a savepoint.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        bootstrap: str,
+        state_dir: str,
+        layout: TopicLayout,
+        fingerprint: str,
+        exactly_once: bool,
+        seed: Any = None,
+    ) -> None:
+        self.plan, self.bootstrap, self.state_dir = plan, bootstrap, state_dir
+        self.layout, self.fingerprint = layout, fingerprint
+        self.exactly_once, self.seed = exactly_once, seed
+
+    def activate(
+        self, consumer: Any, topic: str, partition: int, lock_wait_s: float = 20.0
+    ) -> tuple[TaskRuntime, str, int | None]:
+        """Open, recover and build the task; returns ``(runtime, how, committed offset)``.
+
+        Args:
+            lock_wait_s: seconds to wait while another local process holds the task's lock.
+
+        Raises:
+            StateLockedError: the state is still locked by another process.
+            StateError: the state is unreadable.
+            BrokerError / TransactionError: Kafka is unreachable or fencing failed.
+        """
+        stage = self.plan.stage_of_topic(topic)
+        store = open_store(self.state_dir, self.plan.prefix, stage, partition, lock_wait_s)
+        try:
+            rt, how, committed = self._recover(consumer, store, stage, topic, partition)
+        except BaseException:
+            store.close()  # the next attempt in this process must be able to open it again
+            raise
+        return rt, how, committed
+
+    def _recover(
+        self, consumer: Any, store: TaskStore, stage: Stage, topic: str, partition: int
+    ) -> tuple[TaskRuntime, str, int | None]:
+        """The steps of :meth:`activate` after the store is open: fence, read the committed
+        offset, recover the state, build the task."""
+        # init_transactions first (Kafka Streams' order): it fences the previous owner and aborts
+        # its open transaction, whose pending offset commit would otherwise keep the committed
+        # offset unstable (UNSTABLE_OFFSET_COMMIT) until the transaction timed out (~60 s)
+        producer = self._producer(stage, partition)
+        # a stalled broker is waited for (it may be restarting), not a reason to fail the run
+        committed = kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
+            partition
+        ]
+        meta, how = recover(
+            store,
+            committed,
+            self.fingerprint,
+            self._read_changelog,
+            self.plan.prefix,
+            stage,
+            partition,
+        )
+        if self.seed is not None:
+            meta, how = self._seed_task(store, stage, partition, meta, how)
+        task = self._task(stage, partition, producer.emit)
+        task.restore(meta, store_entries(store, stage))
+        if task.position is None:
+            task.position = committed
+        rt = TaskRuntime(
+            task,
+            store,
+            producer,
+            self.plan.prefix,
+            self.fingerprint,
+            self.exactly_once,
+            checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
+            committed_position=task.position,
+            last_checkpoint_ms=now_ms(),
+        )
+        return rt, how, committed
+
+    def _read_changelog(self, changelog: str, part: int) -> list[tuple[bytes, bytes | None]]:
+        return kafka.read_partition_to_end(self.bootstrap, self.plan.spec.kafka, changelog, part)
+
+    def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
+        txn_id = (
+            transactional_id(self.plan.prefix, stage.index, partition)
+            if self.exactly_once
+            else None
+        )
+        conf = kafka.producer_config(self.bootstrap, self.plan.spec.kafka)
+        producer = kafka.TaskProducer(conf, txn_id)
+        producer.init()
+        return producer
+
+    def _task(self, stage: Stage, partition: int, emit: Any) -> Task:
+        out_topic = self.plan.output_topic(stage)
+        return Task(
+            self.plan,
+            stage,
+            partition,
+            emit,
+            out_partitions=self.layout.partitions.get(out_topic, 0) if out_topic else 0,
+            upstream_tasks=self.layout.upstream_tasks(stage),
+        )
+
+    def _seed_task(
+        self, store: TaskStore, stage: Stage, partition: int, meta: Meta, how: str
+    ) -> tuple[Meta, str]:
+        """First start of a task restored from a savepoint: its state comes from there."""
+        if how != "fresh":
+            # The group already committed progress for this task (a restarted restore, or a
+            # group that was not new): its own checkpoint is newer than the savepoint.
+            log.warning(
+                "task %s:%s has committed progress in group %s; the savepoint is not applied to it",
+                stage.index,
+                partition,
+                self.plan.prefix,
+            )
+            return meta, how
+        seeded, stores = self.seed.seed(stage.index, partition)
+        if seeded is None and not stores:
+            return None, "fresh"
+        seeded = dict(seeded or initial_meta())
+        seeded.update(fingerprint=self.fingerprint, pipeline=self.plan.prefix, checkpoint_id=0)
+        store.clear()
+        store.apply(stores, seeded)
+        return seeded, "savepoint"

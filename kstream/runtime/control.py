@@ -1,0 +1,106 @@
+"""The control channel of a job: topic ``<group>.control`` (one partition).
+
+``kstream savepoint create`` writes a request, ``{"type": "checkpoint" | "stop", "id",
+"created_ms"}``, and every running process of the job answers, once it has done it, with
+``{"type": "ack", "id", "tasks": [...]}`` naming the tasks it owns. ``checkpoint``: each task
+checkpoints now. ``stop``: source tasks stop consuming and checkpoint; downstream tasks drain
+their repartition input up to the in-band stop markers, checkpoint, and the processes exit
+(Flink's stop-with-savepoint). The requester waits until the acknowledged tasks cover the job.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kstream.errors import KStreamError
+from kstream.graph.plan import Plan
+from kstream.io import kafka
+from kstream.state.store import is_locked, task_dir
+
+
+def control_topic(prefix: str) -> str:
+    """``<group>.control``."""
+    return f"{prefix}.control"
+
+
+def request(kind: str) -> dict[str, Any]:
+    """A new request of ``kind`` (``checkpoint`` or ``stop``)."""
+    return {"type": kind, "id": uuid.uuid4().hex[:12], "created_ms": int(time.time() * 1000)}
+
+
+def all_tasks(plan: Plan, partitions: dict[str, int]) -> set[str]:
+    """Every task id (``stage:partition``) of the job."""
+    return {f"{s.index}:{p}" for s in plan.stages for p in range(partitions.get(s.input_topic, 0))}
+
+
+def running_locally(plan: Plan, state_dir: str, partitions: dict[str, int]) -> bool:
+    """True when a process on this machine holds the lock of any of the job's tasks."""
+    for stage in plan.stages:
+        for p in range(partitions.get(stage.input_topic, 0)):
+            if is_locked(task_dir(state_dir, plan.prefix, stage.index, p)):
+                return True
+    return False
+
+
+def quiesce(
+    plan: Plan,
+    bootstrap: str,
+    group: str,
+    *,
+    stop: bool,
+    timeout_s: float = 120.0,
+    progress: Callable[[str], None] | None = None,
+    state_dir: str = ".kstream-state",
+) -> int:
+    """Ask the running processes of a job to checkpoint (and, with ``stop``, to stop after
+    draining) and wait until every task has acknowledged. Returns the number of acknowledgements
+    (0 when no process of the job runs on this machine).
+
+    Raises:
+        BrokerError: the broker is unreachable.
+        KStreamError: not every task acknowledged within ``timeout_s`` seconds.
+    """
+    settings = dict(plan.spec.kafka)
+    admin = kafka.Admin(bootstrap, settings)
+    partitions = admin.topics()
+    if not running_locally(plan, state_dir, partitions):
+        return 0
+    topic = control_topic(plan.prefix)
+    admin.ensure_topics([kafka.TopicConfig(topic, 1)])
+    wanted = all_tasks(plan, partitions)
+    req = request("stop" if stop else "checkpoint")
+    reader = kafka.TopicReader(bootstrap, settings, topic)
+    try:
+        kafka.produce_json(bootstrap, settings, topic, req)
+        return _await_acks(reader, req["id"], wanted, timeout_s, progress)
+    finally:
+        reader.close()
+
+
+def _await_acks(
+    reader: kafka.TopicReader,
+    request_id: str,
+    wanted: set[str],
+    timeout_s: float,
+    progress: Callable[[str], None] | None,
+) -> int:
+    covered: set[str] = set()
+    acks = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for msg in reader.poll(0.5):
+            if msg.get("type") == "ack" and msg.get("id") == request_id:
+                acks += 1
+                covered.update(msg.get("tasks", []))
+                if progress:
+                    progress(f"{len(covered & wanted)}/{len(wanted)} tasks acknowledged")
+        if wanted <= covered:
+            return acks
+    missing = ", ".join(sorted(wanted - covered))
+    raise KStreamError(
+        f"the job did not acknowledge the request in {timeout_s:.0f} s "
+        f"(tasks without acknowledgement: {missing})"
+    )

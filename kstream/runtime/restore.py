@@ -1,0 +1,165 @@
+"""Activating a task on assignment: open its store, decide which state is valid, restore it.
+
+Decision (DESIGN.md section 4), with C = the group's committed input offset:
+
+- a prepared change set whose position equals C was committed but not applied: apply it;
+  any other prepared set was never committed: drop it;
+- local metadata whose position equals C (and pipeline fingerprint matches): use local state;
+- local metadata ahead of C, or C missing: local state is applied only after its transaction
+  committed, so it is committed work whose offset commit the broker lost or has not made
+  visible yet: use it (so resetting a group also means deleting its state directory);
+- no committed offset and no usable local state: the task starts fresh;
+- otherwise (no directory, wiped, corrupt, foreign or stale state): clear it and restore from the
+  changelog topics, read with ``isolation.level=read_committed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from kstream import faults
+from kstream.checkpoint.meta import META_KEY, initial_meta
+from kstream.errors import StateError, StateLockedError
+from kstream.graph.plan import Stage, changelog_topic, store_name
+from kstream.state.store import Changes, TaskStore, task_dir
+
+log = logging.getLogger("kstream.runtime.restore")
+
+#: ``(topic, partition) -> list of (key, value|None)`` read up to the end: a changelog reader.
+ChangelogReader = Callable[[str, int], list[tuple[bytes, bytes | None]]]
+
+
+def open_store(
+    state_dir: str, pipeline: str, stage: Stage, partition: int, wait_s: float = 20.0
+) -> TaskStore:
+    """Open the task's RocksDB, waiting up to ``wait_s`` while another local process holds its
+    lock (a task moving between processes on one machine).
+
+    Raises:
+        StateLockedError: still locked after ``wait_s``.
+        StateError: unreadable.
+    """
+    path = task_dir(state_dir, pipeline, stage.index, partition)
+    stores = [store_name(w.id) for w in stage.windows]
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return TaskStore(path, stores)
+        except StateLockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def recover(
+    store: TaskStore,
+    committed: int | None,
+    fingerprint: str,
+    read_changelog: ChangelogReader,
+    pipeline: str,
+    stage: Stage,
+    partition: int,
+) -> tuple[dict[str, Any] | None, str]:
+    """Bring ``store`` to the committed checkpoint; returns ``(meta, how)`` where ``how`` is
+    ``fresh``, ``local``, ``repaired`` or ``changelog``."""
+    faults.point("restore_start")
+    prepared = store.read_prepared()
+    if prepared is not None:
+        changes, meta = prepared
+        if committed is not None and meta.get("position") == committed:
+            store.apply(changes, meta)
+            store.drop_prepared()
+            return meta, "repaired"
+        store.drop_prepared()
+    try:
+        local = store.meta()
+    except StateError:
+        local = None
+    if local is not None and local.get("fingerprint") == fingerprint:
+        position = local.get("position")
+        if position == committed:
+            return local, "local"
+        if position is not None and (committed is None or position > committed):
+            # Local state is applied only after its transaction committed, so it is committed
+            # work; a group offset behind it means the broker lost the offset commit (seen on
+            # Tansu when a commit races a rebalance). Resume from the local state.
+            log.warning(
+                "task %s:%s: group offset %s is behind the local checkpoint at %s; "
+                "resuming from the local checkpoint",
+                stage.index,
+                partition,
+                committed,
+                position,
+            )
+            return local, "local-ahead"
+    if committed is None:
+        if local is not None:
+            store.clear()
+        return None, "fresh"
+    return _from_changelog(
+        store, committed, read_changelog, pipeline, stage, partition
+    ), "changelog"
+
+
+def _from_changelog(
+    store: TaskStore,
+    committed: int,
+    read: ChangelogReader,
+    pipeline: str,
+    stage: Stage,
+    partition: int,
+) -> dict[str, Any] | None:
+    faults.point("restore_changelog")
+    store.clear()
+    changes: Changes = {}
+    meta: dict[str, Any] | None = None
+    for window in stage.windows:
+        latest: dict[bytes, bytes | None] = {}
+        for key, value in read(changelog_topic(pipeline, window.id), partition):
+            if key == META_KEY:
+                meta = orjson.loads(value) if value else None
+            else:
+                latest[key] = value
+        changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
+    if meta is None:
+        meta = initial_meta(committed)
+    elif meta.get("position") != committed:
+        log.warning(
+            "changelog of task %s:%s ends at position %s, committed offset is %s",
+            stage.index,
+            partition,
+            meta.get("position"),
+            committed,
+        )
+        meta["position"] = committed
+    store.apply(changes, meta)
+    faults.point("restore_done")
+    return meta
+
+
+def store_entries(store: TaskStore, stage: Stage) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Every stored entry of the stage's stores (to rebuild the in-memory operator state)."""
+    return {store_name(w.id): list(store.items(store_name(w.id))) for w in stage.windows}
+
+
+def check_transaction_timeout(
+    settings: dict[str, Any], interval_ms: int, restart_allowance_ms: int = 30_000
+) -> None:
+    """Refuse a ``transaction.timeout.ms`` that does not comfortably exceed the checkpoint
+    interval plus restart time.
+
+    Raises:
+        StateError: with the value to configure.
+    """
+    timeout = int(settings.get("transaction.timeout.ms", 60_000))
+    needed = interval_ms + restart_allowance_ms
+    if timeout < needed:
+        raise StateError(
+            f"kafka transaction.timeout.ms={timeout} is too small for checkpoint interval "
+            f"{interval_ms} ms; set it to at least {needed} in the pipeline's kafka: section"
+        )

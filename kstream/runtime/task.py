@@ -1,0 +1,500 @@
+"""A task: one input partition of one stage, with its chain, watermark, state and outputs.
+
+The task is pure with respect to I/O: it is handed records (any object with confluent-kafka's
+``Message`` accessors: ``key() value() timestamp() offset() headers()``) and an ``emit``
+callable, and it calls ``emit(topic, key, value, timestamp_ms, headers, partition)`` for every
+output record. The runtime binds ``emit`` to a (transactional) producer; :mod:`kstream.testing`
+binds it to lists. Both run exactly this code.
+
+Bad records (:class:`~kstream.errors.RecordError`) are handled where they happen by the error
+policy of the source, operator or sink (:mod:`kstream.runtime.policy`, ``docs/errors.md``); under
+``fail`` a :class:`~kstream.runtime.policy.BadRecordFailure` escapes ``process``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from kstream.errors import RecordError
+from kstream.graph.plan import Plan, Stage, store_name
+from kstream.io import codecs
+from kstream.operators.chain import Chain, build_segments, key_function
+from kstream.operators.window.operator import LateRecord, WindowOperator
+from kstream.runtime.policy import (
+    BadRecordFailure,
+    ErrorRouter,
+    Policy,
+    derived_origin,
+    guard_chain,
+    message_origin,
+    resolve,
+    source_policy,
+)
+from kstream.time.timestamps import extractor, now_ms, record_time_ms
+from kstream.time.watermarks import (
+    ACTIVE,
+    END,
+    IDLE,
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    STOPPED,
+    PartitionWatermark,
+    UpstreamWatermarks,
+)
+
+log = logging.getLogger("kstream.runtime.task")
+
+Emit = Callable[
+    [str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None
+]
+
+H_WATERMARK = "kstream.watermark"
+H_ORIGIN = "kstream.origin"
+H_STATUS = "kstream.status"
+#: ``<origin task id>/<sequence>`` on every repartition data record: the sequence is
+#: deterministic (outputs are replayed identically after a rewind), so a downstream task drops
+#: records it has already applied — replays after a crash, and aborted records on brokers that
+#: do not filter them for read_committed readers (DESIGN.md section 5).
+H_SEQ = "kstream.seq"
+MARKER_INTERVAL_MS = 200
+
+
+class Task:
+    """One input partition of one stage.
+
+    Args:
+        plan: the job graph.
+        stage: the stage this task runs.
+        partition: the input partition it owns.
+        emit: output callable (see module docstring).
+        out_partitions: partitions of the stage's repartition topic (0 when none).
+        upstream_tasks: tasks of the previous stage (0 for the source stage).
+        clock: processing-time clock in epoch ms.
+
+    Raises:
+        ExpressionError: when an expression or user function fails to compile/load.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        stage: Stage,
+        partition: int,
+        emit: Emit,
+        *,
+        out_partitions: int = 0,
+        upstream_tasks: int = 0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
+        self.id = f"{stage.index}:{partition}"
+        self.clock = clock
+        self.out_topic = plan.output_topic(stage)
+        self.out_partitions = out_partitions
+        source = plan.source
+        self.source = source
+        self.policy = source.on_error
+        self.counters = {
+            "in": 0,
+            "forwarded": 0,
+            "out": 0,
+            "late": 0,
+            "skipped": 0,
+            "dead_letter": 0,
+            "duplicates": 0,
+        }
+        self.errors = ErrorRouter(emit, self.counters)
+        self._source_policy = source_policy(source)
+        self._current: Any = None  # the record being processed (None: timers, end of input)
+        self._rejected = False  # the current record went to the error policy
+        segments = build_segments(stage.operators, plan.spec, clock)
+        guard_chain(segments, stage.operators, source, self._on_bad)
+        self._derived_windows = {s.window.id for s in segments[1:] if s.window is not None}
+        self._late_encoders = {
+            w.late_topic: codecs.late_encoder(plan.spec, w.late_topic)
+            for w in stage.windows
+            if w.late_topic
+        }
+        self.chain = Chain(segments, self._terminal(), self._late)
+        self.position: int | None = None
+        self.finished = False
+        self.stopped_by: str | None = None
+        self._seq_base = -1
+        self._seq_sub = 0
+        self.seen: dict[bytes, int] = {}
+        self.marker_interval_ms = MARKER_INTERVAL_MS
+        self.late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
+        self._idle = False
+        self._last_record_at = clock()
+        self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
+        if stage.is_source:
+            wm = source.watermark
+            bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
+            self.source_wm: PartitionWatermark | None = PartitionWatermark(
+                bound, wm.max_future_skew_ms
+            )
+            self.upstream: UpstreamWatermarks | None = None
+            self._decode_key, self._decode_value = codecs.source_decoders(
+                source, plan.spec.schema_registry
+            )
+            self._extract = extractor(source.time)
+            if source.time.kind == "processing":  # the task's clock, not the wall clock
+                self._extract = lambda _value, _kafka_ts: clock()
+            self.process = self._process_source
+        else:
+            self.source_wm = None
+            self.upstream = UpstreamWatermarks(upstream_tasks)
+            self.process = self._process_repartition
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def _terminal(self) -> Callable[[Any, Any, int], None]:
+        stage, emit, counters, on_bad = self.stage, self.emit, self.counters, self._on_bad
+        derived = bool(stage.windows)  # records reaching the end of the stage are window results
+        if stage.key_by is not None:
+            keyfn = key_function(stage.key_by, self.plan.spec)
+            policy = resolve(stage.key_by, stage.key_by.id, self.source)
+            topic = self.out_topic or ""
+            origin = self.id.encode() + b"/"
+
+            def repartition(key: Any, value: Any, ts: int) -> None:
+                try:
+                    new_key, body = _dumps(keyfn(value)), _dumps(value)
+                    headers = [(H_SEQ, origin + str(self._next_seq()).encode())]
+                    emit(topic, new_key, body, ts, headers, None)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:  # expression, serialize or produce
+                    on_bad(exc, policy, derived, key, value)
+                    return
+                counters["forwarded"] += 1
+
+            return repartition
+        sinks = [
+            (
+                s.topic,
+                *codecs.sink_encoders(s, self.plan.spec),
+                resolve(s, f"sink:{s.name}", self.source),
+            )
+            for s in stage.sinks
+        ]
+
+        def sink(key: Any, value: Any, ts: int) -> None:
+            written = True
+            for topic, encode_key, encode_value, policy in sinks:
+                try:
+                    emit(topic, encode_key(key), encode_value(value), ts, None, None)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:  # serialize or produce
+                    on_bad(exc, policy, derived, key, value)
+                    written = False
+            if written:
+                counters["out"] += 1
+
+        return sink
+
+    def _on_bad(
+        self, exc: RecordError, policy: Policy, derived: bool, key: Any, value: Any
+    ) -> None:
+        """Route a record that failed in an operator or sink by ``policy``: a dead letter holds
+        the record as read when it is the one being processed, else (a window result) the
+        failing record as JSON, timestamped with processing time."""
+        msg = self._current
+        if derived or msg is None:
+            origin = derived_origin(
+                key, value, self.clock(), self.stage.input_topic, self.partition
+            )
+        else:
+            origin = message_origin(msg, self.stage.input_topic, self.partition)
+            self._rejected = True
+        self.errors.handle(exc, policy, origin)
+
+    def _late(self, window: WindowOperator, late: list[LateRecord]) -> None:
+        self.counters["late"] += len(late)
+        if self.late_listener is not None:
+            self.late_listener(window, late)
+        topic = window.spec.late_topic
+        if topic is None:
+            return
+        encode_key, encode_value = codecs.encoder("string"), self._late_encoders[topic]
+        derived = window.id in self._derived_windows
+        for key, value, ts, start, end, wm in late:
+            headers = [
+                ("kstream.late.operator", window.id.encode()),
+                ("kstream.late.window_start", str(start).encode()),
+                ("kstream.late.window_end", str(end).encode()),
+                ("kstream.late.watermark", str(wm).encode()),
+            ]
+            try:
+                self.emit(topic, encode_key(key), encode_value(value), ts, headers, None)
+            except BadRecordFailure:
+                raise
+            except RecordError as exc:
+                self._on_bad(exc, resolve(window.spec, window.id, self.source), derived, key, value)
+
+    def _send_marker(self, status: str, force: bool = False) -> None:
+        if self.out_topic is None:
+            return
+        wm = self.watermark
+        last_wm, last_status, last_at = self._marker
+        now = self.clock()
+        if not force and wm <= last_wm and status == last_status:
+            return
+        if not force and status == last_status and now - last_at < self.marker_interval_ms:
+            return
+        headers = [
+            (H_WATERMARK, str(wm).encode()),
+            (H_ORIGIN, self.id.encode()),
+            (H_STATUS, status.encode()),
+        ]
+        for p in range(self.out_partitions):
+            # the watermark travels in the header; the Kafka timestamp is the produce time
+            self.emit(self.out_topic, None, None, now, headers, p)
+        self._marker = (wm, status, now)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        """Sequence of the next repartition record: ``input offset << 24 | n`` for the n-th
+        output caused by the record being processed (the task's position for outputs of
+        watermarks and timers). It depends only on the input, so a task resumed from any
+        checkpoint replays exactly the sequences it produced before."""
+        current = self._current
+        base = current.offset() if current is not None else (self.position or 0)
+        if base != self._seq_base:
+            self._seq_base, self._seq_sub = base, 0
+        self._seq_sub += 1
+        return (base << 24) | self._seq_sub
+
+    @property
+    def watermark(self) -> int:
+        """The task's current watermark (epoch ms; -2**63 before any)."""
+        return self.chain.watermark
+
+    def _process_source(self, msgs: Sequence[Any]) -> None:
+        decode_value, decode_key, extract = self._decode_value, self._decode_key, self._extract
+        gen = self.source_wm
+        assert gen is not None
+        chain, push, skew = self.chain, self.chain.push, gen.max_future_skew_ms
+        try:
+            for m in msgs:
+                self._current, self._rejected = m, False
+                try:
+                    value = decode_value(m.value())
+                    ts = extract(value, m.timestamp()[1])
+                    if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
+                        raise RecordError(
+                            "timestamp",
+                            f"event time {ts} is more than {skew} ms "
+                            f"ahead of the highest seen ({gen.max_ts})",
+                        )
+                    push(decode_key(m.key()), value, ts)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:
+                    self._bad(m, exc)
+                    continue
+                if ts > gen.max_ts and not self._rejected:  # a bad record never moves time
+                    wm = gen.observe(ts)
+                    if wm > chain.watermark:
+                        chain.advance(wm)
+        finally:
+            self._current = None
+        self._after_batch(msgs)
+
+    def _after_batch(self, msgs: Sequence[Any]) -> None:
+        if msgs:
+            if self.stage.is_source:
+                self.counters["in"] += len(msgs)
+            self.position = msgs[-1].offset() + 1
+            self._last_record_at = self.clock()
+            if self._idle:
+                self._idle = False
+            self._send_marker(ACTIVE)
+
+    def _process_repartition(self, msgs: Sequence[Any]) -> None:
+        upstream, push, loads = self.upstream, self.chain.push, orjson.loads
+        assert upstream is not None
+        seen = self.seen
+        try:
+            for m in msgs:
+                raw = m.value()
+                if raw is None:
+                    self._on_marker(m.headers() or [])
+                    continue
+                headers = m.headers()
+                origin, _, seq_text = headers[0][1].partition(b"/")
+                seq = int(seq_text)
+                if seq <= seen.get(origin, 0):
+                    self.counters["duplicates"] += 1
+                    continue
+                seen[origin] = seq
+                self._current = m
+                try:
+                    ts = m.timestamp()[1]
+                    if len(headers) > 1:  # a time Kafka cannot store travels in a header
+                        ts = record_time_ms(headers, ts)
+                    push(loads(m.key()), loads(raw), ts)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:
+                    self._bad(m, exc)
+        finally:
+            self._current = None
+        self._after_batch(msgs)
+        if not self.stopped_by and upstream.stopped_by() is not None:
+            self.stop(upstream.stopped_by() or "")
+        if upstream.ended and not self.finished:
+            self.end_of_input()
+
+    def _on_marker(self, headers: list[tuple[str, bytes]]) -> None:
+        fields = {k: v for k, v in headers}
+        if H_WATERMARK not in fields or self.upstream is None:
+            return
+        wm = self.upstream.update(
+            fields[H_ORIGIN].decode(), int(fields[H_WATERMARK]), fields[H_STATUS].decode()
+        )
+        if wm > self.chain.watermark:
+            self.chain.advance(wm)
+
+    def _bad(self, msg: Any, exc: RecordError) -> None:
+        """A record that failed before the chain (deserialize, timestamp): the source's policy.
+
+        Raises:
+            BadRecordFailure: under ``on_error: fail``.
+        """
+        origin = message_origin(msg, self.stage.input_topic, self.partition)
+        self.errors.handle(exc, self._source_policy, origin)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Processing-time housekeeping: processing-time watermark, idleness, marker flush."""
+        now = self.clock()
+        if self.finished or self.stopped_by:
+            return
+        if self.source.time.kind == "processing" and self.source_wm is not None:
+            wm = self.source_wm.observe(now)
+            if wm > self.chain.watermark:
+                self.chain.advance(wm)
+        self.chain.on_time(now)
+        idle_after = self.source.watermark.idle_timeout_ms
+        if (
+            self.stage.is_source
+            and idle_after is not None
+            and not self._idle
+            and now - self._last_record_at >= idle_after
+        ):
+            self._idle = True
+            self._send_marker(IDLE, force=True)
+            return
+        self._send_marker(IDLE if self._idle else ACTIVE)
+
+    def set_watermark(self, watermark: int) -> None:
+        """Force the source watermark (test driver); it never regresses."""
+        if self.source_wm is not None:
+            self.source_wm.force(watermark)
+            if self.source_wm.watermark > self.chain.watermark:
+                self.chain.advance(self.source_wm.watermark)
+        self._send_marker(ACTIVE)
+
+    def end_of_input(self) -> None:
+        """Bounded input is exhausted: the watermark jumps to +infinity, every window fires,
+        and downstream tasks are told this task has ended."""
+        if self.source_wm is not None:
+            self.source_wm.force(MAX_WATERMARK)
+        self.chain.advance(MAX_WATERMARK)
+        self._send_marker(END, force=True)
+        self.finished = True
+
+    def stop(self, request_id: str) -> None:
+        """Stop for a savepoint (``--stop``): consume nothing more in this run and tell
+        downstream tasks, in-band, after everything this task produced. A downstream task stops
+        once all its upstream tasks have, so its input is drained."""
+        self.stopped_by = request_id
+        self._send_marker(STOPPED + request_id, force=True)
+
+    def resume_after_stop(self) -> None:
+        """Forget a stop of an earlier run: consume again, and count upstream tasks that had
+        stopped as active until their next marker."""
+        self.stopped_by = None
+        if self.upstream is not None:
+            self.upstream.latest = {
+                origin: (wm, ACTIVE if status.startswith(STOPPED) else status)
+                for origin, (wm, status) in self.upstream.latest.items()
+            }
+
+    def flush_markers(self) -> None:
+        """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
+        if not self.finished and not self.stopped_by:
+            self._send_marker(
+                IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0]
+            )
+
+    # -- state --------------------------------------------------------------------------------
+
+    def state_changes(self) -> dict[str, list[tuple[bytes, bytes | None]]]:
+        """Per store name, each key changed since the last call, once (None = deleted)."""
+        return {store_name(w.id): w.changes() for w in self.chain.windows}
+
+    def meta(self) -> dict[str, Any]:
+        """The task's non-window state: input position, watermark generator, finished flag."""
+        gen = self.source_wm.to_state() if self.source_wm else None
+        up = self.upstream.to_state() if self.upstream else None
+        return {
+            "position": self.position,
+            "watermark": self.chain.watermark,
+            "source": gen,
+            "upstream": up,
+            "finished": self.finished,
+            "stopped_by": self.stopped_by,
+            "marker": list(self._marker[:2]),
+            "seen": {k.decode(): v for k, v in self.seen.items()},
+        }
+
+    def restore(
+        self, meta: dict[str, Any] | None, stores: Mapping[str, Iterable[tuple[bytes, bytes]]]
+    ) -> None:
+        """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
+        if meta is None:
+            return
+        self.position = meta["position"]
+        self.finished = bool(meta["finished"])
+        self.stopped_by = meta.get("stopped_by")
+        self.chain.watermark = int(meta["watermark"])
+        if self.source_wm is not None and meta["source"]:
+            self.source_wm.load_state(meta["source"])
+        if self.upstream is not None and meta["upstream"]:
+            self.upstream.load_state(meta["upstream"])
+        self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
+        self.seen = {k.encode(): int(v) for k, v in (meta.get("seen") or {}).items()}
+        for window in self.chain.windows:
+            window.restore(stores.get(store_name(window.id), ()), self.chain.watermark)
+
+    def open_windows(self) -> int:
+        """Windows currently held by the task's operators."""
+        return sum(w.open_windows() for w in self.chain.windows)
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON for a repartition record; RecordError (``serialize``) when orjson cannot."""
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
+        raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
+
+
+def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
+    """The watermark marker carried by ``headers`` (None when it is a data record)."""
+    if not headers:
+        return None
+    fields = {k: v.decode() for k, v in headers if k.startswith("kstream.")}
+    return fields if H_WATERMARK in fields else None
+
+
+__all__ = ["END", "Task", "marker_fields"]

@@ -1,0 +1,84 @@
+"""Savepoints: portable, versioned snapshots of a job's state (DESIGN.md section 4,
+docs/savepoints.md). This package's top level is the public API; the work is done in ``format``
+(layout, schemas, manifest), ``write``, ``read``, ``view`` (decoding windows), ``compat``
+(restore rules) and ``reshard`` (seeding tasks from a savepoint).
+
+Writing (used by ``kstream savepoint create``)::
+
+    tasks, entries = snapshot_local(spec, ".kstream-state")
+    manifest = write_savepoint(Path("savepoints/sp1"), spec, tasks, entries)
+
+Reading, e.g. from a notebook::
+
+    from kstream.savepoint import open_savepoint
+
+    sp = open_savepoint("savepoints/flights-hourly-20240101T120000Z")
+    print(sp.manifest.source.offsets)           # {partition: next offset}
+    for window in sp.windows("hourly", key="JFK"):
+        print(window)   # {"key": "JFK", "window_start": ..., "window_end": ..., "flights": 12, ...}
+
+Restoring (used by ``kstream run --from-savepoint``)::
+
+    sp = open_savepoint(path)                   # verifies every file's SHA-256
+    notes = check_restore(sp.manifest, spec, allow_non_restored_state=False)
+    for task in sp.tasks(): ...                 # TaskSnapshot(stage, partition, input_topic, meta)
+    for entry in sp.entries("hourly"): ...      # SavedEntry(stage, partition, key, value, routing)
+"""
+
+from __future__ import annotations
+
+from kstream.savepoint.compat import check_restore, definition_changes
+from kstream.savepoint.format import (
+    ENTRY_SCHEMA,
+    FORMAT_VERSION,
+    MANIFEST,
+    TASK_SCHEMA,
+    FileInfo,
+    Manifest,
+    OperatorInfo,
+    SavedEntry,
+    SourceInfo,
+    StageInfo,
+    StateEntry,
+    TaskSnapshot,
+    is_partial,
+)
+from kstream.savepoint.read import (
+    Savepoint,
+    SavepointSummary,
+    dispose,
+    list_savepoints,
+    load_manifest,
+    open_savepoint,
+)
+from kstream.savepoint.view import OperatorSummary, aggregator_for, summarize
+from kstream.savepoint.write import snapshot_local, write_savepoint
+
+__all__ = [
+    "ENTRY_SCHEMA",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "TASK_SCHEMA",
+    "FileInfo",
+    "Manifest",
+    "OperatorInfo",
+    "OperatorSummary",
+    "SavedEntry",
+    "Savepoint",
+    "SavepointSummary",
+    "SourceInfo",
+    "StageInfo",
+    "StateEntry",
+    "TaskSnapshot",
+    "aggregator_for",
+    "check_restore",
+    "definition_changes",
+    "dispose",
+    "is_partial",
+    "list_savepoints",
+    "load_manifest",
+    "open_savepoint",
+    "snapshot_local",
+    "summarize",
+    "write_savepoint",
+]

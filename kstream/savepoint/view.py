@@ -1,0 +1,156 @@
+"""Decoding saved operator state into windows, with the operator's aggregations rebuilt from the
+definition stored in the manifest (no pipeline file needed).
+
+Stored values by window type (see :mod:`kstream.operators.window.operator` and
+:mod:`kstream.operators.window.count`):
+
+- tumbling, sliding, session: ``[accumulator, last emitted or null, elements since]``;
+- global: ``[accumulator, last emitted or null, elements since, max event ts]``;
+- count: ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kstream.errors import ExpressionError, SavepointError
+from kstream.expr.udf import load_python_callable
+from kstream.operators.aggregations import Aggregator, from_storable
+from kstream.operators.window.base import decode_window_key, hashable
+from kstream.pipeline.spec import AggregationSpec
+from kstream.savepoint.format import KEY_PREFIX, SavedEntry
+
+
+class _RawAccumulator:
+    """Stands in for a ``python`` aggregate that cannot be imported: its result is the raw
+    accumulator as stored."""
+
+    def result(self, acc: Any) -> Any:
+        return acc
+
+
+def aggregator_for(definition: dict[str, Any], search_paths: Sequence[str] = (".",)) -> Aggregator:
+    """The :class:`Aggregator` of a window from its stored definition (only ``result`` and
+    the accumulator layout are usable: expressions are not compiled).
+
+    Args:
+        definition: the window's ``specview.operator_to_dict`` value.
+        search_paths: where to import ``python`` aggregates from.
+
+    Raises:
+        SavepointError: the definition has no usable ``aggregations``.
+    """
+    try:
+        specs = [
+            AggregationSpec(str(a["name"]), str(a["kind"]), a.get("expr"), a.get("python"))
+            for a in definition["aggregations"]
+        ]
+    except (KeyError, TypeError) as exc:
+        raise SavepointError(f"operator {definition.get('id')}: bad stored definition") from exc
+    users = [_user(spec, search_paths) if spec.python else None for spec in specs]
+    has_user = any(u is not None for u in users)
+    return Aggregator(specs, [None] * len(specs), users if has_user else ())
+
+
+def _user(spec: AggregationSpec, search_paths: Sequence[str]) -> Any:
+    try:
+        factory = load_python_callable(spec.python or "", search_paths=search_paths)
+        instance = factory() if isinstance(factory, type) else factory
+    except Exception:  # not importable here, or its constructor fails: show the raw value
+        return _RawAccumulator()
+    return instance if callable(getattr(instance, "result", None)) else _RawAccumulator()
+
+
+def decode_windows(
+    definition: dict[str, Any],
+    entries: Iterable[SavedEntry],
+    key: Any = None,
+    search_paths: Sequence[str] = (".",),
+) -> Iterator[dict[str, Any]]:
+    """The windows held in ``entries`` of the window defined by ``definition`` (see
+    :meth:`kstream.savepoint.read.Savepoint.windows`); only those of ``key`` unless None.
+
+    Raises:
+        SavepointError: an entry does not fit the definition.
+    """
+    agg = aggregator_for(definition, search_paths)
+    kind = definition.get("type")
+    wanted = None if key is None else hashable(key)
+    for entry in entries:
+        ident, start, end = decode_window_key(entry.key)
+        if wanted is not None and ident != wanted:
+            continue
+        shown = orjson.loads(entry.key[KEY_PREFIX:])
+        try:
+            yield from _rows(kind, definition, agg, shown, start, end, orjson.loads(entry.value))
+        except (ExpressionError, ValueError, TypeError, KeyError, IndexError) as exc:
+            raise SavepointError(
+                f"operator {definition.get('id')}: an entry of task {entry.stage}:"
+                f"{entry.partition} does not fit the stored definition ({exc})"
+            ) from exc
+
+
+def _rows(
+    kind: Any,
+    definition: dict[str, Any],
+    agg: Aggregator,
+    key: Any,
+    start: int,
+    end: int,
+    stored: Any,
+) -> list[dict[str, Any]]:
+    if kind == "count":
+        size = int(definition.get("count_size") or 0)
+        return [
+            {
+                "key": key,
+                "window_start": int(s),
+                "window_end": int(s) + size,
+                **agg.result(from_storable(agg, acc)),
+            }
+            for s, acc, _lo, _hi in stored["open"]
+        ]
+    result = agg.result(from_storable(agg, stored[0]))
+    if kind == "global":
+        return [{"key": key, **result}]
+    return [{"key": key, "window_start": start, "window_end": end, **result}]
+
+
+@dataclass(frozen=True)
+class OperatorSummary:
+    """What one operator holds: raw ``entries``, ``windows`` (count windows: open windows;
+    global: keys), distinct ``keys``, and its file's ``bytes``."""
+
+    id: str
+    type: str
+    stage: int
+    entries: int
+    windows: int
+    keys: int
+    bytes: int
+
+
+def summarize(
+    definition: dict[str, Any], stage: int, file_bytes: int, entries: Iterable[SavedEntry]
+) -> OperatorSummary:
+    """Count an operator's entries, windows and distinct keys (reads every entry)."""
+    count_type = definition.get("type") == "count"
+    n = windows = 0
+    keys: set[bytes] = set()
+    for entry in entries:
+        n += 1
+        keys.add(entry.routing)
+        windows += len(orjson.loads(entry.value)["open"]) if count_type else 1
+    return OperatorSummary(
+        str(definition.get("id")),
+        str(definition.get("type")),
+        stage,
+        n,
+        windows,
+        len(keys),
+        file_bytes,
+    )

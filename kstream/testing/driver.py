@@ -1,0 +1,308 @@
+"""A broker-free test driver: run a whole pipeline in memory with the same operator code.
+
+    driver = PipelineDriver.from_yaml(yaml_text_or_path, partitions=1)
+    driver.send("flights", {"origin": "JFK", "ts": 1000})
+    driver.watermark("flights", 5_000)
+    driver.end_of_input()
+    driver.output("flights-hourly")   # -> [OutputRecord(key, value, timestamp_ms, headers)]
+    driver.late("flights")            # every element dropped as late
+    driver.advance_time(10_000)       # processing time: idleness, triggers, time: processing
+    driver.current_watermark("flights")
+
+See ``docs/testing.md``.
+
+Each source partition and each repartition partition is a :class:`~kstream.runtime.task.Task`,
+exactly as in ``kstream run``. Records a stage writes to its repartition topic are routed with
+Kafka's murmur2 partitioner and delivered, in order, before :meth:`PipelineDriver.send` returns.
+Watermark markers are sent on every watermark change (no rate limit), so results are
+deterministic. Processing time comes from a manual clock (:meth:`PipelineDriver.advance_time`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kstream.errors import UsageError
+from kstream.graph.plan import Plan, build_plan
+from kstream.io import codecs
+from kstream.io.partitioner import partition_for
+from kstream.operators.window.operator import LateRecord, WindowOperator
+from kstream.pipeline.load import load_pipeline, load_pipeline_text
+from kstream.pipeline.spec import PipelineSpec
+from kstream.runtime.task import Task
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """A record written to a topic: decoded ``key`` and ``value``, ``timestamp_ms``, ``headers``
+    (header values decoded as UTF-8), and the ``partition`` it went to (None: partitioner's)."""
+
+    key: Any
+    value: Any
+    timestamp_ms: int
+    headers: dict[str, str] = field(default_factory=dict)
+    partition: int | None = None
+
+
+@dataclass
+class _Message:
+    """Duck-typed stand-in for confluent-kafka's ``Message``."""
+
+    _key: bytes | None
+    _value: bytes | None
+    _ts: int
+    _offset: int
+    _headers: list[tuple[str, bytes]] | None = None
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self._ts)
+
+    def offset(self) -> int:
+        return self._offset
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+
+class PipelineDriver:
+    """Runs a pipeline in memory. See the module docstring.
+
+    Args:
+        spec: the loaded pipeline.
+        partitions: source partition count (repartition topics default to the same).
+        start_time_ms: initial processing time of the manual clock.
+    """
+
+    def __init__(self, spec: PipelineSpec, partitions: int = 1, start_time_ms: int = 0) -> None:
+        self.plan: Plan = build_plan(spec)
+        self.now_ms = start_time_ms
+        self.topics: dict[str, list[tuple[bytes | None, bytes | None, int, Any, int | None]]] = {}
+        self.late_records: list[tuple[WindowOperator, LateRecord]] = []
+        self._queue: deque[tuple[str, int, _Message]] = deque()
+        self._offsets: dict[tuple[str, int], int] = {}
+        self.partitions = self._layout(partitions)
+        self.tasks: dict[tuple[str, int], Task] = {}
+        for index, stage in enumerate(self.plan.stages):
+            upstream = self.partitions[self.plan.stages[index - 1].input_topic] if index else 0
+            out = self.plan.output_topic(stage)
+            for p in range(self.partitions[stage.input_topic]):
+                task = Task(
+                    self.plan,
+                    stage,
+                    p,
+                    self._emit,
+                    clock=self._clock,
+                    out_partitions=self.partitions.get(out, 0) if out else 0,
+                    upstream_tasks=upstream,
+                )
+                task.marker_interval_ms = 0
+                task.late_listener = self._on_late
+                self.tasks[(stage.input_topic, p)] = task
+        self._task_topics = {topic for topic, _ in self.tasks}
+
+    @classmethod
+    def from_yaml(
+        cls, text_or_path: str | Path, partitions: int = 1, start_time_ms: int = 0
+    ) -> PipelineDriver:
+        """Load a pipeline from YAML text or a file path.
+
+        Raises:
+            ConfigError: the YAML is invalid.
+        """
+        if isinstance(text_or_path, Path) or (
+            "\n" not in text_or_path and Path(text_or_path).is_file()
+        ):
+            return cls(load_pipeline(text_or_path), partitions, start_time_ms)
+        return cls(load_pipeline_text(text_or_path), partitions, start_time_ms)
+
+    def _layout(self, partitions: int) -> dict[str, int]:
+        counts = {self.plan.source.topic: partitions}
+        for stage in self.plan.stages:
+            topic = self.plan.output_topic(stage)
+            if topic and stage.key_by:
+                counts[topic] = stage.key_by.partitions or partitions
+        return counts
+
+    def _clock(self) -> int:
+        return self.now_ms
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _source_topic(self, source: str) -> str:
+        for spec in self.plan.spec.sources:
+            if source in (spec.name, spec.topic):
+                return spec.topic
+        raise UsageError(f"unknown source {source!r}")
+
+    def send(
+        self,
+        source: str,
+        value: Any,
+        key: Any = None,
+        timestamp_ms: int | None = None,
+        partition: int = 0,
+    ) -> None:
+        """Send one record to a source partition and process everything it causes.
+
+        ``value``: a dict (encoded as JSON), str or bytes (sent as is). ``key``: str, bytes or
+        None. ``timestamp_ms``: the Kafka record timestamp (default: the driver's clock).
+
+        Raises:
+            RecordError: the record is bad and the source's policy is ``fail``.
+        """
+        topic = self._source_topic(source)
+        raw_value = (
+            value
+            if isinstance(value, bytes)
+            else (value.encode() if isinstance(value, str) else orjson.dumps(value))
+        )
+        raw_key = key.encode() if isinstance(key, str) else key
+        ts = self.now_ms if timestamp_ms is None else timestamp_ms
+        self._deliver(topic, partition, raw_key, raw_value, ts, None)
+        self._drain()
+
+    def watermark(self, source: str, watermark_ms: int, partition: int = 0) -> None:
+        """Set a source partition's watermark explicitly (it never regresses)."""
+        self.tasks[(self._source_topic(source), partition)].set_watermark(watermark_ms)
+        self._drain()
+
+    def advance_time(self, ms: int) -> None:
+        """Move processing time forward by ``ms`` and run every task's timers (idleness,
+        processing-time watermarks)."""
+        self.now_ms += ms
+        for task in list(self.tasks.values()):
+            task.tick()
+        self._drain()
+
+    def end_of_input(self) -> None:
+        """End every source partition (bounded input): all windows fire, stage by stage."""
+        for (topic, _p), task in list(self.tasks.items()):
+            if topic == self.plan.source.topic and not task.finished:
+                task.end_of_input()
+        self._drain()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _deliver(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> None:
+        offset = self._offsets.get((topic, partition), 0)
+        self._offsets[(topic, partition)] = offset + 1
+        self._queue.append((topic, partition, _Message(key, value, ts, offset, headers)))
+
+    def _drain(self) -> None:
+        while self._queue:
+            topic, partition, msg = self._queue.popleft()
+            task = self.tasks.get((topic, partition))
+            if task is not None and not task.finished:
+                task.process([msg])
+
+    def _emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+        headers: list[tuple[str, bytes]] | None,
+        partition: int | None,
+    ) -> None:
+        self.topics.setdefault(topic, []).append((key, value, ts, headers, partition))
+        if topic in self._task_topics:
+            if partition is None:
+                partition = partition_for(key or b"", self.partitions[topic])
+            self._deliver(topic, partition, key, value, ts, headers)
+
+    def _on_late(self, window: WindowOperator, late: list[LateRecord]) -> None:
+        self.late_records.extend((window, record) for record in late)
+
+    def current_watermark(self, source_or_topic: str, partition: int = 0) -> int:
+        """The watermark (ms; -2**63 before any) of the task reading a source (by name or
+        topic) or a repartition topic, partition ``partition``.
+
+        Raises:
+            UsageError: no task reads that topic partition.
+        """
+        topic = source_or_topic
+        if (topic, partition) not in self.tasks:
+            topic = self._source_topic(source_or_topic)
+        task = self.tasks.get((topic, partition))
+        if task is None:
+            raise UsageError(f"no task reads {source_or_topic!r} partition {partition}")
+        return task.watermark
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def output(self, sink: str) -> list[OutputRecord]:
+        """Records written to a sink (by sink name or topic), decoded with the sink's formats."""
+        spec = next((s for s in self.plan.spec.sinks if sink in (s.name, s.topic)), None)
+        if spec is None:
+            return self.topic(sink)
+        decode_key, decode_value = codecs.sink_decoders(spec, self.plan.spec)
+        return [
+            OutputRecord(decode_key(k), decode_value(v), ts, _headers(h), p)
+            for k, v, ts, h, p in self.topics.get(spec.topic, [])
+        ]
+
+    def topic(self, topic: str) -> list[OutputRecord]:
+        """Raw view of any topic written (late-data, dead-letter, repartition): keys as str,
+        values decoded as JSON when possible."""
+        return [
+            OutputRecord(_text(k), _json_or_raw(v), ts, _headers(h), p)
+            for k, v, ts, h, p in self.topics.get(topic, [])
+        ]
+
+    def late(self, source_or_topic: str) -> list[OutputRecord]:
+        """Dropped late elements: by late-data topic name (records as written there, with the
+        headers), or by source name (every element dropped by any window, whether or not a
+        late-data topic is configured; headers name the window and the watermark)."""
+        if source_or_topic in self.plan.late_topics():
+            return self.topic(source_or_topic)
+        self._source_topic(source_or_topic)
+        return [
+            OutputRecord(
+                key,
+                value,
+                ts,
+                {
+                    "window": window.id,
+                    "window_start": str(start),
+                    "window_end": str(end),
+                    "watermark": str(wm),
+                },
+            )
+            for window, (key, value, ts, start, end, wm) in self.late_records
+        ]
+
+
+def _headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {k: v.decode("utf-8", "replace") for k, v in headers or []}
+
+
+def _text(raw: bytes | None) -> Any:
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def _json_or_raw(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw

@@ -1,0 +1,1 @@
+"""Time: event-time extraction, Kafka timestamps, watermarks."""
