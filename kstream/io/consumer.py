@@ -1,0 +1,230 @@
+"""Consumer-side primitives: offsets (commit, committed, end), pause, resume and seek,
+reading a partition to its end (changelog restore), the group's members, and a reader for
+one-partition control topics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+
+from kstream.errors import (
+    BrokerError,
+)
+from kstream.io.clients import (
+    CONSUMER_ONLY,
+    OFFSET_BEGINNING,
+    PARTITION_EOF,
+    PRODUCER_ONLY,
+    common_config,
+    consumer_config,
+    is_transient,
+    new_consumer,
+    translate,
+)
+
+
+def commit_offsets(consumer: Consumer, positions: list[tuple[str, int, int]]) -> None:
+    """Synchronously commit ``(topic, partition, next offset)`` for the group (at-least-once)."""
+    tps = [TopicPartition(t, p, o) for t, p, o in positions]
+    try:
+        consumer.commit(offsets=tps, asynchronous=False)
+    except KafkaException as exc:
+        raise translate(exc, "commit offsets") from exc
+
+
+def committed_offsets(
+    consumer: Consumer,
+    topic: str,
+    partitions: list[int],
+    timeout_s: float = 10.0,
+    retry_for_s: float = 0.0,
+) -> dict[int, int | None]:
+    """The group's committed next offset per partition (None when nothing is committed).
+
+    A timed-out or transport-failed request (broker unreachable or stalled) is retried with
+    exponential backoff (0.5 s doubling, at most 5 s) for up to ``retry_for_s`` seconds.
+
+    Raises:
+        BrokerError: the broker did not answer within ``retry_for_s``, or refused the request.
+    """
+    deadline = time.monotonic() + retry_for_s
+    backoff_s = 0.5
+    while True:
+        try:
+            result = consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout=timeout_s
+            )
+            return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result}
+        except KafkaException as exc:
+            if not is_transient(exc) or time.monotonic() + backoff_s > deadline:
+                raise translate(exc, f"read committed offsets of {topic}") from exc
+            time.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 5.0)
+
+
+def end_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], timeout_s: float = 10.0
+) -> dict[int, int]:
+    """High watermark per partition as reported by the broker (may under-report on Tansu)."""
+    out: dict[int, int] = {}
+    for p in partitions:
+        try:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+        except KafkaException as exc:
+            raise translate(exc, f"read end offsets of {topic}") from exc
+        out[p] = high
+    return out
+
+
+def read_partition_to_end(
+    bootstrap: str, settings: Mapping[str, Any], topic: str, partition: int, timeout_s: float = 30.0
+) -> list[tuple[bytes, bytes | None]]:
+    """Every ``(key, value)`` of one partition from the beginning to its end, read with
+    ``isolation.level=read_committed`` (changelog restore). A missing topic reads as empty."""
+    conf = consumer_config(bootstrap, "kstream-restore", settings)
+    conf.update({"enable.partition.eof": True, "isolation.level": "read_committed"})
+    consumer = new_consumer(conf)
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, 0.5):
+                err = msg.error()
+                if err is None:
+                    out.append((msg.key() or b"", msg.value()))
+                elif err.code() == PARTITION_EOF or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    return out
+                else:
+                    raise BrokerError(f"restore from {topic}[{partition}]: {err.str()}")
+        raise BrokerError(
+            f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s"
+        )
+    finally:
+        consumer.close()
+
+
+def pause(consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+    """Stop fetching the given assigned ``(topic, partition)`` pairs until :func:`resume`."""
+    if partitions:
+        consumer.pause([TopicPartition(t, p) for t, p in partitions])
+
+
+def resume(consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+    """Fetch the given paused ``(topic, partition)`` pairs again."""
+    if partitions:
+        consumer.resume([TopicPartition(t, p) for t, p in partitions])
+
+
+def seek(consumer: Consumer, topic: str, partition: int, offset: int | None) -> None:
+    """Move the consumer's position of an assigned partition (beginning when None)."""
+    target = OFFSET_BEGINNING if offset is None else offset
+    try:
+        consumer.seek(TopicPartition(topic, partition, target))
+    except KafkaException as exc:
+        raise translate(exc, f"seek {topic}[{partition}] to {target}") from exc
+
+
+def group_members(
+    bootstrap: str, settings: Mapping[str, Any], group: str, timeout_s: float = 2.0
+) -> dict[tuple[str, int], str]:
+    """Owner (``client.id@host``) of each assigned topic-partition of a consumer group; empty
+    when the group has no members or the broker cannot describe it."""
+    conf = common_config(settings, CONSUMER_ONLY | PRODUCER_ONLY)
+    conf["bootstrap.servers"] = bootstrap
+    try:
+        future = AdminClient(conf).describe_consumer_groups([group], request_timeout=timeout_s)[
+            group
+        ]
+        description = future.result(timeout=timeout_s)
+    except (KafkaException, ValueError, TimeoutError):
+        return {}
+    owners: dict[tuple[str, int], str] = {}
+    for member in description.members or []:
+        for tp in member.assignment.topic_partitions if member.assignment else []:
+            owners[(tp.topic, tp.partition)] = f"{member.client_id}@{member.host}"
+    return owners
+
+
+def assignment_offsets(
+    partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]
+) -> list[Any]:
+    """Set each assigned ``TopicPartition``'s start offset (beginning when None)."""
+    for tp in partitions:
+        offset = offsets.get((tp.topic, tp.partition))
+        tp.offset = OFFSET_BEGINNING if offset is None else offset
+    return partitions
+
+
+class TopicReader:
+    """Reads every record of a one-partition topic from the beginning, without a group
+    (control messages). ``poll()`` returns the JSON values decoded since the last call."""
+
+    def __init__(self, bootstrap: str, settings: Mapping[str, Any], topic: str) -> None:
+        conf = consumer_config(bootstrap, "kstream-control", settings)
+        conf.update({"enable.partition.eof": False, "isolation.level": "read_uncommitted"})
+        self._consumer = new_consumer(conf)
+        self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+
+    def poll(self, timeout_s: float = 0.0) -> list[Any]:
+        import orjson
+
+        out = []
+        for msg in self._consumer.consume(100, timeout_s):
+            raw = msg.value()
+            if msg.error() is None and raw:
+                try:
+                    out.append(orjson.loads(raw))
+                except orjson.JSONDecodeError:
+                    continue
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def probe_end_offsets(
+    bootstrap: str,
+    settings: Mapping[str, Any],
+    topic: str,
+    partitions: list[int],
+    quiet_s: float = 0.5,
+    timeout_s: float = 30.0,
+) -> dict[int, int]:
+    """The real end offset (last readable offset + 1) of each partition.
+
+    The broker's reported high watermark can be lower than what is readable (Tansu
+    reports about the base offset of the last batch), and its end-of-partition signal follows
+    that number, so neither alone bounds a bounded run. This reads each partition from the
+    reported high watermark until nothing more arrives for ``quiet_s`` seconds.
+    """
+    conf = consumer_config(bootstrap, "kstream-probe", settings)
+    conf.update({"enable.partition.eof": False, "isolation.level": "read_uncommitted"})
+    consumer = new_consumer(conf)
+    try:
+        reported = end_offsets(consumer, topic, partitions)
+        ends = dict(reported)
+        consumer.assign([TopicPartition(topic, p, max(reported[p] - 1, 0)) for p in partitions])
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s and time.monotonic() < deadline:
+            msgs = consumer.consume(10_000, 0.1)
+            for msg in msgs:
+                part, offset = msg.partition(), msg.offset()
+                if msg.error() is None and part is not None and offset is not None:
+                    ends[part] = max(ends[part], offset + 1)
+            if msgs:
+                quiet_since = time.monotonic()
+        return ends
+    finally:
+        consumer.close()
