@@ -18,7 +18,8 @@ from rich.table import Table
 
 from kstream.graph.plan import build_plan
 from kstream.pipeline.load import load_pipeline
-from kstream.runtime.runner import Runner, RunOptions, Status
+from kstream.runtime.lifecycle import RunOptions, Status
+from kstream.runtime.runner import Runner
 
 
 def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:

@@ -18,6 +18,8 @@ from rich.table import Table
 from kstream.errors import BrokerError, SavepointError, UsageError
 from kstream.graph.plan import Plan, build_plan
 from kstream.pipeline.load import load_pipeline
+from kstream.runtime import control
+from kstream.runtime.control import Quiesced
 from kstream.savepoint import (
     TaskSnapshot,
     dispose,
@@ -89,11 +91,17 @@ def create(
     if target.exists():
         raise SavepointError(f"{target} already exists; choose another --dir")
     partitions: dict[int, int] | None = None
+    done = None
     if not no_quiesce:
-        _quiesce(plan, bootstrap, stop, timeout_s, state_dir, console)
+        done = _quiesce(plan, bootstrap, stop, timeout_s, state_dir, console)
         partitions = _partition_counts(plan, bootstrap, console)
-    with console.status("reading the local state"):
-        tasks, entries = snapshot_local(spec, state_dir, group=group)
+    try:
+        with console.status("reading the local state"):
+            snapshots = done.snapshots if done is not None else None
+            tasks, entries = snapshot_local(spec, state_dir, group=group, snapshots=snapshots)
+    finally:
+        if done is not None:
+            control.discard_snapshots(state_dir, plan.prefix, done.request_id)
     if not tasks:
         raise SavepointError(
             f"no committed state of job {plan.prefix} under {Path(state_dir) / plan.prefix}; "
@@ -115,16 +123,12 @@ def create(
 
 def _quiesce(
     plan: Plan, bootstrap: str, stop: bool, timeout_s: float, state_dir: str, console: Console
-) -> None:
-    """Ask the running job to checkpoint (or stop) and wait for it (``kstream.runtime.control``)."""
-    try:
-        from kstream.runtime.control import quiesce
-    except ImportError:  # the control channel is not part of this build
-        console.print("[yellow]job control unavailable: snapshotting the local state as is[/]")
-        return
+) -> Quiesced:
+    """Ask the running job to checkpoint (or stop) and wait for it (``kstream.runtime.control``);
+    the acknowledgements name the snapshots of the tasks' committed state to read."""
     what = "stop" if stop else "checkpoint"
     with console.status(f"asking job {plan.prefix} to {what}") as status:
-        acks = quiesce(
+        done = control.quiesce(
             plan,
             bootstrap,
             plan.prefix,
@@ -133,10 +137,11 @@ def _quiesce(
             progress=status.update,
             state_dir=state_dir,
         )
-    if acks:
-        console.print(f"{acks} running process(es) acknowledged the {what}")
+    if done.acks:
+        console.print(f"{done.acks} running process(es) acknowledged the {what}")
     else:
         console.print("no running process of the job: using its last committed state")
+    return done
 
 
 def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[int, int] | None:

@@ -1,9 +1,15 @@
-"""Test-only fault points. ``KSTREAM_FAULT=<point>[:<n>]`` makes the process SIGKILL itself the
-n-th time (default 1st) it reaches ``<point>``; without the variable every point is a no-op.
+"""Test-only fault points and hooks, set through environment variables; without them every
+point is a no-op.
 
-Points: the checkpoint steps (``flush_outputs``, ``produce_changelog``, ``send_offsets``,
-``write_prepared``, ``commit``, ``apply_local``) and restore steps (``restore_start``,
-``restore_changelog``, ``restore_done``).
+- ``KSTREAM_FAULT=<point>[:<n>]`` makes the process SIGKILL itself the n-th time (default 1st)
+  it reaches ``<point>``. Points: the checkpoint steps (``flush_outputs``,
+  ``produce_changelog``, ``send_offsets``, ``write_prepared``, ``commit``, ``apply_local``),
+  the restore steps (``restore_start``, ``restore_changelog``, ``restore_done``),
+  ``savepoint_write``, and ``source_offset`` whose ``<n>`` is a source offset: the process is
+  killed before it processes the batch of source records that holds offset n (any partition).
+- ``KSTREAM_HOLD_AT=<n>``: source tasks process records up to offset n - 1 and then hold (their
+  partition is paused) until the job is stopped, so a stop-with-savepoint lands exactly at
+  position n of every source partition that has that many records.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import signal
 _SPEC = os.environ.get("KSTREAM_FAULT", "")
 _NAME, _, _NTH = _SPEC.partition(":")
 _COUNT = {"n": 0}
+_HOLD = os.environ.get("KSTREAM_HOLD_AT", "")
+#: Source offset at which source tasks hold (``KSTREAM_HOLD_AT``), or None.
+HOLD_AT: int | None = int(_HOLD) if _HOLD else None
 
 
 def point(name: str) -> None:
@@ -21,4 +30,15 @@ def point(name: str) -> None:
     if _NAME and name == _NAME:
         _COUNT["n"] += 1
         if _COUNT["n"] >= int(_NTH or "1"):
-            os.kill(os.getpid(), signal.SIGKILL)
+            _kill()
+
+
+def source_batch(first_offset: int, last_offset: int) -> None:
+    """A source task is about to process offsets ``first_offset..last_offset`` (inclusive):
+    kills the process when ``KSTREAM_FAULT=source_offset:<n>`` names one of them."""
+    if _NAME == "source_offset" and first_offset <= int(_NTH) <= last_offset:
+        _kill()
+
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)

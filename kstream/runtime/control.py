@@ -2,23 +2,46 @@
 
 ``kstream savepoint create`` writes a request, ``{"type": "checkpoint" | "stop", "id",
 "created_ms"}``, and every running process of the job answers, once it has done it, with
-``{"type": "ack", "id", "tasks": [...]}`` naming the tasks it owns. ``checkpoint``: each task
-checkpoints now. ``stop``: source tasks stop consuming and checkpoint; downstream tasks drain
-their repartition input up to the in-band stop markers, checkpoint, and the processes exit
-(Flink's stop-with-savepoint). The requester waits until the acknowledged tasks cover the job.
+``{"type": "ack", "id", "tasks": [...], "snapshots": [...]}`` naming the tasks it owns and, per
+task with committed state, the snapshot of that state it wrote (``task``, ``path``,
+``position``, ``checkpoint_id``; see :meth:`~kstream.state.store.TaskStore.snapshot`).
+``checkpoint``: each task checkpoints now. ``stop``: source tasks stop consuming and
+checkpoint; downstream tasks drain their repartition input up to the in-band stop markers,
+checkpoint, and the processes exit (Flink's stop-with-savepoint). The requester waits until the
+acknowledged tasks cover the job, then reads the snapshots (never a database another process is
+writing) and deletes them.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kstream.errors import KStreamError
 from kstream.graph.plan import Plan
 from kstream.io import kafka
-from kstream.state.store import is_locked, task_dir
+from kstream.state.store import SnapshotRef, is_locked, snapshots_dir, task_dir
+
+
+@dataclass
+class Quiesced:
+    """The outcome of :func:`quiesce`: the request id, how many processes acknowledged, and
+    the snapshots they wrote (by task id)."""
+
+    request_id: str | None = None
+    acks: int = 0
+    snapshots: dict[str, SnapshotRef] = field(default_factory=dict)
+
+
+def discard_snapshots(state_dir: str, prefix: str, request_id: str | None) -> None:
+    """Delete the snapshots written for ``request_id`` (after the savepoint is written or
+    has failed)."""
+    if request_id:
+        shutil.rmtree(snapshots_dir(state_dir, prefix, request_id), ignore_errors=True)
 
 
 def control_topic(prefix: str) -> str:
@@ -54,10 +77,10 @@ def quiesce(
     timeout_s: float = 120.0,
     progress: Callable[[str], None] | None = None,
     state_dir: str = ".kstream-state",
-) -> int:
+) -> Quiesced:
     """Ask the running processes of a job to checkpoint (and, with ``stop``, to stop after
-    draining) and wait until every task has acknowledged. Returns the number of acknowledgements
-    (0 when no process of the job runs on this machine).
+    draining) and wait until every task has acknowledged. Returns the acknowledgements and the
+    snapshots they name (nothing when no process of the job runs on this machine).
 
     Raises:
         BrokerError: the broker is unreachable.
@@ -67,7 +90,7 @@ def quiesce(
     admin = kafka.Admin(bootstrap, settings)
     partitions = admin.topics()
     if not running_locally(plan, state_dir, partitions):
-        return 0
+        return Quiesced()
     topic = control_topic(plan.prefix)
     admin.ensure_topics([kafka.TopicConfig(topic, 1)])
     wanted = all_tasks(plan, partitions)
@@ -76,8 +99,21 @@ def quiesce(
     try:
         kafka.produce_json(bootstrap, settings, topic, req)
         return _await_acks(reader, req["id"], wanted, timeout_s, progress)
+    except BaseException:
+        discard_snapshots(state_dir, plan.prefix, req["id"])
+        raise
     finally:
         reader.close()
+
+
+def _snapshots(msg: dict[str, Any]) -> dict[str, SnapshotRef]:
+    out = {}
+    for item in msg.get("snapshots", []):
+        ref = SnapshotRef(
+            str(item["task"]), str(item["path"]), int(item["position"]), int(item["checkpoint_id"])
+        )
+        out[ref.task] = ref
+    return out
 
 
 def _await_acks(
@@ -86,19 +122,20 @@ def _await_acks(
     wanted: set[str],
     timeout_s: float,
     progress: Callable[[str], None] | None,
-) -> int:
+) -> Quiesced:
     covered: set[str] = set()
-    acks = 0
+    done = Quiesced(request_id)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for msg in reader.poll(0.5):
             if msg.get("type") == "ack" and msg.get("id") == request_id:
-                acks += 1
+                done.acks += 1
                 covered.update(msg.get("tasks", []))
+                done.snapshots.update(_snapshots(msg))
                 if progress:
                     progress(f"{len(covered & wanted)}/{len(wanted)} tasks acknowledged")
         if wanted <= covered:
-            return acks
+            return done
     missing = ", ".join(sorted(wanted - covered))
     raise KStreamError(
         f"the job did not acknowledge the request in {timeout_s:.0f} s "

@@ -9,17 +9,14 @@ finished.
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from kstream import faults
 from kstream.checkpoint.steps import TaskRuntime, TxnState, run_checkpoint
 from kstream.errors import StateError, StateLockedError, TaskMigratedError, TransactionError
 from kstream.graph.plan import Plan
@@ -27,14 +24,14 @@ from kstream.io import kafka
 from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
 from kstream.runtime.control import control_topic
+from kstream.runtime.group_watch import GroupWatch
+from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.topology import TopicLayout, ensure_topics
+from kstream.state.store import snapshot_path
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
-
-#: seconds outside the "steady" group join state before the consumer rejoins
-STUCK_JOIN_S = 30.0
 
 #: seconds a task fenced by a newer owner may stay assigned here before the member rejoins
 MIGRATED_REJOIN_S = 15.0
@@ -59,83 +56,6 @@ def _discard(rt: TaskRuntime) -> None:
     rt.producer.abort()
     rt.store.close()
     rt.state = TxnState.ABORTED
-
-
-class RunnerState(enum.Enum):
-    """Lifecycle of a runner."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-_ALLOWED = {
-    RunnerState.CREATED: {RunnerState.RUNNING, RunnerState.FAILED},
-    RunnerState.RUNNING: {RunnerState.STOPPING, RunnerState.FAILED},
-    RunnerState.STOPPING: {RunnerState.STOPPED, RunnerState.FAILED},
-    RunnerState.STOPPED: set(),
-    RunnerState.FAILED: set(),
-}
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: broker, state directory (ms intervals), bounded mode, group override."""
-
-    bootstrap: str
-    state_dir: str = ".kstream-state"
-    bounded: bool = False
-    group: str | None = None
-    status_interval_ms: int = 1_000
-    from_savepoint: str | None = None
-    allow_non_restored_state: bool = False
-
-
-@dataclass
-class Status:
-    """A live snapshot for the status display."""
-
-    elapsed_s: float
-    records_in: int
-    records_out: int
-    late: int
-    skipped: int
-    dead_letter: int
-    tasks: int
-    finished: int
-    watermarks: dict[str, int] = field(default_factory=dict)
-    lag: int = 0
-    checkpoints: int = 0
-
-
-class GroupWatch:
-    """Tracks the consumer's group join state from librdkafka statistics (JSON every 2 s)."""
-
-    def __init__(self, stuck_after_s: float = STUCK_JOIN_S) -> None:
-        self.stuck_after_s = stuck_after_s
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = "init"
-        self.since = time.monotonic()
-
-    def on_stats(self, stats_json: str) -> None:
-        try:
-            state = str(orjson.loads(stats_json).get("cgrp", {}).get("join_state", "steady"))
-        except (orjson.JSONDecodeError, AttributeError):
-            return
-        if state != self.state:
-            self.state, self.since = state, time.monotonic()
-
-    def stuck(self) -> bool:
-        """True when the member has been outside the steady state for too long. (A member
-        steady with nothing assigned is left alone: rejoining means a LeaveGroup, which has
-        stalled Tansu's group during kill storms.)"""
-        return self.state not in ("steady", "init") and (
-            time.monotonic() - self.since > self.stuck_after_s
-        )
 
 
 class Runner:
@@ -179,6 +99,8 @@ class Runner:
         #: assigned tasks not activated yet (state locked by another local process, or fencing
         #: failed) -> (since, last attempt) in monotonic s
         self._pending: dict[tuple[str, int], tuple[float, float]] = {}
+        #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
+        self._held: set[tuple[str, int]] = set()
         self.totals = {
             "in": 0,
             "forwarded": 0,
@@ -194,7 +116,7 @@ class Runner:
         self._callback_error: Exception | None = None
 
     def _move(self, new: RunnerState) -> None:
-        if new not in _ALLOWED[self.state]:
+        if new not in ALLOWED_MOVES[self.state]:
             raise StateError(f"runner cannot go from {self.state.value} to {new.value}")
         self.state = new
 
@@ -426,6 +348,10 @@ class Runner:
             rt = self.tasks.get(tp)
             if rt is None or rt.task.finished or rt.task.stopped_by:
                 continue
+            if rt.task.stage.is_source:
+                batch = self._source_hooks(tp, rt, batch)
+                if not batch:
+                    continue
             try:
                 rt.task.process(batch)
             except TransactionError as exc:
@@ -441,6 +367,20 @@ class Runner:
                 self._checkpoint_task(rt)
         for event in events:
             self._on_event(event)
+
+    def _source_hooks(self, tp: tuple[str, int], rt: TaskRuntime, batch: list[Any]) -> list[Any]:
+        """Test-only hooks of :mod:`kstream.faults` on a batch of source records: a kill at an
+        offset, and holding the partition at ``KSTREAM_HOLD_AT`` (records from there on are
+        left unprocessed; the task's position stays at the hold offset)."""
+        faults.source_batch(batch[0].offset(), batch[-1].offset())
+        hold = faults.HOLD_AT
+        if hold is None or batch[-1].offset() < hold:
+            return batch
+        kafka.pause(self._consumer, [tp])
+        if tp not in self._held:
+            self._held.add(tp)
+            log.info("task %s held at offset %d (KSTREAM_HOLD_AT)", rt.task.id, hold)
+        return [m for m in batch if m.offset() < hold]
 
     def _end_if_done(self, rt: TaskRuntime) -> None:
         """Bounded: a source task ends once its position reaches the end offset found at start."""
@@ -586,12 +526,30 @@ class Runner:
             rt.outputs_since_commit += 1
 
     def _ack(self, request_id: str) -> None:
+        """Acknowledge a savepoint request once every task here has checkpointed: each task's
+        committed state is first copied by this process, the owner of its database, to a
+        snapshot (:meth:`TaskStore.snapshot`); the acknowledgement names each snapshot with the
+        checkpoint it holds, which ``savepoint create`` verifies before using it."""
+        snapshots = []
+        for rt in sorted(self.tasks.values(), key=lambda r: r.task.id):
+            if rt.state == TxnState.ABORTED or rt.committed_position is None:
+                continue  # nothing committed here: the savepoint reads no state of this task
+            path = snapshot_path(self.options.state_dir, self.plan.prefix, request_id, rt.task.id)
+            rt.store.snapshot(path / "db")
+            snapshots.append(
+                {
+                    "task": rt.task.id,
+                    "path": str(path.resolve()),
+                    "position": rt.committed_position,
+                    "checkpoint_id": rt.checkpoint_id,
+                }
+            )
         tasks = sorted(rt.task.id for rt in self.tasks.values())
         kafka.produce_json(
             self.options.bootstrap,
             self.spec.kafka,
             control_topic(self.plan.prefix),
-            {"type": "ack", "id": request_id, "tasks": tasks},
+            {"type": "ack", "id": request_id, "tasks": tasks, "snapshots": snapshots},
         )
 
     def _checkpoint_all(self, force: bool) -> None:

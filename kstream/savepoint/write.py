@@ -45,41 +45,59 @@ from kstream.savepoint.format import (
     operator_file,
     partial_path,
 )
-from kstream.state.store import read_task_state
+from kstream.state.store import SnapshotRef, read_task_state
 
 Progress = Callable[[str], None]
 _TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
 
 
 def snapshot_local(
-    spec: PipelineSpec, state_dir: str | Path, *, group: str | None = None
+    spec: PipelineSpec,
+    state_dir: str | Path,
+    *,
+    group: str | None = None,
+    snapshots: Mapping[str, SnapshotRef] | None = None,
 ) -> tuple[list[TaskSnapshot], dict[str, list[StateEntry]]]:
     """The last committed checkpoint of every task of the job found under ``state_dir``
     (``<state_dir>/<group>/<stage>-<partition>``), read without taking the RocksDB locks.
 
+    A task with an entry in ``snapshots`` (written by the running process that owns it, for a
+    savepoint request) is read from that snapshot instead of its live database, and the
+    snapshot must hold exactly the checkpoint the owner acknowledged.
+
     Args:
         group: the job's group (names its state directory; default: the pipeline's group id).
+        snapshots: task id (``stage:partition``) -> the owner's snapshot of its state.
 
     Returns:
         The tasks (sorted by stage, partition; tasks without a checkpoint are left out) and,
         per stateful operator id, its entries (every operator of the pipeline is present).
 
     Raises:
-        SavepointError: a task directory belongs to a stage the pipeline does not have, or a
-            task's state was written by another version of the pipeline (fingerprint).
+        SavepointError: a task directory belongs to a stage the pipeline does not have, a
+            task's state was written by another version of the pipeline (fingerprint), or a
+            snapshot does not hold the checkpoint its owner acknowledged.
         StateError: a task's RocksDB cannot be read.
     """
     plan = build_plan(spec, group)
     expected = fingerprint(spec)
     tasks: list[TaskSnapshot] = []
     entries: dict[str, list[StateEntry]] = {w: [] for w in spec.stateful_ids()}
-    for stage_index, partition, path in _task_dirs(Path(state_dir) / plan.prefix):
+    taken = dict(snapshots or {})
+    dirs = {(st, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix)}
+    for snap in taken.values():
+        st, _, p = snap.task.partition(":")
+        dirs[(int(st), int(p))] = Path(snap.path)
+    for (stage_index, partition), path in sorted(dirs.items()):
         if stage_index >= len(plan.stages):
             raise SavepointError(
                 f"{path}: the pipeline has no stage {stage_index}; this state belongs to "
                 "another version of the pipeline"
             )
         meta, stores = read_task_state(path)
+        ref = taken.get(f"{stage_index}:{partition}")
+        if ref is not None:
+            _check_snapshot(ref, meta)
         if meta is None:
             continue
         if meta.get("fingerprint") not in (None, expected):
@@ -93,6 +111,22 @@ def snapshot_local(
             rows = stores.get(store_name(window.id), [])
             entries[window.id].extend(StateEntry(stage_index, partition, k, v) for k, v in rows)
     return tasks, entries
+
+
+def _check_snapshot(ref: SnapshotRef, meta: dict[str, Any] | None) -> None:
+    """The snapshot must hold the checkpoint its owner acknowledged (same input position and
+    checkpoint id): anything else is not the committed state and must not become a savepoint.
+
+    Raises:
+        SavepointError: it does not.
+    """
+    got = (None, None) if meta is None else (meta.get("position"), meta.get("checkpoint_id"))
+    if got != (ref.position, ref.checkpoint_id):
+        raise SavepointError(
+            f"task {ref.task}: its snapshot {ref.path} holds checkpoint {got[1]} at position "
+            f"{got[0]}, but its owner acknowledged checkpoint {ref.checkpoint_id} at position "
+            f"{ref.position}; no savepoint was written, take it again"
+        )
 
 
 def _task_dirs(root: Path) -> list[tuple[int, int, Path]]:

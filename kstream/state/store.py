@@ -16,6 +16,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,32 @@ _MAGIC = b"KSPREP1\n"
 def task_dir(state_dir: str | Path, pipeline: str, stage: int, partition: int) -> Path:
     """Directory of one task's state."""
     return Path(state_dir) / pipeline / f"{stage}-{partition}"
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A task's snapshot written by its owner for a savepoint request: the task directory
+    ``path`` (database in ``path/db``) holding checkpoint ``checkpoint_id`` at input
+    ``position`` (next offset)."""
+
+    task: str
+    path: str
+    position: int
+    checkpoint_id: int
+
+
+def snapshots_dir(state_dir: str | Path, pipeline: str, request_id: str) -> Path:
+    """Directory of the task snapshots taken for one savepoint request: each task's
+    :meth:`TaskStore.snapshot` goes to ``<this>/<stage>-<partition>`` (a database directory,
+    readable with :func:`read_task_state` on its parent layout, see :func:`snapshot_path`)."""
+    return Path(state_dir) / pipeline / ".snapshots" / request_id
+
+
+def snapshot_path(state_dir: str | Path, pipeline: str, request_id: str, task_id: str) -> Path:
+    """Task directory of task ``task_id`` (``stage:partition``) inside the snapshots of a
+    request: its database is ``<this>/db``, like a task directory."""
+    stage, _, partition = task_id.partition(":")
+    return snapshots_dir(state_dir, pipeline, request_id) / f"{stage}-{partition}"
 
 
 def _open_read_only(path: Path) -> tuple[Any, list[str]] | None:
@@ -197,6 +224,22 @@ class TaskStore:
     def size_bytes(self) -> int:
         """Approximate on-disk size of the task's state."""
         return dir_size(self.path)
+
+    def snapshot(self, target: Path) -> None:
+        """Write a consistent point-in-time copy of the whole database (every store and the
+        checkpoint metadata) to the new directory ``target``: a RocksDB checkpoint, made by
+        the process that owns the database (hard links to its SST files where possible), so a
+        reader never sees a database that is being written or flushed. ``target`` must not
+        exist; its parent is created.
+
+        Raises:
+            StateError: the checkpoint cannot be written.
+        """
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            rocksdict.Checkpoint(self._db).create_checkpoint(str(target))
+        except Exception as exc:  # rocksdict raises plain Exception subclasses
+            raise StateError(f"state {self.path}: snapshot to {target} failed: {exc}") from exc
 
     def close(self) -> None:
         """Close the database and release its lock. Column-family objects share the database,

@@ -11,6 +11,7 @@ import savepoint_kit as kit
 from click.testing import CliRunner, Result
 from kstream_cli.main import cli
 
+from kstream.runtime.control import Quiesced
 from kstream.savepoint import list_savepoints, open_savepoint
 
 
@@ -93,10 +94,10 @@ def test_create_asks_the_job_to_quiesce_and_uses_the_topic_partition_counts(
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def quiesce(plan: Any, bootstrap: str, group: str, **kwargs: Any) -> int:
+    def quiesce(plan: Any, bootstrap: str, group: str, **kwargs: Any) -> Quiesced:
         calls.append({"bootstrap": bootstrap, "group": group, **kwargs})
         kwargs["progress"]("4/4 tasks acknowledged")
-        return 2
+        return Quiesced(request_id=None, acks=2)
 
     class Admin:
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -3,10 +3,9 @@
 Each scenario runs a copy of ``examples/flights-hourly.yaml`` (own pipeline name, sink topic and
 groups) on the 336,776 flights of a 1-partition source topic (loaded once for the module):
 
-1. ``kstream run`` (unbounded, group G1) is started; as soon as its tasks are assigned,
-   ``kstream savepoint create --stop`` stops it part-way through the input (the savepoint's
-   source offset must lie strictly between 0 and the end, else the attempt is repeated with
-   other names and another delay);
+1. ``kstream run`` (unbounded, group G1) is started with the test hook ``KSTREAM_HOLD_AT=N``:
+   its source task processes the first N flights and holds; ``kstream savepoint create --stop``
+   then stops it there, so the savepoint's source offset is exactly N;
 2. ``kstream run --bounded --from-savepoint`` (group G2, possibly another repartition partition
    count) finishes the job;
 3. the sink topic (outputs of both runs) must hold every window of ``hourly_truth()`` exactly
@@ -27,7 +26,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +33,7 @@ from typing import Any
 
 import orjson
 import pytest
-from clikit import kstream, kstream_argv, kstream_raw, unique
+from clikit import LoggedRun, kstream, kstream_raw, unique
 from flights_truth import HOUR_MS, Flight, arrival_order, hourly_truth, window_start
 from ruamel.yaml import YAML
 
@@ -49,9 +47,6 @@ RUN_TIMEOUT_S = 300
 #: ``kstream tail`` stops after this many seconds without a new record.
 TAIL_IDLE_S = "3"
 RESULT_FIELDS = ("flights", "avg_dep_delay", "max_dep_delay")
-#: Seconds to wait, after the job's tasks were assigned, before asking it to stop; one per
-#: attempt (an attempt whose stop landed at offset 0 or at the end is repeated with the next).
-STOP_DELAYS_S = (1.0, 1.5, 2.0, 1.25, 1.75, 0.6, 2.5, 3.0)
 _FINISHED = re.compile(r"finished: ([\d,]+) records in, ([\d,]+) out")
 
 Window = tuple[str, int]  # (origin, window_start_ms)
@@ -161,9 +156,12 @@ class Stopped:
         return open_savepoint(self.savepoint)
 
 
-def _stop_once(
-    broker: str, directory: Path, source: str, partitions: int | None, delay_s: float
+def stop_part_way(
+    broker: str, directory: Path, source: str, partitions: int | None = None, at: int = 150_000
 ) -> Stopped:
+    """Run the pipeline (``partitions`` repartition partitions) on ``source``, let its source
+    task hold at offset ``at`` (test hook ``KSTREAM_HOLD_AT``), and stop it there with a
+    savepoint: the stop lands exactly at ``at``, not at a wall-clock instant."""
     directory.mkdir(parents=True, exist_ok=True)
     name = unique("sp-hourly")
     state_dir = directory / "state"
@@ -173,21 +171,12 @@ def _stop_once(
         directory / "savepoints" / f"{name}-sp", 0, "", "",
     )  # fmt: skip
     pipeline = stopped.pipeline(partitions)
-    argv = [
-        *kstream_argv(), "run", str(pipeline), "--group", group, "--state-dir", str(state_dir),
-        "--bootstrap-servers", broker,
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = LoggedRun(
+        directory / "run.log", str(pipeline), "--group", group, "--state-dir", str(state_dir),
+        "--bootstrap-servers", broker, env={"KSTREAM_HOLD_AT": str(at)},
+    )  # fmt: skip
     try:
-        # The source task's directory appears when the group assigned it (~3 s after start);
-        # the whole input then takes only a few seconds, so the stop is requested right away.
-        source_task = state_dir / group / "0-0"
-        deadline = time.monotonic() + 60
-        while not source_task.is_dir():
-            assert proc.poll() is None, f"kstream run exited {proc.returncode} before starting"
-            assert time.monotonic() < deadline, "kstream run got no task within 60 s"
-            time.sleep(0.05)
-        time.sleep(delay_s)
+        assert job.wait_for(rf"task 0:0 held at offset {at}\b"), job.text()[-3000:]
         create = kstream(
             "savepoint", "create", str(pipeline), "--stop", "--dir", str(stopped.savepoint),
             "--group", group, "--state-dir", str(state_dir), "--bootstrap-servers", broker,
@@ -195,31 +184,15 @@ def _stop_once(
         )  # fmt: skip
         assert "acknowledged the stop" in create.stderr, create.stderr
         assert str(stopped.savepoint) in create.stdout, create.stdout
-        _, run_err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"the stopped run exited {proc.returncode}:\n{run_err[-3000:]}"
+        code = job.finish(120)
+        run_err = job.text()
+        assert code == 0, f"the stopped run exited {code}:\n{run_err[-3000:]}"
         assert "stopped:" in run_err, run_err[-2000:]
     finally:
-        if proc.poll() is None:  # only when the test failed: never leave a runner behind
-            proc.kill()
-            proc.wait()
+        job.kill()  # only when the test failed: never leave a runner behind
     offset = open_savepoint(stopped.savepoint).manifest.source.offsets.get(0, 0)
+    assert offset == at, f"the savepoint's source offset is {offset}, the job held at {at}"
     return replace(stopped, offset=offset, run_stderr=run_err, create_stderr=create.stderr)
-
-
-def stop_part_way(
-    broker: str, directory: Path, source: str, partitions: int | None = None
-) -> Stopped:
-    """Run the pipeline (``partitions`` repartition partitions) on ``source`` and stop it with a
-    savepoint part-way through the input; repeated with fresh names when the stop landed at
-    offset 0 or at the end (the scenario would test nothing)."""
-    tries = []
-    for attempt, delay in enumerate(STOP_DELAYS_S):
-        stopped = _stop_once(broker, directory / f"try{attempt}", source, partitions, delay)
-        if 0 < stopped.offset < FLIGHTS:
-            print(f"stopped {stopped.name} at offset {stopped.offset} of {FLIGHTS}")
-            return stopped
-        tries.append((delay, stopped.offset))
-    pytest.fail(f"every stop landed at the start or the end: (delay s, offset) {tries}")
 
 
 def restore_bounded(
@@ -306,7 +279,7 @@ def test_rescale_1_to_4(
     truth: dict[Window, dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    stopped = stop_part_way(broker, tmp_path, flights_1p)
+    stopped = stop_part_way(broker, tmp_path, flights_1p, at=90_000)
     sp = stopped.open()
     manifest = sp.manifest
     assert [s.partitions for s in manifest.stages] == [1, 1]
@@ -358,7 +331,7 @@ def test_rescale_4_to_2(
     truth: dict[Window, dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    stopped = stop_part_way(broker, tmp_path, flights_1p, partitions=4)
+    stopped = stop_part_way(broker, tmp_path, flights_1p, partitions=4, at=210_000)
     sp = stopped.open()
     assert [s.partitions for s in sp.manifest.stages] == [1, 4]
     assert {t.task_id for t in sp.tasks()} == {"0:0", "1:0", "1:1", "1:2", "1:3"}

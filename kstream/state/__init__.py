@@ -1,0 +1,1 @@
+"""State stores on RocksDB (the only package that imports rocksdict)."""
