@@ -424,10 +424,7 @@ class Task:
         stopped as active until their next marker."""
         self.stopped_by = None
         if self.upstream is not None:
-            self.upstream.latest = {
-                origin: (wm, ACTIVE if status.startswith(STOPPED) else status)
-                for origin, (wm, status) in self.upstream.latest.items()
-            }
+            self.upstream.resume_after_stop()
 
     def flush_markers(self) -> None:
         """Send a marker now if the watermark moved since the last one (before a checkpoint)."""

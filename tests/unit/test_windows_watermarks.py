@@ -7,7 +7,10 @@ Two source partitions feeding a ``key_by`` (stage 1 reads the repartition topic)
     in[0] --(records, markers)--+--> t.by-k.repartition[0] --> window
     in[1] --(records, markers)--+--> t.by-k.repartition[1] --> window
 
-    a stage-1 task's watermark = min over the latest marker of every non-idle upstream task
+    a stage-1 task's watermark: the markers of the upstream tasks combined as Flink's
+    StatusWatermarkValve (tests/unit/test_valve.py): min over active, aligned upstream tasks;
+    a task back from idleness behind the watermark is left out until it catches up; all idle:
+    the max
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def test_upstream_watermarks_never_regress_and_wait_for_every_upstream() -> None
     assert up.update("0:1", 20, ACTIVE) == 30  # a lower marker does not pull it back
     assert up.update("0:1", 60, ACTIVE) == 50
     assert up.update("0:0", 70, IDLE) == 60  # idle: excluded
-    assert up.update("0:1", 80, END) == 60  # every input idle or ended: hold
+    assert up.update("0:1", 80, END) == 70  # ended, the other idle: the max of the idle ones
+    assert not up.ended
     assert up.update("0:0", 90, END) == MAX_WATERMARK
     assert up.ended
 
@@ -98,29 +102,79 @@ def test_idle_partition_is_excluded_and_reincluded_when_data_returns() -> None:
     assert h.fired() == [("b", 30, 40, 1, 39)]
 
 
-def test_reincluded_partition_behind_the_watermark_does_not_pull_it_back() -> None:
-    h = Harness(
-        AGG, partitions=2, operators=KEY_BY, watermark="{max_out_of_orderness: 0, idle_timeout: 1s}"
-    )
+IDLE_1S = "{max_out_of_orderness: 0, idle_timeout: 1s}"
+LATE_OK = "{type: tumbling, size: 10, allowed_lateness: 30, aggregate: {n: count}}"
+
+
+def test_returning_partition_behind_the_watermark_does_not_hold_it_back() -> None:
+    """Case 1 (Flink: the returning channel is unaligned until it catches up). in[1] goes idle,
+    returns with older records; the downstream watermark keeps following in[0], and in[1]'s
+    records are late per allowed lateness (30)::
+
+        clock     0     600    1200        1300          1400    1500    1600
+        in[0]     5     25     .     45    .             65      .       80
+        in[1]     3     .      idle  .     12, 2         .       70      .
+        down wm   2     2      24    44    44 (not 11)   64      64      69 (in[1] counts again)
+    """
+    h = Harness(LATE_OK, partitions=2, operators=KEY_BY, watermark=IDLE_1S)
     drv = h.driver
+    h.send(5, key="a", partition=0)
+    h.send(3, key="b", partition=1)
+    assert downstream_watermarks(h) == [2, 2]
     drv.advance_time(600)
     h.send(25, key="a", partition=0)
-    drv.advance_time(600)  # in[1] idle: downstream at 24
-    h.send(12, key="b", partition=1)  # in[1] back with watermark 11 < 24
+    drv.advance_time(600)  # in[1] silent for 1200 ms: idle, left out
     assert downstream_watermarks(h) == [24, 24]
-    assert [r.value["ts"] for r in drv.late("in")] == [12]  # [10,20) had passed downstream
+    assert sorted(h.fired()) == [("a", 0, 10, 1, 9), ("b", 0, 10, 1, 9)]
+    h.send(45, key="a", partition=0)
+    assert downstream_watermarks(h) == [44, 44]
+    assert h.fired() == [("a", 20, 30, 1, 29)]
+    drv.advance_time(100)
+    h.send(12, key="b", partition=1)  # back, watermark 11 < 44: unaligned
+    h.send(2, key="b", partition=1)  # [0, 10): 9 + 30 <= 44: dropped
+    assert downstream_watermarks(h) == [44, 44]
+    assert h.fired() == [("b", 10, 20, 1, 19)]  # 19 + 30 > 44: late but allowed, fires at once
+    assert [r.value["ts"] for r in drv.late("in")] == [2]
+    drv.advance_time(100)
+    h.send(65, key="a", partition=0)
+    assert downstream_watermarks(h) == [64, 64]  # in[1] (11) does not hold it back
+    assert h.fired() == [("a", 40, 50, 1, 49)]
+    drv.advance_time(100)
+    h.send(70, key="b", partition=1)  # watermark 69 >= 64: aligned again
+    assert downstream_watermarks(h) == [64, 64]
+    drv.advance_time(100)
+    h.send(80, key="a", partition=0)
+    assert downstream_watermarks(h) == [69, 69]  # min(79, 69): in[1] counts again
+    assert h.fired() == [("a", 60, 70, 1, 69)]
 
 
-def test_all_inputs_idle_holds_the_watermark() -> None:
-    h = Harness(
-        AGG, partitions=2, operators=KEY_BY, watermark="{max_out_of_orderness: 0, idle_timeout: 1s}"
-    )
+def test_all_inputs_idle_advance_to_the_max_watermark() -> None:
+    """Case 2 (Flink: all channels idle flushes the max). in[1] (at 24) goes idle first, then
+    in[0] (at 14): the downstream watermark goes to 24 and [10, 20) fires::
+
+        clock     0         500     1000         1500
+        in[0]     .         15      .            idle
+        in[1]     18, 25    .       idle         .
+        down wm   -         14      14           24
+    """
+    h = Harness(AGG, partitions=2, operators=KEY_BY, watermark=IDLE_1S)
+    h.send(18, key="b", partition=1)
+    h.send(25, key="b", partition=1)
+    h.driver.advance_time(500)
     h.send(15, key="a", partition=0)
-    h.send(15, key="a", partition=1)
     assert downstream_watermarks(h) == [14, 14]
-    h.driver.advance_time(5000)
+    h.driver.advance_time(500)  # in[1] idle; in[0] still active: the min is in[0]
     assert downstream_watermarks(h) == [14, 14]
-    assert h.fired() == []  # [10, 20) needs watermark 19
+    assert h.fired() == []
+    h.driver.advance_time(500)  # in[0] idle too: every input idle -> the max, 24
+    assert downstream_watermarks(h) == [24, 24]
+    assert sorted(h.fired()) == [("a", 10, 20, 1, 19), ("b", 10, 20, 1, 19)]
+    h.send(16, key="a", partition=0)  # back behind 24: late, and the watermark holds
+    assert downstream_watermarks(h) == [24, 24]
+    assert [r.value["ts"] for r in h.driver.late("in")] == [16]
+    h.send(40, key="a", partition=0)  # aligned again at 39; in[1] still idle
+    assert downstream_watermarks(h) == [39, 39]
+    assert h.fired() == [("b", 20, 30, 1, 29)]
 
 
 def test_absurd_timestamp_goes_to_the_error_policy_and_does_not_move_the_watermark() -> None:
