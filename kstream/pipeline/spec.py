@@ -15,6 +15,7 @@ ErrorPolicy = Literal["fail", "skip", "dead_letter"]
 Format = Literal["json", "string", "bytes", "avro"]
 WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
 EmitMode = Literal["final", "update", "changelog"]
+Accumulation = Literal["accumulating", "discarding"]
 Guarantee = Literal["exactly_once", "at_least_once"]
 
 AGGREGATION_KINDS = (
@@ -139,10 +140,13 @@ class WindowSpec:
     Tumbling: ``size_ms`` (+ ``offset_ms``). Sliding: ``size_ms``, ``slide_ms`` (+ offset).
     Session: ``gap_ms``. Fires when watermark >= end - 1; state purged when
     watermark >= end - 1 + ``allowed_lateness_ms``; later elements go to ``late_topic``.
-    Count: ``count_size`` elements per key, sliding by ``count_slide`` elements (default: the
-    size); not subject to event time. Global: one running aggregate per key, closed only by the
-    end of input. Early firing: ``trigger_every_ms`` (processing time, aligned to the epoch) or
-    ``trigger_count`` (elements added since the window's last emission).
+    Count (Flink ``countWindow(size, slide)``): every ``count_slide`` elements of a key (default:
+    ``count_size``) a window fires with the key's last ``count_size`` elements; not subject to
+    event time. Global: one running aggregate per key, closed only by the end of input. Early
+    firing: ``trigger_every_ms`` (processing time, aligned to the epoch) or ``trigger_count``
+    (elements added since the window's last emission). ``accumulation``: ``accumulating`` (a
+    firing keeps the window's contents) or ``discarding`` (Flink ``PurgingTrigger``: every
+    firing purges them, so the next one carries only later elements).
     """
 
     id: str
@@ -155,6 +159,7 @@ class WindowSpec:
     allowed_lateness_ms: int = 0
     late_topic: str | None = None
     emit: EmitMode = "final"
+    accumulation: Accumulation = "accumulating"
     count_size: int | None = None
     count_slide: int | None = None
     trigger_every_ms: int | None = None

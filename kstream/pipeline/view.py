@@ -40,6 +40,9 @@ _SECRET_MARKERS = ("password", "secret", "token", "sasl.jaas", "basic.auth.user.
 _KNOWN_SECRETS: set[str] = set()
 #: Error-policy fields: changing how bad records are handled does not change the state layout.
 _POLICY_FIELDS = ("on_error", "dead_letter_topic")
+#: Window fields added after the fingerprint was defined, with their defaults: left out of the
+#: fingerprint when at the default, so existing pipelines (and their state) keep theirs.
+_LATER_DEFAULTS = {"accumulation": "accumulating"}
 _KINDS: dict[type, str] = {
     FilterSpec: "filter",
     MapSpec: "map",
@@ -133,12 +136,17 @@ def fingerprint(spec: PipelineSpec) -> str:
     and the full definitions of the stateful operators (windows), in declaration order.
 
     Kafka settings, the consumer group, stateless operators, sinks and error policies
-    (``on_error``, ``dead_letter_topic``) do not take part.
+    (``on_error``, ``dead_letter_topic``) do not take part; nor does ``accumulation`` when it is
+    the default ``accumulating`` (pipelines written before the key existed keep their
+    fingerprint).
     """
     stateful = [operator_to_dict(op) for op in spec.operators if isinstance(op, WindowSpec)]
     for body in stateful:
         for name in _POLICY_FIELDS:
             body.pop(name, None)
+        for name, default in _LATER_DEFAULTS.items():
+            if body.get(name) == default:
+                del body[name]
     payload = {
         "pipeline": spec.name,
         "source_topics": [source.topic for source in spec.sources],

@@ -13,6 +13,7 @@ from typing import cast
 
 from kstream.pipeline.spec import (
     AGGREGATION_KINDS,
+    Accumulation,
     AggregationSpec,
     EmitMode,
     WindowSpec,
@@ -37,6 +38,7 @@ __all__ = ["RESERVED_RESULT_FIELDS", "WINDOW_TYPES", "read_aggregation", "read_w
 
 WINDOW_TYPES = ("tumbling", "sliding", "session", "count", "global")
 EMIT_MODES = ("final", "update", "changelog")
+ACCUMULATION_MODES = ("accumulating", "discarding")
 WINDOW_KEYS = (
     "type",
     "size",
@@ -46,6 +48,7 @@ WINDOW_KEYS = (
     "allowed_lateness",
     "late_topic",
     "emit",
+    "accumulation",
     "trigger",
     "aggregate",
 )
@@ -58,6 +61,7 @@ _KEY_TYPES = {
     "allowed_lateness": _TIME_TYPES,
     "late_topic": _TIME_TYPES,
     "trigger": (*_TIME_TYPES, "global"),
+    "accumulation": (*_TIME_TYPES, "count"),
 }
 _REQUIRED_BY_TYPE = {
     "tumbling": ("size",),
@@ -130,6 +134,10 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
         allowed_lateness_ms=read_duration(issues, node.get("allowed_lateness"), 0) or 0,
         late_topic=read_str(issues, node.get("late_topic"), name=True),
         emit=cast(EmitMode, read_enum(issues, node.get("emit"), EMIT_MODES, default_emit)),
+        accumulation=cast(
+            Accumulation,
+            read_enum(issues, node.get("accumulation"), ACCUMULATION_MODES, "accumulating"),
+        ),
         count_size=count_size,
         count_slide=count_slide,
         trigger_every_ms=every,
@@ -154,12 +162,10 @@ def _element_count(issues: Issues, node: Node | None) -> int | None:
 
 
 def _counts(issues: Issues, node: Node) -> tuple[int | None, int | None]:
-    """``size`` and ``slide`` (default: ``size``) of a count window; slide <= size."""
+    """``size`` and ``slide`` (default: ``size``) of a count window. A slide larger than the
+    size is allowed, as in Flink: the elements between two windows belong to none."""
     size = _element_count(issues, node.get("size"))
-    slide_node = node.get("slide")
-    slide = _element_count(issues, slide_node)
-    if size is not None and slide is not None and slide > size and slide_node is not None:
-        issues.add(slide_node, f"slide ({slide}) is larger than size ({size})", "use slide <= size")
+    slide = _element_count(issues, node.get("slide"))
     return size, slide if slide is not None else size
 
 

@@ -36,9 +36,12 @@ KEY_FIELDS = ("expr", "python")
 
 def definition_changes(saved: dict[str, Any], current: WindowSpec) -> list[str]:
     """The state-relevant fields of a window that differ between its saved definition and
-    ``current`` (empty when the state fits)."""
+    ``current`` (empty when the state fits). ``accumulation`` counts for count windows only:
+    their saved windows hold ``size`` or ``min(size, slide)`` elements depending on it, while a
+    time window's saved contents mean the same under both modes."""
     now = operator_to_dict(current)
-    return [name for name in STATE_FIELDS if saved.get(name) != now.get(name)]
+    fields = (*STATE_FIELDS, "accumulation") if current.type == "count" else STATE_FIELDS
+    return [name for name in fields if saved.get(name) != now.get(name)]
 
 
 def check_restore(

@@ -4,9 +4,13 @@ definition stored in the manifest (no pipeline file needed).
 Stored values by window type (see :mod:`kstream.operators.window.operator` and
 :mod:`kstream.operators.window.count`):
 
-- tumbling, sliding, session: ``[accumulator, last emitted or null, elements since]``;
+- tumbling, sliding, session: ``[accumulator, last emitted or null, elements since]``, then
+  ``true`` when a discarding firing emptied the window;
 - global: ``[accumulator, last emitted or null, elements since, max event ts]``;
-- count: ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``.
+- count: ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; a window
+  holds positions ``[max(0, start), start + span)`` (``start`` is negative for the first,
+  partial windows of a sliding count window; ``span`` is ``count_size``, or ``min(count_size,
+  count_slide)`` with ``accumulation: discarding``).
 """
 
 from __future__ import annotations
@@ -104,12 +108,14 @@ def _rows(
     stored: Any,
 ) -> list[dict[str, Any]]:
     if kind == "count":
-        size = int(definition.get("count_size") or 0)
+        span = int(definition.get("count_size") or 0)
+        if definition.get("accumulation") == "discarding":
+            span = min(span, int(definition.get("count_slide") or span))
         return [
             {
                 "key": key,
-                "window_start": int(s),
-                "window_end": int(s) + size,
+                "window_start": max(0, int(s)),
+                "window_end": int(s) + span,
                 **agg.result(from_storable(agg, acc)),
             }
             for s, acc, _lo, _hi in stored["open"]

@@ -127,6 +127,15 @@ def test_restore_rules_refuse_changed_definitions(sp: Savepoint) -> None:
         check_restore(sp.manifest, _variant("key_by: key", "key_by: user"))
     with pytest.raises(SavepointError, match="the source topic changed"):
         check_restore(sp.manifest, _variant("topic: sp-events", "topic: other-events"))
+    # a count window's saved windows hold `size` elements, or `min(size, slide)` discarding
+    discarding = "window: {type: count, size: 2, accumulation: discarding,"
+    with pytest.raises(SavepointError, match=r"operator pairs: .*\(accumulation\)"):
+        check_restore(sp.manifest, _variant("window: {type: count, size: 2,", discarding))
+
+
+def test_switching_a_time_window_to_discarding_keeps_its_state(sp: Savepoint) -> None:
+    variant = _variant("      size: 1m\n", "      size: 1m\n      accumulation: discarding\n")
+    assert check_restore(sp.manifest, variant) == []
 
 
 def test_restore_rules_for_removed_operators(sp: Savepoint) -> None:

@@ -1,11 +1,15 @@
 """Count windows and the global aggregation through the PipelineDriver.
 
-Count windows number each key's elements 0, 1, 2, ... in arrival order::
+Count windows number each key's elements 0, 1, 2, ... in arrival order; every ``slide``
+elements a window fires with the last ``size`` (Flink ``countWindow(size, slide)``)::
 
     size 3 (tumbling):        [0,3) [3,6) [6,9) ...   fires when element 2, 5, 8, ... arrives
-    size 4, slide 2:          [0,4)                   fires at element 3
-                                  [2,6)               fires at element 5
-                                      [4,8)           fires at element 7
+    size 4, slide 2:        [0,2)                     fires at element 1 (2 elements so far)
+                            [0,  4)                   fires at element 3
+                                [2,  6)               fires at element 5
+                                    [4,  8)           fires at element 7
+
+More sliding cases, and Flink's own output for them: test_windows_count_sliding.py.
 
 A global aggregation is one window per key over all time, closed by the end of input.
 """
@@ -71,19 +75,20 @@ def test_count_windows_are_per_key() -> None:
     assert [r.key for r in h.new()] == ["a", "b"]
 
 
-def test_sliding_count_windows_fire_only_full_windows() -> None:
+def test_sliding_count_windows_fire_every_slide_elements_with_the_last_size() -> None:
     h = count("size: 4, slide: 2,")
     for i in range(9):
         h.send(i, v=i)
     rows = [(r.value["window_start"], r.value["window_end"], r.value["total"]) for r in h.new()]
-    assert rows == [(0, 4, 0 + 1 + 2 + 3), (2, 6, 2 + 3 + 4 + 5), (4, 8, 4 + 5 + 6 + 7)]
+    assert rows == [(0, 2, 0 + 1), (0, 4, 0 + 1 + 2 + 3), (2, 6, 2 + 3 + 4 + 5), (4, 8, 22)]
+    assert h.open_windows() == 2  # [6, 10) holds element 8, [8, 12) opens with it
 
 
 def test_sliding_count_window_by_one() -> None:
     h = count("size: 3, slide: 1,")
     for i in range(5):
         h.send(i, v=i)
-    assert [r.value["total"] for r in h.new()] == [3, 6, 9]
+    assert [r.value["total"] for r in h.new()] == [0, 0 + 1, 0 + 1 + 2, 6, 9]
 
 
 def test_count_window_update_and_changelog_keys() -> None:

@@ -46,9 +46,14 @@ def test_count_window_rejects_durations_and_time_keys() -> None:
     ) in found
 
 
-def test_count_window_slide_must_not_exceed_size() -> None:
-    assert issues("{type: count, size: 2, slide: 3, aggregate: {n: count}}") == [
-        ("operators[0].window.slide", "slide (3) is larger than size (2)")
+def test_count_window_slide_may_exceed_size_as_in_flink() -> None:
+    spec = window("{type: count, size: 2, slide: 3, aggregate: {n: count}}")
+    assert (spec.count_size, spec.count_slide) == (2, 3)
+    assert issues("{type: count, size: 2, slide: 0, aggregate: {n: count}}") == [
+        (
+            "operators[0].window.slide",
+            "a count window's slide is a number of elements, got a number (0)",
+        )
     ]
 
 

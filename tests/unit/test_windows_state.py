@@ -1,6 +1,7 @@
 """Window state survives a checkpoint: a pipeline stopped at any point and restored from its
 tasks' state (``Task.state_changes`` + ``Task.meta``) produces exactly the output an
-uninterrupted run produces from that point on, for every window type, emit mode and trigger."""
+uninterrupted run produces from that point on, for every window type, emit mode, trigger and
+accumulation."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ WINDOWS = [
     f"{{type: session, gap: 4, allowed_lateness: 10, emit: changelog, {AGG}}}",
     f"{{type: session, gap: 4, allowed_lateness: 10, emit: update, trigger: {{every: 1s}}, {AGG}}}",
     f"{{type: count, size: 4, slide: 2, {AGG}}}",
+    f"{{type: count, size: 3, slide: 2, {AGG}}}",
+    f"{{type: count, size: 5, slide: 2, accumulation: discarding, {AGG}}}",
+    f"{{type: tumbling, size: 10, allowed_lateness: 15, trigger: {{count: 3}}, emit: changelog,"
+    f" accumulation: discarding, {AGG}}}",
+    f"{{type: session, gap: 4, allowed_lateness: 10, emit: update, trigger: {{every: 1s}},"
+    f" accumulation: discarding, {AGG}}}",
     f"{{type: global, emit: changelog, trigger: {{every: 1s}}, {AGG}}}",
     f"{{type: global, emit: final, {AGG}}}",
 ]

@@ -3,7 +3,8 @@
 Tumbling and sliding windows align to the epoch plus ``offset_ms``; windows before time 0 exist
 (Python's floor modulo gives ``[-5, 5)`` for ts = -3, size 10, offset 5). Session windows start
 as ``[ts, ts + gap)`` and merge when they overlap or touch (:func:`intersects`). Count windows
-use the same arithmetic on element positions (0, 1, 2, ... per key) instead of milliseconds.
+(:func:`count_window_starts`) are ``[start, end)`` ranges of element positions (0, 1, 2, ... per
+key) instead of milliseconds.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ def sliding_windows(
     return out
 
 
-def count_windows(index: int, size: int, slide: int) -> list[tuple[int, int]]:
-    """The count windows ``[start, end)`` (element positions) holding the ``index``-th element
-    (0-based) of a key: starts are multiples of ``slide``, and only windows starting at 0 or
-    later exist (a count window is never partial), latest start first."""
-    return [(s, e) for s, e in sliding_windows(index, size, slide) if s >= 0]
+def count_window_starts(index: int, span: int, slide: int) -> list[int]:
+    """The count windows that open with the ``index``-th element (0-based) of a key, as their
+    start positions (latest first). Flink ``countWindow(size, slide)`` fires every ``slide``
+    elements with the last ``span`` elements (``span`` = size): the window fired by element
+    count ``c`` (a multiple of ``slide``) is ``[c - span, c)``. Its start may be negative (the
+    first firings, with fewer than ``span`` elements); those windows all open with element 0.
+    """
+    if index == 0:
+        return [end - span for end in range(span - span % slide, 0, -slide)]
+    return [index] if (index + span) % slide == 0 else []
 
 
 def intersects(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:

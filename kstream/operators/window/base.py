@@ -13,6 +13,10 @@ Emit modes (DESIGN.md section 2, docs/time-and-windows.md):
   into another is deleted with a tombstone (value ``None``) if it had been emitted;
 - ``changelog``: Flink ``RowKind`` rows with an ``op`` field: ``+I`` on the first emission,
   ``-U`` (previous row) then ``+U`` on every later one, ``-D`` for a merged-away session.
+
+With ``accumulation: discarding`` every firing is a pane (the elements since the window's
+previous firing): the output is append-only, so operators do not track emitted rows and nothing
+is retracted (``changelog`` rows are all ``+I``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,21 @@
 """Keyed operators that do not follow event time: count windows and the global aggregation.
 
-Count windows (Flink ``countWindow(size[, slide])``): the elements of each key are numbered
-0, 1, 2, ... in arrival order; window ``[start, end)`` holds positions ``start .. end - 1``,
-starts are multiples of ``slide`` (default ``size``: tumbling). A window fires exactly once,
-when its last element arrives; a window never fires with fewer than ``size`` elements, so at end
-of input an incomplete window is discarded (as in Flink). Elements are never late. The result
-value is ``{"key", "window_start", "window_end", <aggregates>}`` with positions as start/end,
-and its timestamp is the largest event time among the window's elements.
+Count windows (Flink ``countWindow(size[, slide])``: ``GlobalWindows`` + ``CountEvictor(size)``
++ ``CountTrigger(slide)``; tumbling when ``slide`` is ``size``): the elements of each key are
+numbered 0, 1, 2, ... in arrival order, and every ``slide`` elements (element counts ``c =
+slide, 2 * slide, ...``) a window fires with the last ``min(size, c)`` of them, positions
+``[max(0, c - size), c)``: the first firings of a sliding count window hold fewer than ``size``
+elements, as in Flink. With ``accumulation: discarding`` (Flink ``PurgingTrigger``) a firing
+also purges what it held, so each firing holds the last ``min(size, slide)`` elements since the
+previous one. Elements between two firings that no window holds (``slide > size``) are only
+counted. Elements left over at end of input never fire (Flink's ``CountTrigger`` ignores the end
+of input). Elements are never late. The result value is ``{"key", "window_start", "window_end",
+<aggregates>}`` with the positions of the window's first and one past its last element as
+start/end, and its timestamp is the largest event time among the window's elements.
+
+Each window is an accumulator opened by its first element and kept by its *unclipped* start
+``c - span`` (``span`` = ``size``, or ``min(size, slide)`` when discarding), negative for the
+first firings' windows; a window fires when element ``start + span - 1`` arrives.
 
 Global aggregation: one window per key covering all time, closed only by the end of input
 (watermark +infinity). It emits at every trigger firing (default in ``update`` and
@@ -24,7 +33,7 @@ from typing import Any
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
-from kstream.operators.window.assign import count_windows
+from kstream.operators.window.assign import count_window_starts
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
@@ -41,8 +50,8 @@ __all__ = ["CountWindowOperator", "GlobalOperator"]
 
 
 class _CountKey:
-    """Per-key count-window state: elements seen, and the open windows by start position:
-    ``start -> [accumulator, smallest event time, largest event time]``."""
+    """Per-key count-window state: elements seen, and the open windows by (unclipped) start
+    position: ``start -> [accumulator, smallest event time, largest event time]``."""
 
     __slots__ = ("n", "open")
 
@@ -55,7 +64,8 @@ class CountWindowOperator(WindowOperator):
     """Tumbling or sliding count windows per key (see the module docstring).
 
     Args:
-        spec: ``type: count`` with ``count_size`` and ``count_slide`` (elements).
+        spec: ``type: count`` with ``count_size`` and ``count_slide`` (elements), and
+            ``accumulation``.
         aggregator: the compiled aggregations.
         clock: unused (count windows have no triggers); accepted for a uniform signature.
     """
@@ -66,6 +76,9 @@ class CountWindowOperator(WindowOperator):
         super().__init__(spec, aggregator, clock)
         self.size = spec.count_size or 1
         self.slide = spec.count_slide or self.size
+        #: elements per firing at most: a discarding firing purges, so it holds only the elements
+        #: since the previous firing (Flink ``PurgingTrigger`` around ``CountTrigger(slide)``)
+        self.span = min(self.size, self.slide) if spec.accumulation == "discarding" else self.size
         self.track_emitted = False  # each window fires once: changelog rows are all +I
 
     def _reset(self) -> None:
@@ -73,8 +86,8 @@ class CountWindowOperator(WindowOperator):
         self.keys: dict[Any, _CountKey] = {}
 
     def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
-        """Add the key's next element (event time ``ts`` ms; ``wm`` is ignored); returns the
-        result of the window it completes, if any.
+        """Add the key's next element (event time ``ts`` ms; ``wm`` is ignored) to every open
+        window of the key; returns the result of the window it fires, if any.
 
         Raises:
             RecordError: an aggregation cannot use the element (before any state changes).
@@ -86,27 +99,30 @@ class CountWindowOperator(WindowOperator):
         index = state.n
         state.n += 1
         self.dirty.add(key)
+        for start in count_window_starts(index, self.span, self.slide):
+            state.open.setdefault(start, [self.agg.new(), ts, ts])
         out: list[Record] = []
-        for start, end in count_windows(index, self.size, self.slide):
-            slot = state.open.get(start)
-            if slot is None:
-                slot = state.open[start] = [self.agg.new(), ts, ts]
+        for start, slot in list(state.open.items()):
             self.agg.apply(slot[0], values, ts, value)
             slot[1], slot[2] = min(slot[1], ts), max(slot[2], ts)
-            if index == end - 1:
+            if start + self.span == index + 1:
                 del state.open[start]
-                out.extend(self._emit(key, start, end, slot))
+                out.extend(self._emit(key, start, slot))
         return out
 
-    def _emit(self, key: Any, start: int, end: int, slot: list[Any]) -> list[Record]:
-        wid = (key, start, end)
-        value = {"key": key, "window_start": start, "window_end": end}
+    def _emit(self, key: Any, start: int, slot: list[Any]) -> list[Record]:
+        """The result of the window of unclipped ``start``: positions ``[max(0, start),
+        start + span)``, timestamp its largest event time."""
+        wid = (key, max(0, start), start + self.span)
+        value = {"key": key, "window_start": wid[1], "window_end": wid[2]}
         value.update(self.agg.result(slot[0]))
         return self._records(wid, key, window_key_text(wid), value, slot[2])
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each key changed since the last call, once: ``(store key, JSON value)`` with value
-        ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``."""
+        ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; ``start``
+        is unclipped (negative for the first firings' windows), the window ends at
+        ``start + span``."""
         out: list[tuple[bytes, bytes | None]] = []
         for key in self.dirty:
             state = self.keys[key]
@@ -120,7 +136,9 @@ class CountWindowOperator(WindowOperator):
         return out
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` (``wm`` is not used).
+        """Replace the state with stored ``entries`` (``wm`` is not used). State written when
+        sliding count windows started at multiples of ``slide`` has the same format: each
+        stored window fires when element ``start + span - 1`` arrives, as it was defined.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.

@@ -10,7 +10,13 @@ Semantics (Flink DataStream ``WindowOperator`` with ``EventTimeTrigger``; DESIGN
 - window state is purged when ``watermark >= end - 1 + allowed_lateness``;
 - sessions ``[first_ts, last_ts + gap)`` merge when they overlap or touch, also when a late (but
   allowed) element bridges two of them;
-- early firing (``trigger``) emits partial results of windows that have not fired yet.
+- early firing (``trigger``) emits partial results of windows that have not fired yet;
+- ``accumulation: discarding`` (Flink ``PurgingTrigger``): every firing (early, on-time, late)
+  purges the window's contents; the window itself (its bounds and timers, a session's extent
+  for merging) lives on until it is purged, so a late-but-allowed element re-fires it with only
+  the elements added since its last firing, and a window with nothing new does not fire (as
+  Flink skips a window whose contents are empty). Nothing is retracted: ``changelog`` rows are
+  all ``+I`` and merged-away sessions get no ``-D``/tombstone.
 
 The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)`` tuples and never
 does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each window changed
@@ -68,14 +74,17 @@ class TimeWindowOperator(WindowOperator):
     ) -> None:
         super().__init__(spec, aggregator, clock)
         self.lateness = spec.allowed_lateness_ms
-        self.track_emitted = self.mode == "changelog" or (
-            self.mode == "update" and spec.type == "session"
+        self.discarding = spec.accumulation == "discarding"
+        self.track_emitted = not self.discarding and (
+            self.mode == "changelog" or (self.mode == "update" and spec.type == "session")
         )
         self.process = self._select_process()
 
     def _reset(self) -> None:
         super()._reset()
         self.windows: dict[WindowId, list[Any]] = {}
+        #: windows whose contents a discarding firing purged, with no element since
+        self.empty: set[WindowId] = set()
         #: windows present in the durable store (RocksDB and changelog)
         self.persisted: set[WindowId] = set()
         self.sessions: dict[Any, list[WindowId]] = {}
@@ -167,6 +176,7 @@ class TimeWindowOperator(WindowOperator):
             acc = self._create(wid, wm)
         self.agg.apply(acc, values, ts, value)
         self.dirty.add(wid)
+        self.empty.discard(wid)
         if wid[2] - 1 <= wm:
             return self._emit(wid, acc)
         if self.triggered and self._touched(wid):
@@ -185,6 +195,7 @@ class TimeWindowOperator(WindowOperator):
             out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
             carried += self.since.pop(w, 0)
             acc[:] = self.agg.merge(acc, self.windows.pop(w))
+            self.empty.discard(w)
             self.dirty.add(w)
         if carried:
             self.since[wid] = carried
@@ -206,7 +217,7 @@ class TimeWindowOperator(WindowOperator):
             at = heapq.heappop(heap)
             for wid in self._fire.pop(at, ()):
                 acc = self.windows.get(wid)
-                if acc is not None:
+                if acc is not None and wid not in self.empty:
                     out.extend(self._emit(wid, acc))
             for wid in self._purge.pop(at, ()):
                 if wid in self.windows:
@@ -217,13 +228,14 @@ class TimeWindowOperator(WindowOperator):
     def _fire_early(self, ident: Hashable) -> list[Record]:
         wid = cast(WindowId, ident)
         acc = self.windows.get(wid)
-        if acc is None:
+        if acc is None or wid in self.empty:
             self.since.pop(wid, None)
             return []
         return self._emit(wid, acc)
 
     def _purge_window(self, wid: WindowId) -> None:
         del self.windows[wid]
+        self.empty.discard(wid)
         if wid in self.persisted:
             self.dirty.add(wid)
         else:  # never reached the store: no deletion to write
@@ -238,10 +250,15 @@ class TimeWindowOperator(WindowOperator):
                 self.sessions.pop(wid[0], None)
 
     def _emit(self, wid: WindowId, acc: list[Any]) -> list[Record]:
+        """One firing of window ``wid``; when discarding, its contents are purged after it."""
         key, start, end = wid
         value = {"key": key, "window_start": start, "window_end": end}
         value.update(self.agg.result(acc))
         upsert_key = None if self.mode == "final" else window_key_text(wid)
+        if self.discarding:
+            self.windows[wid] = self.agg.new()
+            self.empty.add(wid)
+            self.dirty.add(wid)
         return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
@@ -249,7 +266,8 @@ class TimeWindowOperator(WindowOperator):
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each window changed since the last call, once: ``(store key, JSON value or None)``
         where the value is ``[accumulator, last emitted result or null, elements since the last
-        emission]`` and None is a deletion. Clears the change set."""
+        emission]``, followed by ``true`` for a window emptied by a discarding firing, and None
+        is a deletion. Clears the change set."""
         out: list[tuple[bytes, bytes | None]] = []
         persisted = self.persisted
         for wid in self.dirty:
@@ -262,6 +280,8 @@ class TimeWindowOperator(WindowOperator):
                     out.append((encode_window_key(wid), None))
             else:
                 stored = [to_storable(self.agg, acc), self.emitted.get(wid), self.since.get(wid, 0)]
+                if wid in self.empty:
+                    stored.append(True)
                 out.append((encode_window_key(wid), orjson.dumps(stored)))
                 persisted.add(wid)
         self.dirty.clear()
@@ -283,6 +303,8 @@ class TimeWindowOperator(WindowOperator):
                 self.emitted[wid] = emitted
             if rest and rest[0] and wid[2] - 1 > wm:
                 self.since[wid] = int(rest[0])
+            if len(rest) > 1 and rest[1]:
+                self.empty.add(wid)
             if self.spec.type == "session":
                 self.sessions.setdefault(wid[0], []).append(wid)
         self.dirty.clear()
