@@ -328,14 +328,13 @@ class Task:
                     self._on_marker(m.headers() or [])
                     continue
                 headers = m.headers()
-                origin, _, seq_text = headers[0][1].partition(b"/")
-                seq = int(seq_text)
-                if seq <= seen.get(origin, 0):
-                    self.counters["duplicates"] += 1
-                    continue
-                seen[origin] = seq
                 self._current = m
                 try:
+                    origin, seq = repartition_sequence(headers)
+                    if seq <= seen.get(origin, 0):
+                        self.counters["duplicates"] += 1
+                        continue
+                    seen[origin] = seq
                     ts = m.timestamp()[1]
                     if len(headers) > 1:  # a time Kafka cannot store travels in a header
                         ts = record_time_ms(headers, ts)
@@ -484,6 +483,28 @@ def _dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
         raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
+
+
+def repartition_sequence(headers: list[tuple[str, bytes]] | None) -> tuple[bytes, int]:
+    """``(origin task, sequence number)`` of a repartition record, from its first header
+    ``kstream.seq`` = ``b"<origin>/<seq>"`` (written by the upstream task, used to drop
+    duplicates).
+
+    Raises:
+        RecordError: (stage ``deserialize``) the header is missing or malformed: the record was
+            not written by a kstream task; it follows the source's error policy.
+    """
+    if headers:
+        name, raw = headers[0]
+        if name == H_SEQ and raw:
+            origin, _, seq_text = raw.partition(b"/")
+            if seq_text.isdigit():
+                return origin, int(seq_text)
+    raise RecordError(
+        "deserialize",
+        f"repartition record without a valid {H_SEQ} header (first header: "
+        f"{headers[0] if headers else None!r}); only kstream tasks write repartition topics",
+    )
 
 
 def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:

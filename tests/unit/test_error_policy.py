@@ -12,6 +12,7 @@ import pytest
 from kstream.errors import RecordError
 from kstream.pipeline import schemas
 from kstream.runtime.policy import BadRecordFailure
+from kstream.runtime.task import repartition_sequence
 from kstream.testing import PipelineDriver
 
 HOUR = 3_600_000
@@ -285,3 +286,33 @@ def test_avro_sink_output_reads_back_and_late_records_keep_the_source_format(
         "ts": 3,
         "origin": "JFK",
     }
+
+
+def test_repartition_sequence_reads_the_seq_header_and_rejects_the_rest() -> None:
+    assert repartition_sequence([("kstream.seq", b"0:3/41")]) == (b"0:3", 41)
+    for headers in (
+        None,
+        [],
+        [("other", b"x")],
+        [("kstream.seq", b"0:3/x")],
+        [("kstream.seq", None)],
+    ):
+        with pytest.raises(RecordError, match=r"without a valid kstream\.seq header"):
+            repartition_sequence(headers)  # type: ignore[arg-type]
+
+
+def test_a_repartition_record_without_headers_follows_the_error_policy() -> None:
+    """A record someone else wrote to a repartition topic (no ``kstream.seq`` header) is a bad
+    record of the downstream stage: dead-lettered under ``dead_letter``, never a crash."""
+    driver = PipelineDriver.from_yaml(pipeline())
+    driver.send("in", good(0))
+    repartition = driver.plan.stages[1].input_topic
+    # written past the driver's public API, as a foreign producer would
+    driver._deliver(repartition, 0, b'"JFK"', orjson.dumps(good(1)), T0, None)
+    driver._drain()
+    letters = driver.output("dlq")
+    assert len(letters) == 1
+    assert letters[0].headers["kstream.error.stage"] == "deserialize"
+    assert "kstream.seq" in letters[0].headers["kstream.error.message"]
+    driver.end_of_input()
+    assert [r.value["n"] for r in driver.output("out")] == [1]
