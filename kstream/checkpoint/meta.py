@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kstream.state.store import META_KEY
 from kstream.time.watermarks import ACTIVE, MIN_WATERMARK
 
-META_KEY = b"\x00kstream.meta"
+__all__ = ["META_KEY", "initial_meta"]
 
 
 def initial_meta(position: int | None = None, watermark: int = MIN_WATERMARK) -> dict[str, Any]:

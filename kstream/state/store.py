@@ -27,7 +27,11 @@ from kstream.errors import StateError, StateLockedError
 
 Changes = dict[str, list[tuple[bytes, bytes | None]]]
 META_CF = "meta"
-META_KEY = b"checkpoint"
+#: Key of a task's checkpoint metadata, in its RocksDB ``meta`` column family and in its
+#: changelogs (one key for both; the leading NUL keeps it apart from any window key).
+META_KEY = b"\x00kstream.meta"
+#: The key local state used for the metadata before 2026-12: still read, replaced on write.
+LEGACY_META_KEY = b"checkpoint"
 _MAGIC = b"KSPREP1\n"
 
 
@@ -111,7 +115,7 @@ def read_task_state(
         return None, {}
     db, families = opened
     try:
-        meta_raw = db.get_column_family(META_CF).get(META_KEY) if META_CF in families else None
+        meta_raw = _meta_value(db.get_column_family(META_CF)) if META_CF in families else None
         entries = {
             name: list(db.get_column_family(name).items())
             for name in families
@@ -121,6 +125,12 @@ def read_task_state(
         db.close()
     meta: dict[str, Any] | None = orjson.loads(meta_raw) if meta_raw else None
     return meta, entries
+
+
+def _meta_value(family: Any) -> bytes | None:
+    """The metadata bytes of a ``meta`` column family (the legacy key as a fallback)."""
+    raw: bytes | None = family.get(META_KEY)
+    return raw if raw is not None else family.get(LEGACY_META_KEY)
 
 
 def is_locked(path: Path) -> bool:
@@ -187,7 +197,7 @@ class TaskStore:
 
     def meta(self) -> dict[str, Any] | None:
         """The last applied checkpoint's metadata, or None for a fresh store."""
-        raw = self._families[META_CF].get(META_KEY)
+        raw = _meta_value(self._families[META_CF])
         if raw is None:
             return None
         try:
@@ -211,6 +221,7 @@ class TaskStore:
                 else:
                     batch.put(key, value, handle)
         batch.put(META_KEY, orjson.dumps(meta), self._handles[META_CF])
+        batch.delete(LEGACY_META_KEY, self._handles[META_CF])
         self._db.write(batch)
 
     def clear(self) -> None:
