@@ -2,7 +2,8 @@
 
 1. ``flush_outputs``: send a watermark marker if the watermark moved (outputs are produced into
    the open transaction as they are emitted);
-2. ``produce_changelog``: each changed state entry, once, to ``<pipeline>.<op>.changelog``;
+2. ``produce_changelog``: each changed state entry, once, to ``<pipeline>.<op>.changelog``, and
+   the task metadata to ``<pipeline>.<stage>.task.changelog``;
 3. ``send_offsets``: the input position joins the transaction (exactly-once only);
 4. ``write_prepared``: the change set and metadata go durably to local disk;
 5. ``commit``: the Kafka transaction commits (at-least-once: flush, then commit offsets) — the
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kstream import faults
 from kstream.checkpoint.meta import META_KEY
 from kstream.errors import StateError
-from kstream.graph.plan import changelog_topic
+from kstream.graph.plan import changelog_topic, task_changelog_topic
 from kstream.io.kafka import TaskProducer, commit_offsets
 from kstream.state.store import Changes, TaskStore
 
@@ -111,14 +112,12 @@ def produce_changelog(cp: Checkpoint) -> None:
     import orjson
 
     task, emit = cp.rt.task, cp.rt.producer.emit
-    first = True
     for window in task.chain.windows:
         topic = changelog_topic(cp.rt.pipeline, window.id)
         for key, value in cp.changes.get(f"op.{window.id}", ()):
             emit(topic, key, value, 0, None, task.partition)
-        if first:
-            emit(topic, META_KEY, orjson.dumps(cp.meta), 0, None, task.partition)
-            first = False
+    meta_topic = task_changelog_topic(cp.rt.pipeline, task.stage.id)
+    emit(meta_topic, META_KEY, orjson.dumps(cp.meta), 0, None, task.partition)
 
 
 def send_offsets(cp: Checkpoint) -> None:

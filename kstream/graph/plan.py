@@ -29,6 +29,12 @@ def changelog_topic(pipeline: str, operator_id: str) -> str:
     return f"{pipeline}.{operator_id}.changelog"
 
 
+def task_changelog_topic(pipeline: str, stage_id: str) -> str:
+    """``<pipeline>.<stage-id>.task.changelog``: the checkpoint metadata of a stage's tasks
+    (position, watermarks, duplicate detection), for every stage, with or without state."""
+    return f"{pipeline}.{stage_id}.task.changelog"
+
+
 def store_name(operator_id: str) -> str:
     """The RocksDB column family holding an operator's state."""
     return f"op.{operator_id}"
@@ -57,6 +63,9 @@ class Stage:
     operators: tuple[OperatorSpec, ...]
     key_by: KeyBySpec | None
     sinks: tuple[SinkSpec, ...]
+    #: the id of the node the stage starts with: the source (stage 0) or the ``key_by`` whose
+    #: repartition topic it reads; names the stage's task changelog
+    id: str = ""
 
     @property
     def is_source(self) -> bool:
@@ -117,12 +126,14 @@ def build_plan(spec: PipelineSpec, group: str | None = None) -> Plan:
     stages: list[Stage] = []
     current: list[OperatorSpec] = []
     topic = spec.sources[0].topic
+    stage_id = spec.sources[0].name
     for op in spec.operators:
         if isinstance(op, KeyBySpec):
-            stages.append(Stage(len(stages), topic, tuple(current), op, ()))
+            stages.append(Stage(len(stages), topic, tuple(current), op, (), stage_id))
             topic = repartition_topic(prefix, op.id)
+            stage_id = op.id
             current = []
         else:
             current.append(op)
-    stages.append(Stage(len(stages), topic, tuple(current), None, spec.sinks))
+    stages.append(Stage(len(stages), topic, tuple(current), None, spec.sinks, stage_id))
     return Plan(spec, tuple(stages), prefix)

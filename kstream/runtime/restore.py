@@ -10,7 +10,9 @@ Decision (DESIGN.md section 4), with C = the group's committed input offset:
   visible yet: use it (so resetting a group also means deleting its state directory);
 - no committed offset and no usable local state: the task starts fresh;
 - otherwise (no directory, wiped, corrupt, foreign or stale state): clear it and restore from the
-  changelog topics, read with ``isolation.level=read_committed``.
+  changelog topics, read with ``isolation.level=read_committed``: the task metadata from the
+  stage's task changelog (or, for checkpoints written before it existed, from the first
+  window's changelog), the entries from each window's changelog.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import orjson
 from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
-from kstream.graph.plan import Stage, changelog_topic, store_name
+from kstream.graph.plan import Stage, changelog_topic, store_name, task_changelog_topic
 from kstream.state.store import Changes, TaskStore, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
@@ -118,13 +120,16 @@ def _from_changelog(
     store.clear()
     changes: Changes = {}
     meta: dict[str, Any] | None = None
+    for key, value in read(task_changelog_topic(pipeline, stage.id), partition):
+        if key == META_KEY:
+            meta = orjson.loads(value) if value else None
     for window in stage.windows:
         latest: dict[bytes, bytes | None] = {}
         for key, value in read(changelog_topic(pipeline, window.id), partition):
-            if key == META_KEY:
-                meta = orjson.loads(value) if value else None
-            else:
+            if key != META_KEY:
                 latest[key] = value
+            elif meta is None:  # written before the task changelog existed
+                meta = orjson.loads(value) if value else None
         changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
     if meta is None:
         meta = initial_meta(committed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kstream.errors import BrokerError
-from kstream.graph.plan import Plan, Stage, changelog_topic
+from kstream.graph.plan import Plan, Stage, changelog_topic, task_changelog_topic
 from kstream.io.kafka import Admin, TopicConfig
 
 
@@ -38,6 +38,8 @@ def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
     out: list[TopicConfig] = []
     for stage in plan.stages:
         inputs = counts[stage.input_topic]
+        meta_topic = task_changelog_topic(plan.prefix, stage.id)
+        out.append(TopicConfig(meta_topic, inputs, compacted=True))
         for window in stage.windows:
             out.append(TopicConfig(changelog_topic(plan.prefix, window.id), inputs, compacted=True))
             if window.late_topic:
