@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 from kstream.pipeline.formats import read_policy
@@ -39,8 +40,8 @@ __all__ = ["OPERATOR_KINDS", "read_operators"]
 def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...]:
     """Validate the ``operators`` list and build its specs (absent -> no operators).
 
-    Operator ids default to ``<kind>-<index>``; a window needs an explicit id. Ids must be
-    unique and match ``[a-zA-Z0-9._-]+``.
+    Operator ids default to ``<kind>-<index>``, a ``key_by``'s to :func:`key_by_id` (it names
+    a topic); a window needs an explicit id. Ids must be unique and match ``[a-zA-Z0-9._-]+``.
     """
     if node is None or node.value is None:
         return ()
@@ -54,11 +55,12 @@ def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...
             continue
         if spec.id in first_line:
             id_node = item.get("id") or item
+            derived = "" if item.get("id") is not None else " (derived from its key)"
             issues.add(
                 id_node,
-                f"duplicate operator id '{spec.id}'",
+                f"duplicate operator id '{spec.id}'{derived}",
                 f"operator ids must be unique; '{spec.id}' is already used at line "
-                f"{first_line[spec.id]}",
+                f"{first_line[spec.id]}" + ("; add an explicit 'id: ...'" if derived else ""),
             )
         else:
             first_line[spec.id] = (item.get("id") or item).line
@@ -96,10 +98,24 @@ def _operator(issues: Issues, item: Node, index: int) -> OperatorSpec | None:
     kind, body = known[0]
     op_id = _operator_id(issues, item, kind, index)
     spec = _BUILDERS[kind](issues, body, op_id or "")  # validate the body even without an id
+    if isinstance(spec, KeyBySpec) and item.get("id") is None:
+        op_id = key_by_id(spec)  # it names a repartition topic: by what it keys, not where
+        spec = dataclasses.replace(spec, id=op_id)
     on_error, dead_letter_topic = read_policy(issues, item, None)
     if spec is not None and on_error is not None:
         spec = dataclasses.replace(spec, on_error=on_error, dead_letter_topic=dead_letter_topic)
     return spec if op_id is not None else None
+
+
+def key_by_id(spec: KeyBySpec) -> str:
+    """The id of a ``key_by`` written without one, derived from what it keys by (never from its
+    position, since it names the repartition topic ``<group>.<id>.repartition``):
+    ``key_by-<expression or function, as a slug>``, e.g. ``key_by: origin`` -> ``key_by-origin``,
+    ``key_by: "origin + '-' + dest"`` -> ``key_by-origin-dest``. Two ``key_by`` with the same
+    key then need an explicit id (the duplicate id is reported)."""
+    text = spec.expr if spec.expr is not None else (spec.python or "").replace(":", ".")
+    slug = re.sub(r"[^a-zA-Z0-9._]+", "-", text).strip("-.")[:60].rstrip("-.")
+    return f"key_by-{slug or 'key'}"
 
 
 def _operator_id(issues: Issues, item: Node, kind: str, index: int) -> str | None:

@@ -204,8 +204,9 @@ def test_shorthands_and_other_window_types() -> None:
     spec = load_pipeline_text(text)
     assert spec.sources[0].time == TimeSpec(kind="event", field="ts", unit="ms")
     ops = spec.operators
-    assert ops[0] == KeyBySpec(id="key_by-0", expr="origin")
-    assert ops[1] == KeyBySpec(id="key_by-1", python="udfs:key", partitions=2)
+    # a key_by's default id comes from its key, not its position: it names a topic
+    assert ops[0] == KeyBySpec(id="key_by-origin", expr="origin")
+    assert ops[1] == KeyBySpec(id="key_by-udfs.key", python="udfs:key", partitions=2)
     assert ops[2] == MapSpec(id="map-2", python="udfs:shape")
     assert isinstance(ops[3], WindowSpec)
     assert (ops[3].type, ops[3].size_ms, ops[3].slide_ms) == ("sliding", 3_600_000, 600_000)
@@ -529,3 +530,24 @@ def test_fingerprint_follows_state_layout_only() -> None:
     assert fingerprint(load_pipeline_text(changed_name)) != base
     changed_topic = FULL.replace("  - topic: flights\n", "  - topic: flights2\n")
     assert fingerprint(load_pipeline_text(changed_topic)) != base
+
+
+def test_a_key_by_id_does_not_depend_on_position() -> None:
+    def repartition_ids(ops: str) -> list[str]:
+        text = f"pipeline: p\nsources: [{{topic: t}}]\noperators:\n{ops}sinks: [{{topic: o}}]\n"
+        return [op.id for op in load_pipeline_text(text).operators if isinstance(op, KeyBySpec)]
+
+    plain = repartition_ids("  - key_by: \"origin + '-' + dest\"\n")
+    inserted = repartition_ids("  - filter: \"x > 1\"\n  - key_by: \"origin + '-' + dest\"\n")
+    assert plain == inserted == ["key_by-origin-dest"]
+
+
+def test_two_key_bys_on_one_key_need_explicit_ids() -> None:
+    text = "pipeline: p\nsources: [{topic: t}]\noperators:\n  - key_by: a\n  - key_by: a\n"
+    with pytest.raises(ConfigError) as err:
+        load_pipeline_text(text + "sinks: [{topic: o}]\n")
+    (issue,) = err.value.issues
+    assert issue.line == 5 and "duplicate operator id 'key_by-a' (derived from its key)" in str(
+        issue
+    )
+    assert "add an explicit 'id: ...'" in str(issue)
