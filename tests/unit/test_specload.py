@@ -538,7 +538,7 @@ def test_a_key_by_id_does_not_depend_on_position() -> None:
         return [op.id for op in load_pipeline_text(text).operators if isinstance(op, KeyBySpec)]
 
     plain = repartition_ids("  - key_by: \"origin + '-' + dest\"\n")
-    inserted = repartition_ids("  - filter: \"x > 1\"\n  - key_by: \"origin + '-' + dest\"\n")
+    inserted = repartition_ids('  - filter: "x > 1"\n  - key_by: "origin + \'-\' + dest"\n')
     assert plain == inserted == ["key_by-origin-dest"]
 
 
