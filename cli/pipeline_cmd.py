@@ -15,6 +15,7 @@ from kstream.errors import BrokerError
 from kstream.graph.plan import Plan, build_plan, changelog_topic, store_name
 from kstream.io.kafka import Admin
 from kstream.pipeline.load import load_pipeline
+from kstream.pipeline.view import operator_kind
 from kstream.runtime.topology import wanted_topics
 
 
@@ -75,13 +76,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
     for column in ("stage", "reads", "tasks", "operators", "writes", "state stores"):
         table.add_column(column)
     for stage in job.stages:
-        ops = (
-            " -> ".join(
-                f"{type(op).__name__.removesuffix('Spec').lower()}({op.id})"
-                for op in stage.operators
-            )
-            or "-"
-        )
+        ops = " -> ".join(f"{operator_kind(op)}({op.id})" for op in stage.operators) or "-"
         writes = [job.output_topic(stage) or ""] if stage.key_by else [s.topic for s in stage.sinks]
         writes += [w.late_topic for w in stage.windows if w.late_topic]
         stores = [

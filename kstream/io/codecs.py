@@ -22,7 +22,14 @@ import orjson
 from kstream.errors import RecordError
 from kstream.io import avro
 from kstream.pipeline import schemas
-from kstream.pipeline.spec import MapSpec, PipelineSpec, SinkSpec, SourceSpec, WindowSpec
+from kstream.pipeline.spec import (
+    FlatMapSpec,
+    MapSpec,
+    PipelineSpec,
+    SinkSpec,
+    SourceSpec,
+    WindowSpec,
+)
 
 Decoder = Callable[[bytes | None], Any]
 Encoder = Callable[[Any], bytes | None]
@@ -295,7 +302,8 @@ def sink_value_schema(sink: SinkSpec, spec: PipelineSpec) -> Any:
 
 def window_input_fields(spec: PipelineSpec, window: WindowSpec) -> dict[str, Any] | None:
     """Avro field types of the records reaching ``window``, as far as they are known from the
-    source's reader schema (maps remove the fields they compute; a ``python`` map, anything)."""
+    source's reader schema (maps and ``explode`` remove the fields they compute; a ``python``
+    map or flat_map, anything)."""
     source = spec.sources[0]
     if source.format != "avro" or source.schema is None:
         return None
@@ -303,9 +311,11 @@ def window_input_fields(spec: PipelineSpec, window: WindowSpec) -> dict[str, Any
     for op in spec.operators:
         if op is window:
             return fields
-        if isinstance(op, MapSpec):
-            if op.python:
-                return None
+        if isinstance(op, MapSpec | FlatMapSpec) and op.python:
+            return None
+        if isinstance(op, FlatMapSpec):
+            fields.pop(op.as_field or "", None)
+        elif isinstance(op, MapSpec):
             if op.select is not None:
                 fields = {k: v for k, v in fields.items() if k in op.select}
             for name, _ in op.fields:

@@ -1,9 +1,11 @@
 """The operator chain of one task: stateless steps, windows, and a terminal.
 
 A chain is a list of segments; each segment is a run of stateless steps (``value -> value`` or
-``None`` to drop) followed by at most one window operator. Records that leave the last segment go
-to the terminal (sinks, or the ``key_by`` that feeds the next stage). Built once per task from
-the spec; the same code runs in ``kstream run`` and in :mod:`kstream.testing`.
+``None`` to drop) followed by at most one window operator or one ``flat_map`` (``value -> list of
+values``). What a window or a ``flat_map`` emits continues in the next segment. Records that
+leave the last segment go to the terminal (sinks, or the ``key_by`` that feeds the next
+stage). Built once per task from the spec; the same code runs in ``kstream run`` and in
+:mod:`kstream.testing`.
 
 Time reaches the windows in two ways: :meth:`Chain.advance` (the task's event-time watermark)
 and :meth:`Chain.on_time` (processing time, for ``trigger: {every: ...}``). In both, what a
@@ -25,6 +27,7 @@ from kstream.operators.window.count import CountWindowOperator, GlobalOperator
 from kstream.operators.window.operator import LateRecord, TimeWindowOperator, WindowOperator
 from kstream.pipeline.spec import (
     FilterSpec,
+    FlatMapSpec,
     KeyBySpec,
     MapSpec,
     OperatorSpec,
@@ -34,6 +37,8 @@ from kstream.pipeline.spec import (
 from kstream.time.timestamps import now_ms
 
 Step = Callable[[Any], Any]
+#: A ``flat_map``: ``value -> values`` (a list, or an empty tuple to emit nothing).
+Expand = Callable[[Any], list[Any] | tuple[()]]
 Terminal = Callable[[Any, Any, int], None]
 LateHandler = Callable[[WindowOperator, list[LateRecord]], None]
 
@@ -100,6 +105,84 @@ def map_step(op: MapSpec, spec: PipelineSpec) -> Step:
     return step
 
 
+def flat_map_step(op: FlatMapSpec, spec: PipelineSpec) -> Expand:
+    """``value -> [value, ...]``: the records a ``flat_map`` emits for one input (docs/pipeline.md).
+
+    Every output is a new dict (``explode``: a shallow copy of the input with ``op.as_field``
+    set to one element; ``python``: what the function returned). The function's result is read
+    completely here, so a generator that raises fails this record and nothing of it is emitted.
+
+    Raises (per record):
+        RecordError: stage ``expression``: the expression or function failed, ``explode`` gave a
+            value that is neither a list nor null, or the function returned something other
+            than an iterable of dicts.
+
+    Raises:
+        ExpressionError: the expression cannot be compiled or the function cannot be loaded.
+    """
+    if op.python:
+        return _user_expand(op.python, spec)
+    where = f"{op.id}.flat_map.explode"
+    evaluate = _guarded(compile_expression(op.explode or "", where=where))
+    name, keep_empty = op.as_field or "", op.keep_empty
+    prefix = f"{where}: expression {op.explode!r}"
+
+    def explode(value: Any) -> list[Any] | tuple[()]:
+        items = evaluate(value)
+        if type(items) is not list and items is not None and type(items) is not tuple:
+            raise RecordError("expression", f"{prefix} gave {_shown(items)}, expected a list")
+        if not items:
+            return [{**value, name: None}] if keep_empty else ()
+        return [{**value, name: item} for item in items]
+
+    return explode
+
+
+def _user_expand(ref: str, spec: PipelineSpec) -> Expand:
+    fn = load_python_callable(ref, search_paths=_search_paths(spec))
+
+    def expand(value: Any) -> list[Any] | tuple[()]:
+        try:
+            result = fn(value)
+        except Exception as exc:
+            raise _raised(ref, exc) from exc
+        if type(result) is not list:
+            result = _materialize(result, ref)
+        for record in result:
+            if not isinstance(record, dict):
+                why = f"flat_map {ref} returned {_shown(record)} as a record, expected a dict"
+                raise RecordError("expression", why)
+        return result
+
+    return expand
+
+
+def _materialize(result: Any, ref: str) -> list[Any]:
+    """A ``python`` flat_map's result that is not a list, as a list (a generator runs here)."""
+    if isinstance(result, str | bytes | dict) or not hasattr(result, "__iter__"):
+        why = (
+            f"flat_map {ref} returned {_shown(result)}, expected an iterable of records (dicts); "
+            "return [] to emit nothing"
+        )
+        raise RecordError("expression", why)
+    try:
+        return list(result)
+    except Exception as exc:
+        raise _raised(ref, exc) from exc
+
+
+def _raised(ref: str, exc: Exception) -> RecordError:
+    return RecordError("expression", f"flat_map {ref} raised {type(exc).__name__}: {exc}")
+
+
+def _shown(value: Any) -> str:
+    """A value for messages: ``null``, or its type and a short repr (``str 'x'``)."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def key_function(op: KeyBySpec, spec: PipelineSpec) -> Callable[[Any], Any]:
     """``value -> new key`` for a ``key_by``."""
     if op.python:
@@ -142,10 +225,11 @@ def _user_aggregate(ref: str, spec: PipelineSpec) -> Any:
 
 @dataclass
 class Segment:
-    """Stateless steps, then an optional window."""
+    """Stateless steps, then an optional window or ``flat_map`` (``expand``), never both."""
 
     steps: list[Step] = field(default_factory=list)
     window: WindowOperator | None = None
+    expand: Expand | None = None
 
 
 class Chain:
@@ -175,7 +259,12 @@ class Chain:
                     return
             window = segment.window
             if window is None:
-                break
+                expand = segment.expand
+                if expand is None:
+                    break
+                for item in expand(value):
+                    self.push(key, item, ts, index + 1)
+                return
             results = window.process(key, value, ts, self.watermark)
             if window.late:
                 self._drain_late(window)
@@ -222,6 +311,9 @@ def build_segments(
             segments[-1].steps.append(filter_step(op, spec))
         elif isinstance(op, MapSpec):
             segments[-1].steps.append(map_step(op, spec))
+        elif isinstance(op, FlatMapSpec):
+            segments[-1].expand = flat_map_step(op, spec)
+            segments.append(Segment())
         elif isinstance(op, WindowSpec):
             segments[-1].window = build_window(op, spec, clock)
             segments.append(Segment())

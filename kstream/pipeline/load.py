@@ -42,6 +42,9 @@ The pipeline file format::
       - filter: "dep_time is not None"          # or filter: {python: "module:function"}
       - map: {select: [origin, dep_delay], fields: {delay_h: "dep_delay / 60"}}
                                       # or map: {python: "module:function"}
+      - flat_map: {explode: reasons, as: reason}   # one record per element of a list
+                                      # (null/[]: none; keep_empty: true keeps one, reason null)
+                                      # or flat_map: {python: "module:function"} (-> iterable)
       - key_by: origin                # an expression, or {expr: ..., partitions: 4}
         id: by-origin                 # or {python: "module:function", partitions: 4}
       - id: hourly                    # required for window (names its state)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 
 from kstream.pipeline.formats import read_policy
-from kstream.pipeline.spec import FilterSpec, KeyBySpec, MapSpec, OperatorSpec
+from kstream.pipeline.spec import FilterSpec, FlatMapSpec, KeyBySpec, MapSpec, OperatorSpec
 from kstream.pipeline.windows import read_window
 from kstream.pipeline.yamlnodes import (
     NAME_HINT,
@@ -22,6 +22,7 @@ from kstream.pipeline.yamlnodes import (
     Node,
     check_keys,
     describe,
+    expect_map,
     expect_seq,
     read_expression,
     read_positive_int,
@@ -29,7 +30,7 @@ from kstream.pipeline.yamlnodes import (
     suggest,
 )
 
-OPERATOR_KINDS = ("filter", "map", "key_by", "window")
+OPERATOR_KINDS = ("filter", "map", "flat_map", "key_by", "window")
 #: Keys an operator item may hold besides its one operator key.
 ITEM_KEYS = ("id", "on_error", "dead_letter_topic")
 STATEFUL_KINDS = ("window",)
@@ -220,9 +221,72 @@ def _fields(issues: Issues, node: Node | None) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+FLAT_MAP_HINT = (
+    "write flat_map: {python: module:function} or flat_map: {explode: <expression>, as: <field>}"
+)
+FLAT_MAP_KEYS = ("python", "explode", "as", "keep_empty")
+
+
+def _flat_map(issues: Issues, node: Node, op_id: str) -> FlatMapSpec:
+    """``{python: module:function}`` or ``{explode: EXPR, as: NAME, keep_empty: false}``."""
+    if not expect_map(issues, node, FLAT_MAP_HINT):
+        return FlatMapSpec(id=op_id)
+    check_keys(issues, node, FLAT_MAP_KEYS)
+    python_node, explode_node = node.get("python"), node.get("explode")
+    if python_node is not None and explode_node is not None:
+        issues.add(explode_node, "'python' and 'explode' cannot be combined", FLAT_MAP_HINT)
+        return FlatMapSpec(id=op_id)
+    if python_node is not None:
+        for key in ("as", "keep_empty"):
+            extra = node.get(key)
+            if extra is not None:
+                hint = "remove it: a python flat_map returns whole records"
+                issues.add(extra, f"'{key}' goes only with 'explode'", hint)
+        return FlatMapSpec(id=op_id, python=read_python_ref(issues, python_node))
+    if explode_node is None:
+        issues.add(node, "flat_map needs 'python' or 'explode'", FLAT_MAP_HINT)
+        return FlatMapSpec(id=op_id)
+    as_node = node.get("as")
+    if as_node is None:
+        hint = "add e.g. 'as: reason': each output record gets one element in that field"
+        issues.add(node, "'explode' needs 'as', the field that receives each element", hint)
+    return FlatMapSpec(
+        id=op_id,
+        explode=read_expression(issues, explode_node),
+        as_field=_field_name(issues, as_node),
+        keep_empty=_flag(issues, node.get("keep_empty")),
+    )
+
+
+def _field_name(issues: Issues, node: Node | None) -> str | None:
+    """A top-level field name (no ``.``: nested fields are not set); None when absent/invalid."""
+    if node is None:
+        return None
+    value = node.value
+    hint = "write one top-level field name, e.g. 'as: reason'"
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        issues.add(node, f"expected a field name, got {describe(value)}", hint)
+        return None
+    if "." in value:
+        issues.add(node, f"'{value}' is a nested path; 'as' names a top-level field", hint)
+        return None
+    return str(value)
+
+
+def _flag(issues: Issues, node: Node | None) -> bool:
+    """A boolean (absent -> False)."""
+    if node is None:
+        return False
+    if not isinstance(node.value, bool):
+        issues.add(node, f"expected true or false, got {describe(node.value)}", "write true")
+        return False
+    return node.value
+
+
 _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "filter": _filter,
     "map": _map,
+    "flat_map": _flat_map,
     "key_by": _key_by,
     "window": read_window,
 }

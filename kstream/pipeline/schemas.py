@@ -18,7 +18,13 @@ import fastavro
 from fastavro.schema import load_schema
 
 from kstream.errors import UsageError
-from kstream.pipeline.spec import AggregationSpec, MapSpec, PipelineSpec, WindowSpec
+from kstream.pipeline.spec import (
+    AggregationSpec,
+    FlatMapSpec,
+    MapSpec,
+    PipelineSpec,
+    WindowSpec,
+)
 
 #: Type of a value whose type cannot be derived (window keys, ``min`` of a JSON field, ...).
 GENERAL = ("null", "long", "double", "string", "boolean")
@@ -214,6 +220,6 @@ def result_window(spec: PipelineSpec) -> WindowSpec | None:
     for op in reversed(spec.operators):
         if isinstance(op, WindowSpec):
             return op
-        if isinstance(op, MapSpec):
+        if isinstance(op, MapSpec | FlatMapSpec):
             return None
     return None

@@ -109,6 +109,27 @@ class MapSpec:
 
 
 @dataclass(frozen=True)
+class FlatMapSpec:
+    """One record in, zero or more out; each output keeps the input's key and event time.
+
+    ``python`` (``module:function``): the function gets the value (a dict) and returns an
+    iterable of dicts, one output record each. ``explode`` (an expression giving a list) with
+    ``as_field``: one copy of the value per element, with field ``as_field`` set to the element
+    (Flink SQL ``CROSS JOIN UNNEST``): a null or empty list emits nothing, or with
+    ``keep_empty`` the value once with ``as_field`` null (``LEFT JOIN UNNEST ... ON TRUE``).
+    Exactly one of ``python`` and ``explode`` is set.
+    """
+
+    id: str
+    python: str | None = None
+    explode: str | None = None
+    as_field: str | None = None
+    keep_empty: bool = False
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
 class KeyBySpec:
     """Re-key by ``expr`` (a field name is an expression) and repartition through a topic.
 
@@ -168,7 +189,7 @@ class WindowSpec:
     dead_letter_topic: str | None = None
 
 
-OperatorSpec = FilterSpec | MapSpec | KeyBySpec | WindowSpec
+OperatorSpec = FilterSpec | MapSpec | FlatMapSpec | KeyBySpec | WindowSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ fingerprint.
 :func:`spec_to_dict` is for display and logs (secrets in ``kafka`` are masked);
 :func:`fingerprint` identifies the pipeline's *state layout*: it changes when a stateful
 operator, the source topic or the pipeline name changes, and not for Kafka client settings,
-filters, maps or sinks.
+filters, maps, flat_maps or sinks.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from kstream.pipeline.spec import (
     FilterSpec,
+    FlatMapSpec,
     KeyBySpec,
     MapSpec,
     OperatorSpec,
@@ -28,6 +29,7 @@ __all__ = [
     "MASK",
     "fingerprint",
     "is_secret_setting",
+    "operator_kind",
     "operator_to_dict",
     "redact",
     "remember_secrets",
@@ -46,6 +48,7 @@ _LATER_DEFAULTS = {"accumulation": "accumulating"}
 _KINDS: dict[type, str] = {
     FilterSpec: "filter",
     MapSpec: "map",
+    FlatMapSpec: "flat_map",
     KeyBySpec: "key_by",
     WindowSpec: "window",
 }
@@ -97,15 +100,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def operator_kind(op: OperatorSpec) -> str:
+    """The YAML key of an operator's kind: ``filter``, ``map``, ``flat_map``, ``key_by`` or
+    ``window``."""
+    return _KINDS[type(op)]
+
+
 def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
     """One operator as ``{"kind": "window", "id": ..., <its fields>}``.
 
-    ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept).
+    ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept);
+    ``FlatMapSpec.as_field`` is shown as ``as``, its YAML key.
     """
     body = _plain(dataclasses.asdict(op))
     if isinstance(op, MapSpec):
         body["fields"] = dict(op.fields)
-    return {"kind": _KINDS[type(op)], **body}
+    elif isinstance(op, FlatMapSpec):
+        body = {("as" if name == "as_field" else name): value for name, value in body.items()}
+    return {"kind": operator_kind(op), **body}
 
 
 def spec_to_dict(spec: PipelineSpec) -> dict[str, Any]:

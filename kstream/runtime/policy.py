@@ -24,6 +24,7 @@ from kstream.errors import KStreamError, RecordError
 from kstream.pipeline.spec import (
     ErrorPolicy,
     FilterSpec,
+    FlatMapSpec,
     MapSpec,
     OperatorSpec,
     SourceSpec,
@@ -205,8 +206,11 @@ def dead_letter_headers(exc: RecordError, owner: str, origin: Origin) -> list[tu
 OnBad = Callable[[RecordError, Policy, bool, Any, Any], None]
 
 
-def guard_step(step: Callable[[Any], Any], policy: Policy, on_bad: OnBad, derived: bool) -> Any:
-    """``step`` with its bad records handled by ``policy`` (a handled record is dropped)."""
+def guard_step(
+    step: Callable[[Any], Any], policy: Policy, on_bad: OnBad, derived: bool, dropped: Any = None
+) -> Any:
+    """``step`` with its bad records handled by ``policy``: a handled record is dropped, the
+    step returning ``dropped`` for it (``None`` for a filter or map, ``()`` for a flat_map)."""
 
     def guarded(value: Any) -> Any:
         try:
@@ -215,7 +219,7 @@ def guard_step(step: Callable[[Any], Any], policy: Policy, on_bad: OnBad, derive
             raise
         except RecordError as exc:
             on_bad(exc, policy, derived, None, value)
-            return None
+            return dropped
 
     return guarded
 
@@ -239,29 +243,37 @@ def guard_window(process: Any, policy: Policy, on_bad: OnBad, derived: bool) -> 
 def guard_chain(
     segments: list[Any], operators: tuple[OperatorSpec, ...], source: SourceSpec, on_bad: OnBad
 ) -> None:
-    """Wrap, in place, every step and window of a chain built by
-    :func:`kstream.operators.chain.build_segments` from ``operators`` (the same order: a segment's
-    filters and maps, then its window) with the operator's policy. Records in segments after
-    the first are derived from window results.
+    """Wrap, in place, every step, flat_map and window of a chain built by
+    :func:`kstream.operators.chain.build_segments` from ``operators`` (the same order: a
+    segment's filters and maps, then its flat_map or window) with the operator's policy. Records
+    after a window are derived from window results.
 
     Raises:
         KStreamError: the segments do not match the operators.
     """
     ops = iter(operators)
-    for index, segment in enumerate(segments):
-        derived = index > 0
+    derived = False
+    for segment in segments:
         steps = []
         for step in segment.steps:
-            op = next(ops, None)
-            if not isinstance(op, FilterSpec | MapSpec):
-                raise KStreamError(f"internal: chain step does not match operator {op}")
+            op = _next(ops, FilterSpec | MapSpec, "step")
             steps.append(guard_step(step, resolve(op, op.id, source), on_bad, derived))
         segment.steps = steps
+        if segment.expand is not None:
+            op = _next(ops, FlatMapSpec, "flat_map")
+            policy = resolve(op, op.id, source)
+            segment.expand = guard_step(segment.expand, policy, on_bad, derived, ())
         if segment.window is not None:
-            op = next(ops, None)
-            if not isinstance(op, WindowSpec):
-                raise KStreamError(f"internal: chain window does not match operator {op}")
+            op = _next(ops, WindowSpec, "window")
             guarded = guard_window(
                 segment.window.process, resolve(op, op.id, source), on_bad, derived
             )
             segment.window.process = guarded  # an instance attribute shadows the method
+            derived = True
+
+
+def _next(ops: Any, kind: Any, what: str) -> Any:
+    op = next(ops, None)
+    if not isinstance(op, kind):
+        raise KStreamError(f"internal: chain {what} does not match operator {op}")
+    return op

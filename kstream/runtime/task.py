@@ -113,7 +113,8 @@ class Task:
         self._rejected = False  # the current record went to the error policy
         segments = build_segments(stage.operators, plan.spec, clock)
         guard_chain(segments, stage.operators, source, self._on_bad)
-        self._derived_windows = {s.window.id for s in segments[1:] if s.window is not None}
+        windows = [s.window for s in segments if s.window is not None]
+        self._derived_windows = {w.id for w in windows[1:]}  # fed by an earlier window
         self._late_encoders = {
             w.late_topic: codecs.late_encoder(plan.spec, w.late_topic)
             for w in stage.windows

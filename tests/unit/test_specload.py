@@ -241,7 +241,7 @@ def test_unknown_operator() -> None:
     assert (issue.line, issue.key_path) == (8, "operators[1].windw")
     assert issue.message == "unknown operator 'windw'"
     assert "did you mean 'window'?" in issue.hint
-    assert "expected one of: filter, map, key_by, window" in issue.hint
+    assert "expected one of: filter, map, flat_map, key_by, window" in issue.hint
 
 
 def test_misspelled_window_key_gets_a_suggestion() -> None:
