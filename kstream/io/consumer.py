@@ -156,16 +156,6 @@ def group_members(
     return owners
 
 
-def assignment_offsets(
-    partitions: list[Any], offsets: Mapping[tuple[str, int], int | None]
-) -> list[Any]:
-    """Set each assigned ``TopicPartition``'s start offset (beginning when None)."""
-    for tp in partitions:
-        offset = offsets.get((tp.topic, tp.partition))
-        tp.offset = OFFSET_BEGINNING if offset is None else offset
-    return partitions
-
-
 class TopicReader:
     """Reads every record of a one-partition topic from the beginning, without a group
     (control messages). ``poll()`` returns the JSON values decoded since the last call."""

@@ -31,7 +31,6 @@ from kstream.io.clients import (
 )
 from kstream.io.consumer import (
     TopicReader,
-    assignment_offsets,
     commit_offsets,
     committed_offsets,
     end_offsets,
@@ -60,7 +59,6 @@ __all__ = [
     "TaskProducer",
     "TopicConfig",
     "TopicReader",
-    "assignment_offsets",
     "commit_offsets",
     "committed_offsets",
     "consumer_config",

@@ -35,9 +35,6 @@ log = logging.getLogger("kstream.runtime.runner")
 
 #: seconds a task fenced by a newer owner may stay assigned here before the member rejoins
 MIGRATED_REJOIN_S = 15.0
-#: seconds an assigned task waits for its local state lock inside the rebalance callback; after
-#: that it waits as a pending task, retried from the main loop, so other tasks go on
-LOCK_WAIT_ON_ASSIGN_S = 2.0
 #: seconds a pending task (state locked, or its producer's init_transactions failed or timed
 #: out) is retried before the run fails
 PENDING_MAX_S = 300.0
@@ -96,9 +93,12 @@ class Runner:
         self._rewinds_in_row: dict[tuple[str, int], int] = {}
         #: tasks dropped because a newer owner fenced them -> when (monotonic s)
         self._migrated: dict[tuple[str, int], float] = {}
-        #: assigned tasks not activated yet (state locked by another local process, or fencing
-        #: failed) -> (since, last attempt) in monotonic s
+        #: assigned tasks not restored yet ("restoring": restored one at a time by the main
+        #: loop; waiting while another local process holds their state, or fencing failed)
+        #: -> (since, last attempt; 0.0 before the first) in monotonic s
         self._pending: dict[tuple[str, int], tuple[float, float]] = {}
+        #: checkpoint requests of the control channel to acknowledge once no task is restoring
+        self._acks_due: list[str] = []
         #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
         self._held: set[tuple[str, int]] = set()
         self.totals = {
@@ -212,27 +212,20 @@ class Runner:
     # -- rebalance ----------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        """Take the assigned partitions paused: each becomes a task in the "restoring" state,
+        restored by the main loop (:meth:`_restore_pending`), never inside this callback, so
+        a slow restore (changelog read, lock wait, fencing) neither stalls the rebalance nor
+        blocks the tasks already running."""
         try:
-            offsets = {}
             for tp in partitions:
-                key = (tp.topic, tp.partition)
-                try:
-                    rt = self._activate(*key, lock_wait_s=LOCK_WAIT_ON_ASSIGN_S)
-                except (StateLockedError, TransactionError) as exc:
-                    self._defer(key, exc)
-                    continue
-                self.tasks[key] = rt
-                offsets[key] = rt.task.position
-            consumer.assign(kafka.assignment_offsets(partitions, offsets))
-            kafka.pause(consumer, list(self._pending))
+                self._pending[(tp.topic, tp.partition)] = (time.monotonic(), 0.0)
+            consumer.assign(partitions)
+            kafka.pause(consumer, [(tp.topic, tp.partition) for tp in partitions])
             self.assigned_once = True
-            self._empty_since = None if self.tasks else time.monotonic()
+            self._empty_since = None if partitions else time.monotonic()
         except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
             self._callback_error = exc
-            for rt in self.tasks.values():
-                rt.producer.abort()
-                rt.store.close()
-            self.tasks.clear()
+            self._pending.clear()
             consumer.assign([])
 
     def _activate(self, topic: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
@@ -307,6 +300,13 @@ class Runner:
                 raise self._callback_error
             if msgs:
                 self._dispatch(msgs)
+            if self._pending:
+                self._restore_pending()
+            elif self._acks_due:  # every assigned task restored: all of them checkpoint
+                self._checkpoint_all(force=True)
+                for request_id in self._acks_due:
+                    self._ack(request_id)
+                self._acks_due.clear()
             now = now_ms()
             if now - last_tick >= 100:
                 last_tick = now
@@ -321,8 +321,6 @@ class Runner:
                     self._rejoin(f"consumer group join stuck in state {self.group_watch.state!r}")
                 if self._migrated:
                     self._check_migrated()
-                if self._pending:
-                    self._retry_pending()
             if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
             if self.on_status and now - last_status >= self.options.status_interval_ms:
@@ -435,42 +433,47 @@ class Runner:
         self._migrated[tp] = time.monotonic()
 
     def _defer(self, key: tuple[str, int], exc: Exception) -> None:
-        """Make an assigned task pending: its state is locked by a previous owner on this
-        machine (maybe frozen), or its producer could not be fenced in yet."""
-        stage = self.plan.stage_of_topic(key[0]).index
-        if isinstance(exc, StateLockedError):
-            log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
-        else:
-            log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
+        """Keep an assigned task waiting for its restore: its state is locked by a previous
+        owner on this machine (maybe frozen), or its producer could not be fenced in yet."""
         now = time.monotonic()
-        since, _last = self._pending.get(key, (now, now))
+        since, last = self._pending.get(key, (now, 0.0))
+        stage = self.plan.stage_of_topic(key[0]).index
+        if not isinstance(exc, StateLockedError):
+            log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
+        elif last == 0.0:  # logged once, not at every attempt
+            log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
         self._pending[key] = (since, now)
 
-    def _retry_pending(self) -> None:
-        """Activate the pending tasks, one attempt each per :data:`PENDING_RETRY_S`; their
-        partitions stay paused until then.
+    def _restore_pending(self) -> None:
+        """Restore one task waiting for it (the one waiting longest since its last attempt;
+        one per call, so the loop goes on consuming for the running tasks between two
+        restores), then seek its partition to the restored position and resume it. A task
+        whose state is locked by a previous local owner, or whose producer could not be fenced
+        in yet, is tried again every :data:`PENDING_RETRY_S`.
 
         Raises:
-            StateLockedError, TransactionError: a task was pending longer than
+            StateLockedError, TransactionError: a task waited longer than
                 :data:`PENDING_MAX_S`.
+            StateError, BrokerError: its state is unreadable or Kafka unreachable.
         """
-        for key, (since, last) in list(self._pending.items()):
-            if time.monotonic() - last < PENDING_RETRY_S:
-                continue
-            try:
-                rt = self._activate(*key, lock_wait_s=0.0)
-            except (StateLockedError, TransactionError) as exc:
-                if time.monotonic() - since > PENDING_MAX_S:
-                    raise
-                if not isinstance(exc, StateLockedError):
-                    self._defer(key, exc)
-                else:
-                    self._pending[key] = (since, time.monotonic())
-                continue
-            del self._pending[key]
-            self.tasks[key] = rt
-            kafka.seek(self._consumer, key[0], key[1], rt.task.position)
-            kafka.resume(self._consumer, [key])
+        now = time.monotonic()
+        due = [(last, key) for key, (_since, last) in self._pending.items()]
+        due = [item for item in due if now - item[0] >= PENDING_RETRY_S]
+        if not due:
+            return
+        _last, key = min(due)
+        since = self._pending[key][0]
+        try:
+            rt = self._activate(*key, lock_wait_s=0.0)
+        except (StateLockedError, TransactionError) as exc:
+            if time.monotonic() - since > PENDING_MAX_S:
+                raise
+            self._defer(key, exc)
+            return
+        del self._pending[key]
+        self.tasks[key] = rt
+        kafka.seek(self._consumer, key[0], key[1], rt.task.position)
+        kafka.resume(self._consumer, [key])
 
     def _check_migrated(self) -> None:
         """Rejoin when a dropped task's partition was not revoked in time (a false alarm)."""
@@ -511,8 +514,7 @@ class Runner:
             if msg.get("created_ms", 0) < self._started_ms or msg.get("type") == "ack":
                 continue
             if msg.get("type") == "checkpoint":
-                self._checkpoint_all(force=True)
-                self._ack(msg["id"])
+                self._acks_due.append(msg["id"])
             elif msg.get("type") == "stop" and self.stop_request is None:
                 log.info("stop-with-savepoint %s requested", msg["id"])
                 self.stop_request = msg["id"]
