@@ -18,7 +18,7 @@ from typing import Any
 
 from kstream import faults
 from kstream.checkpoint.steps import TaskRuntime, TxnState, run_checkpoint
-from kstream.errors import StateError, StateLockedError, TaskMigratedError, TransactionError
+from kstream.errors import StateError, TransactionError
 from kstream.graph.plan import Plan
 from kstream.io import kafka
 from kstream.pipeline.view import fingerprint
@@ -26,6 +26,7 @@ from kstream.runtime.activation import Activator
 from kstream.runtime.control import control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
+from kstream.runtime.membership import GroupMembership
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.state.store import snapshot_path
@@ -33,29 +34,11 @@ from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
 
-#: seconds a task fenced by a newer owner may stay assigned here before the member rejoins
-MIGRATED_REJOIN_S = 15.0
-#: seconds a pending task (state locked, or its producer's init_transactions failed or timed
-#: out) is retried before the run fails
-PENDING_MAX_S = 300.0
-#: seconds between two activation attempts of a pending task
-PENDING_RETRY_S = 1.0
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
-#: transaction failures of one task in a row (each rewinds it) before the run fails; a
-#: successful checkpoint of the task starts the count again
-MAX_REWINDS = 20
 
 
-def _discard(rt: TaskRuntime) -> None:
-    """Drop a task's uncommitted work: abort its transaction, close its store, and mark it
-    aborted, so a stale reference to it can no longer checkpoint."""
-    rt.producer.abort()
-    rt.store.close()
-    rt.state = TxnState.ABORTED
-
-
-class Runner:
+class Runner(GroupMembership):
     """Runs one process of a pipeline.
 
     Args:
@@ -181,53 +164,6 @@ class Runner:
         self.end_offsets = ends
         self._ends_known = True
 
-    def _new_consumer(self) -> Any:
-        conf = dict(self._consumer_conf)
-        conf["statistics.interval.ms"] = 2_000
-        conf["stats_cb"] = self.group_watch.on_stats
-        return kafka.new_consumer(conf)
-
-    def _subscribe(self) -> None:
-        self._consumer.subscribe(
-            self.plan.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
-
-    def _rejoin(self, reason: str) -> None:
-        """Leave and rejoin the group with a new consumer: a member stuck outside a steady group
-        state (seen on Tansu after several members died at once), or fenced tasks whose
-        partitions were not revoked."""
-        log.warning("%s; rejoining the consumer group", reason)
-        self._pending.clear()
-        for tp, rt in list(self.tasks.items()):
-            self.tasks.pop(tp)
-            self._release(rt, self._consumer)
-        try:
-            self._consumer.close()
-        except Exception as exc:
-            log.debug("consumer close: %s", exc)
-        self.group_watch.reset()
-        self._consumer = self._new_consumer()
-        self._subscribe()
-
-    # -- rebalance ----------------------------------------------------------------------------
-
-    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        """Take the assigned partitions paused: each becomes a task in the "restoring" state,
-        restored by the main loop (:meth:`_restore_pending`), never inside this callback, so
-        a slow restore (changelog read, lock wait, fencing) neither stalls the rebalance nor
-        blocks the tasks already running."""
-        try:
-            for tp in partitions:
-                self._pending[(tp.topic, tp.partition)] = (time.monotonic(), 0.0)
-            consumer.assign(partitions)
-            kafka.pause(consumer, [(tp.topic, tp.partition) for tp in partitions])
-            self.assigned_once = True
-            self._empty_since = None if partitions else time.monotonic()
-        except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
-            self._callback_error = exc
-            self._pending.clear()
-            consumer.assign([])
-
     def _activate(self, topic: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
         assert self.activator is not None
         started = time.monotonic()
@@ -246,28 +182,6 @@ class Runner:
         self._stop_if_source(rt)
         self._end_if_done(rt)
         return rt
-
-    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        for tp in partitions:
-            self._migrated.pop((tp.topic, tp.partition), None)
-            self._pending.pop((tp.topic, tp.partition), None)
-            rt = self.tasks.pop((tp.topic, tp.partition), None)
-            if rt is not None:
-                self._release(rt, consumer)
-        self._empty_since = None  # until the next assignment
-
-    def _release(self, rt: TaskRuntime, consumer: Any) -> None:
-        try:
-            if rt.state == TxnState.OPEN:
-                run_checkpoint(rt, consumer, now_ms())
-        except Exception as exc:  # the next owner restores from the last checkpoint
-            log.warning("task %s: checkpoint on release failed: %s", rt.task.id, exc)
-            rt.producer.abort()
-            rt.state = TxnState.ABORTED
-        finally:
-            rt.producer.flush_quietly()
-            rt.store.close()
-            self._keep_counters(rt)
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -395,94 +309,6 @@ class Runner:
             rt.outputs_since_commit += 1
             self._checkpoint_task(rt)
 
-    def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
-        """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
-        its producer (fencing any zombie) and resume from its last checkpoint.
-
-        Raises:
-            TransactionError: the task failed more than :data:`MAX_REWINDS` times in a row.
-        """
-        if self.tasks.get(tp) is not rt:
-            return  # a stale runtime: its task was rewound or released already
-        if isinstance(exc, TaskMigratedError):
-            self._drop_migrated(tp, rt, exc)
-            return
-        log.warning("task %s: %s; rewinding to checkpoint %s", rt.task.id, exc, rt.checkpoint_id)
-        self.rewinds += 1
-        in_row = self._rewinds_in_row[tp] = self._rewinds_in_row.get(tp, 0) + 1
-        _discard(rt)
-        self._keep_counters(rt)
-        if in_row > MAX_REWINDS:
-            del self.tasks[tp]
-            raise TransactionError(
-                f"task {rt.task.id}: {in_row} transaction failures in a row, the last: {exc}"
-            )
-        fresh = self._activate(*tp)
-        self.tasks[tp] = fresh
-        kafka.seek(self._consumer, tp[0], tp[1], fresh.task.position)
-
-    def _drop_migrated(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
-        """A newer owner fenced the task (this member was a zombie): drop it without touching
-        its transactional id again, which would fence the new owner in turn. The group's
-        revocation follows; if the partition is still assigned here after
-        :data:`MIGRATED_REJOIN_S`, the member rejoins the group."""
-        log.warning("task %s: fenced by a newer owner (%s); dropped here", rt.task.id, exc)
-        _discard(rt)
-        del self.tasks[tp]
-        self._keep_counters(rt)
-        self._migrated[tp] = time.monotonic()
-
-    def _defer(self, key: tuple[str, int], exc: Exception) -> None:
-        """Keep an assigned task waiting for its restore: its state is locked by a previous
-        owner on this machine (maybe frozen), or its producer could not be fenced in yet."""
-        now = time.monotonic()
-        since, last = self._pending.get(key, (now, 0.0))
-        stage = self.plan.stage_of_topic(key[0]).index
-        if not isinstance(exc, StateLockedError):
-            log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
-        elif last == 0.0:  # logged once, not at every attempt
-            log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
-        self._pending[key] = (since, now)
-
-    def _restore_pending(self) -> None:
-        """Restore one task waiting for it (the one waiting longest since its last attempt;
-        one per call, so the loop goes on consuming for the running tasks between two
-        restores), then seek its partition to the restored position and resume it. A task
-        whose state is locked by a previous local owner, or whose producer could not be fenced
-        in yet, is tried again every :data:`PENDING_RETRY_S`.
-
-        Raises:
-            StateLockedError, TransactionError: a task waited longer than
-                :data:`PENDING_MAX_S`.
-            StateError, BrokerError: its state is unreadable or Kafka unreachable.
-        """
-        now = time.monotonic()
-        due = [(last, key) for key, (_since, last) in self._pending.items()]
-        due = [item for item in due if now - item[0] >= PENDING_RETRY_S]
-        if not due:
-            return
-        _last, key = min(due)
-        since = self._pending[key][0]
-        try:
-            rt = self._activate(*key, lock_wait_s=0.0)
-        except (StateLockedError, TransactionError) as exc:
-            if time.monotonic() - since > PENDING_MAX_S:
-                raise
-            self._defer(key, exc)
-            return
-        del self._pending[key]
-        self.tasks[key] = rt
-        kafka.seek(self._consumer, key[0], key[1], rt.task.position)
-        kafka.resume(self._consumer, [key])
-
-    def _check_migrated(self) -> None:
-        """Rejoin when a dropped task's partition was not revoked in time (a false alarm)."""
-        now = time.monotonic()
-        if any(now - since > MIGRATED_REJOIN_S for since in self._migrated.values()):
-            fenced = sorted(self._migrated)
-            self._migrated.clear()
-            self._rejoin(f"fenced tasks {fenced} still assigned here")
-
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
             rt = self.tasks.get((msg.topic(), msg.partition()))
@@ -593,18 +419,6 @@ class Runner:
     def _accumulate_counters(self) -> None:
         for rt in self.tasks.values():
             self._keep_counters(rt)
-
-    def _keep_counters(self, rt: TaskRuntime) -> None:
-        """Add a task's counters to the run's totals (the task is leaving this process).
-
-        A task whose transaction was aborted contributes only the counters of its last
-        committed checkpoint: the records after it are read again by the task's next
-        incarnation (here after a rewind, or in the next owner), so the final totals count
-        every record once, as its committed outputs do."""
-        aborted = rt.state == TxnState.ABORTED
-        counters = rt.committed_counters if aborted else rt.task.counters
-        for key, value in counters.items():
-            self.totals[key] += value
 
     def status(self) -> Status:
         """The current :class:`Status` (counters of live tasks plus those released)."""
