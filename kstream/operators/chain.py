@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from kstream.errors import ExpressionError, RecordError
-from kstream.expr.language import Expression, compile_expression, explain_failure
+from kstream.expr.compiler import compile_expression
+from kstream.expr.expression import Expression, explain_failure
 from kstream.expr.udf import load_python_callable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.window.count import CountWindowOperator, GlobalOperator

@@ -3,7 +3,7 @@
 :func:`parse_yaml` turns YAML text into a :class:`Node` tree view (value, 1-based line, key
 path). The ``read_*`` helpers check one value and record a :class:`ConfigIssue` in an
 :class:`Issues` collector instead of raising, so that a loader can report every problem at once.
-Expressions are compiled with :func:`kstream.expr.language.compile_expression` when that module
+Expressions are compiled with :func:`kstream.expr.compiler.compile_expression` when that module
 exists. This module knows nothing about pipelines; the schema lives in :mod:`kstream.pipeline.load`.
 """
 
@@ -292,7 +292,7 @@ def read_expression(issues: Issues, node: Node) -> str | None:
         issues.add(node, f"expected an expression string, got {describe(value)}", EXPR_HINT)
         return None
     try:
-        from kstream.expr.language import compile_expression
+        from kstream.expr.compiler import compile_expression
     except ImportError:  # the expression compiler is optional at load time
         return str(value)
     try:

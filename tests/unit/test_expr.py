@@ -1,4 +1,4 @@
-"""Tests for kstream.expr.language: the safe expression language and the python escape hatch."""
+"""Tests for kstream.expr: the safe expression language and the python escape hatch."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 
 from kstream.errors import ExpressionError, KStreamError
-from kstream.expr.language import (
-    Expression,
-    compile_expression,
-    explain_failure,
-)
+from kstream.expr.compiler import compile_expression
+from kstream.expr.expression import Expression, explain_failure
 from kstream.expr.udf import load_python_callable
 
 FLIGHT = {

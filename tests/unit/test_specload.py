@@ -469,7 +469,7 @@ def test_invalid_python_reference() -> None:
 
 
 def test_invalid_expression_is_reported_at_load_time() -> None:
-    pytest.importorskip("kstream.expr.language")
+    pytest.importorskip("kstream.expr.compiler")
     issue = only_issue(with_operators("  - map: {fields: {h: 'dep_delay /'}}\n"))
     assert (issue.line, issue.key_path) == (7, "operators[0].map.fields.h")
     assert issue.message.startswith("invalid expression")
