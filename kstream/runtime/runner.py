@@ -28,6 +28,7 @@ from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.membership import GroupMembership
 from kstream.runtime.restore import check_transaction_timeout
+from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.state.store import snapshot_path
 from kstream.time.timestamps import now_ms
@@ -84,15 +85,7 @@ class Runner(GroupMembership):
         self._acks_due: list[str] = []
         #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
         self._held: set[tuple[str, int]] = set()
-        self.totals = {
-            "in": 0,
-            "forwarded": 0,
-            "out": 0,
-            "late": 0,
-            "skipped": 0,
-            "dead_letter": 0,
-            "duplicates": 0,
-        }
+        self.totals = dict.fromkeys(COUNTERS, 0)
         self._started = time.monotonic()
         self._consumer: Any = None
         self._empty_since: float | None = None

@@ -60,6 +60,8 @@ H_STATUS = "kstream.status"
 #: records it has already applied — replays after a crash, and aborted records on brokers that
 #: do not filter them for read_committed readers (DESIGN.md section 5).
 H_SEQ = "kstream.seq"
+#: A task's counters (records in and out, late, skipped, dead-lettered, duplicates dropped, ...)
+COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplicates")
 MARKER_INTERVAL_MS = 200
 
 
@@ -98,15 +100,7 @@ class Task:
         source = plan.source
         self.source = source
         self.policy = source.on_error
-        self.counters = {
-            "in": 0,
-            "forwarded": 0,
-            "out": 0,
-            "late": 0,
-            "skipped": 0,
-            "dead_letter": 0,
-            "duplicates": 0,
-        }
+        self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = ErrorRouter(emit, self.counters)
         self._source_policy = source_policy(source)
         self._current: Any = None  # the record being processed (None: timers, end of input)
