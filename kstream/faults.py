@@ -23,6 +23,8 @@ _COUNT = {"n": 0}
 _HOLD = os.environ.get("KSTREAM_HOLD_AT", "")
 #: Source offset at which source tasks hold (``KSTREAM_HOLD_AT``), or None.
 HOLD_AT: int | None = int(_HOLD) if _HOLD else None
+#: Whether a hook on source batches is armed (the runner skips them all otherwise).
+SOURCE_HOOKS = HOLD_AT is not None or _NAME == "source_offset"
 
 
 def point(name: str) -> None:

@@ -107,13 +107,10 @@ def quiesce(
 
 
 def _snapshots(msg: dict[str, Any]) -> dict[str, SnapshotRef]:
-    out = {}
-    for item in msg.get("snapshots", []):
-        ref = SnapshotRef(
-            str(item["task"]), str(item["path"]), int(item["position"]), int(item["checkpoint_id"])
-        )
-        out[ref.task] = ref
-    return out
+    """The snapshots an acknowledgement names (``dataclasses.asdict`` of each
+    :class:`SnapshotRef`, as the runner sends them), by task id."""
+    refs = [SnapshotRef(**item) for item in msg.get("snapshots", [])]
+    return {ref.task: ref for ref in refs}
 
 
 def _await_acks(

@@ -192,8 +192,9 @@ class GroupMembership:
             StateError, BrokerError: its state is unreadable or Kafka unreachable.
         """
         now = time.monotonic()
-        due = [(last, key) for key, (_since, last) in self._pending.items()]
-        due = [item for item in due if now - item[0] >= PENDING_RETRY_S]
+        due = [
+            (last, key) for key, (_, last) in self._pending.items() if now - last >= PENDING_RETRY_S
+        ]
         if not due:
             return
         _last, key = min(due)

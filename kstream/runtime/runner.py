@@ -9,6 +9,7 @@ finished.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from kstream.runtime.membership import GroupMembership
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
-from kstream.state.store import snapshot_path
+from kstream.state.store import SnapshotRef, snapshot_path
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
@@ -253,7 +254,7 @@ class Runner(GroupMembership):
             rt = self.tasks.get(tp)
             if rt is None or rt.task.finished or rt.task.stopped_by:
                 continue
-            if rt.task.stage.is_source:
+            if faults.SOURCE_HOOKS and rt.task.stage.is_source:
                 batch = self._source_hooks(tp, rt, batch)
                 if not batch:
                     continue
@@ -357,14 +358,10 @@ class Runner(GroupMembership):
                 continue  # nothing committed here: the savepoint reads no state of this task
             path = snapshot_path(self.options.state_dir, self.plan.prefix, request_id, rt.task.id)
             rt.store.snapshot(path / "db")
-            snapshots.append(
-                {
-                    "task": rt.task.id,
-                    "path": str(path.resolve()),
-                    "position": rt.committed_position,
-                    "checkpoint_id": rt.checkpoint_id,
-                }
+            ref = SnapshotRef(
+                rt.task.id, str(path.resolve()), rt.committed_position, rt.checkpoint_id
             )
+            snapshots.append(dataclasses.asdict(ref))
         tasks = sorted(rt.task.id for rt in self.tasks.values())
         kafka.produce_json(
             self.options.bootstrap,
