@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from kstream.checkpoint.steps import TaskRuntime, TxnState, run_checkpoint
-from kstream.errors import StateLockedError, TaskMigratedError, TransactionError
+from kstream.errors import BrokerError, StateLockedError, TaskMigratedError, TransactionError
 from kstream.graph.plan import Plan
 from kstream.io import kafka
 from kstream.runtime.group_watch import GroupWatch
@@ -206,9 +206,18 @@ class GroupMembership:
                 raise
             self._defer(key, exc)
             return
+        try:
+            kafka.seek(self._consumer, key[0], key[1], rt.task.position)
+        except BrokerError as exc:
+            # librdkafka refuses the seek (Local: Erroneous state) while a rebalance stops the
+            # partition's fetcher: drop this restore; the revocation that follows forgets the
+            # task, and a partition still assigned here is restored again after the retry delay
+            log.info("task %s: %s; restored again after the rebalance", rt.task.id, exc)
+            _discard(rt)
+            self._pending[key] = (since, time.monotonic())
+            return
         del self._pending[key]
         self.tasks[key] = rt
-        kafka.seek(self._consumer, key[0], key[1], rt.task.position)
         kafka.resume(self._consumer, [key])
 
     def _check_migrated(self) -> None:
