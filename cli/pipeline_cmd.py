@@ -63,21 +63,22 @@ def _existing_topics(bootstrap: str) -> dict[str, int] | None:
         return None
 
 
-def _source_partitions(job: Plan, existing: dict[str, int] | None) -> int:
-    if existing and job.source.topic in existing:
-        return existing[job.source.topic]
-    return 1
+def _source_partitions(job: Plan, existing: dict[str, int] | None) -> dict[str, int]:
+    """Partition count per source topic (1 when unknown)."""
+    return {s.topic: (existing or {}).get(s.topic, 1) for s in job.spec.sources}
 
 
 def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
-    counts = {t.name: t.partitions for t in wanted_topics(job, _source_partitions(job, existing))}
-    counts[job.source.topic] = _source_partitions(job, existing)
+    sources = _source_partitions(job, existing)
+    counts = {t.name: t.partitions for t in wanted_topics(job, sources)} | sources
     table = Table(title=f"pipeline {job.spec.name}: job graph")
     for column in ("stage", "reads", "tasks", "operators", "writes", "state stores"):
         table.add_column(column)
     for stage in job.stages:
         ops = " -> ".join(f"{operator_kind(op)}({op.id})" for op in stage.operators) or "-"
-        writes = [job.output_topic(stage) or ""] if stage.key_by else [s.topic for s in stage.sinks]
+        key_bys = " ".join(f"key_by({k.id})" for k in stage.key_bys)
+        writes = [topic for topic, _ in job.output_topics(stage)]
+        writes += [s.topic for s in stage.sinks]
         writes += [w.late_topic for w in stage.windows if w.late_topic]
         stores = [
             f"{store_name(w.id)} -> {changelog_topic(job.prefix, w.id)}" for w in stage.windows
@@ -86,7 +87,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
             str(stage.index),
             stage.input_topic,
             str(counts.get(stage.input_topic, "?")),
-            ops + (f" -> key_by({stage.key_by.id})" if stage.key_by else ""),
+            ops + (f" -> {key_bys}" if key_bys else ""),
             "\n".join(writes),
             "\n".join(stores) or "-",
         )
@@ -97,10 +98,11 @@ def _topics_table(job: Plan, existing: dict[str, int] | None) -> Table:
     table = Table(title="topics")
     for column in ("topic", "role", "partitions", "status"):
         table.add_column(column)
-    source = job.source.topic
-    status = "?" if existing is None else ("exists" if source in existing else "MISSING")
-    table.add_row(source, "source (read)", str(_source_partitions(job, existing)), status)
-    for topic in wanted_topics(job, _source_partitions(job, existing)):
+    sources = _source_partitions(job, existing)
+    for source, count in sources.items():
+        status = "?" if existing is None else ("exists" if source in existing else "MISSING")
+        table.add_row(source, "source (read)", str(count), status)
+    for topic in wanted_topics(job, sources):
         role = "changelog (compacted)" if topic.compacted else _role(job, topic.name)
         if existing is None:
             state = "?"

@@ -80,7 +80,7 @@ def write_state(driver: PipelineDriver, state_dir: Path, checkpoint_id: int = 1)
         )
         changes = {
             store_name(w.id): [(k, v) for k, v in w.changes() if v is not None]
-            for w in task.chain.windows
+            for w in task.windows
         }
         written += sum(len(rows) for rows in changes.values())
         store = TaskStore(
@@ -98,7 +98,7 @@ def expected_windows(driver: PipelineDriver, operator_id: str) -> list[dict[str,
     """What the in-memory operators hold, in the shape of ``Savepoint.windows``."""
     out: list[dict[str, Any]] = []
     for task in driver.tasks.values():
-        for op in task.chain.windows:
+        for op in task.windows:
             if op.id == operator_id:
                 out.extend(_held(op))
     return out

@@ -112,7 +112,7 @@ def produce_changelog(cp: Checkpoint) -> None:
     import orjson
 
     task, emit = cp.rt.task, cp.rt.producer.emit
-    for window in task.chain.windows:
+    for window in task.windows:
         topic = changelog_topic(cp.rt.pipeline, window.id)
         for key, value in cp.changes.get(f"op.{window.id}", ()):
             emit(topic, key, value, 0, None, task.partition)
@@ -175,7 +175,7 @@ def run_checkpoint(rt: TaskRuntime, consumer: Any, now_ms: int) -> bool:
     """
     task = rt.task
     moved = task.position != rt.committed_position or rt.outputs_since_commit
-    if not moved and not any(w.dirty for w in task.chain.windows):
+    if not moved and not any(w.dirty for w in task.windows):
         rt.last_checkpoint_ms = now_ms
         return False
     cp = Checkpoint(rt, consumer)

@@ -88,6 +88,24 @@ def _round(x: Any, ndigits: Any = None) -> Any:
     return round(x, ndigits)
 
 
+#: Longest list ``range()`` builds (an expression must stay cheap per record).
+MAX_RANGE = 10_000
+
+
+def _range(*args: Any) -> list[int]:
+    """``range(stop)`` / ``range(start, stop)`` / ``range(start, stop, step)`` as a list of at
+    most :data:`MAX_RANGE` integers; ``null`` bounds give an empty list."""
+    if any(a is None for a in args):
+        return []
+    for a in args:
+        if type(a) is not int:
+            raise TypeError(f"range() takes integers, got {type(a).__name__}")
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise LimitError(f"range() of {len(numbers)} elements (the limit is {MAX_RANGE})")
+    return list(numbers)
+
+
 # name -> (callable, minimum arguments, maximum arguments or None for any number)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "abs": (abs, 1, 1),
@@ -114,6 +132,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     ),
     "concat": (lambda *a: "".join("" if v is None else str(v) for v in a), 0, None),
     "coalesce": (_coalesce, 1, None),
+    "range": (_range, 1, 3),
 }
 # functions whose None arguments fail (the others return None/False/"" for None)
 NULL_HOSTILE = {"abs", "round", "min", "max", "len", "int", "float", "floor", "ceil"}

@@ -1,18 +1,24 @@
-"""The job graph: a pipeline compiled into stages, and the names derived from operator ids.
+"""The job graph: a pipeline's nodes cut into stages, and the names derived from node ids.
 
-A ``key_by`` ends a stage; its records go to the repartition topic
-``<pipeline>.<key_by id>.repartition`` and the next stage reads that topic. Every name derived
-from a stable operator id (store, changelog topic, transactional id) comes from one function here.
+The planner cuts the graph at every ``key_by`` (DESIGN.md section 3): a ``key_by`` ends the
+stage it reads from, its records go to the repartition topic ``<group>.<key_by id>.repartition``,
+and the nodes reading the ``key_by`` form (with everything connected to them) the stage that
+reads that topic. A stage is a connected part of the graph between such cuts: it reads one or
+more topics (sources, repartition topics), runs its operators, and ends in sinks and ``key_by``
+outputs. Every name derived from a stable node id (store, changelog topic, repartition topic)
+comes from one function here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kstream.pipeline.spec import (
     KeyBySpec,
     OperatorSpec,
     PipelineSpec,
+    PortRef,
     SinkSpec,
     SourceSpec,
     WindowSpec,
@@ -47,34 +53,65 @@ def transactional_id(pipeline: str, stage: int, partition: int) -> str:
 
 
 @dataclass(frozen=True)
+class StageInput:
+    """A topic a stage reads: a source's topic, or the repartition topic of a ``key_by`` of an
+    earlier stage. ``node`` is the source id or the ``key_by`` id."""
+
+    topic: str
+    node: str
+    source: SourceSpec | None = None
+    key_by: KeyBySpec | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
-    """One stage: the operators between two repartitions.
+    """One stage (subtopology): the nodes between repartitions.
 
     Attributes:
-        index: 0 for the stage reading the source.
-        input_topic: the source topic (stage 0) or the previous stage's repartition topic.
-        operators: the stage's operators, without the ``key_by`` that ends it.
-        key_by: the ``key_by`` ending the stage (None for the last stage).
-        sinks: the pipeline's sinks (last stage only).
+        index: position in the stages' topological order (a stage comes after every stage whose
+            ``key_by`` it reads); names task ids (``<index>:<partition>``).
+        inputs: the topics it reads, sources first (declaration order), then repartition topics.
+        operators: its operators in topological order, without the ``key_by`` nodes ending it.
+        key_bys: the ``key_by`` nodes ending it; each writes its repartition topic.
+        sinks: the sinks it writes.
+        id: the id of its first input node (a source or a ``key_by``); names its task changelog.
     """
 
     index: int
-    input_topic: str
+    inputs: tuple[StageInput, ...]
     operators: tuple[OperatorSpec, ...]
-    key_by: KeyBySpec | None
+    key_bys: tuple[KeyBySpec, ...]
     sinks: tuple[SinkSpec, ...]
-    #: the id of the node the stage starts with: the source (stage 0) or the ``key_by`` whose
-    #: repartition topic it reads; names the stage's task changelog
     id: str = ""
 
     @property
+    def input_topic(self) -> str:
+        """The topic of its first input (stages read one topic in this version)."""
+        return self.inputs[0].topic
+
+    @property
+    def source(self) -> SourceSpec | None:
+        """The source it reads, or None for a stage reading a repartition topic."""
+        return next((i.source for i in self.inputs if i.source is not None), None)
+
+    @property
     def is_source(self) -> bool:
-        """True for the stage that reads the source topic."""
-        return self.index == 0
+        """True for a stage that reads a source topic."""
+        return self.source is not None
+
+    @property
+    def key_by(self) -> KeyBySpec | None:
+        """The ``key_by`` ending it when there is exactly one (else None)."""
+        return self.key_bys[0] if len(self.key_bys) == 1 else None
+
+    @property
+    def keyed_by(self) -> tuple[KeyBySpec, ...]:
+        """The ``key_by`` nodes whose repartition topics it reads (its key)."""
+        return tuple(i.key_by for i in self.inputs if i.key_by is not None)
 
     @property
     def windows(self) -> list[WindowSpec]:
-        """The stage's stateful operators."""
+        """Its stateful operators."""
         return [op for op in self.operators if isinstance(op, WindowSpec)]
 
 
@@ -94,14 +131,17 @@ class Plan:
 
     @property
     def source(self) -> SourceSpec:
-        """The pipeline's source."""
+        """The pipeline's first source."""
         return self.spec.sources[0]
 
     def output_topic(self, stage: Stage) -> str | None:
-        """The repartition topic a stage writes, if it ends with a ``key_by``."""
-        if stage.key_by is None:
-            return None
-        return repartition_topic(self.prefix, stage.key_by.id)
+        """The repartition topic a stage writes, if it ends with exactly one ``key_by``."""
+        key_by = stage.key_by
+        return repartition_topic(self.prefix, key_by.id) if key_by is not None else None
+
+    def output_topics(self, stage: Stage) -> list[tuple[str, KeyBySpec]]:
+        """Every repartition topic a stage writes, with the ``key_by`` writing it."""
+        return [(repartition_topic(self.prefix, k.id), k) for k in stage.key_bys]
 
     def late_topics(self) -> list[str]:
         """Every late-data topic configured on a window."""
@@ -109,31 +149,127 @@ class Plan:
 
     def input_topics(self) -> list[str]:
         """Every topic the job consumes (source and repartition topics)."""
-        return [stage.input_topic for stage in self.stages]
+        return [i.topic for stage in self.stages for i in stage.inputs]
 
     def stage_of_topic(self, topic: str) -> Stage:
         """The stage that reads ``topic``."""
         for stage in self.stages:
-            if stage.input_topic == topic:
+            if any(i.topic == topic for i in stage.inputs):
                 return stage
         raise KeyError(topic)
 
+    def upstream_stages(self, stage: Stage) -> list[Stage]:
+        """The stages whose ``key_by`` output ``stage`` reads."""
+        return [self.stage_of_key_by(k.id) for k in stage.keyed_by]
+
+    def stage_of_key_by(self, key_by_id: str) -> Stage:
+        """The stage a ``key_by`` ends."""
+        return next(s for s in self.stages if any(k.id == key_by_id for k in s.key_bys))
+
+
+class _Components:
+    """Union-find over node ids."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, item: str) -> str:
+        self.parent.setdefault(item, item)
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def join(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
 
 def build_plan(spec: PipelineSpec, group: str | None = None) -> Plan:
-    """Split the operator chain at every ``key_by`` into stages; internal names use ``group``
-    (default: the pipeline's group id, i.e. its name)."""
+    """Cut ``spec``'s graph into stages at every ``key_by``; internal names use ``group``
+    (default: the pipeline's group id, i.e. its name). ``spec`` must be wired
+    (:func:`kstream.pipeline.dataflow.wire`, done by the loader)."""
     prefix = group or spec.group_id
-    stages: list[Stage] = []
-    current: list[OperatorSpec] = []
-    topic = spec.sources[0].topic
-    stage_id = spec.sources[0].name
-    for op in spec.operators:
-        if isinstance(op, KeyBySpec):
-            stages.append(Stage(len(stages), topic, tuple(current), op, (), stage_id))
-            topic = repartition_topic(prefix, op.id)
-            stage_id = op.id
-            current = []
-        else:
-            current.append(op)
-    stages.append(Stage(len(stages), topic, tuple(current), None, spec.sinks, stage_id))
-    return Plan(spec, tuple(stages), prefix)
+    key_bys = {op.id: op for op in spec.operators if isinstance(op, KeyBySpec)}
+    parts = _Components()
+    for source in spec.sources:
+        parts.find(source.id)
+    consumers: list[tuple[str, Iterable[PortRef]]] = [(op.id, op.inputs) for op in spec.operators]
+    consumers += [(f"sink:{s.name}", s.inputs) for s in spec.sinks]
+    for node, inputs in consumers:
+        parts.find(node)
+        for ref in inputs:
+            # a key_by's readers meet at its repartition topic, not at the key_by
+            parts.join(node, f"repartition:{ref.node}" if ref.node in key_bys else ref.node)
+    stages = [
+        _stage(spec, prefix, parts, root, key_bys)
+        for root in dict.fromkeys(parts.find(n) for n, _ in _entry_points(spec, key_bys))
+    ]
+    ordered = _topological(stages)
+    return Plan(spec, tuple(_renumber(ordered)), prefix)
+
+
+def _entry_points(
+    spec: PipelineSpec, key_bys: dict[str, KeyBySpec]
+) -> list[tuple[str, StageInput | None]]:
+    """Sources, then repartition topics that are read, in declaration order."""
+    read = {ref.node for op in (*spec.operators, *spec.sinks) for ref in op.inputs}
+    points: list[tuple[str, StageInput | None]] = [(s.id, None) for s in spec.sources]
+    points += [(f"repartition:{k}", None) for k in key_bys if k in read]
+    return points
+
+
+def _stage(
+    spec: PipelineSpec, prefix: str, parts: _Components, root: str, key_bys: dict[str, KeyBySpec]
+) -> Stage:
+    def member(node: str) -> bool:
+        return parts.find(node) == root
+
+    inputs = [StageInput(s.topic, s.id, source=s) for s in spec.sources if member(s.id)]
+    inputs += [
+        StageInput(repartition_topic(prefix, k), k, key_by=op)
+        for k, op in key_bys.items()
+        if parts.parent.get(f"repartition:{k}") is not None and member(f"repartition:{k}")
+    ]
+    ops = [op for op in spec.operators if member(op.id)]
+    return Stage(
+        index=0,
+        inputs=tuple(inputs),
+        operators=tuple(_sorted(op for op in ops if not isinstance(op, KeyBySpec))),
+        key_bys=tuple(op for op in ops if isinstance(op, KeyBySpec)),
+        sinks=tuple(s for s in spec.sinks if member(f"sink:{s.name}")),
+        id=inputs[0].node,
+    )
+
+
+def _sorted(ops: Iterable[OperatorSpec]) -> list[OperatorSpec]:
+    """Operators in topological order (declaration order among independent ones)."""
+    pending = list(ops)
+    ids = {op.id for op in pending}
+    done: set[str] = set()
+    ordered: list[OperatorSpec] = []
+    while pending:
+        ready = next(
+            op for op in pending if all(r.node in done or r.node not in ids for r in op.inputs)
+        )
+        ordered.append(ready)
+        done.add(ready.id)
+        pending.remove(ready)
+    return ordered
+
+
+def _topological(stages: list[Stage]) -> list[Stage]:
+    """Stages ordered so that a stage follows every stage whose ``key_by`` it reads."""
+    ordered: list[Stage] = []
+    pending = list(stages)
+    written = {k.id: s.id for s in stages for k in s.key_bys}
+    placed: set[str] = set()
+    while pending:
+        ready = next(s for s in pending if all(written[k.id] in placed for k in s.keyed_by))
+        ordered.append(ready)
+        placed.add(ready.id)
+        pending.remove(ready)
+    return ordered
+
+
+def _renumber(stages: list[Stage]) -> list[Stage]:
+    return [Stage(i, s.inputs, s.operators, s.key_bys, s.sinks, s.id) for i, s in enumerate(stages)]

@@ -21,11 +21,12 @@ import orjson
 
 from kstream.errors import RecordError
 from kstream.io import avro
-from kstream.pipeline import schemas
+from kstream.pipeline import dataflow, schemas
 from kstream.pipeline.spec import (
     FlatMapSpec,
     MapSpec,
     PipelineSpec,
+    PortRef,
     SinkSpec,
     SourceSpec,
     WindowSpec,
@@ -291,7 +292,7 @@ def sink_value_schema(sink: SinkSpec, spec: PipelineSpec) -> Any:
     """
     if sink.schema is not None:
         return schemas.load_schema_file(sink.schema)
-    window = schemas.result_window(spec)
+    window = dataflow.result_window(spec, sink)
     if window is None:
         raise schemas.SchemaError(
             f"sink {sink.name} writes Avro but has no 'schema' (only window results get one "
@@ -304,12 +305,15 @@ def window_input_fields(spec: PipelineSpec, window: WindowSpec) -> dict[str, Any
     """Avro field types of the records reaching ``window``, as far as they are known from the
     source's reader schema (maps and ``explode`` remove the fields they compute; a ``python``
     map or flat_map, anything)."""
-    source = spec.sources[0]
-    if source.format != "avro" or source.schema is None:
+    chain = dataflow.producer_chain(spec, PortRef(window.id))
+    if not chain:
+        return None
+    source = chain[0]
+    if not isinstance(source, SourceSpec) or source.format != "avro" or source.schema is None:
         return None
     fields = dict(schemas.record_fields(schemas.load_schema_file(source.schema)))
-    for op in spec.operators:
-        if op is window:
+    for op in chain[1:]:
+        if op.id == window.id:
             return fields
         if isinstance(op, MapSpec | FlatMapSpec) and op.python:
             return None
@@ -325,14 +329,14 @@ def window_input_fields(spec: PipelineSpec, window: WindowSpec) -> dict[str, Any
     return fields
 
 
-def late_encoder(spec: PipelineSpec, topic: str) -> Encoder:
-    """Value encoder of a late-data topic: the source's value format (Avro: the source's reader
-    schema; JSON when an Avro source declares no schema).
+def late_encoder(spec: PipelineSpec, window: WindowSpec, topic: str) -> Encoder:
+    """Value encoder of ``window``'s late-data topic: the value format of the source upstream
+    of the window (Avro: its reader schema; JSON when an Avro source declares no schema).
 
     Raises:
         SchemaError, BrokerError: as :func:`sink_encoders`.
     """
-    source = spec.sources[0]
+    source = dataflow.upstream_source(spec, window.id)
     if source.format != "avro":
         return encoder("json" if source.format == "json" else source.format)
     if source.schema is None:

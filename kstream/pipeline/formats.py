@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import cast
 
 from kstream.pipeline import schemas
-from kstream.pipeline.schemas import result_window
+from kstream.pipeline.dataflow import result_window
 from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec
 from kstream.pipeline.yamlnodes import Issues, Node, check_keys, describe, read_enum, read_str
 
@@ -126,10 +126,10 @@ def check_pipeline(issues: Issues, root: Node, spec: PipelineSpec) -> None:
     dead-letter topic is the source topic (bad records would come back forever)."""
     sinks = root.get("sinks")
     nodes = sinks.items() if sinks is not None else []
-    window = result_window(spec)
     for sink, node in zip(spec.sinks, nodes, strict=False):
         if sink.format != "avro":
             continue
+        window = result_window(spec, sink)
         where = node.get("schema") or node.get("format") or node
         if sink.schema is None and window is None and node.get("schema") is None:
             hint = "add 'schema: schemas/NAME.avsc' (only window results get a derived schema)"
@@ -144,10 +144,10 @@ def check_pipeline(issues: Issues, root: Node, spec: PipelineSpec) -> None:
                     f"schema cannot hold window '{window.id}' results: {problem}",
                     f"its fields are {', '.join(schemas.result_fields(window))}",
                 )
-    source = spec.sources[0].topic if spec.sources else None
-    if source is not None and source in spec.dead_letter_topics():
-        issues.add(
-            root.get("sources") or root,
-            f"dead-letter topic '{source}' is the source topic",
-            "bad records would be read again forever; use another topic",
-        )
+    for source in spec.sources:
+        if source.topic in spec.dead_letter_topics():
+            issues.add(
+                root.get("sources") or root,
+                f"dead-letter topic '{source.topic}' is a source topic",
+                "bad records would be read again forever; use another topic",
+            )

@@ -15,9 +15,9 @@ The pipeline file format::
                                       # client library's in-process mock (tests)
     checkpoint: {interval: 5s, guarantee: exactly_once}   # optional; or at_least_once
 
-    sources:                          # a list with exactly one source (in this version)
+    sources:                          # a list, at least one
       - topic: flights                # required
-        name: flights                 # optional, default: the topic
+        id: flights                   # optional node id, default: the topic (older: name)
         format: json                  # json | string | bytes | avro (default json)
         key_format: string            # json | string | bytes | avro (default string)
         schema: schemas/flight.avsc   # avro: the (reader) schema, relative to this file;
@@ -40,6 +40,12 @@ The pipeline file format::
                                       # and optionally on_error (+ dead_letter_topic): errors
                                       # raised in that operator; default: the source's policy
       - filter: "dep_time is not None"          # or filter: {python: "module:function"}
+        from: flights                 # optional: a node or node.port (late, errors, a branch
+                                      # name); default: the previous item (the first: the
+                                      # only source)
+      - branch: {delayed: "dep_delay > 60", default: on-time}   # ports, first match wins
+        id: routed
+      - union: [routed.delayed, routed.on-time]    # the records of every input
       - map: {select: [origin, dep_delay], fields: {delay_h: "dep_delay / 60"}}
                                       # or map: {python: "module:function"}
       - flat_map: {explode: reasons, as: reason}   # one record per element of a list
@@ -67,6 +73,8 @@ The pipeline file format::
     sinks:                            # a list, at least one
       - topic: flights-hourly         # required
         name: hourly                  # optional, default: the topic
+        from: [hourly, hourly.late]   # optional: what it writes (a list unions); default: the
+                                      # last operator; a node's errors port: its dead letters
         format: json                  # json | string | bytes | avro (default json)
         key_format: string            # json | string | bytes | avro (default string)
         schema: schemas/hourly.avsc   # avro; window results without one get a derived schema
@@ -85,6 +93,7 @@ from pathlib import Path
 from typing import cast
 
 from kstream.errors import ConfigError, ConfigIssue
+from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
 from kstream.pipeline.operators import read_operators
 from kstream.pipeline.spec import (
@@ -126,6 +135,7 @@ TOP_KEYS = (
 )
 SOURCE_KEYS = (
     "topic",
+    "id",
     "name",
     "format",
     "key_format",
@@ -141,6 +151,7 @@ SOURCE_KEYS = (
 SINK_KEYS = (
     "topic",
     "name",
+    "from",
     "format",
     "key_format",
     "schema",
@@ -196,6 +207,8 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
         schema_registry=registry,
     )
     if not issues.items:
+        spec = wire(issues, root, spec)
+    if not issues.items:
         check_pipeline(issues, root, spec)
     issues.raise_if_any()
     return spec
@@ -238,10 +251,8 @@ def _sources(issues: Issues, node: Node | None, registry: bool) -> tuple[SourceS
     items = node.items()
     if not items:
         issues.add(node, "at least one source is required", "add '- topic: <topic>'")
-    for extra in items[1:]:
-        issues.add(extra, "only one source is supported in this version", "remove this source")
     specs = [_source(issues, item, registry) for item in items]
-    return tuple(spec for spec in specs[:1] if spec is not None)
+    return tuple(spec for spec in specs if spec is not None)
 
 
 def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
@@ -252,7 +263,7 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
     on_error, dead_letter_topic = read_policy(issues, node, "fail")
     formats = read_formats(issues, node, sink=False, registry=registry)
     return SourceSpec(
-        name=read_str(issues, node.get("name"), topic, name=True) or topic,
+        name=_source_id(issues, node, topic),
         topic=topic,
         format=formats.format,
         key_format=formats.key_format,
@@ -264,6 +275,14 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
         writer_schema=formats.writer_schema,
         key_schema=formats.key_schema,
     )
+
+
+def _source_id(issues: Issues, node: Node, topic: str) -> str:
+    """``id`` (or its older spelling ``name``), default the topic."""
+    id_node, name_node = node.get("id"), node.get("name")
+    if id_node is not None and name_node is not None:
+        issues.add(name_node, "'name' is the older spelling of 'id'", "keep only 'id'")
+    return read_str(issues, id_node or name_node, topic, name=True) or topic
 
 
 def _time(issues: Issues, kind: TimeKind, node: Node | None) -> TimeSpec:

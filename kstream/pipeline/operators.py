@@ -13,7 +13,15 @@ import re
 from collections.abc import Callable
 
 from kstream.pipeline.formats import read_policy
-from kstream.pipeline.spec import FilterSpec, FlatMapSpec, KeyBySpec, MapSpec, OperatorSpec
+from kstream.pipeline.spec import (
+    BranchSpec,
+    FilterSpec,
+    FlatMapSpec,
+    KeyBySpec,
+    MapSpec,
+    OperatorSpec,
+    UnionSpec,
+)
 from kstream.pipeline.windows import read_window
 from kstream.pipeline.yamlnodes import (
     NAME_HINT,
@@ -30,9 +38,12 @@ from kstream.pipeline.yamlnodes import (
     suggest,
 )
 
-OPERATOR_KINDS = ("filter", "map", "flat_map", "key_by", "window")
-#: Keys an operator item may hold besides its one operator key.
-ITEM_KEYS = ("id", "on_error", "dead_letter_topic")
+OPERATOR_KINDS = ("filter", "map", "flat_map", "key_by", "window", "union", "branch")
+#: Keys an operator item may hold besides its one operator key (``from`` is read by
+#: :mod:`kstream.pipeline.dataflow`).
+ITEM_KEYS = ("id", "from", "on_error", "dead_letter_topic")
+#: Ports no branch may be named after.
+RESERVED_PORTS = ("main", "errors", "late")
 STATEFUL_KINDS = ("window",)
 
 __all__ = ["OPERATOR_KINDS", "read_operators"]
@@ -283,10 +294,64 @@ def _flag(issues: Issues, node: Node | None) -> bool:
     return node.value
 
 
+UNION_HINT = "write union: [node_a, node_b.port], two or more inputs"
+BRANCH_HINT = "write branch: {delayed: 'dep_delay > 60', default: on-time}"
+
+
+def _union(issues: Issues, node: Node, op_id: str) -> UnionSpec:
+    """``union: [ref, ref, ...]``: checked for shape here; the refs are resolved with the rest
+    of the graph (:mod:`kstream.pipeline.dataflow`)."""
+    if expect_seq(issues, node, UNION_HINT):
+        if len(node.items()) < 2:
+            issues.add(node, "a union needs at least two inputs", UNION_HINT)
+        for item in node.items():
+            if not isinstance(item.value, str) or not item.value:
+                issues.add(item, f"expected a node id, got {describe(item.value)}", UNION_HINT)
+    return UnionSpec(id=op_id)
+
+
+def _branch(issues: Issues, node: Node, op_id: str) -> BranchSpec:
+    """``branch: {port: condition, ..., default: port}``: named ports in declaration order,
+    the first whose condition is true takes the record."""
+    if not expect_map(issues, node, BRANCH_HINT):
+        return BranchSpec(id=op_id)
+    branches: list[tuple[str, str]] = []
+    default: str | None = None
+    for name, child in node.entries():
+        if name == "default":
+            default = _port_name(issues, child, child.value)
+            continue
+        if _port_name(issues, child, name) is None:
+            continue
+        expr = read_expression(issues, child)
+        if expr is not None:
+            branches.append((name, expr))
+    if not branches:
+        issues.add(node, "a branch needs at least one 'port: condition'", BRANCH_HINT)
+    if default is not None and any(name == default for name, _ in branches):
+        hint = "the default port takes the records no condition matched; give it its own name"
+        issues.add(node.get("default") or node, f"default port '{default}' is also a branch", hint)
+    return BranchSpec(id=op_id, branches=tuple(branches), default=default)
+
+
+def _port_name(issues: Issues, node: Node, name: object) -> str | None:
+    """A branch port name: a plain name, not a reserved port."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "." in name:
+        hint = "port names use letters, digits, '_' and '-' (no '.')"
+        issues.add(node, f"invalid port name {describe(name)}", hint)
+        return None
+    if name in RESERVED_PORTS:
+        issues.add(node, f"'{name}' is a reserved port name", "choose another name")
+        return None
+    return name
+
+
 _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "filter": _filter,
     "map": _map,
     "flat_map": _flat_map,
     "key_by": _key_by,
     "window": read_window,
+    "union": _union,
+    "branch": _branch,
 }

@@ -20,9 +20,6 @@ from fastavro.schema import load_schema
 from kstream.errors import UsageError
 from kstream.pipeline.spec import (
     AggregationSpec,
-    FlatMapSpec,
-    MapSpec,
-    PipelineSpec,
     WindowSpec,
 )
 
@@ -212,14 +209,3 @@ def _avro_name(text: str) -> str:
 def _namespace(text: str) -> str:
     parts: Sequence[str] = [_avro_name(p) for p in text.split(".") if p]
     return ".".join(["kstream", *parts])
-
-
-def result_window(spec: PipelineSpec) -> WindowSpec | None:
-    """The window whose results reach the sinks unchanged (only filters and ``key_by`` after
-    it), or None."""
-    for op in reversed(spec.operators):
-        if isinstance(op, WindowSpec):
-            return op
-        if isinstance(op, MapSpec | FlatMapSpec):
-            return None
-    return None

@@ -32,6 +32,18 @@ AGGREGATION_KINDS = (
 
 
 @dataclass(frozen=True)
+class PortRef:
+    """One end of an edge of the graph: output ``port`` of node ``node`` (``main`` by default;
+    ``late``, ``errors`` or a branch name otherwise). Written ``node`` or ``node.port``."""
+
+    node: str
+    port: str = "main"
+
+    def __str__(self) -> str:
+        return self.node if self.port == "main" else f"{self.node}.{self.port}"
+
+
+@dataclass(frozen=True)
 class TimeSpec:
     """Where a record's time comes from.
 
@@ -81,6 +93,11 @@ class SourceSpec:
     writer_schema: str | None = None
     key_schema: str | None = None
 
+    @property
+    def id(self) -> str:
+        """The source's node id (``id:`` or ``name:`` in the file; default: the topic)."""
+        return self.name
+
 
 @dataclass(frozen=True)
 class FilterSpec:
@@ -91,6 +108,8 @@ class FilterSpec:
     python: str | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
+    inputs: tuple[PortRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,8 @@ class MapSpec:
     python: str | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
+    inputs: tuple[PortRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,8 @@ class FlatMapSpec:
     keep_empty: bool = False
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
+    inputs: tuple[PortRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,8 @@ class KeyBySpec:
     partitions: int | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
+    inputs: tuple[PortRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,9 +212,42 @@ class WindowSpec:
     trigger_count: int | None = None
     on_error: ErrorPolicy | None = None  # None: the source's policy (docs/errors.md)
     dead_letter_topic: str | None = None
+    #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
+    inputs: tuple[PortRef, ...] = ()
 
 
-OperatorSpec = FilterSpec | MapSpec | FlatMapSpec | KeyBySpec | WindowSpec
+@dataclass(frozen=True)
+class UnionSpec:
+    """Flink ``union``: the records of every input, unchanged, in arrival order; the watermark
+    is the min over the inputs (the valve rules). ``inputs`` lists two or more ports."""
+
+    id: str
+    inputs: tuple[PortRef, ...] = ()
+    on_error: ErrorPolicy | None = None  # a union rejects nothing; kept for the common shape
+    dead_letter_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """Route each record to the first port whose condition holds (``branches``: ``(port,
+    expression)`` in declaration order); records matching none go to ``default`` (dropped when
+    None). A condition that is not true (false or null) does not match."""
+
+    id: str
+    branches: tuple[tuple[str, str], ...] = ()
+    default: str | None = None
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+    inputs: tuple[PortRef, ...] = ()
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        """The output ports: every branch name, then ``default``'s."""
+        names = tuple(name for name, _ in self.branches)
+        return names + ((self.default,) if self.default else ())
+
+
+OperatorSpec = FilterSpec | MapSpec | FlatMapSpec | KeyBySpec | WindowSpec | UnionSpec | BranchSpec
 
 
 @dataclass(frozen=True)
@@ -210,6 +268,8 @@ class SinkSpec:
     key_schema: str | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: the ports it writes (a list unions them); resolved by the loader
+    inputs: tuple[PortRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ import re
 from typing import Any
 
 from kstream.pipeline.spec import (
+    BranchSpec,
     FilterSpec,
     FlatMapSpec,
     KeyBySpec,
     MapSpec,
     OperatorSpec,
     PipelineSpec,
+    PortRef,
+    UnionSpec,
     WindowSpec,
 )
 
@@ -40,8 +43,10 @@ MASK = "***"
 _SECRET_MARKERS = ("password", "secret", "token", "sasl.jaas", "basic.auth.user.info")
 #: Values of secret settings seen in this process (see :func:`remember_secrets`).
 _KNOWN_SECRETS: set[str] = set()
-#: Error-policy fields: changing how bad records are handled does not change the state layout.
-_POLICY_FIELDS = ("on_error", "dead_letter_topic")
+#: Error-policy fields: changing how bad records are handled does not change the state layout;
+#: nor does ``from`` (where a window's records come from; the key_by before it is checked by
+#: the savepoint compatibility rules).
+_POLICY_FIELDS = ("on_error", "dead_letter_topic", "from")
 #: Window fields added after the fingerprint was defined, with their defaults: left out of the
 #: fingerprint when at the default, so existing pipelines (and their state) keep theirs.
 _LATER_DEFAULTS = {"accumulation": "accumulating"}
@@ -51,6 +56,8 @@ _KINDS: dict[type, str] = {
     FlatMapSpec: "flat_map",
     KeyBySpec: "key_by",
     WindowSpec: "window",
+    UnionSpec: "union",
+    BranchSpec: "branch",
 }
 
 
@@ -101,8 +108,8 @@ def _plain(value: Any) -> Any:
 
 
 def operator_kind(op: OperatorSpec) -> str:
-    """The YAML key of an operator's kind: ``filter``, ``map``, ``flat_map``, ``key_by`` or
-    ``window``."""
+    """The YAML key of an operator's kind: ``filter``, ``map``, ``flat_map``, ``key_by``,
+    ``window``, ``union`` or ``branch``."""
     return _KINDS[type(op)]
 
 
@@ -110,9 +117,10 @@ def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
     """One operator as ``{"kind": "window", "id": ..., <its fields>}``.
 
     ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept);
-    ``FlatMapSpec.as_field`` is shown as ``as``, its YAML key.
+    ``FlatMapSpec.as_field`` is shown as ``as``, its YAML key; ``inputs`` as ``from``, a list
+    of ``node`` / ``node.port``.
     """
-    body = _plain(dataclasses.asdict(op))
+    body = _with_from(_plain(dataclasses.asdict(op)), op.inputs)
     if isinstance(op, MapSpec):
         body["fields"] = dict(op.fields)
     elif isinstance(op, FlatMapSpec):
@@ -139,8 +147,14 @@ def spec_to_dict(spec: PipelineSpec) -> dict[str, Any]:
         "checkpoint": dataclasses.asdict(spec.checkpoint),
         "sources": [_plain(dataclasses.asdict(source)) for source in spec.sources],
         "operators": [operator_to_dict(op) for op in spec.operators],
-        "sinks": [_plain(dataclasses.asdict(sink)) for sink in spec.sinks],
+        "sinks": [_with_from(_plain(dataclasses.asdict(s)), s.inputs) for s in spec.sinks],
     }
+
+
+def _with_from(body: dict[str, Any], inputs: tuple[PortRef, ...]) -> dict[str, Any]:
+    body.pop("inputs", None)
+    body["from"] = [str(ref) for ref in inputs]
+    return body
 
 
 def fingerprint(spec: PipelineSpec) -> str:

@@ -127,13 +127,12 @@ class Activator:
         return producer
 
     def _task(self, stage: Stage, partition: int, emit: Any) -> Task:
-        out_topic = self.plan.output_topic(stage)
         return Task(
             self.plan,
             stage,
             partition,
             emit,
-            out_partitions=self.layout.partitions.get(out_topic, 0) if out_topic else 0,
+            out_partitions=self.layout.partitions,
             upstream_tasks=self.layout.upstream_tasks(stage),
         )
 

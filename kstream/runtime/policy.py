@@ -1,7 +1,9 @@
 """Error policies: what a task does with a bad record (``docs/errors.md``).
 
 The source, every operator and every sink has an ``on_error`` policy; operators and sinks
-without one use the source's. ``fail`` stops the job with :class:`BadRecordFailure` (the runner
+without one use the policy of the source upstream of them (the first in declaration order when
+several are). The node executor (:mod:`kstream.runtime.executor`) applies them around every
+node. ``fail`` stops the job with :class:`BadRecordFailure` (the runner
 aborts the open transaction, so committed offsets stay before the record); ``skip`` counts and
 logs; ``dead_letter`` writes the record, with headers saying what went wrong where, to a
 dead-letter topic through the task's ``emit``, inside the task's checkpoint transaction.
@@ -20,15 +22,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from kstream.errors import KStreamError, RecordError
+from kstream.errors import RecordError
 from kstream.pipeline.spec import (
     ErrorPolicy,
-    FilterSpec,
-    FlatMapSpec,
-    MapSpec,
-    OperatorSpec,
     SourceSpec,
-    WindowSpec,
 )
 
 log = logging.getLogger("kstream.errors")
@@ -200,80 +197,7 @@ def dead_letter_headers(exc: RecordError, owner: str, origin: Origin) -> list[tu
     return headers
 
 
-# -- guarding a chain ----------------------------------------------------------------------------
+# -- the executor's side -------------------------------------------------------------------
 
 #: ``(error, policy, derived, key, value)``: handle a bad record (raises under ``fail``).
 OnBad = Callable[[RecordError, Policy, bool, Any, Any], None]
-
-
-def guard_step(
-    step: Callable[[Any], Any], policy: Policy, on_bad: OnBad, derived: bool, dropped: Any = None
-) -> Any:
-    """``step`` with its bad records handled by ``policy``: a handled record is dropped, the
-    step returning ``dropped`` for it (``None`` for a filter or map, ``()`` for a flat_map)."""
-
-    def guarded(value: Any) -> Any:
-        try:
-            return step(value)
-        except BadRecordFailure:
-            raise
-        except RecordError as exc:
-            on_bad(exc, policy, derived, None, value)
-            return dropped
-
-    return guarded
-
-
-def guard_window(process: Any, policy: Policy, on_bad: OnBad, derived: bool) -> Any:
-    """A window's ``process`` with its bad records handled by ``policy``. Aggregation inputs
-    are extracted before any state changes, so a handled record leaves the windows untouched."""
-
-    def guarded(key: Any, value: Any, ts: int, wm: int) -> Any:
-        try:
-            return process(key, value, ts, wm)
-        except BadRecordFailure:
-            raise
-        except RecordError as exc:
-            on_bad(exc, policy, derived, key, value)
-            return []
-
-    return guarded
-
-
-def guard_chain(
-    segments: list[Any], operators: tuple[OperatorSpec, ...], source: SourceSpec, on_bad: OnBad
-) -> None:
-    """Wrap, in place, every step, flat_map and window of a chain built by
-    :func:`kstream.operators.chain.build_segments` from ``operators`` (the same order: a
-    segment's filters and maps, then its flat_map or window) with the operator's policy. Records
-    after a window are derived from window results.
-
-    Raises:
-        KStreamError: the segments do not match the operators.
-    """
-    ops = iter(operators)
-    derived = False
-    for segment in segments:
-        steps = []
-        for step in segment.steps:
-            op = _next(ops, FilterSpec | MapSpec, "step")
-            steps.append(guard_step(step, resolve(op, op.id, source), on_bad, derived))
-        segment.steps = steps
-        if segment.expand is not None:
-            op = _next(ops, FlatMapSpec, "flat_map")
-            policy = resolve(op, op.id, source)
-            segment.expand = guard_step(segment.expand, policy, on_bad, derived, ())
-        if segment.window is not None:
-            op = _next(ops, WindowSpec, "window")
-            guarded = guard_window(
-                segment.window.process, resolve(op, op.id, source), on_bad, derived
-            )
-            segment.window.process = guarded  # an instance attribute shadows the method
-            derived = True
-
-
-def _next(ops: Any, kind: Any, what: str) -> Any:
-    op = next(ops, None)
-    if not isinstance(op, kind):
-        raise KStreamError(f"internal: chain {what} does not match operator {op}")
-    return op

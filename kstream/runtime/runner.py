@@ -62,7 +62,7 @@ class Runner(GroupMembership):
         self.fingerprint = fingerprint(self.spec)
         self.tasks: dict[tuple[str, int], TaskRuntime] = {}
         self.layout: TopicLayout | None = None
-        self.end_offsets: dict[int, int] = {}
+        self.end_offsets: dict[tuple[str, int], int] = {}  # (source topic, partition) -> end
         self._ends_known = False
         self._probe: threading.Thread | None = None
         self.assigned_once = False
@@ -137,11 +137,10 @@ class Runner(GroupMembership):
         self._consumer_conf = conf
         self._consumer = self._new_consumer()
         if self.options.bounded:
-            source = self.plan.source.topic
-            parts = list(range(self.layout.partitions[source]))
+            sources = {s.topic: self.layout.partitions[s.topic] for s in self.spec.sources}
             # probed while the consumer joins the group (the join takes seconds)
             self._probe = threading.Thread(
-                target=self._probe_ends, args=(settings, source, parts), daemon=True
+                target=self._probe_ends, args=(settings, sources), daemon=True
             )
             self._probe.start()
         self._control = kafka.TopicReader(
@@ -149,9 +148,14 @@ class Runner(GroupMembership):
         )
         self._subscribe()
 
-    def _probe_ends(self, settings: dict[str, Any], source: str, parts: list[int]) -> None:
+    def _probe_ends(self, settings: dict[str, Any], sources: dict[str, int]) -> None:
+        ends: dict[tuple[str, int], int] = {}
         try:
-            ends = kafka.probe_end_offsets(self.options.bootstrap, settings, source, parts)
+            for topic, count in sources.items():
+                found = kafka.probe_end_offsets(
+                    self.options.bootstrap, settings, topic, list(range(count))
+                )
+                ends.update(((topic, p), offset) for p, offset in found.items())
         except Exception as exc:  # surfaced by the main loop
             self._callback_error = exc
             return
@@ -297,7 +301,8 @@ class Runner(GroupMembership):
             and not task.finished
             and not task.stopped_by
             and self._ends_known
-            and (task.position or 0) >= self.end_offsets.get(task.partition, 0)
+            and (task.position or 0)
+            >= self.end_offsets.get((task.stage.input_topic, task.partition), 0)
         ):
             task.end_of_input()
             rt.outputs_since_commit += 1

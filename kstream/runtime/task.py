@@ -1,4 +1,4 @@
-"""A task: one input partition of one stage, with its chain, watermark, state and outputs.
+"""A task: one input partition of one stage, with its operators, watermark, state and outputs.
 
 The task is pure with respect to I/O: it is handed records (any object with confluent-kafka's
 ``Message`` accessors: ``key() value() timestamp() offset() headers()``) and an ``emit``
@@ -20,18 +20,17 @@ from typing import Any
 import orjson
 
 from kstream.errors import RecordError
-from kstream.graph.plan import Plan, Stage, store_name
+from kstream.graph.plan import Plan, Stage
 from kstream.io import codecs
-from kstream.operators.chain import Chain, build_segments, key_function
-from kstream.operators.window.operator import LateRecord, WindowOperator
+from kstream.operators.window.base import LateRecord, WindowOperator
+from kstream.pipeline.dataflow import upstream_source
+from kstream.runtime.executor import H_SEQ, Emit, NodeExecutor, TaskHooks
 from kstream.runtime.policy import (
     BadRecordFailure,
     ErrorRouter,
     Policy,
     derived_origin,
-    guard_chain,
     message_origin,
-    resolve,
     source_policy,
 )
 from kstream.time.timestamps import extractor, now_ms, record_time_ms
@@ -48,18 +47,9 @@ from kstream.time.watermarks import (
 
 log = logging.getLogger("kstream.runtime.task")
 
-Emit = Callable[
-    [str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None
-]
-
 H_WATERMARK = "kstream.watermark"
 H_ORIGIN = "kstream.origin"
 H_STATUS = "kstream.status"
-#: ``<origin task id>/<sequence>`` on every repartition data record: the sequence is
-#: deterministic (outputs are replayed identically after a rewind), so a downstream task drops
-#: records it has already applied — replays after a crash, and aborted records on brokers that
-#: do not filter them for read_committed readers (DESIGN.md section 5).
-H_SEQ = "kstream.seq"
 #: A task's counters (records in and out, late, skipped, dead-lettered, duplicates dropped, ...)
 COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplicates")
 MARKER_INTERVAL_MS = 200
@@ -73,7 +63,8 @@ class Task:
         stage: the stage this task runs.
         partition: the input partition it owns.
         emit: output callable (see module docstring).
-        out_partitions: partitions of the stage's repartition topic (0 when none).
+        out_partitions: partitions of each repartition topic the stage writes (by topic; an
+            int: of its one repartition topic).
         upstream_tasks: tasks of the previous stage (0 for the source stage).
         clock: processing-time clock in epoch ms.
 
@@ -88,33 +79,25 @@ class Task:
         partition: int,
         emit: Emit,
         *,
-        out_partitions: int = 0,
+        out_partitions: Mapping[str, int] | int = 0,
         upstream_tasks: int = 0,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
         self.id = f"{stage.index}:{partition}"
         self.clock = clock
-        self.out_topic = plan.output_topic(stage)
-        self.out_partitions = out_partitions
-        source = plan.source
+        self.out_topics = _out_topics(plan, stage, out_partitions)
+        source = stage.source
         self.source = source
-        self.policy = source.on_error
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = ErrorRouter(emit, self.counters)
-        self._source_policy = source_policy(source)
         self._current: Any = None  # the record being processed (None: timers, end of input)
         self._rejected = False  # the current record went to the error policy
-        segments = build_segments(stage.operators, plan.spec, clock)
-        guard_chain(segments, stage.operators, source, self._on_bad)
-        windows = [s.window for s in segments if s.window is not None]
-        self._derived_windows = {w.id for w in windows[1:]}  # fed by an earlier window
-        self._late_encoders = {
-            w.late_topic: codecs.late_encoder(plan.spec, w.late_topic)
-            for w in stage.windows
-            if w.late_topic
-        }
-        self.chain = Chain(segments, self._terminal(), self._late)
+        self.hooks = TaskHooks(self.id, emit, self.counters, self._on_bad, self._next_seq, clock)
+        self.executor = NodeExecutor(plan, stage, self.hooks)
+        self.windows = self.executor.windows
+        self._push = self.executor.entries[stage.inputs[0].node]
+        self._watermark = MIN_WATERMARK
         self.position: int | None = None
         self.finished = False
         self.stopped_by: str | None = None
@@ -122,17 +105,17 @@ class Task:
         self._seq_sub = 0
         self.seen: dict[bytes, int] = {}
         self.marker_interval_ms = MARKER_INTERVAL_MS
-        self.late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
         self._idle = False
         self._last_record_at = clock()
         self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
-        if stage.is_source:
+        if source is not None:
             wm = source.watermark
             bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
             self.source_wm: PartitionWatermark | None = PartitionWatermark(
                 bound, wm.max_future_skew_ms
             )
             self.upstream: UpstreamWatermarks | None = None
+            self._source_policy = source_policy(source)
             self._decode_key, self._decode_value = codecs.source_decoders(
                 source, plan.spec.schema_registry
             )
@@ -143,55 +126,24 @@ class Task:
         else:
             self.source_wm = None
             self.upstream = UpstreamWatermarks(upstream_tasks)
+            self._source_policy = source_policy(upstream_source(plan.spec, stage.id))
             self.process = self._process_repartition
 
-    # -- outputs ------------------------------------------------------------------------------
+    @property
+    def late_listener(self) -> Callable[[WindowOperator, list[LateRecord]], None] | None:
+        """Also told of every element a window drops as late (the test driver)."""
+        return self.hooks.late_listener
 
-    def _terminal(self) -> Callable[[Any, Any, int], None]:
-        stage, emit, counters, on_bad = self.stage, self.emit, self.counters, self._on_bad
-        derived = bool(stage.windows)  # records reaching the end of the stage are window results
-        if stage.key_by is not None:
-            keyfn = key_function(stage.key_by, self.plan.spec)
-            policy = resolve(stage.key_by, stage.key_by.id, self.source)
-            topic = self.out_topic or ""
-            origin = self.id.encode() + b"/"
+    @late_listener.setter
+    def late_listener(self, listener: Callable[[WindowOperator, list[LateRecord]], None]) -> None:
+        self.hooks.late_listener = listener
 
-            def repartition(key: Any, value: Any, ts: int) -> None:
-                try:
-                    new_key, body = _dumps(keyfn(value)), _dumps(value)
-                    headers = [(H_SEQ, origin + str(self._next_seq()).encode())]
-                    emit(topic, new_key, body, ts, headers, None)
-                except BadRecordFailure:
-                    raise
-                except RecordError as exc:  # expression, serialize or produce
-                    on_bad(exc, policy, derived, key, value)
-                    return
-                counters["forwarded"] += 1
-
-            return repartition
-        sinks = [
-            (
-                s.topic,
-                *codecs.sink_encoders(s, self.plan.spec),
-                resolve(s, f"sink:{s.name}", self.source),
-            )
-            for s in stage.sinks
-        ]
-
-        def sink(key: Any, value: Any, ts: int) -> None:
-            written = True
-            for topic, encode_key, encode_value, policy in sinks:
-                try:
-                    emit(topic, encode_key(key), encode_value(value), ts, None, None)
-                except BadRecordFailure:
-                    raise
-                except RecordError as exc:  # serialize or produce
-                    on_bad(exc, policy, derived, key, value)
-                    written = False
-            if written:
-                counters["out"] += 1
-
-        return sink
+    def advance(self, watermark: int) -> None:
+        """Move the task's watermark to ``watermark`` (epoch ms; never back): every node sees
+        it in topological order, each firing before the next sees it."""
+        if watermark > self._watermark:
+            self.executor.on_watermark(watermark)
+            self._watermark = watermark
 
     def _on_bad(
         self, exc: RecordError, policy: Policy, derived: bool, key: Any, value: Any
@@ -209,31 +161,8 @@ class Task:
             self._rejected = True
         self.errors.handle(exc, policy, origin)
 
-    def _late(self, window: WindowOperator, late: list[LateRecord]) -> None:
-        self.counters["late"] += len(late)
-        if self.late_listener is not None:
-            self.late_listener(window, late)
-        topic = window.spec.late_topic
-        if topic is None:
-            return
-        encode_key, encode_value = codecs.encoder("string"), self._late_encoders[topic]
-        derived = window.id in self._derived_windows
-        for key, value, ts, start, end, wm in late:
-            headers = [
-                ("kstream.late.operator", window.id.encode()),
-                ("kstream.late.window_start", str(start).encode()),
-                ("kstream.late.window_end", str(end).encode()),
-                ("kstream.late.watermark", str(wm).encode()),
-            ]
-            try:
-                self.emit(topic, encode_key(key), encode_value(value), ts, headers, None)
-            except BadRecordFailure:
-                raise
-            except RecordError as exc:
-                self._on_bad(exc, resolve(window.spec, window.id, self.source), derived, key, value)
-
     def _send_marker(self, status: str, force: bool = False) -> None:
-        if self.out_topic is None:
+        if not self.out_topics:
             return
         wm = self.watermark
         last_wm, last_status, last_at = self._marker
@@ -247,9 +176,10 @@ class Task:
             (H_ORIGIN, self.id.encode()),
             (H_STATUS, status.encode()),
         ]
-        for p in range(self.out_partitions):
-            # the watermark travels in the header; the Kafka timestamp is the produce time
-            self.emit(self.out_topic, None, None, now, headers, p)
+        for topic, partitions in self.out_topics:
+            for p in range(partitions):
+                # the watermark travels in the header; the Kafka timestamp is the produce time
+                self.emit(topic, None, None, now, headers, p)
         self._marker = (wm, status, now)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -269,13 +199,13 @@ class Task:
     @property
     def watermark(self) -> int:
         """The task's current watermark (epoch ms; -2**63 before any)."""
-        return self.chain.watermark
+        return self._watermark
 
     def _process_source(self, msgs: Sequence[Any]) -> None:
         decode_value, decode_key, extract = self._decode_value, self._decode_key, self._extract
         gen = self.source_wm
         assert gen is not None
-        chain, push, skew = self.chain, self.chain.push, gen.max_future_skew_ms
+        push, skew = self._push, gen.max_future_skew_ms
         try:
             for m in msgs:
                 self._current, self._rejected = m, False
@@ -296,8 +226,8 @@ class Task:
                     continue
                 if ts > gen.max_ts and not self._rejected:  # a bad record never moves time
                     wm = gen.observe(ts)
-                    if wm > chain.watermark:
-                        chain.advance(wm)
+                    if wm > self._watermark:
+                        self.advance(wm)
         finally:
             self._current = None
         self._after_batch(msgs)
@@ -313,7 +243,7 @@ class Task:
             self._send_marker(ACTIVE)
 
     def _process_repartition(self, msgs: Sequence[Any]) -> None:
-        upstream, push, loads = self.upstream, self.chain.push, orjson.loads
+        upstream, push, loads = self.upstream, self._push, orjson.loads
         assert upstream is not None
         seen = self.seen
         try:
@@ -353,8 +283,7 @@ class Task:
         wm = self.upstream.update(
             fields[H_ORIGIN].decode(), int(fields[H_WATERMARK]), fields[H_STATUS].decode()
         )
-        if wm > self.chain.watermark:
-            self.chain.advance(wm)
+        self.advance(wm)
 
     def _bad(self, msg: Any, exc: RecordError) -> None:
         """A record that failed before the chain (deserialize, timestamp): the source's policy.
@@ -372,18 +301,12 @@ class Task:
         now = self.clock()
         if self.finished or self.stopped_by:
             return
-        if self.source.time.kind == "processing" and self.source_wm is not None:
-            wm = self.source_wm.observe(now)
-            if wm > self.chain.watermark:
-                self.chain.advance(wm)
-        self.chain.on_time(now)
-        idle_after = self.source.watermark.idle_timeout_ms
-        if (
-            self.stage.is_source
-            and idle_after is not None
-            and not self._idle
-            and now - self._last_record_at >= idle_after
-        ):
+        source = self.source
+        if source is not None and source.time.kind == "processing" and self.source_wm:
+            self.advance(self.source_wm.observe(now))
+        self.executor.on_processing_time(now)
+        idle_after = source.watermark.idle_timeout_ms if source is not None else None
+        if idle_after is not None and not self._idle and now - self._last_record_at >= idle_after:
             self._idle = True
             self._send_marker(IDLE, force=True)
             return
@@ -393,8 +316,7 @@ class Task:
         """Force the source watermark (test driver); it never regresses."""
         if self.source_wm is not None:
             self.source_wm.force(watermark)
-            if self.source_wm.watermark > self.chain.watermark:
-                self.chain.advance(self.source_wm.watermark)
+            self.advance(self.source_wm.watermark)
         self._send_marker(ACTIVE)
 
     def end_of_input(self) -> None:
@@ -402,7 +324,7 @@ class Task:
         and downstream tasks are told this task has ended."""
         if self.source_wm is not None:
             self.source_wm.force(MAX_WATERMARK)
-        self.chain.advance(MAX_WATERMARK)
+        self.advance(MAX_WATERMARK)
         self._send_marker(END, force=True)
         self.finished = True
 
@@ -431,7 +353,7 @@ class Task:
 
     def state_changes(self) -> dict[str, list[tuple[bytes, bytes | None]]]:
         """Per store name, each key changed since the last call, once (None = deleted)."""
-        return {store_name(w.id): w.changes() for w in self.chain.windows}
+        return self.executor.state_changes()
 
     def meta(self) -> dict[str, Any]:
         """The task's non-window state: input position, watermark generator, finished flag."""
@@ -439,7 +361,7 @@ class Task:
         up = self.upstream.to_state() if self.upstream else None
         return {
             "position": self.position,
-            "watermark": self.chain.watermark,
+            "watermark": self._watermark,
             "source": gen,
             "upstream": up,
             "finished": self.finished,
@@ -457,27 +379,28 @@ class Task:
         self.position = meta["position"]
         self.finished = bool(meta["finished"])
         self.stopped_by = meta.get("stopped_by")
-        self.chain.watermark = int(meta["watermark"])
+        self._watermark = int(meta["watermark"])
         if self.source_wm is not None and meta["source"]:
             self.source_wm.load_state(meta["source"])
         if self.upstream is not None and meta["upstream"]:
             self.upstream.load_state(meta["upstream"])
         self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
         self.seen = {k.encode(): int(v) for k, v in (meta.get("seen") or {}).items()}
-        for window in self.chain.windows:
-            window.restore(stores.get(store_name(window.id), ()), self.chain.watermark)
+        self.executor.restore(stores, self._watermark)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""
-        return sum(w.open_windows() for w in self.chain.windows)
+        return sum(w.open_windows() for w in self.windows)
 
 
-def _dumps(value: Any) -> bytes:
-    """JSON for a repartition record; RecordError (``serialize``) when orjson cannot."""
-    try:
-        return orjson.dumps(value)
-    except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
-        raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
+def _out_topics(
+    plan: Plan, stage: Stage, partitions: Mapping[str, int] | int
+) -> list[tuple[str, int]]:
+    """``(repartition topic, partition count)`` of every ``key_by`` output of ``stage``."""
+    topics = [topic for topic, _ in plan.output_topics(stage)]
+    if isinstance(partitions, int):
+        return [(topic, partitions) for topic in topics]
+    return [(topic, partitions.get(topic, 0)) for topic in topics]
 
 
 def repartition_sequence(headers: list[tuple[str, bytes]] | None) -> tuple[bytes, int]:

@@ -4,6 +4,7 @@ the internal and output topics it needs (with explicit retention, as Tansu requi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kstream.errors import BrokerError
@@ -20,37 +21,37 @@ class TopicLayout:
     plan: Plan | None = None
 
     def upstream_tasks(self, stage: Stage) -> int:
-        """Number of tasks of the stage before ``stage`` (0 for the source stage)."""
-        if stage.index == 0 or self.plan is None:
+        """Number of tasks writing the repartition topic ``stage`` reads (0 for a stage reading
+        a source): the partition count of the upstream stage's input."""
+        if stage.is_source or self.plan is None:
             return 0
-        return self.partitions[self.plan.stages[stage.index - 1].input_topic]
+        upstream = self.plan.upstream_stages(stage)
+        return sum(self.partitions[s.input_topic] for s in upstream)
 
 
-def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
+def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[TopicConfig]:
     """Every topic the job writes, with the partition count it would be created with.
 
-    Repartition topics: the ``key_by``'s ``partitions`` or the source's count. Changelogs:
-    compacted, partitioned like their stage's input. Sinks, late-data and dead-letter topics:
-    the sink's ``partitions`` or the last stage's input partition count.
+    ``source_partitions``: partition count per source topic (1 when missing). Repartition
+    topics: the ``key_by``'s ``partitions`` or its stage's input count. Changelogs: compacted,
+    partitioned like their stage's input. Sinks and late-data topics: the sink's
+    ``partitions`` or their stage's input count; dead-letter topics: 1.
     """
     spec = plan.spec
-    counts: dict[str, int] = {spec.sources[0].topic: source_partitions}
+    counts = {s.topic: source_partitions.get(s.topic, 1) for s in spec.sources}
     out: list[TopicConfig] = []
-    for stage in plan.stages:
+    for stage in plan.stages:  # topological: a stage's input count is known when it comes
         inputs = counts[stage.input_topic]
-        meta_topic = task_changelog_topic(plan.prefix, stage.id)
-        out.append(TopicConfig(meta_topic, inputs, compacted=True))
+        out.append(TopicConfig(task_changelog_topic(plan.prefix, stage.id), inputs, compacted=True))
         for window in stage.windows:
             out.append(TopicConfig(changelog_topic(plan.prefix, window.id), inputs, compacted=True))
             if window.late_topic:
                 out.append(TopicConfig(window.late_topic, inputs))
-        topic = plan.output_topic(stage)
-        if topic is not None and stage.key_by is not None:
-            counts[topic] = stage.key_by.partitions or source_partitions
+        for topic, key_by in plan.output_topics(stage):
+            counts[topic] = key_by.partitions or inputs
             out.append(TopicConfig(topic, counts[topic]))
-    last = counts[plan.stages[-1].input_topic]
-    for sink in spec.sinks:
-        out.append(TopicConfig(sink.topic, sink.partitions or last))
+        for sink in stage.sinks:
+            out.append(TopicConfig(sink.topic, sink.partitions or inputs))
     out.append(TopicConfig(f"{plan.prefix}.control", 1))
     for dead in spec.dead_letter_topics():
         out.append(TopicConfig(dead, 1))
@@ -58,23 +59,24 @@ def wanted_topics(plan: Plan, source_partitions: int) -> list[TopicConfig]:
 
 
 def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:
-    """Check the source exists, create what is missing, and return the layout.
+    """Check the sources exist, create what is missing, and return the layout.
 
     Raises:
         BrokerError: the broker is unreachable or the source topic does not exist.
     """
-    source = plan.source.topic
     existing = admin.topics()
-    if source not in existing:
-        raise BrokerError(
-            f"source topic '{source}' does not exist; create it, e.g. "
-            f"`kstream produce {source} FILE --partitions N`"
-        )
-    wanted = wanted_topics(plan, existing[source])
+    for source in plan.spec.sources:
+        if source.topic not in existing:
+            raise BrokerError(
+                f"source topic '{source.topic}' does not exist; create it, e.g. "
+                f"`kstream produce {source.topic} FILE --partitions N`"
+            )
+    wanted = wanted_topics(plan, existing)
     created = admin.ensure_topics(wanted)
     actual = admin.topics()
     layout = TopicLayout(plan=plan, created=created)
-    layout.partitions[source] = existing[source]
+    for source in plan.spec.sources:
+        layout.partitions[source.topic] = existing[source.topic]
     for topic in wanted:
         layout.partitions[topic.name] = actual.get(topic.name, topic.partitions)
     return layout

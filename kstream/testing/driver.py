@@ -93,9 +93,8 @@ class PipelineDriver:
         self._offsets: dict[tuple[str, int], int] = {}
         self.partitions = self._layout(partitions)
         self.tasks: dict[tuple[str, int], Task] = {}
-        for index, stage in enumerate(self.plan.stages):
-            upstream = self.partitions[self.plan.stages[index - 1].input_topic] if index else 0
-            out = self.plan.output_topic(stage)
+        for stage in self.plan.stages:
+            upstream = sum(self.partitions[s.input_topic] for s in self.plan.upstream_stages(stage))
             for p in range(self.partitions[stage.input_topic]):
                 task = Task(
                     self.plan,
@@ -103,7 +102,7 @@ class PipelineDriver:
                     p,
                     self._emit,
                     clock=self._clock,
-                    out_partitions=self.partitions.get(out, 0) if out else 0,
+                    out_partitions=self.partitions,
                     upstream_tasks=upstream,
                 )
                 task.marker_interval_ms = 0
@@ -127,11 +126,10 @@ class PipelineDriver:
         return cls(load_pipeline_text(text_or_path), partitions, start_time_ms)
 
     def _layout(self, partitions: int) -> dict[str, int]:
-        counts = {self.plan.source.topic: partitions}
+        counts = {s.topic: partitions for s in self.plan.spec.sources}
         for stage in self.plan.stages:
-            topic = self.plan.output_topic(stage)
-            if topic and stage.key_by:
-                counts[topic] = stage.key_by.partitions or partitions
+            for topic, key_by in self.plan.output_topics(stage):
+                counts[topic] = key_by.partitions or counts[stage.input_topic]
         return counts
 
     def _clock(self) -> int:
@@ -187,8 +185,8 @@ class PipelineDriver:
 
     def end_of_input(self) -> None:
         """End every source partition (bounded input): all windows fire, stage by stage."""
-        for (topic, _p), task in list(self.tasks.items()):
-            if topic == self.plan.source.topic and not task.finished:
+        for task in list(self.tasks.values()):
+            if task.stage.is_source and not task.finished:
                 task.end_of_input()
         self._drain()
 

@@ -9,7 +9,7 @@ import pytest
 
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.load import fingerprint, load_pipeline_text, spec_to_dict
-from kstream.pipeline.spec import FlatMapSpec
+from kstream.pipeline.spec import FlatMapSpec, PortRef
 
 HEAD = "pipeline: p\nsources:\n  - topic: in\nsinks:\n  - topic: out\noperators:\n"  # 6 lines
 
@@ -40,13 +40,14 @@ def test_both_forms_load_with_the_default_id() -> None:
         on_error: skip
     """
     assert load(ops) == (
-        FlatMapSpec(id="flat_map-1", python="udfs:split"),
+        FlatMapSpec(id="flat_map-1", python="udfs:split", inputs=(PortRef("filter-0"),)),
         FlatMapSpec(
             id="reasons",
             explode="coalesce(reasons, [])",
             as_field="reason",
             keep_empty=True,
             on_error="skip",
+            inputs=(PortRef("flat_map-1"),),
         ),
     )
 
@@ -141,5 +142,6 @@ def test_spec_to_dict_shows_the_yaml_keys_and_the_fingerprint_ignores_flat_maps(
         "keep_empty": False,
         "on_error": None,
         "dead_letter_topic": None,
+        "from": ["in"],
     }
     assert fingerprint(exploding) == fingerprint(plain)

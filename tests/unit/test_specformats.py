@@ -160,7 +160,7 @@ def test_the_dead_letter_topic_cannot_be_the_source() -> None:
         "    dead_letter_topic: t\nsinks:\n  - topic: o\n"
     )
     (issue,) = issues_of(text)
-    assert "is the source topic" in issue.message
+    assert "is a source topic" in issue.message
 
 
 def test_registry_as_a_url_string() -> None:

@@ -17,6 +17,7 @@ from kstream.pipeline.spec import (
     KeyBySpec,
     MapSpec,
     PipelineSpec,
+    PortRef,
     SinkSpec,
     SourceSpec,
     TimeSpec,
@@ -131,11 +132,14 @@ def test_full_example_loads_into_the_expected_dataclasses() -> None:
             ),
         ),
         operators=(
-            FilterSpec(id="filter-0", expr="dep_time is not None"),
+            FilterSpec(id="filter-0", expr="dep_time is not None", inputs=(PortRef("flights-in"),)),
             MapSpec(
-                id="map-1", select=("origin", "dep_delay"), fields=(("delay_h", "dep_delay / 60"),)
+                id="map-1",
+                select=("origin", "dep_delay"),
+                fields=(("delay_h", "dep_delay / 60"),),
+                inputs=(PortRef("filter-0"),),
             ),
-            KeyBySpec(id="by-origin", expr="origin", partitions=4),
+            KeyBySpec(id="by-origin", expr="origin", partitions=4, inputs=(PortRef("map-1"),)),
             WindowSpec(
                 id="hourly",
                 type="tumbling",
@@ -150,12 +154,18 @@ def test_full_example_loads_into_the_expected_dataclasses() -> None:
                     AggregationSpec(name="avg_dep_delay", kind="avg", expr="dep_delay"),
                     AggregationSpec(name="custom", kind="python", python="my_udfs:Median"),
                 ),
+                inputs=(PortRef("by-origin"),),
             ),
-            FilterSpec(id="filter-4", python="my_udfs:keep"),
+            FilterSpec(id="filter-4", python="my_udfs:keep", inputs=(PortRef("hourly"),)),
         ),
         sinks=(
             SinkSpec(
-                name="out", topic="flights-hourly", format="string", key_format="json", partitions=3
+                name="out",
+                topic="flights-hourly",
+                format="string",
+                key_format="json",
+                partitions=3,
+                inputs=(PortRef("filter-4"),),
             ),
         ),
     )
@@ -171,7 +181,7 @@ def test_minimal_file_gets_the_defaults() -> None:
     assert spec.checkpoint == CheckpointSpec()
     assert spec.operators == ()
     assert spec.sources == (SourceSpec(name="in", topic="in"),)
-    assert spec.sinks == (SinkSpec(name="out", topic="out"),)
+    assert spec.sinks == (SinkSpec(name="out", topic="out", inputs=(PortRef("in"),)),)
 
 
 def test_load_pipeline_reads_a_file(tmp_path: Path) -> None:
@@ -205,9 +215,11 @@ def test_shorthands_and_other_window_types() -> None:
     assert spec.sources[0].time == TimeSpec(kind="event", field="ts", unit="ms")
     ops = spec.operators
     # a key_by's default id comes from its key, not its position: it names a topic
-    assert ops[0] == KeyBySpec(id="key_by-origin", expr="origin")
-    assert ops[1] == KeyBySpec(id="key_by-udfs.key", python="udfs:key", partitions=2)
-    assert ops[2] == MapSpec(id="map-2", python="udfs:shape")
+    assert ops[0] == KeyBySpec(id="key_by-origin", expr="origin", inputs=(PortRef("in"),))
+    assert ops[1] == KeyBySpec(
+        id="key_by-udfs.key", python="udfs:key", partitions=2, inputs=(PortRef("key_by-origin"),)
+    )
+    assert ops[2] == MapSpec(id="map-2", python="udfs:shape", inputs=(PortRef("key_by-udfs.key"),))
     assert isinstance(ops[3], WindowSpec)
     assert (ops[3].type, ops[3].size_ms, ops[3].slide_ms) == ("sliding", 3_600_000, 600_000)
     assert isinstance(ops[4], WindowSpec)
@@ -442,11 +454,12 @@ def test_unknown_aggregation_kind() -> None:
     assert issue.message == "unknown aggregation 'mean'"
 
 
-def test_only_one_source_is_supported() -> None:
+def test_with_several_sources_a_sink_must_say_what_it_writes() -> None:
     text = MINIMAL.replace("  - topic: in\n", "  - topic: in\n  - topic: other\n")
     issue = only_issue(text)
-    assert (issue.line, issue.key_path) == (4, "sources[1]")
-    assert issue.message == "only one source is supported in this version"
+    assert (issue.line, issue.key_path) == (6, "sinks[0]")
+    assert issue.message == "this sink needs 'from:': there are several sources"
+    assert "from: <node id>" in issue.hint
 
 
 def test_dead_letter_needs_a_topic() -> None:

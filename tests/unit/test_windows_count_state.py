@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from kstream.operators.chain import build_window
 from kstream.operators.window.base import WindowOperator, encode_window_key
+from kstream.operators.window.node import build_window
 from kstream.pipeline.load import load_pipeline_text
 from kstream.pipeline.spec import WindowSpec
 from kstream.pipeline.view import operator_to_dict

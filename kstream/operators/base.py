@@ -1,0 +1,141 @@
+"""The operator interface (DESIGN.md section 4; Flink ``StreamOperator``, Kafka Streams
+``Processor``).
+
+An operator is pure: it gets its output ports and a processing-time clock from its
+:class:`OperatorContext`, receives records on named input ports, and emits through
+``ctx.out``; it never imports Kafka, RocksDB or the CLI. A record is ``(key, value,
+timestamp_ms)``: the key (any JSON value, None when unkeyed), the value (a dict for structured
+formats) and its event time in epoch milliseconds. The runtime's node executor
+(:mod:`kstream.runtime.executor`) wires operators into a task's graph and applies the error
+policies around every node, so operators simply raise :class:`~kstream.errors.RecordError` for
+a record they cannot handle.
+
+Lifecycle: ``open(ctx)`` once; then ``process`` per record and ``on_watermark`` /
+``on_processing_time`` as time advances, in any interleaving; ``prepare_checkpoint`` at each
+checkpoint; ``restore`` before the first record when the task resumes; ``close`` at the end.
+
+Difference from the design's ``process(port, record, out)``: the output is handed over once, in
+``open`` (``ctx.out``), and records arrive through :meth:`Operator.receiver` callables, which
+keeps the per-record path to one call per node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Receives one record: ``(key, value, timestamp_ms)``.
+Receiver = Callable[[Any, Any, int], None]
+#: Changed entries of one store since the last checkpoint: ``(key, value or None = deleted)``.
+Changes = list[tuple[bytes, bytes | None]]
+
+
+def _drop(key: Any, value: Any, ts: int) -> None:
+    """A port nobody reads."""
+
+
+class Output:
+    """An operator's output ports: each port name maps to the receivers reading it.
+
+    Args:
+        ports: port name -> receivers (a port absent or without receivers drops its records).
+    """
+
+    def __init__(self, ports: Mapping[str, list[Receiver]]) -> None:
+        self._ports = {name: list(receivers) for name, receivers in ports.items()}
+
+    def emit(self, key: Any, value: Any, ts: int, port: str = "main") -> None:
+        """Send one record (event time ``ts`` in epoch ms) to every reader of ``port``."""
+        for receiver in self._ports.get(port, ()):
+            receiver(key, value, ts)
+
+    def emitter(self, port: str = "main") -> Receiver:
+        """The fastest callable sending to ``port``: a no-op without readers, the reader itself
+        when there is one, a fan-out otherwise. Bind it in ``open``, not per record."""
+        receivers = self._ports.get(port, [])
+        if not receivers:
+            return _drop
+        if len(receivers) == 1:
+            return receivers[0]
+
+        def fan_out(key: Any, value: Any, ts: int) -> None:
+            for receiver in receivers:
+                receiver(key, value, ts)
+
+        return fan_out
+
+    def has_readers(self, port: str) -> bool:
+        """Whether anything reads ``port``."""
+        return bool(self._ports.get(port))
+
+
+@dataclass
+class OperatorContext:
+    """What an operator gets at ``open``.
+
+    Attributes:
+        node_id: the node's id (names its stores).
+        out: its output ports.
+        clock: processing time, epoch ms.
+    """
+
+    node_id: str
+    out: Output
+    clock: Callable[[], int]
+
+
+class Operator:
+    """Base class of every operator; the defaults do nothing.
+
+    Attributes:
+        next_event_time: the earliest event time (epoch ms) at which ``on_watermark`` has work
+            (a window's next firing or purge); the executor skips the call before it.
+            ``2**63 - 1``: never.
+        next_processing_time: the same for ``on_processing_time`` (None: never).
+    """
+
+    next_event_time: int = 2**63 - 1
+    next_processing_time: int | None = None
+
+    def open(self, ctx: OperatorContext) -> None:
+        """Bind the context (called once, before any record)."""
+        self.ctx = ctx
+
+    def process(self, port: str, key: Any, value: Any, ts: int) -> None:
+        """Handle one record arriving on input ``port`` (``main`` for one-input operators).
+
+        Raises:
+            RecordError: the record cannot be handled (the node's error policy decides).
+        """
+        raise NotImplementedError
+
+    def receiver(self, port: str = "main") -> Receiver:
+        """A callable taking the records of input ``port``; operators may return a faster
+        closure than this default, which calls :meth:`process`."""
+        process = self.process
+
+        def receive(key: Any, value: Any, ts: int) -> None:
+            process(port, key, value, ts)
+
+        return receive
+
+    def on_watermark(self, watermark: int) -> None:
+        """Event time reached ``watermark`` (epoch ms): fire what is due, emitting through
+        ``ctx.out``. Downstream operators see the watermark only after this returns."""
+
+    def on_processing_time(self, now: int) -> None:
+        """Processing time reached ``now`` (epoch ms): run processing-time triggers."""
+
+    def prepare_checkpoint(self) -> dict[str, Changes]:
+        """Per store, the entries changed since the last call (each key once). Stores are named
+        relative to the node: ``""`` is its default store, the runtime names it after the node
+        id (``op.<node-id>``)."""
+        return {}
+
+    def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
+        """Rebuild state from checkpointed store entries, by store name as in
+        :meth:`prepare_checkpoint` (``watermark``: the task's, epoch ms)."""
+
+    def close(self) -> None:
+        """Release what ``open`` took."""

@@ -1,0 +1,129 @@
+"""A window as a node of the graph: :class:`WindowNode` runs a
+:class:`~kstream.operators.window.base.WindowOperator` (time, count or global windows) behind the
+operator interface: records in, results out on ``main``, elements dropped as late handed to
+``on_late`` (the executor routes them to the ``late`` port, its counters and ``late_topic``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from kstream.errors import ExpressionError
+from kstream.expr.compiler import compile_expression
+from kstream.expr.udf import load_python_callable
+from kstream.operators.aggregations import Aggregator
+from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
+from kstream.operators.stateless import _guarded, search_paths
+from kstream.operators.window.base import LateRecord, WindowOperator
+from kstream.operators.window.count import CountWindowOperator, GlobalOperator
+from kstream.operators.window.operator import TimeWindowOperator
+from kstream.pipeline.spec import PipelineSpec, WindowSpec
+from kstream.time.timestamps import now_ms
+
+#: ``(window, elements dropped as late)``.
+LateHandler = Callable[[WindowOperator, list[LateRecord]], None]
+
+
+def build_window(
+    op: WindowSpec, spec: PipelineSpec, clock: Callable[[], int] = now_ms
+) -> WindowOperator:
+    """The window operator for ``op.type`` with its compiled aggregations; ``clock`` gives
+    processing time in epoch ms.
+
+    Raises:
+        ExpressionError: an aggregation's expression or user class cannot be compiled/loaded.
+    """
+    getters: list[Any] = []
+    users: list[Any] = []
+    for agg in op.aggregations:
+        users.append(_user_aggregate(agg.python, spec) if agg.python else None)
+        if agg.expr is None:
+            getters.append(None)
+        else:
+            where = f"{op.id}.aggregate.{agg.name}"
+            getters.append(_guarded(compile_expression(agg.expr, where=where)))
+    has_user = any(u is not None for u in users)
+    aggregator = Aggregator(op.aggregations, getters, users if has_user else ())
+    kind = {"count": CountWindowOperator, "global": GlobalOperator}.get(op.type, TimeWindowOperator)
+    return kind(op, aggregator, clock)
+
+
+def _user_aggregate(ref: str, spec: PipelineSpec) -> Any:
+    factory = load_python_callable(ref, search_paths=search_paths(spec))
+    instance = factory() if isinstance(factory, type) else factory
+    for method in ("initialize", "add", "merge", "result"):
+        if not callable(getattr(instance, method, None)):
+            raise ExpressionError(f"aggregate {ref} has no method {method}()")
+    return instance
+
+
+class WindowNode(Operator):
+    """A keyed window (``window:``) as an operator.
+
+    Args:
+        op: the window's spec.
+        spec: the pipeline (resolves ``python:`` aggregates next to its file).
+        clock: processing time in epoch ms (early-firing triggers).
+        on_late: receives the elements each record or watermark drops as late.
+
+    Raises:
+        ExpressionError: an aggregation cannot be compiled or loaded.
+    """
+
+    def __init__(
+        self, op: WindowSpec, spec: PipelineSpec, clock: Callable[[], int], on_late: LateHandler
+    ) -> None:
+        self.spec = op
+        self.window = build_window(op, spec, clock)
+        self.on_late = on_late
+
+    @property
+    def next_event_time(self) -> int:  # type: ignore[override]
+        return self.window.next_timer
+
+    @property
+    def next_processing_time(self) -> int | None:  # type: ignore[override]
+        return self.window.next_early
+
+    def open(self, ctx: OperatorContext) -> None:
+        super().open(ctx)
+        self._out = ctx.out.emitter()
+        self.watermark = -(2**63)
+
+    def process(self, port: str, key: Any, value: Any, ts: int) -> None:
+        self.receiver(port)(key, value, ts)
+
+    def receiver(self, port: str = "main") -> Receiver:
+        window, out = self.window, self._out
+
+        def receive(key: Any, value: Any, ts: int) -> None:
+            results = window.process(key, value, ts, self.watermark)
+            if window.late:
+                late, window.late = window.late, []
+                self.on_late(window, late)
+            for k, v, t in results:
+                out(k, v, t)
+
+        return receive
+
+    def on_watermark(self, watermark: int) -> None:
+        self.watermark = watermark
+        if self.window.next_timer <= watermark:
+            out = self._out
+            for k, v, t in self.window.advance(watermark):
+                out(k, v, t)
+
+    def on_processing_time(self, now: int) -> None:
+        early = self.window.next_early
+        if early is not None and early <= now:
+            out = self._out
+            for k, v, t in self.window.on_processing_time(now):
+                out(k, v, t)
+
+    def prepare_checkpoint(self) -> dict[str, Changes]:
+        return {"": self.window.changes()}
+
+    def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
+        self.watermark = watermark
+        self.window.restore(stores.get("", ()), watermark)

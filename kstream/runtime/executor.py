@@ -1,0 +1,325 @@
+"""The node executor: a stage's graph of operators wired inside one task.
+
+Built once per task from its :class:`~kstream.graph.plan.Stage`: each operator becomes an
+:class:`~kstream.operators.base.Operator` whose output ports feed the receivers of the nodes that
+read them (``from:``); sinks and ``key_by`` outputs are the terminals, writing through the task's
+``emit``. The executor applies every node's error policy around it (DESIGN.md section 4), routes
+a window's late elements to its ``late`` port (counted always, written to ``late_topic`` when
+set, and to every node reading ``<window>.late``), and moves time through the nodes in
+topological order, so what a window fires meets the downstream nodes before they see the new
+watermark, as in Flink.
+
+Records are pushed depth first: a record's whole effect (every port, every sink) happens before
+the next record is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from kstream.errors import RecordError
+from kstream.graph.plan import Plan, Stage, repartition_topic, store_name
+from kstream.io import codecs
+from kstream.operators.base import Changes, Operator, OperatorContext, Output, Receiver
+from kstream.operators.stateless import build_stateless, key_function
+from kstream.operators.window.base import LateRecord, WindowOperator
+from kstream.operators.window.node import WindowNode
+from kstream.pipeline.dataflow import upstream_source
+from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
+from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
+
+#: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
+Emit = Callable[
+    [str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None
+]
+#: ``<origin task id>/<sequence>`` on every repartition data record: the sequence is
+#: deterministic (outputs are replayed identically after a rewind), so a downstream task drops
+#: records it has already applied — replays after a crash, and aborted records on brokers that
+#: do not filter them for read_committed readers (DESIGN.md section 5).
+H_SEQ = "kstream.seq"
+
+
+@dataclass
+class RecordContext:
+    """What travels with the record in flight besides key, value and time: its headers (the
+    ``kstream.late.*`` headers of a late element; None otherwise), written by sinks."""
+
+    headers: list[tuple[str, bytes]] | None = None
+
+
+@dataclass
+class TaskHooks:
+    """What the executor needs from its task.
+
+    Attributes:
+        task_id: ``<stage index>:<partition>``; prefixes repartition sequence numbers.
+        emit: the task's output (see :data:`Emit`).
+        counters: the task's counters (``out``, ``forwarded``, ``late`` are kept here).
+        on_bad: applies a policy to a failed record (raises under ``fail``).
+        next_seq: the next repartition sequence number.
+        clock: processing time, epoch ms.
+        late_listener: also told of every late element (the test driver).
+    """
+
+    task_id: str
+    emit: Emit
+    counters: dict[str, int]
+    on_bad: OnBad
+    next_seq: Callable[[], int]
+    clock: Callable[[], int]
+    late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
+    record: RecordContext = field(default_factory=RecordContext)
+
+
+class NodeExecutor:
+    """The operators of ``stage`` in one task, wired and guarded.
+
+    Args:
+        plan: the job graph.
+        stage: the stage the task runs.
+        hooks: the task's side (outputs, counters, error handling, clock).
+
+    Raises:
+        ExpressionError: an expression or user function cannot be compiled or loaded.
+        SchemaError, BrokerError: a sink's or late topic's encoder cannot be built.
+    """
+
+    def __init__(self, plan: Plan, stage: Stage, hooks: TaskHooks) -> None:
+        self.plan, self.stage, self.hooks = plan, stage, hooks
+        spec = plan.spec
+        self.nodes: dict[str, Operator] = {}
+        for op in stage.operators:
+            if isinstance(op, WindowSpec):
+                node: Operator = WindowNode(op, spec, hooks.clock, self._late_handler(op))
+            else:
+                node = build_stateless(op, spec)
+            self.nodes[op.id] = node
+        self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
+        self._timed = [n for n in self.nodes.values() if isinstance(n, WindowNode)]
+        self._derived = self._derived_nodes()
+        self._readers: dict[PortRef, list[Receiver]] = {}
+        self._wire_terminals()
+        for op in reversed(stage.operators):
+            self._open(op.id)
+        self.entries = {i.node: self._entry(PortRef(i.node)) for i in stage.inputs}
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def _derived_nodes(self) -> set[str]:
+        """Ids of the nodes fed (directly or not) by a window of this stage: their records are
+        window results, not records as read."""
+        derived: set[str] = set()
+        ops = {op.id: op for op in self.stage.operators}
+        for op in self.stage.operators:
+            for ref in op.inputs:
+                if ref.node in derived or isinstance(ops.get(ref.node), WindowSpec):
+                    derived.add(op.id)
+        return derived
+
+    def _is_derived(self, inputs: Iterable[PortRef]) -> bool:
+        ops = {op.id: op for op in self.stage.operators}
+        return any(
+            ref.node in self._derived or isinstance(ops.get(ref.node), WindowSpec) for ref in inputs
+        )
+
+    def _read(self, refs: Iterable[PortRef], receiver: Receiver) -> None:
+        for ref in refs:
+            self._readers.setdefault(ref, []).append(receiver)
+
+    def _policy(self, owner: Any, name: str, node_id: str) -> Policy:
+        return resolve(owner, name, upstream_source(self.plan.spec, node_id))
+
+    def _guard(self, receiver: Receiver, policy: Policy, derived: bool) -> Receiver:
+        on_bad = self.hooks.on_bad
+
+        def guarded(key: Any, value: Any, ts: int) -> None:
+            try:
+                receiver(key, value, ts)
+            except BadRecordFailure:
+                raise
+            except RecordError as exc:
+                on_bad(exc, policy, derived, key, value)
+
+        return guarded
+
+    def _open(self, node_id: str) -> None:
+        """Open an operator (its readers all exist by now) and register its guarded input."""
+        op = next(o for o in self.stage.operators if o.id == node_id)
+        node = self.nodes[node_id]
+        ports = {ref.port: readers for ref, readers in self._readers.items() if ref.node == node_id}
+        node.open(OperatorContext(node_id, Output(ports), self.hooks.clock))
+        policy = self._policy(op, node_id, node_id)
+        derived = self._is_derived(op.inputs)
+        self._read(op.inputs, self._guard(node.receiver(), policy, derived))
+
+    def _entry(self, ref: PortRef) -> Receiver:
+        return Output({"main": self._readers.get(ref, [])}).emitter()
+
+    def _wire_terminals(self) -> None:
+        groups: dict[tuple[PortRef, ...], list[SinkSpec]] = {}
+        for sink in self.stage.sinks:
+            groups.setdefault(sink.inputs, []).append(sink)
+        for inputs, sinks in groups.items():
+            self._read(inputs, self._sink_group(sinks, self._is_derived(inputs)))
+        for key_by in self.stage.key_bys:
+            self._read(key_by.inputs, self._repartition(key_by))
+
+    def _sink_group(self, sinks: list[SinkSpec], derived: bool) -> Receiver:
+        """Writes to every sink reading the same inputs; counts ``out`` once per record."""
+        spec, hooks = self.plan.spec, self.hooks
+        emit, counters, on_bad, record = hooks.emit, hooks.counters, hooks.on_bad, hooks.record
+        writers = [
+            (
+                s.topic,
+                *codecs.sink_encoders(s, spec),
+                self._policy(s, f"sink:{s.name}", s.inputs[0].node),
+            )
+            for s in sinks
+        ]
+
+        def sink(key: Any, value: Any, ts: int) -> None:
+            written = True
+            for topic, encode_key, encode_value, policy in writers:
+                try:
+                    emit(topic, encode_key(key), encode_value(value), ts, record.headers, None)
+                except BadRecordFailure:
+                    raise
+                except RecordError as exc:  # serialize or produce
+                    on_bad(exc, policy, derived, key, value)
+                    written = False
+            if written:
+                counters["out"] += 1
+
+        return sink
+
+    def _repartition(self, key_by: KeyBySpec) -> Receiver:
+        """Writes each record, re-keyed, to the ``key_by``'s repartition topic with its
+        sequence header (the partition is the murmur2 hash of the new key)."""
+        hooks = self.hooks
+        emit, counters, on_bad, next_seq = hooks.emit, hooks.counters, hooks.on_bad, hooks.next_seq
+        keyfn = key_function(key_by, self.plan.spec)
+        policy = self._policy(key_by, key_by.id, key_by.id)
+        derived = self._is_derived(key_by.inputs)
+        topic = repartition_topic(self.plan.prefix, key_by.id)
+        origin = hooks.task_id.encode() + b"/"
+
+        def repartition(key: Any, value: Any, ts: int) -> None:
+            try:
+                new_key, body = _dumps(keyfn(value)), _dumps(value)
+                headers = [(H_SEQ, origin + str(next_seq()).encode())]
+                emit(topic, new_key, body, ts, headers, None)
+            except BadRecordFailure:
+                raise
+            except RecordError as exc:  # expression, serialize or produce
+                on_bad(exc, policy, derived, key, value)
+                return
+            counters["forwarded"] += 1
+
+        return repartition
+
+    # -- late elements ----------------------------------------------------------------------
+
+    def _late_handler(self, op: WindowSpec) -> Callable[[WindowOperator, list[LateRecord]], None]:
+        """Counts a window's late elements, tells the listener, writes ``late_topic`` and sends
+        them, with their ``kstream.late.*`` headers, to the readers of ``<window>.late``."""
+        hooks, spec = self.hooks, self.plan.spec
+        topic = op.late_topic
+        encode_key = codecs.encoder("string")
+        encode_value = codecs.late_encoder(spec, op, topic) if topic else None
+        policy = self._policy(op, op.id, op.id)
+        derived_window = op.id in self._derived_for(op)
+        ref = PortRef(op.id, "late")
+
+        def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
+            hooks.counters["late"] += len(late)
+            if hooks.late_listener is not None:
+                hooks.late_listener(window, late)
+            readers = Output({"late": self._readers.get(ref, [])}).emitter("late")
+            for key, value, ts, start, end, wm in late:
+                headers = late_headers(op.id, start, end, wm)
+                if topic is not None and encode_value is not None:
+                    try:
+                        hooks.emit(topic, encode_key(key), encode_value(value), ts, headers, None)
+                    except BadRecordFailure:
+                        raise
+                    except RecordError as exc:
+                        hooks.on_bad(exc, policy, derived_window, key, value)
+                hooks.record.headers = headers
+                try:
+                    readers(key, value, ts)
+                finally:
+                    hooks.record.headers = None
+
+        return on_late
+
+    def _derived_for(self, op: WindowSpec) -> set[str]:
+        """``{op.id}`` when the window is fed by an earlier window of the stage."""
+        ops = {o.id: o for o in self.stage.operators}
+        todo, seen = [r.node for r in op.inputs], set()
+        while todo:
+            node = todo.pop()
+            if node in seen or node not in ops:
+                continue
+            seen.add(node)
+            if isinstance(ops[node], WindowSpec):
+                return {op.id}
+            todo.extend(r.node for r in ops[node].inputs)
+        return set()
+
+    # -- time and state ---------------------------------------------------------------------
+
+    def on_watermark(self, watermark: int) -> None:
+        """Event time reached ``watermark`` (epoch ms): each node in topological order."""
+        for node in self._timed:
+            node.on_watermark(watermark)
+
+    def on_processing_time(self, now: int) -> None:
+        """Processing time reached ``now`` (epoch ms): each node's processing-time triggers."""
+        for node in self._timed:
+            node.on_processing_time(now)
+
+    def state_changes(self) -> dict[str, Changes]:
+        """Per store name (``op.<node-id>``), each key changed since the last call."""
+        changes: dict[str, Changes] = {}
+        for node_id, node in self.nodes.items():
+            for name, entries in node.prepare_checkpoint().items():
+                changes[_store(node_id, name)] = entries
+        return changes
+
+    def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
+        """Rebuild every node's state from checkpointed entries by store name."""
+        for node_id, node in self.nodes.items():
+            prefix = store_name(node_id)
+            own = {
+                name[len(prefix) + 1 :] if name != prefix else "": entries
+                for name, entries in stores.items()
+                if name == prefix or name.startswith(prefix + ".")
+            }
+            node.restore(own, watermark)
+
+
+def _store(node_id: str, name: str) -> str:
+    return store_name(node_id) if not name else f"{store_name(node_id)}.{name}"
+
+
+def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:
+    """The headers of a late element: the window that dropped it, the window's bounds and the
+    watermark then (epoch ms)."""
+    return [
+        ("kstream.late.operator", window_id.encode()),
+        ("kstream.late.window_start", str(start).encode()),
+        ("kstream.late.window_end", str(end).encode()),
+        ("kstream.late.watermark", str(watermark).encode()),
+    ]
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON for a repartition record; RecordError (``serialize``) when orjson cannot."""
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
+        raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc
