@@ -1,0 +1,195 @@
+"""Graph pipelines through the broker-free PipelineDriver: branch routing, unions, the ``late``
+and ``errors`` ports, several ``key_by`` outputs of one stage, several sources, and default
+error policies taken from the source upstream of each node; results checked against plain
+Python."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from collections import Counter
+
+import pytest
+
+from kstream.pipeline.load import load_pipeline_text
+from kstream.runtime.policy import BadRecordFailure
+from kstream.testing import PipelineDriver
+
+HOUR = 3_600_000
+WINDOW = "{type: tumbling, size: 1h, aggregate: {n: count}}"
+SOURCE = """\
+pipeline: g
+sources:
+  - topic: flights
+    event_time: ts
+"""
+
+
+def driver(body: str, head: str = SOURCE, partitions: int = 1) -> PipelineDriver:
+    return PipelineDriver(load_pipeline_text(head + textwrap.dedent(body), "g.yaml"), partitions)
+
+
+def test_branch_first_match_wins_and_default_takes_the_rest() -> None:
+    d = driver(
+        """\
+        operators:
+          - id: routed
+            branch: {big: "x > 10", positive: "x > 0", default: rest}
+        sinks:
+          - {topic: big, from: routed.big}
+          - {topic: positive, from: routed.positive}
+          - {topic: rest, from: routed.rest}
+        """
+    )
+    for x in (5, 50, -1, 0, 11, 10):
+        d.send("flights", {"x": x, "ts": 0})
+    assert [r.value["x"] for r in d.topic("big")] == [50, 11]
+    assert [r.value["x"] for r in d.topic("positive")] == [5, 10]
+    assert [r.value["x"] for r in d.topic("rest")] == [-1, 0]
+
+
+def test_branch_without_default_drops_what_matches_nothing() -> None:
+    d = driver(
+        """\
+        operators:
+          - {id: routed, branch: {big: "x > 10"}}
+        sinks:
+          - {topic: big, from: routed.big}
+        """
+    )
+    for x in (5, 50):
+        d.send("flights", {"x": x, "ts": 0})
+    assert [r.value["x"] for r in d.topic("big")] == [50]
+
+
+def test_union_keeps_arrival_order_and_sink_lists_union_too() -> None:
+    d = driver(
+        """\
+        operators:
+          - {id: routed, branch: {odd: "x % 2 == 1", default: even}}
+          - {id: tagged-odd, from: routed.odd, map: {fields: {kind: "'odd'"}}}
+          - {id: all, union: [tagged-odd, routed.even]}
+        sinks:
+          - {topic: all, from: all}
+          - {topic: again, from: [tagged-odd, routed.even]}
+        """
+    )
+    for x in range(6):
+        d.send("flights", {"x": x, "ts": 0})
+    assert [r.value["x"] for r in d.topic("all")] == list(range(6))
+    assert [r.value.get("kind") for r in d.topic("all")] == [None, "odd"] * 3
+    assert [r.value["x"] for r in d.topic("again")] == list(range(6))
+
+
+def test_the_late_port_feeds_operators_and_sinks_with_the_late_headers() -> None:
+    d = driver(
+        f"""\
+        operators:
+          - {{id: by-origin, key_by: origin}}
+          - id: hourly
+            window: {WINDOW}
+          - id: late-shape
+            from: hourly.late
+            map: {{select: [origin, ts]}}
+        sinks:
+          - {{topic: hourly, from: hourly}}
+          - {{topic: late, from: late-shape}}
+        """
+    )
+    d.send("flights", {"origin": "JFK", "ts": 2 * HOUR})
+    d.send("flights", {"origin": "JFK", "ts": 10})  # the watermark is past hour 0's end
+    d.end_of_input()
+    (late,) = d.topic("late")
+    assert (late.key, late.value, late.timestamp_ms) == ("JFK", {"origin": "JFK", "ts": 10}, 10)
+    assert late.headers == {
+        "kstream.late.operator": "hourly",
+        "kstream.late.window_start": "0",
+        "kstream.late.window_end": str(HOUR),
+        "kstream.late.watermark": str(2 * HOUR - 1),
+    }
+    assert [r.value["n"] for r in d.topic("hourly")] == [1]
+    assert [r.value["origin"] for r in d.late("flights")] == ["JFK"]
+
+
+def test_a_sink_on_an_errors_port_gets_the_dead_letters() -> None:
+    d = driver(
+        """\
+        operators:
+          - {id: ratio, map: {fields: {r: "10 / x"}}}
+        sinks:
+          - {topic: out, from: ratio}
+          - {topic: bad, from: ratio.errors}
+        """
+    )
+    d.send("flights", {"x": 2, "ts": 0})
+    d.send("flights", {"x": 0, "ts": 0})
+    assert [r.value["r"] for r in d.topic("out")] == [5.0]
+    (bad,) = d.topic("bad")
+    assert bad.value == {"x": 0, "ts": 0}
+    assert bad.headers["kstream.error.operator"] == "ratio"
+    assert bad.headers["kstream.error.class"] == "ZeroDivisionError"
+
+
+def test_two_key_by_outputs_of_one_stage_match_plain_python() -> None:
+    d = driver(
+        f"""\
+        operators:
+          - id: routed
+            branch: {{delayed: "dep_delay > 60", default: on-time}}
+          - {{id: by-origin, from: routed.delayed, key_by: origin}}
+          - {{id: slow, window: {WINDOW}}}
+          - {{id: by-dest, from: routed.on-time, key_by: dest}}
+          - {{id: fast, window: {WINDOW}}}
+        sinks:
+          - {{topic: slow, from: slow}}
+          - {{topic: fast, from: fast}}
+        """,
+        head=SOURCE + "    watermark: {max_out_of_orderness: 1h}\n",
+        partitions=3,
+    )
+    rng = random.Random(7)
+    rows = [
+        {
+            "origin": rng.choice(["EWR", "JFK", "LGA"]),
+            "dest": rng.choice(["ATL", "ORD", "LAX", "SFO"]),
+            "dep_delay": rng.randint(-20, 200),
+            "ts": i * 60_000,
+        }
+        for i in range(600)
+    ]
+    for i, row in enumerate(rows):
+        d.send("flights", row, partition=i % 3)
+    d.end_of_input()
+    slow = Counter((r["origin"], r["ts"] // HOUR * HOUR) for r in rows if r["dep_delay"] > 60)
+    fast = Counter((r["dest"], r["ts"] // HOUR * HOUR) for r in rows if r["dep_delay"] <= 60)
+    got_slow = Counter({(r.key, r.value["window_start"]): r.value["n"] for r in d.topic("slow")})
+    got_fast = Counter({(r.key, r.value["window_start"]): r.value["n"] for r in d.topic("fast")})
+    assert got_slow == slow
+    assert got_fast == fast
+
+
+def test_each_source_feeds_its_own_stage_with_its_own_default_policy() -> None:
+    head = """\
+    pipeline: two
+    sources:
+      - {topic: ewr-flights, id: ewr, event_time: ts, on_error: skip}
+      - {topic: nyc-flights, id: nyc, event_time: ts}
+    """
+    d = driver(
+        """\
+        operators:
+          - {id: ewr-ratio, from: ewr, map: {fields: {r: "10 / x"}}}
+          - {id: nyc-ratio, from: nyc, map: {fields: {r: "10 / x"}}}
+        sinks:
+          - {topic: ewr-out, from: ewr-ratio}
+          - {topic: nyc-out, from: nyc-ratio}
+        """,
+        head=textwrap.dedent(head),
+    )
+    d.send("ewr", {"x": 0, "ts": 0})  # skipped: the policy of source ewr
+    d.send("ewr", {"x": 5, "ts": 0})
+    d.send("nyc", {"x": 2, "ts": 0})
+    assert [r.value["r"] for r in d.topic("ewr-out")] == [2.0]
+    assert [r.value["r"] for r in d.topic("nyc-out")] == [5.0]
+    with pytest.raises(BadRecordFailure, match="nyc-ratio"):
+        d.send("nyc", {"x": 0, "ts": 0})  # fails: the policy of source nyc
