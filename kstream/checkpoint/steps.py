@@ -67,6 +67,8 @@ class TaskRuntime:
     exactly_once: bool
     checkpoint_id: int = 0
     committed_position: int | None = None
+    #: the committed position of every input topic (the first one is ``committed_position``)
+    committed_positions: dict[str, int | None] = field(default_factory=dict)
     last_checkpoint_ms: int = 0
     state: TxnState = TxnState.READY
     outputs_since_commit: int = 0
@@ -120,12 +122,15 @@ def produce_changelog(cp: Checkpoint) -> None:
     emit(meta_topic, META_KEY, orjson.dumps(cp.meta), 0, None, task.partition)
 
 
+def _offsets(task: Task) -> list[tuple[str, int, int]]:
+    return [(t, task.partition, p) for t, p in task.positions.items() if p is not None]
+
+
 def send_offsets(cp: Checkpoint) -> None:
     task = cp.rt.task
-    if cp.rt.exactly_once and task.position is not None:
-        cp.rt.producer.send_offsets(
-            [(task.stage.input_topic, task.partition, task.position)], cp.consumer
-        )
+    offsets = _offsets(task)
+    if cp.rt.exactly_once and offsets:
+        cp.rt.producer.send_offsets(offsets, cp.consumer)
 
 
 def write_prepared(cp: Checkpoint) -> None:
@@ -136,14 +141,15 @@ def write_prepared(cp: Checkpoint) -> None:
 def commit(cp: Checkpoint) -> None:
     rt, task = cp.rt, cp.rt.task
     rt.producer.commit()
-    if not rt.exactly_once and task.position is not None:
-        commit_offsets(cp.consumer, [(task.stage.input_topic, task.partition, task.position)])
+    offsets = _offsets(task)
+    if not rt.exactly_once and offsets:
+        commit_offsets(cp.consumer, offsets)
     rt.move(TxnState.COMMITTED)
     log.info(
         "task %s checkpoint %d committed at position %s",
         task.id,
         rt.checkpoint_id + 1,
-        task.position,
+        task.position if len(task.inputs) == 1 else task.positions,
     )
 
 
@@ -153,6 +159,7 @@ def apply_local(cp: Checkpoint) -> None:
     rt.store.drop_prepared()
     rt.checkpoint_id += 1
     rt.committed_position = rt.task.position
+    rt.committed_positions = dict(rt.task.positions)
     rt.outputs_since_commit = 0
 
 
@@ -174,7 +181,7 @@ def run_checkpoint(rt: TaskRuntime, consumer: Any, now_ms: int) -> bool:
         StateError: local state could not be written.
     """
     task = rt.task
-    moved = task.position != rt.committed_position or rt.outputs_since_commit
+    moved = task.positions != rt.committed_positions or rt.outputs_since_commit
     if not moved and not any(w.dirty for w in task.windows):
         rt.last_checkpoint_ms = now_ms
         return False

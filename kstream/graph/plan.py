@@ -86,8 +86,13 @@ class Stage:
 
     @property
     def input_topic(self) -> str:
-        """The topic of its first input (stages read one topic in this version)."""
+        """The topic of its first input (every input has the same partition count)."""
         return self.inputs[0].topic
+
+    @property
+    def input_topics(self) -> list[str]:
+        """The topics it reads, in input order."""
+        return [i.topic for i in self.inputs]
 
     @property
     def source(self) -> SourceSpec | None:
@@ -139,6 +144,10 @@ class Plan:
         key_by = stage.key_by
         return repartition_topic(self.prefix, key_by.id) if key_by is not None else None
 
+    def output_topic_of(self, key_by: KeyBySpec) -> str:
+        """The repartition topic a ``key_by`` writes."""
+        return repartition_topic(self.prefix, key_by.id)
+
     def output_topics(self, stage: Stage) -> list[tuple[str, KeyBySpec]]:
         """Every repartition topic a stage writes, with the ``key_by`` writing it."""
         return [(repartition_topic(self.prefix, k.id), k) for k in stage.key_bys]
@@ -157,6 +166,10 @@ class Plan:
             if any(i.topic == topic for i in stage.inputs):
                 return stage
         raise KeyError(topic)
+
+    def stage_by_id(self, stage_id: str) -> Stage:
+        """The stage with id ``stage_id``."""
+        return next(s for s in self.stages if s.id == stage_id)
 
     def upstream_stages(self, stage: Stage) -> list[Stage]:
         """The stages whose ``key_by`` output ``stage`` reads."""

@@ -82,7 +82,6 @@ def wire(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
     if issues.items:
         return wired
     _check_connected(issues, root, op_items, wired)
-    _check_one_topic(issues, op_items, sink_items, wired)
     return _dead_letter_sinks(issues, sink_items, wired)
 
 
@@ -242,39 +241,6 @@ def _check_connected(issues: Issues, root: Node, op_items: list[Node], spec: Pip
             if node.id in read_nodes:
                 hint = f"only its side ports are read; {hint}"
             issues.add(item, f"{kind} '{node.id}': its output goes nowhere", hint)
-
-
-def _check_one_topic(
-    issues: Issues, op_items: list[Node], sink_items: list[Node], spec: PipelineSpec
-) -> None:
-    """Each operator and sink reads records of one topic (a source's, or one ``key_by``'s
-    repartition topic): a task that reads several co-partitioned topics is not built yet."""
-    producers = {op.id: op for op in spec.operators}
-    origins: dict[str, frozenset[str]] = {s.id: frozenset([s.id]) for s in spec.sources}
-
-    def origin(ref: PortRef) -> frozenset[str]:
-        node = producers.get(ref.node)
-        if isinstance(node, KeyBySpec):
-            return frozenset([node.id])
-        if ref.node not in origins and node is not None:
-            origins[ref.node] = frozenset().union(*(origin(r) for r in node.inputs))
-        return origins.get(ref.node, frozenset())
-
-    owners: list[tuple[OperatorSpec | SinkSpec, Node]] = [
-        *zip(spec.operators, op_items, strict=False)
-    ]
-    owners += zip(spec.sinks, sink_items, strict=False)
-    for owner, item in owners:
-        each = [origin(r) for r in owner.inputs]
-        topics = frozenset().union(*each)
-        if len(topics) > 1 and all(len(one) == 1 for one in each):  # report where they meet
-            where = item.get("from") or item.get("union") or item
-            names = ", ".join(sorted(topics))
-            hint = (
-                "a task reads one topic in this version (tasks reading several co-partitioned "
-                "topics are not built yet): write each topic's records to its own sink"
-            )
-            issues.add(where, f"it merges records read from different topics ({names})", hint)
 
 
 def _dead_letter_sinks(issues: Issues, sink_items: list[Node], spec: PipelineSpec) -> PipelineSpec:

@@ -50,9 +50,10 @@ class Activator:
         self.exactly_once, self.seed = exactly_once, seed
 
     def activate(
-        self, consumer: Any, topic: str, partition: int, lock_wait_s: float = 20.0
-    ) -> tuple[TaskRuntime, str, int | None]:
-        """Open, recover and build the task; returns ``(runtime, how, committed offset)``.
+        self, consumer: Any, stage_id: str, partition: int, lock_wait_s: float = 20.0
+    ) -> tuple[TaskRuntime, str, dict[str, int | None]]:
+        """Open, recover and build the task ``(stage_id, partition)``; returns ``(runtime, how,
+        committed offsets by input topic)``.
 
         Args:
             lock_wait_s: seconds to wait while another local process holds the task's lock.
@@ -62,18 +63,18 @@ class Activator:
             StateError: the state is unreadable.
             BrokerError / TransactionError: Kafka is unreachable or fencing failed.
         """
-        stage = self.plan.stage_of_topic(topic)
+        stage = self.plan.stage_by_id(stage_id)
         store = open_store(self.state_dir, self.plan.prefix, stage, partition, lock_wait_s)
         try:
-            rt, how, committed = self._recover(consumer, store, stage, topic, partition)
+            rt, how, committed = self._recover(consumer, store, stage, partition)
         except BaseException:
             store.close()  # the next attempt in this process must be able to open it again
             raise
         return rt, how, committed
 
     def _recover(
-        self, consumer: Any, store: TaskStore, stage: Stage, topic: str, partition: int
-    ) -> tuple[TaskRuntime, str, int | None]:
+        self, consumer: Any, store: TaskStore, stage: Stage, partition: int
+    ) -> tuple[TaskRuntime, str, dict[str, int | None]]:
         """The steps of :meth:`activate` after the store is open: fence, read the committed
         offset, recover the state, build the task."""
         # init_transactions first (Kafka Streams' order): it fences the previous owner and aborts
@@ -81,9 +82,12 @@ class Activator:
         # offset unstable (UNSTABLE_OFFSET_COMMIT) until the transaction timed out (~60 s)
         producer = self._producer(stage, partition)
         # a stalled broker is waited for (it may be restarting), not a reason to fail the run
-        committed = kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
-            partition
-        ]
+        committed = {
+            topic: kafka.committed_offsets(consumer, topic, [partition], retry_for_s=60.0)[
+                partition
+            ]
+            for topic in stage.input_topics
+        }
         meta, how = recover(
             store,
             committed,
@@ -97,8 +101,7 @@ class Activator:
             meta, how = self._seed_task(store, stage, partition, meta, how)
         task = self._task(stage, partition, producer.emit)
         task.restore(meta, store_entries(store, stage))
-        if task.position is None:
-            task.position = committed
+        task.set_positions(committed)
         rt = TaskRuntime(
             task,
             store,
@@ -108,6 +111,7 @@ class Activator:
             self.exactly_once,
             checkpoint_id=int((meta or {}).get("checkpoint_id", 0)),
             committed_position=task.position,
+            committed_positions=dict(task.positions),
             last_checkpoint_ms=now_ms(),
         )
         return rt, how, committed
@@ -133,7 +137,7 @@ class Activator:
             partition,
             emit,
             out_partitions=self.layout.partitions,
-            upstream_tasks=self.layout.upstream_tasks(stage),
+            upstream_tasks=self.layout.upstream_tasks_by_topic(stage),
         )
 
     def _seed_task(

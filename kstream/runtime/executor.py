@@ -60,7 +60,7 @@ class TaskHooks:
         emit: the task's output (see :data:`Emit`).
         counters: the task's counters (``out``, ``forwarded``, ``late`` are kept here).
         on_bad: applies a policy to a failed record (raises under ``fail``).
-        next_seq: the next repartition sequence number.
+        next_seq: the ``kstream.seq`` header value of the next repartition record.
         clock: processing time, epoch ms.
         late_listener: also told of every late element (the test driver).
     """
@@ -69,7 +69,7 @@ class TaskHooks:
     emit: Emit
     counters: dict[str, int]
     on_bad: OnBad
-    next_seq: Callable[[], int]
+    next_seq: Callable[[], bytes]
     clock: Callable[[], int]
     late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
     record: RecordContext = field(default_factory=RecordContext)
@@ -205,12 +205,11 @@ class NodeExecutor:
         policy = self._policy(key_by, key_by.id, key_by.id)
         derived = self._is_derived(key_by.inputs)
         topic = repartition_topic(self.plan.prefix, key_by.id)
-        origin = hooks.task_id.encode() + b"/"
 
         def repartition(key: Any, value: Any, ts: int) -> None:
             try:
                 new_key, body = _dumps(keyfn(value)), _dumps(value)
-                headers = [(H_SEQ, origin + str(next_seq()).encode())]
+                headers = [(H_SEQ, next_seq())]
                 emit(topic, new_key, body, ts, headers, None)
             except BadRecordFailure:
                 raise

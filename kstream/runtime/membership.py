@@ -46,6 +46,7 @@ class GroupMembership:
     """Consumer group callbacks and task restore/rewind/release for the runner (a mixin)."""
 
     plan: Plan
+    #: by task key ``(stage id, partition)``
     tasks: dict[tuple[str, int], TaskRuntime]
     totals: dict[str, int]
     group_watch: GroupWatch
@@ -54,14 +55,28 @@ class GroupMembership:
     _consumer: Any
     _consumer_conf: dict[str, Any]
     _pending: dict[tuple[str, int], tuple[float, float]]
+    #: the input topics of each pending or running task assigned to this member so far
+    _assigned: dict[tuple[str, int], set[str]]
     _migrated: dict[tuple[str, int], float]
     _rewinds_in_row: dict[tuple[str, int], int]
     _empty_since: float | None
     _callback_error: Exception | None
 
-    def _activate(self, topic: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
+    def _activate(self, stage_id: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
         """Open, recover and build one task (the runner's)."""
         raise NotImplementedError
+
+    def _key(self, topic: str, partition: int) -> tuple[str, int]:
+        """The task reading ``topic`` partition ``partition``: ``(stage id, partition)``."""
+        stage_ids: dict[str, str] = self.__dict__.setdefault("_stage_ids", {})
+        stage_id = stage_ids.get(topic)
+        if stage_id is None:
+            stage_id = stage_ids[topic] = self.plan.stage_of_topic(topic).id
+        return stage_id, partition
+
+    def _input_tps(self, key: tuple[str, int]) -> list[tuple[str, int]]:
+        """The topic-partitions task ``key`` reads."""
+        return [(topic, key[1]) for topic in self.plan.stage_by_id(key[0]).input_topics]
 
     def _new_consumer(self) -> Any:
         conf = dict(self._consumer_conf)
@@ -80,8 +95,9 @@ class GroupMembership:
         partitions were not revoked."""
         log.warning("%s; rejoining the consumer group", reason)
         self._pending.clear()
-        for tp, rt in list(self.tasks.items()):
-            self.tasks.pop(tp)
+        self._assigned.clear()
+        for key, rt in list(self.tasks.items()):
+            self.tasks.pop(key)
             self._release(rt, self._consumer)
         try:
             self._consumer.close()
@@ -98,7 +114,9 @@ class GroupMembership:
         blocks the tasks already running."""
         try:
             for tp in partitions:
-                self._pending[(tp.topic, tp.partition)] = (time.monotonic(), 0.0)
+                key = self._key(tp.topic, tp.partition)
+                self._assigned.setdefault(key, set()).add(tp.topic)
+                self._pending[key] = (time.monotonic(), 0.0)
             consumer.assign(partitions)
             kafka.pause(consumer, [(tp.topic, tp.partition) for tp in partitions])
             self.assigned_once = True
@@ -106,15 +124,22 @@ class GroupMembership:
         except Exception as exc:  # surfaced by the main loop; rdkafka swallows callback errors
             self._callback_error = exc
             self._pending.clear()
+            self._assigned.clear()
             consumer.assign([])
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
-            self._migrated.pop((tp.topic, tp.partition), None)
-            self._pending.pop((tp.topic, tp.partition), None)
-            rt = self.tasks.pop((tp.topic, tp.partition), None)
+            key = self._key(tp.topic, tp.partition)
+            self._assigned.get(key, set()).discard(tp.topic)
+            if not self._assigned.get(key):
+                self._assigned.pop(key, None)
+            self._migrated.pop(key, None)
+            self._pending.pop(key, None)
+            rt = self.tasks.pop(key, None)  # a task losing any of its inputs is released
             if rt is not None:
                 self._release(rt, consumer)
+            if key in self._assigned:  # inputs still assigned here wait to be restored again
+                self._pending[key] = (time.monotonic(), 0.0)
         self._empty_since = None  # until the next assignment
 
     def _release(self, rt: TaskRuntime, consumer: Any) -> None:
@@ -130,49 +155,50 @@ class GroupMembership:
             rt.store.close()
             self._keep_counters(rt)
 
-    def _rewind(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
+    def _rewind(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
         its producer (fencing any zombie) and resume from its last checkpoint.
 
         Raises:
             TransactionError: the task failed more than :data:`MAX_REWINDS` times in a row.
         """
-        if self.tasks.get(tp) is not rt:
+        if self.tasks.get(key) is not rt:
             return  # a stale runtime: its task was rewound or released already
         if isinstance(exc, TaskMigratedError):
-            self._drop_migrated(tp, rt, exc)
+            self._drop_migrated(key, rt, exc)
             return
         log.warning("task %s: %s; rewinding to checkpoint %s", rt.task.id, exc, rt.checkpoint_id)
         self.rewinds += 1
-        in_row = self._rewinds_in_row[tp] = self._rewinds_in_row.get(tp, 0) + 1
+        in_row = self._rewinds_in_row[key] = self._rewinds_in_row.get(key, 0) + 1
         _discard(rt)
         self._keep_counters(rt)
         if in_row > MAX_REWINDS:
-            del self.tasks[tp]
+            del self.tasks[key]
             raise TransactionError(
                 f"task {rt.task.id}: {in_row} transaction failures in a row, the last: {exc}"
             )
-        fresh = self._activate(*tp)
-        self.tasks[tp] = fresh
-        kafka.seek(self._consumer, tp[0], tp[1], fresh.task.position)
+        fresh = self._activate(*key)
+        self.tasks[key] = fresh
+        for topic, position in fresh.task.positions.items():
+            kafka.seek(self._consumer, topic, key[1], position)
 
-    def _drop_migrated(self, tp: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
+    def _drop_migrated(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A newer owner fenced the task (this member was a zombie): drop it without touching
         its transactional id again, which would fence the new owner in turn. The group's
         revocation follows; if the partition is still assigned here after
         :data:`MIGRATED_REJOIN_S`, the member rejoins the group."""
         log.warning("task %s: fenced by a newer owner (%s); dropped here", rt.task.id, exc)
         _discard(rt)
-        del self.tasks[tp]
+        del self.tasks[key]
         self._keep_counters(rt)
-        self._migrated[tp] = time.monotonic()
+        self._migrated[key] = time.monotonic()
 
     def _defer(self, key: tuple[str, int], exc: Exception) -> None:
         """Keep an assigned task waiting for its restore: its state is locked by a previous
         owner on this machine (maybe frozen), or its producer could not be fenced in yet."""
         now = time.monotonic()
         since, last = self._pending.get(key, (now, 0.0))
-        stage = self.plan.stage_of_topic(key[0]).index
+        stage = self.plan.stage_by_id(key[0]).index
         if not isinstance(exc, StateLockedError):
             log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
         elif last == 0.0:  # logged once, not at every attempt
@@ -193,7 +219,9 @@ class GroupMembership:
         """
         now = time.monotonic()
         due = [
-            (last, key) for key, (_, last) in self._pending.items() if now - last >= PENDING_RETRY_S
+            (last, key)
+            for key, (_, last) in self._pending.items()
+            if now - last >= PENDING_RETRY_S and self._complete(key)
         ]
         if not due:
             return
@@ -207,7 +235,8 @@ class GroupMembership:
             self._defer(key, exc)
             return
         try:
-            kafka.seek(self._consumer, key[0], key[1], rt.task.position)
+            for topic, position in rt.task.positions.items():
+                kafka.seek(self._consumer, topic, key[1], position)
         except BrokerError as exc:
             # librdkafka refuses the seek (Local: Erroneous state) while a rebalance stops the
             # partition's fetcher: drop this restore; the revocation that follows forgets the
@@ -218,7 +247,12 @@ class GroupMembership:
             return
         del self._pending[key]
         self.tasks[key] = rt
-        kafka.resume(self._consumer, [key])
+        kafka.resume(self._consumer, self._input_tps(key))
+
+    def _complete(self, key: tuple[str, int]) -> bool:
+        """Whether every input topic-partition of task ``key`` is assigned here (co-partitioned
+        topics are assigned together by the range assignor)."""
+        return self._assigned.get(key, set()) >= set(self.plan.stage_by_id(key[0]).input_topics)
 
     def _check_migrated(self) -> None:
         """Rejoin when a dropped task's partition was not revoked in time (a false alarm)."""

@@ -1,6 +1,7 @@
 """Activating a task on assignment: open its store, decide which state is valid, restore it.
 
-Decision (DESIGN.md section 4), with C = the group's committed input offset:
+Decision (DESIGN.md section 4), with C = the group's committed offsets of the task's input
+topic-partitions (one per input; positions are compared input by input):
 
 - a prepared change set whose position equals C was committed but not applied: apply it;
   any other prepared set was never committed: drop it;
@@ -58,22 +59,54 @@ def open_store(
             time.sleep(0.2)
 
 
+Positions = dict[str, int | None]
+
+
+def meta_positions(meta: dict[str, Any], stage: Stage) -> Positions:
+    """The input positions a checkpoint's metadata holds, by topic (``inputs`` since tasks read
+    several topics; before, ``position`` of the one input)."""
+    inputs = meta.get("inputs")
+    if inputs:
+        return {t: (inputs.get(t) or {}).get("position") for t in stage.input_topics}
+    return {t: meta.get("position") if i == 0 else None for i, t in enumerate(stage.input_topics)}
+
+
+def with_positions(meta: dict[str, Any], positions: Positions, stage: Stage) -> dict[str, Any]:
+    """``meta`` (changed in place and returned) with its input positions set to ``positions``."""
+    meta["position"] = positions.get(stage.input_topic)
+    for topic, state in (meta.get("inputs") or {}).items():
+        state["position"] = positions.get(topic)
+    return meta
+
+
+def _ahead(local: Positions, committed: Positions) -> bool:
+    """Local positions at or past the committed ones, and past at least one (or none known)."""
+    if any(p is None for p in local.values()):
+        return False
+    pairs = [(p, committed.get(t)) for t, p in local.items()]
+    return all(c is None or (p or 0) >= c for p, c in pairs) and any(
+        c is None or (p or 0) > c for p, c in pairs
+    )
+
+
 def recover(
     store: TaskStore,
-    committed: int | None,
+    committed: Positions,
     fingerprint: str,
     read_changelog: ChangelogReader,
     pipeline: str,
     stage: Stage,
     partition: int,
 ) -> tuple[dict[str, Any] | None, str]:
-    """Bring ``store`` to the committed checkpoint; returns ``(meta, how)`` where ``how`` is
-    ``fresh``, ``local``, ``repaired`` or ``changelog``."""
+    """Bring ``store`` to the committed checkpoint (``committed``: the group's offset of each
+    input topic, this partition); returns ``(meta, how)`` where ``how`` is ``fresh``,
+    ``local``, ``local-ahead``, ``repaired`` or ``changelog``."""
     faults.point("restore_start")
+    known = any(c is not None for c in committed.values())
     prepared = store.read_prepared()
     if prepared is not None:
         changes, meta = prepared
-        if committed is not None and meta.get("position") == committed:
+        if known and meta_positions(meta, stage) == committed:
             store.apply(changes, meta)
             store.drop_prepared()
             return meta, "repaired"
@@ -83,10 +116,10 @@ def recover(
     except StateError:
         local = None
     if local is not None and local.get("fingerprint") == fingerprint:
-        position = local.get("position")
-        if position == committed:
+        positions = meta_positions(local, stage)
+        if positions == committed:
             return local, "local"
-        if position is not None and (committed is None or position > committed):
+        if _ahead(positions, committed):
             # Local state is applied only after its transaction committed, so it is committed
             # work; a group offset behind it means the broker lost the offset commit (seen on
             # Tansu when a commit races a rebalance). Resume from the local state.
@@ -96,10 +129,10 @@ def recover(
                 stage.index,
                 partition,
                 committed,
-                position,
+                positions,
             )
             return local, "local-ahead"
-    if committed is None:
+    if not known:
         if local is not None:
             store.clear()
         return None, "fresh"
@@ -110,7 +143,7 @@ def recover(
 
 def _from_changelog(
     store: TaskStore,
-    committed: int,
+    committed: Positions,
     read: ChangelogReader,
     pipeline: str,
     stage: Stage,
@@ -132,16 +165,21 @@ def _from_changelog(
                 meta = orjson.loads(value) if value else None
         changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
     if meta is None:
-        meta = initial_meta(committed)
-    elif meta.get("position") != committed:
+        meta = initial_meta(committed.get(stage.input_topic))
+        meta["inputs"] = {t: {"position": p} for t, p in committed.items()}
+    elif meta_positions(meta, stage) != committed:
         log.warning(
-            "changelog of task %s:%s ends at position %s, committed offset is %s",
+            "changelog of task %s:%s ends at position %s, committed offsets are %s",
             stage.index,
             partition,
-            meta.get("position"),
+            meta_positions(meta, stage),
             committed,
         )
-        meta["position"] = committed
+        if not meta.get("inputs"):
+            meta["inputs"] = {stage.input_topic: {"position": meta.get("position")}}
+        for topic in committed:
+            meta["inputs"].setdefault(topic, {})
+        with_positions(meta, committed, stage)
     store.apply(changes, meta)
     faults.point("restore_done")
     return meta

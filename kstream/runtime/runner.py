@@ -82,6 +82,7 @@ class Runner(GroupMembership):
         #: loop; waiting while another local process holds their state, or fencing failed)
         #: -> (since, last attempt; 0.0 before the first) in monotonic s
         self._pending: dict[tuple[str, int], tuple[float, float]] = {}
+        self._assigned: dict[tuple[str, int], set[str]] = {}
         #: checkpoint requests of the control channel to acknowledge once no task is restoring
         self._acks_due: list[str] = []
         #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
@@ -162,10 +163,11 @@ class Runner(GroupMembership):
         self.end_offsets = ends
         self._ends_known = True
 
-    def _activate(self, topic: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
+    def _activate(self, stage_id: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
         assert self.activator is not None
         started = time.monotonic()
-        rt, how, committed = self.activator.activate(self._consumer, topic, partition, lock_wait_s)
+        rt, how, offsets = self.activator.activate(self._consumer, stage_id, partition, lock_wait_s)
+        committed = offsets[rt.task.stage.input_topic] if len(offsets) == 1 else offsets
         if rt.task.stopped_by and rt.task.stopped_by != self.stop_request:
             rt.task.resume_after_stop()
         rt.open()
@@ -255,7 +257,8 @@ class Runner(GroupMembership):
             else:
                 batch.append(m)
         for tp, batch in batches.items():
-            rt = self.tasks.get(tp)
+            key = self._key(*tp)
+            rt = self.tasks.get(key)
             if rt is None or rt.task.finished or rt.task.stopped_by:
                 continue
             if faults.SOURCE_HOOKS and rt.task.stage.is_source:
@@ -265,11 +268,11 @@ class Runner(GroupMembership):
             try:
                 rt.task.process(batch)
             except TransactionError as exc:
-                self._rewind(tp, rt, exc)
+                self._rewind(key, rt, exc)
                 continue
             rt.outputs_since_commit += len(batch)
             self._end_if_done(rt)
-            if self.tasks.get(tp) is not rt:
+            if self.tasks.get(key) is not rt:
                 continue  # rewound while ending: the fresh task resumes from its checkpoint
             if rt.task.finished or rt.task.stopped_by:
                 # commit a finished task's last outputs now: under read_committed, downstream
@@ -301,16 +304,15 @@ class Runner(GroupMembership):
             and not task.finished
             and not task.stopped_by
             and self._ends_known
-            and (task.position or 0)
-            >= self.end_offsets.get((task.stage.input_topic, task.partition), 0)
+            and task.end_sources_at(self.end_offsets)
         ):
-            task.end_of_input()
             rt.outputs_since_commit += 1
-            self._checkpoint_task(rt)
+            if task.finished:
+                self._checkpoint_task(rt)
 
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
-            rt = self.tasks.get((msg.topic(), msg.partition()))
+            rt = self.tasks.get(self._key(msg.topic(), msg.partition()))
             if rt is not None:
                 self._end_if_done(rt)
             return
@@ -385,13 +387,13 @@ class Runner(GroupMembership):
     def _checkpoint_task(self, rt: TaskRuntime, now: int | None = None) -> None:
         if rt.state != TxnState.OPEN:
             return
-        tp = (rt.task.stage.input_topic, rt.task.partition)
+        key = (rt.task.stage.id, rt.task.partition)
         try:
             if run_checkpoint(rt, self._consumer, now_ms() if now is None else now):
                 self.checkpoints += 1
-                self._rewinds_in_row.pop(tp, None)
+                self._rewinds_in_row.pop(key, None)
         except TransactionError as exc:
-            self._rewind(tp, rt, exc)
+            self._rewind(key, rt, exc)
 
     def _abort_all(self) -> None:
         for rt in self.tasks.values():

@@ -17,23 +17,22 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from kstream.errors import RecordError
-from kstream.graph.plan import Plan, Stage
-from kstream.io import codecs
+from kstream.graph.plan import Plan, Stage, StageInput
 from kstream.operators.window.base import LateRecord, WindowOperator
-from kstream.pipeline.dataflow import upstream_source
-from kstream.runtime.executor import H_SEQ, Emit, NodeExecutor, TaskHooks
-from kstream.runtime.policy import (
-    BadRecordFailure,
-    ErrorRouter,
-    Policy,
-    derived_origin,
-    message_origin,
-    source_policy,
+from kstream.runtime.executor import Emit, NodeExecutor, TaskHooks
+from kstream.runtime.inputs import (
+    H_ORIGIN,
+    H_STATUS,
+    H_WATERMARK,
+    RepartitionInput,
+    SourceInput,
+    TaskInput,
+    repartition_sequence,
 )
-from kstream.time.timestamps import extractor, now_ms, record_time_ms
+from kstream.runtime.policy import ErrorRouter, Policy, derived_origin, message_origin
+from kstream.time.timestamps import now_ms
+from kstream.time.valve import WatermarkValve
 from kstream.time.watermarks import (
     ACTIVE,
     END,
@@ -41,31 +40,27 @@ from kstream.time.watermarks import (
     MAX_WATERMARK,
     MIN_WATERMARK,
     STOPPED,
-    PartitionWatermark,
-    UpstreamWatermarks,
 )
 
 log = logging.getLogger("kstream.runtime.task")
 
-H_WATERMARK = "kstream.watermark"
-H_ORIGIN = "kstream.origin"
-H_STATUS = "kstream.status"
 #: A task's counters (records in and out, late, skipped, dead-lettered, duplicates dropped, ...)
 COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplicates")
 MARKER_INTERVAL_MS = 200
 
 
 class Task:
-    """One input partition of one stage.
+    """One partition number of one stage: that partition of every topic the stage reads.
 
     Args:
         plan: the job graph.
         stage: the stage this task runs.
-        partition: the input partition it owns.
+        partition: the partition it owns (of each of the stage's input topics).
         emit: output callable (see module docstring).
         out_partitions: partitions of each repartition topic the stage writes (by topic; an
             int: of its one repartition topic).
-        upstream_tasks: tasks of the previous stage (0 for the source stage).
+        upstream_tasks: tasks writing each repartition topic the stage reads (by topic; an int:
+            the same count for all), 0 for a stage reading only sources.
         clock: processing-time clock in epoch ms.
 
     Raises:
@@ -80,15 +75,14 @@ class Task:
         emit: Emit,
         *,
         out_partitions: Mapping[str, int] | int = 0,
-        upstream_tasks: int = 0,
+        upstream_tasks: Mapping[str, int] | int = 0,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
         self.id = f"{stage.index}:{partition}"
         self.clock = clock
         self.out_topics = _out_topics(plan, stage, out_partitions)
-        source = stage.source
-        self.source = source
+        self.source = stage.source
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = ErrorRouter(emit, self.counters)
         self._current: Any = None  # the record being processed (None: timers, end of input)
@@ -96,38 +90,33 @@ class Task:
         self.hooks = TaskHooks(self.id, emit, self.counters, self._on_bad, self._next_seq, clock)
         self.executor = NodeExecutor(plan, stage, self.hooks)
         self.windows = self.executor.windows
-        self._push = self.executor.entries[stage.inputs[0].node]
         self._watermark = MIN_WATERMARK
-        self.position: int | None = None
         self.finished = False
         self.stopped_by: str | None = None
         self._seq_base = -1
         self._seq_sub = 0
-        self.seen: dict[bytes, int] = {}
         self.marker_interval_ms = MARKER_INTERVAL_MS
-        self._idle = False
-        self._last_record_at = clock()
         self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
-        if source is not None:
-            wm = source.watermark
-            bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
-            self.source_wm: PartitionWatermark | None = PartitionWatermark(
-                bound, wm.max_future_skew_ms
-            )
-            self.upstream: UpstreamWatermarks | None = None
-            self._source_policy = source_policy(source)
-            self._decode_key, self._decode_value = codecs.source_decoders(
-                source, plan.spec.schema_registry
-            )
-            self._extract = extractor(source.time)
-            if source.time.kind == "processing":  # the task's clock, not the wall clock
-                self._extract = lambda _value, _kafka_ts: clock()
-            self.process = self._process_source
-        else:
-            self.source_wm = None
-            self.upstream = UpstreamWatermarks(upstream_tasks)
-            self._source_policy = source_policy(upstream_source(plan.spec, stage.id))
-            self.process = self._process_repartition
+        self.inputs: list[TaskInput] = [
+            self._input(i, index, upstream_tasks) for index, i in enumerate(stage.inputs)
+        ]
+        self._by_topic = {i.topic: i for i in self.inputs}
+        #: combines the inputs' watermarks when there are several (one input: its own)
+        self.valve: WatermarkValve[int] | None = (
+            WatermarkValve(len(self.inputs)) if len(self.inputs) > 1 else None
+        )
+        first = self.inputs[0]
+        self.process = self._process_one if len(self.inputs) == 1 else self._process_any
+        self._first = first
+
+    def _input(
+        self, stage_input: StageInput, index: int, upstream: Mapping[str, int] | int
+    ) -> TaskInput:
+        push = self.executor.entries[stage_input.node]
+        if stage_input.source is not None:
+            return SourceInput(self, stage_input, index, push)
+        count = upstream if isinstance(upstream, int) else upstream.get(stage_input.topic, 0)
+        return RepartitionInput(self, stage_input, index, push, count)
 
     @property
     def late_listener(self) -> Callable[[WindowOperator, list[LateRecord]], None] | None:
@@ -138,12 +127,165 @@ class Task:
     def late_listener(self, listener: Callable[[WindowOperator, list[LateRecord]], None]) -> None:
         self.hooks.late_listener = listener
 
+    # -- positions ------------------------------------------------------------------------
+
+    @property
+    def position(self) -> int | None:
+        """The next offset of the first input (the only one for most tasks)."""
+        return self._first.position
+
+    @position.setter
+    def position(self, offset: int | None) -> None:
+        self._first.position = offset
+
+    @property
+    def positions(self) -> dict[str, int | None]:
+        """The next offset to read of each input topic (this task's partition of it)."""
+        return {i.topic: i.position for i in self.inputs}
+
+    def set_positions(self, positions: Mapping[str, int | None]) -> None:
+        """Set the inputs' positions where unknown (the group's committed offsets)."""
+        for i in self.inputs:
+            if i.position is None:
+                i.position = positions.get(i.topic)
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _process_one(self, msgs: Sequence[Any]) -> None:
+        self._first.process(msgs)
+        if msgs:
+            self._send_marker(ACTIVE)
+
+    def _process_any(self, msgs: Sequence[Any]) -> None:
+        """A batch of one of the inputs (several inputs: records are taken in arrival order,
+        as Flink's union does)."""
+        if not msgs:
+            return
+        current = self._by_topic[msgs[0].topic()]
+        if current.stopped_by or current.finished:
+            return  # read again after the restart: its position does not move
+        current.process(msgs)
+        self._send_marker(ACTIVE)
+
+    def input_of(self, topic: str) -> TaskInput:
+        """The input reading ``topic``."""
+        return self._by_topic[topic]
+
+    # -- time -------------------------------------------------------------------------------
+
+    @property
+    def watermark(self) -> int:
+        """The task's current watermark (epoch ms; -2**63 before any)."""
+        return self._watermark
+
     def advance(self, watermark: int) -> None:
         """Move the task's watermark to ``watermark`` (epoch ms; never back): every node sees
         it in topological order, each firing before the next sees it."""
         if watermark > self._watermark:
             self.executor.on_watermark(watermark)
             self._watermark = watermark
+
+    def input_watermark(self, source: TaskInput, watermark: int) -> None:
+        """An input's watermark rose to ``watermark`` (epoch ms)."""
+        valve = self.valve
+        self.advance(watermark if valve is None else valve.input_watermark(source.index, watermark))
+
+    def input_active(self, source: TaskInput, active: bool) -> None:
+        """An input went idle (``active`` False) or became active again."""
+        valve = self.valve
+        if valve is not None:
+            self.advance(valve.input_status(source.index, active))
+        self._send_marker(ACTIVE if self._active() else IDLE, force=not active)
+
+    def _active(self) -> bool:
+        """False when every source input is idle (a task reading only repartition topics
+        reports itself active: its watermark follows its upstream tasks')."""
+        sources = [i for i in self.inputs if isinstance(i, SourceInput)]
+        return not sources or not all(i.idle for i in sources)
+
+    def tick(self) -> None:
+        """Processing-time housekeeping: processing-time watermarks, idleness, marker flush."""
+        now = self.clock()
+        if self.finished or self.stopped_by:
+            return
+        for i in self.inputs:
+            if isinstance(i, SourceInput) and not i.finished:
+                i.tick(now)
+        self.executor.on_processing_time(now)
+        self._send_marker(ACTIVE if self._active() else IDLE)
+
+    def set_watermark(self, watermark: int) -> None:
+        """Force the source watermarks (test driver); they never regress."""
+        for i in self.inputs:
+            if isinstance(i, SourceInput):
+                i.gen.force(watermark)
+                self.input_watermark(i, i.gen.watermark)
+        self._send_marker(ACTIVE)
+
+    def end_of_input(self) -> None:
+        """Bounded input is exhausted on every source input: see :meth:`end_input`."""
+        for i in self.inputs:
+            if isinstance(i, SourceInput):
+                self.end_input(i)
+
+    def end_sources_at(self, ends: Mapping[tuple[str, int], int]) -> bool:
+        """Bounded runs: end each source input whose position reached its end offset
+        (``ends``: by (topic, partition), found at start); True when one ended now."""
+        ended = False
+        for i in self.inputs:
+            end = ends.get((i.topic, self.partition), 0)
+            if isinstance(i, SourceInput) and not i.finished and (i.position or 0) >= end:
+                self.end_input(i)
+                ended = True
+        return ended
+
+    def end_input(self, source: TaskInput) -> None:
+        """``source`` has ended (its end offset reached, or every upstream task ended). Once
+        every input has, the watermark jumps to +infinity, every window fires, and downstream
+        tasks are told this task has ended."""
+        if source.finished and self.finished:
+            return
+        source.finished = True
+        if isinstance(source, SourceInput):
+            source.gen.force(MAX_WATERMARK)
+        if self.valve is not None:
+            self.advance(self.valve.finish(source.index))
+        if all(i.finished for i in self.inputs):
+            self.advance(MAX_WATERMARK)
+            self._send_marker(END, force=True)
+            self.finished = True
+
+    def stop(self, request_id: str) -> None:
+        """Stop for a savepoint (``--stop``): the source inputs consume nothing more in this
+        run. The task stops once every input has (a repartition input when every upstream task
+        stopped, so it is drained), and tells downstream tasks, in-band, after everything it
+        produced."""
+        for i in self.inputs:
+            if isinstance(i, SourceInput) and not i.stopped_by:
+                i.stopped_by = request_id
+        self._stop_if_all(request_id)
+
+    def input_stopped(self, source: TaskInput, request_id: str) -> None:
+        """Every upstream task of a repartition input stopped for ``request_id``."""
+        source.stopped_by = request_id
+        self._stop_if_all(request_id)
+
+    def _stop_if_all(self, request_id: str) -> None:
+        if self.stopped_by or not all(i.stopped_by or i.finished for i in self.inputs):
+            return
+        self.stopped_by = request_id
+        self._send_marker(STOPPED + request_id, force=True)
+
+    def resume_after_stop(self) -> None:
+        """Forget a stop of an earlier run: consume again, and count upstream tasks that had
+        stopped as active until their next marker."""
+        self.stopped_by = None
+        for i in self.inputs:
+            i.stopped_by = None
+            if isinstance(i, RepartitionInput):
+                i.upstream.resume_after_stop()
+
+    # -- outputs ------------------------------------------------------------------------------
 
     def _on_bad(
         self, exc: RecordError, policy: Policy, derived: bool, key: Any, value: Any
@@ -152,12 +294,11 @@ class Task:
         the record as read when it is the one being processed, else (a window result) the
         failing record as JSON, timestamped with processing time."""
         msg = self._current
+        topic = msg.topic() if msg is not None else self._first.topic
         if derived or msg is None:
-            origin = derived_origin(
-                key, value, self.clock(), self.stage.input_topic, self.partition
-            )
+            origin = derived_origin(key, value, self.clock(), topic, self.partition)
         else:
-            origin = message_origin(msg, self.stage.input_topic, self.partition)
+            origin = message_origin(msg, topic, self.partition)
             self._rejected = True
         self.errors.handle(exc, policy, origin)
 
@@ -182,172 +323,27 @@ class Task:
                 self.emit(topic, None, None, now, headers, p)
         self._marker = (wm, status, now)
 
-    # -- inputs -------------------------------------------------------------------------------
-
-    def _next_seq(self) -> int:
-        """Sequence of the next repartition record: ``input offset << 24 | n`` for the n-th
-        output caused by the record being processed (the task's position for outputs of
-        watermarks and timers). It depends only on the input, so a task resumed from any
-        checkpoint replays exactly the sequences it produced before."""
-        current = self._current
-        base = current.offset() if current is not None else (self.position or 0)
-        if base != self._seq_base:
-            self._seq_base, self._seq_sub = base, 0
-        self._seq_sub += 1
-        return (base << 24) | self._seq_sub
-
-    @property
-    def watermark(self) -> int:
-        """The task's current watermark (epoch ms; -2**63 before any)."""
-        return self._watermark
-
-    def _process_source(self, msgs: Sequence[Any]) -> None:
-        decode_value, decode_key, extract = self._decode_value, self._decode_key, self._extract
-        gen = self.source_wm
-        assert gen is not None
-        push, skew = self._push, gen.max_future_skew_ms
-        try:
-            for m in msgs:
-                self._current, self._rejected = m, False
-                try:
-                    value = decode_value(m.value())
-                    ts = extract(value, m.timestamp()[1])
-                    if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
-                        raise RecordError(
-                            "timestamp",
-                            f"event time {ts} is more than {skew} ms "
-                            f"ahead of the highest seen ({gen.max_ts})",
-                        )
-                    push(decode_key(m.key()), value, ts)
-                except BadRecordFailure:
-                    raise
-                except RecordError as exc:
-                    self._bad(m, exc)
-                    continue
-                if ts > gen.max_ts and not self._rejected:  # a bad record never moves time
-                    wm = gen.observe(ts)
-                    if wm > self._watermark:
-                        self.advance(wm)
-        finally:
-            self._current = None
-        self._after_batch(msgs)
-
-    def _after_batch(self, msgs: Sequence[Any]) -> None:
-        if msgs:
-            if self.stage.is_source:
-                self.counters["in"] += len(msgs)
-            self.position = msgs[-1].offset() + 1
-            self._last_record_at = self.clock()
-            if self._idle:
-                self._idle = False
-            self._send_marker(ACTIVE)
-
-    def _process_repartition(self, msgs: Sequence[Any]) -> None:
-        upstream, push, loads = self.upstream, self._push, orjson.loads
-        assert upstream is not None
-        seen = self.seen
-        try:
-            for m in msgs:
-                raw = m.value()
-                if raw is None:
-                    self._on_marker(m.headers() or [])
-                    continue
-                headers = m.headers()
-                self._current = m
-                try:
-                    origin, seq = repartition_sequence(headers)
-                    if seq <= seen.get(origin, 0):
-                        self.counters["duplicates"] += 1
-                        continue
-                    seen[origin] = seq
-                    ts = m.timestamp()[1]
-                    if len(headers) > 1:  # a time Kafka cannot store travels in a header
-                        ts = record_time_ms(headers, ts)
-                    push(loads(m.key()), loads(raw), ts)
-                except BadRecordFailure:
-                    raise
-                except RecordError as exc:
-                    self._bad(m, exc)
-        finally:
-            self._current = None
-        self._after_batch(msgs)
-        if not self.stopped_by and upstream.stopped_by() is not None:
-            self.stop(upstream.stopped_by() or "")
-        if upstream.ended and not self.finished:
-            self.end_of_input()
-
-    def _on_marker(self, headers: list[tuple[str, bytes]]) -> None:
-        fields = {k: v for k, v in headers}
-        if H_WATERMARK not in fields or self.upstream is None:
-            return
-        wm = self.upstream.update(
-            fields[H_ORIGIN].decode(), int(fields[H_WATERMARK]), fields[H_STATUS].decode()
-        )
-        self.advance(wm)
-
-    def _bad(self, msg: Any, exc: RecordError) -> None:
-        """A record that failed before the chain (deserialize, timestamp): the source's policy.
-
-        Raises:
-            BadRecordFailure: under ``on_error: fail``.
-        """
-        origin = message_origin(msg, self.stage.input_topic, self.partition)
-        self.errors.handle(exc, self._source_policy, origin)
-
-    # -- time ---------------------------------------------------------------------------------
-
-    def tick(self) -> None:
-        """Processing-time housekeeping: processing-time watermark, idleness, marker flush."""
-        now = self.clock()
-        if self.finished or self.stopped_by:
-            return
-        source = self.source
-        if source is not None and source.time.kind == "processing" and self.source_wm:
-            self.advance(self.source_wm.observe(now))
-        self.executor.on_processing_time(now)
-        idle_after = source.watermark.idle_timeout_ms if source is not None else None
-        if idle_after is not None and not self._idle and now - self._last_record_at >= idle_after:
-            self._idle = True
-            self._send_marker(IDLE, force=True)
-            return
-        self._send_marker(IDLE if self._idle else ACTIVE)
-
-    def set_watermark(self, watermark: int) -> None:
-        """Force the source watermark (test driver); it never regresses."""
-        if self.source_wm is not None:
-            self.source_wm.force(watermark)
-            self.advance(self.source_wm.watermark)
-        self._send_marker(ACTIVE)
-
-    def end_of_input(self) -> None:
-        """Bounded input is exhausted: the watermark jumps to +infinity, every window fires,
-        and downstream tasks are told this task has ended."""
-        if self.source_wm is not None:
-            self.source_wm.force(MAX_WATERMARK)
-        self.advance(MAX_WATERMARK)
-        self._send_marker(END, force=True)
-        self.finished = True
-
-    def stop(self, request_id: str) -> None:
-        """Stop for a savepoint (``--stop``): consume nothing more in this run and tell
-        downstream tasks, in-band, after everything this task produced. A downstream task stops
-        once all its upstream tasks have, so its input is drained."""
-        self.stopped_by = request_id
-        self._send_marker(STOPPED + request_id, force=True)
-
-    def resume_after_stop(self) -> None:
-        """Forget a stop of an earlier run: consume again, and count upstream tasks that had
-        stopped as active until their next marker."""
-        self.stopped_by = None
-        if self.upstream is not None:
-            self.upstream.resume_after_stop()
-
     def flush_markers(self) -> None:
         """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
         if not self.finished and not self.stopped_by:
-            self._send_marker(
-                IDLE if self._idle else ACTIVE, force=self.watermark > self._marker[0]
-            )
+            status = ACTIVE if self._active() else IDLE
+            self._send_marker(status, force=self.watermark > self._marker[0])
+
+    def _next_seq(self) -> bytes:
+        """The ``kstream.seq`` header of the next repartition record: ``<origin>/<sequence>``,
+        the sequence ``input offset << 24 | n`` for the n-th output caused by the record being
+        processed (the input's position for outputs of watermarks and timers). It depends only
+        on the input, so a task resumed from any checkpoint replays exactly the sequences it
+        produced before. The origin is the task id, with ``.<input index>`` when the task has
+        several inputs: offsets of different topics do not rise together, so each input
+        numbers its own series, which downstream tasks track per origin."""
+        current = self._current
+        source = self._by_topic[current.topic()] if current is not None else self._first
+        base = current.offset() if current is not None else (source.position or 0)
+        if base != source.seq_base:
+            source.seq_base, source.seq_sub = base, 0
+        source.seq_sub += 1
+        return source.seq_origin + str((base << 24) | source.seq_sub).encode()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -356,18 +352,22 @@ class Task:
         return self.executor.state_changes()
 
     def meta(self) -> dict[str, Any]:
-        """The task's non-window state: input position, watermark generator, finished flag."""
-        gen = self.source_wm.to_state() if self.source_wm else None
-        up = self.upstream.to_state() if self.upstream else None
+        """The task's non-window state: input positions, watermarks, finished and stop flags.
+
+        ``position``, ``source``, ``upstream`` and ``seen`` describe the first input (the
+        shape older versions wrote and read); ``inputs`` holds every input by topic."""
+        first = self._first.to_state()
         return {
             "position": self.position,
             "watermark": self._watermark,
-            "source": gen,
-            "upstream": up,
+            "source": first.get("source"),
+            "upstream": first.get("upstream"),
             "finished": self.finished,
             "stopped_by": self.stopped_by,
             "marker": list(self._marker[:2]),
-            "seen": {k.decode(): v for k, v in self.seen.items()},
+            "seen": first.get("seen", {}),
+            "inputs": {i.topic: i.to_state() for i in self.inputs},
+            "valve": self.valve.to_state() if self.valve is not None else None,
         }
 
     def restore(
@@ -376,21 +376,36 @@ class Task:
         """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
         if meta is None:
             return
-        self.position = meta["position"]
         self.finished = bool(meta["finished"])
         self.stopped_by = meta.get("stopped_by")
         self._watermark = int(meta["watermark"])
-        if self.source_wm is not None and meta["source"]:
-            self.source_wm.load_state(meta["source"])
-        if self.upstream is not None and meta["upstream"]:
-            self.upstream.load_state(meta["upstream"])
+        states = meta.get("inputs") or {}
+        for i in self.inputs:
+            state = states.get(i.topic)
+            if i is self._first:  # the older shape, completed by what ``inputs`` holds
+                state = {**_legacy_input_state(meta), **(state or {})}
+            if state is not None:
+                i.load_state(state)
+        if self.valve is not None and meta.get("valve"):
+            self.valve.load_state(meta["valve"])
         self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
-        self.seen = {k.encode(): int(v) for k, v in (meta.get("seen") or {}).items()}
         self.executor.restore(stores, self._watermark)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""
         return sum(w.open_windows() for w in self.windows)
+
+
+def _legacy_input_state(meta: dict[str, Any]) -> dict[str, Any]:
+    """The first input's state in a checkpoint written before ``inputs`` existed."""
+    return {
+        "position": meta.get("position"),
+        "finished": meta.get("finished", False),
+        "stopped_by": meta.get("stopped_by"),
+        "source": meta.get("source"),
+        "upstream": meta.get("upstream"),
+        "seen": meta.get("seen") or {},
+    }
 
 
 def _out_topics(
@@ -403,28 +418,6 @@ def _out_topics(
     return [(topic, partitions.get(topic, 0)) for topic in topics]
 
 
-def repartition_sequence(headers: list[tuple[str, bytes]] | None) -> tuple[bytes, int]:
-    """``(origin task, sequence number)`` of a repartition record, from its first header
-    ``kstream.seq`` = ``b"<origin>/<seq>"`` (written by the upstream task, used to drop
-    duplicates).
-
-    Raises:
-        RecordError: (stage ``deserialize``) the header is missing or malformed: the record was
-            not written by a kstream task; it follows the source's error policy.
-    """
-    if headers:
-        name, raw = headers[0]
-        if name == H_SEQ and raw:
-            origin, _, seq_text = raw.partition(b"/")
-            if seq_text.isdigit():
-                return origin, int(seq_text)
-    raise RecordError(
-        "deserialize",
-        f"repartition record without a valid {H_SEQ} header (first header: "
-        f"{headers[0] if headers else None!r}); only kstream tasks write repartition topics",
-    )
-
-
 def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
     """The watermark marker carried by ``headers`` (None when it is a data record)."""
     if not headers:
@@ -433,4 +426,12 @@ def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | N
     return fields if H_WATERMARK in fields else None
 
 
-__all__ = ["END", "Task", "marker_fields"]
+__all__ = [
+    "END",
+    "H_ORIGIN",
+    "H_STATUS",
+    "H_WATERMARK",
+    "Task",
+    "marker_fields",
+    "repartition_sequence",
+]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kstream.errors import BrokerError
+from kstream.errors import BrokerError, ConfigError, ConfigIssue
 from kstream.graph.plan import Plan, Stage, changelog_topic, task_changelog_topic
 from kstream.io.kafka import Admin, TopicConfig
 
@@ -27,6 +27,15 @@ class TopicLayout:
             return 0
         upstream = self.plan.upstream_stages(stage)
         return sum(self.partitions[s.input_topic] for s in upstream)
+
+    def upstream_tasks_by_topic(self, stage: Stage) -> dict[str, int]:
+        """Per repartition topic ``stage`` reads: the number of tasks writing it."""
+        if self.plan is None:
+            return {}
+        return {
+            self.plan.output_topic_of(k): self.partitions[s.input_topic]
+            for k, s in zip(stage.keyed_by, self.plan.upstream_stages(stage), strict=True)
+        }
 
 
 def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[TopicConfig]:
@@ -77,6 +86,22 @@ def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:
     layout = TopicLayout(plan=plan, created=created)
     for source in plan.spec.sources:
         layout.partitions[source.topic] = existing[source.topic]
+    for stage in plan.stages:
+        counts = {t: layout.partitions.get(t, 0) for t in stage.input_topics}
+        if len(set(counts.values())) > 1:
+            shown = ", ".join(f"{t}: {n}" for t, n in counts.items())
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        plan.spec.path,
+                        0,
+                        f"stage {stage.id}",
+                        f"its input topics have different partition counts ({shown})",
+                        "a task reads the same partition of each: give them the same count "
+                        "(e.g. key_by partitions: N, or recreate a source topic)",
+                    )
+                ]
+            )
     for topic in wanted:
         layout.partitions[topic.name] = actual.get(topic.name, topic.partitions)
     return layout

@@ -169,12 +169,23 @@ def write_savepoint(
 
     Raises:
         SavepointError: ``directory`` exists, a task or entry names an unknown stage or
-            operator, a task appears twice, or a file cannot be written.
+            operator, a task appears twice, a file cannot be written, or the pipeline has
+            several sources or tasks reading several topics (format version 2, not written
+            yet).
     """
     target = Path(directory)
     if target.exists():
         raise SavepointError(f"{target} already exists; choose another directory or dispose it")
     plan = build_plan(spec, group)
+    several = [s.id for s in plan.stages if len(s.inputs) > 1] + (
+        [spec.sources[1].id] if len(spec.sources) > 1 else []
+    )
+    if several:
+        raise SavepointError(
+            f"savepoint format version 1 holds one source and one input topic per task; "
+            f"this pipeline has several ({', '.join(several)}): savepoints of such pipelines "
+            "come with format version 2"
+        )
     _check(plan, tasks, entries)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(target, os.getpid())

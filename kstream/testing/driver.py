@@ -58,6 +58,14 @@ class _Message:
     _ts: int
     _offset: int
     _headers: list[tuple[str, bytes]] | None = None
+    _topic: str = ""
+    _partition: int = 0
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
 
     def key(self) -> bytes | None:
         return self._key
@@ -92,9 +100,14 @@ class PipelineDriver:
         self._queue: deque[tuple[str, int, _Message]] = deque()
         self._offsets: dict[tuple[str, int], int] = {}
         self.partitions = self._layout(partitions)
+        #: by (input topic, partition): a task reading several topics is there once per topic
         self.tasks: dict[tuple[str, int], Task] = {}
+        self._all_tasks: list[Task] = []
         for stage in self.plan.stages:
-            upstream = sum(self.partitions[s.input_topic] for s in self.plan.upstream_stages(stage))
+            upstream = {
+                self.plan.output_topic_of(k): self.partitions[s.input_topic]
+                for k, s in zip(stage.keyed_by, self.plan.upstream_stages(stage), strict=True)
+            }
             for p in range(self.partitions[stage.input_topic]):
                 task = Task(
                     self.plan,
@@ -107,7 +120,9 @@ class PipelineDriver:
                 )
                 task.marker_interval_ms = 0
                 task.late_listener = self._on_late
-                self.tasks[(stage.input_topic, p)] = task
+                self._all_tasks.append(task)
+                for stage_input in stage.inputs:
+                    self.tasks[(stage_input.topic, p)] = task
         self._task_topics = {topic for topic, _ in self.tasks}
 
     @classmethod
@@ -179,13 +194,13 @@ class PipelineDriver:
         """Move processing time forward by ``ms`` and run every task's timers (idleness,
         processing-time watermarks)."""
         self.now_ms += ms
-        for task in list(self.tasks.values()):
+        for task in self._all_tasks:
             task.tick()
         self._drain()
 
     def end_of_input(self) -> None:
         """End every source partition (bounded input): all windows fire, stage by stage."""
-        for task in list(self.tasks.values()):
+        for task in self._all_tasks:
             if task.stage.is_source and not task.finished:
                 task.end_of_input()
         self._drain()
@@ -203,7 +218,8 @@ class PipelineDriver:
     ) -> None:
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
-        self._queue.append((topic, partition, _Message(key, value, ts, offset, headers)))
+        message = _Message(key, value, ts, offset, headers, topic, partition)
+        self._queue.append((topic, partition, message))
 
     def _drain(self) -> None:
         while self._queue:
