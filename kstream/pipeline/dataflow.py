@@ -82,7 +82,7 @@ def wire(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
     if issues.items:
         return wired
     _check_connected(issues, root, op_items, wired)
-    return _dead_letter_sinks(issues, sink_items, wired)
+    return _dead_letter_sinks(issues, root, wired)
 
 
 def _items(root: Node, key: str) -> list[Node]:
@@ -243,11 +243,17 @@ def _check_connected(issues: Issues, root: Node, op_items: list[Node], spec: Pip
             issues.add(item, f"{kind} '{node.id}': its output goes nowhere", hint)
 
 
-def _dead_letter_sinks(issues: Issues, sink_items: list[Node], spec: PipelineSpec) -> PipelineSpec:
+def _dead_letter_sinks(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
     """Turn each sink on an ``errors`` port into its node's dead-letter topic."""
     replaced: dict[str, GraphNode] = {}
     sinks: list[SinkSpec] = []
-    for sink, item in zip(spec.sinks, sink_items, strict=False):
+    places = [*_items(root, "sources"), *_items(root, "operators")]
+    explicit = {
+        node.id
+        for node, item in zip((*spec.sources, *spec.operators), places, strict=False)
+        if item.get("on_error") is not None
+    }
+    for sink, item in zip(spec.sinks, _items(root, "sinks"), strict=False):
         errors = [ref for ref in sink.inputs if ref.port == "errors"]
         if not errors:
             sinks.append(sink)
@@ -258,7 +264,7 @@ def _dead_letter_sinks(issues: Issues, sink_items: list[Node], spec: PipelineSpe
             issues.add(where, "a sink on an errors port reads nothing else", hint)
             continue
         node = replaced.get(errors[0].node) or _node(spec, errors[0].node)
-        updated = _with_dead_letters(issues, where, node, sink.topic)
+        updated = _with_dead_letters(issues, where, node, sink.topic, node.id in explicit)
         if updated is not None:
             replaced[node.id] = updated
     sources = tuple(replaced.get(s.id, s) for s in spec.sources)
@@ -267,9 +273,11 @@ def _dead_letter_sinks(issues: Issues, sink_items: list[Node], spec: PipelineSpe
 
 
 def _with_dead_letters(
-    issues: Issues, where: Node, node: GraphNode, topic: str
+    issues: Issues, where: Node, node: GraphNode, topic: str, explicit: bool
 ) -> GraphNode | None:
-    if node.on_error not in (None, "dead_letter"):
+    """``node`` writing its dead letters to ``topic``; an ``on_error`` written in the file
+    (``explicit``) must agree."""
+    if explicit and node.on_error != "dead_letter":
         hint = f"remove its on_error: {node.on_error}, or this sink"
         issues.add(where, f"'{node.id}' has on_error: {node.on_error}, not dead letters", hint)
         return None
