@@ -354,7 +354,7 @@ def test_an_errors_sink_conflicts_with_another_policy() -> None:
     assert issue.message == "'positive' has on_error: skip, not dead letters"
 
 
-def test_merging_two_topics_is_refused_until_multi_input_tasks() -> None:
+def test_a_union_of_two_sources_is_one_stage_reading_both_topics() -> None:
     text = """\
     pipeline: two
     sources:
@@ -362,15 +362,16 @@ def test_merging_two_topics_is_refused_until_multi_input_tasks() -> None:
       - {topic: nyc-flights, id: nyc}
     operators:
       - {id: all, union: [ewr, nyc]}
+      - {id: by-origin, key_by: origin}
+      - {id: hourly, window: {type: tumbling, size: 1h, aggregate: {n: count}}}
     sinks:
-      - {topic: out, from: all}
+      - {topic: out, from: hourly}
     """
-    with pytest.raises(ConfigError) as info:
-        load_pipeline_text(textwrap.dedent(text), "two.yaml")
-    (issue,) = info.value.issues
-    assert (issue.line, issue.key_path) == (6, "operators[0].union")
-    assert issue.message == "it merges records read from different topics (ewr, nyc)"
-    assert "not built yet" in issue.hint
+    plan = build_plan(load_pipeline_text(textwrap.dedent(text), "two.yaml"))
+    assert [(s.id, s.input_topics) for s in plan.stages] == [
+        ("ewr", ["ewr-flights", "nyc-flights"]),
+        ("by-origin", ["two.by-origin.repartition"]),
+    ]
 
 
 def test_source_id_and_its_older_spelling() -> None:

@@ -45,7 +45,8 @@ def _restore(
     stage = plan.stages[stage_index]
     store = TaskStore(tmp_path / "t", [store_name(w.id) for w in stage.windows])
     try:
-        return recover(store, 7, "fp", lambda t, p: topics.get(t, []), "rt", stage, 0)
+        committed = {stage.input_topic: 7}
+        return recover(store, committed, "fp", lambda t, p: topics.get(t, []), "rt", stage, 0)
     finally:
         store.close()
 
