@@ -116,15 +116,24 @@ def _operator_inputs(
         if from_node is not None:
             hint = "a union reads the inputs it lists; remove 'from:'"
             issues.add(from_node, "a union takes no 'from:'", hint)
-        body = item.get("union")
-        return _refs(issues, body.items() if body is not None else [], nodes, op.id)
-    if from_node is not None:
-        if from_node.is_seq:
-            hint = "only a sink's from: may be a list; to merge streams use a 'union' operator"
-            issues.add(from_node, "an operator reads one input", hint)
-            return ()
-        return _refs(issues, [from_node], nodes, op.id)
-    return _default_input(issues, item, previous, "operator")
+        where = item.get("union") or item
+        refs = _refs(issues, where.items(), nodes, op.id)
+    elif from_node is None:
+        return _default_input(issues, item, previous, "operator")
+    elif from_node.is_seq:
+        hint = "only a sink's from: may be a list; to merge streams use a 'union' operator"
+        issues.add(from_node, "an operator reads one input", hint)
+        return ()
+    else:
+        where, refs = from_node, _refs(issues, [from_node], nodes, op.id)
+    for ref in refs:
+        if ref.port == "errors":
+            hint = (
+                "an errors port carries dead letters (raw records with error headers): "
+                f"write them with a sink {{topic: ..., from: {ref}}}"
+            )
+            issues.add(where, f"only a sink can read '{ref}'", hint)
+    return refs
 
 
 def _sink_inputs(

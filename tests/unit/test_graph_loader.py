@@ -314,6 +314,24 @@ def test_union_takes_no_from_and_only_sinks_take_lists() -> None:
     ]
 
 
+def test_only_sinks_read_errors_ports() -> None:
+    issues = issues_of(
+        """\
+        operators:
+          - {id: positive, filter: "x > 0"}
+          - {id: shaped, from: positive.errors, map: {select: [x]}}
+          - {id: both, union: [positive, flights.errors]}
+        sinks:
+          - {topic: out, from: [shaped, both]}
+        """
+    )
+    assert [(i.key_path, i.message) for i in issues] == [
+        ("operators[1].from", "only a sink can read 'positive.errors'"),
+        ("operators[2].union", "only a sink can read 'flights.errors'"),
+    ]
+    assert "from: positive.errors}" in issues[0].hint
+
+
 def test_ids_are_unique_across_sources_and_operators() -> None:
     issue = only_issue(
         """\
@@ -375,7 +393,8 @@ def test_a_union_of_two_sources_is_one_stage_reading_both_topics() -> None:
 
 
 def test_source_id_and_its_older_spelling() -> None:
-    text = HEAD.replace("    event_time: ts\n", "    id: f\n    name: f\n") + "sinks: [{topic: o}]\n"
+    text = HEAD.replace("    event_time: ts\n", "    id: f\n    name: f\n")
+    text += "sinks: [{topic: o}]\n"
     with pytest.raises(ConfigError) as info:
         load_pipeline_text(text, "g.yaml")
     (issue,) = info.value.issues
