@@ -85,7 +85,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
         ]
         table.add_row(
             str(stage.index),
-            stage.input_topic,
+            "\n".join(stage.input_topics),
             str(counts.get(stage.input_topic, "?")),
             ops + (f" -> {key_bys}" if key_bys else ""),
             "\n".join(writes),

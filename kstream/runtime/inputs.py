@@ -61,6 +61,8 @@ class TaskInput:
         self.task, self.topic, self.index, self.push = task, stage_input.topic, index, push
         self.node = stage_input.node
         self.position: int | None = None
+        #: bounded runs: the end offset found at start (records from there on are not read)
+        self.end_offset: int | None = None
         self.finished = False
         self.stopped_by: str | None = None
         self.policy: Policy = source_policy(upstream_source(task.plan.spec, stage_input.node))
@@ -288,4 +290,33 @@ def repartition_sequence(headers: list[tuple[str, bytes]] | None) -> tuple[bytes
     )
 
 
-__all__ = ["END", "IDLE", "RepartitionInput", "SourceInput", "TaskInput", "repartition_sequence"]
+def legacy_input_state(meta: dict[str, Any]) -> dict[str, Any]:
+    """The first input's state in a checkpoint written before ``inputs`` existed."""
+    return {
+        "position": meta.get("position"),
+        "finished": meta.get("finished", False),
+        "stopped_by": meta.get("stopped_by"),
+        "source": meta.get("source"),
+        "upstream": meta.get("upstream"),
+        "seen": meta.get("seen") or {},
+    }
+
+
+def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
+    """The watermark marker carried by ``headers`` (None when it is a data record)."""
+    if not headers:
+        return None
+    fields = {k: v.decode() for k, v in headers if k.startswith("kstream.")}
+    return fields if H_WATERMARK in fields else None
+
+
+__all__ = [
+    "END",
+    "IDLE",
+    "RepartitionInput",
+    "SourceInput",
+    "TaskInput",
+    "legacy_input_state",
+    "marker_fields",
+    "repartition_sequence",
+]

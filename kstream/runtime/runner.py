@@ -24,6 +24,7 @@ from kstream.graph.plan import Plan
 from kstream.io import kafka
 from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
+from kstream.runtime.bounded import BoundedRun
 from kstream.runtime.control import control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
@@ -40,7 +41,7 @@ log = logging.getLogger("kstream.runtime.runner")
 EMPTY_MEMBER_GRACE_S = 10.0
 
 
-class Runner(GroupMembership):
+class Runner(GroupMembership, BoundedRun):
     """Runs one process of a pipeline.
 
     Args:
@@ -138,30 +139,11 @@ class Runner(GroupMembership):
         self._consumer_conf = conf
         self._consumer = self._new_consumer()
         if self.options.bounded:
-            sources = {s.topic: self.layout.partitions[s.topic] for s in self.spec.sources}
-            # probed while the consumer joins the group (the join takes seconds)
-            self._probe = threading.Thread(
-                target=self._probe_ends, args=(settings, sources), daemon=True
-            )
-            self._probe.start()
+            self._start_probe(settings, self.layout)
         self._control = kafka.TopicReader(
             self.options.bootstrap, settings, control_topic(self.plan.prefix)
         )
         self._subscribe()
-
-    def _probe_ends(self, settings: dict[str, Any], sources: dict[str, int]) -> None:
-        ends: dict[tuple[str, int], int] = {}
-        try:
-            for topic, count in sources.items():
-                found = kafka.probe_end_offsets(
-                    self.options.bootstrap, settings, topic, list(range(count))
-                )
-                ends.update(((topic, p), offset) for p, offset in found.items())
-        except Exception as exc:  # surfaced by the main loop
-            self._callback_error = exc
-            return
-        self.end_offsets = ends
-        self._ends_known = True
 
     def _activate(self, stage_id: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
         assert self.activator is not None
@@ -261,6 +243,10 @@ class Runner(GroupMembership):
             rt = self.tasks.get(key)
             if rt is None or rt.task.finished or rt.task.stopped_by:
                 continue
+            if self.options.bounded and len(rt.task.inputs) > 1 and not rt.extra.get("ends"):
+                self._set_ends(rt)  # a bounded merge of several inputs needs their ends first
+                if rt.task.finished:
+                    continue
             if faults.SOURCE_HOOKS and rt.task.stage.is_source:
                 batch = self._source_hooks(tp, rt, batch)
                 if not batch:
@@ -294,21 +280,6 @@ class Runner(GroupMembership):
             self._held.add(tp)
             log.info("task %s held at offset %d (KSTREAM_HOLD_AT)", rt.task.id, hold)
         return [m for m in batch if m.offset() < hold]
-
-    def _end_if_done(self, rt: TaskRuntime) -> None:
-        """Bounded: a source task ends once its position reaches the end offset found at start."""
-        task = rt.task
-        if (
-            self.options.bounded
-            and task.stage.is_source
-            and not task.finished
-            and not task.stopped_by
-            and self._ends_known
-            and task.end_sources_at(self.end_offsets)
-        ):
-            rt.outputs_since_commit += 1
-            if task.finished:
-                self._checkpoint_task(rt)
 
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):

@@ -28,8 +28,12 @@ from kstream.runtime.inputs import (
     RepartitionInput,
     SourceInput,
     TaskInput,
+    legacy_input_state,
+    marker_fields,
     repartition_sequence,
 )
+from kstream.runtime.markers import MarkerSender
+from kstream.runtime.merge import InputMerger
 from kstream.runtime.policy import ErrorRouter, Policy, derived_origin, message_origin
 from kstream.time.timestamps import now_ms
 from kstream.time.valve import WatermarkValve
@@ -81,7 +85,9 @@ class Task:
         self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
         self.id = f"{stage.index}:{partition}"
         self.clock = clock
-        self.out_topics = _out_topics(plan, stage, out_partitions)
+        self.markers = MarkerSender(
+            self.id, _out_topics(plan, stage, out_partitions), emit, clock, MARKER_INTERVAL_MS
+        )
         self.source = stage.source
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = ErrorRouter(emit, self.counters)
@@ -95,8 +101,6 @@ class Task:
         self.stopped_by: str | None = None
         self._seq_base = -1
         self._seq_sub = 0
-        self.marker_interval_ms = MARKER_INTERVAL_MS
-        self._marker = (MIN_WATERMARK, ACTIVE, 0)  # last sent: watermark, status, at
         self.inputs: list[TaskInput] = [
             self._input(i, index, upstream_tasks) for index, i in enumerate(stage.inputs)
         ]
@@ -105,9 +109,9 @@ class Task:
         self.valve: WatermarkValve[int] | None = (
             WatermarkValve(len(self.inputs)) if len(self.inputs) > 1 else None
         )
-        first = self.inputs[0]
+        self._first = self.inputs[0]
         self.process = self._process_one if len(self.inputs) == 1 else self._process_any
-        self._first = first
+        self.merger = InputMerger(self.inputs, self.end_input)
 
     def _input(
         self, stage_input: StageInput, index: int, upstream: Mapping[str, int] | int
@@ -157,14 +161,15 @@ class Task:
             self._send_marker(ACTIVE)
 
     def _process_any(self, msgs: Sequence[Any]) -> None:
-        """A batch of one of the inputs (several inputs: records are taken in arrival order,
-        as Flink's union does)."""
+        """A batch of one of several inputs: buffered, then records are taken lowest
+        timestamp first (:mod:`kstream.runtime.merge`)."""
         if not msgs:
             return
         current = self._by_topic[msgs[0].topic()]
         if current.stopped_by or current.finished:
             return  # read again after the restart: its position does not move
-        current.process(msgs)
+        self.merger.add(current, msgs)
+        self.merger.drain()
         self._send_marker(ACTIVE)
 
     def input_of(self, topic: str) -> TaskInput:
@@ -233,10 +238,16 @@ class Task:
         (``ends``: by (topic, partition), found at start); True when one ended now."""
         ended = False
         for i in self.inputs:
-            end = ends.get((i.topic, self.partition), 0)
-            if isinstance(i, SourceInput) and not i.finished and (i.position or 0) >= end:
+            if not isinstance(i, SourceInput) or i.finished:
+                continue
+            i.end_offset = end = ends.get((i.topic, self.partition), 0)
+            if (i.position or 0) >= end:
                 self.end_input(i)
                 ended = True
+        if len(self.inputs) > 1:
+            finished = {i.index for i in self.inputs if i.finished}
+            self.merger.drain()  # an input that ended may have held the others back
+            ended = ended or any(i.finished and i.index not in finished for i in self.inputs)
         return ended
 
     def end_input(self, source: TaskInput) -> None:
@@ -303,31 +314,13 @@ class Task:
         self.errors.handle(exc, policy, origin)
 
     def _send_marker(self, status: str, force: bool = False) -> None:
-        if not self.out_topics:
-            return
-        wm = self.watermark
-        last_wm, last_status, last_at = self._marker
-        now = self.clock()
-        if not force and wm <= last_wm and status == last_status:
-            return
-        if not force and status == last_status and now - last_at < self.marker_interval_ms:
-            return
-        headers = [
-            (H_WATERMARK, str(wm).encode()),
-            (H_ORIGIN, self.id.encode()),
-            (H_STATUS, status.encode()),
-        ]
-        for topic, partitions in self.out_topics:
-            for p in range(partitions):
-                # the watermark travels in the header; the Kafka timestamp is the produce time
-                self.emit(topic, None, None, now, headers, p)
-        self._marker = (wm, status, now)
+        self.markers.send(self._watermark, status, force)
 
     def flush_markers(self) -> None:
         """Send a marker now if the watermark moved since the last one (before a checkpoint)."""
         if not self.finished and not self.stopped_by:
             status = ACTIVE if self._active() else IDLE
-            self._send_marker(status, force=self.watermark > self._marker[0])
+            self._send_marker(status, force=self.watermark > self.markers.last[0])
 
     def _next_seq(self) -> bytes:
         """The ``kstream.seq`` header of the next repartition record: ``<origin>/<sequence>``,
@@ -364,7 +357,7 @@ class Task:
             "upstream": first.get("upstream"),
             "finished": self.finished,
             "stopped_by": self.stopped_by,
-            "marker": list(self._marker[:2]),
+            "marker": list(self.markers.last[:2]),
             "seen": first.get("seen", {}),
             "inputs": {i.topic: i.to_state() for i in self.inputs},
             "valve": self.valve.to_state() if self.valve is not None else None,
@@ -383,29 +376,17 @@ class Task:
         for i in self.inputs:
             state = states.get(i.topic)
             if i is self._first:  # the older shape, completed by what ``inputs`` holds
-                state = {**_legacy_input_state(meta), **(state or {})}
+                state = {**legacy_input_state(meta), **(state or {})}
             if state is not None:
                 i.load_state(state)
         if self.valve is not None and meta.get("valve"):
             self.valve.load_state(meta["valve"])
-        self._marker = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
+        self.markers.last = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
         self.executor.restore(stores, self._watermark)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""
         return sum(w.open_windows() for w in self.windows)
-
-
-def _legacy_input_state(meta: dict[str, Any]) -> dict[str, Any]:
-    """The first input's state in a checkpoint written before ``inputs`` existed."""
-    return {
-        "position": meta.get("position"),
-        "finished": meta.get("finished", False),
-        "stopped_by": meta.get("stopped_by"),
-        "source": meta.get("source"),
-        "upstream": meta.get("upstream"),
-        "seen": meta.get("seen") or {},
-    }
 
 
 def _out_topics(
@@ -416,14 +397,6 @@ def _out_topics(
     if isinstance(partitions, int):
         return [(topic, partitions) for topic in topics]
     return [(topic, partitions.get(topic, 0)) for topic in topics]
-
-
-def marker_fields(headers: list[tuple[str, bytes]] | None) -> dict[str, str] | None:
-    """The watermark marker carried by ``headers`` (None when it is a data record)."""
-    if not headers:
-        return None
-    fields = {k: v.decode() for k, v in headers if k.startswith("kstream.")}
-    return fields if H_WATERMARK in fields else None
 
 
 __all__ = [

@@ -118,7 +118,7 @@ class PipelineDriver:
                     out_partitions=self.partitions,
                     upstream_tasks=upstream,
                 )
-                task.marker_interval_ms = 0
+                task.markers.interval_ms = 0
                 task.late_listener = self._on_late
                 self._all_tasks.append(task)
                 for stage_input in stage.inputs:
@@ -196,6 +196,14 @@ class PipelineDriver:
         self.now_ms += ms
         for task in self._all_tasks:
             task.tick()
+        self._drain()
+
+    def end_input(self, source: str, partition: int = 0) -> None:
+        """End one source partition (by source id or topic): it leaves its task's watermark
+        valve, as a bounded run's input does once it has read up to its end offset."""
+        topic = self._source_topic(source)
+        task = self.tasks[(topic, partition)]
+        task.end_input(task.input_of(topic))
         self._drain()
 
     def end_of_input(self) -> None:

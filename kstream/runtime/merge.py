@@ -1,0 +1,81 @@
+"""Taking records from a task's several inputs lowest timestamp first (Kafka Streams
+``PartitionGroup``), so a task that unions or joins topics sees them in a deterministic order.
+
+Each input's batches are buffered as they are fetched. The merger then repeatedly takes, from
+the input whose next record has the lowest Kafka timestamp (ties: the input declared first),
+the records that come before every other input's next one. It waits while an input that is
+known to hold more records (a bounded run: its position is below the end offset found at start)
+has none buffered yet; otherwise it takes from what is buffered (unbounded runs never wait).
+A bounded input ends right after its last record before the end offset, so when an input
+leaves the watermark valve does not depend on fetch timing either.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kstream.runtime.inputs import TaskInput
+
+
+class InputMerger:
+    """Lowest-timestamp-first merging of ``inputs`` (see the module docstring).
+
+    Args:
+        inputs: the task's inputs, in declaration order.
+        on_end: called with an input that reached its end offset.
+    """
+
+    def __init__(self, inputs: Sequence[TaskInput], on_end: Callable[[TaskInput], None]) -> None:
+        self.inputs = list(inputs)
+        self.on_end = on_end
+        self.buffers: dict[int, deque[Any]] = {i.index: deque() for i in inputs}
+
+    def add(self, source: TaskInput, msgs: Sequence[Any]) -> None:
+        """Buffer a fetched batch of ``source`` (offset order), without records at or past its
+        end offset."""
+        end = source.end_offset
+        if end is not None:
+            msgs = [m for m in msgs if m.offset() < end]
+        self.buffers[source.index].extend(msgs)
+
+    def drain(self) -> None:
+        """Push every record that can be taken now (see the module docstring)."""
+        buffers = self.buffers
+        while True:
+            for i in self.inputs:
+                if i.stopped_by or i.finished:
+                    buffers[i.index].clear()  # read again after the restart
+            ready = [i for i in self.inputs if buffers[i.index]]
+            if not ready or any(self._waits(i) for i in self.inputs if not buffers[i.index]):
+                return
+            ready.sort(key=lambda i: (buffers[i.index][0].timestamp()[1], i.index))
+            pick = ready[0]
+            self._take(pick, ready[1] if len(ready) > 1 else None)
+
+    def _take(self, pick: TaskInput, runner_up: TaskInput | None) -> None:
+        buffer = self.buffers[pick.index]
+        if runner_up is None:
+            chunk = list(buffer)
+            buffer.clear()
+        else:
+            limit = (self.buffers[runner_up.index][0].timestamp()[1], runner_up.index)
+            chunk = []
+            while buffer and (buffer[0].timestamp()[1], pick.index) < limit:
+                chunk.append(buffer.popleft())
+        pick.process(chunk)
+        if pick.end_offset is not None and (pick.position or 0) >= pick.end_offset:
+            self.on_end(pick)
+
+    @staticmethod
+    def _waits(source: TaskInput) -> bool:
+        """Whether an input without buffered records holds the others back: it is known to
+        hold more records (its end offset is known and not reached)."""
+        end = source.end_offset
+        return (
+            end is not None
+            and not source.finished
+            and not source.stopped_by
+            and (source.position or 0) < end
+        )
