@@ -24,6 +24,7 @@ def _register() -> None:
         produce_cmd,
         run_cmd,
         savepoint_cmd,
+        schema_cmd,
         state_cmd,
         status_cmd,
         tail_cmd,
@@ -35,6 +36,7 @@ def _register() -> None:
     cli.add_command(run_cmd.run)
     cli.add_command(pipeline_cmd.validate)
     cli.add_command(pipeline_cmd.plan)
+    cli.add_command(schema_cmd.schema)
     cli.add_command(status_cmd.status)
     cli.add_command(savepoint_cmd.savepoint)
     cli.add_command(state_cmd.state)

@@ -204,7 +204,7 @@ def _ref(issues: Issues, item: Node, nodes: dict[str, GraphNode]) -> PortRef | N
 def _kind(node: GraphNode) -> str:
     if isinstance(node, SourceSpec):
         return "source"
-    return type(node).__name__.removesuffix("Spec").lower().replace("flatmap", "flat_map")
+    return node.kind
 
 
 def _check_cycles(issues: Issues, op_items: list[Node], spec: PipelineSpec) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_PATTERN = re.compile(r"^\s*(-?\d+)\s*(ms|s|m|h|d)\s*$")
+#: ``<integer><unit>`` (also the pattern of a duration in the JSON Schema of ``kstream schema``)
+DURATION_PATTERN = re.compile(r"^\s*(-?\d+)\s*(ms|s|m|h|d)\s*$")
 
 
 def parse_duration_ms(text: object) -> int:
@@ -26,7 +27,7 @@ def parse_duration_ms(text: object) -> int:
     if isinstance(text, int):
         return text
     if isinstance(text, str):
-        match = _PATTERN.match(text)
+        match = DURATION_PATTERN.match(text)
         if match:
             return int(match.group(1)) * _UNITS_MS[match.group(2)]
     raise ValueError(f"not a duration: {text!r} (write e.g. 500ms, 10s, 5m, 1h, 1d)")

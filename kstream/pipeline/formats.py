@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import cast, get_args
 
 from kstream.pipeline import schemas
 from kstream.pipeline.dataflow import result_window
@@ -19,8 +19,8 @@ from kstream.pipeline.yamlnodes import Issues, Node, check_keys, describe, read_
 
 __all__ = ["FORMATS", "Formats", "check_pipeline", "read_formats", "read_policy", "read_registry"]
 
-FORMATS = ("json", "string", "bytes", "avro")
-POLICIES = ("fail", "skip", "dead_letter")
+FORMATS: tuple[str, ...] = get_args(Format)
+POLICIES: tuple[str, ...] = get_args(ErrorPolicy)
 SCHEMA_HINT = "schema paths are relative to the pipeline file, e.g. schemas/flight.avsc"
 
 

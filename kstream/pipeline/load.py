@@ -85,16 +85,29 @@ The pipeline file format::
 Durations are written ``500ms``, ``10s``, ``5m``, ``1h``, ``1d`` or as an integer of ms.
 Operator ids default to ``<kind>-<index>`` (``filter-0``); ids must be unique. Aggregation
 names must be identifiers other than ``key``, ``window_start`` and ``window_end``.
+
+The same format is modelled in :mod:`kstream.pipeline.model` (pydantic; its JSON Schema is what
+``kstream schema`` prints): the keys each mapping accepts are derived from those models.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import cast, get_args
 
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
+from kstream.pipeline.model import (
+    Checkpoint,
+    EventTime,
+    PipelineFile,
+    Sink,
+    Source,
+    Watermark,
+    keys_of,
+    required_of,
+)
 from kstream.pipeline.operators import read_operators
 from kstream.pipeline.spec import (
     CheckpointSpec,
@@ -106,6 +119,7 @@ from kstream.pipeline.spec import (
     TimeSpec,
     TimeUnit,
     WatermarkSpec,
+    WatermarkStrategy,
 )
 from kstream.pipeline.view import fingerprint, spec_to_dict
 from kstream.pipeline.yamlnodes import (
@@ -123,44 +137,18 @@ from kstream.pipeline.yamlnodes import (
 
 __all__ = ["fingerprint", "load_pipeline", "load_pipeline_text", "spec_to_dict"]
 
-TOP_KEYS = (
-    "pipeline",
-    "group",
-    "kafka",
-    "schema_registry",
-    "checkpoint",
-    "sources",
-    "operators",
-    "sinks",
-)
-SOURCE_KEYS = (
-    "topic",
-    "id",
-    "name",
-    "format",
-    "key_format",
-    "schema",
-    "writer_schema",
-    "key_schema",
-    "time",
-    "event_time",
-    "watermark",
-    "on_error",
-    "dead_letter_topic",
-)
-SINK_KEYS = (
-    "topic",
-    "name",
-    "from",
-    "format",
-    "key_format",
-    "schema",
-    "key_schema",
-    "partitions",
-    "on_error",
-    "dead_letter_topic",
-)
-WATERMARK_KEYS = ("strategy", "max_out_of_orderness", "idle_timeout", "max_future_skew")
+# The keys of each mapping, derived from the file models (kstream.pipeline.model: the JSON
+# Schema of `kstream schema`), so that the loader and the schema cannot drift.
+TOP_KEYS = keys_of(PipelineFile)
+TOP_REQUIRED = required_of(PipelineFile)
+SOURCE_KEYS = keys_of(Source)
+SOURCE_REQUIRED = required_of(Source)
+SINK_KEYS = keys_of(Sink)
+SINK_REQUIRED = required_of(Sink)
+WATERMARK_KEYS = keys_of(Watermark)
+CHECKPOINT_KEYS = keys_of(Checkpoint)
+EVENT_TIME_KEYS = keys_of(EventTime)
+EVENT_TIME_REQUIRED = required_of(EventTime)
 
 
 def load_pipeline(path: str | Path) -> PipelineSpec:
@@ -193,7 +181,7 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
             root, f"a pipeline file must be a mapping, got {got}", "start with 'pipeline: <name>'"
         )
         issues.raise_if_any()
-    check_keys(issues, root, TOP_KEYS, ("pipeline", "sources", "sinks"))
+    check_keys(issues, root, TOP_KEYS, TOP_REQUIRED)
     registry = read_registry(issues, root.get("schema_registry"))
     spec = PipelineSpec(
         name=read_str(issues, root.get("pipeline"), "", name=True) or "",
@@ -237,11 +225,10 @@ def _kafka(issues: Issues, node: Node | None) -> dict[str, str]:
 def _checkpoint(issues: Issues, node: Node | None) -> CheckpointSpec:
     if node is None or node.value is None:
         return CheckpointSpec()
-    if not check_keys(issues, node, ("interval", "guarantee")):
+    if not check_keys(issues, node, CHECKPOINT_KEYS):
         return CheckpointSpec()
     interval = read_duration(issues, node.get("interval"), 5_000, minimum=1) or 5_000
-    choices = ("exactly_once", "at_least_once")
-    guarantee = read_enum(issues, node.get("guarantee"), choices, "exactly_once")
+    guarantee = read_enum(issues, node.get("guarantee"), get_args(Guarantee), "exactly_once")
     return CheckpointSpec(interval_ms=interval, guarantee=cast(Guarantee, guarantee))
 
 
@@ -256,10 +243,10 @@ def _sources(issues: Issues, node: Node | None, registry: bool) -> tuple[SourceS
 
 
 def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
-    if not check_keys(issues, node, SOURCE_KEYS, ("topic",)):
+    if not check_keys(issues, node, SOURCE_KEYS, SOURCE_REQUIRED):
         return None
     topic = read_str(issues, node.get("topic"), "", name=True) or ""
-    time_kind = read_enum(issues, node.get("time"), ("event", "processing", "ingestion"), "event")
+    time_kind = read_enum(issues, node.get("time"), get_args(TimeKind), "event")
     on_error, dead_letter_topic = read_policy(issues, node, "fail")
     formats = read_formats(issues, node, sink=False, registry=registry)
     return SourceSpec(
@@ -295,8 +282,8 @@ def _time(issues: Issues, kind: TimeKind, node: Node | None) -> TimeSpec:
         return TimeSpec(kind=kind)
     if not node.is_map:
         return TimeSpec(kind=kind, field=read_str(issues, node))
-    check_keys(issues, node, ("field", "unit"), ("field",))
-    unit = read_enum(issues, node.get("unit"), ("ms", "s", "iso"), "ms")
+    check_keys(issues, node, EVENT_TIME_KEYS, EVENT_TIME_REQUIRED)
+    unit = read_enum(issues, node.get("unit"), get_args(TimeUnit), "ms")
     field = read_str(issues, node.get("field"))
     return TimeSpec(kind=kind, field=field, unit=cast(TimeUnit, unit))
 
@@ -304,7 +291,7 @@ def _time(issues: Issues, kind: TimeKind, node: Node | None) -> TimeSpec:
 def _watermark(issues: Issues, node: Node | None) -> WatermarkSpec:
     if node is None or node.value is None or not check_keys(issues, node, WATERMARK_KEYS):
         return WatermarkSpec()
-    strategy = read_enum(issues, node.get("strategy"), ("bounded", "monotonous"), "bounded")
+    strategy = read_enum(issues, node.get("strategy"), get_args(WatermarkStrategy), "bounded")
     bound_node = node.get("max_out_of_orderness")
     if strategy == "monotonous" and bound_node is not None:
         hint = "remove it, or use strategy: bounded"
@@ -336,7 +323,7 @@ def _sinks(issues: Issues, node: Node | None, registry: bool) -> tuple[SinkSpec,
 
 
 def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
-    if not check_keys(issues, node, SINK_KEYS, ("topic",)):
+    if not check_keys(issues, node, SINK_KEYS, SINK_REQUIRED):
         return None
     topic = read_str(issues, node.get("topic"), "", name=True) or ""
     formats = read_formats(issues, node, sink=True, registry=registry)

@@ -13,6 +13,16 @@ import re
 from collections.abc import Callable
 
 from kstream.pipeline.formats import read_policy
+from kstream.pipeline.model_base import keys_of, required_of
+from kstream.pipeline.model_operators import (
+    ITEM_KEYS,
+    ITEM_MODELS,
+    OPERATOR_KINDS,
+    FilterBody,
+    FlatMapBody,
+    KeyByBody,
+    MapBody,
+)
 from kstream.pipeline.spec import (
     BranchSpec,
     FilterSpec,
@@ -38,15 +48,19 @@ from kstream.pipeline.yamlnodes import (
     suggest,
 )
 
-OPERATOR_KINDS = ("filter", "map", "flat_map", "key_by", "window", "union", "branch")
-#: Keys an operator item may hold besides its one operator key (``from`` is read by
-#: :mod:`kstream.pipeline.dataflow`).
-ITEM_KEYS = ("id", "from", "on_error", "dead_letter_topic")
+# OPERATOR_KINDS (the operator keys) and ITEM_KEYS (the keys an operator item may hold besides
+# its one operator key; ``from`` is read by :mod:`kstream.pipeline.dataflow`) come from the file
+# models, as do the keys of each operator's mapping form:
+FILTER_KEYS = keys_of(FilterBody)
+KEY_BY_KEYS = keys_of(KeyByBody)
+MAP_KEYS = keys_of(MapBody)
+FLAT_MAP_KEYS = keys_of(FlatMapBody)
 #: Ports no branch may be named after.
 RESERVED_PORTS = ("main", "errors", "late")
-STATEFUL_KINDS = ("window",)
+#: Kinds whose item requires an explicit ``id`` (it names their state): ``window``.
+STATEFUL_KINDS = tuple(kind for kind, item in ITEM_MODELS.items() if "id" in required_of(item))
 
-__all__ = ["OPERATOR_KINDS", "read_operators"]
+__all__ = ["ITEM_KEYS", "OPERATOR_KINDS", "read_operators"]
 
 
 def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...]:
@@ -164,7 +178,7 @@ def _code_or_python(issues: Issues, node: Node) -> tuple[Node, str]:
 
 def _filter(issues: Issues, node: Node, op_id: str) -> FilterSpec:
     if node.is_map:
-        check_keys(issues, node, ("expr", "python"))
+        check_keys(issues, node, FILTER_KEYS)
         child, key = _code_or_python(issues, node)
         if key == "python":
             return FilterSpec(id=op_id, python=read_python_ref(issues, child))
@@ -177,7 +191,7 @@ def _filter(issues: Issues, node: Node, op_id: str) -> FilterSpec:
 def _key_by(issues: Issues, node: Node, op_id: str) -> KeyBySpec:
     if not node.is_map:
         return KeyBySpec(id=op_id, expr=read_expression(issues, node))
-    check_keys(issues, node, ("expr", "python", "partitions"))
+    check_keys(issues, node, KEY_BY_KEYS)
     partitions = read_positive_int(issues, node.get("partitions"), None)
     child, key = _code_or_python(issues, node)
     if key == "python":
@@ -188,7 +202,7 @@ def _key_by(issues: Issues, node: Node, op_id: str) -> KeyBySpec:
 
 def _map(issues: Issues, node: Node, op_id: str) -> MapSpec:
     hint = "write map: {select: [a, b], fields: {c: 'a + b'}} or map: {python: module:function}"
-    if not check_keys(issues, node, ("select", "fields", "python")):
+    if not check_keys(issues, node, MAP_KEYS):
         return MapSpec(id=op_id)
     python_node = node.get("python")
     if python_node is not None:
@@ -235,7 +249,6 @@ def _fields(issues: Issues, node: Node | None) -> tuple[tuple[str, str], ...]:
 FLAT_MAP_HINT = (
     "write flat_map: {python: module:function} or flat_map: {explode: <expression>, as: <field>}"
 )
-FLAT_MAP_KEYS = ("python", "explode", "as", "keep_empty")
 
 
 def _flat_map(issues: Issues, node: Node, op_id: str) -> FlatMapSpec:

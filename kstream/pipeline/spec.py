@@ -2,12 +2,23 @@
 
 The spec is pure data. Runtime objects (operators, tasks, the job graph) are built from it; it
 never holds clients, files or state. All durations are integer milliseconds.
+
+The classes are pydantic dataclasses (frozen, ``extra="forbid"``): real dataclasses
+(``dataclasses.replace``/``asdict``/``fields``, equality and hashing work as usual) whose
+``__init__`` validates the field types, so a spec built in code (or by ``dataclasses.replace``)
+cannot hold a value of the wrong type (``pydantic.ValidationError``). Construction happens at
+load time only, never per record. Every operator spec has a ``kind`` (its YAML key:
+``filter``, ``map``, ...) that discriminates :data:`AnyOperator`. The *file* format (what users
+write) is modelled separately, in :mod:`kstream.pipeline.model`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import field
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 TimeKind = Literal["event", "processing", "ingestion"]
 TimeUnit = Literal["ms", "s", "iso"]
@@ -17,6 +28,11 @@ WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
 EmitMode = Literal["final", "update", "changelog"]
 Accumulation = Literal["accumulating", "discarding"]
 Guarantee = Literal["exactly_once", "at_least_once"]
+WatermarkStrategy = Literal["bounded", "monotonous"]
+
+#: The pydantic configuration of every spec class: unknown fields are errors; validators are
+#: built on first construction (not at import: commands that load no pipeline do not pay).
+SPEC_CONFIG = ConfigDict(extra="forbid", defer_build=True)
 
 AGGREGATION_KINDS = (
     "count",
@@ -31,7 +47,7 @@ AGGREGATION_KINDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class PortRef:
     """One end of an edge of the graph: output ``port`` of node ``node`` (``main`` by default;
     ``late``, ``errors`` or a branch name otherwise). Written ``node`` or ``node.port``."""
@@ -43,7 +59,7 @@ class PortRef:
         return self.node if self.port == "main" else f"{self.node}.{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class TimeSpec:
     """Where a record's time comes from.
 
@@ -57,7 +73,7 @@ class TimeSpec:
     unit: TimeUnit = "ms"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class WatermarkSpec:
     """Watermark generation per source partition (Flink ``forBoundedOutOfOrderness``).
 
@@ -67,13 +83,13 @@ class WatermarkSpec:
     absurd: it does not advance the watermark and goes to the source's error policy.
     """
 
-    strategy: Literal["bounded", "monotonous"] = "bounded"
+    strategy: WatermarkStrategy = "bounded"
     max_out_of_orderness_ms: int = 0
     idle_timeout_ms: int | None = None
     max_future_skew_ms: int = 86_400_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class SourceSpec:
     """A source topic: its format, time and watermark, and its error policy.
 
@@ -99,7 +115,7 @@ class SourceSpec:
         return self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class FilterSpec:
     """Keep records for which ``expr`` is truthy (or ``python`` returns truthy)."""
 
@@ -110,9 +126,11 @@ class FilterSpec:
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["filter"] = "filter"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class MapSpec:
     """Reshape the value: keep ``select`` fields (all when None), then set computed ``fields``.
 
@@ -127,9 +145,11 @@ class MapSpec:
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["map"] = "map"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class FlatMapSpec:
     """One record in, zero or more out; each output keeps the input's key and event time.
 
@@ -150,9 +170,11 @@ class FlatMapSpec:
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["flat_map"] = "flat_map"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class KeyBySpec:
     """Re-key by ``expr`` (a field name is an expression) and repartition through a topic.
 
@@ -167,9 +189,11 @@ class KeyBySpec:
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["key_by"] = "key_by"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class AggregationSpec:
     """One output field of a window: ``kind`` over ``expr`` (None for a plain ``count``)."""
 
@@ -179,7 +203,7 @@ class AggregationSpec:
     python: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class WindowSpec:
     """A keyed window with aggregations (Flink DataStream semantics; docs/time-and-windows.md).
 
@@ -214,9 +238,11 @@ class WindowSpec:
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["window"] = "window"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class UnionSpec:
     """Flink ``union``: the records of every input, unchanged, in arrival order; the watermark
     is the min over the inputs (the valve rules). ``inputs`` lists two or more ports."""
@@ -225,9 +251,11 @@ class UnionSpec:
     inputs: tuple[PortRef, ...] = ()
     on_error: ErrorPolicy | None = None  # a union rejects nothing; kept for the common shape
     dead_letter_topic: str | None = None
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["union"] = "union"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class BranchSpec:
     """Route each record to the first port whose condition holds (``branches``: ``(port,
     expression)`` in declaration order); records matching none go to ``default`` (dropped when
@@ -239,6 +267,8 @@ class BranchSpec:
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
     inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["branch"] = "branch"
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -248,9 +278,11 @@ class BranchSpec:
 
 
 OperatorSpec = FilterSpec | MapSpec | FlatMapSpec | KeyBySpec | WindowSpec | UnionSpec | BranchSpec
+#: An operator spec, discriminated by its ``kind`` (the type of ``PipelineSpec.operators``).
+AnyOperator = Annotated[OperatorSpec, Field(discriminator="kind")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class SinkSpec:
     """An output topic. Records keep the current key (window results: the window key).
 
@@ -272,7 +304,7 @@ class SinkSpec:
     inputs: tuple[PortRef, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class CheckpointSpec:
     """How often each task commits state, outputs and input offsets, and with what guarantee."""
 
@@ -280,7 +312,7 @@ class CheckpointSpec:
     guarantee: Guarantee = "exactly_once"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class PipelineSpec:
     """A whole pipeline as declared in one YAML file.
 
@@ -297,7 +329,7 @@ class PipelineSpec:
     name: str
     path: str
     sources: tuple[SourceSpec, ...]
-    operators: tuple[OperatorSpec, ...]
+    operators: tuple[AnyOperator, ...]
     sinks: tuple[SinkSpec, ...]
     kafka: dict[str, str] = field(default_factory=dict)
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)

@@ -16,15 +16,11 @@ import re
 from typing import Any
 
 from kstream.pipeline.spec import (
-    BranchSpec,
-    FilterSpec,
     FlatMapSpec,
-    KeyBySpec,
     MapSpec,
     OperatorSpec,
     PipelineSpec,
     PortRef,
-    UnionSpec,
     WindowSpec,
 )
 
@@ -50,15 +46,6 @@ _POLICY_FIELDS = ("on_error", "dead_letter_topic", "from")
 #: Window fields added after the fingerprint was defined, with their defaults: left out of the
 #: fingerprint when at the default, so existing pipelines (and their state) keep theirs.
 _LATER_DEFAULTS = {"accumulation": "accumulating"}
-_KINDS: dict[type, str] = {
-    FilterSpec: "filter",
-    MapSpec: "map",
-    FlatMapSpec: "flat_map",
-    KeyBySpec: "key_by",
-    WindowSpec: "window",
-    UnionSpec: "union",
-    BranchSpec: "branch",
-}
 
 
 def is_secret_setting(name: str) -> bool:
@@ -109,18 +96,22 @@ def _plain(value: Any) -> Any:
 
 def operator_kind(op: OperatorSpec) -> str:
     """The YAML key of an operator's kind: ``filter``, ``map``, ``flat_map``, ``key_by``,
-    ``window``, ``union`` or ``branch``."""
-    return _KINDS[type(op)]
+    ``window``, ``union`` or ``branch`` (the spec's ``kind`` field)."""
+    return op.kind
 
 
 def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
     """One operator as ``{"kind": "window", "id": ..., <its fields>}``.
+
+    ``kind`` comes first (the spec's ``kind`` field, the last of its dataclass fields, is moved
+    there), so the dict, and the fingerprint made of it, are the same as before the field.
 
     ``MapSpec.fields`` becomes a ``{name: expression}`` mapping (order kept);
     ``FlatMapSpec.as_field`` is shown as ``as``, its YAML key; ``inputs`` as ``from``, a list
     of ``node`` / ``node.port``.
     """
     body = _with_from(_plain(dataclasses.asdict(op)), op.inputs)
+    body.pop("kind", None)
     if isinstance(op, MapSpec):
         body["fields"] = dict(op.fields)
     elif isinstance(op, FlatMapSpec):

@@ -9,10 +9,16 @@ described in ``docs/time-and-windows.md``.
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import cast, get_args
 
+from kstream.pipeline.model_base import keys_of, merged_keys, required_of
+from kstream.pipeline.model_operators import (
+    AGGREGATION_KEYS,
+    AGGREGATION_NAME_PATTERN,
+    WINDOW_MODELS,
+    Trigger,
+)
 from kstream.pipeline.spec import (
-    AGGREGATION_KINDS,
     Accumulation,
     AggregationSpec,
     EmitMode,
@@ -36,43 +42,32 @@ from kstream.pipeline.yamlnodes import (
 
 __all__ = ["RESERVED_RESULT_FIELDS", "WINDOW_TYPES", "read_aggregation", "read_window"]
 
-WINDOW_TYPES = ("tumbling", "sliding", "session", "count", "global")
-EMIT_MODES = ("final", "update", "changelog")
-ACCUMULATION_MODES = ("accumulating", "discarding")
-WINDOW_KEYS = (
-    "type",
-    "size",
-    "slide",
-    "gap",
-    "offset",
-    "allowed_lateness",
-    "late_topic",
-    "emit",
-    "accumulation",
-    "trigger",
-    "aggregate",
+# The window types and the keys of each come from the file models (kstream.pipeline.model), so
+# the loader and the JSON Schema of `kstream schema` cannot drift.
+WINDOW_TYPES = tuple(WINDOW_MODELS)
+EMIT_MODES: tuple[str, ...] = get_args(EmitMode)
+ACCUMULATION_MODES: tuple[str, ...] = get_args(Accumulation)
+#: Every key of a ``window:`` mapping.
+WINDOW_KEYS = merged_keys(*WINDOW_MODELS.values())
+#: The keys every window type requires (``type``, ``aggregate``).
+_REQUIRED = tuple(
+    key for key in WINDOW_KEYS if all(key in required_of(m) for m in WINDOW_MODELS.values())
 )
-_TIME_TYPES = ("tumbling", "sliding", "session")
-_KEY_TYPES = {
-    "size": ("tumbling", "sliding", "count"),
-    "slide": ("sliding", "count"),
-    "gap": ("session",),
-    "offset": ("tumbling", "sliding"),
-    "allowed_lateness": _TIME_TYPES,
-    "late_topic": _TIME_TYPES,
-    "trigger": (*_TIME_TYPES, "global"),
-    "accumulation": (*_TIME_TYPES, "count"),
+#: The window types that take each key.
+_TYPES_OF = {
+    key: tuple(t for t, m in WINDOW_MODELS.items() if key in keys_of(m)) for key in WINDOW_KEYS
 }
+#: The keys that only some window types take -> those types.
+_KEY_TYPES = {key: types for key, types in _TYPES_OF.items() if len(types) < len(WINDOW_TYPES)}
+#: Per window type, the keys it requires besides :data:`_REQUIRED`.
 _REQUIRED_BY_TYPE = {
-    "tumbling": ("size",),
-    "sliding": ("size", "slide"),
-    "session": ("gap",),
-    "count": ("size",),
-    "global": (),
+    wtype: tuple(key for key in required_of(model) if key not in _REQUIRED)
+    for wtype, model in WINDOW_MODELS.items()
 }
+TRIGGER_KEYS = keys_of(Trigger)
 TRIGGER_HINT = "write trigger: {every: 10s} (processing time) or trigger: {count: 100} (elements)"
 RESERVED_RESULT_FIELDS = ("key", "window_start", "window_end")
-AGGREGATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+AGGREGATION_NAME = re.compile(AGGREGATION_NAME_PATTERN)
 
 
 def read_aggregation(issues: Issues, name: str, node: Node) -> AggregationSpec | None:
@@ -80,7 +75,7 @@ def read_aggregation(issues: Issues, name: str, node: Node) -> AggregationSpec |
 
     User-defined aggregates get ``kind="python"``. Returns None when invalid.
     """
-    kinds = (*AGGREGATION_KINDS, "python")
+    kinds = AGGREGATION_KEYS  # the AGGREGATION_KINDS and "python"
     hint = "write count, {avg: dep_delay} or {python: module:Class}"
     if isinstance(node.value, str):
         if node.value == "count":
@@ -106,7 +101,7 @@ def read_aggregation(issues: Issues, name: str, node: Node) -> AggregationSpec |
 
 def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
     """A ``window:`` body; type-specific keys are checked against ``type``."""
-    if not check_keys(issues, node, WINDOW_KEYS, ("type", "aggregate")):
+    if not check_keys(issues, node, WINDOW_KEYS, _REQUIRED):
         return None
     type_node = node.get("type")
     wtype = read_enum(issues, type_node, WINDOW_TYPES, "") if type_node is not None else ""
@@ -176,7 +171,7 @@ def _trigger(issues: Issues, node: Node | None) -> tuple[int | None, int | None]
     """
     if node is None:
         return None, None
-    if not check_keys(issues, node, ("every", "count")) or len(node.value) != 1:
+    if not check_keys(issues, node, TRIGGER_KEYS) or len(node.value) != 1:
         if node.is_map:
             issues.add(node, "a trigger needs exactly one of 'every' and 'count'", TRIGGER_HINT)
         return None, None

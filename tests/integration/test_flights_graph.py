@@ -161,9 +161,10 @@ def test_every_output_record_matches_plain_python(broker: str, tmp_path: Path) -
         got_hours[window] = (v["delay_hours"], v["longest"])
     assert got_hours == {w: (hours[w], longest[w]) for w in hours}
 
-    got_late = [(identity(r["value"]), r["value"]["delay_hour"]) for r in tail(
-        broker, f"{name}-flights-delayed-late"
-    )]
+    got_late = [
+        (identity(r["value"]), r["value"]["delay_hour"])
+        for r in tail(broker, f"{name}-flights-delayed-late")
+    ]
     assert len(got_late) == len(set(got_late)), "a late record was written twice"
     assert set(got_late) == late
     assert late_count == len(late) > 1_000  # the example shows its late port at work
@@ -201,9 +202,9 @@ def test_the_driver_gives_the_same_records() -> None:
         for r in driver.output("flights-delay-hours")
     }
     assert got_hours == {w: (hours[w], longest[w]) for w in hours}
-    got_late = {(identity(r.value), r.value["delay_hour"]) for r in driver.output(
-        "flights-delayed-late"
-    )}
+    got_late = {
+        (identity(r.value), r.value["delay_hour"]) for r in driver.output("flights-delayed-late")
+    }
     assert got_late == late
     got_daily = {
         (r.key, r.value["window_start"]): (r.value["flights"], r.value["avg_dep_delay"])
