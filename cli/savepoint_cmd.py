@@ -177,7 +177,7 @@ def _warn_gaps(
     running = [
         t.task_id
         for t in tasks
-        if is_locked(task_dir(state_dir, plan.prefix, t.stage, t.partition))
+        if is_locked(task_dir(state_dir, plan.prefix, plan.stages[t.stage].id, t.partition))
     ]
     if running and no_quiesce:
         console.print(

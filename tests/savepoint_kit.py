@@ -84,7 +84,7 @@ def write_state(driver: PipelineDriver, state_dir: Path, checkpoint_id: int = 1)
         }
         written += sum(len(rows) for rows in changes.values())
         store = TaskStore(
-            task_dir(state_dir, plan.prefix, stage.index, partition),
+            task_dir(state_dir, plan.prefix, stage.id, partition),
             [store_name(w.id) for w in stage.windows],
         )
         try:

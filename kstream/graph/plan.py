@@ -46,10 +46,11 @@ def store_name(operator_id: str) -> str:
     return f"op.{operator_id}"
 
 
-def transactional_id(pipeline: str, stage: int, partition: int) -> str:
-    """Deterministic per (pipeline, stage, partition): a restarted or moved task fences its
-    previous incarnation."""
-    return f"kstream.{pipeline}.s{stage}.p{partition}"
+def transactional_id(pipeline: str, stage_id: str, partition: int) -> str:
+    """``kstream.<group>.<stage id>.p<partition>``: deterministic per (group, stage, partition),
+    so a restarted or moved task fences its previous incarnation; named after the stage's id,
+    never its position."""
+    return f"kstream.{pipeline}.{stage_id}.p{partition}"
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class Activator:
 
     def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
         txn_id = (
-            transactional_id(self.plan.prefix, stage.index, partition)
+            transactional_id(self.plan.prefix, stage.id, partition)
             if self.exactly_once
             else None
         )

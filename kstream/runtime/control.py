@@ -63,7 +63,7 @@ def running_locally(plan: Plan, state_dir: str, partitions: dict[str, int]) -> b
     """True when a process on this machine holds the lock of any of the job's tasks."""
     for stage in plan.stages:
         for p in range(partitions.get(stage.input_topic, 0)):
-            if is_locked(task_dir(state_dir, plan.prefix, stage.index, p)):
+            if is_locked(task_dir(state_dir, plan.prefix, stage.id, p)):
                 return True
     return False
 

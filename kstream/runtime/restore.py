@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
 from kstream.graph.plan import Stage, changelog_topic, store_name, task_changelog_topic
-from kstream.state.store import Changes, TaskStore, task_dir
+from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
 
@@ -47,7 +48,8 @@ def open_store(
         StateLockedError: still locked after ``wait_s``.
         StateError: unreadable.
     """
-    path = task_dir(state_dir, pipeline, stage.index, partition)
+    path = task_dir(state_dir, pipeline, stage.id, partition)
+    _migrate(legacy_task_dir(state_dir, pipeline, stage.index, partition), path)
     stores = [store_name(w.id) for w in stage.windows]
     deadline = time.monotonic() + wait_s
     while True:
@@ -87,6 +89,16 @@ def _ahead(local: Positions, committed: Positions) -> bool:
     return all(c is None or (p or 0) >= c for p, c in pairs) and any(
         c is None or (p or 0) > c for p, c in pairs
     )
+
+
+def _migrate(legacy: Path, path: Path) -> None:
+    """Move a task directory named by stage position (older versions) to its stage-id name."""
+    if legacy.is_dir() and not path.exists():
+        try:
+            legacy.rename(path)
+        except OSError as exc:
+            raise StateError(f"cannot move {legacy} to {path}: {exc}") from exc
+        log.info("moved task state %s to %s (directories are named by stage id)", legacy, path)
 
 
 def recover(

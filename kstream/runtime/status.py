@@ -60,7 +60,7 @@ def task_statuses(
             committed = kafka.committed_offsets(consumer, stage.input_topic, parts)
             ends = kafka.end_offsets(consumer, stage.input_topic, parts)
             for p in parts:
-                path = task_dir(state_dir, plan.prefix, stage.index, p)
+                path = task_dir(state_dir, plan.prefix, stage.id, p)
                 out.append(
                     _one(
                         stage.index,

@@ -48,7 +48,8 @@ from kstream.savepoint.format import (
 from kstream.state.store import SnapshotRef, read_task_state
 
 Progress = Callable[[str], None]
-_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
+_TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
+_LEGACY_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
 
 
 def snapshot_local(
@@ -59,7 +60,8 @@ def snapshot_local(
     snapshots: Mapping[str, SnapshotRef] | None = None,
 ) -> tuple[list[TaskSnapshot], dict[str, list[StateEntry]]]:
     """The last committed checkpoint of every task of the job found under ``state_dir``
-    (``<state_dir>/<group>/<stage>-<partition>``), read without taking the RocksDB locks.
+    (``<state_dir>/<group>/<stage id>.p<partition>``, or as older versions named them
+    ``<stage index>-<partition>``), read without taking the RocksDB locks.
 
     A task with an entry in ``snapshots`` (written by the running process that owns it, for a
     savepoint request) is read from that snapshot instead of its live database, and the
@@ -84,7 +86,7 @@ def snapshot_local(
     tasks: list[TaskSnapshot] = []
     entries: dict[str, list[StateEntry]] = {w: [] for w in spec.stateful_ids()}
     taken = dict(snapshots or {})
-    dirs = {(st, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix)}
+    dirs = {(st, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix, plan)}
     for snap in taken.values():
         st, _, p = snap.task.partition(":")
         dirs[(int(st), int(p))] = Path(snap.path)
@@ -129,16 +131,35 @@ def _check_snapshot(ref: SnapshotRef, meta: dict[str, Any] | None) -> None:
         )
 
 
-def _task_dirs(root: Path) -> list[tuple[int, int, Path]]:
-    """``(stage, partition, path)`` of every task directory under ``root``, sorted."""
+def _task_dirs(root: Path, plan: Plan) -> list[tuple[int, int, Path]]:
+    """``(stage index, partition, path)`` of every task directory under ``root``, sorted:
+    ``<stage id>.p<partition>``, or ``<stage index>-<partition>`` as older versions named them
+    (when both exist, the stage-id one).
+
+    Raises:
+        SavepointError: a directory names a stage the pipeline does not have.
+    """
     if not root.is_dir():
         return []
-    found = []
-    for child in root.iterdir():
+    index = {s.id: s.index for s in plan.stages}
+    found: dict[tuple[int, int], Path] = {}
+    for child in sorted(root.iterdir()):
+        if not child.is_dir():
+            continue
+        legacy = _LEGACY_TASK_DIR.match(child.name)
+        if legacy:
+            found.setdefault((int(legacy.group(1)), int(legacy.group(2))), child)
+            continue
         match = _TASK_DIR.match(child.name)
-        if match and child.is_dir():
-            found.append((int(match.group(1)), int(match.group(2)), child))
-    return sorted(found)
+        if match is None:
+            continue
+        if match.group(1) not in index:
+            raise SavepointError(
+                f"{child}: the pipeline has no stage {match.group(1)!r}; this state belongs to "
+                "another version of the pipeline"
+            )
+        found[(index[match.group(1)], int(match.group(2)))] = child
+    return sorted((st, p, path) for (st, p), path in found.items())
 
 
 def write_savepoint(

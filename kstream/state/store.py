@@ -1,6 +1,6 @@
 """Local task state in RocksDB (rocksdict) — the only module that imports rocksdict.
 
-One RocksDB instance per task under ``<state-dir>/<pipeline>/<stage>-<partition>/db``, a column
+One RocksDB instance per task under ``<state-dir>/<group>/<stage id>.p<partition>/db``, a column
 family per state store plus ``meta`` (the checkpoint: input position, watermark state, checkpoint
 id, pipeline fingerprint). Updates arrive once per checkpoint as one WriteBatch.
 
@@ -35,9 +35,15 @@ LEGACY_META_KEY = b"checkpoint"
 _MAGIC = b"KSPREP1\n"
 
 
-def task_dir(state_dir: str | Path, pipeline: str, stage: int, partition: int) -> Path:
-    """Directory of one task's state."""
-    return Path(state_dir) / pipeline / f"{stage}-{partition}"
+def task_dir(state_dir: str | Path, pipeline: str, stage_id: str, partition: int) -> Path:
+    """Directory of one task's state: ``<state_dir>/<group>/<stage id>.p<partition>`` (named
+    after the stage's id, a node id, never its position)."""
+    return Path(state_dir) / pipeline / f"{stage_id}.p{partition}"
+
+
+def legacy_task_dir(state_dir: str | Path, pipeline: str, stage_index: int, partition: int) -> Path:
+    """Where versions before stage ids kept a task's state: ``<stage index>-<partition>``."""
+    return Path(state_dir) / pipeline / f"{stage_index}-{partition}"
 
 
 @dataclass(frozen=True)

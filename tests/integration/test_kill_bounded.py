@@ -61,12 +61,12 @@ def restores(log: str) -> str:
     return " ".join(f"{t}:{how}@{pos}" for t, how, pos in _RESTORED.findall(log)) or "none"
 
 
-def checkpointed_positions(state_dir: Path, group: str) -> list[int] | str:
+def checkpointed_positions(state_dir: Path, group: str, stage_id: str) -> list[int] | str:
     """The source tasks' positions in their last local checkpoint (for the
     messages; the group's committed offsets can lag on Tansu, which may drop a
     transactional offset commit racing a rebalance — docs/fault-tolerance.md)."""
     try:
-        metas = [read_meta(task_dir(state_dir, group, 0, p)) for p in range(4)]
+        metas = [read_meta(task_dir(state_dir, group, stage_id, p)) for p in range(4)]
     except StateError as exc:
         return f"unreadable ({exc})"
     return [int((meta or {}).get("position") or 0) for meta in metas]
@@ -111,7 +111,7 @@ def test_bounded_run_killed_five_times_matches_truth(
         history.append(
             f"#{attempt}: killed at source offset {offset} (exit {proc.returncode}); restores "
             f"{restores(proc.stderr)}; source positions: local "
-            f"{checkpointed_positions(state_dir, group)}, group "
+            f"{checkpointed_positions(state_dir, group, flights_4p)}, group "
             f"{committed_source_offsets(broker, group, flights_4p)}"
         )
         assert proc.returncode == -9, f"{history}\n{proc.stderr[-3000:]}"

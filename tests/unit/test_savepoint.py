@@ -60,7 +60,7 @@ def test_snapshot_local_reads_every_task_and_operator(
     assert [t.task_id for t in tasks] == ["0:0", "0:1", "1:0", "1:1"]
     assert tasks[2].input_topic == "sp-test.by-key.repartition"
     assert set(entries) == {"pairs", "per-minute", "totals"}
-    raw = read_task_state(task_dir(root, "sp-test", 1, 0))[1]["op.per-minute"]
+    raw = read_task_state(task_dir(root, "sp-test", "by-key", 0))[1]["op.per-minute"]
     assert [(e.key, e.value) for e in entries["per-minute"] if e.partition == 0] == raw
     assert {e.stage for e in entries["pairs"]} == {0}
     assert all(e.routing == e.key[16:] for e in entries["totals"])

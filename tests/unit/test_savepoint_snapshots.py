@@ -24,7 +24,7 @@ def _snapshot_all(state_dir: Path) -> dict[str, SnapshotRef]:
     refs = {}
     for stage in plan.stages:
         for partition in range(2):
-            path = task_dir(state_dir, plan.prefix, stage.index, partition)
+            path = task_dir(state_dir, plan.prefix, stage.id, partition)
             if not path.exists():
                 continue
             store = TaskStore(path, [store_name(w.id) for w in stage.windows])
