@@ -121,9 +121,7 @@ class Activator:
 
     def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
         txn_id = (
-            transactional_id(self.plan.prefix, stage.id, partition)
-            if self.exactly_once
-            else None
+            transactional_id(self.plan.prefix, stage.id, partition) if self.exactly_once else None
         )
         conf = kafka.producer_config(self.bootstrap, self.plan.spec.kafka)
         producer = kafka.TaskProducer(conf, txn_id)

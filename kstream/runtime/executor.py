@@ -30,6 +30,7 @@ from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.operators.window.node import WindowNode
 from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
+from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
 
 #: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
@@ -100,6 +101,9 @@ class NodeExecutor:
             self.nodes[op.id] = node
         self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
         self._timed = [n for n in self.nodes.values() if isinstance(n, WindowNode)]
+        self._timed_ids = [(i, n) for i, n in self.nodes.items() if isinstance(n, WindowNode)]
+        #: per-node watermarks when the task reads several topics (one input: the task's)
+        self.node_watermarks = NodeWatermarks(self._feeds()) if len(stage.inputs) > 1 else None
         self._derived = self._derived_nodes()
         self._readers: dict[PortRef, list[Receiver]] = {}
         self._wire_terminals()
@@ -270,6 +274,47 @@ class NodeExecutor:
         return set()
 
     # -- time and state ---------------------------------------------------------------------
+
+    def _feeds(self) -> dict[str, frozenset[int]]:
+        """Node id -> indexes of the stage inputs feeding it (through any path in the stage)."""
+        index = {i.node: n for n, i in enumerate(self.stage.inputs)}
+        feeds: dict[str, frozenset[int]] = {}
+        for op in self.stage.operators:  # topological order: producers first
+            found: set[int] = set()
+            for ref in op.inputs:
+                if ref.node in index:
+                    found.add(index[ref.node])
+                else:
+                    found |= feeds.get(ref.node, frozenset())
+            feeds[op.id] = frozenset(found)
+        return feeds
+
+    def input_watermark(self, index: int, watermark: int) -> None:
+        """Several inputs: input ``index``'s watermark rose to ``watermark`` (epoch ms); each
+        node whose own watermark rose sees it, in topological order."""
+        assert self.node_watermarks is not None
+        self.node_watermarks.input_watermark(index, watermark)
+        self._refresh()
+
+    def input_status(self, index: int, active: bool) -> None:
+        """Several inputs: input ``index`` went idle or became active."""
+        assert self.node_watermarks is not None
+        self.node_watermarks.input_status(index, active)
+        self._refresh()
+
+    def input_finish(self, index: int) -> None:
+        """Several inputs: input ``index`` has ended."""
+        assert self.node_watermarks is not None
+        self.node_watermarks.finish(index)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        assert self.node_watermarks is not None
+        of = self.node_watermarks.watermark
+        for node_id, node in self._timed_ids:
+            watermark = of(node_id)
+            if watermark > node.watermark:
+                node.on_watermark(watermark)
 
     def on_watermark(self, watermark: int) -> None:
         """Event time reached ``watermark`` (epoch ms): each node in topological order."""

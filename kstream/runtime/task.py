@@ -191,16 +191,28 @@ class Task:
             self._watermark = watermark
 
     def input_watermark(self, source: TaskInput, watermark: int) -> None:
-        """An input's watermark rose to ``watermark`` (epoch ms)."""
+        """An input's watermark rose to ``watermark`` (epoch ms). Several inputs: each node's
+        watermark is that of the inputs feeding it (:mod:`kstream.runtime.node_watermarks`);
+        the task's (sent downstream, checkpointed) is the valve over all of them."""
         valve = self.valve
-        self.advance(watermark if valve is None else valve.input_watermark(source.index, watermark))
+        if valve is None:
+            self.advance(watermark)
+            return
+        self.executor.input_watermark(source.index, watermark)
+        self._raise(valve.input_watermark(source.index, watermark))
 
     def input_active(self, source: TaskInput, active: bool) -> None:
         """An input went idle (``active`` False) or became active again."""
         valve = self.valve
         if valve is not None:
-            self.advance(valve.input_status(source.index, active))
+            self.executor.input_status(source.index, active)
+            self._raise(valve.input_status(source.index, active))
         self._send_marker(ACTIVE if self._active() else IDLE, force=not active)
+
+    def _raise(self, watermark: int) -> None:
+        """Several inputs: the task's own watermark (the nodes have theirs)."""
+        if watermark > self._watermark:
+            self._watermark = watermark
 
     def _active(self) -> bool:
         """False when every source input is idle (a task reading only repartition topics
@@ -260,7 +272,8 @@ class Task:
         if isinstance(source, SourceInput):
             source.gen.force(MAX_WATERMARK)
         if self.valve is not None:
-            self.advance(self.valve.finish(source.index))
+            self.executor.input_finish(source.index)
+            self._raise(self.valve.finish(source.index))
         if all(i.finished for i in self.inputs):
             self.advance(MAX_WATERMARK)
             self._send_marker(END, force=True)
@@ -383,6 +396,12 @@ class Task:
             self.valve.load_state(meta["valve"])
         self.markers.last = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
         self.executor.restore(stores, self._watermark)
+        if self.valve is not None:  # each node's valve starts from its inputs' restored state
+            for i in self.inputs:
+                if i.finished:
+                    self.executor.input_finish(i.index)
+                else:
+                    self.executor.input_watermark(i.index, i.watermark)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""

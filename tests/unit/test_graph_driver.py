@@ -193,3 +193,40 @@ def test_each_source_feeds_its_own_stage_with_its_own_default_policy() -> None:
     assert [r.value["r"] for r in d.topic("nyc-out")] == [5.0]
     with pytest.raises(BadRecordFailure, match="nyc-ratio"):
         d.send("nyc", {"x": 0, "ts": 0})  # fails: the policy of source nyc
+
+
+def test_in_a_task_reading_two_topics_each_node_has_the_watermark_of_its_own_inputs() -> None:
+    head = """\
+    pipeline: two
+    sources:
+      - {topic: a-flights, id: a, event_time: ts}
+      - {topic: b-flights, id: b, event_time: ts}
+    """
+    d = driver(
+        f"""\
+        operators:
+          - {{id: both, union: [a, b]}}
+          - {{id: a-hourly, from: a, window: {WINDOW}}}
+          - {{id: all-hourly, from: both, window: {WINDOW}}}
+        sinks:
+          - {{topic: a-out, from: a-hourly}}
+          - {{topic: all-out, from: all-hourly}}
+        """,
+        head=textwrap.dedent(head),
+    )
+    d.send("a", {"ts": 10}, key="k")
+    d.send("a", {"ts": 2 * HOUR}, key="k")  # a's watermark passes hour 0; b has sent nothing
+    assert [(r.key, r.value["window_start"], r.value["n"]) for r in d.topic("a-out")] == [
+        ("k", 0, 1)
+    ]
+    assert d.topic("all-out") == []  # behind the union, b holds the watermark back
+    assert d.current_watermark("a") == -(2**63)  # the task's: the min over both inputs
+    d.send("b", {"ts": 3 * HOUR}, key="k")
+    assert [(r.value["window_start"], r.value["n"]) for r in d.topic("all-out")] == [(0, 1)]
+    d.end_input("a")
+    d.end_input("b")
+    assert [(r.value["window_start"], r.value["n"]) for r in d.topic("all-out")] == [
+        (0, 1),
+        (2 * HOUR, 1),
+        (3 * HOUR, 1),
+    ]
