@@ -53,25 +53,17 @@ def task_statuses(
     owners = kafka.group_members(bootstrap, settings, group_id)
     out: list[TaskStatus] = []
     try:
-        for stage in plan.stages:
-            parts = list(range(topics.get(stage.input_topic, 0)))
-            if not parts:
-                continue
-            committed = kafka.committed_offsets(consumer, stage.input_topic, parts)
-            ends = kafka.end_offsets(consumer, stage.input_topic, parts)
-            for p in parts:
-                path = task_dir(state_dir, plan.prefix, stage.id, p)
-                out.append(
-                    _one(
-                        stage.index,
-                        stage.input_topic,
-                        p,
-                        committed[p],
-                        ends[p],
-                        path,
-                        owners.get((stage.input_topic, p)),
-                    )
-                )
+        for stage in plan.stages:  # a task reading several topics: a row per topic
+            for topic in stage.input_topics:
+                parts = list(range(topics.get(topic, 0)))
+                if not parts:
+                    continue
+                committed = kafka.committed_offsets(consumer, topic, parts)
+                ends = kafka.end_offsets(consumer, topic, parts)
+                for p in parts:
+                    path = task_dir(state_dir, plan.prefix, stage.id, p)
+                    owner = owners.get((topic, p))
+                    out.append(_one(stage.index, topic, p, committed[p], ends[p], path, owner))
     finally:
         consumer.close()
     return out
