@@ -156,8 +156,9 @@ class GroupMembership:
             self._keep_counters(rt)
 
     def _rewind(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
-        """A fenced, aborted or timed-out transaction: drop the task's uncommitted work, re-create
-        its producer (fencing any zombie) and resume from its last checkpoint.
+        """A fenced, aborted or timed-out transaction: drop the task's uncommitted work and hand
+        the task back to the "restoring" state: the main loop re-creates its producer (fencing
+        any zombie) and resumes it from its last checkpoint.
 
         Raises:
             TransactionError: the task failed more than :data:`MAX_REWINDS` times in a row.
@@ -177,10 +178,12 @@ class GroupMembership:
             raise TransactionError(
                 f"task {rt.task.id}: {in_row} transaction failures in a row, the last: {exc}"
             )
-        fresh = self._activate(*key)
-        self.tasks[key] = fresh
-        for topic, position in fresh.task.positions.items():
-            kafka.seek(self._consumer, topic, key[1], position)
+        # back to "restoring": the main loop restores it from its last checkpoint and seeks its
+        # partitions there (a lock still held, or a producer not yet fenced in, is retried
+        # without blocking the other tasks)
+        del self.tasks[key]
+        kafka.pause(self._consumer, self._input_tps(key))
+        self._pending[key] = (time.monotonic(), 0.0)
 
     def _drop_migrated(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
         """A newer owner fenced the task (this member was a zombie): drop it without touching
