@@ -231,10 +231,11 @@ class Task:
         self.executor.on_processing_time(now)
         self._send_marker(ACTIVE if self._active() else IDLE)
 
-    def set_watermark(self, watermark: int) -> None:
-        """Force the source watermarks (test driver); they never regress."""
+    def set_watermark(self, watermark: int, topic: str | None = None) -> None:
+        """Force the watermark of the source input reading ``topic`` (every source input when
+        None; test driver); it never regresses."""
         for i in self.inputs:
-            if isinstance(i, SourceInput):
+            if isinstance(i, SourceInput) and topic in (None, i.topic):
                 i.gen.force(watermark)
                 self.input_watermark(i, i.gen.watermark)
         self._send_marker(ACTIVE)

@@ -187,7 +187,8 @@ class PipelineDriver:
 
     def watermark(self, source: str, watermark_ms: int, partition: int = 0) -> None:
         """Set a source partition's watermark explicitly (it never regresses)."""
-        self.tasks[(self._source_topic(source), partition)].set_watermark(watermark_ms)
+        topic = self._source_topic(source)
+        self.tasks[(topic, partition)].set_watermark(watermark_ms, topic)
         self._drain()
 
     def advance_time(self, ms: int) -> None:

@@ -230,3 +230,29 @@ def test_in_a_task_reading_two_topics_each_node_has_the_watermark_of_its_own_inp
         (2 * HOUR, 1),
         (3 * HOUR, 1),
     ]
+
+
+def test_the_driver_sets_the_watermark_of_one_source_of_a_task() -> None:
+    head = """\
+    pipeline: two
+    sources:
+      - {topic: a-flights, id: a, event_time: ts}
+      - {topic: b-flights, id: b, event_time: ts}
+    """
+    d = driver(
+        f"""\
+        operators:
+          - {{id: both, union: [a, b]}}
+          - {{id: a-hourly, from: a, window: {WINDOW}}}
+        sinks:
+          - {{topic: all, from: both}}
+          - {{topic: a-out, from: a-hourly}}
+        """,
+        head=textwrap.dedent(head),
+    )
+    d.send("a", {"ts": 10}, key="k")
+    d.watermark("b", 5 * HOUR)
+    assert d.topic("a-out") == []  # a's watermark has not moved
+    d.watermark("a", HOUR)
+    assert [r.value["n"] for r in d.topic("a-out")] == [1]
+    assert d.current_watermark("a") == HOUR
