@@ -18,6 +18,7 @@ ended leaves the min). The truth below replays exactly that per partition:
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from typing import Any
 
 import orjson
 import pytest
-from clikit import kstream, unique
+from clikit import kstream, kstream_raw, unique
 from flights_truth import HOUR_MS, Flight, arrival_order, flight_identity
 
 from kstream.io.partitioner import partition_for
@@ -116,31 +117,34 @@ def produce(bootstrap: str, topic: str, where: str) -> int:
     return int(match.group(1))
 
 
-def test_every_output_record_matches_plain_python(broker: str, tmp_path: Path) -> None:
-    name = unique("graph")
+@pytest.fixture(scope="module")
+def topics(broker: str) -> tuple[str, str, int]:
+    """The flights as two 4-partition topics (EWR's, the others'), and how many in all."""
+    name = unique("graph-flights")
     ewr, nyc = f"{name}-ewr", f"{name}-nyc"
-    n_ewr = produce(broker, ewr, "origin == 'EWR'")
-    n_nyc = produce(broker, nyc, "origin != 'EWR'")
-    assert n_ewr + n_nyc == len(arrival_order())
+    total = produce(broker, ewr, "origin == 'EWR'") + produce(broker, nyc, "origin != 'EWR'")
+    assert total == len(arrival_order())
+    return ewr, nyc, total
+
+
+def pipeline_copy(tmp_path: Path, topics: tuple[str, str, int]) -> tuple[Path, str]:
+    """examples/flights-graph.yaml reading ``topics``, with sinks and internal topics of its
+    own; returns its path and name."""
+    name = unique("graph")
     text = (EXAMPLES / "flights-graph.yaml").read_text()
     text = text.replace("pipeline: flights-graph", f"pipeline: {name}")
-    text = text.replace("topic: ewr-flights", f"topic: {ewr}").replace(
-        "topic: nyc-flights", f"topic: {nyc}"
-    )
+    text = text.replace("topic: ewr-flights", f"topic: {topics[0]}")
+    text = text.replace("topic: nyc-flights", f"topic: {topics[1]}")
     for sink in ("flights-delay-hours", "flights-delayed-late", "flights-on-time-daily"):
         text = text.replace(f"topic: {sink}", f"topic: {name}-{sink}")
     path = tmp_path / "graph.yaml"
     path.write_text(text)
-    run = kstream(
-        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
-        "--bootstrap-servers", broker,
-    )  # fmt: skip
-    match = re.search(r"finished: ([\d,]+) records in, ([\d,]+) out, ([\d,]+) late", run.stderr)
-    assert match, run.stderr[-2000:]
-    records_in, _out, late_count = (int(g.replace(",", "")) for g in match.groups())
-    hours, longest, late, daily = truth()
-    assert records_in == n_ewr + n_nyc
+    return path, name
 
+
+def check_outputs(broker: str, name: str) -> int:
+    """Every sink record against the truth; returns how many late records there are."""
+    hours, longest, late, daily = truth()
     got_hours: dict[Window, tuple[int, int]] = {}
     for rec in tail(broker, f"{name}-flights-delay-hours"):
         v = rec["value"]
@@ -148,20 +152,57 @@ def test_every_output_record_matches_plain_python(broker: str, tmp_path: Path) -
         assert window not in got_hours, f"window {window} emitted twice"
         got_hours[window] = (v["delay_hours"], v["longest"])
     assert got_hours == {w: (hours[w], longest[w]) for w in hours}
-
     got_late = [
         (flight_identity(r["value"]), r["value"]["delay_hour"])
         for r in tail(broker, f"{name}-flights-delayed-late")
     ]
     assert len(got_late) == len(set(got_late)), "a late record was written twice"
     assert set(got_late) == late
-    assert late_count == len(late) > 1_000  # the example shows its late port at work
-
     got_daily: dict[Window, tuple[int, float]] = {}
     for rec in tail(broker, f"{name}-flights-on-time-daily"):  # re-firings: the last one counts
         v = rec["value"]
         got_daily[(v["key"], v["window_start"])] = (v["flights"], v["avg_dep_delay"])
     assert got_daily == daily
+    return len(late)
+
+
+def run_args(path: Path, tmp_path: Path, broker: str) -> list[str]:
+    return [
+        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
+        "--bootstrap-servers", broker,
+    ]  # fmt: skip
+
+
+def summary(stderr: str) -> tuple[int, int]:
+    """``(records in, late)`` of a run's final line."""
+    match = re.search(r"finished: ([\d,]+) records in, ([\d,]+) out, ([\d,]+) late", stderr)
+    assert match, stderr[-2000:]
+    records_in, _out, late = (int(g.replace(",", "")) for g in match.groups())
+    return records_in, late
+
+
+def test_every_output_record_matches_plain_python(
+    broker: str, tmp_path: Path, topics: tuple[str, str, int]
+) -> None:
+    path, name = pipeline_copy(tmp_path, topics)
+    records_in, late_count = summary(kstream(*run_args(path, tmp_path, broker)).stderr)
+    assert records_in == topics[2]
+    assert late_count == check_outputs(broker, name) > 1_000  # the late port at work
+
+
+def test_a_run_killed_and_restarted_gives_the_same_records(
+    broker: str, tmp_path: Path, topics: tuple[str, str, int]
+) -> None:
+    """SIGKILLed when a source batch holds offset 30,000 (KSTREAM_FAULT), then run again: the
+    tasks restore both inputs' positions and watermarks, and continue the same merge."""
+    path, name = pipeline_copy(tmp_path, topics)
+    killed = kstream_raw(
+        *run_args(path, tmp_path, broker),
+        env={**os.environ, "KSTREAM_FAULT": "source_offset:30000"},
+    )
+    assert killed.returncode != 0, killed.stderr[-2000:]
+    kstream(*run_args(path, tmp_path, broker))
+    check_outputs(broker, name)
 
 
 def test_the_driver_gives_the_same_records() -> None:
