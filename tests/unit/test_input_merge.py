@@ -1,0 +1,113 @@
+"""InputMerger: a task's inputs taken lowest Kafka timestamp first (ties: the input declared
+first), waiting in bounded runs for an input known to hold more records, and ending an input
+right after its last record before the end offset.
+
+    input 0:  ts 1   4   4   9
+    input 1:  ts   2 4     8
+    order:    1 2 4(0) 4(0) 4(1) 8 9
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kstream.runtime.merge import InputMerger
+
+
+@dataclass
+class Msg:
+    ts: int
+    off: int
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self.ts)
+
+    def offset(self) -> int:
+        return self.off
+
+
+@dataclass
+class FakeInput:
+    index: int
+    taken: list[tuple[int, int, int]]
+    position: int | None = None
+    end_offset: int | None = None
+    finished: bool = False
+    stopped_by: str | None = None
+    chunks: list[int] = field(default_factory=list)
+
+    def process(self, msgs: list[Any]) -> None:
+        self.chunks.append(len(msgs))
+        self.taken.extend((m.ts, self.index, m.off) for m in msgs)
+        self.position = msgs[-1].offset() + 1
+
+
+def msgs(*times: int) -> list[Msg]:
+    return [Msg(ts, off) for off, ts in enumerate(times)]
+
+
+def merger(ends: tuple[int | None, int | None] = (None, None)) -> tuple[InputMerger, list[Any]]:
+    taken: list[tuple[int, int, int]] = []
+    inputs = [FakeInput(0, taken, end_offset=ends[0]), FakeInput(1, taken, end_offset=ends[1])]
+    ended: list[int] = []
+
+    def on_end(source: Any) -> None:
+        source.finished = True
+        ended.append(source.index)
+
+    m = InputMerger(inputs, on_end)  # type: ignore[arg-type]
+    return m, [inputs, taken, ended]
+
+
+def test_lowest_timestamp_first_and_ties_to_the_first_input() -> None:
+    m, (inputs, taken, _) = merger()
+    m.add(inputs[0], msgs(1, 4, 4, 9))
+    m.add(inputs[1], msgs(2, 4, 8))
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [
+        (1, 0),
+        (2, 1),
+        (4, 0),
+        (4, 0),
+        (4, 1),
+        (8, 1),
+        (9, 0),
+    ]
+    assert inputs[0].chunks == [1, 2, 1]  # runs before the other input's next record
+
+
+def test_without_known_ends_what_is_buffered_is_taken() -> None:
+    m, (inputs, taken, _) = merger()
+    m.add(inputs[0], msgs(5, 6))
+    m.drain()
+    assert [ts for ts, _, _ in taken] == [5, 6]
+
+
+def test_a_bounded_merge_waits_for_an_input_known_to_hold_records() -> None:
+    m, (inputs, taken, ended) = merger(ends=(2, 2))
+    m.add(inputs[0], msgs(5, 6))
+    m.drain()
+    assert taken == []  # input 1 holds records not fetched yet
+    m.add(inputs[1], msgs(1, 7))
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(1, 1), (5, 0), (6, 0), (7, 1)]
+    assert ended == [0, 1]  # each right after its last record
+
+
+def test_records_at_or_past_the_end_offset_are_not_taken() -> None:
+    m, (inputs, taken, ended) = merger(ends=(1, 0))
+    inputs[1].finished = True  # an empty partition ends at once
+    m.add(inputs[0], msgs(3, 4, 5))
+    m.drain()
+    assert [ts for ts, _, _ in taken] == [3]
+    assert ended == [0]
+
+
+def test_a_stopped_input_is_not_taken_from() -> None:
+    m, (inputs, taken, _) = merger()
+    m.add(inputs[0], msgs(1))
+    inputs[1].stopped_by = "sp-1"
+    m.add(inputs[1], msgs(0))
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(1, 0)]
