@@ -133,6 +133,9 @@ class SourceInput(TaskInput):
 
     def process(self, msgs: Sequence[Any]) -> None:
         task = self.task
+        if msgs and self.idle:  # active again before its watermark moves (Flink's order)
+            self.idle = False
+            task.input_active(self, True)
         decode_value, decode_key, extract = self.decode_value, self.decode_key, self.extract
         gen, push, skew = self.gen, self.push, self.gen.max_future_skew_ms
         try:
@@ -161,9 +164,6 @@ class SourceInput(TaskInput):
             task.counters["in"] += len(msgs)
             self.after_batch(msgs)
             self.last_record_at = task.clock()
-            if self.idle:
-                self.idle = False
-                task.input_active(self, True)
 
     def tick(self, now: int) -> None:
         """Processing time is ``now`` (epoch ms): the processing-time watermark, idleness."""

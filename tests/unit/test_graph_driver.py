@@ -256,3 +256,48 @@ def test_the_driver_sets_the_watermark_of_one_source_of_a_task() -> None:
     d.watermark("a", HOUR)
     assert [r.value["n"] for r in d.topic("a-out")] == [1]
     assert d.current_watermark("a") == HOUR
+
+
+UNION_IDLE = """\
+pipeline: idle
+sources:
+  - {topic: a-flights, id: a, event_time: ts, watermark: {idle_timeout: 10s}}
+  - {topic: b-flights, id: b, event_time: ts, watermark: {idle_timeout: 10s}}
+"""
+
+
+def union_driver() -> PipelineDriver:
+    return driver(
+        f"""\
+        operators:
+          - {{id: both, union: [a, b]}}
+          - {{id: hourly, window: {WINDOW}}}
+        sinks:
+          - {{topic: out, from: hourly}}
+          - {{topic: late, from: hourly.late}}
+        """,
+        head=textwrap.dedent(UNION_IDLE),
+    )
+
+
+def test_union_an_input_returning_from_idleness_behind_does_not_hold_the_watermark() -> None:
+    d = union_driver()
+    d.send("b", {"ts": 0}, key="k")
+    d.advance_time(10_000)  # b idle; a never sent anything: idle too after the timeout
+    d.send("a", {"ts": 5 * HOUR}, key="k")  # a active again: the watermark follows a
+    assert d.current_watermark("a") == 5 * HOUR - 1
+    d.send("b", {"ts": HOUR}, key="k")  # b returns behind: late, and it holds nothing back
+    assert d.current_watermark("a") == 5 * HOUR - 1
+    assert [r.value["ts"] for r in d.topic("late")] == [HOUR]
+    d.send("a", {"ts": 7 * HOUR}, key="k")
+    assert d.current_watermark("a") == 7 * HOUR - 1  # not held at b's 1 h
+
+
+def test_union_all_inputs_idle_advances_to_the_max_so_windows_fire() -> None:
+    d = union_driver()
+    d.send("a", {"ts": 10}, key="k")
+    d.send("b", {"ts": 3 * HOUR}, key="k")
+    assert d.topic("out") == []  # a holds the min at 9
+    d.advance_time(10_000)  # both idle: the watermark jumps to the max (3 h - 1)
+    assert d.current_watermark("a") == 3 * HOUR - 1
+    assert [(r.value["window_start"], r.value["n"]) for r in d.topic("out")] == [(0, 1)]
