@@ -14,7 +14,7 @@ policy of the source, operator or sink (:mod:`kstream.runtime.policy`, ``docs/er
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kstream.errors import RecordError
@@ -28,13 +28,13 @@ from kstream.runtime.inputs import (
     RepartitionInput,
     SourceInput,
     TaskInput,
-    legacy_input_state,
     marker_fields,
     repartition_sequence,
 )
 from kstream.runtime.markers import MarkerSender
 from kstream.runtime.merge import InputMerger
 from kstream.runtime.policy import ErrorRouter, Policy, derived_origin, message_origin
+from kstream.runtime.task_state import TaskState
 from kstream.time.timestamps import now_ms
 from kstream.time.valve import WatermarkValve
 from kstream.time.watermarks import (
@@ -53,7 +53,7 @@ COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplica
 MARKER_INTERVAL_MS = 200
 
 
-class Task:
+class Task(TaskState):
     """One partition number of one stage: that partition of every topic the stage reads.
 
     Args:
@@ -351,62 +351,6 @@ class Task:
             source.seq_base, source.seq_sub = base, 0
         source.seq_sub += 1
         return source.seq_origin + str((base << 24) | source.seq_sub).encode()
-
-    # -- state --------------------------------------------------------------------------------
-
-    def state_changes(self) -> dict[str, list[tuple[bytes, bytes | None]]]:
-        """Per store name, each key changed since the last call, once (None = deleted)."""
-        return self.executor.state_changes()
-
-    def meta(self) -> dict[str, Any]:
-        """The task's non-window state: input positions, watermarks, finished and stop flags.
-
-        ``position``, ``source``, ``upstream`` and ``seen`` describe the first input (the
-        shape older versions wrote and read); ``inputs`` holds every input by topic."""
-        first = self._first.to_state()
-        return {
-            "position": self.position,
-            "watermark": self._watermark,
-            "source": first.get("source"),
-            "upstream": first.get("upstream"),
-            "finished": self.finished,
-            "stopped_by": self.stopped_by,
-            "marker": list(self.markers.last[:2]),
-            "seen": first.get("seen", {}),
-            "inputs": {i.topic: i.to_state() for i in self.inputs},
-            "valve": self.valve.to_state() if self.valve is not None else None,
-        }
-
-    def restore(
-        self, meta: dict[str, Any] | None, stores: Mapping[str, Iterable[tuple[bytes, bytes]]]
-    ) -> None:
-        """Rebuild the task from checkpointed ``meta`` and store entries (None: fresh task)."""
-        if meta is None:
-            return
-        self.finished = bool(meta["finished"])
-        self.stopped_by = meta.get("stopped_by")
-        self._watermark = int(meta["watermark"])
-        states = meta.get("inputs") or {}
-        for i in self.inputs:
-            state = states.get(i.topic)
-            if i is self._first:  # the older shape, completed by what ``inputs`` holds
-                state = {**legacy_input_state(meta), **(state or {})}
-            if state is not None:
-                i.load_state(state)
-        if self.valve is not None and meta.get("valve"):
-            self.valve.load_state(meta["valve"])
-        self.markers.last = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
-        self.executor.restore(stores, self._watermark)
-        if self.valve is not None:  # each node's valve starts from its inputs' restored state
-            for i in self.inputs:
-                if i.finished:
-                    self.executor.input_finish(i.index)
-                else:
-                    self.executor.input_watermark(i.index, i.watermark)
-
-    def open_windows(self) -> int:
-        """Windows currently held by the task's operators."""
-        return sum(w.open_windows() for w in self.windows)
 
 
 def _out_topics(
