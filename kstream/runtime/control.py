@@ -18,13 +18,21 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kstream.checkpoint.steps import TaskRuntime, TxnState
 from kstream.errors import KStreamError
 from kstream.graph.plan import Plan
 from kstream.io import kafka
-from kstream.state.store import SnapshotRef, is_locked, snapshots_dir, task_dir
+from kstream.runtime.lifecycle import RunOptions
+from kstream.state.store import (
+    SnapshotRef,
+    is_locked,
+    snapshot_path,
+    snapshots_dir,
+    task_dir,
+)
 
 
 @dataclass
@@ -35,6 +43,38 @@ class Quiesced:
     request_id: str | None = None
     acks: int = 0
     snapshots: dict[str, SnapshotRef] = field(default_factory=dict)
+
+
+def acknowledge(
+    request_id: str,
+    runtimes: list[TaskRuntime],
+    options: RunOptions,
+    prefix: str,
+    settings: dict[str, str],
+) -> None:
+    """Answer a request for this process's tasks (``runtimes``): each task's committed state
+    is first copied by this process, the owner of its database, to a snapshot
+    (:meth:`TaskStore.snapshot`); the acknowledgement names each snapshot with the checkpoint
+    it holds, which ``savepoint create`` verifies before using it.
+
+    Raises:
+        BrokerError: the acknowledgement cannot be produced.
+    """
+    snapshots = []
+    for rt in sorted(runtimes, key=lambda r: r.task.id):
+        if rt.state == TxnState.ABORTED or rt.committed_position is None:
+            continue  # nothing committed here: the savepoint reads no state of this task
+        path = snapshot_path(options.state_dir, prefix, request_id, rt.task.id)
+        rt.store.snapshot(path / "db")
+        ref = SnapshotRef(rt.task.id, str(path.resolve()), rt.committed_position, rt.checkpoint_id)
+        snapshots.append(asdict(ref))
+    tasks = sorted(rt.task.id for rt in runtimes)
+    kafka.produce_json(
+        options.bootstrap,
+        settings,
+        control_topic(prefix),
+        {"type": "ack", "id": request_id, "tasks": tasks, "snapshots": snapshots},
+    )
 
 
 def discard_snapshots(state_dir: str, prefix: str, request_id: str | None) -> None:

@@ -9,7 +9,6 @@ finished.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -25,14 +24,13 @@ from kstream.io import kafka
 from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
 from kstream.runtime.bounded import BoundedRun
-from kstream.runtime.control import control_topic
+from kstream.runtime.control import acknowledge, control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.membership import GroupMembership
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
-from kstream.state.store import SnapshotRef, snapshot_path
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
@@ -326,26 +324,10 @@ class Runner(GroupMembership, BoundedRun):
             rt.outputs_since_commit += 1
 
     def _ack(self, request_id: str) -> None:
-        """Acknowledge a savepoint request once every task here has checkpointed: each task's
-        committed state is first copied by this process, the owner of its database, to a
-        snapshot (:meth:`TaskStore.snapshot`); the acknowledgement names each snapshot with the
-        checkpoint it holds, which ``savepoint create`` verifies before using it."""
-        snapshots = []
-        for rt in sorted(self.tasks.values(), key=lambda r: r.task.id):
-            if rt.state == TxnState.ABORTED or rt.committed_position is None:
-                continue  # nothing committed here: the savepoint reads no state of this task
-            path = snapshot_path(self.options.state_dir, self.plan.prefix, request_id, rt.task.id)
-            rt.store.snapshot(path / "db")
-            ref = SnapshotRef(
-                rt.task.id, str(path.resolve()), rt.committed_position, rt.checkpoint_id
-            )
-            snapshots.append(dataclasses.asdict(ref))
-        tasks = sorted(rt.task.id for rt in self.tasks.values())
-        kafka.produce_json(
-            self.options.bootstrap,
-            self.spec.kafka,
-            control_topic(self.plan.prefix),
-            {"type": "ack", "id": request_id, "tasks": tasks, "snapshots": snapshots},
+        """Acknowledge a savepoint request once every task here has checkpointed
+        (:func:`kstream.runtime.control.acknowledge`)."""
+        acknowledge(
+            request_id, list(self.tasks.values()), self.options, self.plan.prefix, self.spec.kafka
         )
 
     def _checkpoint_all(self, force: bool) -> None:
