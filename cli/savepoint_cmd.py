@@ -22,6 +22,7 @@ from kstream.runtime import control
 from kstream.runtime.control import Quiesced
 from kstream.savepoint import (
     TaskSnapshot,
+    check_supported,
     dispose,
     list_savepoints,
     open_savepoint,
@@ -85,6 +86,7 @@ def create(
     console = Console(stderr=True)
     spec = load_pipeline(pipeline)
     plan = build_plan(spec, group)
+    check_supported(plan)  # before the job is asked to checkpoint or stop
     bootstrap = resolve_bootstrap(bootstrap_servers, spec.kafka)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = directory or Path(DEFAULT_ROOT) / f"{spec.name}-{stamp}"

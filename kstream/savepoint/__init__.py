@@ -52,7 +52,7 @@ from kstream.savepoint.read import (
     open_savepoint,
 )
 from kstream.savepoint.view import OperatorSummary, aggregator_for, summarize
-from kstream.savepoint.write import snapshot_local, write_savepoint
+from kstream.savepoint.write import check_supported, snapshot_local, write_savepoint
 
 __all__ = [
     "ENTRY_SCHEMA",
@@ -72,6 +72,7 @@ __all__ = [
     "TaskSnapshot",
     "aggregator_for",
     "check_restore",
+    "check_supported",
     "definition_changes",
     "dispose",
     "is_partial",

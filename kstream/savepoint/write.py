@@ -198,15 +198,7 @@ def write_savepoint(
     if target.exists():
         raise SavepointError(f"{target} already exists; choose another directory or dispose it")
     plan = build_plan(spec, group)
-    several = [s.id for s in plan.stages if len(s.inputs) > 1] + (
-        [spec.sources[1].id] if len(spec.sources) > 1 else []
-    )
-    if several:
-        raise SavepointError(
-            f"savepoint format version 1 holds one source and one input topic per task; "
-            f"this pipeline has several ({', '.join(several)}): savepoints of such pipelines "
-            "come with format version 2"
-        )
+    check_supported(plan)
     _check(plan, tasks, entries)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(target, os.getpid())
@@ -219,6 +211,23 @@ def write_savepoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def check_supported(plan: Plan) -> None:
+    """Refuse a pipeline that format version 1 cannot hold: several sources, or tasks that read
+    several topics.
+
+    Raises:
+        SavepointError: with the sources or stages that are too many.
+    """
+    several = [s.id for s in plan.spec.sources] if len(plan.spec.sources) > 1 else []
+    several += [s.id for s in plan.stages if len(s.inputs) > 1 and s.id not in several]
+    if several:
+        raise SavepointError(
+            "savepoint format version 1 holds one source and one input topic per task; this "
+            f"pipeline has several ({', '.join(several)}): savepoints of such pipelines come "
+            "with format version 2"
+        )
 
 
 def _check(plan: Plan, tasks: list[TaskSnapshot], entries: Mapping[str, Any]) -> None:

@@ -162,6 +162,25 @@ def test_create_refusals(tmp_path: Path, job: tuple[Path, Path]) -> None:
     assert exists.exit_code == 4 and "already exists" in exists.output
 
 
+def test_create_refuses_several_sources_before_contacting_the_job(tmp_path: Path) -> None:
+    pipeline = tmp_path / "two.yaml"
+    pipeline.write_text(
+        "pipeline: two\n"
+        "sources: [{topic: a, id: a}, {topic: b, id: b}]\n"
+        "operators: [{id: both, union: [a, b]}]\n"
+        "sinks: [{topic: out}]\n"
+    )
+    # an unreachable broker: the refusal comes first, with no request to the job
+    result = invoke(
+        "savepoint", "create", str(pipeline), "--bootstrap-servers", "127.0.0.1:1",
+        "--dir", str(tmp_path / "sp"),
+    )  # fmt: skip
+    assert result.exit_code == 4, result.output
+    assert "format version 1 holds one source and one input topic per task" in result.output
+    assert "(a, b)" in result.output
+    assert not (tmp_path / "sp").exists()
+
+
 def test_list(saved: Path) -> None:
     result = invoke("savepoint", "list", str(saved.parent.parent))
     assert result.exit_code == 0, result.output
