@@ -99,8 +99,6 @@ class Task(TaskState):
         self._watermark = MIN_WATERMARK
         self.finished = False
         self.stopped_by: str | None = None
-        self._seq_base = -1
-        self._seq_sub = 0
         self.inputs: list[TaskInput] = [
             self._input(i, index, upstream_tasks) for index, i in enumerate(stage.inputs)
         ]
