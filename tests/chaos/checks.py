@@ -213,17 +213,19 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
     lost a task keeps its last checkpoint of it, which must be exact too."""
     from kstream.io.partitioner import partition_for
     from kstream.operators.window.operator import decode_window_key
-    from kstream.state.store import read_task_state
+    from kstream.state.store import read_task_state, task_dir
 
     offsets = dict.fromkeys(range(PARTITIONS), 0)
     sourced = []  # (event, its offset in its source partition), in produce order
     for e in feed:
         sourced.append((e, offsets[e.partition]))
         offsets[e.partition] += 1
+    checked = 0
     for state_dir, p in ((d, p) for d in state_dirs for p in range(PARTITIONS)):
-        meta, stores = read_task_state(state_dir / "chaos" / f"1-{p}")
+        meta, stores = read_task_state(task_dir(state_dir, "chaos", "by-key", p))
         if meta is None:
             continue
+        checked += 1
         applied = {origin: seq >> 24 for origin, seq in (meta.get("seen") or {}).items()}
         truth: dict[tuple[str, int], list[int]] = {}
         for e, offset in sourced:
@@ -245,6 +247,8 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
             end = window[1] + workload.WINDOW_MS
             if end - 1 + workload.LATENESS_MS > meta["watermark"] and window not in held:
                 result.state_mismatches.append(f"task 1:{p} {window}: missing from state")
+    if not checked:  # a check that found nothing to check must not pass
+        result.state_mismatches.append(f"no window task state found under {state_dirs}")
 
 
 _COMMITTED_TASK = re.compile(rb"task (\d+:\d+) checkpoint \d+ committed at position")

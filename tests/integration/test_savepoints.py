@@ -217,7 +217,7 @@ def restore_bounded(
 
 
 def task_dirs(stopped: Stopped, group: str) -> set[str]:
-    """The task directories (``<stage>-<partition>``) of ``group`` under the state dir."""
+    """The task directories (``<stage id>.p<partition>``) of ``group`` under the state dir."""
     return {p.name for p in (stopped.state_dir / group).iterdir() if p.is_dir()}
 
 
@@ -319,8 +319,8 @@ def test_rescale_1_to_4(
     assert_matches({**emitted, **held}, read, f"the first {stopped.offset} flights")
 
     group, _ = restore_bounded(broker, stopped, 4)
-    assert {d for d in task_dirs(stopped, group) if d.startswith("1-")} == {
-        "1-0", "1-1", "1-2", "1-3"
+    assert {d for d in task_dirs(stopped, group) if d.startswith("by-origin.")} == {
+        "by-origin.p0", "by-origin.p1", "by-origin.p2", "by-origin.p3"
     }  # fmt: skip
     assert_matches(windows_of(tail_jsonl(broker, stopped.sink)), truth)
 
@@ -336,7 +336,9 @@ def test_rescale_4_to_2(
     assert [s.partitions for s in sp.manifest.stages] == [1, 4]
     assert {t.task_id for t in sp.tasks()} == {"0:0", "1:0", "1:1", "1:2", "1:3"}
     group, _ = restore_bounded(broker, stopped, 2)
-    assert {d for d in task_dirs(stopped, group) if d.startswith("1-")} == {"1-0", "1-1"}
+    assert {d for d in task_dirs(stopped, group) if d.startswith("by-origin.")} == {
+        "by-origin.p0", "by-origin.p1"
+    }  # fmt: skip
     assert_matches(windows_of(tail_jsonl(broker, stopped.sink)), truth)
 
 
