@@ -92,6 +92,8 @@ class NodeExecutor:
     def __init__(self, plan: Plan, stage: Stage, hooks: TaskHooks) -> None:
         self.plan, self.stage, self.hooks = plan, stage, hooks
         spec = plan.spec
+        self._ops = {op.id: op for op in stage.operators}
+        self._derived = self._derived_nodes()
         self.nodes: dict[str, Operator] = {}
         for op in stage.operators:
             if isinstance(op, WindowSpec):
@@ -100,11 +102,10 @@ class NodeExecutor:
                 node = build_stateless(op, spec)
             self.nodes[op.id] = node
         self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
-        self._timed = [n for n in self.nodes.values() if isinstance(n, WindowNode)]
         self._timed_ids = [(i, n) for i, n in self.nodes.items() if isinstance(n, WindowNode)]
+        self._timed = [n for _, n in self._timed_ids]
         #: per-node watermarks when the task reads several topics (one input: the task's)
         self.node_watermarks = NodeWatermarks(self._feeds()) if len(stage.inputs) > 1 else None
-        self._derived = self._derived_nodes()
         self._readers: dict[PortRef, list[Receiver]] = {}
         self._wire_terminals()
         for op in reversed(stage.operators):
@@ -117,18 +118,19 @@ class NodeExecutor:
         """Ids of the nodes fed (directly or not) by a window of this stage: their records are
         window results, not records as read."""
         derived: set[str] = set()
-        ops = {op.id: op for op in self.stage.operators}
-        for op in self.stage.operators:
-            for ref in op.inputs:
-                if ref.node in derived or isinstance(ops.get(ref.node), WindowSpec):
-                    derived.add(op.id)
+        for op in self.stage.operators:  # topological order: producers first
+            if self._fed_by_window(op.inputs, derived):
+                derived.add(op.id)
         return derived
 
-    def _is_derived(self, inputs: Iterable[PortRef]) -> bool:
-        ops = {op.id: op for op in self.stage.operators}
+    def _fed_by_window(self, inputs: Iterable[PortRef], derived: set[str]) -> bool:
+        ops = self._ops
         return any(
-            ref.node in self._derived or isinstance(ops.get(ref.node), WindowSpec) for ref in inputs
+            ref.node in derived or isinstance(ops.get(ref.node), WindowSpec) for ref in inputs
         )
+
+    def _is_derived(self, inputs: Iterable[PortRef]) -> bool:
+        return self._fed_by_window(inputs, self._derived)
 
     def _read(self, refs: Iterable[PortRef], receiver: Receiver) -> None:
         for ref in refs:
@@ -234,7 +236,7 @@ class NodeExecutor:
         encode_key = codecs.encoder("string")
         encode_value = codecs.late_encoder(spec, op, topic) if topic else None
         policy = self._policy(op, op.id, op.id)
-        derived_window = op.id in self._derived_for(op)
+        derived_window = op.id in self._derived  # fed by an earlier window
         ref = PortRef(op.id, "late")
 
         def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
@@ -258,20 +260,6 @@ class NodeExecutor:
                     hooks.record.headers = None
 
         return on_late
-
-    def _derived_for(self, op: WindowSpec) -> set[str]:
-        """``{op.id}`` when the window is fed by an earlier window of the stage."""
-        ops = {o.id: o for o in self.stage.operators}
-        todo, seen = [r.node for r in op.inputs], set()
-        while todo:
-            node = todo.pop()
-            if node in seen or node not in ops:
-                continue
-            seen.add(node)
-            if isinstance(ops[node], WindowSpec):
-                return {op.id}
-            todo.extend(r.node for r in ops[node].inputs)
-        return set()
 
     # -- time and state ---------------------------------------------------------------------
 

@@ -88,7 +88,6 @@ class Task(TaskState):
         self.markers = MarkerSender(
             self.id, _out_topics(plan, stage, out_partitions), emit, clock, MARKER_INTERVAL_MS
         )
-        self.source = stage.source
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = ErrorRouter(emit, self.counters)
         self._current: Any = None  # the record being processed (None: timers, end of input)
