@@ -299,6 +299,11 @@ class Chaos:
         time.sleep(0.5)
         tasks = recently_committed_tasks(worker.log.read_bytes(), lines=8)
         before = self.assignments_elsewhere(worker, tasks)
+        if worker.proc.poll() is not None:
+            # it died meanwhile (its armed fault point killed it): no zombie this time; the
+            # main loop restarts it like any other killed worker
+            print("the chosen worker exited before it could be frozen", file=sys.stderr)
+            return
         os.kill(worker.proc.pid, signal.SIGSTOP)
         deadline = time.monotonic() + self.cfg.zombie_wait_s
         while time.monotonic() < deadline:
@@ -306,7 +311,11 @@ class Chaos:
             if self.assignments_elsewhere(worker, tasks) != before:
                 break
             time.sleep(0.5)
-        os.kill(worker.proc.pid, signal.SIGCONT)
+        try:
+            os.kill(worker.proc.pid, signal.SIGCONT)
+        except ProcessLookupError:  # it exited before the SIGSTOP landed and was reaped
+            print("the frozen worker had already exited", file=sys.stderr)
+            return
         self.zombie_logs.append((worker.log, worker.log.stat().st_size))
         self.result.zombies += 1
 
