@@ -181,8 +181,18 @@ class TaskProducer:
             raise TransactionError(f"{remaining} records not delivered within {self.timeout_s} s")
 
     def poll(self) -> None:
-        """Serve delivery callbacks."""
-        self._producer.poll(0)
+        """Serve delivery callbacks.
+
+        Raises:
+            TaskMigratedError: librdkafka raised a fatal fencing error (a newer owner's
+                ``init_transactions`` bumped the epoch while this producer had records in
+                flight); TransactionError for any other fatal error.
+        """
+        try:
+            self._producer.poll(0)
+        except KafkaException as exc:
+            error_class = TaskMigratedError if is_fenced(exc) else TransactionError
+            raise error_class(f"poll: {translate(exc, 'poll')}") from exc
 
     def flush_quietly(self, timeout_s: float = 5.0) -> None:
         """Best-effort flush before the producer is dropped (errors ignored, at most

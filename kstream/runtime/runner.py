@@ -204,9 +204,7 @@ class Runner(GroupMembership, BoundedRun):
             now = now_ms()
             if now - last_tick >= 100:
                 last_tick = now
-                for rt in list(self.tasks.values()):
-                    rt.task.tick()
-                    rt.producer.poll()
+                self._tick_tasks()
                 self._poll_control()
                 if self.options.bounded:
                     for rt in list(self.tasks.values()):
@@ -264,6 +262,16 @@ class Runner(GroupMembership, BoundedRun):
                 self._checkpoint_task(rt)
         for event in events:
             self._on_event(event)
+
+    def _tick_tasks(self) -> None:
+        """Each task's periodic work (idle timeouts, processing time) and its producer's
+        delivery callbacks; a task whose transaction failed meanwhile (fenced) is rewound."""
+        for key, rt in list(self.tasks.items()):
+            try:
+                rt.task.tick()
+                rt.producer.poll()
+            except TransactionError as exc:
+                self._rewind(key, rt, exc)
 
     def _source_hooks(self, tp: tuple[str, int], rt: TaskRuntime, batch: list[Any]) -> list[Any]:
         """Test-only hooks of :mod:`kstream.faults` on a batch of source records: a kill at an

@@ -58,3 +58,24 @@ def test_a_hung_call_abandons_the_producer(producer: kafka.TaskProducer) -> None
     producer.abort()  # no-op, no hang
     producer.flush_quietly()
     release.set()
+
+
+class FatalOnPoll:
+    """A client whose delivery-callback poll raises librdkafka's fatal error, as confluent-kafka
+    does once a newer owner fenced the transactional id while records were in flight."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def poll(self, _timeout: float) -> int:
+        raise KafkaException(KafkaError(self.code, "fenced", fatal=True))
+
+
+def test_a_fatal_error_served_by_poll_is_translated(producer: kafka.TaskProducer) -> None:
+    producer._producer = FatalOnPoll(KafkaError._FENCED)
+    with pytest.raises(TaskMigratedError, match="poll"):
+        producer.poll()
+    producer._producer = FatalOnPoll(KafkaError._TIMED_OUT)
+    with pytest.raises(TransactionError) as info:
+        producer.poll()
+    assert not isinstance(info.value, TaskMigratedError)
