@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kstream.errors import BrokerError
-from kstream.graph.plan import Plan, build_plan, changelog_topic, store_name
+from kstream.graph.plan import Plan, build_plan
 from kstream.io.kafka import Admin
 from kstream.pipeline.load import load_pipeline
 from kstream.pipeline.view import operator_kind
@@ -80,9 +80,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
         writes = [topic for topic, _ in job.output_topics(stage)]
         writes += [s.topic for s in stage.sinks]
         writes += [w.late_topic for w in stage.windows if w.late_topic]
-        stores = [
-            f"{store_name(w.id)} -> {changelog_topic(job.prefix, w.id)}" for w in stage.windows
-        ]
+        stores = [f"{ref.column_family} -> {ref.changelog(job.prefix)}" for ref in stage.stores]
         table.add_row(
             str(stage.index),
             "\n".join(stage.input_topics),

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kstream import faults
 from kstream.checkpoint.meta import META_KEY
 from kstream.errors import StateError
-from kstream.graph.plan import changelog_topic, task_changelog_topic
+from kstream.graph.plan import task_changelog_topic
 from kstream.io.kafka import TaskProducer, commit_offsets
 from kstream.state.store import Changes, TaskStore
 
@@ -114,9 +114,9 @@ def produce_changelog(cp: Checkpoint) -> None:
     import orjson
 
     task, emit = cp.rt.task, cp.rt.producer.emit
-    for window in task.windows:
-        topic = changelog_topic(cp.rt.pipeline, window.id)
-        for key, value in cp.changes.get(f"op.{window.id}", ()):
+    for ref in task.stage.stores:
+        topic = ref.changelog(cp.rt.pipeline)
+        for key, value in cp.changes.get(ref.column_family, ()):
             emit(topic, key, value, 0, None, task.partition)
     meta_topic = task_changelog_topic(cp.rt.pipeline, task.stage.id)
     emit(meta_topic, META_KEY, orjson.dumps(cp.meta), 0, None, task.partition)

@@ -30,9 +30,12 @@ def repartition_topic(pipeline: str, operator_id: str) -> str:
     return f"{pipeline}.{operator_id}.repartition"
 
 
-def changelog_topic(pipeline: str, operator_id: str) -> str:
-    """``<pipeline>.<operator-id>.changelog`` (compacted, partitioned like the task input)."""
-    return f"{pipeline}.{operator_id}.changelog"
+def changelog_topic(pipeline: str, operator_id: str, store: str = "") -> str:
+    """``<pipeline>.<operator-id>.changelog`` for a node's default store, else
+    ``<pipeline>.<operator-id>.<store>.changelog`` (compacted, partitioned like the task
+    input)."""
+    node = f"{operator_id}.{store}" if store else operator_id
+    return f"{pipeline}.{node}.changelog"
 
 
 def task_changelog_topic(pipeline: str, stage_id: str) -> str:
@@ -41,9 +44,32 @@ def task_changelog_topic(pipeline: str, stage_id: str) -> str:
     return f"{pipeline}.{stage_id}.task.changelog"
 
 
-def store_name(operator_id: str) -> str:
-    """The RocksDB column family holding an operator's state."""
-    return f"op.{operator_id}"
+def store_name(operator_id: str, store: str = "") -> str:
+    """The RocksDB column family of a node's store: ``op.<node-id>`` for its default store
+    (``store`` empty), ``op.<node-id>.<store>`` for another (``timers``)."""
+    return f"op.{operator_id}.{store}" if store else f"op.{operator_id}"
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """A state store of a node (DESIGN.md section 5): ``store`` is ``""`` for the node's
+    default store, else a name relative to it (``timers``)."""
+
+    node: str
+    store: str = ""
+
+    @property
+    def column_family(self) -> str:
+        """Its RocksDB column family (:func:`store_name`)."""
+        return store_name(self.node, self.store)
+
+    def changelog(self, pipeline: str) -> str:
+        """Its changelog topic (:func:`changelog_topic`)."""
+        return changelog_topic(pipeline, self.node, self.store)
+
+
+#: Window types whose operator keeps event-time timers (count windows fire on counts).
+_TIMED_WINDOWS = frozenset({"tumbling", "sliding", "session"})
 
 
 def transactional_id(pipeline: str, stage_id: str, partition: int) -> str:
@@ -117,8 +143,19 @@ class Stage:
 
     @property
     def windows(self) -> list[WindowSpec]:
-        """Its stateful operators."""
+        """Its window operators."""
         return [op for op in self.operators if isinstance(op, WindowSpec)]
+
+    @property
+    def stores(self) -> list[StoreRef]:
+        """The state stores of its nodes: each window's store and, for time windows, its
+        ``timers`` store."""
+        out: list[StoreRef] = []
+        for window in self.windows:
+            out.append(StoreRef(window.id))
+            if window.type in _TIMED_WINDOWS:
+                out.append(StoreRef(window.id, "timers"))
+        return out
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,7 @@ class NodeExecutor:
         changes: dict[str, Changes] = {}
         for node_id, node in self.nodes.items():
             for name, entries in node.prepare_checkpoint().items():
-                changes[_store(node_id, name)] = entries
+                changes[store_name(node_id, name)] = entries
         return changes
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
@@ -334,8 +334,6 @@ class NodeExecutor:
             node.restore(own, watermark)
 
 
-def _store(node_id: str, name: str) -> str:
-    return store_name(node_id) if not name else f"{store_name(node_id)}.{name}"
 
 
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:

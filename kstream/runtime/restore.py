@@ -29,7 +29,7 @@ import orjson
 from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
-from kstream.graph.plan import Stage, changelog_topic, store_name, task_changelog_topic
+from kstream.graph.plan import Stage, task_changelog_topic
 from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
@@ -50,7 +50,7 @@ def open_store(
     """
     path = task_dir(state_dir, pipeline, stage.id, partition)
     _migrate(legacy_task_dir(state_dir, pipeline, stage.index, partition), path)
-    stores = [store_name(w.id) for w in stage.windows]
+    stores = [ref.column_family for ref in stage.stores]
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -168,14 +168,14 @@ def _from_changelog(
     for key, value in read(task_changelog_topic(pipeline, stage.id), partition):
         if key == META_KEY:
             meta = orjson.loads(value) if value else None
-    for window in stage.windows:
+    for ref in stage.stores:
         latest: dict[bytes, bytes | None] = {}
-        for key, value in read(changelog_topic(pipeline, window.id), partition):
+        for key, value in read(ref.changelog(pipeline), partition):
             if key != META_KEY:
                 latest[key] = value
             elif meta is None:  # written before the task changelog existed
                 meta = orjson.loads(value) if value else None
-        changes[store_name(window.id)] = [(k, v) for k, v in latest.items() if v is not None]
+        changes[ref.column_family] = [(k, v) for k, v in latest.items() if v is not None]
     if meta is None:
         meta = initial_meta(committed.get(stage.input_topic))
         meta["inputs"] = {t: {"position": p} for t, p in committed.items()}
@@ -199,7 +199,7 @@ def _from_changelog(
 
 def store_entries(store: TaskStore, stage: Stage) -> dict[str, list[tuple[bytes, bytes]]]:
     """Every stored entry of the stage's stores (to rebuild the in-memory operator state)."""
-    return {store_name(w.id): list(store.items(store_name(w.id))) for w in stage.windows}
+    return {ref.column_family: list(store.items(ref.column_family)) for ref in stage.stores}
 
 
 def check_transaction_timeout(

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kstream.errors import BrokerError, ConfigError, ConfigIssue
-from kstream.graph.plan import Plan, Stage, changelog_topic, task_changelog_topic
+from kstream.graph.plan import Plan, Stage, task_changelog_topic
 from kstream.io.kafka import Admin, TopicConfig
 
 
@@ -52,8 +52,9 @@ def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[Topi
     for stage in plan.stages:  # topological: a stage's input count is known when it comes
         inputs = counts[stage.input_topic]
         out.append(TopicConfig(task_changelog_topic(plan.prefix, stage.id), inputs, compacted=True))
+        for ref in stage.stores:
+            out.append(TopicConfig(ref.changelog(plan.prefix), inputs, compacted=True))
         for window in stage.windows:
-            out.append(TopicConfig(changelog_topic(plan.prefix, window.id), inputs, compacted=True))
             if window.late_topic:
                 out.append(TopicConfig(window.late_topic, inputs))
         for topic, key_by in plan.output_topics(stage):

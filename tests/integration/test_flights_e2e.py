@@ -310,6 +310,7 @@ def test_plan_shows_topics_on_the_broker(
     for topic in (
         f"{pipeline.name}.by-origin.repartition",
         f"{pipeline.name}.hourly.changelog",
+        f"{pipeline.name}.hourly.timers.changelog",
         pipeline.sink,
     ):
         assert "will be created" in rows[topic], rows.get(topic)

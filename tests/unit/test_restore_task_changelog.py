@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kstream.graph.plan import Plan, build_plan, changelog_topic, store_name, task_changelog_topic
+from kstream.graph.plan import Plan, build_plan, changelog_topic, task_changelog_topic
 from kstream.pipeline.load import load_pipeline_text
 from kstream.runtime.restore import recover
 from kstream.state.store import META_KEY, TaskStore
@@ -43,7 +43,7 @@ def _restore(
     plan: Plan, tmp_path: Path, stage_index: int, topics: dict[str, list[tuple[bytes, bytes]]]
 ) -> tuple[dict[str, Any] | None, str]:
     stage = plan.stages[stage_index]
-    store = TaskStore(tmp_path / "t", [store_name(w.id) for w in stage.windows])
+    store = TaskStore(tmp_path / "t", [ref.column_family for ref in stage.stores])
     try:
         committed = {stage.input_topic: 7}
         return recover(store, committed, "fp", lambda t, p: topics.get(t, []), "rt", stage, 0)

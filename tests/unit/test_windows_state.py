@@ -77,9 +77,12 @@ def snapshot(driver: PipelineDriver) -> dict[Any, Any]:
 
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("timers", ["stored", "derived"])
 def test_restored_pipeline_continues_exactly_like_an_uninterrupted_one(
-    window: str, seed: int
+    window: str, seed: int, timers: str
 ) -> None:
+    """``derived``: state written before timers were stored (no ``timers`` store) restores
+    with each window's timers registered again."""
     text = pipeline_yaml(window)
     evs = events(seed)
     split = len(evs) // 2
@@ -93,6 +96,10 @@ def test_restored_pipeline_continues_exactly_like_an_uninterrupted_one(
     clock = sum(arg for kind, arg in evs[:split] if kind == "time")
     resumed = PipelineDriver.from_yaml(text, start_time_ms=clock)
     for name, (meta, stores) in state.items():
+        timed = "type: count" not in window and "type: global" not in window
+        assert ("op.w.timers" in stores) == timed
+        if timers == "derived":
+            stores = {k: v for k, v in stores.items() if not k.endswith(".timers")}
         resumed.tasks[name].restore(meta, stores)
     play(resumed, evs[split:])
     resumed.end_of_input()

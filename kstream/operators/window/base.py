@@ -28,6 +28,7 @@ import orjson
 
 from kstream.operators.aggregations import Aggregator
 from kstream.pipeline.spec import WindowSpec
+from kstream.time.timers import TimerService
 
 Record = tuple[Any, Any, int]
 WindowId = tuple[Any, int, int]  # (key, start, end)
@@ -91,7 +92,11 @@ class WindowOperator:
         late_count: total dropped elements (never reset).
         next_timer: the smallest watermark (ms) at which :meth:`advance` has work to do.
         dirty: state keys changed since the last :meth:`changes`.
+        timers: the operator's persistent event-time timers (None: count windows and the
+            global aggregation fire on counts and at the end of input, without timers).
     """
+
+    timers: TimerService | None = None
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
@@ -153,9 +158,15 @@ class WindowOperator:
         """Forget the change set (after a restore)."""
         self.dirty.clear()
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` (from :meth:`changes`) and rebuild the
-        timers for watermark ``wm``.
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        wm: int,
+        timers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Replace the state with stored ``entries`` (from :meth:`changes`) and ``timers``
+        (entries of :attr:`timers`, for operators that have them), or rebuild the timers for
+        watermark ``wm``.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.

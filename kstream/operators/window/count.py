@@ -135,10 +135,16 @@ class CountWindowOperator(WindowOperator):
         self.dirty.clear()
         return out
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` (``wm`` is not used). State written when
-        sliding count windows started at multiples of ``slide`` has the same format: each
-        stored window fires when element ``start + span - 1`` arrives, as it was defined.
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        wm: int,
+        timers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Replace the state with stored ``entries`` (``wm`` and ``timers`` are not used).
+        State written when sliding count windows started at multiples of ``slide`` has the same
+        format: each stored window fires when element ``start + span - 1`` arrives, as it was
+        defined.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
@@ -231,8 +237,13 @@ class GlobalOperator(WindowOperator):
         self.dirty.clear()
         return out
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` (``wm`` is not used).
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        wm: int,
+        timers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Replace the state with stored ``entries`` (``wm`` and ``timers`` are not used).
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.

@@ -21,6 +21,8 @@ from kstream.operators.window.operator import TimeWindowOperator
 from kstream.pipeline.spec import PipelineSpec, WindowSpec
 from kstream.time.timestamps import now_ms
 
+#: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
+TIMERS_STORE = "timers"
 #: ``(window, elements dropped as late)``.
 LateHandler = Callable[[WindowOperator, list[LateRecord]], None]
 
@@ -122,8 +124,12 @@ class WindowNode(Operator):
                 out(k, v, t)
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
-        return {"": self.window.changes()}
+        """The window store (``""``) and, for time windows, the ``timers`` store."""
+        changes = {"": self.window.changes()}
+        if self.window.timers is not None:
+            changes[TIMERS_STORE] = self.window.timers.changes()
+        return changes
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
-        self.window.restore(stores.get("", ()), watermark)
+        self.window.restore(stores.get("", ()), watermark, stores.get(TIMERS_STORE, ()))

@@ -20,12 +20,13 @@ Semantics (Flink DataStream ``WindowOperator`` with ``EventTimeTrigger``; DESIGN
 
 The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)`` tuples and never
 does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each window changed
-since the last checkpoint once, and :meth:`restore` rebuilds the map and the timers.
+since the last checkpoint once, and :meth:`restore` rebuilds the map. Its timers live in a
+:class:`~kstream.time.timers.TimerService` (namespace = the window's ``(start, end)``),
+checkpointed as the node's ``timers`` store.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, cast
 
@@ -36,7 +37,6 @@ from kstream.operators.window.assign import intersects, sliding_windows, window_
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
-    NEVER,
     LateRecord,
     Record,
     WindowId,
@@ -46,6 +46,7 @@ from kstream.operators.window.base import (
     window_key_text,
 )
 from kstream.pipeline.spec import WindowSpec
+from kstream.time.timers import TimerService
 
 __all__ = [
     "MAX_WATERMARK",
@@ -69,6 +70,8 @@ class TimeWindowOperator(WindowOperator):
         clock: processing time in epoch ms (for ``trigger: {every: ...}``).
     """
 
+    timers: TimerService
+
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
@@ -88,9 +91,9 @@ class TimeWindowOperator(WindowOperator):
         #: windows present in the durable store (RocksDB and changelog)
         self.persisted: set[WindowId] = set()
         self.sessions: dict[Any, list[WindowId]] = {}
-        self._fire: dict[int, list[WindowId]] = {}
-        self._purge: dict[int, list[WindowId]] = {}
-        self._heap: list[int] = []
+        #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while
+        #: the watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``
+        self.timers = TimerService()
 
     def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
         if self.spec.type == "tumbling":
@@ -101,25 +104,28 @@ class TimeWindowOperator(WindowOperator):
 
     # -- timers -------------------------------------------------------------------------------
 
-    def _schedule(self, table: dict[int, list[WindowId]], at: int, wid: WindowId) -> None:
-        bucket = table.get(at)
-        if bucket is None:
-            table[at] = [wid]
-            other = self._purge if table is self._fire else self._fire
-            if at not in other:
-                heapq.heappush(self._heap, at)
-            if at < self.next_timer:
-                self.next_timer = at
-        else:
-            bucket.append(wid)
+    def _register(self, wid: WindowId, wm: int) -> None:
+        """Window ``wid``'s timers (Flink ``WindowOperator``: the trigger's timer at the
+        window's max timestamp, the cleanup timer at max timestamp + allowed lateness; with no
+        lateness they are one timer)."""
+        key, start, end = wid
+        timers = self.timers
+        if end - 1 > wm:
+            timers.register_event_time(end - 1, key, (start, end))
+        timers.register_event_time(end - 1 + self.lateness, key, (start, end))
+        self.next_timer = timers.next_event_time
+
+    def _unregister(self, wid: WindowId) -> None:
+        """Remove window ``wid``'s timers (a session merged into another)."""
+        key, start, end = wid
+        self.timers.delete_event_time(end - 1, key, (start, end))
+        self.timers.delete_event_time(end - 1 + self.lateness, key, (start, end))
+        self.next_timer = self.timers.next_event_time
 
     def _create(self, wid: WindowId, wm: int) -> list[Any]:
         acc = self.agg.new()
         self.windows[wid] = acc
-        end = wid[2]
-        if end - 1 > wm:
-            self._schedule(self._fire, end - 1, wid)
-        self._schedule(self._purge, end - 1 + self.lateness, wid)
+        self._register(wid, wm)
         return acc
 
     # -- records ------------------------------------------------------------------------------
@@ -195,6 +201,7 @@ class TimeWindowOperator(WindowOperator):
             out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
             carried += self.since.pop(w, 0)
             acc[:] = self.agg.merge(acc, self.windows.pop(w))
+            self._unregister(w)
             self.empty.discard(w)
             self.dirty.add(w)
         if carried:
@@ -209,20 +216,21 @@ class TimeWindowOperator(WindowOperator):
     # -- firing -------------------------------------------------------------------------------
 
     def advance(self, wm: int) -> list[Record]:
-        """Fire every window with ``end - 1 <= wm`` and purge those with
-        ``end - 1 + allowed_lateness <= wm``; returns the results in timer order."""
+        """Run the window timers up to ``wm``: fire every window with ``end - 1 <= wm`` and
+        purge those with ``end - 1 + allowed_lateness <= wm``; returns the results in timer
+        order (time, then registration)."""
         out: list[Record] = []
-        heap = self._heap
-        while heap and heap[0] <= wm:
-            at = heapq.heappop(heap)
-            for wid in self._fire.pop(at, ()):
-                acc = self.windows.get(wid)
-                if acc is not None and wid not in self.empty:
-                    out.extend(self._emit(wid, acc))
-            for wid in self._purge.pop(at, ()):
-                if wid in self.windows:
-                    self._purge_window(wid)
-        self.next_timer = heap[0] if heap else NEVER
+        lateness = self.lateness
+        for at, key, (start, end) in self.timers.due_event_time(wm):
+            wid = (key, start, end)
+            acc = self.windows.get(wid)
+            if acc is None:
+                continue
+            if at == end - 1 and wid not in self.empty:
+                out.extend(self._emit(wid, acc))
+            if at == end - 1 + lateness:
+                self._purge_window(wid)
+        self.next_timer = self.timers.next_event_time
         return out
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
@@ -287,17 +295,27 @@ class TimeWindowOperator(WindowOperator):
         self.dirty.clear()
         return out
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]], wm: int) -> None:
-        """Replace the state with stored ``entries`` and rebuild the timers for watermark ``wm``.
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        wm: int,
+        timers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Replace the state with stored ``entries`` and the stored ``timers`` (entries of
+        :attr:`timers`). State written before timers were stored (and version-1 savepoints)
+        has none: then each window's timers are registered again for watermark ``wm`` and
+        written at the next checkpoint.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
+        derive = not self.timers.restore(timers)
         for raw_key, raw_value in entries:
             wid = decode_window_key(raw_key)
             stored, emitted, *rest = orjson.loads(raw_value)
-            self._create(wid, wm)
+            if derive:
+                self._register(wid, wm)
             self.windows[wid] = from_storable(self.agg, stored)
             if emitted is not None:
                 self.emitted[wid] = emitted
@@ -309,6 +327,7 @@ class TimeWindowOperator(WindowOperator):
                 self.sessions.setdefault(wid[0], []).append(wid)
         self.dirty.clear()
         self.persisted = set(self.windows)
+        self.next_timer = self.timers.next_event_time
         self._rearm()
 
     def open_windows(self) -> int:
