@@ -22,7 +22,6 @@ from kstream.runtime import control
 from kstream.runtime.control import Quiesced
 from kstream.savepoint import (
     TaskSnapshot,
-    check_supported,
     dispose,
     list_savepoints,
     open_savepoint,
@@ -86,13 +85,12 @@ def create(
     console = Console(stderr=True)
     spec = load_pipeline(pipeline)
     plan = build_plan(spec, group)
-    check_supported(plan)  # before the job is asked to checkpoint or stop
     bootstrap = resolve_bootstrap(bootstrap_servers, spec.kafka)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = directory or Path(DEFAULT_ROOT) / f"{spec.name}-{stamp}"
     if target.exists():
         raise SavepointError(f"{target} already exists; choose another --dir")
-    partitions: dict[int, int] | None = None
+    partitions: dict[str, int] | None = None
     done = None
     if not no_quiesce:
         done = _quiesce(plan, bootstrap, stop, timeout_s, state_dir, console)
@@ -110,8 +108,11 @@ def create(
             "run the pipeline (at least one checkpoint) or pass the right --state-dir/--group"
         )
     _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, console)
-    total = sum(len(rows) for rows in entries.values())
-    console.print(f"read {len(tasks)} tasks, {len(entries)} operators, {total:,} entries")
+    total = sum(len(stores.get("", ())) for stores in entries.values())
+    timers = sum(len(stores.get("timers", ())) for stores in entries.values())
+    console.print(
+        f"read {len(tasks)} tasks, {len(entries)} operators, {total:,} entries, {timers:,} timers"
+    )
     with console.status(f"writing {target}") as status:
         manifest = write_savepoint(
             target, spec, tasks, entries, group=group, partitions=partitions, progress=status.update
@@ -119,7 +120,7 @@ def create(
     elapsed = time.monotonic() - started
     click.echo(
         f"savepoint {target}: {_size(manifest.total_bytes)}, {len(manifest.operators)} "
-        f"operators, {total:,} entries, {len(tasks)} tasks in {elapsed:.1f} s"
+        f"operators, {total:,} entries, {timers:,} timers, {len(tasks)} tasks in {elapsed:.1f} s"
     )
 
 
@@ -146,7 +147,7 @@ def _quiesce(
     return done
 
 
-def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[int, int] | None:
+def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[str, int] | None:
     from kstream.io import kafka
 
     try:
@@ -154,13 +155,13 @@ def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[int,
     except BrokerError as exc:
         console.print(f"[yellow]partition counts unknown ({exc}); derived from the state[/]")
         return None
-    return {s.index: topics[s.input_topic] for s in plan.stages if s.input_topic in topics}
+    return {s.id: topics[s.input_topic] for s in plan.stages if s.input_topic in topics}
 
 
 def _warn_gaps(
     plan: Plan,
     tasks: list[TaskSnapshot],
-    partitions: dict[int, int] | None,
+    partitions: dict[str, int] | None,
     state_dir: str,
     no_quiesce: bool,
     console: Console,
@@ -168,9 +169,9 @@ def _warn_gaps(
     """Warn about tasks without local state, and about a job running here (--no-quiesce)."""
     have = {(t.stage, t.partition) for t in tasks}
     for stage in plan.stages:
-        highest = max((p for s, p in have if s == stage.index), default=-1) + 1
-        count = (partitions or {}).get(stage.index) or highest
-        missing = [f"{stage.index}:{p}" for p in range(count) if (stage.index, p) not in have]
+        highest = max((p for s, p in have if s == stage.id), default=-1) + 1
+        count = (partitions or {}).get(stage.id) or highest
+        missing = [f"{stage.id}:{p}" for p in range(count) if (stage.id, p) not in have]
         if missing:
             console.print(
                 f"[yellow]no local state for task(s) {', '.join(missing)}: on "
@@ -179,7 +180,7 @@ def _warn_gaps(
     running = [
         t.task_id
         for t in tasks
-        if is_locked(task_dir(state_dir, plan.prefix, plan.stages[t.stage].id, t.partition))
+        if is_locked(task_dir(state_dir, plan.prefix, t.stage, t.partition))
     ]
     if running and no_quiesce:
         console.print(
@@ -220,8 +221,8 @@ def inspect(directory: Path, as_json: bool) -> None:
     sp = open_savepoint(directory)
     m = sp.manifest
     summaries = [
-        summarize(op.definition, op.stage, op.bytes, sp.entries(op.id))
-        for op in m.operators.values()
+        summarize(op.definition, op.stage, op.bytes, sp.entries(op.id), sp.entries(op.id, "timers"))
+        for op in m.nodes.values()
     ]
     tasks = sp.tasks()
     if as_json:
@@ -233,25 +234,29 @@ def inspect(directory: Path, as_json: bool) -> None:
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
     console = Console()
-    offsets = " ".join(f"{p}={o}" for p, o in sorted(m.source.offsets.items())) or "-"
     console.print(
         f"savepoint    {directory}\n"
         f"pipeline     {m.pipeline} (group {m.group})\n"
         f"created      {utc_time(m.created_ms)} UTC by kstream {m.kstream_version} "
         f"(format {m.format_version})\n"
         f"fingerprint  {m.fingerprint}\n"
-        f"size         {_size(m.total_bytes)} in {len(m.files())} data files\n"
-        f"source       {m.source.topic} ({m.source.partitions} partitions), next "
-        f"offsets {offsets}",
+        f"size         {_size(m.total_bytes)} in {len(m.files())} data files",
         highlight=False,
     )
+    for source in m.sources.values():
+        offsets = " ".join(f"{p}={o}" for p, o in sorted(source.offsets.items())) or "-"
+        console.print(
+            f"source       {source.id}: {source.topic} ({source.partitions} partitions), next "
+            f"offsets {offsets}",
+            highlight=False,
+        )
     console.print(_operators_table(summaries))
     console.print(_tasks_table(tasks))
 
 
 def _operators_table(summaries: list[Any]) -> Table:
     table = Table(title="operators")
-    for column in ("operator", "type", "stage", "entries", "windows", "keys", "bytes"):
+    for column in ("operator", "type", "stage", "entries", "windows", "keys", "timers", "bytes"):
         table.add_column(column, justify="left" if column in ("operator", "type") else "right")
     for s in summaries:
         table.add_row(
@@ -261,6 +266,7 @@ def _operators_table(summaries: list[Any]) -> Table:
             f"{s.entries:,}",
             f"{s.windows:,}",
             f"{s.keys:,}",
+            f"{s.timers:,}",
             f"{s.bytes:,}",
         )
     return table
@@ -268,14 +274,14 @@ def _operators_table(summaries: list[Any]) -> Table:
 
 def _tasks_table(tasks: list[TaskSnapshot]) -> Table:
     table = Table(title="tasks")
-    for column in ("task", "input topic", "position", "watermark", "finished"):
-        table.add_column(column, justify="right" if column == "position" else "left")
+    for column in ("task", "input topics", "positions", "watermark", "finished"):
+        table.add_column(column, justify="right" if column == "positions" else "left")
     for t in tasks:
-        position = t.meta.get("position")
+        positions = [t.position(topic) for topic in t.inputs]
         table.add_row(
             t.task_id,
-            t.input_topic,
-            "-" if position is None else str(position),
+            "\n".join(t.inputs),
+            "\n".join("-" if p is None else str(p) for p in positions),
             _watermark(t.meta.get("watermark")),
             "yes" if t.meta.get("finished") else "no",
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kstream.graph.plan import store_name
 from kstream.operators.aggregations import from_storable
 from kstream.pipeline.load import load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
@@ -79,13 +78,13 @@ def write_state(driver: PipelineDriver, state_dir: Path, checkpoint_id: int = 1)
             time_ms=1_700_000_000_000,
         )
         changes = {
-            store_name(w.id): [(k, v) for k, v in w.changes() if v is not None]
-            for w in task.windows
+            name: [(k, v) for k, v in rows if v is not None]
+            for name, rows in task.state_changes().items()
         }
         written += sum(len(rows) for rows in changes.values())
         store = TaskStore(
             task_dir(state_dir, plan.prefix, stage.id, partition),
-            [store_name(w.id) for w in stage.windows],
+            [ref.column_family for ref in stage.stores],
         )
         try:
             store.apply(changes, meta)

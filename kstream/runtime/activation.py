@@ -152,7 +152,7 @@ class Activator:
                 self.plan.prefix,
             )
             return meta, how
-        seeded, stores = self.seed.seed(stage.index, partition)
+        seeded, stores = self.seed.seed(stage.id, partition)
         if seeded is None and not stores:
             return None, "fresh"
         seeded = dict(seeded or initial_meta())

@@ -334,8 +334,6 @@ class NodeExecutor:
             node.restore(own, watermark)
 
 
-
-
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:
     """The headers of a late element: the window that dropped it, the window's bounds and the
     watermark then (epoch ms)."""

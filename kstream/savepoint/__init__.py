@@ -13,7 +13,7 @@ Reading, e.g. from a notebook::
     from kstream.savepoint import open_savepoint
 
     sp = open_savepoint("savepoints/flights-hourly-20240101T120000Z")
-    print(sp.manifest.source.offsets)           # {partition: next offset}
+    print(sp.manifest.sources["flights"].offsets)   # source id -> {partition: next offset}
     for window in sp.windows("hourly", key="JFK"):
         print(window)   # {"key": "JFK", "window_start": ..., "window_end": ..., "flights": 12, ...}
 
@@ -21,8 +21,9 @@ Restoring (used by ``kstream run --from-savepoint``)::
 
     sp = open_savepoint(path)                   # verifies every file's SHA-256
     notes = check_restore(sp.manifest, spec, allow_non_restored_state=False)
-    for task in sp.tasks(): ...                 # TaskSnapshot(stage, partition, input_topic, meta)
+    for task in sp.tasks(): ...                 # TaskSnapshot(stage id, partition, inputs, meta)
     for entry in sp.entries("hourly"): ...      # SavedEntry(stage, partition, key, value, routing)
+    for timer in sp.entries("hourly", "timers"): ...
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from kstream.savepoint.format import (
     ENTRY_SCHEMA,
     FORMAT_VERSION,
     MANIFEST,
+    READ_VERSIONS,
     TASK_SCHEMA,
     FileInfo,
     Manifest,
-    OperatorInfo,
+    NodeInfo,
     SavedEntry,
     SourceInfo,
     StageInfo,
@@ -51,17 +53,19 @@ from kstream.savepoint.read import (
     load_manifest,
     open_savepoint,
 )
+from kstream.savepoint.snapshot import snapshot_local
 from kstream.savepoint.view import OperatorSummary, aggregator_for, summarize
-from kstream.savepoint.write import check_supported, snapshot_local, write_savepoint
+from kstream.savepoint.write import write_savepoint
 
 __all__ = [
     "ENTRY_SCHEMA",
     "FORMAT_VERSION",
     "MANIFEST",
+    "READ_VERSIONS",
     "TASK_SCHEMA",
     "FileInfo",
     "Manifest",
-    "OperatorInfo",
+    "NodeInfo",
     "OperatorSummary",
     "SavedEntry",
     "Savepoint",
@@ -72,7 +76,6 @@ __all__ = [
     "TaskSnapshot",
     "aggregator_for",
     "check_restore",
-    "check_supported",
     "definition_changes",
     "dispose",
     "is_partial",

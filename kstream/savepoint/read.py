@@ -113,32 +113,45 @@ class Savepoint:
         self.directory = directory
         self.manifest = manifest
 
+        #: stage index -> stage id, for the records of version 1 (stage by position)
+        self._stage_ids = {s.index: s.id for s in manifest.stages}
+
     @property
     def operator_ids(self) -> list[str]:
-        """The stateful operators saved, in declaration order."""
-        return list(self.manifest.operators)
+        """The stateful nodes saved, in declaration order."""
+        return list(self.manifest.nodes)
 
     def tasks(self) -> list[TaskSnapshot]:
-        """Every task's checkpoint metadata, sorted by stage and partition.
+        """Every task's checkpoint metadata, in file order (stage order, then partition).
 
         Raises:
             SavepointError: ``tasks.avro`` is unreadable or does not match the manifest.
         """
-        return [
-            TaskSnapshot(r["stage"], r["partition"], r["input_topic"], orjson.loads(r["meta"]))
-            for r in self._records(self.manifest.tasks, TASK_SCHEMA)
-        ]
+        out = []
+        for r in self._records(self.manifest.tasks, TASK_SCHEMA):
+            inputs = tuple(r["inputs"]) if "inputs" in r else (r["input_topic"],)
+            meta = orjson.loads(r["meta"])
+            out.append(TaskSnapshot(self._stage(r["stage"]), r["partition"], inputs, meta))
+        return out
 
-    def entries(self, operator_id: str) -> Iterator[SavedEntry]:
-        """The raw state entries of ``operator_id`` (lazily, in file order).
+    def entries(self, operator_id: str, store: str = "") -> Iterator[SavedEntry]:
+        """The raw entries of store ``store`` (``""``: the default one, ``timers``) of node
+        ``operator_id`` (lazily, in file order); nothing for a store the savepoint does not
+        hold (version 1 holds no timers).
 
         Raises:
-            SavepointError: unknown operator, or its file is unreadable or does not match the
+            SavepointError: unknown node, or its file is unreadable or does not match the
                 manifest.
         """
-        info = self._operator(operator_id)
-        for r in self._records(info.file_info(), ENTRY_SCHEMA):
-            yield SavedEntry(r["stage"], r["partition"], r["key"], r["value"], r["routing"])
+        info = self._operator(operator_id).stores.get(store)
+        if info is None:
+            return
+        stage = self._stage
+        for r in self._records(info, ENTRY_SCHEMA):
+            yield SavedEntry(stage(r["stage"]), r["partition"], r["key"], r["value"], r["routing"])
+
+    def _stage(self, stage: str | int) -> str:
+        return self._stage_ids[stage] if isinstance(stage, int) else stage
 
     def windows(
         self, operator_id: str, key: Any = None, *, search_paths: Sequence[str] = (".",)
@@ -163,9 +176,9 @@ class Savepoint:
         yield from decode_windows(info.definition, self.entries(operator_id), key, search_paths)
 
     def keys_in_several_tasks(self, operator_id: str) -> list[bytes]:
-        """Raw store keys of ``operator_id`` held by more than one task (possible in stage 0,
-        whose source topic need not be partitioned by the key): such entries collide when the
-        state is re-sharded into another partition count.
+        """Raw store keys of ``operator_id`` held by more than one task (possible in a stage
+        reading sources, which need not be partitioned by the key): such entries collide when
+        the state is re-sharded into another partition count.
 
         Raises:
             SavepointError: as :meth:`entries`.

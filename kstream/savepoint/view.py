@@ -129,21 +129,27 @@ def _rows(
 @dataclass(frozen=True)
 class OperatorSummary:
     """What one operator holds: raw ``entries``, ``windows`` (count windows: open windows;
-    global: keys), distinct ``keys``, and its file's ``bytes``."""
+    global: keys), distinct ``keys``, ``timers`` (event- and processing-time) and its files'
+    ``bytes``; ``stage`` is its stage id."""
 
     id: str
     type: str
-    stage: int
+    stage: str
     entries: int
     windows: int
     keys: int
     bytes: int
+    timers: int = 0
 
 
 def summarize(
-    definition: dict[str, Any], stage: int, file_bytes: int, entries: Iterable[SavedEntry]
+    definition: dict[str, Any],
+    stage: str,
+    file_bytes: int,
+    entries: Iterable[SavedEntry],
+    timers: Iterable[SavedEntry] = (),
 ) -> OperatorSummary:
-    """Count an operator's entries, windows and distinct keys (reads every entry)."""
+    """Count an operator's entries, windows, distinct keys and timers (reads every entry)."""
     count_type = definition.get("type") == "count"
     n = windows = 0
     keys: set[bytes] = set()
@@ -159,4 +165,5 @@ def summarize(
         windows,
         len(keys),
         file_bytes,
+        sum(1 for _ in timers),
     )

@@ -1,5 +1,6 @@
-"""Writing savepoints: :func:`snapshot_local` reads a job's committed local state,
-:func:`write_savepoint` writes it atomically in the format of :mod:`kstream.savepoint.format`.
+"""Writing savepoints: :func:`write_savepoint` writes a job's state (read by
+:func:`kstream.savepoint.snapshot.snapshot_local`) atomically in the format of
+:mod:`kstream.savepoint.format`.
 
 Atomicity: every file goes into the sibling directory ``.<name>.partial-<pid>``, each fsynced;
 ``manifest.json`` is written last, the directory is fsynced and renamed to its final name, and the
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,7 +23,7 @@ import orjson
 
 from kstream import __version__, faults
 from kstream.errors import RecordError, SavepointError
-from kstream.graph.plan import Plan, build_plan, store_name
+from kstream.graph.plan import Plan, build_plan
 from kstream.io.avro import ContainerError, write_container
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint, operator_to_dict
@@ -35,141 +35,29 @@ from kstream.savepoint.format import (
     TASKS_FILE,
     FileInfo,
     Manifest,
-    OperatorInfo,
+    NodeInfo,
     SourceInfo,
     StageInfo,
     StateEntry,
     TaskSnapshot,
     file_digest,
     manifest_text,
-    operator_file,
     partial_path,
+    store_file,
 )
-from kstream.state.store import SnapshotRef, read_task_state
+from kstream.savepoint.snapshot import stores_of
 
 Progress = Callable[[str], None]
-_TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
-_LEGACY_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
-
-
-def snapshot_local(
-    spec: PipelineSpec,
-    state_dir: str | Path,
-    *,
-    group: str | None = None,
-    snapshots: Mapping[str, SnapshotRef] | None = None,
-) -> tuple[list[TaskSnapshot], dict[str, list[StateEntry]]]:
-    """The last committed checkpoint of every task of the job found under ``state_dir``
-    (``<state_dir>/<group>/<stage id>.p<partition>``, or as older versions named them
-    ``<stage index>-<partition>``), read without taking the RocksDB locks.
-
-    A task with an entry in ``snapshots`` (written by the running process that owns it, for a
-    savepoint request) is read from that snapshot instead of its live database, and the
-    snapshot must hold exactly the checkpoint the owner acknowledged.
-
-    Args:
-        group: the job's group (names its state directory; default: the pipeline's group id).
-        snapshots: task id (``stage:partition``) -> the owner's snapshot of its state.
-
-    Returns:
-        The tasks (sorted by stage, partition; tasks without a checkpoint are left out) and,
-        per stateful operator id, its entries (every operator of the pipeline is present).
-
-    Raises:
-        SavepointError: a task directory belongs to a stage the pipeline does not have, a
-            task's state was written by another version of the pipeline (fingerprint), or a
-            snapshot does not hold the checkpoint its owner acknowledged.
-        StateError: a task's RocksDB cannot be read.
-    """
-    plan = build_plan(spec, group)
-    expected = fingerprint(spec)
-    tasks: list[TaskSnapshot] = []
-    entries: dict[str, list[StateEntry]] = {w: [] for w in spec.stateful_ids()}
-    taken = dict(snapshots or {})
-    dirs = {(st, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix, plan)}
-    for snap in taken.values():
-        st, _, p = snap.task.partition(":")
-        dirs[(int(st), int(p))] = Path(snap.path)
-    for (stage_index, partition), path in sorted(dirs.items()):
-        if stage_index >= len(plan.stages):
-            raise SavepointError(
-                f"{path}: the pipeline has no stage {stage_index}; this state belongs to "
-                "another version of the pipeline"
-            )
-        meta, stores = read_task_state(path)
-        ref = taken.get(f"{stage_index}:{partition}")
-        if ref is not None:
-            _check_snapshot(ref, meta)
-        if meta is None:
-            continue
-        if meta.get("fingerprint") not in (None, expected):
-            raise SavepointError(
-                f"{path}: the state was written by another version of pipeline {spec.name} "
-                "(fingerprint differs); run the current pipeline once before taking a savepoint"
-            )
-        stage = plan.stages[stage_index]
-        tasks.append(TaskSnapshot(stage_index, partition, stage.input_topic, meta))
-        for window in stage.windows:
-            rows = stores.get(store_name(window.id), [])
-            entries[window.id].extend(StateEntry(stage_index, partition, k, v) for k, v in rows)
-    return tasks, entries
-
-
-def _check_snapshot(ref: SnapshotRef, meta: dict[str, Any] | None) -> None:
-    """The snapshot must hold the checkpoint its owner acknowledged (same input position and
-    checkpoint id): anything else is not the committed state and must not become a savepoint.
-
-    Raises:
-        SavepointError: it does not.
-    """
-    got = (None, None) if meta is None else (meta.get("position"), meta.get("checkpoint_id"))
-    if got != (ref.position, ref.checkpoint_id):
-        raise SavepointError(
-            f"task {ref.task}: its snapshot {ref.path} holds checkpoint {got[1]} at position "
-            f"{got[0]}, but its owner acknowledged checkpoint {ref.checkpoint_id} at position "
-            f"{ref.position}; no savepoint was written, take it again"
-        )
-
-
-def _task_dirs(root: Path, plan: Plan) -> list[tuple[int, int, Path]]:
-    """``(stage index, partition, path)`` of every task directory under ``root``, sorted:
-    ``<stage id>.p<partition>``, or ``<stage index>-<partition>`` as older versions named them
-    (when both exist, the stage-id one).
-
-    Raises:
-        SavepointError: a directory names a stage the pipeline does not have.
-    """
-    if not root.is_dir():
-        return []
-    index = {s.id: s.index for s in plan.stages}
-    found: dict[tuple[int, int], Path] = {}
-    for child in sorted(root.iterdir()):
-        if not child.is_dir():
-            continue
-        legacy = _LEGACY_TASK_DIR.match(child.name)
-        if legacy:
-            found.setdefault((int(legacy.group(1)), int(legacy.group(2))), child)
-            continue
-        match = _TASK_DIR.match(child.name)
-        if match is None:
-            continue
-        if match.group(1) not in index:
-            raise SavepointError(
-                f"{child}: the pipeline has no stage {match.group(1)!r}; this state belongs to "
-                "another version of the pipeline"
-            )
-        found[(index[match.group(1)], int(match.group(2)))] = child
-    return sorted((st, p, path) for (st, p), path in found.items())
 
 
 def write_savepoint(
     directory: str | Path,
     spec: PipelineSpec,
     tasks: list[TaskSnapshot],
-    entries: Mapping[str, Iterable[StateEntry]],
+    entries: Mapping[str, Mapping[str, Iterable[StateEntry]]],
     *,
     group: str | None = None,
-    partitions: Mapping[int, int] | None = None,
+    partitions: Mapping[str, int] | None = None,
     created_ms: int | None = None,
     progress: Progress | None = None,
 ) -> Manifest:
@@ -177,11 +65,11 @@ def write_savepoint(
 
     Args:
         tasks: every task's checkpoint metadata (one per stage and partition).
-        entries: per stateful operator id, its state entries (an iterable is consumed once;
-            operators missing here are saved empty).
+        entries: per stateful node id and store (``""``, ``timers``), its entries (an
+            iterable is consumed once; nodes or stores missing here are saved empty).
         group: the job's group (internal topic names; default: the pipeline's group id).
-        partitions: per stage index, the partition count of its input topic (default: one
-            more than the highest partition among ``tasks``, at least 1).
+        partitions: per stage id, the partition count of its input topics (default: one more
+            than the highest partition among ``tasks``, at least 1).
         created_ms: creation time in epoch ms (default: now).
         progress: called with a short message after each file.
 
@@ -189,16 +77,13 @@ def write_savepoint(
         The manifest written.
 
     Raises:
-        SavepointError: ``directory`` exists, a task or entry names an unknown stage or
-            operator, a task appears twice, a file cannot be written, or the pipeline has
-            several sources or tasks reading several topics (format version 2, not written
-            yet).
+        SavepointError: ``directory`` exists, a task or entry names an unknown stage, node
+            or store, a task appears twice, or a file cannot be written.
     """
     target = Path(directory)
     if target.exists():
         raise SavepointError(f"{target} already exists; choose another directory or dispose it")
     plan = build_plan(spec, group)
-    check_supported(plan)
     _check(plan, tasks, entries)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(target, os.getpid())
@@ -213,67 +98,53 @@ def write_savepoint(
     return manifest
 
 
-def check_supported(plan: Plan) -> None:
-    """Refuse a pipeline that format version 1 cannot hold: several sources, or tasks that read
-    several topics.
-
-    Raises:
-        SavepointError: with the sources or stages that are too many.
-    """
-    several = [s.id for s in plan.spec.sources] if len(plan.spec.sources) > 1 else []
-    several += [s.id for s in plan.stages if len(s.inputs) > 1 and s.id not in several]
-    if several:
-        raise SavepointError(
-            "savepoint format version 1 holds one source and one input topic per task; this "
-            f"pipeline has several ({', '.join(several)}): savepoints of such pipelines come "
-            "with format version 2"
-        )
-
-
-def _check(plan: Plan, tasks: list[TaskSnapshot], entries: Mapping[str, Any]) -> None:
+def _check(plan: Plan, tasks: list[TaskSnapshot], entries: Mapping[str, Mapping[str, Any]]) -> None:
     seen: set[str] = set()
+    stage_ids = {s.id for s in plan.stages}
     for task in tasks:
-        if not 0 <= task.stage < len(plan.stages):
-            raise SavepointError(f"task {task.task_id}: pipeline has no stage {task.stage}")
+        if task.stage not in stage_ids:
+            raise SavepointError(f"task {task.task_id}: pipeline has no stage {task.stage!r}")
         if task.task_id in seen:
             raise SavepointError(f"task {task.task_id} appears twice")
         seen.add(task.task_id)
     unknown = sorted(set(entries) - set(plan.spec.stateful_ids()))
     if unknown:
         raise SavepointError(f"state for unknown operator(s) {', '.join(unknown)}")
+    for node_id, stores in entries.items():
+        known = {ref.store for ref in stores_of(plan, node_id)}
+        extra = sorted(set(stores) - known)
+        if extra:
+            raise SavepointError(f"operator {node_id} has no store(s) {', '.join(extra)}")
 
 
 def _write_files(
     tmp: Path,
     plan: Plan,
     tasks: list[TaskSnapshot],
-    entries: Mapping[str, Iterable[StateEntry]],
-    partitions: Mapping[int, int] | None,
+    entries: Mapping[str, Mapping[str, Iterable[StateEntry]]],
+    partitions: Mapping[str, int] | None,
     created_ms: int | None,
     progress: Progress | None,
 ) -> Manifest:
     say = progress or (lambda _message: None)
-    ordered = sorted(tasks, key=lambda t: (t.stage, t.partition))
+    order = {s.id: s.index for s in plan.stages}
+    ordered = sorted(tasks, key=lambda t: (order[t.stage], t.partition))
     task_info = _write(tmp, TASKS_FILE, TASK_SCHEMA, map(_task_record, ordered), "tasks")
     say(f"{TASKS_FILE}: {task_info.records} tasks")
-    operators: dict[str, OperatorInfo] = {}
+    nodes: dict[str, NodeInfo] = {}
     for stage in plan.stages:
         for window in stage.windows:
-            records = _entry_records(window.id, stage.index, entries.get(window.id, ()))
-            info = _write(tmp, operator_file(window.id), ENTRY_SCHEMA, records, window.id)
-            operators[window.id] = OperatorInfo(
-                window.id,
-                stage.index,
-                operator_to_dict(window),
-                info.file,
-                info.records,
-                info.bytes,
-                info.sha256,
-            )
-            say(f"{info.file}: {info.records:,} entries, {info.bytes:,} bytes")
-    manifest = _manifest(plan, ordered, task_info, operators, partitions, created_ms)
+            files: dict[str, FileInfo] = {}
+            for ref in stores_of(plan, window.id):
+                rows = (entries.get(window.id) or {}).get(ref.store, ())
+                records = _entry_records(window.id, stage.id, rows)
+                name = store_file(window.id, ref.store)
+                files[ref.store] = info = _write(tmp, name, ENTRY_SCHEMA, records, window.id)
+                say(f"{info.file}: {info.records:,} entries, {info.bytes:,} bytes")
+            nodes[window.id] = NodeInfo(window.id, stage.id, operator_to_dict(window), files)
+    manifest = _manifest(plan, ordered, task_info, nodes, partitions, created_ms)
     _write_manifest(tmp, manifest)
-    say(f"{MANIFEST}: {len(operators)} operators, {manifest.total_bytes:,} bytes")
+    say(f"{MANIFEST}: {len(nodes)} operators, {manifest.total_bytes:,} bytes")
     return manifest
 
 
@@ -282,13 +153,13 @@ def _task_record(task: TaskSnapshot) -> dict[str, Any]:
     return {
         "stage": task.stage,
         "partition": task.partition,
-        "input_topic": task.input_topic,
+        "inputs": list(task.inputs),
         "meta": meta,
     }
 
 
 def _entry_records(
-    op_id: str, stage: int, entries: Iterable[StateEntry]
+    op_id: str, stage: str, entries: Iterable[StateEntry]
 ) -> Iterator[dict[str, Any]]:
     for entry in entries:
         if entry.stage != stage:
@@ -327,28 +198,23 @@ def _manifest(
     plan: Plan,
     tasks: list[TaskSnapshot],
     task_info: FileInfo,
-    operators: dict[str, OperatorInfo],
-    partitions: Mapping[int, int] | None,
+    nodes: dict[str, NodeInfo],
+    partitions: Mapping[str, int] | None,
     created_ms: int | None,
 ) -> Manifest:
     spec = plan.spec
     stages = []
     for stage in plan.stages:
-        mine = [t for t in tasks if t.stage == stage.index]
+        mine = [t for t in tasks if t.stage == stage.id]
         highest = max((t.partition + 1 for t in mine), default=1)
-        count = (partitions or {}).get(stage.index) or highest
-        keyed_by = plan.stages[stage.index - 1].key_by if stage.index else None
-        keyed = operator_to_dict(keyed_by) if keyed_by is not None else None
-        stages.append(StageInfo(stage.index, stage.input_topic, count, len(mine), keyed))
-    offsets = {
-        t.partition: int(t.meta["position"])
-        for t in tasks
-        if t.stage == 0 and t.meta.get("position") is not None
-    }
+        count = (partitions or {}).get(stage.id) or highest
+        keyed = tuple(operator_to_dict(k) for k in stage.keyed_by)
+        inputs = tuple(stage.input_topics)
+        stages.append(StageInfo(stage.id, stage.index, inputs, count, len(mine), keyed))
     watermarks = {
         t.task_id: int(t.meta["watermark"]) for t in tasks if t.meta.get("watermark") is not None
     }
-    total = task_info.bytes + sum(op.bytes for op in operators.values())
+    total = task_info.bytes + sum(node.bytes for node in nodes.values())
     return Manifest(
         format_version=FORMAT_VERSION,
         pipeline=spec.name,
@@ -356,13 +222,30 @@ def _manifest(
         fingerprint=fingerprint(spec),
         created_ms=int(time.time() * 1000) if created_ms is None else created_ms,
         kstream_version=__version__,
-        operators=operators,
+        nodes=nodes,
         tasks=task_info,
-        source=SourceInfo(plan.source.topic, stages[0].partitions, offsets),
+        sources=_sources(plan, tasks, stages),
         watermarks=watermarks,
         stages=tuple(stages),
         total_bytes=total,
     )
+
+
+def _sources(
+    plan: Plan, tasks: list[TaskSnapshot], stages: list[StageInfo]
+) -> dict[str, SourceInfo]:
+    """Each source with its topic's partition count (that of the stage reading it) and the
+    next offset of each partition, from the tasks reading it."""
+    out = {}
+    for source in plan.spec.sources:
+        stage = next(s for s in stages if source.topic in s.inputs)
+        offsets = {}
+        for task in tasks:
+            position = task.position(source.topic) if task.stage == stage.id else None
+            if position is not None:
+                offsets[task.partition] = position
+        out[source.id] = SourceInfo(source.id, source.topic, stage.partitions, offsets)
+    return out
 
 
 def _write_manifest(tmp: Path, manifest: Manifest) -> None:

@@ -57,18 +57,27 @@ def test_snapshot_local_reads_every_task_and_operator(
 ) -> None:
     root, _driver = state
     tasks, entries = snapshot_local(kit.spec(), root)
-    assert [t.task_id for t in tasks] == ["0:0", "0:1", "1:0", "1:1"]
-    assert tasks[2].input_topic == "sp-test.by-key.repartition"
+    assert [t.task_id for t in tasks] == ["sp-events:0", "sp-events:1", "by-key:0", "by-key:1"]
+    assert tasks[2].inputs == ("sp-test.by-key.repartition",)
     assert set(entries) == {"pairs", "per-minute", "totals"}
-    raw = read_task_state(task_dir(root, "sp-test", "by-key", 0))[1]["op.per-minute"]
-    assert [(e.key, e.value) for e in entries["per-minute"] if e.partition == 0] == raw
-    assert {e.stage for e in entries["pairs"]} == {0}
-    assert all(e.routing == e.key[16:] for e in entries["totals"])
+    assert set(entries["per-minute"]) == {"", "timers"} and set(entries["pairs"]) == {""}
+    for p in (0, 1):
+        stores = read_task_state(task_dir(root, "sp-test", "by-key", p))[1]
+        for store, name in (("", "op.per-minute"), ("timers", "op.per-minute.timers")):
+            saved = [(e.key, e.value) for e in entries["per-minute"][store] if e.partition == p]
+            assert saved == stores[name]
+    assert len(entries["per-minute"]["timers"]) == len(entries["per-minute"][""]) > 0
+    assert {e.stage for e in entries["pairs"][""]} == {"sp-events"}
+    assert all(e.routing == e.key[16:] for e in entries["totals"][""])
+    # a timer routes by its record key, as the window it belongs to
+    windows = {e.routing for e in entries["per-minute"][""]}
+    assert {e.routing for e in entries["per-minute"]["timers"]} <= windows
 
 
 def test_snapshot_local_without_state_is_empty(tmp_path: Path) -> None:
     tasks, entries = snapshot_local(kit.spec(), tmp_path)
-    assert tasks == [] and entries == {"pairs": [], "per-minute": [], "totals": []}
+    assert tasks == []
+    assert entries == {"pairs": {"": []}, "per-minute": {"": [], "timers": []}, "totals": {"": []}}
 
 
 def test_snapshot_local_refuses_state_of_another_pipeline_version(
@@ -92,26 +101,32 @@ def test_round_trip(saved: Path, state: tuple[Path, kit.PipelineDriver]) -> None
     assert m.fingerprint == fingerprint(kit.spec())
     assert sp.operator_ids == ["pairs", "per-minute", "totals"]
     assert sp.tasks() == tasks
-    for op_id, rows in entries.items():
-        back = list(sp.entries(op_id))
-        assert [StateEntry(e.stage, e.partition, e.key, e.value) for e in back] == rows
-        assert all(e.routing == e.key[16:] for e in back)
-        assert m.operators[op_id].entries == len(rows)
-    positions = {t.partition: t.meta["position"] for t in tasks if t.stage == 0}
+    for op_id, stores in entries.items():
+        for store, rows in stores.items():
+            assert list(sp.entries(op_id, store)) == rows
+        assert m.nodes[op_id].entries == len(stores[""])
+    assert m.nodes["per-minute"].stores["timers"].records == len(entries["per-minute"]["timers"])
+    positions = {t.partition: t.meta["position"] for t in tasks if t.stage == "sp-events"}
+    assert list(m.sources) == ["sp-events"]
     assert m.source.topic == "sp-events" and m.source.offsets == positions
     assert m.source.partitions == 2
     assert m.watermarks == {t.task_id: t.meta["watermark"] for t in tasks}
-    assert [(s.index, s.partitions, s.tasks) for s in m.stages] == [(0, 2, 2), (1, 2, 2)]
-    assert m.stages[1].keyed_by is not None and m.stages[1].keyed_by["expr"] == "key"
+    assert [(s.id, s.index, s.partitions, s.tasks) for s in m.stages] == [
+        ("sp-events", 0, 2, 2),
+        ("by-key", 1, 2, 2),
+    ]
+    assert m.stages[0].keyed_by == () and m.stages[1].keyed_by[0]["expr"] == "key"
     window = driver.plan.stages[1].windows[0]
-    assert m.operators["per-minute"].definition == operator_to_dict(window)
+    assert m.nodes["per-minute"].definition == operator_to_dict(window)
+    assert m.nodes["per-minute"].stage == "by-key"
     files = sorted(p.name for p in saved.iterdir())
     assert files == [
         MANIFEST,
-        "op-pairs.avro",
-        "op-per-minute.avro",
-        "op-totals.avro",
+        "node-pairs.avro",
+        "node-per-minute.avro",
+        "node-totals.avro",
         "tasks.avro",
+        "timers-per-minute.avro",
     ]
     assert m.total_bytes == sum((saved / f).stat().st_size for f in files if f != MANIFEST)
 
@@ -129,31 +144,32 @@ def test_write_refuses_an_existing_directory(tmp_path: Path) -> None:
 
 def test_write_refuses_unknown_operators_and_stages(tmp_path: Path) -> None:
     with pytest.raises(SavepointError, match="unknown operator"):
-        write_savepoint(tmp_path / "a", kit.spec(), [], {"nope": []})
-    with pytest.raises(SavepointError, match="no stage 5"):
-        write_savepoint(tmp_path / "b", kit.spec(), [TaskSnapshot(5, 0, "t", {})], {})
-    wrong_stage = {"pairs": [StateEntry(1, 0, b"\0" * 16 + b'"k"', b"{}")]}
-    with pytest.raises(SavepointError, match="runs in stage 0"):
+        write_savepoint(tmp_path / "a", kit.spec(), [], {"nope": {"": []}})
+    with pytest.raises(SavepointError, match="no stage 'five'"):
+        write_savepoint(tmp_path / "b", kit.spec(), [TaskSnapshot("five", 0, ("t",), {})], {})
+    wrong_stage = {"pairs": {"": [StateEntry("by-key", 0, b"\0" * 16 + b'"k"', b"{}", b'"k"')]}}
+    with pytest.raises(SavepointError, match="runs in stage sp-events"):
         write_savepoint(tmp_path / "c", kit.spec(), [], wrong_stage)
+    with pytest.raises(SavepointError, match="operator pairs has no store"):
+        write_savepoint(tmp_path / "d", kit.spec(), [], {"pairs": {"timers": []}})
     assert list(tmp_path.iterdir()) == []  # nothing left behind, not even the partial directory
 
 
 def test_explicit_partition_counts_and_creation_time(tmp_path: Path) -> None:
-    task = TaskSnapshot(0, 1, "sp-events", {"position": 7, "watermark": 5})
-    m = write_savepoint(
-        tmp_path / "sp", kit.spec(), [task], {}, partitions={0: 4, 1: 3}, created_ms=1234
-    )
+    task = TaskSnapshot("sp-events", 1, ("sp-events",), {"position": 7, "watermark": 5})
+    counts = {"sp-events": 4, "by-key": 3}
+    m = write_savepoint(tmp_path / "sp", kit.spec(), [task], {}, partitions=counts, created_ms=1234)
     assert (m.source.partitions, m.source.offsets, m.created_ms) == (4, {1: 7}, 1234)
     assert [s.partitions for s in m.stages] == [4, 3]
     assert m.operators["totals"].entries == 0
 
 
 def test_open_detects_a_changed_file(saved: Path) -> None:
-    path = saved / "op-per-minute.avro"
+    path = saved / "node-per-minute.avro"
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF  # same size, different content
     path.write_bytes(bytes(data))
-    with pytest.raises(SavepointError, match=r"op-per-minute.avro is corrupt \(its SHA-256"):
+    with pytest.raises(SavepointError, match=r"node-per-minute.avro is corrupt \(its SHA-256"):
         open_savepoint(saved)
     open_savepoint(saved, verify=False)  # sizes still match
 
@@ -166,8 +182,8 @@ def test_open_detects_truncated_and_missing_files(saved: Path) -> None:
         open_savepoint(saved, verify=False)
     tasks.write_bytes(original)
     open_savepoint(saved)
-    (saved / "op-totals.avro").unlink()
-    with pytest.raises(SavepointError, match=r"op-totals\.avro is missing"):
+    (saved / "node-totals.avro").unlink()
+    with pytest.raises(SavepointError, match=r"node-totals\.avro is missing"):
         open_savepoint(saved)
     assert list_savepoints(saved.parent) == []
 
@@ -193,9 +209,10 @@ def test_open_refuses_unknown_format_versions_and_bad_manifests(saved: Path) -> 
     manifest.write_text(json.dumps({**data, "format_version": 99}))
     with pytest.raises(SavepointError, match="unknown savepoint format_version 99"):
         open_savepoint(saved)
-    manifest.write_text(json.dumps({"format_version": 1}))
-    with pytest.raises(SavepointError, match="the manifest is malformed"):
-        open_savepoint(saved)
+    for version in (1, 2):
+        manifest.write_text(json.dumps({"format_version": version}))
+        with pytest.raises(SavepointError, match="the manifest is malformed"):
+            open_savepoint(saved)
     manifest.write_text("{")
     with pytest.raises(SavepointError, match="is not valid JSON"):
         open_savepoint(saved)
@@ -208,7 +225,7 @@ def test_unknown_operator(saved: Path) -> None:
 
 def test_list_finds_savepoints_one_and_two_levels_deep(tmp_path: Path) -> None:
     spec = kit.spec()
-    task = TaskSnapshot(0, 0, "sp-events", {"position": 1, "watermark": 0})
+    task = TaskSnapshot("sp-events", 0, ("sp-events",), {"position": 1, "watermark": 0})
     write_savepoint(tmp_path / "a", spec, [task], {}, created_ms=2)
     write_savepoint(tmp_path / "job" / "b", spec, [task], {}, created_ms=1)
     write_savepoint(tmp_path / "x" / "y" / "too-deep", spec, [task], {}, created_ms=3)

@@ -34,11 +34,13 @@ BIAS = 1 << 63
 def rows():
     for i in range(count):
         key = (60_000 + BIAS).to_bytes(8, "big") + BIAS.to_bytes(8, "big") + b'"k%d"' % i
-        yield StateEntry(1, i % 2, key, b'[[1, 2, [0]], null, 0]')
+        yield StateEntry("by-key", i % 2, key, b'[[1, 2, [0]], null, 0]', b'"k%d"' % i)
 
 
-tasks = [TaskSnapshot(s, p, "t", {"position": 5, "watermark": 1}) for s in (0, 1) for p in (0, 1)]
-write_savepoint(target, kit.spec(), tasks, {"per-minute": rows()})
+meta = {"position": 5, "watermark": 1}
+stages = ("sp-events", "by-key")
+tasks = [TaskSnapshot(s, p, ("t",), meta) for s in stages for p in (0, 1)]
+write_savepoint(target, kit.spec(), tasks, {"per-minute": {"": rows()}})
 print("written", flush=True)
 """
 
@@ -74,8 +76,9 @@ def _assert_nothing_usable(root: Path, target: Path) -> None:
     assert list(root.iterdir()) == []
 
 
-# 5 fault points: tasks.avro, op-pairs.avro, op-per-minute.avro, op-totals.avro, manifest.json
-@pytest.mark.parametrize("nth", [1, 2, 3, 4, 5])
+# 6 fault points: tasks.avro, node-pairs.avro, node-per-minute.avro, timers-per-minute.avro,
+# node-totals.avro, manifest.json
+@pytest.mark.parametrize("nth", [1, 2, 3, 4, 5, 6])
 def test_killed_at_each_fault_point(tmp_path: Path, nth: int) -> None:
     target = tmp_path / "sp"
     proc = _writer(target, 100, f"savepoint_write:{nth}")
@@ -100,7 +103,7 @@ def test_killed_in_the_middle_of_a_large_file(tmp_path: Path) -> None:
         growing = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            files = list(tmp_path.glob(".sp.partial-*/op-per-minute.avro"))
+            files = list(tmp_path.glob(".sp.partial-*/node-per-minute.avro"))
             if files and files[0].stat().st_size > 200_000:
                 growing = files[0]
                 break

@@ -27,10 +27,17 @@ def test_fixture_is_small_and_complete() -> None:
 
 def test_fixture_opens_and_fits_its_pipeline() -> None:
     sp = open_savepoint(v1.TARGET)
-    assert sp.manifest.format_version == FORMAT_VERSION == 1
+    assert sp.manifest.format_version == 1 and FORMAT_VERSION == 2
     assert check_restore(sp.manifest, load_pipeline(v1.PIPELINE)) == []
     assert sp.manifest.source.offsets == {0: v1.SAVED // 2, 1: v1.SAVED // 2}
-    assert [t.task_id for t in sp.tasks()] == ["0:0", "0:1", "1:0", "1:1"]
+    # version 1 numbered stages; they read back with the ids the runtime gives them
+    source = "savepoint-v1-events"
+    ids = [f"{source}:0", f"{source}:1", "by-user:0", "by-user:1"]
+    assert [t.task_id for t in sp.tasks()] == ids
+    assert set(sp.manifest.watermarks) == set(ids)
+    assert [s.id for s in sp.manifest.stages] == [source, "by-user"]
+    assert {n.stage for n in sp.manifest.nodes.values()} == {"by-user"}
+    assert list(sp.entries("per-minute", "timers")) == []  # version 1 holds no timers
 
 
 def test_fixture_holds_the_state_after_the_saved_records() -> None:

@@ -11,7 +11,7 @@ import pytest
 import savepoint_kit as kit
 
 from kstream.errors import SavepointError
-from kstream.graph.plan import build_plan, store_name
+from kstream.graph.plan import build_plan
 from kstream.savepoint import snapshot_local
 from kstream.state.store import SnapshotRef, TaskStore, snapshot_path, task_dir
 
@@ -27,11 +27,11 @@ def _snapshot_all(state_dir: Path) -> dict[str, SnapshotRef]:
             path = task_dir(state_dir, plan.prefix, stage.id, partition)
             if not path.exists():
                 continue
-            store = TaskStore(path, [store_name(w.id) for w in stage.windows])
+            store = TaskStore(path, [ref.column_family for ref in stage.stores])
             try:
                 meta = store.meta()
                 assert meta is not None
-                task_id = f"{stage.index}:{partition}"
+                task_id = f"{stage.id}:{partition}"
                 snap = snapshot_path(state_dir, plan.prefix, REQUEST, task_id)
                 store.snapshot(snap / "db")
             finally:
@@ -53,7 +53,7 @@ def test_snapshot_holds_the_same_state_as_the_live_database(tmp_path: Path) -> N
     tasks, entries = snapshot_local(kit.spec(), tmp_path / "live", snapshots=refs)
     assert [t.meta for t in tasks] == [t.meta for t in live_tasks]
     assert entries == live_entries
-    assert sum(len(rows) for rows in entries.values()) == written
+    assert sum(len(rows) for stores in entries.values() for rows in stores.values()) == written
 
 
 def test_snapshot_of_another_checkpoint_is_refused(tmp_path: Path) -> None:

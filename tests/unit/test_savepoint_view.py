@@ -90,12 +90,14 @@ def test_an_entry_that_does_not_fit_its_definition(sp: Savepoint) -> None:
 def test_summaries(sp: Savepoint, driver: kit.PipelineDriver) -> None:
     info = sp.manifest.operators["pairs"]
     summary = summarize(info.definition, info.stage, info.bytes, sp.entries("pairs"))
-    assert (summary.id, summary.type, summary.stage) == ("pairs", "count", 0)
+    assert (summary.id, summary.type, summary.stage) == ("pairs", "count", "sp-events")
     assert summary.entries == info.entries == 10  # 5 keys x 2 source partitions
     assert summary.keys == 5
     assert summary.windows == len(kit.expected_windows(driver, "pairs"))
     minute = sp.manifest.operators["per-minute"]
-    assert summarize(minute.definition, 1, 0, sp.entries("per-minute")).windows == minute.entries
+    timers = sp.entries("per-minute", "timers")
+    minute_summary = summarize(minute.definition, "by-key", 0, sp.entries("per-minute"), timers)
+    assert minute_summary.windows == minute.entries == minute_summary.timers > 0
 
 
 def test_keys_in_several_tasks(sp: Savepoint) -> None:
@@ -125,8 +127,12 @@ def test_restore_rules_refuse_changed_definitions(sp: Savepoint) -> None:
         check_restore(sp.manifest, _variant("batches: count", "batches: {count: amount}"))
     with pytest.raises(SavepointError, match="the key_by before it changed"):
         check_restore(sp.manifest, _variant("key_by: key", "key_by: user"))
-    with pytest.raises(SavepointError, match="the source topic changed"):
+    # the source's id defaults to its topic: another topic is another source
+    with pytest.raises(SavepointError, match=r"source sp-events .* not in the pipeline"):
         check_restore(sp.manifest, _variant("topic: sp-events", "topic: other-events"))
+    renamed = "id: sp-events\n    topic: other-events"
+    with pytest.raises(SavepointError, match=r"the source topic changed \(sp-events -> other"):
+        check_restore(sp.manifest, _variant("topic: sp-events", renamed))
     # a count window's saved windows hold `size` elements, or `min(size, slide)` discarding
     discarding = "window: {type: count, size: 2, accumulation: discarding,"
     with pytest.raises(SavepointError, match=r"operator pairs: .*\(accumulation\)"):

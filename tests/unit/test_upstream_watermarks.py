@@ -128,7 +128,7 @@ def test_old_state_without_aligned_flags_still_restores() -> None:
 
 def test_savepoint_v1_fixture_upstream_state_restores() -> None:
     """The stage-1 tasks of the committed format-v1 savepoint (stopped for ``fixture-v1``)."""
-    metas = [t.meta for t in open_savepoint(v1.TARGET).tasks() if t.task_id.startswith("1:")]
+    metas = [t.meta for t in open_savepoint(v1.TARGET).tasks() if t.stage == "by-user"]
     assert len(metas) == 2
     for meta in metas:
         up = UpstreamWatermarks(upstream_tasks=v1.PARTITIONS)

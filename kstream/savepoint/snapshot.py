@@ -1,0 +1,162 @@
+"""Reading a job's committed local state for a savepoint: :func:`snapshot_local` collects every
+task's checkpoint metadata and every state store's entries (windows, timers) from the task
+directories under a state directory, or from the snapshots the running owners wrote for a
+savepoint request (:mod:`kstream.runtime.control`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kstream.errors import SavepointError
+from kstream.graph.plan import Plan, Stage, StoreRef, build_plan
+from kstream.pipeline.spec import PipelineSpec
+from kstream.pipeline.view import fingerprint
+from kstream.savepoint.format import KEY_PREFIX, StateEntry, TaskSnapshot
+from kstream.state.store import SnapshotRef, read_task_state
+
+_TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
+_LEGACY_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
+
+
+def snapshot_local(
+    spec: PipelineSpec,
+    state_dir: str | Path,
+    *,
+    group: str | None = None,
+    snapshots: Mapping[str, SnapshotRef] | None = None,
+) -> tuple[list[TaskSnapshot], dict[str, dict[str, list[StateEntry]]]]:
+    """The last committed checkpoint of every task of the job found under ``state_dir``
+    (``<state_dir>/<group>/<stage id>.p<partition>``, or as older versions named them
+    ``<stage index>-<partition>``), read without taking the RocksDB locks.
+
+    A task with an entry in ``snapshots`` (written by the running process that owns it, for a
+    savepoint request) is read from that snapshot instead of its live database, and the
+    snapshot must hold exactly the checkpoint the owner acknowledged.
+
+    Args:
+        group: the job's group (names its state directory; default: the pipeline's group id).
+        snapshots: task id (``<stage id>:<partition>``) -> the owner's snapshot of its state.
+
+    Returns:
+        The tasks (sorted by stage order, partition; tasks without a checkpoint are left out)
+        and, per stateful node id and store (``""``, ``timers``), its entries (every store of
+        every stateful node of the pipeline is present).
+
+    Raises:
+        SavepointError: a task directory or snapshot belongs to a stage the pipeline does not
+            have, a task's state was written by another version of the pipeline
+            (fingerprint), or a snapshot does not hold the checkpoint its owner acknowledged.
+        StateError: a task's RocksDB cannot be read.
+    """
+    plan = build_plan(spec, group)
+    expected = fingerprint(spec)
+    tasks: list[TaskSnapshot] = []
+    entries: dict[str, dict[str, list[StateEntry]]] = {
+        w: {ref.store: [] for ref in stores_of(plan, w)} for w in spec.stateful_ids()
+    }
+    dirs = {(st.id, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix, plan)}
+    taken: dict[tuple[str, int], SnapshotRef] = {}
+    for snap in (snapshots or {}).values():
+        stage_text, _, p = snap.task.rpartition(":")
+        task = (_stage_of(plan, stage_text, snap.path).id, int(p))
+        taken[task] = snap
+        dirs[task] = Path(snap.path)
+    order = {s.id: s.index for s in plan.stages}
+    for (stage_id, partition), path in sorted(dirs.items(), key=lambda d: (order[d[0][0]], d[0])):
+        meta, stores = read_task_state(path)
+        ref = taken.get((stage_id, partition))
+        if ref is not None:
+            _check_snapshot(ref, meta)
+        if meta is None:
+            continue
+        if meta.get("fingerprint") not in (None, expected):
+            raise SavepointError(
+                f"{path}: the state was written by another version of pipeline {spec.name} "
+                "(fingerprint differs); run the current pipeline once before taking a savepoint"
+            )
+        stage = plan.stage_by_id(stage_id)
+        tasks.append(TaskSnapshot(stage.id, partition, tuple(stage.input_topics), meta))
+        for store in stage.stores:
+            rows = stores.get(store.column_family, [])
+            route = routing_of(store.store)
+            entries[store.node][store.store].extend(
+                StateEntry(stage.id, partition, k, v, route(k)) for k, v in rows
+            )
+    return tasks, entries
+
+
+def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
+    """The state stores of node ``node_id``."""
+    return [ref for stage in plan.stages for ref in stage.stores if ref.node == node_id]
+
+
+def routing_of(store: str) -> Callable[[bytes], bytes]:
+    """How to get the JSON of the record key from a store key of ``store``: a window key
+    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element."""
+    if store == "timers":
+        return lambda key: orjson.dumps(orjson.loads(key[9:])[0])
+    return lambda key: key[KEY_PREFIX:]
+
+
+def _stage_of(plan: Plan, text: str, where: str) -> Stage:
+    """The stage a task id's stage part names: a stage id, or (older versions) a position.
+
+    Raises:
+        SavepointError: the pipeline has no such stage.
+    """
+    stage = {s.id: s for s in plan.stages}.get(text)
+    if stage is not None:
+        return stage
+    if text.isdigit() and int(text) < len(plan.stages):
+        return plan.stages[int(text)]
+    raise SavepointError(
+        f"{where}: the pipeline has no stage {text!r}; this state belongs to another version of "
+        "the pipeline"
+    )
+
+
+def _check_snapshot(ref: SnapshotRef, meta: dict[str, Any] | None) -> None:
+    """The snapshot must hold the checkpoint its owner acknowledged (same input position and
+    checkpoint id): anything else is not the committed state and must not become a savepoint.
+
+    Raises:
+        SavepointError: it does not.
+    """
+    got = (None, None) if meta is None else (meta.get("position"), meta.get("checkpoint_id"))
+    if got != (ref.position, ref.checkpoint_id):
+        raise SavepointError(
+            f"task {ref.task}: its snapshot {ref.path} holds checkpoint {got[1]} at position "
+            f"{got[0]}, but its owner acknowledged checkpoint {ref.checkpoint_id} at position "
+            f"{ref.position}; no savepoint was written, take it again"
+        )
+
+
+def _task_dirs(root: Path, plan: Plan) -> list[tuple[Stage, int, Path]]:
+    """``(stage, partition, path)`` of every task directory under ``root``:
+    ``<stage id>.p<partition>``, or ``<stage index>-<partition>`` as older versions named them
+    (when both exist, the stage-id one).
+
+    Raises:
+        SavepointError: a directory names a stage the pipeline does not have.
+    """
+    if not root.is_dir():
+        return []
+    found: dict[tuple[str, int], tuple[Stage, int, Path]] = {}
+    for child in sorted(root.iterdir()):
+        if not child.is_dir():
+            continue
+        legacy = _LEGACY_TASK_DIR.match(child.name)
+        match = legacy or _TASK_DIR.match(child.name)
+        if match is None:
+            continue
+        stage = _stage_of(plan, match.group(1), str(child))
+        partition = int(match.group(2))
+        if legacy is None or (stage.id, partition) not in found:
+            found[(stage.id, partition)] = (stage, partition, child)
+    return list(found.values())
