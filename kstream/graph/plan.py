@@ -79,6 +79,13 @@ def transactional_id(pipeline: str, stage_id: str, partition: int) -> str:
     return f"kstream.{pipeline}.{stage_id}.p{partition}"
 
 
+def task_id(stage: Stage, partition: int) -> str:
+    """``<stage id>:<partition>``, e.g. ``flights:3``: the id of a task in logs, ``kstream
+    status``, the control channel and the origins of watermark markers and repartition
+    sequences. Node ids never contain ``:``: the partition follows the last one."""
+    return f"{stage.id}:{partition}"
+
+
 @dataclass(frozen=True)
 class StageInput:
     """A topic a stage reads: a source's topic, or the repartition topic of a ``key_by`` of an
@@ -96,12 +103,13 @@ class Stage:
 
     Attributes:
         index: position in the stages' topological order (a stage comes after every stage whose
-            ``key_by`` it reads); names task ids (``<index>:<partition>``).
+            ``key_by`` it reads); orders stages (savepoints record it), never names a task.
         inputs: the topics it reads, sources first (declaration order), then repartition topics.
         operators: its operators in topological order, without the ``key_by`` nodes ending it.
         key_bys: the ``key_by`` nodes ending it; each writes its repartition topic.
         sinks: the sinks it writes.
-        id: the id of its first input node (a source or a ``key_by``); names its task changelog.
+        id: the id of its first input node (a source or a ``key_by``); names its task changelog
+            and its task ids (:func:`task_id`).
     """
 
     index: int

@@ -11,7 +11,7 @@ from typing import Any
 
 from kstream.checkpoint.meta import initial_meta
 from kstream.checkpoint.steps import TaskRuntime
-from kstream.graph.plan import Plan, Stage, transactional_id
+from kstream.graph.plan import Plan, Stage, task_id, transactional_id
 from kstream.io import kafka
 from kstream.runtime.restore import open_store, recover, store_entries
 from kstream.runtime.task import Task
@@ -146,9 +146,8 @@ class Activator:
             # The group already committed progress for this task (a restarted restore, or a
             # group that was not new): its own checkpoint is newer than the savepoint.
             log.warning(
-                "task %s:%s has committed progress in group %s; the savepoint is not applied to it",
-                stage.index,
-                partition,
+                "task %s has committed progress in group %s; the savepoint is not applied to it",
+                task_id(stage, partition),
                 self.plan.prefix,
             )
             return meta, how

@@ -23,7 +23,7 @@ from typing import Any
 
 from kstream.checkpoint.steps import TaskRuntime, TxnState
 from kstream.errors import KStreamError
-from kstream.graph.plan import Plan
+from kstream.graph.plan import Plan, task_id
 from kstream.io import kafka
 from kstream.runtime.lifecycle import RunOptions
 from kstream.state.store import (
@@ -95,8 +95,8 @@ def request(kind: str) -> dict[str, Any]:
 
 
 def all_tasks(plan: Plan, partitions: dict[str, int]) -> set[str]:
-    """Every task id (``stage:partition``) of the job."""
-    return {f"{s.index}:{p}" for s in plan.stages for p in range(partitions.get(s.input_topic, 0))}
+    """Every task id (``<stage id>:<partition>``) of the job."""
+    return {task_id(s, p) for s in plan.stages for p in range(partitions.get(s.input_topic, 0))}
 
 
 def running_locally(plan: Plan, state_dir: str, partitions: dict[str, int]) -> bool:

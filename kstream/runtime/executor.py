@@ -57,7 +57,7 @@ class TaskHooks:
     """What the executor needs from its task.
 
     Attributes:
-        task_id: ``<stage index>:<partition>``; prefixes repartition sequence numbers.
+        task_id: ``<stage id>:<partition>``; prefixes repartition sequence numbers.
         emit: the task's output (see :data:`Emit`).
         counters: the task's counters (``out``, ``forwarded``, ``late`` are kept here).
         on_bad: applies a policy to a failed record (raises under ``fail``).

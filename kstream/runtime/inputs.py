@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kstream.errors import RecordError
-from kstream.graph.plan import StageInput
+from kstream.graph.plan import Stage, StageInput
 from kstream.io import codecs
 from kstream.operators.base import Receiver
 from kstream.pipeline.dataflow import upstream_source
@@ -199,6 +199,8 @@ class RepartitionInput(TaskInput):
         self, task: Task, stage_input: StageInput, index: int, push: Receiver, upstream_tasks: int
     ) -> None:
         super().__init__(task, stage_input, index, push)
+        #: the stage whose tasks write the topic (the origins of its markers and sequences)
+        self.writer = task.plan.stage_of_key_by(stage_input.node)
         self.upstream = UpstreamWatermarks(upstream_tasks)
         #: highest sequence applied per upstream origin (drops replayed duplicates)
         self.seen: dict[bytes, int] = {}
@@ -219,7 +221,11 @@ class RepartitionInput(TaskInput):
                 task._current = m
                 try:
                     origin, seq = repartition_sequence(headers)
-                    if seq <= seen.get(origin, 0):
+                    last = seen.get(origin)
+                    if last is None:  # a new origin, or one named as older versions did
+                        origin = self._renamed(origin)
+                        last = seen.get(origin, 0)
+                    if seq <= last:
                         task.counters["duplicates"] += 1
                         continue
                     seen[origin] = seq
@@ -247,9 +253,8 @@ class RepartitionInput(TaskInput):
             return
         upstream = self.upstream
         was_idle = upstream.valve.idle
-        wm = upstream.update(
-            fields[H_ORIGIN].decode(), int(fields[H_WATERMARK]), fields[H_STATUS].decode()
-        )
+        origin = renamed_origin(fields[H_ORIGIN].decode(), self.writer)
+        wm = upstream.update(origin, int(fields[H_WATERMARK]), fields[H_STATUS].decode())
         if upstream.valve.idle != was_idle:
             self.task.input_active(self, not upstream.valve.idle)
         self.task.input_watermark(self, wm)
@@ -262,10 +267,41 @@ class RepartitionInput(TaskInput):
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`to_state` output; origins a checkpoint of an older version named
+        ``<stage index>:<partition>`` are renamed (:func:`renamed_origin`)."""
         super().load_state(state)
-        if state.get("upstream"):
-            self.upstream.load_state(state["upstream"])
-        self.seen = {k.encode(): int(v) for k, v in (state.get("seen") or {}).items()}
+        writer = self.writer
+        upstream = state.get("upstream")
+        if upstream:
+            latest = upstream.get("latest") or {}
+            renamed = {renamed_origin(o, writer): entry for o, entry in latest.items()}
+            self.upstream.load_state({**upstream, "latest": renamed})
+        self.seen = {}
+        for origin, seq in (state.get("seen") or {}).items():
+            key = renamed_origin(origin, writer).encode()
+            self.seen[key] = max(int(seq), self.seen.get(key, 0))
+
+    def _renamed(self, origin: bytes) -> bytes:
+        """``origin`` of a ``kstream.seq`` header, renamed by :func:`renamed_origin`."""
+        text = origin.decode(errors="replace")
+        renamed = renamed_origin(text, self.writer)
+        return origin if renamed == text else renamed.encode()
+
+
+def renamed_origin(origin: str, writer: Stage) -> str:
+    """An origin of the tasks of stage ``writer`` (a task id, with ``.<input index>`` in a
+    sequence of a task reading several topics) as this version names it.
+
+    Versions before task ids were named by stage id wrote ``<stage index>:<partition>``; their
+    checkpoints (duplicate detection, upstream watermarks), and the records and markers they
+    left in a repartition topic, name ``writer``'s tasks that way. Such an origin becomes
+    ``<stage id>:<partition>``; any other is returned as is. A stage id never contains ``:``,
+    and the old form's prefix differs from ``writer``'s id, so no current origin is renamed.
+    """
+    prefix, sep, rest = origin.rpartition(":")
+    if sep and prefix == str(writer.index) and prefix != writer.id:
+        return f"{writer.id}:{rest}"
+    return origin
 
 
 def repartition_sequence(headers: list[tuple[str, bytes]] | None) -> tuple[bytes, int]:
@@ -318,5 +354,6 @@ __all__ = [
     "TaskInput",
     "legacy_input_state",
     "marker_fields",
+    "renamed_origin",
     "repartition_sequence",
 ]

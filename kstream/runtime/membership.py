@@ -15,7 +15,7 @@ from typing import Any
 
 from kstream.checkpoint.steps import TaskRuntime, TxnState, run_checkpoint
 from kstream.errors import BrokerError, StateLockedError, TaskMigratedError, TransactionError
-from kstream.graph.plan import Plan
+from kstream.graph.plan import Plan, task_id
 from kstream.io import kafka
 from kstream.runtime.group_watch import GroupWatch
 from kstream.time.timestamps import now_ms
@@ -201,11 +201,11 @@ class GroupMembership:
         owner on this machine (maybe frozen), or its producer could not be fenced in yet."""
         now = time.monotonic()
         since, last = self._pending.get(key, (now, 0.0))
-        stage = self.plan.stage_by_id(key[0]).index
+        task = task_id(self.plan.stage_by_id(key[0]), key[1])
         if not isinstance(exc, StateLockedError):
-            log.warning("task %s:%s activation failed, retrying: %s", stage, key[1], exc)
+            log.warning("task %s activation failed, retrying: %s", task, exc)
         elif last == 0.0:  # logged once, not at every attempt
-            log.info("task %s:%s waits for its local state: %s", stage, key[1], exc)
+            log.info("task %s waits for its local state: %s", task, exc)
         self._pending[key] = (since, now)
 
     def _restore_pending(self) -> None:

@@ -29,7 +29,7 @@ import orjson
 from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
-from kstream.graph.plan import Stage, task_changelog_topic
+from kstream.graph.plan import Stage, task_changelog_topic, task_id
 from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
@@ -136,10 +136,9 @@ def recover(
             # work; a group offset behind it means the broker lost the offset commit (seen on
             # Tansu when a commit races a rebalance). Resume from the local state.
             log.warning(
-                "task %s:%s: group offset %s is behind the local checkpoint at %s; "
+                "task %s: group offset %s is behind the local checkpoint at %s; "
                 "resuming from the local checkpoint",
-                stage.index,
-                partition,
+                task_id(stage, partition),
                 committed,
                 positions,
             )
@@ -181,9 +180,8 @@ def _from_changelog(
         meta["inputs"] = {t: {"position": p} for t, p in committed.items()}
     elif meta_positions(meta, stage) != committed:
         log.warning(
-            "changelog of task %s:%s ends at position %s, committed offsets are %s",
-            stage.index,
-            partition,
+            "changelog of task %s ends at position %s, committed offsets are %s",
+            task_id(stage, partition),
             meta_positions(meta, stage),
             committed,
         )

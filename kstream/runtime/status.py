@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kstream.errors import StateError
-from kstream.graph.plan import Plan
+from kstream.graph.plan import Plan, task_id
 from kstream.io import kafka
 from kstream.state.store import dir_size, is_locked, read_meta, task_dir
 
@@ -63,14 +63,16 @@ def task_statuses(
                 for p in parts:
                     path = task_dir(state_dir, plan.prefix, stage.id, p)
                     owner = owners.get((topic, p))
-                    out.append(_one(stage.index, topic, p, committed[p], ends[p], path, owner))
+                    out.append(
+                        _one(task_id(stage, p), topic, p, committed[p], ends[p], path, owner)
+                    )
     finally:
         consumer.close()
     return out
 
 
 def _one(
-    stage: int, topic: str, p: int, committed: int | None, end: int, path: Path, member: str | None
+    task: str, topic: str, p: int, committed: int | None, end: int, path: Path, member: str | None
 ) -> TaskStatus:
     try:
         meta = read_meta(path)
@@ -80,7 +82,7 @@ def _one(
     owner = ", ".join(x for x in (member or "", local) if x) or "-"
     lag = None if committed is None else max(end - committed, 0)
     return TaskStatus(
-        f"{stage}:{p}",
+        task,
         topic,
         p,
         committed,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kstream.errors import RecordError
-from kstream.graph.plan import Plan, Stage, StageInput
+from kstream.graph.plan import Plan, Stage, StageInput, task_id
 from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.runtime.executor import Emit, NodeExecutor, TaskHooks
 from kstream.runtime.inputs import (
@@ -83,7 +83,7 @@ class Task(TaskState):
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
-        self.id = f"{stage.index}:{partition}"
+        self.id = task_id(stage, partition)
         self.clock = clock
         self.markers = MarkerSender(
             self.id, _out_topics(plan, stage, out_partitions), emit, clock, MARKER_INTERVAL_MS

@@ -17,6 +17,10 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from result import ChaosResult
 
 PARTITIONS = 4
+#: the chaos pipeline's stage ids (``workload._PIPELINE``): the source ``chaos-in``, then the
+#: stage reading the repartition topic of ``key_by`` ``by-key``; task ids are ``<stage id>:<p>``
+SOURCE_STAGE = "chaos-in"
+WINDOW_STAGE = "by-key"
 
 
 class OffsetMonitor(threading.Thread):
@@ -64,7 +68,8 @@ class OffsetMonitor(threading.Thread):
 
 
 _COMMITTED = re.compile(
-    rb"^(\S+ \S+) INFO kstream.checkpoint.steps: task (\d+):(\d+) checkpoint \d+ committed at "
+    rb"^(\S+ \S+) INFO kstream.checkpoint.steps: task ([A-Za-z0-9._-]+):(\d+) checkpoint \d+ "
+    rb"committed at "
     rb"position (\d+)$",
     re.MULTILINE,
 )
@@ -77,14 +82,14 @@ def classify_regressions(
     can apply a transaction's offsets late (Tansu, ``broker_may_reapply``): there, a regression
     to an L that a worker committed before H was first seen is the broker re-applying a stale
     commit. On Apache Kafka every regression is a bug."""
-    committed: dict[tuple[int, int, int], float] = {}  # (stage, partition, position) -> first
+    committed: dict[tuple[str, int, int], float] = {}  # (stage id, partition, position) -> first
     for log in logs.glob("*.log"):
         for m in _COMMITTED.finditer(log.read_bytes()):
             when = datetime.strptime(m.group(1).decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            key = (int(m.group(2)), int(m.group(3)), int(m.group(4)))
+            key = (m.group(2).decode(), int(m.group(3)), int(m.group(4)))
             committed[key] = min(when, committed.get(key, when))
     for (topic, partition, high, low), high_seen in sorted(monitor.regressions.items()):
-        stage = 0 if topic == "chaos-in" else 1
+        stage = SOURCE_STAGE if topic == "chaos-in" else WINDOW_STAGE
         low_committed = committed.get((stage, partition, low))
         line = f"{topic}[{partition}]: {high} -> {low}"
         if broker_may_reapply and low_committed is not None and low_committed < high_seen:
@@ -222,14 +227,14 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
         offsets[e.partition] += 1
     checked = 0
     for state_dir, p in ((d, p) for d in state_dirs for p in range(PARTITIONS)):
-        meta, stores = read_task_state(task_dir(state_dir, "chaos", "by-key", p))
+        meta, stores = read_task_state(task_dir(state_dir, "chaos", WINDOW_STAGE, p))
         if meta is None:
             continue
         checked += 1
         applied = {origin: seq >> 24 for origin, seq in (meta.get("seen") or {}).items()}
         truth: dict[tuple[str, int], list[int]] = {}
         for e, offset in sourced:
-            if offset > applied.get(f"0:{e.partition}", -1):
+            if offset > applied.get(f"{SOURCE_STAGE}:{e.partition}", -1):
                 continue
             if partition_for(orjson.dumps(e.key), PARTITIONS) != p:
                 continue
@@ -242,23 +247,29 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
             held[(key, start)] = orjson.loads(raw_value)[0]
         for window, acc in held.items():
             if truth.get(window) != acc:
-                result.state_mismatches.append(f"task 1:{p} {window}: {acc} != {truth.get(window)}")
+                result.state_mismatches.append(
+                    f"task {WINDOW_STAGE}:{p} {window}: {acc} != {truth.get(window)}"
+                )
         for window in truth:
             end = window[1] + workload.WINDOW_MS
             if end - 1 + workload.LATENESS_MS > meta["watermark"] and window not in held:
-                result.state_mismatches.append(f"task 1:{p} {window}: missing from state")
+                result.state_mismatches.append(
+                    f"task {WINDOW_STAGE}:{p} {window}: missing from state"
+                )
     if not checked:  # a check that found nothing to check must not pass
         result.state_mismatches.append(f"no window task state found under {state_dirs}")
 
 
-_COMMITTED_TASK = re.compile(rb"task (\d+:\d+) checkpoint \d+ committed at position")
+_COMMITTED_TASK = re.compile(rb"task ([A-Za-z0-9._-]+:\d+) checkpoint \d+ committed at position")
 #: a worker took a task: restored it, or waits for its state lock (a zombie on this machine)
-_ASSIGNED_TASK = re.compile(rb"task (\d+:\d+) (?:restored \(|waits for its local state)")
+_ASSIGNED_TASK = re.compile(
+    rb"task ([A-Za-z0-9._-]+:\d+) (?:restored \(|waits for its local state)"
+)
 
 
 def recently_committed_tasks(log: bytes, lines: int = 20) -> set[str]:
-    """The tasks (``stage:partition``) of the last ``lines`` checkpoint commits a worker logged:
-    the tasks it owns now (with 1 s checkpoints, the last ~2 s)."""
+    """The tasks (``<stage id>:<partition>``) of the last ``lines`` checkpoint commits a worker
+    logged: the tasks it owns now (with 1 s checkpoints, the last ~2 s)."""
     return {t.decode() for t in _COMMITTED_TASK.findall(log)[-lines:]}
 
 

@@ -128,8 +128,8 @@ def _events(log: str, what: str) -> list[tuple[str, str]]:
     """``(timestamp, task)`` of every line of ``log`` where a task was ``restored`` or
     ``committed`` (a checkpoint); timestamps sort as text (same day, same format)."""
     pattern = {
-        "restored": r"^(\S+ \S+) INFO \S+ task (\d+:\d+) restored \(",
-        "committed": r"^(\S+ \S+) INFO \S+ task (\d+:\d+) checkpoint \d+ committed",
+        "restored": r"^(\S+ \S+) INFO \S+ task ([A-Za-z0-9._-]+:\d+) restored \(",
+        "committed": r"^(\S+ \S+) INFO \S+ task ([A-Za-z0-9._-]+:\d+) checkpoint \d+ committed",
     }[what]
     return re.findall(pattern, log, re.MULTILINE)
 

@@ -289,12 +289,12 @@ def test_avro_sink_output_reads_back_and_late_records_keep_the_source_format(
 
 
 def test_repartition_sequence_reads_the_seq_header_and_rejects_the_rest() -> None:
-    assert repartition_sequence([("kstream.seq", b"0:3/41")]) == (b"0:3", 41)
+    assert repartition_sequence([("kstream.seq", b"by-k:3/41")]) == (b"by-k:3", 41)
     for headers in (
         None,
         [],
         [("other", b"x")],
-        [("kstream.seq", b"0:3/x")],
+        [("kstream.seq", b"by-k:3/x")],
         [("kstream.seq", None)],
     ):
         with pytest.raises(RecordError, match=r"without a valid kstream\.seq header"):

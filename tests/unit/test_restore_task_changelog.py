@@ -31,7 +31,7 @@ operators:
 sinks:
   - topic: out
 """
-META = {"position": 7, "seen": {"0:0": 41}, "watermark": 1_000, "checkpoint_id": 3}
+META = {"position": 7, "seen": {"in:0": 41}, "watermark": 1_000, "checkpoint_id": 3}
 
 
 @pytest.fixture

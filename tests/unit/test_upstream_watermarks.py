@@ -28,31 +28,31 @@ def test_idle_marker_carries_the_last_watermark_before_going_idle() -> None:
     """An ``idle`` marker is the upstream task's last watermark, then IDLE: its watermark counts
     for the channel (and in the all-idle max), then the channel is left out::
 
-    0:0  active 10   .          .
-    0:1  active  5   idle 8     .         (8 recorded, then idle)
-    out  5           10         (0:0 alone)
+    a:0  active 10   .          .
+    a:1  active  5   idle 8     .         (8 recorded, then idle)
+    out  5           10         (a:0 alone)
     """
     up = UpstreamWatermarks(upstream_tasks=2)
-    up.update("0:0", 10, ACTIVE)
-    assert up.update("0:1", 5, ACTIVE) == 5
-    assert up.update("0:1", 8, IDLE) == 10
-    assert up.latest == {"0:0": (10, ACTIVE), "0:1": (8, IDLE)}
-    assert up.update("0:1", 9, IDLE) == 10  # an idle channel ignores watermarks
-    assert up.latest["0:1"] == (8, IDLE)
-    assert up.update("0:0", 10, IDLE) == 10  # all idle: the max (10)
+    up.update("a:0", 10, ACTIVE)
+    assert up.update("a:1", 5, ACTIVE) == 5
+    assert up.update("a:1", 8, IDLE) == 10
+    assert up.latest == {"a:0": (10, ACTIVE), "a:1": (8, IDLE)}
+    assert up.update("a:1", 9, IDLE) == 10  # an idle channel ignores watermarks
+    assert up.latest["a:1"] == (8, IDLE)
+    assert up.update("a:0", 10, IDLE) == 10  # all idle: the max (10)
     assert up.valve.idle
 
 
 def test_active_marker_reactivates_before_its_watermark_counts() -> None:
-    """Case 1 through markers: 0:1 returns at 12, behind the output 30: left out until 30."""
+    """Case 1 through markers: a:1 returns at 12, behind the output 30: left out until 30."""
     up = UpstreamWatermarks(upstream_tasks=2)
-    up.update("0:0", 30, ACTIVE)
-    up.update("0:1", 3, IDLE)
+    up.update("a:0", 30, ACTIVE)
+    up.update("a:1", 3, IDLE)
     assert up.watermark == 30
-    assert up.update("0:1", 12, ACTIVE) == 30
-    assert up.update("0:0", 50, ACTIVE) == 50  # not held back by 0:1 at 12
-    assert up.update("0:1", 55, ACTIVE) == 50
-    assert up.update("0:0", 70, ACTIVE) == 55  # 0:1 aligned again
+    assert up.update("a:1", 12, ACTIVE) == 30
+    assert up.update("a:0", 50, ACTIVE) == 50  # not held back by a:1 at 12
+    assert up.update("a:1", 55, ACTIVE) == 50
+    assert up.update("a:0", 70, ACTIVE) == 55  # a:1 aligned again
 
 
 def test_end_of_input_counts_as_finished() -> None:
@@ -60,48 +60,48 @@ def test_end_of_input_counts_as_finished() -> None:
     (not +infinity); every task ended: +infinity and ``ended``. Markers after ``end`` are
     ignored."""
     up = UpstreamWatermarks(upstream_tasks=3)
-    up.update("0:0", 20, ACTIVE)
-    up.update("0:1", 7, ACTIVE)
-    assert up.update("0:2", 40, IDLE) == 7
-    assert up.update("0:1", MAX_WATERMARK, END) == 20
-    assert up.update("0:1", 1, ACTIVE) == 20 and up.latest["0:1"] == (MAX_WATERMARK, END)
-    assert up.update("0:0", MAX_WATERMARK, END) == 40  # only 0:2 is left, idle at 40
+    up.update("a:0", 20, ACTIVE)
+    up.update("a:1", 7, ACTIVE)
+    assert up.update("a:2", 40, IDLE) == 7
+    assert up.update("a:1", MAX_WATERMARK, END) == 20
+    assert up.update("a:1", 1, ACTIVE) == 20 and up.latest["a:1"] == (MAX_WATERMARK, END)
+    assert up.update("a:0", MAX_WATERMARK, END) == 40  # only a:2 is left, idle at 40
     assert not up.ended
-    assert up.update("0:2", MAX_WATERMARK, END) == MAX_WATERMARK
+    assert up.update("a:2", MAX_WATERMARK, END) == MAX_WATERMARK
     assert up.ended
 
 
 def test_ended_needs_every_upstream_task() -> None:
     up = UpstreamWatermarks(upstream_tasks=2)
-    assert up.update("0:0", MAX_WATERMARK, END) == MIN_WATERMARK
+    assert up.update("a:0", MAX_WATERMARK, END) == MIN_WATERMARK
     assert not up.ended and up.stopped_by() is None
 
 
 def test_stop_markers_count_as_active_and_stop_when_all_stopped() -> None:
     up = UpstreamWatermarks(upstream_tasks=2)
-    up.update("0:0", 10, STOPPED + "sp-1")
+    up.update("a:0", 10, STOPPED + "sp-1")
     assert up.stopped_by() is None
-    assert up.update("0:1", 6, STOPPED + "sp-1") == 6
+    assert up.update("a:1", 6, STOPPED + "sp-1") == 6
     assert up.stopped_by() == "sp-1"
     up.resume_after_stop()
     assert up.stopped_by() is None
-    assert up.latest == {"0:0": (10, ACTIVE), "0:1": (6, ACTIVE)}
-    assert up.update("0:1", 12, ACTIVE) == 10
+    assert up.latest == {"a:0": (10, ACTIVE), "a:1": (6, ACTIVE)}
+    assert up.update("a:1", 12, ACTIVE) == 10
 
 
 def test_state_round_trip_keeps_unaligned_channels() -> None:
     up = UpstreamWatermarks(upstream_tasks=2)
-    up.update("0:0", 30, ACTIVE)
-    up.update("0:1", 3, IDLE)
-    up.update("0:1", 12, ACTIVE)  # unaligned: behind 30
+    up.update("a:0", 30, ACTIVE)
+    up.update("a:1", 3, IDLE)
+    up.update("a:1", 12, ACTIVE)  # unaligned: behind 30
     state = up.to_state()
     assert state == {
         "watermark": 30,
-        "latest": {"0:0": [30, ACTIVE, True], "0:1": [12, ACTIVE, False]},
+        "latest": {"a:0": [30, ACTIVE, True], "a:1": [12, ACTIVE, False]},
     }
     copy = UpstreamWatermarks(upstream_tasks=2)
     copy.load_state(state)
-    assert copy.update("0:0", 50, ACTIVE) == 50
+    assert copy.update("a:0", 50, ACTIVE) == 50
 
 
 def test_old_state_without_aligned_flags_still_restores() -> None:
@@ -109,25 +109,27 @@ def test_old_state_without_aligned_flags_still_restores() -> None:
     behind the stored watermark restores unaligned, an idle one idle, an ended one finished."""
     old = {
         "watermark": 30,
-        "latest": {"0:0": [30, ACTIVE], "0:1": [12, ACTIVE], "0:2": [40, IDLE], "0:3": [9, END]},
+        "latest": {"a:0": [30, ACTIVE], "a:1": [12, ACTIVE], "a:2": [40, IDLE], "a:3": [9, END]},
     }
     up = UpstreamWatermarks(upstream_tasks=4)
     up.load_state(old)
     assert up.watermark == 30
-    assert [up.valve.channel(o).aligned for o in ("0:0", "0:1", "0:2", "0:3")] == [
+    assert [up.valve.channel(o).aligned for o in ("a:0", "a:1", "a:2", "a:3")] == [
         True,
         False,
         False,
         False,
     ]
-    assert up.latest["0:3"] == (MAX_WATERMARK, END)
-    assert up.update("0:0", 45, ACTIVE) == 45  # 0:1 (12) does not hold it back
-    assert up.update("0:0", MAX_WATERMARK, END) == 45  # 0:1 is active, though unaligned
-    assert up.update("0:1", 46, ACTIVE) == 46
+    assert up.latest["a:3"] == (MAX_WATERMARK, END)
+    assert up.update("a:0", 45, ACTIVE) == 45  # a:1 (12) does not hold it back
+    assert up.update("a:0", MAX_WATERMARK, END) == 45  # a:1 is active, though unaligned
+    assert up.update("a:1", 46, ACTIVE) == 46
 
 
 def test_savepoint_v1_fixture_upstream_state_restores() -> None:
-    """The stage-1 tasks of the committed format-v1 savepoint (stopped for ``fixture-v1``)."""
+    """The stage-1 tasks of the committed format-v1 savepoint (stopped for ``fixture-v1``). Its
+    origins are the old task ids ``<stage index>:<partition>``, kept as is here; a task renames
+    them when it restores (``tests/unit/test_task_ids.py``)."""
     metas = [t.meta for t in open_savepoint(v1.TARGET).tasks() if t.stage == "by-user"]
     assert len(metas) == 2
     for meta in metas:

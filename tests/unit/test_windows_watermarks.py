@@ -57,14 +57,14 @@ def test_watermark_never_regresses() -> None:
 
 def test_upstream_watermarks_never_regress_and_wait_for_every_upstream() -> None:
     up = UpstreamWatermarks(upstream_tasks=2)
-    assert up.update("0:0", 50, ACTIVE) == MIN_WATERMARK  # 0:1 not heard from yet
-    assert up.update("0:1", 30, ACTIVE) == 30
-    assert up.update("0:1", 20, ACTIVE) == 30  # a lower marker does not pull it back
-    assert up.update("0:1", 60, ACTIVE) == 50
-    assert up.update("0:0", 70, IDLE) == 60  # idle: excluded
-    assert up.update("0:1", 80, END) == 70  # ended, the other idle: the max of the idle ones
+    assert up.update("in:0", 50, ACTIVE) == MIN_WATERMARK  # in:1 not heard from yet
+    assert up.update("in:1", 30, ACTIVE) == 30
+    assert up.update("in:1", 20, ACTIVE) == 30  # a lower marker does not pull it back
+    assert up.update("in:1", 60, ACTIVE) == 50
+    assert up.update("in:0", 70, IDLE) == 60  # idle: excluded
+    assert up.update("in:1", 80, END) == 70  # ended, the other idle: the max of the idle ones
     assert not up.ended
-    assert up.update("0:0", 90, END) == MAX_WATERMARK
+    assert up.update("in:0", 90, END) == MAX_WATERMARK
     assert up.ended
 
 
@@ -79,7 +79,7 @@ def test_downstream_watermark_is_the_min_over_upstream_tasks() -> None:
     h.watermark(9, partition=1)
     assert h.fired() == [("a", 0, 10, 1, 9)]
     markers = [r for r in h.driver.topic(REPARTITION) if r.value is None]
-    assert {r.headers["kstream.origin"] for r in markers} == {"0:0", "0:1"}
+    assert {r.headers["kstream.origin"] for r in markers} == {"in:0", "in:1"}
 
 
 def test_idle_partition_is_excluded_and_reincluded_when_data_returns() -> None:
