@@ -82,7 +82,7 @@ def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
         writes += [w.late_topic for w in stage.windows if w.late_topic]
         stores = [f"{ref.column_family} -> {ref.changelog(job.prefix)}" for ref in stage.stores]
         table.add_row(
-            str(stage.index),
+            stage.id,
             "\n".join(stage.input_topics),
             str(counts.get(stage.input_topic, "?")),
             ops + (f" -> {key_bys}" if key_bys else ""),

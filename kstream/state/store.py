@@ -66,9 +66,10 @@ def snapshots_dir(state_dir: str | Path, pipeline: str, request_id: str) -> Path
 
 
 def snapshot_path(state_dir: str | Path, pipeline: str, request_id: str, task_id: str) -> Path:
-    """Task directory of task ``task_id`` (``stage:partition``) inside the snapshots of a
-    request: its database is ``<this>/db``, like a task directory."""
-    stage, _, partition = task_id.partition(":")
+    """Task directory of task ``task_id`` (``<stage id>:<partition>``) inside the snapshots of
+    a request: ``<stage id>-<partition>``; its database is ``<this>/db``, like a task
+    directory."""
+    stage, _, partition = task_id.rpartition(":")
     return snapshots_dir(state_dir, pipeline, request_id) / f"{stage}-{partition}"
 
 

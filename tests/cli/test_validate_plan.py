@@ -70,8 +70,10 @@ def test_plan_hourly_offline(offline: str) -> None:
     rows = table_rows(result.stdout)
     stages = [r for r in rows if len(r) == 6]
     topics = {r[0]: r[1:] for r in rows if len(r) == 4}
-    # Stage 0 reads the source, filters and repartitions by origin; stage 1 windows.
-    assert [s[0] for s in stages if s[0]] == ["0", "1"]
+    # Stage "flights" reads the source, filters and repartitions by origin; stage "by-origin"
+    # (named after the key_by it reads) windows.
+    assert [s[0] for s in stages if s[0]] == ["flights", "by-origin"]
+    assert "op.hourly.timers -> flights-hourly.hourly.timers.changelog" in result.stdout
     text = result.stdout
     assert "filter(not-cancelled)" in text
     assert "key_by(by-origin)" in text
