@@ -260,14 +260,23 @@ def _without(data: dict[str, Any], name: str) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != name}
 
 
+def header_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields every format version has, parsed (``format_version``, ``pipeline``,
+    ``group``, ``fingerprint``, ``created_ms``, ``kstream_version``, ``total_bytes``)."""
+    return {
+        "format_version": int(data["format_version"]),
+        "pipeline": str(data["pipeline"]),
+        "group": str(data["group"]),
+        "fingerprint": str(data["fingerprint"]),
+        "created_ms": int(data["created_ms"]),
+        "kstream_version": str(data["kstream_version"]),
+        "total_bytes": int(data["total_bytes"]),
+    }
+
+
 def _parse(data: dict[str, Any]) -> Manifest:
     return Manifest(
-        format_version=int(data["format_version"]),
-        pipeline=str(data["pipeline"]),
-        group=str(data["group"]),
-        fingerprint=str(data["fingerprint"]),
-        created_ms=int(data["created_ms"]),
-        kstream_version=str(data["kstream_version"]),
+        **header_fields(data),
         nodes={
             str(k): NodeInfo(
                 str(k),
@@ -299,7 +308,6 @@ def _parse(data: dict[str, Any]) -> Manifest:
             )
             for s in data["stages"]
         ),
-        total_bytes=int(data["total_bytes"]),
     )
 
 

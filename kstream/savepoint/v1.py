@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kstream.savepoint.format import FileInfo, Manifest, NodeInfo, SourceInfo, StageInfo
+from kstream.savepoint.format import (
+    FileInfo,
+    Manifest,
+    NodeInfo,
+    SourceInfo,
+    StageInfo,
+    header_fields,
+)
 
 
 def stage_ids(data: dict[str, Any]) -> dict[int, str]:
@@ -36,12 +43,7 @@ def manifest_from_v1(data: dict[str, Any]) -> Manifest:
     source = data["source"]
     topic = str(source["topic"])
     return Manifest(
-        format_version=1,
-        pipeline=str(data["pipeline"]),
-        group=str(data["group"]),
-        fingerprint=str(data["fingerprint"]),
-        created_ms=int(data["created_ms"]),
-        kstream_version=str(data["kstream_version"]),
+        **header_fields(data),
         nodes={
             str(k): NodeInfo(
                 str(k),
@@ -72,7 +74,6 @@ def manifest_from_v1(data: dict[str, Any]) -> Manifest:
             )
             for s in data["stages"]
         ),
-        total_bytes=int(data["total_bytes"]),
     )
 
 

@@ -23,8 +23,9 @@ import orjson
 
 from kstream.errors import ExpressionError, SavepointError
 from kstream.expr.udf import load_python_callable
+from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator, from_storable
-from kstream.operators.window.base import decode_window_key, hashable
+from kstream.operators.window.base import decode_window_key
 from kstream.pipeline.spec import AggregationSpec
 from kstream.savepoint.format import KEY_PREFIX, SavedEntry
 

@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from kstream.keys import hashable
+
 EVENT_TIME = "e"
 PROCESSING_TIME = "p"
 #: ``next_event_time`` when no event-time timer is registered: no watermark reaches it.
@@ -61,15 +63,7 @@ def decode_timer(raw: bytes) -> tuple[str, Timer]:
         raise ValueError(f"not a timer key: {raw[:16]!r}")
     ts = int.from_bytes(raw[1:9], "big") - _BIAS
     key, namespace = orjson.loads(raw[9:])
-    return domain, (ts, _hashable(key), _hashable(namespace))
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return value
+    return domain, (ts, hashable(key), hashable(namespace))
 
 
 class _TimerQueue:

@@ -268,7 +268,10 @@ def test_stop_and_restore_same_layout(
     assert manifest.pipeline == stopped.name and manifest.group == stopped.group
     assert [s.partitions for s in manifest.stages] == [1, 1]
     tasks = stopped.open().tasks()
-    assert {t.task_id for t in tasks} == {"0:0", "1:0"}
+    source = manifest.stages[0].id
+    assert [s.id for s in manifest.stages] == [source, "by-origin"]
+    assert {t.task_id for t in tasks} == {f"{source}:0", "by-origin:0"}
+    assert manifest.nodes["hourly"].stores["timers"].records > 0
     assert all(t.meta.get("stopped_by") for t in tasks), [t.meta for t in tasks]
     assert_matches(windows_of(tail_jsonl(broker, stopped.sink)), truth)
 
@@ -304,7 +307,7 @@ def test_rescale_1_to_4(
         assert window not in held, f"window dumped twice: {row}"
         assert row["window_end"] == row["window_start"] + HOUR_MS, row
         held[window] = {field: row[field] for field in RESULT_FIELDS}
-    watermark = min(w for task, w in manifest.watermarks.items() if task.startswith("1:"))
+    watermark = min(w for t, w in manifest.watermarks.items() if t.startswith("by-origin:"))
     for (key, start), value in held.items():
         assert (key, start) in truth, f"dumped window {(key, start)} is not a real (origin, hour)"
         assert 0 < value["flights"] <= truth[(key, start)]["flights"], (key, start, value)
@@ -334,7 +337,8 @@ def test_rescale_4_to_2(
     stopped = stop_part_way(broker, tmp_path, flights_1p, partitions=4, at=210_000)
     sp = stopped.open()
     assert [s.partitions for s in sp.manifest.stages] == [1, 4]
-    assert {t.task_id for t in sp.tasks()} == {"0:0", "1:0", "1:1", "1:2", "1:3"}
+    source = sp.manifest.stages[0].id
+    assert {t.task_id for t in sp.tasks()} == {f"{source}:0"} | {f"by-origin:{p}" for p in range(4)}
     group, _ = restore_bounded(broker, stopped, 2)
     assert {d for d in task_dirs(stopped, group) if d.startswith("by-origin.")} == {
         "by-origin.p0", "by-origin.p1"
@@ -354,9 +358,10 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize("nth", [2])
 def test_savepoint_killed_while_writing(broker: str, same_layout: Restored, nth: int) -> None:
     """SIGKILL at the n-th write step of ``savepoint create`` (1: after tasks.avro, 2: after
-    op-hourly.avro, 3: after manifest.json, before the rename; each step is covered without a
-    broker by tests/unit/test_savepoint_crash.py) with no job running: nothing is listed, every
-    reader refuses it, and a new ``create`` to the same place succeeds."""
+    node-hourly.avro, 3: after timers-hourly.avro, 4: after manifest.json, before the rename;
+    each step is covered without a broker by tests/unit/test_savepoint_crash.py) with no job
+    running: nothing is listed, every reader refuses it, and a new ``create`` to the same place
+    succeeds."""
     stopped = same_layout.stopped
     group = same_layout.group  # a finished bounded run: committed state, no process running
     pipeline = stopped.pipeline(None)

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.pipeline.spec import WindowSpec
 from kstream.time.timers import TimerService
@@ -52,15 +53,6 @@ def decode_window_key(raw: bytes) -> WindowId:
     end = int.from_bytes(raw[:8], "big") - _BIAS
     start = int.from_bytes(raw[8:16], "big") - _BIAS
     return hashable(orjson.loads(raw[16:])), start, end
-
-
-def hashable(key: Any) -> Any:
-    """A JSON-decoded key made usable as a dict key (lists -> tuples, dicts -> sorted JSON)."""
-    if isinstance(key, list):
-        return tuple(hashable(k) for k in key)
-    if isinstance(key, dict):
-        return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
-    return key
 
 
 def window_key_text(wid: WindowId) -> str:
