@@ -280,15 +280,20 @@ class Chaos:
     def zombie(self) -> None:
         """SIGSTOP a working worker (it holds open transactions with outputs) until another
         has taken one of its tasks over, then SIGCONT it: what it then tries to commit must be
-        fenced. Waits up to 30 s for a working worker (one may be restoring)."""
-        deadline = time.monotonic() + 30
-        while not (candidates := self.working()) and time.monotonic() < deadline:
+        fenced. Waits up to 60 s for a working worker (one may be restoring); a worker that
+        dies before it is frozen (its armed fault point killed it) is restarted by the main
+        loop like any other, and another one is tried."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            candidates = self.working()
+            if candidates and self._freeze(candidates[0]):
+                return
             self.reap()
             time.sleep(0.5)
-        if not candidates:
-            print("no working worker to make a zombie of", file=sys.stderr)
-            return
-        worker = candidates[0]
+        print("no working worker to make a zombie of", file=sys.stderr)
+
+    def _freeze(self, worker: Worker) -> bool:
+        """Make ``worker`` a zombie; False when it exited before it could be frozen."""
         # freeze it half a checkpoint interval after a commit: its open transaction then holds
         # the outputs of the records it read since (frozen right after a commit, it would have
         # nothing to commit, and nothing to be refused)
@@ -300,10 +305,8 @@ class Chaos:
         tasks = recently_committed_tasks(worker.log.read_bytes(), lines=8)
         before = self.assignments_elsewhere(worker, tasks)
         if worker.proc.poll() is not None:
-            # it died meanwhile (its armed fault point killed it): no zombie this time; the
-            # main loop restarts it like any other killed worker
             print("the chosen worker exited before it could be frozen", file=sys.stderr)
-            return
+            return False
         os.kill(worker.proc.pid, signal.SIGSTOP)
         deadline = time.monotonic() + self.cfg.zombie_wait_s
         while time.monotonic() < deadline:
@@ -315,9 +318,10 @@ class Chaos:
             os.kill(worker.proc.pid, signal.SIGCONT)
         except ProcessLookupError:  # it exited before the SIGSTOP landed and was reaped
             print("the frozen worker had already exited", file=sys.stderr)
-            return
+            return False
         self.zombie_logs.append((worker.log, worker.log.stat().st_size))
         self.result.zombies += 1
+        return True
 
     def count_fenced_zombies(self) -> None:
         for log, offset in self.zombie_logs:

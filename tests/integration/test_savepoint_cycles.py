@@ -69,7 +69,7 @@ def run_cycle(
         str(state_dir), "--bootstrap-servers", broker, *restore, env={"KSTREAM_HOLD_AT": str(at)},
     )  # fmt: skip
     try:
-        assert job.wait_for(rf"task 0:0 held at offset {at}\b"), job.text()[-3000:]
+        assert job.wait_for(rf"task \S+:0 held at offset {at}\b"), job.text()[-3000:]
         create = kstream(
             "savepoint", "create", str(pipeline), "--stop", "--dir", str(savepoint), "--group",
             group, "--state-dir", str(state_dir), "--bootstrap-servers", broker, timeout=180,

@@ -176,7 +176,7 @@ def stop_part_way(
         "--bootstrap-servers", broker, env={"KSTREAM_HOLD_AT": str(at)},
     )  # fmt: skip
     try:
-        assert job.wait_for(rf"task 0:0 held at offset {at}\b"), job.text()[-3000:]
+        assert job.wait_for(rf"task {source}:0 held at offset {at}\b"), job.text()[-3000:]
         create = kstream(
             "savepoint", "create", str(pipeline), "--stop", "--dir", str(stopped.savepoint),
             "--group", group, "--state-dir", str(state_dir), "--bootstrap-servers", broker,
