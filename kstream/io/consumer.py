@@ -1,12 +1,12 @@
 """Consumer-side primitives: offsets (commit, committed, end), pause, resume and seek,
-reading a partition to its end (changelog restore), the group's members, and a reader for
+reading a task's changelog partitions to their end (restore), the group's members, and a reader for
 one-partition control topics.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -86,32 +86,65 @@ def end_offsets(
     return out
 
 
-def read_partition_to_end(
-    bootstrap: str, settings: Mapping[str, Any], topic: str, partition: int, timeout_s: float = 30.0
-) -> list[tuple[bytes, bytes | None]]:
-    """Every ``(key, value)`` of one partition from the beginning to its end, read with
-    ``isolation.level=read_committed`` (changelog restore). A missing topic reads as empty."""
+def read_partitions_to_end(
+    bootstrap: str,
+    settings: Mapping[str, Any],
+    topics: Sequence[str],
+    partition: int,
+    timeout_s: float = 30.0,
+) -> dict[str, list[tuple[bytes, bytes | None]]]:
+    """Every ``(key, value)`` of partition ``partition`` of each of ``topics``, from the
+    beginning to its end, read with one consumer and ``isolation.level=read_committed`` (a
+    task's changelogs on restore: one connection and one fetch session for all of them). A
+    missing topic reads as empty.
+
+    Returns:
+        Per topic its records in offset order.
+
+    Raises:
+        BrokerError: a fetch fails, or not every partition reached its end within
+            ``timeout_s`` seconds.
+    """
     conf = consumer_config(bootstrap, "kstream-restore", settings)
     conf.update({"enable.partition.eof": True, "isolation.level": "read_committed"})
     consumer = new_consumer(conf)
-    out: list[tuple[bytes, bytes | None]] = []
+    out: dict[str, list[tuple[bytes, bytes | None]]] = {t: [] for t in topics}
     try:
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        pending = _existing_topics(consumer, topics, timeout_s)
+        if pending:
+            consumer.assign([TopicPartition(t, partition, OFFSET_BEGINNING) for t in pending])
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while pending and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, 0.5):
-                err = msg.error()
+                topic, err = str(msg.topic()), msg.error()
                 if err is None:
-                    out.append((msg.key() or b"", msg.value()))
-                elif err.code() == PARTITION_EOF or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    return out
+                    out[topic].append((msg.key() or b"", msg.value()))
+                elif err.code() in (PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    pending.discard(topic)
                 else:
                     raise BrokerError(f"restore from {topic}[{partition}]: {err.str()}")
-        raise BrokerError(
-            f"restore from {topic}[{partition}] did not reach the end in {timeout_s} s"
-        )
+        if pending:
+            raise BrokerError(
+                f"restore from {', '.join(sorted(pending))} [partition {partition}] did not "
+                f"reach the end in {timeout_s} s"
+            )
+        return out
     finally:
         consumer.close()
+
+
+def _existing_topics(consumer: Consumer, topics: Sequence[str], timeout_s: float) -> set[str]:
+    """Those of ``topics`` the cluster has (one metadata request).
+
+    Raises:
+        BrokerError: the metadata cannot be read.
+    """
+    try:
+        metadata = consumer.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise translate(exc, "read topic metadata") from exc
+    known = metadata.topics
+    return {t for t in topics if t in known and known[t].error is None}
 
 
 def pause(consumer: Consumer, partitions: list[tuple[str, int]]) -> None:

@@ -37,7 +37,7 @@ from kstream.io.consumer import (
     group_members,
     pause,
     probe_end_offsets,
-    read_partition_to_end,
+    read_partitions_to_end,
     resume,
     seek,
 )
@@ -74,7 +74,7 @@ __all__ = [
     "probe_end_offsets",
     "produce_json",
     "producer_config",
-    "read_partition_to_end",
+    "read_partitions_to_end",
     "resume",
     "schema_registry",
     "seek",

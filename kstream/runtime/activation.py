@@ -92,7 +92,7 @@ class Activator:
             store,
             committed,
             self.fingerprint,
-            self._read_changelog,
+            self._read_changelogs,
             self.plan.prefix,
             stage,
             partition,
@@ -116,8 +116,10 @@ class Activator:
         )
         return rt, how, committed
 
-    def _read_changelog(self, changelog: str, part: int) -> list[tuple[bytes, bytes | None]]:
-        return kafka.read_partition_to_end(self.bootstrap, self.plan.spec.kafka, changelog, part)
+    def _read_changelogs(
+        self, changelogs: list[str], part: int
+    ) -> dict[str, list[tuple[bytes, bytes | None]]]:
+        return kafka.read_partitions_to_end(self.bootstrap, self.plan.spec.kafka, changelogs, part)
 
     def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
         txn_id = (

@@ -34,8 +34,9 @@ from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
 
-#: ``(topic, partition) -> list of (key, value|None)`` read up to the end: a changelog reader.
-ChangelogReader = Callable[[str, int], list[tuple[bytes, bytes | None]]]
+#: ``(topics, partition) -> {topic: list of (key, value|None)}``, each read up to its end: a
+#: changelog reader (one read for all of a task's changelogs).
+ChangelogReader = Callable[[list[str], int], dict[str, list[tuple[bytes, bytes | None]]]]
 
 
 def open_store(
@@ -164,12 +165,14 @@ def _from_changelog(
     store.clear()
     changes: Changes = {}
     meta: dict[str, Any] | None = None
-    for key, value in read(task_changelog_topic(pipeline, stage.id), partition):
+    task_log = task_changelog_topic(pipeline, stage.id)
+    logs = read([task_log, *(ref.changelog(pipeline) for ref in stage.stores)], partition)
+    for key, value in logs.get(task_log, ()):
         if key == META_KEY:
             meta = orjson.loads(value) if value else None
     for ref in stage.stores:
         latest: dict[bytes, bytes | None] = {}
-        for key, value in read(ref.changelog(pipeline), partition):
+        for key, value in logs.get(ref.changelog(pipeline), ()):
             if key != META_KEY:
                 latest[key] = value
             elif meta is None:  # written before the task changelog existed

@@ -43,10 +43,14 @@ def _restore(
     plan: Plan, tmp_path: Path, stage_index: int, topics: dict[str, list[tuple[bytes, bytes]]]
 ) -> tuple[dict[str, Any] | None, str]:
     stage = plan.stages[stage_index]
+
+    def read(names: list[str], _p: int) -> dict[str, list[tuple[bytes, bytes]]]:
+        return {t: topics.get(t, []) for t in names}
+
     store = TaskStore(tmp_path / "t", [ref.column_family for ref in stage.stores])
     try:
         committed = {stage.input_topic: 7}
-        return recover(store, committed, "fp", lambda t, p: topics.get(t, []), "rt", stage, 0)
+        return recover(store, committed, "fp", read, "rt", stage, 0)
     finally:
         store.close()
 
@@ -75,3 +79,21 @@ def test_without_any_metadata_the_task_starts_at_the_committed_offset(
     meta, how = _restore(plan, tmp_path, 2, {})
     assert how == "changelog" and meta is not None
     assert meta["position"] == 7 and meta["seen"] == {}
+
+
+def test_a_window_stage_reads_all_its_changelogs_in_one_read(plan: Plan, tmp_path: Path) -> None:
+    """The task changelog, the window's and its timers' changelogs: one consumer, one read."""
+    stage = plan.stages[1]
+    calls: list[list[str]] = []
+
+    def read(names: list[str], _p: int) -> dict[str, list[tuple[bytes, bytes]]]:
+        calls.append(list(names))
+        return {task_changelog_topic("rt", "by-k"): [(META_KEY, orjson.dumps(META))]}
+
+    store = TaskStore(tmp_path / "t", [ref.column_family for ref in stage.stores])
+    try:
+        meta, how = recover(store, {stage.input_topic: 7}, "fp", read, "rt", stage, 0)
+    finally:
+        store.close()
+    assert how == "changelog" and meta == META
+    assert calls == [["rt.by-k.task.changelog", "rt.w.changelog", "rt.w.timers.changelog"]]
