@@ -11,9 +11,10 @@ topic-partitions (one per input; positions are compared input by input):
   visible yet: use it (so resetting a group also means deleting its state directory);
 - no committed offset and no usable local state: the task starts fresh;
 - otherwise (no directory, wiped, corrupt, foreign or stale state): clear it and restore from the
-  changelog topics, read with ``isolation.level=read_committed``: the task metadata from the
-  stage's task changelog (or, for checkpoints written before it existed, from the first
-  window's changelog), the entries from each window's changelog.
+  changelog topics, all read in one pass with ``isolation.level=read_committed``: the task
+  metadata from the stage's task changelog (or, for checkpoints written before it existed,
+  from the first window's changelog), the entries from each store's changelog (a window's
+  and its timers').
 """
 
 from __future__ import annotations
