@@ -10,7 +10,7 @@ formats) and its event time in epoch milliseconds. The runtime's node executor
 policies around every node, so operators simply raise :class:`~kstream.errors.RecordError` for
 a record they cannot handle.
 
-Lifecycle: ``open(ctx)`` once; then ``process`` per record and ``on_watermark`` /
+Lifecycle: ``open(ctx)`` once; then ``process`` per record and ``on_timer`` / ``on_watermark`` /
 ``on_processing_time`` as time advances, in any interleaving; ``prepare_checkpoint`` at each
 checkpoint; ``restore`` before the first record when the task resumes; ``close`` at the end.
 
@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from kstream.time.timers import TimerService
 
 #: Receives one record: ``(key, value, timestamp_ms)``.
 Receiver = Callable[[Any, Any, int], None]
@@ -97,6 +99,9 @@ class Operator:
 
     next_event_time: int = 2**63 - 1
     next_processing_time: int | None = None
+    #: the operator's timers (:class:`~kstream.time.timers.TimerService`), None without any:
+    #: the runtime fires the due ones through :meth:`on_timer`
+    timers: TimerService | None = None
 
     def open(self, ctx: OperatorContext) -> None:
         """Bind the context (called once, before any record)."""
@@ -120,9 +125,16 @@ class Operator:
 
         return receive
 
+    def on_timer(self, timestamp: int, key: Any, namespace: Any, domain: str = "e") -> None:
+        """One of :attr:`timers` fired (Flink ``Triggerable.onEventTime`` /
+        ``onProcessingTime``): ``domain`` ``"e"`` when the watermark reached ``timestamp``
+        (epoch ms), ``"p"`` when the processing-time clock did; called in timestamp order, each
+        timer once, event-time ones before :meth:`on_watermark` of the same watermark."""
+
     def on_watermark(self, watermark: int) -> None:
-        """Event time reached ``watermark`` (epoch ms): fire what is due, emitting through
-        ``ctx.out``. Downstream operators see the watermark only after this returns."""
+        """Event time reached ``watermark`` (epoch ms), after the due event-time timers fired
+        (:meth:`on_timer`): fire what else is due, emitting through ``ctx.out``. Downstream
+        operators see the watermark only after this returns."""
 
     def on_processing_time(self, now: int) -> None:
         """Processing time reached ``now`` (epoch ms): run processing-time triggers."""

@@ -32,6 +32,7 @@ from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
+from kstream.time.timers import EVENT_TIME, PROCESSING_TIME
 
 #: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
 Emit = Callable[
@@ -302,16 +303,21 @@ class NodeExecutor:
         for node_id, node in self._timed_ids:
             watermark = of(node_id)
             if watermark > node.watermark:
-                node.on_watermark(watermark)
+                _advance(node, watermark)
 
     def on_watermark(self, watermark: int) -> None:
         """Event time reached ``watermark`` (epoch ms): each node in topological order."""
         for node in self._timed:
-            node.on_watermark(watermark)
+            _advance(node, watermark)
 
     def on_processing_time(self, now: int) -> None:
-        """Processing time reached ``now`` (epoch ms): each node's processing-time triggers."""
+        """Processing time reached ``now`` (epoch ms): each node's due processing-time timers
+        (``on_timer``), then its processing-time triggers."""
         for node in self._timed:
+            timers = node.timers
+            if timers is not None and (timers.next_processing_time or now + 1) <= now:
+                for ts, key, namespace in timers.due_processing_time(now):
+                    node.on_timer(ts, key, namespace, PROCESSING_TIME)
             node.on_processing_time(now)
 
     def state_changes(self) -> dict[str, Changes]:
@@ -332,6 +338,18 @@ class NodeExecutor:
                 if name == prefix or name.startswith(prefix + ".")
             }
             node.restore(own, watermark)
+
+
+def _advance(node: Operator, watermark: int) -> None:
+    """Fire ``node``'s event-time timers up to ``watermark`` through ``on_timer``, in time order,
+    then give it the watermark (Flink: the timer service advances before the operator's
+    ``processWatermark``)."""
+    timers = node.timers
+    if timers is not None and timers.next_event_time <= watermark:
+        on_timer = node.on_timer
+        for ts, key, namespace in timers.due_event_time(watermark):
+            on_timer(ts, key, namespace, EVENT_TIME)
+    node.on_watermark(watermark)
 
 
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:

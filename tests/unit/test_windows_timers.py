@@ -103,3 +103,41 @@ def test_the_node_checkpoints_its_timers_as_the_timers_store() -> None:
     again.restore({"": stores[""], TIMERS_STORE: stores[TIMERS_STORE]}, -1)
     assert timers(again.window) == [(9, "a", (0, 10)), (14, "a", (0, 10))]
     assert again.next_event_time == 9
+
+
+def test_the_runtime_fires_a_windows_timers_through_on_timer_before_on_watermark() -> None:
+    """The operator interface: due event-time timers reach ``on_timer`` in time order, then
+    the watermark reaches ``on_watermark`` (Flink: the timer service advances first)."""
+    from windowkit import pipeline_yaml
+
+    from kstream.testing import PipelineDriver
+
+    driver = PipelineDriver.from_yaml(pipeline_yaml(f"{{type: tumbling, size: 10, {AGG}}}"))
+    node = driver.tasks[("in", 0)].executor.nodes["w"]
+    calls: list[tuple[Any, ...]] = []
+    on_timer, on_watermark = node.on_timer, node.on_watermark
+
+    def spy_timer(ts: int, key: Any, namespace: Any, domain: str = "e") -> None:
+        calls.append(("timer", ts, key, namespace, domain))
+        on_timer(ts, key, namespace, domain)
+
+    def spy_watermark(watermark: int) -> None:
+        calls.append(("watermark", watermark))
+        on_watermark(watermark)
+
+    node.on_timer, node.on_watermark = spy_timer, spy_watermark
+    for ts, key in ((13, "b"), (3, "a"), (4, "b")):
+        driver.send("in", {"ts": ts, "v": 1}, key=key)
+    calls.clear()  # the watermark's first value, before any record
+    driver.watermark("in", 19)
+    assert calls == [
+        ("timer", 9, "a", (0, 10), "e"),
+        ("timer", 9, "b", (0, 10), "e"),
+        ("timer", 19, "b", (10, 20), "e"),
+        ("watermark", 19),
+    ]
+    assert [(r.key, r.value["window_start"], r.value["n"]) for r in driver.output("out")] == [
+        ("a", 0, 1),
+        ("b", 0, 1),
+        ("b", 10, 1),
+    ]

@@ -129,6 +129,11 @@ class WindowOperator:
         """Run the event-time timers up to watermark ``wm``; returns the results fired."""
         return []
 
+    def on_timer(self, at: int, key: Any, namespace: Any) -> list[Record]:
+        """One event-time timer of :attr:`timers` fired at ``at`` (ms); returns the results
+        (operators without timers: nothing)."""
+        return []
+
     def on_processing_time(self, now: int) -> list[Record]:
         """Early firing of ``trigger: {every: ...}``: at each multiple of ``every`` ms of
         processing time (``now``), every window changed since its last emission emits its

@@ -19,6 +19,7 @@ from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.operators.window.count import CountWindowOperator, GlobalOperator
 from kstream.operators.window.operator import TimeWindowOperator
 from kstream.pipeline.spec import PipelineSpec, WindowSpec
+from kstream.time.timers import EVENT_TIME, TimerService
 from kstream.time.timestamps import now_ms
 
 #: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
@@ -88,6 +89,18 @@ class WindowNode(Operator):
     def next_processing_time(self) -> int | None:  # type: ignore[override]
         return self.window.next_early
 
+    @property
+    def timers(self) -> TimerService | None:  # type: ignore[override]
+        """The window's timer service (None: count windows and the global aggregation)."""
+        return self.window.timers
+
+    def on_timer(self, timestamp: int, key: Any, namespace: Any, domain: str = EVENT_TIME) -> None:
+        if domain != EVENT_TIME:
+            return  # windows register event-time timers only
+        out = self._out
+        for k, v, t in self.window.on_timer(timestamp, key, namespace):
+            out(k, v, t)
+
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
         self._out = ctx.out.emitter()
@@ -110,6 +123,8 @@ class WindowNode(Operator):
         return receive
 
     def on_watermark(self, watermark: int) -> None:
+        """The runtime fired the due timers already (:meth:`on_timer`); what is left due (the
+        global aggregation's end of input; timers when called directly) fires here."""
         self.watermark = watermark
         if self.window.next_timer <= watermark:
             out = self._out

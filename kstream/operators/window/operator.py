@@ -220,17 +220,26 @@ class TimeWindowOperator(WindowOperator):
         purge those with ``end - 1 + allowed_lateness <= wm``; returns the results in timer
         order (time, then registration)."""
         out: list[Record] = []
-        lateness = self.lateness
-        for at, key, (start, end) in self.timers.due_event_time(wm):
-            wid = (key, start, end)
-            acc = self.windows.get(wid)
-            if acc is None:
-                continue
-            if at == end - 1 and wid not in self.empty:
-                out.extend(self._emit(wid, acc))
-            if at == end - 1 + lateness:
-                self._purge_window(wid)
+        for at, key, namespace in self.timers.due_event_time(wm):
+            out.extend(self.on_timer(at, key, namespace))
         self.next_timer = self.timers.next_event_time
+        return out
+
+    def on_timer(self, at: int, key: Any, namespace: tuple[int, int]) -> list[Record]:
+        """One of the window's event-time timers fired at ``at`` (ms) for window ``namespace``
+        (``(start, end)``) of ``key`` (Flink ``WindowOperator.onEventTime``): at ``end - 1``
+        the window fires (unless a discarding firing left it empty), at ``end - 1 +
+        allowed_lateness`` it is purged; returns the results."""
+        start, end = namespace
+        wid = (key, start, end)
+        acc = self.windows.get(wid)
+        if acc is None:
+            return []
+        out: list[Record] = []
+        if at == end - 1 and wid not in self.empty:
+            out = self._emit(wid, acc)
+        if at == end - 1 + self.lateness:
+            self._purge_window(wid)
         return out
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
