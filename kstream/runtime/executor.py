@@ -32,7 +32,7 @@ from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
-from kstream.time.timers import EVENT_TIME, PROCESSING_TIME
+from kstream.time.timers import EVENT_TIME, PROCESSING_TIME, TimerService
 
 #: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
 Emit = Callable[
@@ -303,12 +303,18 @@ class NodeExecutor:
         for node_id, node in self._timed_ids:
             watermark = of(node_id)
             if watermark > node.watermark:
-                _advance(node, watermark)
+                timers = node.timers
+                if timers is not None and timers.next_event_time <= watermark:
+                    _fire_event_timers(node, timers, watermark)
+                node.on_watermark(watermark)
 
     def on_watermark(self, watermark: int) -> None:
         """Event time reached ``watermark`` (epoch ms): each node in topological order."""
         for node in self._timed:
-            _advance(node, watermark)
+            timers = node.timers
+            if timers is not None and timers.next_event_time <= watermark:
+                _fire_event_timers(node, timers, watermark)
+            node.on_watermark(watermark)
 
     def on_processing_time(self, now: int) -> None:
         """Processing time reached ``now`` (epoch ms): each node's due processing-time timers
@@ -340,16 +346,13 @@ class NodeExecutor:
             node.restore(own, watermark)
 
 
-def _advance(node: Operator, watermark: int) -> None:
-    """Fire ``node``'s event-time timers up to ``watermark`` through ``on_timer``, in time order,
-    then give it the watermark (Flink: the timer service advances before the operator's
-    ``processWatermark``)."""
-    timers = node.timers
-    if timers is not None and timers.next_event_time <= watermark:
-        on_timer = node.on_timer
-        for ts, key, namespace in timers.due_event_time(watermark):
-            on_timer(ts, key, namespace, EVENT_TIME)
-    node.on_watermark(watermark)
+def _fire_event_timers(node: Operator, timers: TimerService, watermark: int) -> None:
+    """Fire ``node``'s event-time timers up to ``watermark`` through ``on_timer``, in time order;
+    the caller gives it the watermark after (Flink: the timer service advances before the
+    operator's ``processWatermark``)."""
+    on_timer = node.on_timer
+    for ts, key, namespace in timers.due_event_time(watermark):
+        on_timer(ts, key, namespace, EVENT_TIME)
 
 
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:

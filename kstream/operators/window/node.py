@@ -79,6 +79,8 @@ class WindowNode(Operator):
     ) -> None:
         self.spec = op
         self.window = build_window(op, spec, clock)
+        #: the window's timer service (None: count windows and the global aggregation)
+        self.timers: TimerService | None = self.window.timers
         self.on_late = on_late
 
     @property
@@ -88,11 +90,6 @@ class WindowNode(Operator):
     @property
     def next_processing_time(self) -> int | None:  # type: ignore[override]
         return self.window.next_early
-
-    @property
-    def timers(self) -> TimerService | None:  # type: ignore[override]
-        """The window's timer service (None: count windows and the global aggregation)."""
-        return self.window.timers
 
     def on_timer(self, timestamp: int, key: Any, namespace: Any, domain: str = EVENT_TIME) -> None:
         if domain != EVENT_TIME:
