@@ -321,7 +321,8 @@ class NodeExecutor:
         (``on_timer``), then its processing-time triggers."""
         for node in self._timed:
             timers = node.timers
-            if timers is not None and (timers.next_processing_time or now + 1) <= now:
+            due = None if timers is None else timers.next_processing_time
+            if timers is not None and due is not None and due <= now:
                 for ts, key, namespace in timers.due_processing_time(now):
                     node.on_timer(ts, key, namespace, PROCESSING_TIME)
             node.on_processing_time(now)

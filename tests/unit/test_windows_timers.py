@@ -103,6 +103,7 @@ def test_the_node_checkpoints_its_timers_as_the_timers_store() -> None:
     again.restore({"": stores[""], TIMERS_STORE: stores[TIMERS_STORE]}, -1)
     assert timers(again.window) == [(9, "a", (0, 10)), (14, "a", (0, 10))]
     assert again.next_event_time == 9
+    assert again.timers is again.window.timers  # the runtime fires the restored timers
 
 
 def test_the_runtime_fires_a_windows_timers_through_on_timer_before_on_watermark() -> None:
