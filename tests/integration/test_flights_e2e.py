@@ -341,20 +341,26 @@ def test_status_shows_owner_while_running_and_checkpoints_after(
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    all_restored = threading.Event()
+    all_restored, sources_read = threading.Event(), threading.Event()
+    committed = re.compile(r"task (\S+) checkpoint \d+ committed at position [1-9]")
 
     def watch_log() -> None:  # drains stderr; all 8 tasks restored = the job owns them
         assert job.stderr is not None
-        restored = 0
+        restored, read = 0, set()
         for line in job.stderr:
             restored += " restored (" in line
             if restored == 8:
                 all_restored.set()
+            if (match := committed.search(line)) and match[1].startswith(f"{pipeline.source}:"):
+                read.add(match[1])
+            if len(read) == 3:  # the 3 source partitions holding flights were read
+                sources_read.set()
 
     threading.Thread(target=watch_log, daemon=True).start()
     try:
         assert all_restored.wait(120), "the job did not restore its 8 tasks within 120 s"
         running = status_rows(broker, pipeline, state_dir)
+        assert sources_read.wait(120), "the job did not checkpoint its 3 source tasks in 120 s"
     finally:
         job.terminate()
         job.wait(60)
