@@ -39,6 +39,7 @@ PROCESSING_TIME = "p"
 NEVER = 2**63
 _BIAS = 2**63
 _PRESENT = b"\x01"
+_EVENT, _PROCESSING = EVENT_TIME.encode(), PROCESSING_TIME.encode()
 
 #: ``(timestamp_ms, key, namespace)``.
 Timer = tuple[int, Any, Any]
@@ -47,8 +48,12 @@ Timer = tuple[int, Any, Any]
 def encode_timer(domain: str, timer: Timer) -> bytes:
     """The store key of ``timer`` in ``domain`` (:data:`EVENT_TIME` or
     :data:`PROCESSING_TIME`); see the module docstring."""
+    return _encode(domain.encode(), timer)
+
+
+def _encode(domain: bytes, timer: Timer) -> bytes:
     ts, key, namespace = timer
-    return domain.encode() + (ts + _BIAS).to_bytes(8, "big") + orjson.dumps([key, namespace])
+    return domain + (ts + _BIAS).to_bytes(8, "big") + orjson.dumps([key, namespace])
 
 
 def decode_timer(raw: bytes) -> tuple[str, Timer]:
@@ -67,32 +72,48 @@ def decode_timer(raw: bytes) -> tuple[str, Timer]:
 
 
 class _TimerQueue:
-    """The timers of one domain: a bucket per timestamp (registration order kept) and a heap of
-    the timestamps. Removal empties a bucket; its heap entry is skipped lazily."""
+    """The timers of one domain and their changes since the last checkpoint.
+
+    A bucket per timestamp keeps its timers in registration order; a heap holds the timestamps.
+    Removal empties a bucket, whose heap entry is then skipped lazily. ``changed`` maps each
+    timer registered or removed since the last checkpoint to True (registered) or False
+    (removed); ``persisted`` holds the timers in the store."""
 
     def __init__(self) -> None:
-        self.buckets: dict[int, dict[tuple[Any, Any], None]] = {}
+        self.buckets: dict[int, dict[Timer, None]] = {}
         self.heap: list[int] = []
+        self.changed: dict[Timer, bool] = {}
+        self.persisted: set[Timer] = set()
 
-    def add(self, ts: int, key: Any, namespace: Any) -> bool:
+    def add(self, timer: Timer) -> bool:
+        ts = timer[0]
         bucket = self.buckets.get(ts)
         if bucket is None:
-            self.buckets[ts] = {(key, namespace): None}
+            self.buckets[ts] = {timer: None}
             heapq.heappush(self.heap, ts)
-            return True
-        if (key, namespace) in bucket:
+        elif timer in bucket:
             return False
-        bucket[(key, namespace)] = None
+        else:
+            bucket[timer] = None
+        self.changed[timer] = True
         return True
 
-    def remove(self, ts: int, key: Any, namespace: Any) -> bool:
+    def remove(self, timer: Timer) -> bool:
+        ts = timer[0]
         bucket = self.buckets.get(ts)
-        if bucket is None or (key, namespace) not in bucket:
+        if bucket is None or timer not in bucket:
             return False
-        del bucket[(key, namespace)]
+        del bucket[timer]
         if not bucket:
             del self.buckets[ts]
+        self._removed(timer)
         return True
+
+    def _removed(self, timer: Timer) -> None:
+        if timer in self.persisted:
+            self.changed[timer] = False
+        else:  # never reached the store: nothing to delete
+            self.changed.pop(timer, None)
 
     def next(self) -> int | None:
         heap, buckets = self.heap, self.buckets
@@ -102,25 +123,46 @@ class _TimerQueue:
 
     def pop_due(self, limit: int) -> Iterator[Timer]:
         """Remove and yield every timer with ``timestamp <= limit``, in order; timers added
-        while iterating are yielded too when due."""
-        while True:
-            ts = self.next()
-            if ts is None or ts > limit:
-                return
-            bucket = self.buckets[ts]
-            key, namespace = next(iter(bucket))
-            del bucket[(key, namespace)]
-            if not bucket:
-                del self.buckets[ts]
-            yield ts, key, namespace
+        while iterating are yielded too when due, timers removed meanwhile are not."""
+        heap, buckets, removed = self.heap, self.buckets, self._removed
+        while heap and heap[0] <= limit:
+            ts = heap[0]
+            bucket = buckets.get(ts)
+            if bucket is None:
+                heapq.heappop(heap)
+                continue
+            for timer in list(bucket):  # a whole bucket per pass: one heap lookup
+                if timer in bucket:
+                    del bucket[timer]
+                    removed(timer)
+                    yield timer
+            if not bucket and buckets.get(ts) is bucket:
+                del buckets[ts]
+
+    def load(self, timer: Timer) -> None:
+        """Add a timer read from the store (not a change)."""
+        self.add(timer)
+        self.changed.pop(timer, None)
+        self.persisted.add(timer)
+
+    def changes(self, domain: bytes) -> Iterator[tuple[bytes, bytes | None]]:
+        """Store entries for the timers changed since the last call; clears them."""
+        persisted = self.persisted
+        for timer, registered in self.changed.items():
+            if registered:
+                persisted.add(timer)
+                yield _encode(domain, timer), _PRESENT
+            elif timer in persisted:
+                persisted.discard(timer)
+                yield _encode(domain, timer), None
+        self.changed.clear()
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.buckets.values())
 
     def __iter__(self) -> Iterator[Timer]:
         for ts in sorted(self.buckets):
-            for key, namespace in self.buckets[ts]:
-                yield ts, key, namespace
+            yield from self.buckets[ts]
 
 
 class TimerService:
@@ -135,12 +177,8 @@ class TimerService:
         self._clear()
 
     def _clear(self) -> None:
-        self._queues = {EVENT_TIME: _TimerQueue(), PROCESSING_TIME: _TimerQueue()}
-        self._event = self._queues[EVENT_TIME]
-        #: ``(domain, timer) -> registered`` for timers changed since the last checkpoint
-        self._changed: dict[tuple[str, Timer], bool] = {}
-        #: timers present in the store (RocksDB and changelog)
-        self._persisted: set[tuple[str, Timer]] = set()
+        self._event = _TimerQueue()
+        self._processing = _TimerQueue()
         self.next_event_time = NEVER
 
     # -- registration -------------------------------------------------------------------------
@@ -148,48 +186,39 @@ class TimerService:
     def register_event_time(self, ts: int, key: Any, namespace: Any = None) -> None:
         """Fire at watermark ``ts`` (epoch ms) for ``key`` and ``namespace``; a duplicate
         registration is ignored."""
-        if self._event.add(ts, key, namespace):
-            self._changed[(EVENT_TIME, (ts, key, namespace))] = True
-            if ts < self.next_event_time:
-                self.next_event_time = ts
+        if self._event.add((ts, key, namespace)) and ts < self.next_event_time:
+            self.next_event_time = ts
 
     def delete_event_time(self, ts: int, key: Any, namespace: Any = None) -> None:
         """Remove the event-time timer at ``ts`` (epoch ms), if registered."""
-        if self._event.remove(ts, key, namespace):
-            self._removed(EVENT_TIME, (ts, key, namespace))
+        if self._event.remove((ts, key, namespace)):
             self.next_event_time = self._next_event()
 
     def register_processing_time(self, ts: int, key: Any, namespace: Any = None) -> None:
         """Fire when the processing-time clock reaches ``ts`` (epoch ms)."""
-        if self._queues[PROCESSING_TIME].add(ts, key, namespace):
-            self._changed[(PROCESSING_TIME, (ts, key, namespace))] = True
+        self._processing.add((ts, key, namespace))
 
     def delete_processing_time(self, ts: int, key: Any, namespace: Any = None) -> None:
         """Remove the processing-time timer at ``ts`` (epoch ms), if registered."""
-        if self._queues[PROCESSING_TIME].remove(ts, key, namespace):
-            self._removed(PROCESSING_TIME, (ts, key, namespace))
+        self._processing.remove((ts, key, namespace))
 
     @property
     def next_processing_time(self) -> int | None:
         """The earliest processing-time timer (epoch ms), None when none."""
-        return self._queues[PROCESSING_TIME].next()
+        return self._processing.next()
 
     # -- firing -------------------------------------------------------------------------------
 
     def due_event_time(self, watermark: int) -> Iterator[Timer]:
         """Remove and yield every event-time timer with ``timestamp <= watermark``, in
         timestamp order; a timer registered meanwhile at or before ``watermark`` is yielded in
-        the same pass."""
-        for timer in self._event.pop_due(watermark):
-            self._removed(EVENT_TIME, timer)
-            yield timer
+        the same pass, one deleted meanwhile is not."""
+        yield from self._event.pop_due(watermark)
         self.next_event_time = self._next_event()
 
     def due_processing_time(self, now: int) -> Iterator[Timer]:
         """Remove and yield every processing-time timer with ``timestamp <= now``, in order."""
-        for timer in self._queues[PROCESSING_TIME].pop_due(now):
-            self._removed(PROCESSING_TIME, timer)
-            yield timer
+        return self._processing.pop_due(now)
 
     def event_timers(self) -> Iterator[Timer]:
         """Every registered event-time timer, in timestamp order (tools and tests)."""
@@ -197,27 +226,17 @@ class TimerService:
 
     def processing_timers(self) -> Iterator[Timer]:
         """Every registered processing-time timer, in timestamp order (tools and tests)."""
-        return iter(self._queues[PROCESSING_TIME])
+        return iter(self._processing)
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return len(self._event) + len(self._processing)
 
     # -- state --------------------------------------------------------------------------------
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """The timers registered or removed since the last call, each once, as store entries
         ``(key, b"\\x01" or None = deleted)``. Clears the change set."""
-        out: list[tuple[bytes, bytes | None]] = []
-        persisted = self._persisted
-        for entry, registered in self._changed.items():
-            if registered:
-                persisted.add(entry)
-                out.append((encode_timer(*entry), _PRESENT))
-            elif entry in persisted:
-                persisted.discard(entry)
-                out.append((encode_timer(*entry), None))
-        self._changed.clear()
-        return out
+        return [*self._event.changes(_EVENT), *self._processing.changes(_PROCESSING)]
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> int:
         """Replace every timer by the stored ``entries`` (from :meth:`changes`); returns how
@@ -227,19 +246,12 @@ class TimerService:
             ValueError: an entry is not a timer.
         """
         self._clear()
+        queues = {EVENT_TIME: self._event, PROCESSING_TIME: self._processing}
         for raw, _value in entries:
             domain, timer = decode_timer(raw)
-            self._queues[domain].add(*timer)
-            self._persisted.add((domain, timer))
+            queues[domain].load(timer)
         self.next_event_time = self._next_event()
-        return len(self._persisted)
-
-    def _removed(self, domain: str, timer: Timer) -> None:
-        entry = (domain, timer)
-        if entry in self._persisted:
-            self._changed[entry] = False
-        else:
-            self._changed.pop(entry, None)
+        return len(self)
 
     def _next_event(self) -> int:
         ts = self._event.next()

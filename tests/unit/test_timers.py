@@ -66,6 +66,32 @@ def test_a_timer_registered_while_firing_fires_in_the_same_pass_when_due() -> No
     assert timers.next_event_time == NEVER
 
 
+def test_timers_of_the_firing_timestamp_deleted_or_registered_meanwhile() -> None:
+    """Flink: a timer deleted by an earlier timer's callback does not fire; one registered
+    for the same timestamp fires after the others of that timestamp."""
+    timers = TimerService()
+    for key in ("a", "b", "c"):
+        timers.register_event_time(100, key)
+    fired = []
+    for ts, key, _ns in timers.due_event_time(100):
+        fired.append(key)
+        if key == "a":
+            timers.delete_event_time(100, "b")
+            timers.register_event_time(100, "d")
+    assert fired == ["a", "c", "d"]
+    assert len(timers) == 0 and timers.next_event_time == NEVER
+    # deleting the last timer of a timestamp and registering it again while firing it
+    timers.register_event_time(200, "x")
+    timers.register_event_time(200, "y")
+    fired = []
+    for _ts, key, _ns in timers.due_event_time(200):
+        fired.append(key)
+        if key == "x":
+            timers.delete_event_time(200, "y")
+            timers.register_event_time(200, "y")
+    assert fired == ["x", "y"]
+
+
 def test_processing_time_timers_are_separate_from_event_time() -> None:
     timers = TimerService()
     timers.register_processing_time(1_000, "k")

@@ -109,17 +109,18 @@ class TimeWindowOperator(WindowOperator):
         window's max timestamp, the cleanup timer at max timestamp + allowed lateness; with no
         lateness they are one timer)."""
         key, start, end = wid
-        timers = self.timers
-        if end - 1 > wm:
-            timers.register_event_time(end - 1, key, (start, end))
-        timers.register_event_time(end - 1 + self.lateness, key, (start, end))
+        timers, namespace = self.timers, (start, end)
+        if end - 1 > wm and self.lateness:
+            timers.register_event_time(end - 1, key, namespace)
+        timers.register_event_time(end - 1 + self.lateness, key, namespace)
         self.next_timer = timers.next_event_time
 
     def _unregister(self, wid: WindowId) -> None:
         """Remove window ``wid``'s timers (a session merged into another)."""
         key, start, end = wid
         self.timers.delete_event_time(end - 1, key, (start, end))
-        self.timers.delete_event_time(end - 1 + self.lateness, key, (start, end))
+        if self.lateness:
+            self.timers.delete_event_time(end - 1 + self.lateness, key, (start, end))
         self.next_timer = self.timers.next_event_time
 
     def _create(self, wid: WindowId, wm: int) -> list[Any]:
