@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kstream.errors import BrokerError, SavepointError, UsageError
-from kstream.graph.plan import Plan, build_plan
+from kstream.graph.plan import TIMERS_STORE, Plan, build_plan
 from kstream.pipeline.load import load_pipeline
 from kstream.runtime import control
 from kstream.runtime.control import Quiesced
@@ -109,7 +109,7 @@ def create(
         )
     _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, console)
     total = sum(len(stores.get("", ())) for stores in entries.values())
-    timers = sum(len(stores.get("timers", ())) for stores in entries.values())
+    timers = sum(len(stores.get(TIMERS_STORE, ())) for stores in entries.values())
     console.print(
         f"read {len(tasks)} tasks, {len(entries)} operators, {total:,} entries, {timers:,} timers"
     )
@@ -221,7 +221,9 @@ def inspect(directory: Path, as_json: bool) -> None:
     sp = open_savepoint(directory)
     m = sp.manifest
     summaries = [
-        summarize(op.definition, op.stage, op.bytes, sp.entries(op.id), sp.entries(op.id, "timers"))
+        summarize(
+            op.definition, op.stage, op.bytes, sp.entries(op.id), sp.entries(op.id, TIMERS_STORE)
+        )
         for op in m.nodes.values()
     ]
     tasks = sp.tasks()

@@ -68,8 +68,11 @@ class StoreRef:
         return changelog_topic(pipeline, self.node, self.store)
 
 
-#: Window types whose operator keeps event-time timers (count windows fire on counts).
-_TIMED_WINDOWS = frozenset({"tumbling", "sliding", "session"})
+#: Window types whose operator keeps event-time timers (count windows fire on counts, the
+#: global aggregation at the end of input).
+TIMED_WINDOW_TYPES = frozenset({"tumbling", "sliding", "session"})
+#: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
+TIMERS_STORE = "timers"
 
 
 def transactional_id(pipeline: str, stage_id: str, partition: int) -> str:
@@ -161,8 +164,8 @@ class Stage:
         out: list[StoreRef] = []
         for window in self.windows:
             out.append(StoreRef(window.id))
-            if window.type in _TIMED_WINDOWS:
-                out.append(StoreRef(window.id, "timers"))
+            if window.type in TIMED_WINDOW_TYPES:
+                out.append(StoreRef(window.id, TIMERS_STORE))
         return out
 
 

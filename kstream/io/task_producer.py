@@ -101,11 +101,9 @@ class TaskProducer:
                 except KafkaException as exc:
                     if is_too_large(exc):
                         raise self._too_large_error(topic, key, value) from exc
-                    error = translate(exc, f"produce to {topic}")
                     if transactional:
-                        error_class = TaskMigratedError if is_fenced(exc) else TransactionError
-                        raise error_class(str(error)) from exc
-                    raise error from exc
+                        raise transaction_error(exc, f"produce to {topic}") from exc
+                    raise translate(exc, f"produce to {topic}") from exc
 
         return emit
 
@@ -132,8 +130,7 @@ class TaskProducer:
                 "(the client hung); its producer is abandoned"
             ) from exc
         except KafkaException as exc:
-            error_class = TaskMigratedError if is_fenced(exc) else TransactionError
-            raise error_class(f"{what}: {translate(exc, what)}") from exc
+            raise transaction_error(exc, what) from exc
 
     def init(self) -> None:
         """``init_transactions``: fences any previous incarnation and aborts its open txn."""
@@ -191,8 +188,7 @@ class TaskProducer:
         try:
             self._producer.poll(0)
         except KafkaException as exc:
-            error_class = TaskMigratedError if is_fenced(exc) else TransactionError
-            raise error_class(f"poll: {translate(exc, 'poll')}") from exc
+            raise transaction_error(exc, "poll") from exc
 
     def flush_quietly(self, timeout_s: float = 5.0) -> None:
         """Best-effort flush before the producer is dropped (errors ignored, at most
@@ -214,3 +210,11 @@ def produce_json(bootstrap: str, settings: Mapping[str, Any], topic: str, value:
             raise BrokerError(f"control message to {topic} not delivered")
     except KafkaException as exc:
         raise translate(exc, f"produce to {topic}") from exc
+
+
+def transaction_error(exc: KafkaException, what: str) -> TransactionError:
+    """The error a task producer's failed call ``what`` raises: :class:`TaskMigratedError`
+    when ``exc`` says a newer owner fenced the producer, else :class:`TransactionError`; the
+    message is :func:`~kstream.io.clients.translate`'s (``"<what>: <librdkafka's text>"``)."""
+    error_class = TaskMigratedError if is_fenced(exc) else TransactionError
+    return error_class(str(translate(exc, what)))

@@ -88,17 +88,8 @@ class OperatorContext:
 
 
 class Operator:
-    """Base class of every operator; the defaults do nothing.
+    """Base class of every operator; the defaults do nothing."""
 
-    Attributes:
-        next_event_time: the earliest event time (epoch ms) at which ``on_watermark`` has work
-            (a window's next firing or purge); the executor skips the call before it.
-            ``2**63 - 1``: never.
-        next_processing_time: the same for ``on_processing_time`` (None: never).
-    """
-
-    next_event_time: int = 2**63 - 1
-    next_processing_time: int | None = None
     #: the operator's timers (:class:`~kstream.time.timers.TimerService`), None without any:
     #: the runtime fires the due ones through :meth:`on_timer`
     timers: TimerService | None = None

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kstream.errors import SavepointError
-from kstream.graph.plan import Plan, Stage, StoreRef, build_plan
+from kstream.graph.plan import TIMERS_STORE, Plan, Stage, StoreRef, build_plan
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint
 from kstream.savepoint.format import KEY_PREFIX, StateEntry, TaskSnapshot
@@ -99,7 +99,7 @@ def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
 def routing_of(store: str) -> Callable[[bytes], bytes]:
     """How to get the JSON of the record key from a store key of ``store``: a window key
     after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element."""
-    if store == "timers":
+    if store == TIMERS_STORE:
         return lambda key: orjson.dumps(orjson.loads(key[9:])[0])
     return lambda key: key[KEY_PREFIX:]
 

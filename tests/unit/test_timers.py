@@ -73,7 +73,7 @@ def test_timers_of_the_firing_timestamp_deleted_or_registered_meanwhile() -> Non
     for key in ("a", "b", "c"):
         timers.register_event_time(100, key)
     fired = []
-    for ts, key, _ns in timers.due_event_time(100):
+    for _ts, key, _ns in timers.due_event_time(100):
         fired.append(key)
         if key == "a":
             timers.delete_event_time(100, "b")

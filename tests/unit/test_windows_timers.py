@@ -84,7 +84,8 @@ def test_sessions_merged_away_lose_their_timers() -> None:
 
 
 def test_the_node_checkpoints_its_timers_as_the_timers_store() -> None:
-    from kstream.operators.window.node import TIMERS_STORE, WindowNode
+    from kstream.graph.plan import TIMERS_STORE
+    from kstream.operators.window.node import WindowNode
 
     text = "pipeline: t\nsources:\n  - topic: in\noperators:\n  - id: w\n"
     text += f"    window: {{type: tumbling, size: 10, allowed_lateness: 5, {AGG}}}\n"
@@ -102,7 +103,7 @@ def test_the_node_checkpoints_its_timers_as_the_timers_store() -> None:
     again = WindowNode(window, spec, lambda: 0, lambda _w, _late: None)
     again.restore({"": stores[""], TIMERS_STORE: stores[TIMERS_STORE]}, -1)
     assert timers(again.window) == [(9, "a", (0, 10)), (14, "a", (0, 10))]
-    assert again.next_event_time == 9
+    assert again.timers is not None and again.timers.next_event_time == 9
     assert again.timers is again.window.timers  # the runtime fires the restored timers
 
 

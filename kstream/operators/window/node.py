@@ -12,6 +12,7 @@ from typing import Any
 from kstream.errors import ExpressionError
 from kstream.expr.compiler import compile_expression
 from kstream.expr.udf import load_python_callable
+from kstream.graph.plan import TIMED_WINDOW_TYPES, TIMERS_STORE
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.stateless import _guarded, search_paths
@@ -22,8 +23,6 @@ from kstream.pipeline.spec import PipelineSpec, WindowSpec
 from kstream.time.timers import EVENT_TIME, TimerService
 from kstream.time.timestamps import now_ms
 
-#: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
-TIMERS_STORE = "timers"
 #: ``(window, elements dropped as late)``.
 LateHandler = Callable[[WindowOperator, list[LateRecord]], None]
 
@@ -48,7 +47,9 @@ def build_window(
             getters.append(_guarded(compile_expression(agg.expr, where=where)))
     has_user = any(u is not None for u in users)
     aggregator = Aggregator(op.aggregations, getters, users if has_user else ())
-    kind = {"count": CountWindowOperator, "global": GlobalOperator}.get(op.type, TimeWindowOperator)
+    if op.type in TIMED_WINDOW_TYPES:
+        return TimeWindowOperator(op, aggregator, clock)
+    kind = CountWindowOperator if op.type == "count" else GlobalOperator
     return kind(op, aggregator, clock)
 
 
@@ -83,14 +84,6 @@ class WindowNode(Operator):
         self.timers: TimerService | None = self.window.timers
         self.on_late = on_late
 
-    @property
-    def next_event_time(self) -> int:  # type: ignore[override]
-        return self.window.next_timer
-
-    @property
-    def next_processing_time(self) -> int | None:  # type: ignore[override]
-        return self.window.next_early
-
     def on_timer(self, timestamp: int, key: Any, namespace: Any, domain: str = EVENT_TIME) -> None:
         if domain != EVENT_TIME:
             return  # windows register event-time timers only
@@ -120,10 +113,11 @@ class WindowNode(Operator):
         return receive
 
     def on_watermark(self, watermark: int) -> None:
-        """The runtime fired the due timers already (:meth:`on_timer`); what is left due (the
-        global aggregation's end of input; timers when called directly) fires here."""
+        """Time windows: the runtime fired the due timers already (:meth:`on_timer`). Count
+        windows and the global aggregation have no timer service: what is due (the global
+        aggregation's end of input) fires here."""
         self.watermark = watermark
-        if self.window.next_timer <= watermark:
+        if self.timers is None and self.window.next_timer <= watermark:
             out = self._out
             for k, v, t in self.window.advance(watermark):
                 out(k, v, t)
