@@ -26,7 +26,7 @@ walks timers in time order), then the JSON array ``[key, namespace]``. Value: ``
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -39,6 +39,7 @@ PROCESSING_TIME = "p"
 NEVER = 2**63
 _BIAS = 2**63
 _PRESENT = b"\x01"
+_GONE = object()
 _EVENT, _PROCESSING = EVENT_TIME.encode(), PROCESSING_TIME.encode()
 
 #: ``(timestamp_ms, key, namespace)``.
@@ -91,10 +92,11 @@ class _TimerQueue:
         if bucket is None:
             self.buckets[ts] = {timer: None}
             heapq.heappush(self.heap, ts)
-        elif timer in bucket:
-            return False
         else:
-            bucket[timer] = None
+            size = len(bucket)
+            bucket.setdefault(timer)
+            if len(bucket) == size:  # registered already
+                return False
         self.changed[timer] = True
         return True
 
@@ -121,10 +123,11 @@ class _TimerQueue:
             heapq.heappop(heap)
         return heap[0] if heap else None
 
-    def pop_due(self, limit: int) -> Iterator[Timer]:
+    def pop_due(self, limit: int, done: Callable[[], None] | None = None) -> Iterator[Timer]:
         """Remove and yield every timer with ``timestamp <= limit``, in order; timers added
-        while iterating are yielded too when due, timers removed meanwhile are not."""
-        heap, buckets, removed = self.heap, self.buckets, self._removed
+        while iterating are yielded too when due, timers removed meanwhile are not. ``done``
+        is called when the iteration completes."""
+        heap, buckets, changed, persisted = self.heap, self.buckets, self.changed, self.persisted
         while heap and heap[0] <= limit:
             ts = heap[0]
             bucket = buckets.get(ts)
@@ -132,12 +135,17 @@ class _TimerQueue:
                 heapq.heappop(heap)
                 continue
             for timer in list(bucket):  # a whole bucket per pass: one heap lookup
-                if timer in bucket:
-                    del bucket[timer]
-                    removed(timer)
-                    yield timer
+                if bucket.pop(timer, _GONE) is _GONE:
+                    continue  # removed by an earlier timer of this pass
+                if timer in persisted:  # inline _removed (per timer: the hot path)
+                    changed[timer] = False
+                else:
+                    changed.pop(timer, None)
+                yield timer
             if not bucket and buckets.get(ts) is bucket:
                 del buckets[ts]
+        if done is not None:
+            done()
 
     def load(self, timer: Timer) -> None:
         """Add a timer read from the store (not a change)."""
@@ -213,8 +221,7 @@ class TimerService:
         """Remove and yield every event-time timer with ``timestamp <= watermark``, in
         timestamp order; a timer registered meanwhile at or before ``watermark`` is yielded in
         the same pass, one deleted meanwhile is not."""
-        yield from self._event.pop_due(watermark)
-        self.next_event_time = self._next_event()
+        return self._event.pop_due(watermark, self._update_next_event)
 
     def due_processing_time(self, now: int) -> Iterator[Timer]:
         """Remove and yield every processing-time timer with ``timestamp <= now``, in order."""
@@ -256,3 +263,6 @@ class TimerService:
     def _next_event(self) -> int:
         ts = self._event.next()
         return NEVER if ts is None else ts
+
+    def _update_next_event(self) -> None:
+        self.next_event_time = self._next_event()
