@@ -14,6 +14,7 @@ from rich.table import Table
 from kstream.errors import BrokerError
 from kstream.graph.plan import Plan, build_plan
 from kstream.io.kafka import Admin
+from kstream.pipeline.checks import check_imports
 from kstream.pipeline.load import load_pipeline
 from kstream.pipeline.view import operator_kind
 from kstream.runtime.topology import wanted_topics
@@ -23,8 +24,14 @@ from kstream.runtime.topology import wanted_topics
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @handle_errors
 def validate(pipeline: Path) -> None:
-    """Check PIPELINE and report every error with file:line, key path and a fix."""
+    """Check PIPELINE and report every error with file:line, key path and a fix.
+
+    Besides the file itself it imports the modules of ``python:`` references (from the
+    pipeline's folder, as ``kstream run`` does) and checks that what they name exists and is
+    of the right kind; it calls none of them and needs no broker.
+    """
     spec = load_pipeline(pipeline)
+    check_imports(spec)
     plan = build_plan(spec)
     click.echo(
         f"ok: {pipeline}: pipeline '{spec.name}', {len(spec.operators)} operators, "

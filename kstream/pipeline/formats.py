@@ -9,10 +9,10 @@ that cannot hold the window results, is reported with its line by ``kstream vali
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast, get_args
 
 from kstream.pipeline import schemas
+from kstream.pipeline.checks import pipeline_dir
 from kstream.pipeline.dataflow import result_window
 from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec
 from kstream.pipeline.yamlnodes import Issues, Node, check_keys, describe, read_enum, read_str
@@ -67,14 +67,24 @@ def read_formats(issues: Issues, node: Node, *, sink: bool, registry: bool) -> F
     schema = _schema_path(issues, node.get("schema"))
     writer = _schema_path(issues, node.get("writer_schema"))
     key_schema = _schema_path(issues, node.get("key_schema"))
-    for key, used, what in (
-        ("schema", fmt == "avro", "format: avro"),
-        ("writer_schema", fmt == "avro" and not registry, "format: avro without a registry"),
-        ("key_schema", key_fmt == "avro", "key_format: avro"),
+    writer_fix = (
+        ": with a schema_registry each record names its writer schema"
+        if registry
+        else ", or set format: avro"
+    )
+    for key, used, what, fix in (
+        ("schema", fmt == "avro", "format: avro", ", or set format: avro"),
+        (
+            "writer_schema",
+            fmt == "avro" and not registry,
+            "format: avro without a registry",
+            writer_fix,
+        ),
+        ("key_schema", key_fmt == "avro", "key_format: avro", ", or set key_format: avro"),
     ):
         child = node.get(key)
         if child is not None and not used:
-            issues.add(child, f"'{key}' is only used with {what}", f"remove '{key}'")
+            issues.add(child, f"'{key}' is only used with {what}", f"remove '{key}'{fix}")
     if not sink and not registry:
         for key, needed, value in (("schema", fmt, schema), ("key_schema", key_fmt, key_schema)):
             where = node.get("format" if key == "schema" else "key_format") or node
@@ -89,8 +99,7 @@ def _schema_path(issues: Issues, node: Node | None) -> str | None:
     text = read_str(issues, node)
     if node is None or text is None:
         return None
-    base = Path(issues.file).resolve().parent if issues.file != "<string>" else Path.cwd()
-    path = str((base / text).resolve())
+    path = str((pipeline_dir(issues.file) / text).resolve())
     try:
         schemas.load_schema_file(path)
     except schemas.SchemaError as exc:

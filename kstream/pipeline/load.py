@@ -14,6 +14,8 @@ The pipeline file format::
                                       # {url: ..., basic.auth.user.info: ...}; mock://NAME: the
                                       # client library's in-process mock (tests)
     checkpoint: {interval: 5s, guarantee: exactly_once}   # optional; or at_least_once
+                                      # exactly_once: kafka transaction.timeout.ms (default
+                                      # 60000) >= interval + 30s
 
     sources:                          # a list, at least one
       - topic: flights                # required
@@ -96,6 +98,7 @@ from pathlib import Path
 from typing import cast, get_args
 
 from kstream.errors import ConfigError, ConfigIssue
+from kstream.pipeline.checks import check_transaction_timeout
 from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
 from kstream.pipeline.model import (
@@ -198,6 +201,7 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
         spec = wire(issues, root, spec)
     if not issues.items:
         check_pipeline(issues, root, spec)
+        check_transaction_timeout(issues, root, spec)
     issues.raise_if_any()
     return spec
 

@@ -19,9 +19,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kstream.errors import ConfigError, ConfigIssue, ExpressionError
-from kstream.pipeline.durations import parse_duration_ms
+from kstream.pipeline.durations import ACCEPTED, parse_duration_ms, suggest_duration
 
-DURATION_HINT = "write e.g. 500ms, 10s, 5m, 1h, 1d"
+DURATION_HINT = f"write {ACCEPTED}"
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
 NAME_HINT = "use only letters, digits, '.', '_' and '-'"
 PYTHON_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -253,14 +253,17 @@ def read_duration(
 ) -> int | None:
     """A duration in ms (``10s``, ``5m`` or an int of ms), at least ``minimum`` when given.
 
-    Returns ``default`` when absent or invalid (an issue is then recorded).
+    Returns ``default`` when absent or invalid (an issue is then recorded; ``5 minutes`` is
+    told to write ``5m``, see :func:`~kstream.pipeline.durations.suggest_duration`).
     """
     if node is None:
         return default
     try:
         ms = parse_duration_ms(node.value)
     except ValueError:
-        issues.add(node, f"invalid duration {describe(node.value)}", DURATION_HINT)
+        fix = suggest_duration(node.value)
+        hint = f"write {fix} (a duration is {ACCEPTED})" if fix else DURATION_HINT
+        issues.add(node, f"invalid duration {describe(node.value)}", hint)
         return default
     if minimum is not None and ms < minimum:
         what = "positive" if minimum == 1 else f"at least {minimum}ms"

@@ -31,6 +31,11 @@ from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
 from kstream.graph.plan import Stage, task_changelog_topic, task_id
+from kstream.pipeline.checks import (
+    DEFAULT_TRANSACTION_TIMEOUT_MS,
+    RESTART_ALLOWANCE_MS,
+    TIMEOUT_KEY,
+)
 from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
@@ -205,7 +210,7 @@ def store_entries(store: TaskStore, stage: Stage) -> dict[str, list[tuple[bytes,
 
 
 def check_transaction_timeout(
-    settings: dict[str, Any], interval_ms: int, restart_allowance_ms: int = 30_000
+    settings: dict[str, Any], interval_ms: int, restart_allowance_ms: int = RESTART_ALLOWANCE_MS
 ) -> None:
     """Refuse a ``transaction.timeout.ms`` that does not comfortably exceed the checkpoint
     interval plus restart time.
@@ -213,7 +218,7 @@ def check_transaction_timeout(
     Raises:
         StateError: with the value to configure.
     """
-    timeout = int(settings.get("transaction.timeout.ms", 60_000))
+    timeout = int(settings.get(TIMEOUT_KEY, DEFAULT_TRANSACTION_TIMEOUT_MS))
     needed = interval_ms + restart_allowance_ms
     if timeout < needed:
         raise StateError(

@@ -21,6 +21,7 @@ from kstream.checkpoint.steps import TaskRuntime, TxnState, run_checkpoint
 from kstream.errors import StateError, TransactionError
 from kstream.graph.plan import Plan
 from kstream.io import kafka
+from kstream.pipeline.checks import check_imports
 from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
 from kstream.runtime.bounded import BoundedRun
@@ -105,6 +106,7 @@ class Runner(GroupMembership, BoundedRun):
 
     def _setup(self) -> None:
         settings = dict(self.spec.kafka)
+        check_imports(self.spec)  # python: references, reported with file:line
         if self.exactly_once:
             check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
         if self.options.from_savepoint:  # fail fast, before any broker traffic

@@ -62,7 +62,11 @@ def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         return fmt
     suffix = Path(path).suffix.lower()
     if suffix not in _EXTENSIONS:
-        raise UsageError(f"cannot tell the format of {path} from its extension; pass --format")
+        known = ", ".join(_EXTENSIONS)
+        raise UsageError(
+            f"cannot tell the input format of {path} from its extension (known: {known}); "
+            f"pass --input-format {' or --input-format '.join(FORMATS)}"
+        )
     return _EXTENSIONS[suffix]
 
 

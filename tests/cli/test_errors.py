@@ -194,3 +194,44 @@ def test_plan_without_broker_still_shows_the_graph() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "broker not reachable" in result.stdout
+
+
+# -- run rejects what validate reports, with file:line, before reaching the broker ----------------
+
+
+def test_run_reports_a_bad_python_reference_with_its_line(
+    tmp_path: Path, restore_signals: None
+) -> None:
+    text = HOURLY.read_text(encoding="utf-8")
+    assert text.count("key_by: origin") == 1
+    path = tmp_path / "udf.yaml"
+    path.write_text(
+        text.replace("key_by: origin", "key_by: {python: 'nosuch_run_mod:key'}"), encoding="utf-8"
+    )
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "key_by: origin" in row)
+    result = invoke(
+        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
+        "--bootstrap-servers", f"127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    one_error_line(
+        result, 2, f"{path}:{line}:", ".key_by.python: module 'nosuch_run_mod' not found"
+    )
+
+
+def test_run_reports_a_short_transaction_timeout_with_its_line(
+    tmp_path: Path, restore_signals: None
+) -> None:
+    path = tmp_path / "txn.yaml"
+    path.write_text(
+        "pipeline: p\nkafka:\n  transaction.timeout.ms: 10000\n"
+        "sources:\n  - topic: t\nsinks:\n  - topic: o\n",
+        encoding="utf-8",
+    )
+    result = invoke(
+        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
+        "--bootstrap-servers", f"127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    one_error_line(
+        result, 2, f"{path}:3: kafka.transaction.timeout.ms: 10000 is too small",
+        "set kafka: {transaction.timeout.ms: 35000} or more",
+    )  # fmt: skip

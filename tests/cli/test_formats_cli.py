@@ -47,7 +47,7 @@ def test_produce_format_still_names_the_input_file_format(tmp_path: Path, dead: 
     )
     assert result.exit_code == 3, result.stderr  # got as far as the (unreachable) broker
     result = CliRunner().invoke(produce, ["t", str(path), "--bootstrap-servers", dead])
-    assert result.exit_code == 2 and "pass --format" in result.stderr
+    assert result.exit_code == 2 and "pass --input-format" in result.stderr
 
 
 class Msg:

@@ -65,7 +65,7 @@ def test_produce_unknown_extension(tmp_path: Path) -> None:
     path = tmp_path / "data.txt"
     path.write_text("{}\n", encoding="utf-8")
     result = CliRunner().invoke(produce, ["t", str(path)])
-    _one_error_line(result, 2, "pass --format")
+    _one_error_line(result, 2, "pass --input-format")
 
 
 def test_produce_unreachable_broker(data_file: Path, dead_bootstrap: str) -> None:

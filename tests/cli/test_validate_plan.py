@@ -94,3 +94,50 @@ def test_plan_late_offline(offline: str) -> None:
     assert topics["flights-late-hourly"][0] == "sink (written)"
     assert topics["flights-late.hourly.changelog"][0] == "changelog (compacted)"
     assert not any(name.endswith(".repartition") for name in topics)
+
+
+REFS = """\
+pipeline: refs
+sources:
+  - topic: flights
+operators:
+  - filter: {python: "MOD:keep"}
+  - map: {python: "nosuch_refs_mod:shape"}
+  - id: w
+    window:
+      type: tumbling
+      size: 1h
+      aggregate:
+        m: {python: "MOD:Median"}
+sinks:
+  - topic: out
+"""
+
+REFS_MODULE = """\
+def keep(value):
+    raise AssertionError("validate must not call user code")
+
+class Median:
+    def initialize(self):
+        return []
+"""
+
+
+def test_validate_imports_python_references(tmp_path: Path) -> None:
+    """What ``run`` would reject when it builds its operators, ``validate`` reports first:
+    every ``python:`` reference with its line, offline, without calling user code."""
+    module = f"kstream_cli_refs_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(REFS_MODULE, encoding="utf-8")
+    path = tmp_path / "refs.yaml"
+    path.write_text(REFS.replace("MOD", module), encoding="utf-8")
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {path}:6: operators[1].map.python: module 'nosuch_refs_mod' not found (also "
+        f"searched {tmp_path}) — put nosuch_refs_mod.py in {tmp_path} (the pipeline's folder), "
+        "or install the module",
+        f"error: {path}:12: operators[2].window.aggregate.m.python: aggregate class "
+        f"{module}:Median has no method add(), merge(), result() — a python aggregate is a class "
+        "(or a factory returning an object) with initialize(), add(acc, value), merge(acc1, "
+        "acc2) and result(acc) (docs/pipeline.md)",
+    ]

@@ -27,7 +27,7 @@ def test_detect_format_from_extension(name: str, fmt: str) -> None:
 
 def test_detect_format_explicit_and_errors() -> None:
     assert loader.detect_format("data.txt", "csv") == "csv"
-    with pytest.raises(UsageError, match="--format"):
+    with pytest.raises(UsageError, match="--input-format"):
         loader.detect_format("data.txt")
     with pytest.raises(UsageError, match="unknown format"):
         loader.detect_format("a.csv", "xml")

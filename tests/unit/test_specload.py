@@ -25,7 +25,9 @@ from kstream.pipeline.spec import (
     WindowSpec,
 )
 
-DURATION_HINT = "write e.g. 500ms, 10s, 5m, 1h, 1d"
+DURATION_HINT = (
+    "write an integer with a unit ms, s, m, h or d (500ms, 10s, 5m, 1h, 1d), or an integer of ms"
+)
 
 FULL = """\
 pipeline: flights-hourly
@@ -282,7 +284,7 @@ def test_bad_duration() -> None:
     issue = only_issue(with_operators(ops))
     assert (issue.line, issue.key_path) == (10, "operators[0].window.size")
     assert "invalid duration" in issue.message
-    assert issue.hint == DURATION_HINT
+    assert issue.hint == "write 1h (a duration is " + DURATION_HINT.removeprefix("write ") + ")"
 
 
 def test_missing_window_id() -> None:
