@@ -2,8 +2,9 @@
 
 An expression such as ``dep_delay > 10 and carrier in ["UA", "AA"]`` is parsed once with
 :mod:`ast`, checked against a whitelist of node types and functions, rewritten into a
-``lambda r: ...`` whose field names are dict lookups (``r["dep_delay"]``) (both in
-:mod:`kstream.expr.syntax`), and compiled with a globals dict that holds only the whitelisted
+``lambda r: ...`` whose field names are dict lookups (``r["dep_delay"]``) and whose operators
+follow Flink SQL's three-valued logic for nulls (:mod:`kstream.expr.syntax`,
+:mod:`kstream.expr.nulls`), and compiled with a globals dict that holds only the whitelisted
 helpers of :mod:`kstream.expr.functions` and an empty ``__builtins__``. The result, an
 :class:`~kstream.expr.expression.Expression`, is as fast as a hand-written lambda and cannot
 reach arbitrary Python. The escape hatch for anything else is
@@ -57,5 +58,4 @@ def compile_expression(text: str, *, where: str = "") -> Expression:
     scope |= {"__builtins__": {}, **GUARDED_OPERATORS}
     fn = eval(code, scope)
     paths = tuple(sorted(rewriter.paths, key=lambda p: (len(p), path_text(p))))
-    hostile = tuple(rewriter.null_hostile.items())
-    return Expression(text, frozenset(rewriter.fields), fn, where, paths, hostile)
+    return Expression(text, frozenset(rewriter.fields), fn, where, paths)

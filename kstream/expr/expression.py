@@ -3,7 +3,7 @@
 An expression's raw callable raises ordinary Python exceptions. :func:`explain_failure` turns
 one into an :class:`~kstream.errors.ExpressionError` that names the culprit: it re-inspects the
 record along the constant field paths the compiler recorded (``a.b[0]`` is
-``("a", "b", 0)``) to tell a missing field, a bad index or a null operand apart.
+``("a", "b", 0)``) to tell a missing field, a bad index or a lookup into null apart.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kstream.errors import ExpressionError
-from kstream.expr.functions import ARITH_CONTEXT, SEQUENCES, LimitError
+from kstream.expr.functions import SEQUENCES, LimitError
 
 __all__ = ["Expression", "Path", "explain_failure", "message_prefix", "path_text"]
 
@@ -23,15 +23,17 @@ Path = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Expression:
-    """A compiled expression.
+    """A compiled expression. Nulls follow Flink SQL's three-valued logic (an operator or
+    function given null gives null, ``and``/``or``/``not`` follow SQL; docs/expressions.md).
 
     Attributes:
         text: the source text.
         fields: top-level record fields the expression reads by name (``a`` for ``a.b[0]``,
             ``x`` for ``record["x"]``); keys computed at run time (``record[k]``) are not listed.
         fn: the raw compiled callable ``(record: dict) -> Any``. It raises ordinary Python
-            exceptions (``KeyError``, ``TypeError``, ``ZeroDivisionError``, ...); use it in hot
-            loops and turn failures into messages with :func:`explain_failure`.
+            exceptions (``KeyError`` for a missing field, ``TypeError`` for a type mismatch,
+            ``ZeroDivisionError``, ...), never for a null operand; use it in hot loops and turn
+            failures into messages with :func:`explain_failure`.
         where: where the expression comes from (e.g. ``operators[2].filter``), for messages.
     """
 
@@ -40,7 +42,6 @@ class Expression:
     fn: Callable[[dict[str, Any]], Any] = field(repr=False, compare=False)
     where: str = ""
     _paths: tuple[Path, ...] = field(default=(), repr=False, compare=False)
-    _null_hostile: tuple[tuple[Path, str], ...] = field(default=(), repr=False, compare=False)
 
     def evaluate(self, record: dict[str, Any]) -> Any:
         """Evaluate on ``record`` (a dict) and return the value.
@@ -88,13 +89,19 @@ def _walk(record: Any, path: Path) -> tuple[str, int, Any]:
     return "ok", len(path), cur
 
 
+# names that SQL spells as literals; an expression reads them as fields
+_SQL_LITERALS = {"NULL": "null", "TRUE": "true", "FALSE": "false"}
+
+
 def _structural(expr: Expression, record: Any, exc: Exception) -> str | None:
     """Explain a failed lookup (missing key, bad index, lookup into null or a scalar)."""
     for path in expr._paths:
         kind, i, cur = _walk(record, path)
         name, parent = path_text(path[: i + 1]), path_text(path[:i])
         if kind == "missing" and isinstance(exc, KeyError) and exc.args[:1] == (path[i],):
-            return f"field {name!r} is missing from the record"
+            literal = _SQL_LITERALS.get(name) if i == 0 else None
+            hint = f" (write {literal} for the literal)" if literal else ""
+            return f"field {name!r} is missing from the record{hint}"
         if kind == "index" and isinstance(exc, IndexError):
             return f"index {path[i]} is out of range for field {parent!r} (length {len(cur)})"
         if kind == "type" and isinstance(exc, TypeError):
@@ -108,17 +115,7 @@ _OPERAND_RE = re.compile(r"unsupported operand type\(s\) for (\S+): '(\w+)' and 
 
 
 def _type_reason(expr: Expression, record: Any, msg: str) -> str:
-    if "NoneType" in msg:
-        nulls: dict[str, str] = {}
-        for path, context in expr._null_hostile:
-            kind, _, value = _walk(record, path)
-            if kind == "ok" and value is None:
-                nulls.setdefault(path_text(path), context)
-        if len(nulls) == 1:
-            (name, context), *_ = nulls.items()
-            return f"field {name!r} is null (None) in {context}"
-        if nulls:
-            return f"fields {', '.join(map(repr, nulls))} are null (None) in {ARITH_CONTEXT}"
+    if "NoneType" in msg:  # operators and functions give null; this is e.g. a null index
         return f"a null (None) value cannot be used here ({msg})"
     if match := _COMPARE_RE.search(msg):
         return f"cannot compare {match[2]} with {match[3]} ('{match[1]}')"

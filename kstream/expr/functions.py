@@ -5,21 +5,26 @@ their argument counts; a compiled expression's globals hold exactly these, plus 
 operators of :data:`GUARDED_OPERATORS`. The rewritten lambda routes ``**`` and data-driven ``*``
 and ``%`` through the guarded operators, which raise :class:`LimitError` instead of building
 huge values or formatting strings.
+
+Null arguments follow SQL: every function except ``coalesce`` gives null when an argument is
+null; the compiled code checks this inline (:mod:`kstream.expr.nulls`) before calling, so the
+functions and guarded operators here never receive null.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
-    "ARITH_CONTEXT",
     "FUNCTIONS",
     "GUARDED_OPERATORS",
     "MAX_EXPONENT",
+    "MAX_RANGE",
     "MAX_REPEAT",
-    "NULL_HOSTILE",
+    "NULL_ACCEPTING",
     "SEQUENCES",
     "LimitError",
     "guarded_mod",
@@ -88,15 +93,34 @@ def _round(x: Any, ndigits: Any = None) -> Any:
     return round(x, ndigits)
 
 
+def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
+    """``min``/``max``: of several values (SQL ``LEAST``/``GREATEST``), or of one list, whose
+    null elements are skipped (null when none is left), like the SQL aggregates."""
+
+    def extreme(*args: Any) -> Any:
+        if len(args) > 1:
+            return pick(args)
+        values = [v for v in args[0] if v is not None]
+        return pick(values) if values else None
+
+    return extreme
+
+
+def _substr(s: Any, start: Any, length: Any = None) -> Any:
+    return s[start : None if length is None else start + length]
+
+
+def _concat(*args: Any) -> str:
+    return "".join(map(str, args))
+
+
 #: Longest list ``range()`` builds (an expression must stay cheap per record).
 MAX_RANGE = 10_000
 
 
 def _range(*args: Any) -> list[int]:
     """``range(stop)`` / ``range(start, stop)`` / ``range(start, stop, step)`` as a list of at
-    most :data:`MAX_RANGE` integers; ``null`` bounds give an empty list."""
-    if any(a is None for a in args):
-        return []
+    most :data:`MAX_RANGE` integers."""
     for a in args:
         if type(a) is not int:
             raise TypeError(f"range() takes integers, got {type(a).__name__}")
@@ -106,12 +130,14 @@ def _range(*args: Any) -> list[int]:
     return list(numbers)
 
 
-# name -> (callable, minimum arguments, maximum arguments or None for any number)
+# name -> (callable, minimum arguments, maximum arguments or None for any number). Every
+# function but those of NULL_ACCEPTING is strict: the compiled code returns null without
+# calling it when an argument is null (SQL), so the callables never see a null argument.
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "abs": (abs, 1, 1),
     "round": (_round, 1, 2),
-    "min": (min, 1, None),
-    "max": (max, 1, None),
+    "min": (_extreme(min), 1, None),
+    "max": (_extreme(max), 1, None),
     "len": (len, 1, 1),
     "str": (str, 1, 1),
     "int": (int, 1, 2),
@@ -119,23 +145,16 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "bool": (bool, 1, 1),
     "floor": (math.floor, 1, 1),
     "ceil": (math.ceil, 1, 1),
-    "lower": (lambda s: None if s is None else str.lower(s), 1, 1),
-    "upper": (lambda s: None if s is None else str.upper(s), 1, 1),
-    "strip": (lambda s: None if s is None else str.strip(s), 1, 1),
-    "startswith": (lambda s, p: s is not None and str.startswith(s, p), 2, 2),
-    "endswith": (lambda s, p: s is not None and str.endswith(s, p), 2, 2),
-    "contains": (lambda s, sub: s is not None and sub in s, 2, 2),
-    "substr": (
-        lambda s, i, n=None: None if s is None else s[i : None if n is None else i + n],
-        2,
-        3,
-    ),
-    "concat": (lambda *a: "".join("" if v is None else str(v) for v in a), 0, None),
+    "lower": (str.lower, 1, 1),
+    "upper": (str.upper, 1, 1),
+    "strip": (str.strip, 1, 1),
+    "startswith": (str.startswith, 2, 2),
+    "endswith": (str.endswith, 2, 2),
+    "contains": (operator.contains, 2, 2),
+    "substr": (_substr, 2, 3),
+    "concat": (_concat, 0, None),
     "coalesce": (_coalesce, 1, None),
     "range": (_range, 1, 3),
 }
-# functions whose None arguments fail (the others return None/False/"" for None)
-NULL_HOSTILE = {"abs", "round", "min", "max", "len", "int", "float", "floor", "ceil"}
-ARITH_CONTEXT = "a comparison/arithmetic"
-"""Where a null operand of an operator fails, as named in messages (a function is named as
-``a call to f()``)."""
+NULL_ACCEPTING = frozenset({"coalesce"})
+"""The functions called with null arguments (all others give null for a null argument)."""

@@ -4,8 +4,10 @@
 :class:`Rewriter` walks the tree once: it refuses every node type, name and function that is not
 whitelisted, with a message that gives the column and a hint, and rewrites field names into dict
 lookups on the lambda's argument :data:`RECORD_ARG` (``dep_delay`` -> ``_r["dep_delay"]``) and
-risky operators into calls of the guarded operators of :mod:`kstream.expr.functions`. On the way
-it records the constant field paths the expression reads.
+risky operators into calls of the guarded operators of :mod:`kstream.expr.functions`. Operators
+and function calls get SQL's null semantics through :class:`~kstream.expr.nulls.NullLogic`. On
+the way it records the constant field paths the expression reads. A text that does not parse
+and looks like SQL (``AND``, ``=``, ``IS NULL``) gets hints from :mod:`kstream.expr.hints`.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ from typing import Any, NoReturn
 
 from kstream.errors import ExpressionError
 from kstream.expr.expression import Path
-from kstream.expr.functions import ARITH_CONTEXT, FUNCTIONS, NULL_HOSTILE
+from kstream.expr.functions import FUNCTIONS, NULL_ACCEPTING
+from kstream.expr.hints import sql_hints
+from kstream.expr.nulls import RECORD_ARG, NullLogic
 
 __all__ = ["RECORD_ARG", "Rewriter", "parse"]
 
-RECORD_ARG = "_r"  # the lambda's argument; user names never stay names, so it cannot collide
 _ALIASES: dict[str, Any] = {"true": True, "false": False, "null": None}
 _LITERAL_TYPES = (bool, int, float, str, type(None))
 _ALLOWED_FUNCTIONS = ", ".join(sorted(FUNCTIONS))
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _BAD_OPS: dict[type, str] = {ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.MatMult: "@"}
 _BAD_OPS |= {ast.LShift: "<<", ast.RShift: ">>"}
-_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn)
 _SYNTAX_HINT = "see docs/expressions.md for the allowed syntax"
 _CUSTOM = "use 'python: module:function' for custom code"
 _FORBIDDEN: dict[type, tuple[str, str]] = {
@@ -76,6 +78,18 @@ def _static_path(node: ast.expr) -> Path | None:
     return None if base is None else (*base, key)
 
 
+def _guarded_operator(node: ast.BinOp) -> str | None:
+    """The guarded operator (functions.GUARDED_OPERATORS) that must compute ``node``, if any."""
+    op = type(node.op)
+    if op is ast.Pow:
+        return "_k_pow"
+    if op is ast.Mult and not (_is_number(node.left) or _is_number(node.right)):
+        return "_k_mul"
+    if op is ast.Mod and not _is_number(node.left):
+        return "_k_mod"
+    return None
+
+
 def _lookup(base: ast.expr, key: str) -> ast.Subscript:
     return ast.Subscript(value=base, slice=ast.Constant(key), ctx=ast.Load())
 
@@ -91,7 +105,7 @@ class Rewriter(ast.NodeTransformer):
         self.prefix, self.multiline = prefix, multiline
         self.fields: set[str] = set()
         self.paths: set[Path] = set()
-        self.null_hostile: dict[Path, str] = {}
+        self.nulls = NullLogic()
 
     def fail(self, node: ast.AST, what: str, hint: str = _SYNTAX_HINT) -> NoReturn:
         line = f"line {getattr(node, 'lineno', 2) - 1}, " if self.multiline else ""
@@ -103,23 +117,19 @@ class Rewriter(ast.NodeTransformer):
             return node
         self.fail(node, *_FORBIDDEN.get(type(node), (f"{type(node).__name__} is not allowed",)))
 
-    visit_BoolOp = visit_IfExp = visit_List = visit_Tuple = visit_Slice = (
-        ast.NodeTransformer.generic_visit
-    )
+    visit_IfExp = visit_List = visit_Tuple = visit_Slice = ast.NodeTransformer.generic_visit
 
     def check_name(self, node: ast.AST, name: str) -> None:
         if name.startswith("__"):
             hint = f"a field with such a name can be read as [{name!r}]"
             self.fail(node, f"name {name!r} is not allowed (names starting with '__')", hint)
 
-    def note(self, node: ast.expr, context: str | None = None) -> None:
+    def note(self, node: ast.expr) -> None:
         """Record the static field path of ``node`` (if any) for ``fields`` and diagnostics."""
         path = _static_path(node)
         if path:
             self.paths.add(path)
             self.fields.add(str(path[0]))
-            if context:
-                self.null_hostile.setdefault(path, context)
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if not isinstance(node.value, _LITERAL_TYPES):
@@ -155,33 +165,39 @@ class Rewriter(ast.NodeTransformer):
             self.fail(node, what, "allowed operators: + - * / // % **")
         if op is ast.Mod and isinstance(getattr(node.left, "value", None), str):  # "%d" % x
             self.fail(node, "'%' string formatting is not allowed", "use concat(...)")
-        self.note(node.left, ARITH_CONTEXT)
-        self.note(node.right, ARITH_CONTEXT)
-        left, right = self.visit(node.left), self.visit(node.right)
-        if op is ast.Pow:
-            return ast.copy_location(_call("_k_pow", [left, right]), node)
-        if op is ast.Mult and not (_is_number(node.left) or _is_number(node.right)):
-            return ast.copy_location(_call("_k_mul", [left, right]), node)
-        if op is ast.Mod and not _is_number(node.left):
-            return ast.copy_location(_call("_k_mod", [left, right]), node)
-        return ast.copy_location(ast.BinOp(left, node.op, right), node)
+        operands = [self.visit(node.left), self.visit(node.right)]
+        guarded = _guarded_operator(node)
+        if guarded:
+            new = self.nulls.strict(operands, lambda a: _call(guarded, a))
+        else:
+            new = self.nulls.strict(operands, lambda a: ast.BinOp(a[0], node.op, a[1]))
+        return ast.copy_location(new, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         if isinstance(node.op, ast.Invert):
             self.fail(node, "operator '~' is not allowed", "use 'not x' or -x")
-        if not isinstance(node.op, ast.Not):
-            self.note(node.operand, ARITH_CONTEXT)
-        return ast.copy_location(ast.UnaryOp(node.op, self.visit(node.operand)), node)
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return ast.copy_location(self.nulls.negate(operand), node)
+        new = self.nulls.strict([operand], lambda a: ast.UnaryOp(node.op, a[0]))
+        return ast.copy_location(new, node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        values = [self.visit(value) for value in node.values]
+        return ast.copy_location(self.nulls.logic(node.op, values), node)
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         operands = [node.left, *node.comparators]
+        ops: list[ast.cmpop] = []
         for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
-            if isinstance(op, ast.Is | ast.IsNot) and not (_is_none(left) or _is_none(right)):
+            is_test = _is_none(left) or _is_none(right)
+            if isinstance(op, ast.Is | ast.IsNot) and not is_test:
                 self.fail(node, "'is' only compares with None", "write 'x is None' or use ==")
-            if isinstance(op, _ORDERING):
-                self.note(left, ARITH_CONTEXT)
-                self.note(right, ARITH_CONTEXT)
-        return ast.NodeTransformer.generic_visit(self, node)
+            if is_test and isinstance(op, ast.Eq | ast.NotEq):  # x == null is a null test
+                op = ast.Is() if isinstance(op, ast.Eq) else ast.IsNot()
+            ops.append(op)
+        new = self.nulls.compare(ops, [self.visit(operand) for operand in operands])
+        return ast.copy_location(new, node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         allowed = f"allowed functions: {_ALLOWED_FUNCTIONS}"
@@ -198,10 +214,10 @@ class Rewriter(ast.NodeTransformer):
                 f"{low}" if low == high else f"at least {low}" if high is None else f"{low}-{high}"
             )
             self.fail(node, f"{name}() takes {takes} argument(s), got {count}")
-        for arg in node.args:
-            self.note(arg, f"a call to {name}()" if name in NULL_HOSTILE else None)
         args = [self.visit(arg) for arg in node.args]
-        return ast.copy_location(_call(name, args), node)
+        if name in NULL_ACCEPTING:
+            return ast.copy_location(_call(name, args), node)
+        return ast.copy_location(self.nulls.strict(args, lambda a: _call(name, a)), node)
 
 
 def parse(text: str, prefix: str) -> ast.expr:
@@ -212,4 +228,7 @@ def parse(text: str, prefix: str) -> ast.expr:
     except SyntaxError as exc:
         line = f"line {(exc.lineno or 2) - 1}, " if multiline else ""
         column = exc.offset if exc.offset and exc.offset > 0 else len(text) + 1
-        raise ExpressionError(f"{prefix}, {line}column {column}: {exc.msg}") from None
+        msg, hints = exc.msg, sql_hints(text)
+        if hints:  # Python's own guess ("Maybe you meant '==' ...") is replaced by ours
+            msg = msg.split(". Maybe you meant")[0] + "; " + "; ".join(hints)
+        raise ExpressionError(f"{prefix}, {line}column {column}: {msg}") from None

@@ -1,7 +1,8 @@
 """The ``python: module:function`` escape hatch: resolving user code referenced from YAML.
 
-Loading never happens at YAML validation (``kstream validate`` runs no user code); it happens
-when a task builds its operators.
+``kstream validate`` (and ``kstream run`` before it contacts the broker) imports each referenced
+module to check the reference (:mod:`kstream.pipeline.checks`), which runs the module's top-level
+code and nothing else; the callables are loaded when a task builds its operators.
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def _user(ref: str, spec: PipelineSpec, what: str) -> Callable[[Any], Any]:
 
 
 def filter_test(op: FilterSpec, spec: PipelineSpec) -> Step:
-    """``value -> truthy`` when the record is kept."""
+    """``value -> truthy`` when the record is kept. An expression's null (SQL's unknown, e.g.
+    ``dep_delay > 60`` on a null ``dep_delay``) is falsy: the record is dropped, as by a SQL
+    ``WHERE``."""
     if op.python:
         return _user(op.python, spec, "filter")
     return _guarded(compile_expression(op.expr or "", where=f"{op.id}.filter"))
@@ -183,7 +185,7 @@ class _StatelessOperator(Operator):
 
 
 class FilterOperator(_StatelessOperator):
-    """Keeps the records whose condition is true (``filter``)."""
+    """Keeps the records whose condition is true (``filter``); false and null drop them."""
 
     def __init__(self, op: FilterSpec, spec: PipelineSpec) -> None:
         self.test = filter_test(op, spec)

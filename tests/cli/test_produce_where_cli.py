@@ -153,10 +153,11 @@ def test_where_on_csv_file_null_safe(tmp_path: Path, broker: FakeBroker) -> None
 
 def test_where_failing_on_a_row_stops_with_its_number(tmp_path: Path, broker: FakeBroker) -> None:
     path = tmp_path / "f.csv"
-    path.write_text("id,dep_delay\n1,90\n2,NA\n3,70\n", encoding="utf-8")
+    # NA is null: the row is skipped (SQL three-valued logic); a text delay is a type error
+    path.write_text("id,dep_delay\n1,90\n2,NA\n3,late\n4,70\n", encoding="utf-8")
     result = CliRunner().invoke(produce, ["t", str(path), "--where", "dep_delay > 60"])
-    line = _one_error_line(result, 1, "row 2 of ")
-    assert "--where: expression 'dep_delay > 60': field 'dep_delay' is null (None)" in line
+    line = _one_error_line(result, 1, "row 3 of ")
+    assert "--where: expression 'dep_delay > 60': cannot compare str with int" in line
     assert "produced" not in result.stdout
 
 

@@ -63,20 +63,19 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("docs/errors.md", "produce error in by-sensor"): ("fragment", "sample `tail` output"),
     # docs/expressions.md
     ("docs/expressions.md", "route: concat("): (
-        "validate",
-        "KNOWN FAILING when run on flights (reported; expressions.md is being rewritten): "
-        "`dep_delay > 10` raises on the null dep_delay of cancelled flights",
+        "run",
+        "operators of every expression kind; cancelled flights (null dep_delay) are dropped",
     ),
     ("docs/expressions.md", "function 'open' is not allowed"): (
         "fragment",
         "sample error messages",
     ),
     ("docs/expressions.md", "field 'dep_delay' is missing"): ("fragment", "sample error messages"),
+    ("docs/expressions.md", "instead of `AND`"): ("fragment", "sample error messages (SQL hints)"),
     ("docs/expressions.md", "def is_red_eye"): ("run", "udfs.py, used by the next block"),
     ("docs/expressions.md", "python: udfs:is_red_eye"): (
-        "validate",
-        "KNOWN FAILING when run on flights (reported; expressions.md is being rewritten): "
-        "is_red_eye raises TypeError on the null dep_time of cancelled flights",
+        "run",
+        "a python: filter; is_red_eye handles the null dep_time of cancelled flights",
     ),
     # docs/fault-tolerance.md
     ("docs/fault-tolerance.md", "guarantee: exactly_once"): ("run", "checkpoint and kafka keys"),

@@ -178,12 +178,6 @@ POISON: dict[str, tuple[Callable[[dict[str, Any]], bytes | None], str, str, str]
         "TypeError",
         "enrich",
     ),
-    "null in arithmetic": (
-        lambda r: orjson.dumps({**r, "reading": None}),
-        "expression",
-        "TypeError",
-        "enrich",
-    ),
     "division by zero": (
         lambda r: orjson.dumps({**r, "scale": 0}),
         "expression",

@@ -96,12 +96,6 @@ POISON: dict[str, tuple[bytes, str, str, str]] = {
         "TypeError",
         "enrich",
     ),
-    "None in arithmetic": (
-        orjson.dumps({**good(1), "dep_delay": None}),
-        "expression",
-        "TypeError",
-        "enrich",
-    ),
     "division by zero": (
         orjson.dumps({**good(1), "weight": 0}),
         "expression",
