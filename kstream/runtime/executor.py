@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
-from kstream.time.timers import EVENT_TIME, PROCESSING_TIME, TimerService
+from kstream.time.timers import PROCESSING_TIME
 
 #: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
 Emit = Callable[
@@ -305,15 +306,17 @@ class NodeExecutor:
             if watermark > node.watermark:
                 timers = node.timers
                 if timers is not None and timers.next_event_time <= watermark:
-                    _fire_event_timers(node, timers, watermark)
+                    timers.advance_event_time(watermark, node.on_timer)
                 node.on_watermark(watermark)
 
     def on_watermark(self, watermark: int) -> None:
-        """Event time reached ``watermark`` (epoch ms): each node in topological order."""
+        """Event time reached ``watermark`` (epoch ms): each node in topological order, its due
+        event-time timers (``on_timer``) first, then ``on_watermark`` (Flink: the timer service
+        advances before the operator's ``processWatermark``)."""
         for node in self._timed:
             timers = node.timers
             if timers is not None and timers.next_event_time <= watermark:
-                _fire_event_timers(node, timers, watermark)
+                timers.advance_event_time(watermark, node.on_timer)
             node.on_watermark(watermark)
 
     def on_processing_time(self, now: int) -> None:
@@ -323,8 +326,7 @@ class NodeExecutor:
             timers = node.timers
             due = None if timers is None else timers.next_processing_time
             if timers is not None and due is not None and due <= now:
-                for ts, key, namespace in timers.due_processing_time(now):
-                    node.on_timer(ts, key, namespace, PROCESSING_TIME)
+                timers.advance_processing_time(now, partial(node.on_timer, domain=PROCESSING_TIME))
             node.on_processing_time(now)
 
     def state_changes(self) -> dict[str, Changes]:
@@ -345,15 +347,6 @@ class NodeExecutor:
                 if name == prefix or name.startswith(prefix + ".")
             }
             node.restore(own, watermark)
-
-
-def _fire_event_timers(node: Operator, timers: TimerService, watermark: int) -> None:
-    """Fire ``node``'s event-time timers up to ``watermark`` through ``on_timer``, in time order;
-    the caller gives it the watermark after (Flink: the timer service advances before the
-    operator's ``processWatermark``)."""
-    on_timer = node.on_timer
-    for ts, key, namespace in timers.due_event_time(watermark):
-        on_timer(ts, key, namespace, EVENT_TIME)
 
 
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:

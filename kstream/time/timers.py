@@ -39,11 +39,12 @@ PROCESSING_TIME = "p"
 NEVER = 2**63
 _BIAS = 2**63
 _PRESENT = b"\x01"
-_GONE = object()
 _EVENT, _PROCESSING = EVENT_TIME.encode(), PROCESSING_TIME.encode()
 
 #: ``(timestamp_ms, key, namespace)``.
 Timer = tuple[int, Any, Any]
+#: Called for each firing timer: ``on_timer(timestamp_ms, key, namespace)``.
+OnTimer = Callable[[int, Any, Any], Any]
 
 
 def encode_timer(domain: str, timer: Timer) -> bytes:
@@ -75,47 +76,46 @@ def decode_timer(raw: bytes) -> tuple[str, Timer]:
 class _TimerQueue:
     """The timers of one domain and their changes since the last checkpoint.
 
-    A bucket per timestamp keeps its timers in registration order; a heap holds the timestamps.
-    Removal empties a bucket, whose heap entry is then skipped lazily. ``changed`` maps each
-    timer registered or removed since the last checkpoint to True (registered) or False
-    (removed); ``persisted`` holds the timers in the store."""
+    A bucket per timestamp maps its timers, in registration order, to whether the timer is in
+    the store (RocksDB and changelog); a heap holds the timestamps. Removal empties a bucket,
+    whose heap entry is then skipped lazily. Changes since the last checkpoint: ``added`` lists
+    the timers registered (a list, no hashing on the hot path: :meth:`changes` skips those
+    gone or stored since), ``deleted`` the stored timers removed."""
 
     def __init__(self) -> None:
-        self.buckets: dict[int, dict[Timer, None]] = {}
+        self.buckets: dict[int, dict[Timer, bool]] = {}
         self.heap: list[int] = []
-        self.changed: dict[Timer, bool] = {}
-        self.persisted: set[Timer] = set()
+        self.added: list[Timer] = []
+        self.deleted: list[Timer] = []
 
-    def add(self, timer: Timer) -> bool:
+    def add(self, timer: Timer, stored: bool = False) -> bool:
         ts = timer[0]
         bucket = self.buckets.get(ts)
         if bucket is None:
-            self.buckets[ts] = {timer: None}
+            self.buckets[ts] = {timer: stored}
             heapq.heappush(self.heap, ts)
         else:
             size = len(bucket)
-            bucket.setdefault(timer)
+            bucket.setdefault(timer, stored)
             if len(bucket) == size:  # registered already
                 return False
-        self.changed[timer] = True
+        if not stored:
+            self.added.append(timer)
         return True
 
     def remove(self, timer: Timer) -> bool:
         ts = timer[0]
         bucket = self.buckets.get(ts)
-        if bucket is None or timer not in bucket:
+        if bucket is None:
             return False
-        del bucket[timer]
+        stored = bucket.pop(timer, None)
+        if stored is None:
+            return False
         if not bucket:
             del self.buckets[ts]
-        self._removed(timer)
+        if stored:
+            self.deleted.append(timer)
         return True
-
-    def _removed(self, timer: Timer) -> None:
-        if timer in self.persisted:
-            self.changed[timer] = False
-        else:  # never reached the store: nothing to delete
-            self.changed.pop(timer, None)
 
     def next(self) -> int | None:
         heap, buckets = self.heap, self.buckets
@@ -123,11 +123,12 @@ class _TimerQueue:
             heapq.heappop(heap)
         return heap[0] if heap else None
 
-    def pop_due(self, limit: int, done: Callable[[], None] | None = None) -> Iterator[Timer]:
-        """Remove and yield every timer with ``timestamp <= limit``, in order; timers added
-        while iterating are yielded too when due, timers removed meanwhile are not. ``done``
-        is called when the iteration completes."""
-        heap, buckets, changed, persisted = self.heap, self.buckets, self.changed, self.persisted
+    def fire_due(self, limit: int, on_timer: OnTimer) -> int:
+        """Remove each timer with ``timestamp <= limit`` and call ``on_timer(timestamp, key,
+        namespace)`` for it, in order; a timer registered meanwhile at or before ``limit``
+        fires in the same pass, one removed meanwhile does not. Returns how many fired."""
+        heap, buckets, deleted = self.heap, self.buckets, self.deleted
+        fired = 0
         while heap and heap[0] <= limit:
             ts = heap[0]
             bucket = buckets.get(ts)
@@ -135,35 +136,38 @@ class _TimerQueue:
                 heapq.heappop(heap)
                 continue
             for timer in list(bucket):  # a whole bucket per pass: one heap lookup
-                if bucket.pop(timer, _GONE) is _GONE:
+                stored = bucket.pop(timer, None)
+                if stored is None:
                     continue  # removed by an earlier timer of this pass
-                if timer in persisted:  # inline _removed (per timer: the hot path)
-                    changed[timer] = False
-                else:
-                    changed.pop(timer, None)
-                yield timer
+                if stored:
+                    deleted.append(timer)
+                fired += 1
+                at, key, namespace = timer
+                on_timer(at, key, namespace)  # not on_timer(*timer): a plain call is inlined
             if not bucket and buckets.get(ts) is bucket:
                 del buckets[ts]
-        if done is not None:
-            done()
+        return fired
 
     def load(self, timer: Timer) -> None:
         """Add a timer read from the store (not a change)."""
-        self.add(timer)
-        self.changed.pop(timer, None)
-        self.persisted.add(timer)
+        self.add(timer, stored=True)
 
-    def changes(self, domain: bytes) -> Iterator[tuple[bytes, bytes | None]]:
-        """Store entries for the timers changed since the last call; clears them."""
-        persisted = self.persisted
-        for timer, registered in self.changed.items():
-            if registered:
-                persisted.add(timer)
-                yield _encode(domain, timer), _PRESENT
-            elif timer in persisted:
-                persisted.discard(timer)
-                yield _encode(domain, timer), None
-        self.changed.clear()
+    def changes(self, domain: bytes) -> list[tuple[bytes, bytes | None]]:
+        """Store entries for the timers changed since the last call, each timer once
+        (``None``: delete); marks the registered ones stored and clears the change lists."""
+        buckets = self.buckets
+        out: list[tuple[bytes, bytes | None]] = []
+        for timer in self.deleted:
+            bucket = buckets.get(timer[0])
+            if bucket is None or timer not in bucket:  # registered again: written below
+                out.append((_encode(domain, timer), None))
+        for timer in self.added:
+            bucket = buckets.get(timer[0])
+            if bucket is not None and bucket.get(timer) is False:  # live and not yet stored
+                bucket[timer] = True
+                out.append((_encode(domain, timer), _PRESENT))
+        self.added, self.deleted = [], []
+        return out
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.buckets.values())
@@ -217,15 +221,21 @@ class TimerService:
 
     # -- firing -------------------------------------------------------------------------------
 
-    def due_event_time(self, watermark: int) -> Iterator[Timer]:
-        """Remove and yield every event-time timer with ``timestamp <= watermark``, in
-        timestamp order; a timer registered meanwhile at or before ``watermark`` is yielded in
-        the same pass, one deleted meanwhile is not."""
-        return self._event.pop_due(watermark, self._update_next_event)
+    def advance_event_time(self, watermark: int, on_timer: OnTimer) -> int:
+        """The watermark reached ``watermark`` (epoch ms): remove every event-time timer with
+        ``timestamp <= watermark`` and call ``on_timer(timestamp, key, namespace)`` for each,
+        in timestamp order, then registration order (Flink
+        ``InternalTimerServiceImpl.advanceWatermark``). A timer registered by ``on_timer`` at
+        or before ``watermark`` fires in the same pass; one deleted by it does not. Returns how
+        many fired."""
+        fired = self._event.fire_due(watermark, on_timer)
+        self.next_event_time = self._next_event()
+        return fired
 
-    def due_processing_time(self, now: int) -> Iterator[Timer]:
-        """Remove and yield every processing-time timer with ``timestamp <= now``, in order."""
-        return self._processing.pop_due(now)
+    def advance_processing_time(self, now: int, on_timer: OnTimer) -> int:
+        """The processing-time clock reached ``now`` (epoch ms): as
+        :meth:`advance_event_time` for the processing-time timers."""
+        return self._processing.fire_due(now, on_timer)
 
     def event_timers(self) -> Iterator[Timer]:
         """Every registered event-time timer, in timestamp order (tools and tests)."""
@@ -243,7 +253,7 @@ class TimerService:
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """The timers registered or removed since the last call, each once, as store entries
         ``(key, b"\\x01" or None = deleted)``. Clears the change set."""
-        return [*self._event.changes(_EVENT), *self._processing.changes(_PROCESSING)]
+        return self._event.changes(_EVENT) + self._processing.changes(_PROCESSING)
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> int:
         """Replace every timer by the stored ``entries`` (from :meth:`changes`); returns how
@@ -263,6 +273,3 @@ class TimerService:
     def _next_event(self) -> int:
         ts = self._event.next()
         return NEVER if ts is None else ts
-
-    def _update_next_event(self) -> None:
-        self.next_event_time = self._next_event()

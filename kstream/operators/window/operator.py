@@ -221,8 +221,8 @@ class TimeWindowOperator(WindowOperator):
         purge those with ``end - 1 + allowed_lateness <= wm``; returns the results in timer
         order (time, then registration)."""
         out: list[Record] = []
-        for at, key, namespace in self.timers.due_event_time(wm):
-            out.extend(self.on_timer(at, key, namespace))
+        extend, on_timer = out.extend, self.on_timer
+        self.timers.advance_event_time(wm, lambda at, key, ns: extend(on_timer(at, key, ns)))
         self.next_timer = self.timers.next_event_time
         return out
 
