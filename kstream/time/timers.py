@@ -39,6 +39,7 @@ PROCESSING_TIME = "p"
 NEVER = 2**63
 _BIAS = 2**63
 _PRESENT = b"\x01"
+_GONE = object()
 _EVENT, _PROCESSING = EVENT_TIME.encode(), PROCESSING_TIME.encode()
 
 #: ``(timestamp_ms, key, namespace)``.
@@ -76,46 +77,47 @@ def decode_timer(raw: bytes) -> tuple[str, Timer]:
 class _TimerQueue:
     """The timers of one domain and their changes since the last checkpoint.
 
-    A bucket per timestamp maps its timers, in registration order, to whether the timer is in
-    the store (RocksDB and changelog); a heap holds the timestamps. Removal empties a bucket,
-    whose heap entry is then skipped lazily. Changes since the last checkpoint: ``added`` lists
-    the timers registered (a list, no hashing on the hot path: :meth:`changes` skips those
-    gone or stored since), ``deleted`` the stored timers removed."""
+    A bucket per timestamp keeps its timers in registration order; a heap holds the timestamps.
+    Removal empties a bucket, whose heap entry is then skipped lazily. ``changed`` maps each
+    timer registered or removed since the last checkpoint to True (registered) or False
+    (removed); ``persisted`` holds the timers in the store."""
 
     def __init__(self) -> None:
-        self.buckets: dict[int, dict[Timer, bool]] = {}
+        self.buckets: dict[int, dict[Timer, None]] = {}
         self.heap: list[int] = []
-        self.added: list[Timer] = []
-        self.deleted: list[Timer] = []
+        self.changed: dict[Timer, bool] = {}
+        self.persisted: set[Timer] = set()
 
-    def add(self, timer: Timer, stored: bool = False) -> bool:
+    def add(self, timer: Timer) -> bool:
         ts = timer[0]
         bucket = self.buckets.get(ts)
         if bucket is None:
-            self.buckets[ts] = {timer: stored}
+            self.buckets[ts] = {timer: None}
             heapq.heappush(self.heap, ts)
         else:
             size = len(bucket)
-            bucket.setdefault(timer, stored)
+            bucket.setdefault(timer)
             if len(bucket) == size:  # registered already
                 return False
-        if not stored:
-            self.added.append(timer)
+        self.changed[timer] = True
         return True
 
     def remove(self, timer: Timer) -> bool:
         ts = timer[0]
         bucket = self.buckets.get(ts)
-        if bucket is None:
+        if bucket is None or timer not in bucket:
             return False
-        stored = bucket.pop(timer, None)
-        if stored is None:
-            return False
+        del bucket[timer]
         if not bucket:
             del self.buckets[ts]
-        if stored:
-            self.deleted.append(timer)
+        self._removed(timer)
         return True
+
+    def _removed(self, timer: Timer) -> None:
+        if timer in self.persisted:
+            self.changed[timer] = False
+        else:  # never reached the store: nothing to delete
+            self.changed.pop(timer, None)
 
     def next(self) -> int | None:
         heap, buckets = self.heap, self.buckets
@@ -127,7 +129,7 @@ class _TimerQueue:
         """Remove each timer with ``timestamp <= limit`` and call ``on_timer(timestamp, key,
         namespace)`` for it, in order; a timer registered meanwhile at or before ``limit``
         fires in the same pass, one removed meanwhile does not. Returns how many fired."""
-        heap, buckets, deleted = self.heap, self.buckets, self.deleted
+        heap, buckets, changed, persisted = self.heap, self.buckets, self.changed, self.persisted
         fired = 0
         while heap and heap[0] <= limit:
             ts = heap[0]
@@ -136,11 +138,12 @@ class _TimerQueue:
                 heapq.heappop(heap)
                 continue
             for timer in list(bucket):  # a whole bucket per pass: one heap lookup
-                stored = bucket.pop(timer, None)
-                if stored is None:
+                if bucket.pop(timer, _GONE) is _GONE:
                     continue  # removed by an earlier timer of this pass
-                if stored:
-                    deleted.append(timer)
+                if timer in persisted:  # inline _removed (per timer: the hot path)
+                    changed[timer] = False
+                else:
+                    changed.pop(timer, None)
                 fired += 1
                 at, key, namespace = timer
                 on_timer(at, key, namespace)  # not on_timer(*timer): a plain call is inlined
@@ -150,24 +153,21 @@ class _TimerQueue:
 
     def load(self, timer: Timer) -> None:
         """Add a timer read from the store (not a change)."""
-        self.add(timer, stored=True)
+        self.add(timer)
+        self.changed.pop(timer, None)
+        self.persisted.add(timer)
 
-    def changes(self, domain: bytes) -> list[tuple[bytes, bytes | None]]:
-        """Store entries for the timers changed since the last call, each timer once
-        (``None``: delete); marks the registered ones stored and clears the change lists."""
-        buckets = self.buckets
-        out: list[tuple[bytes, bytes | None]] = []
-        for timer in self.deleted:
-            bucket = buckets.get(timer[0])
-            if bucket is None or timer not in bucket:  # registered again: written below
-                out.append((_encode(domain, timer), None))
-        for timer in self.added:
-            bucket = buckets.get(timer[0])
-            if bucket is not None and bucket.get(timer) is False:  # live and not yet stored
-                bucket[timer] = True
-                out.append((_encode(domain, timer), _PRESENT))
-        self.added, self.deleted = [], []
-        return out
+    def changes(self, domain: bytes) -> Iterator[tuple[bytes, bytes | None]]:
+        """Store entries for the timers changed since the last call; clears them."""
+        persisted = self.persisted
+        for timer, registered in self.changed.items():
+            if registered:
+                persisted.add(timer)
+                yield _encode(domain, timer), _PRESENT
+            elif timer in persisted:
+                persisted.discard(timer)
+                yield _encode(domain, timer), None
+        self.changed.clear()
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.buckets.values())
@@ -253,7 +253,7 @@ class TimerService:
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """The timers registered or removed since the last call, each once, as store entries
         ``(key, b"\\x01" or None = deleted)``. Clears the change set."""
-        return self._event.changes(_EVENT) + self._processing.changes(_PROCESSING)
+        return [*self._event.changes(_EVENT), *self._processing.changes(_PROCESSING)]
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> int:
         """Replace every timer by the stored ``entries`` (from :meth:`changes`); returns how
