@@ -16,6 +16,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from kstream import faults
 from kstream.errors import (
     BrokerError,
     KStreamError,
@@ -155,11 +156,14 @@ class TaskProducer:
         )
 
     def commit(self) -> None:
-        """Commit the transaction (or flush and check deliveries without transactions)."""
+        """Deliver everything produced, then commit the transaction (without transactions:
+        flush and check deliveries). The explicit flush, which ``commit_transaction`` would do
+        anyway, puts the fault point ``commit_flushed`` (``KSTREAM_FAULT``, tests) where the
+        open transaction's records are on the broker."""
+        self.flush()
         if self.transactional:
+            faults.point("commit_flushed")
             self._call("commit_transaction", self._producer.commit_transaction, self.timeout_s)
-        else:
-            self.flush()
 
     def abort(self) -> None:
         """Abort the open transaction; errors are ignored (the producer is being replaced)."""

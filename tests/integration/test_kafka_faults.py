@@ -188,9 +188,10 @@ def test_open_transaction_expires(broker: str, tmp_path: Path) -> None:
         f"{name}.by-origin.task.changelog",
     ]
     args = job_args(path, tmp_path / "s", broker)
-    # the process dies just before its 3rd commit (of any task), that transaction open (with
-    # outputs sent: the offsets were added and the prepared set written since they were produced)
-    job = LoggedRun(tmp_path / "killed.log", *args, env={"KSTREAM_FAULT": "commit:3"})
+    # the process dies just before its 3rd commit (of any task), that transaction open, after
+    # its records were delivered (commit_flushed: the fault point after the producer's flush;
+    # at the commit step itself, records could still be in the client's buffer)
+    job = LoggedRun(tmp_path / "killed.log", *args, env={"KSTREAM_FAULT": "commit_flushed:3"})
     job.finish()
     killed_at = time.monotonic()
 
