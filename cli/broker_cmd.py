@@ -54,6 +54,11 @@ def broker(engine: str, port: int, data_dir: Path | None, log_file: Path | None)
     With --engine kafka it is Apache Kafka itself; with --data-dir its data survives a restart.
     Exits 0 on Ctrl-C or SIGTERM, non-zero with a one-line error if the port is taken, Java
     or Maven is missing, or the broker process dies.
+
+    \b
+    Examples:
+      kstream broker
+      kstream broker --engine kafka --port 9093 --data-dir ./kafka-data --log-file kafka.log
     """
     if data_dir is not None and engine != "kafka":
         raise UsageError("--data-dir needs --engine kafka (Tansu keeps its data in memory)")

