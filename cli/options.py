@@ -72,3 +72,26 @@ PIPED_TABLE_WIDTH = 400
 def output_format(chosen: str | None) -> str:
     """``--output`` as chosen, else ``table`` on a terminal and ``jsonl`` when piped."""
     return chosen or ("table" if sys.stdout.isatty() else "jsonl")
+
+
+def output_option(row: str, document: str | None = None) -> Callable[[F], F]:
+    """Add ``--output``/``-o`` ``table|jsonl`` (and ``json`` when ``document`` describes one) to a
+    table-printing command, the same way everywhere (docs/cli.md).
+
+    The command receives ``output`` (``str``) already resolved by :func:`output_format`: as
+    chosen, else ``table`` on a terminal and ``jsonl`` when stdout is piped.
+
+    Args:
+        row: what one jsonl line is, e.g. ``"task"`` (the help says "one JSON object per task").
+        document: what ``json`` prints (one document), or None when there is no ``json``.
+    """
+    choices = ["table", "jsonl"] + (["json"] if document else [])
+    rows = f"jsonl (one JSON object per {row})"
+    text = f"table (rich), {rows} or json ({document})" if document else f"table (rich) or {rows}"
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(choices),
+        callback=lambda _ctx, _param, value: output_format(value),
+        help=f"{text}. Default: table on a terminal, jsonl when piped.",
+    )

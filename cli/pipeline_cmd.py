@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR
+from kstream_cli.options import BOOTSTRAP_ENVVAR, output_option, stdout_console
+from kstream_cli.output import echo_json, echo_jsonl, new_table
 from kstream_cli.run_cmd import resolve_bootstrap
-from rich.console import Console
 from rich.table import Table
 
 from kstream.errors import BrokerError
 from kstream.graph.plan import Plan, build_plan
+from kstream.graph.view import stage_to_dict
 from kstream.io.kafka import Admin
 from kstream.pipeline.checks import check_imports
 from kstream.pipeline.load import load_pipeline
-from kstream.pipeline.view import operator_kind
 from kstream.runtime.topology import wanted_topics
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Example:
+  kstream validate examples/flights-hourly.yaml
+"""
+)
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @handle_errors
 def validate(pipeline: Path) -> None:
@@ -39,7 +45,13 @@ def validate(pipeline: Path) -> None:
     )
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Example:
+  kstream plan examples/flights-hourly.yaml
+  kstream plan examples/flights-hourly.yaml --output json | jq '.stages[].id'
+"""
+)
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--bootstrap-servers",
@@ -48,19 +60,38 @@ def validate(pipeline: Path) -> None:
     metavar="HOST:PORT",
     help="Ask this broker for partition counts (optional).",
 )
+@output_option("stage or topic", document="the whole plan")
 @handle_errors
-def plan(pipeline: Path, bootstrap_servers: str | None) -> None:
-    """Show PIPELINE's job graph: stages, tasks, topics read/written/created, state stores."""
+def plan(pipeline: Path, bootstrap_servers: str | None, output: str) -> None:
+    """Show PIPELINE's job graph: stages, tasks, topics read/written/created, state stores.
+
+    json: {"pipeline", "group", "broker_reachable", "stages": [...], "topics": [...]}; jsonl:
+    the stages, then the topics, one per line, each with "row": "stage" or "topic". A stage has
+    id, index, tasks, inputs [{topic, node, kind}], operators [{id, kind}], key_bys [{id,
+    topic}], sinks [{name, topic}], late_topics, writes, stores [{node, store, column_family,
+    changelog}], task_changelog; a topic has topic, role (source, repartition, changelog, sink,
+    late, dead_letter, control), partitions, compacted, status (exists, missing, will be
+    created; null when the broker is not reachable).
+    """
     spec = load_pipeline(pipeline)
     job = build_plan(spec)
     existing = _existing_topics(resolve_bootstrap(bootstrap_servers, spec.kafka))
-    console = Console()
-    console.print(_stages_table(job, existing))
-    console.print(_topics_table(job, existing))
+    doc = plan_document(job, existing)
+    unreachable = "broker not reachable: partition counts assumed, 'create' not checked"
+    if output != "table":
+        if output == "json":
+            echo_json(doc)
+        else:
+            echo_jsonl([{"row": "stage", **s} for s in doc["stages"]])
+            echo_jsonl([{"row": "topic", **t} for t in doc["topics"]])
+        if existing is None:
+            click.echo(unreachable, err=True)
+        return
+    console = stdout_console()
+    console.print(_stages_table(doc))
+    console.print(_topics_table(doc))
     if existing is None:
-        console.print(
-            "[dim]broker not reachable: partition counts assumed, 'create' not checked[/dim]"
-        )
+        console.print(f"[dim]{unreachable}[/dim]")
 
 
 def _existing_topics(bootstrap: str) -> dict[str, int] | None:
@@ -70,60 +101,97 @@ def _existing_topics(bootstrap: str) -> dict[str, int] | None:
         return None
 
 
-def _source_partitions(job: Plan, existing: dict[str, int] | None) -> dict[str, int]:
-    """Partition count per source topic (1 when unknown)."""
-    return {s.topic: (existing or {}).get(s.topic, 1) for s in job.spec.sources}
+def plan_document(job: Plan, existing: dict[str, int] | None) -> dict[str, Any]:
+    """The plan as data (see the ``plan`` help for the keys): partition counts of the topics in
+    ``existing`` (None: broker not reachable; source topics then count 1 partition)."""
+    sources = {s.topic: (existing or {}).get(s.topic, 1) for s in job.spec.sources}
+    wanted = wanted_topics(job, sources)
+    counts = {t.name: t.partitions for t in wanted} | sources
+    topics = [_topic(t, "source", n, False, existing) for t, n in sources.items()]
+    for topic in wanted:
+        role = "changelog" if topic.compacted else _role(job, topic.name)
+        topics.append(_topic(topic.name, role, topic.partitions, topic.compacted, existing))
+    return {
+        "pipeline": job.spec.name,
+        "group": job.prefix,
+        "broker_reachable": existing is not None,
+        "stages": [
+            {**stage_to_dict(job, s), "tasks": counts.get(s.input_topic)} for s in job.stages
+        ],
+        "topics": topics,
+    }
 
 
-def _stages_table(job: Plan, existing: dict[str, int] | None) -> Table:
-    sources = _source_partitions(job, existing)
-    counts = {t.name: t.partitions for t in wanted_topics(job, sources)} | sources
-    table = Table(title=f"pipeline {job.spec.name}: job graph")
-    for column in ("stage", "reads", "tasks", "operators", "writes", "state stores"):
-        table.add_column(column)
-    for stage in job.stages:
-        ops = " -> ".join(f"{operator_kind(op)}({op.id})" for op in stage.operators) or "-"
-        key_bys = " ".join(f"key_by({k.id})" for k in stage.key_bys)
-        writes = [topic for topic, _ in job.output_topics(stage)]
-        writes += [s.topic for s in stage.sinks]
-        writes += [w.late_topic for w in stage.windows if w.late_topic]
-        stores = [f"{ref.column_family} -> {ref.changelog(job.prefix)}" for ref in stage.stores]
+def _topic(
+    name: str, role: str, partitions: int, compacted: bool, existing: dict[str, int] | None
+) -> dict[str, Any]:
+    if existing is None:
+        status = None
+    elif name in existing:
+        status = "exists"
+    else:
+        status = "missing" if role == "source" else "will be created"
+    return {
+        "topic": name,
+        "role": role,
+        "partitions": partitions,
+        "compacted": compacted,
+        "status": status,
+    }
+
+
+def _role(job: Plan, topic: str) -> str:
+    if topic.endswith(".repartition"):
+        return "repartition"
+    if topic in job.late_topics():
+        return "late"
+    if topic in job.spec.dead_letter_topics():
+        return "dead_letter"
+    if topic == f"{job.prefix}.control":
+        return "control"
+    return "sink"
+
+
+#: How the topics table shows each role.
+ROLE_TEXT = {
+    "source": "source (read)",
+    "repartition": "repartition (written and read)",
+    "changelog": "changelog (compacted)",
+    "late": "late data (written)",
+    "dead_letter": "dead letter (written)",
+    "control": "control (savepoint requests)",
+    "sink": "sink (written)",
+}
+
+
+def _stages_table(doc: dict[str, Any]) -> Table:
+    table = new_table(
+        f"pipeline {doc['pipeline']}: job graph",
+        ("stage", "reads", "tasks", "operators", "writes", "state stores"),
+    )
+    for stage in doc["stages"]:
+        ops = " -> ".join(f"{op['kind']}({op['id']})" for op in stage["operators"]) or "-"
+        key_bys = " ".join(f"key_by({k['id']})" for k in stage["key_bys"])
+        stores = [f"{ref['column_family']} -> {ref['changelog']}" for ref in stage["stores"]]
         table.add_row(
-            stage.id,
-            "\n".join(stage.input_topics),
-            str(counts.get(stage.input_topic, "?")),
+            stage["id"],
+            "\n".join(i["topic"] for i in stage["inputs"]),
+            str(stage["tasks"] or "?"),
             ops + (f" -> {key_bys}" if key_bys else ""),
-            "\n".join(writes),
+            "\n".join(stage["writes"]),
             "\n".join(stores) or "-",
         )
     return table
 
 
-def _topics_table(job: Plan, existing: dict[str, int] | None) -> Table:
-    table = Table(title="topics")
-    for column in ("topic", "role", "partitions", "status"):
-        table.add_column(column)
-    sources = _source_partitions(job, existing)
-    for source, count in sources.items():
-        status = "?" if existing is None else ("exists" if source in existing else "MISSING")
-        table.add_row(source, "source (read)", str(count), status)
-    for topic in wanted_topics(job, sources):
-        role = "changelog (compacted)" if topic.compacted else _role(job, topic.name)
-        if existing is None:
-            state = "?"
-        else:
-            state = "exists" if topic.name in existing else "will be created"
-        table.add_row(topic.name, role, str(topic.partitions), state)
+def _topics_table(doc: dict[str, Any]) -> Table:
+    table = new_table("topics", ("topic", "role", "partitions", "status"))
+    for topic in doc["topics"]:
+        status = topic["status"] or "?"
+        table.add_row(
+            topic["topic"],
+            ROLE_TEXT[topic["role"]],
+            str(topic["partitions"]),
+            "MISSING" if status == "missing" else status,
+        )
     return table
-
-
-def _role(job: Plan, topic: str) -> str:
-    if topic.endswith(".repartition"):
-        return "repartition (written and read)"
-    if topic in job.late_topics():
-        return "late data (written)"
-    if topic in job.spec.dead_letter_topics():
-        return "dead letter (written)"
-    if topic == f"{job.prefix}.control":
-        return "control (savepoint requests)"
-    return "sink (written)"

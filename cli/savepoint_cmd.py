@@ -5,15 +5,24 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
-import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import job_options, stdout_console
+from kstream_cli.options import job_options, output_option, stdout_console
+from kstream_cli.output import (
+    echo_json,
+    echo_jsonl,
+)
 from kstream_cli.run_cmd import resolve_bootstrap
+from kstream_cli.savepoint_show import (
+    inspect_rows,
+    list_row,
+    list_table,
+    print_inspect,
+    size_text,
+    task_json,
+)
 from rich.console import Console
-from rich.table import Table
 
 from kstream.errors import BrokerError, SavepointError, UsageError
 from kstream.graph.plan import TIMERS_STORE, Plan, build_plan
@@ -34,12 +43,27 @@ from kstream.state.store import is_locked, task_dir
 DEFAULT_ROOT = "savepoints"
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Example:
+  kstream savepoint create examples/flights-hourly.yaml --dir savepoints/hourly-1
+  kstream savepoint list
+  kstream savepoint inspect savepoints/hourly-1
+  kstream run examples/flights-hourly.yaml --from-savepoint savepoints/hourly-1
+  kstream savepoint dispose savepoints/hourly-1
+"""
+)
 def savepoint() -> None:
     """Create, list, inspect and dispose of savepoints (portable snapshots of a job's state)."""
 
 
-@savepoint.command()
+@savepoint.command(
+    epilog="""\b
+Example:
+  kstream savepoint create examples/flights-hourly.yaml
+  kstream savepoint create examples/flights-hourly.yaml --stop --dir savepoints/hourly-1
+"""
+)
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @job_options
 @click.option(
@@ -119,7 +143,7 @@ def create(
         )
     elapsed = time.monotonic() - started
     click.echo(
-        f"savepoint {target}: {_size(manifest.total_bytes)}, {len(manifest.operators)} "
+        f"savepoint {target}: {size_text(manifest.total_bytes)}, {len(manifest.operators)} "
         f"operators, {total:,} entries, {timers:,} timers, {len(tasks)} tasks in {elapsed:.1f} s"
     )
 
@@ -189,35 +213,54 @@ def _warn_gaps(
         )
 
 
-@savepoint.command("list")
+@savepoint.command(
+    "list",
+    epilog="""\b
+Example:
+  kstream savepoint list
+  kstream savepoint list --output jsonl | jq -r 'select(.pipeline == "flights-hourly").path'
+""",
+)
 @click.argument("root", default=DEFAULT_ROOT, type=click.Path(path_type=Path))
+@output_option("savepoint")
 @handle_errors
-def list_cmd(root: Path) -> None:
-    """List the complete savepoints under ROOT (one or two levels deep)."""
+def list_cmd(root: Path, output: str) -> None:
+    """List the complete savepoints under ROOT (one or two levels deep), oldest first.
+
+    jsonl keys: path, pipeline, created_ms, created_utc, bytes, operators (list of ids),
+    fingerprint. With none found, jsonl prints nothing (the table: a line saying so, and
+    jsonl that line on stderr).
+    """
     found = list_savepoints(root)
+    if output == "jsonl":
+        echo_jsonl(list_row(s) for s in found)
     if not found:
-        click.echo(f"no savepoints under {root}")
-        return
-    table = Table(title=f"savepoints under {root}")
-    for column in ("path", "pipeline", "created (UTC)", "size", "operators"):
-        table.add_column(column, justify="right" if column == "size" else "left")
-    for s in found:
-        table.add_row(
-            str(s.path),
-            s.pipeline,
-            utc_time(s.created_ms),
-            _size(s.bytes),
-            ", ".join(s.operators) or "-",
-        )
-    stdout_console().print(table)
+        click.echo(f"no savepoints under {root}", err=output == "jsonl")
+    if output == "table" and found:
+        stdout_console().print(list_table(root, found))
 
 
-@savepoint.command()
+@savepoint.command(
+    epilog="""\b
+Example:
+  kstream savepoint inspect savepoints/hourly-1
+  kstream savepoint inspect savepoints/hourly-1 --output json | jq '.manifest.sources'
+"""
+)
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest and summaries as JSON.")
+@output_option("savepoint, source, operator or task", document="the manifest, operators and tasks")
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
 @handle_errors
-def inspect(directory: Path, as_json: bool) -> None:
-    """Show a savepoint's manifest and what each operator holds (verifies every checksum)."""
+def inspect(directory: Path, output: str, as_json: bool) -> None:
+    """Show a savepoint's manifest and what each operator holds (verifies every checksum).
+
+    jsonl: one line with "row": "savepoint" (path, pipeline, group, created_ms, created_utc,
+    kstream_version, format_version, fingerprint, bytes, data_files), one per source ("row":
+    "source": id, topic, partitions, offsets {partition: next offset}), per operator
+    ("operator": id, type, stage, entries, windows, keys, timers, bytes) and per task ("task":
+    task, stage, partition, inputs [{topic, position}], watermark_ms, watermark_utc, finished).
+    json: {"path", "manifest", "operators", "tasks"}.
+    """
     sp = open_savepoint(directory)
     m = sp.manifest
     summaries = [
@@ -227,99 +270,32 @@ def inspect(directory: Path, as_json: bool) -> None:
         for op in m.nodes.values()
     ]
     tasks = sp.tasks()
-    if as_json:
+    if as_json or output == "json":
         body = {
             "path": str(directory),
             "manifest": m.to_dict(),
             "operators": [s.__dict__ for s in summaries],
+            "tasks": [task_json(t) for t in tasks],
         }
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        echo_json(body)
         return
-    console = Console()
-    console.print(
-        f"savepoint    {directory}\n"
-        f"pipeline     {m.pipeline} (group {m.group})\n"
-        f"created      {utc_time(m.created_ms)} UTC by kstream {m.kstream_version} "
-        f"(format {m.format_version})\n"
-        f"fingerprint  {m.fingerprint}\n"
-        f"size         {_size(m.total_bytes)} in {len(m.files())} data files",
-        highlight=False,
-    )
-    for source in m.sources.values():
-        offsets = " ".join(f"{p}={o}" for p, o in sorted(source.offsets.items())) or "-"
-        console.print(
-            f"source       {source.id}: {source.topic} ({source.partitions} partitions), next "
-            f"offsets {offsets}",
-            highlight=False,
-        )
-    console.print(_operators_table(summaries))
-    console.print(_tasks_table(tasks))
+    if output == "jsonl":
+        echo_jsonl(inspect_rows(directory, sp, summaries, tasks))
+        return
+    print_inspect(stdout_console(), directory, sp, summaries, tasks)
 
 
-def _operators_table(summaries: list[Any]) -> Table:
-    table = Table(title="operators")
-    for column in ("operator", "type", "stage", "entries", "windows", "keys", "timers", "bytes"):
-        table.add_column(column, justify="left" if column in ("operator", "type") else "right")
-    for s in summaries:
-        table.add_row(
-            s.id,
-            s.type,
-            str(s.stage),
-            f"{s.entries:,}",
-            f"{s.windows:,}",
-            f"{s.keys:,}",
-            f"{s.timers:,}",
-            f"{s.bytes:,}",
-        )
-    return table
-
-
-def _tasks_table(tasks: list[TaskSnapshot]) -> Table:
-    table = Table(title="tasks")
-    for column in ("task", "input topics", "positions", "watermark", "finished"):
-        table.add_column(column, justify="right" if column == "positions" else "left")
-    for t in tasks:
-        positions = [t.position(topic) for topic in t.inputs]
-        table.add_row(
-            t.task_id,
-            "\n".join(t.inputs),
-            "\n".join("-" if p is None else str(p) for p in positions),
-            _watermark(t.meta.get("watermark")),
-            "yes" if t.meta.get("finished") else "no",
-        )
-    return table
-
-
-@savepoint.command("dispose")
+@savepoint.command(
+    "dispose",
+    epilog="""\b
+Example:
+  kstream savepoint dispose savepoints/hourly-1
+""",
+)
 @click.argument("directory", type=click.Path(path_type=Path))
 @handle_errors
 def dispose_cmd(directory: Path) -> None:
     """Delete the savepoint in DIRECTORY (refused for anything that is not a savepoint; an
     interrupted write's .<name>.partial-<pid> directory is removed once its writer is gone)."""
     freed = dispose(directory)
-    click.echo(f"disposed {directory} ({_size(freed)})")
-
-
-def utc_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _watermark(value: Any) -> str:
-    if value is None:
-        return "-"
-    if value <= -(2**62):
-        return "-inf"
-    if value >= 2**62:
-        return "+inf"
-    return utc_time(int(value))
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n:,} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024 or unit == "GiB":
-            break
-    return f"{value:,.1f} {unit}"
+    click.echo(f"disposed {directory} ({size_text(freed)})")

@@ -8,8 +8,8 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import stdout_console
-from kstream_cli.savepoint_cmd import utc_time
+from kstream_cli.options import output_option, stdout_console
+from kstream_cli.output import echo_jsonl, iso_utc, new_table, utc_time
 from rich.table import Table
 
 from kstream.savepoint import Savepoint, open_savepoint
@@ -17,22 +17,27 @@ from kstream.savepoint import Savepoint, open_savepoint
 _TIME_WINDOWS = ("tumbling", "sliding", "session")
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Example:
+  kstream state dump savepoints/hourly-1 --operator hourly --limit 10
+"""
+)
 def state() -> None:
     """Look at saved operator state."""
 
 
-@state.command()
+@state.command(
+    epilog="""\b
+Example:
+  kstream state dump savepoints/hourly-1 --operator hourly --key JFK --limit 24
+  kstream state dump savepoints/hourly-1 --operator hourly --output jsonl > hourly.jsonl
+"""
+)
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--operator", "operator_id", required=True, help="The stateful operator's id.")
 @click.option("--key", help="Only this record key (JSON, e.g. 42 or '[\"a\", 1]', or text).")
-@click.option(
-    "--output",
-    type=click.Choice(["table", "jsonl"]),
-    default="table",
-    show_default=True,
-    help="A rich table, or one JSON object per window.",
-)
+@output_option("window")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N windows.")
 @click.option(
     "--python-path",
@@ -49,15 +54,30 @@ def dump(
     limit: int | None,
     python_path: tuple[str, ...],
 ) -> None:
-    """Print the windows held by operator --operator in the savepoint in DIRECTORY."""
+    """Print the windows held by operator --operator in the savepoint in DIRECTORY.
+
+    jsonl keys: key, then for tumbling, sliding and session windows window_start and
+    window_end (epoch ms) with window_start_utc and window_end_utc, for count windows
+    window_start and window_end (element positions), then one key per aggregation.
+    """
     sp = open_savepoint(directory)
     rows = _select(sp, operator_id, key, python_path or (".",), limit)
-    if output == "jsonl":
-        for row in rows:
-            click.echo(orjson.dumps(row, default=str).decode())
-        return
     kind = sp.manifest.operators[operator_id].definition.get("type")
-    stdout_console().print(_windows_table(operator_id, rows, kind in _TIME_WINDOWS))
+    times = kind in _TIME_WINDOWS
+    if output == "jsonl":
+        echo_jsonl(_with_utc(row) if times else row for row in rows)
+        return
+    stdout_console().print(_windows_table(operator_id, rows, times))
+
+
+def _with_utc(row: dict[str, Any]) -> dict[str, Any]:
+    """A time window's row with ``window_start_utc`` and ``window_end_utc`` after its bounds."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        out[name] = value
+        if name in ("window_start", "window_end"):
+            out[f"{name}_utc"] = iso_utc(value)
+    return out
 
 
 def _select(
@@ -84,9 +104,7 @@ def _select(
 
 def _windows_table(operator_id: str, rows: list[dict[str, Any]], times: bool) -> Table:
     columns = list(dict.fromkeys(name for row in rows for name in row))
-    table = Table(title=f"{operator_id}: {len(rows):,} windows")
-    for column in columns or ["key"]:
-        table.add_column(column)
+    table = new_table(f"{operator_id}: {len(rows):,} windows", columns or ["key"])
 
     def show(name: str, value: Any) -> str:
         if times and name in ("window_start", "window_end"):

@@ -3,82 +3,118 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
+from typing import Any
 
 import click
-import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import job_options, output_format, stdout_console
+from kstream_cli.options import job_options, output_option, stdout_console
+from kstream_cli.output import echo_jsonl, iso_utc, new_table, utc_time, watermark_text
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.table import Table
 
 from kstream.graph.plan import build_plan
 from kstream.pipeline.load import load_pipeline
-from kstream.runtime.status import task_statuses
+from kstream.runtime.status import TaskStatus, task_statuses
+
+#: Marks the end offset of a row whose committed offset is past it (explained under the table).
+PAST_END_MARK = "*"
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Example:
+  kstream status examples/flights-hourly.yaml
+  kstream status examples/flights-hourly.yaml --output jsonl | jq 'select(.lag > 0)'
+"""
+)
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @job_options
-@click.option(
-    "--output",
-    type=click.Choice(["table", "jsonl"]),
-    help="table (rich) or jsonl (one JSON object per task: task, topic, partition, committed, "
-    "end, lag, checkpoint_id, checkpoint_time_ms, state_bytes, owner). Default: table on a "
-    "terminal, else jsonl.",
-)
+@output_option("task and input topic")
 @handle_errors
 def status(
     pipeline: Path,
     bootstrap_servers: str | None,
     state_dir: str,
     group: str | None,
-    output: str | None,
+    output: str,
 ) -> None:
-    """Per task of PIPELINE: committed offset, lag (against the log end offset), last
-    checkpoint, state size and owner."""
+    """Per task of PIPELINE: committed offset, lag (against the log end offset), watermark,
+    last checkpoint, state size and owner; then a hint for each task whose watermark a source
+    partition without records (or an upstream task stuck behind one) holds at -inf.
+
+    jsonl keys: task, topic, partition, committed, end, lag (null when nothing is committed or
+    when committed is past end: end_note says why), checkpoint_id, checkpoint_time_ms,
+    checkpoint_time_utc, state_bytes, owner, watermark_ms, watermark_utc, end_note,
+    held_back_by, hint.
+    """
     spec = load_pipeline(pipeline)
     rows = task_statuses(
         build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, group
     )
-    if output_format(output) == "jsonl":
-        for r in rows:
-            click.echo(orjson.dumps(dataclasses.asdict(r)).decode())
+    if output == "jsonl":
+        echo_jsonl(status_json(r) for r in rows)
         return
-    table = Table(title=f"pipeline {spec.name} (group {group or spec.group_id})")
-    for column in (
-        "task",
-        "topic",
-        "committed",
-        "end",
-        "lag",
-        "checkpoint",
-        "at (UTC)",
-        "state",
-        "owner",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("committed", "end", "lag") else "left"
-        )
+    console = stdout_console()
+    console.print(status_table(f"pipeline {spec.name} (group {group or spec.group_id})", rows))
+    for line in status_notes(rows):
+        console.print(line, highlight=False, markup=False)
+
+
+def status_json(row: TaskStatus) -> dict[str, Any]:
+    """A row as its jsonl object (see the command's help for the keys)."""
+    body: dict[str, Any] = {}
+    for name, value in dataclasses.asdict(row).items():
+        body[name] = value
+        if name.endswith("_ms"):  # each time also as ISO-8601 UTC text, right after it
+            body[name.removesuffix("_ms") + "_utc"] = iso_utc(value)
+    return body
+
+
+def status_table(title: str, rows: list[TaskStatus]) -> Table:
+    """The rows as a table: times ``YYYY-MM-DD HH:MM:SS`` UTC; an end offset below the
+    committed one is marked ``*`` and its lag shown as ``?``."""
+    table = new_table(
+        title,
+        (
+            "task",
+            "topic",
+            "committed",
+            "end",
+            "lag",
+            "watermark (UTC)",
+            "checkpoint",
+            "at (UTC)",
+            "state",
+            "owner",
+        ),
+        right=("committed", "end", "lag", "checkpoint", "state"),
+    )
     for r in rows:
-        when = (
-            time.strftime("%H:%M:%S", time.gmtime(r.checkpoint_time_ms / 1000))
-            if r.checkpoint_time_ms
-            else "-"
-        )
+        past_end = r.end_note is not None
         table.add_row(
             r.task,
             r.topic,
             _n(r.committed),
-            str(r.end),
-            _n(r.lag),
+            f"{r.end}{PAST_END_MARK}" if past_end else str(r.end),
+            "?" if past_end else _n(r.lag),
+            watermark_text(r.watermark_ms),
             _n(r.checkpoint_id),
-            when,
-            f"{r.state_bytes / 1024:.0f} KiB",
+            utc_time(r.checkpoint_time_ms) if r.checkpoint_time_ms else "-",
+            f"{r.state_bytes / 1024:,.0f} KiB",
             r.owner,
         )
-    stdout_console().print(table)
+    return table
+
+
+def status_notes(rows: list[TaskStatus]) -> list[str]:
+    """The lines under the table: the ``*`` footnote (once) and each held task's hint (once)."""
+    notes = []
+    past_end = next((r.end_note for r in rows if r.end_note), None)
+    if past_end:
+        notes.append(f"{PAST_END_MARK} {past_end}")
+    notes += list(dict.fromkeys(r.hint for r in rows if r.hint))
+    return notes
 
 
 def _n(value: int | None) -> str:

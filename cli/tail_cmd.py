@@ -14,7 +14,8 @@ from typing import Any
 import click
 import orjson
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import bootstrap_option, output_format
+from kstream_cli.options import bootstrap_option, output_option
+from kstream_cli.output import iso_utc
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
@@ -43,7 +44,13 @@ _BATCH = 500
 _POLL_S = 0.2
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Example:
+  kstream tail flights-hourly --from-beginning
+  kstream tail flights-hourly --from-beginning --max 10 --output jsonl | jq .value
+"""
+)
 @click.argument("topic")
 @click.option(
     "--from-beginning", is_flag=True, help="Start at the earliest offset (default: the end)."
@@ -56,12 +63,7 @@ _POLL_S = 0.2
     help="Stop after S seconds without a new record. Default: 5 s with --from-beginning or "
     "--max, else wait forever (Ctrl-C to stop).",
 )
-@click.option(
-    "--output",
-    type=click.Choice(["table", "jsonl"]),
-    help="table (rich) or jsonl (one JSON object per record). Default: table on a terminal, "
-    "else jsonl.",
-)
+@output_option("record")
 @click.option(
     "--schema",
     "schema_file",
@@ -82,7 +84,7 @@ def tail(
     from_beginning: bool,
     max_records: int | None,
     timeout_s: float | None,
-    output: str | None,
+    output: str,
     schema_file: Path | None,
     schema_registry: str | None,
     bootstrap_servers: str,
@@ -91,7 +93,8 @@ def tail(
 
     jsonl objects have the fields key (string), value (decoded Avro with --schema or
     --schema-registry, else parsed JSON, else a UTF-8 string, else {"base64": ...}; a value
-    that does not decode as Avro is shown the same way), timestamp (epoch ms), partition,
+    that does not decode as Avro is shown the same way), timestamp (epoch ms), timestamp_utc
+    (ISO-8601), partition,
     offset and headers (name -> string). Records of a dead-letter topic also get an "error"
     object (class, stage, operator, message, source "topic[partition]@offset"); the table
     shows it above the value.
@@ -101,7 +104,6 @@ def tail(
     """
     if timeout_s is None and (from_beginning or max_records is not None):
         timeout_s = BOUNDED_IDLE_TIMEOUT_S
-    output = output_format(output)
     # Listing all topics, not Admin.partitions(topic): naming a missing topic in a metadata
     # request makes Tansu auto-create it.
     partitions = kafka.Admin(bootstrap_servers, timeout_s=ADMIN_TIMEOUT_S).topics().get(topic)
@@ -167,10 +169,12 @@ def _consume(consumer: Any, count: int) -> list[Any]:
 def record_dict(msg: Any, decode: ValueDecoder | None = None) -> dict[str, Any]:
     """A consumed record as a JSON-ready dict (see the ``tail`` help for the fields)."""
     key = msg.key()
+    timestamp = kafka.message_timestamp_ms(msg)
     record = {
         "key": None if key is None else _text_or_base64(key),
         "value": _decode_value(msg.value(), decode),
-        "timestamp": kafka.message_timestamp_ms(msg),
+        "timestamp": timestamp,
+        "timestamp_utc": iso_utc(timestamp),
         "partition": msg.partition(),
         "offset": msg.offset(),
         "headers": {
@@ -232,7 +236,8 @@ def _print_jsonl(records: list[dict[str, Any]]) -> None:
 
 class _TablePrinter:
     """Prints each batch as a rich table; every column has a fixed width, so successive
-    batches line up under the one header."""
+    batches line up under the one header. A key or value longer than its column folds onto
+    more lines: nothing is cut."""
 
     _FIXED: tuple[tuple[str, int, JustifyMethod], ...] = (
         ("part", 4, "right"),
@@ -241,20 +246,19 @@ class _TablePrinter:
         ("key", 16, "left"),
     )
 
-    def __init__(self) -> None:
-        self._console = Console()
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console or Console()
         self._first = True
 
     def __call__(self, records: list[dict[str, Any]]) -> None:
         table = Table(show_header=self._first, box=None, pad_edge=False, padding=(0, 2, 0, 0))
         for name, width, justify in self._FIXED:
-            table.add_column(name, width=width, justify=justify, no_wrap=True, overflow="ellipsis")
+            table.add_column(name, width=width, justify=justify, overflow="fold")
         used = sum(width + 2 for _, width, _ in self._FIXED)
         table.add_column(
             "value",
             width=max(10, self._console.width - used - 2),
-            no_wrap=True,
-            overflow="ellipsis",
+            overflow="fold",
         )
         for rec in records:
             value = Text(_show(rec["value"]))

@@ -190,7 +190,9 @@ def test_run_reads_bootstrap_from_the_environment(tmp_path: Path, restore_signal
 def test_plan_without_broker_still_shows_the_graph() -> None:
     """``plan`` works offline: partition counts are assumed and the note says so."""
     result = CliRunner(env={"COLUMNS": "200"}).invoke(
-        cli, ["plan", str(HOURLY), "--bootstrap-servers", f"127.0.0.1:{free_port()}"], obj={}
+        cli,
+        ["plan", str(HOURLY), "--bootstrap-servers", f"127.0.0.1:{free_port()}", "-o", "table"],
+        obj={},
     )
     assert result.exit_code == 0, result.output
     assert "broker not reachable" in result.stdout

@@ -36,7 +36,9 @@ def test_validate_and_plan_show_the_flat_map(tmp_path: Path) -> None:
     result = invoke("validate", str(path))
     assert result.exit_code == 0, result.output
     assert "pipeline 'reasons', 3 operators, 2 stage(s), 1 sink(s)" in result.stdout
-    result = invoke("plan", str(path), "--bootstrap-servers", f"127.0.0.1:{free_port()}")
+    result = invoke(
+        "plan", str(path), "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--output", "table"
+    )
     assert result.exit_code == 0, result.output
     assert "flat_map(per-reason) -> key_by(by-reason)" in result.stdout
 

@@ -163,7 +163,7 @@ def test_create_refusals(tmp_path: Path, job: tuple[Path, Path]) -> None:
 
 
 def test_list(saved: Path) -> None:
-    result = invoke("savepoint", "list", str(saved.parent.parent))
+    result = invoke("savepoint", "list", str(saved.parent.parent), "--output", "table")
     assert result.exit_code == 0, result.output
     [row] = table_rows(result.output)
     assert row[0] == str(saved) and row[1] == "sp-test"
@@ -171,12 +171,15 @@ def test_list(saved: Path) -> None:
 
 
 def test_list_without_savepoints(tmp_path: Path) -> None:
-    result = invoke("savepoint", "list", str(tmp_path))
-    assert result.exit_code == 0 and f"no savepoints under {tmp_path}" in result.output
+    result = invoke("savepoint", "list", str(tmp_path), "--output", "table")
+    assert result.exit_code == 0 and result.stdout == f"no savepoints under {tmp_path}\n"
+    piped = invoke("savepoint", "list", str(tmp_path))  # jsonl: no line; the note on stderr
+    assert piped.exit_code == 0 and piped.stdout == ""
+    assert piped.stderr == f"no savepoints under {tmp_path}\n"
 
 
 def test_inspect(saved: Path) -> None:
-    result = invoke("savepoint", "inspect", str(saved))
+    result = invoke("savepoint", "inspect", str(saved), "--output", "table")
     assert result.exit_code == 0, result.output
     assert "pipeline     sp-test (group sp-test)" in result.output
     source = "source       sp-events: sp-events (2 partitions), next offsets 0=76 1=75"
@@ -216,7 +219,7 @@ def test_dispose(saved: Path, tmp_path: Path) -> None:
 
 
 def test_state_dump_table(saved: Path) -> None:
-    result = invoke("state", "dump", str(saved), "--operator", "per-minute")
+    result = invoke("state", "dump", str(saved), "--operator", "per-minute", "-o", "table")
     assert result.exit_code == 0, result.output
     rows = table_rows(result.output)
     assert len(rows) == 5 and "per-minute: 5 windows" in result.output

@@ -65,7 +65,7 @@ def test_validate_needs_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plan_hourly_offline(offline: str) -> None:
-    result = invoke("plan", str(HOURLY), "--bootstrap-servers", offline)
+    result = invoke("plan", str(HOURLY), "--bootstrap-servers", offline, "--output", "table")
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
     stages = [r for r in rows if len(r) == 6]
@@ -87,7 +87,7 @@ def test_plan_hourly_offline(offline: str) -> None:
 
 
 def test_plan_late_offline(offline: str) -> None:
-    result = invoke("plan", str(LATE), "--bootstrap-servers", offline)
+    result = invoke("plan", str(LATE), "--bootstrap-servers", offline, "--output", "table")
     assert result.exit_code == 0, result.output
     topics = {r[0]: r[1:] for r in table_rows(result.stdout) if len(r) == 4}
     assert topics["flights-late"][0] == "late data (written)"
