@@ -37,6 +37,8 @@ class RunOptions:
     status_interval_ms: int = 1_000
     from_savepoint: str | None = None
     allow_non_restored_state: bool = False
+    #: with ``from_savepoint``: restore into a group that has committed offsets
+    force: bool = False
 
 
 @dataclass

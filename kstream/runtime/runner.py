@@ -30,6 +30,7 @@ from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.membership import GroupMembership
 from kstream.runtime.restore import check_transaction_timeout
+from kstream.runtime.start_checks import finished_group_note
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.time.timestamps import now_ms
@@ -92,6 +93,8 @@ class Runner(GroupMembership, BoundedRun):
         self._consumer: Any = None
         self._empty_since: float | None = None
         self._callback_error: Exception | None = None
+        #: (source topic, partition) -> the offset its task started at (0: the beginning)
+        self.start_positions: dict[tuple[str, int], int] = {}
 
     def _move(self, new: RunnerState) -> None:
         if new not in ALLOWED_MOVES[self.state]:
@@ -138,6 +141,10 @@ class Runner(GroupMembership, BoundedRun):
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
         self._consumer_conf = conf
         self._consumer = self._new_consumer()
+        if self.options.from_savepoint:
+            from kstream.runtime.start_checks import check_savepoint_target
+
+            check_savepoint_target(self._consumer, self.options, self.plan, self.layout)
         if self.options.bounded:
             self._start_probe(settings, self.layout)
         self._control = kafka.TopicReader(
@@ -150,6 +157,8 @@ class Runner(GroupMembership, BoundedRun):
         started = time.monotonic()
         rt, how, offsets = self.activator.activate(self._consumer, stage_id, partition, lock_wait_s)
         committed = offsets[rt.task.stage.input_topic] if len(offsets) == 1 else offsets
+        if rt.task.stage.is_source:
+            self.start_positions.update(((t, partition), off or 0) for t, off in offsets.items())
         if rt.task.stopped_by and rt.task.stopped_by != self.stop_request:
             rt.task.resume_after_stop()
         rt.open()
@@ -174,6 +183,7 @@ class Runner(GroupMembership, BoundedRun):
         try:
             self._setup()
             self._loop()
+            self._note_finished_group()
             self._move(RunnerState.STOPPING)
             self._checkpoint_all(force=True)
             if self.stop_request:
@@ -222,6 +232,14 @@ class Runner(GroupMembership, BoundedRun):
                 self.on_status(self.status())
             if (self.options.bounded or self.stop_request) and self._all_finished():
                 return
+
+    def _note_finished_group(self) -> None:
+        """A bounded run that read nothing because the group had read its sources to the end
+        says so (:func:`~kstream.runtime.start_checks.finished_group_note`)."""
+        if self.options.bounded and self._ends_known and not self.status().records_in:
+            note = finished_group_note(self.plan.prefix, self.start_positions, self.end_offsets)
+            if note:
+                log.warning("%s", note)
 
     def _dispatch(self, msgs: list[Any]) -> None:
         batches: dict[tuple[str, int], list[Any]] = {}

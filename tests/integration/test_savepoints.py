@@ -378,8 +378,8 @@ def test_savepoint_killed_while_writing(broker: str, same_layout: Restored, nth:
     partial = sorted(root.glob(".crashed.partial-*"))
     assert len(partial) == 1, sorted(p.name for p in root.iterdir())
 
-    listed = kstream("savepoint", "list", str(root)).stdout
-    assert "crashed" not in listed and f"no savepoints under {root}" in listed, listed
+    listed = kstream("savepoint", "list", str(root))  # piped: jsonl, the note on stderr
+    assert listed.stdout == "" and f"no savepoints under {root}" in listed.stderr, listed
 
     inspect = kstream_raw("savepoint", "inspect", str(target))
     assert inspect.returncode != 0, inspect.stdout
@@ -418,3 +418,32 @@ def test_run_from_missing_savepoint_is_one_line_error(broker: str, tmp_path: Pat
     )  # fmt: skip
     _one_error_line(proc)
     assert proc.returncode == 4
+
+
+def test_restore_into_a_group_with_progress(broker: str, same_layout: Restored) -> None:
+    """``--from-savepoint`` into a group with committed offsets: the group the savepoint seeded
+    continues (the same command after a stop or crash) and, finished, says how to start over;
+    the group the savepoint was taken from (never seeded, committed at the savepoint's offset)
+    is refused, and ``--force`` runs it from its own checkpoints."""
+    stopped = same_layout.stopped
+    common = (
+        "--from-savepoint", str(stopped.savepoint), "--state-dir", str(stopped.state_dir),
+        "--bootstrap-servers", broker,
+    )  # fmt: skip
+    pipeline = str(stopped.pipeline(None))
+    again = kstream("run", pipeline, "--bounded", "--group", same_layout.group, *common)
+    assert "finished: 0 records in" in again.stderr, again.stderr[-2000:]
+    assert f"consumer group '{same_layout.group}' has already read" in again.stderr
+    assert f"--group {same_layout.group}-2" in again.stderr
+
+    refused = kstream_raw("run", pipeline, "--bounded", "--group", stopped.group, *common)
+    assert refused.returncode == 4, refused.stderr[-2000:]
+    line = _one_error_line(refused)
+    assert f"consumer group '{stopped.group}' already has committed offsets" in line
+    assert "--force" in line
+
+    forced = kstream("run", pipeline, "--bounded", "--group", stopped.group, "--force", *common)
+    match = _FINISHED.search(forced.stderr)
+    assert match, forced.stderr[-2000:]
+    # G1 stopped at the savepoint's offset: its own checkpoint resumes there
+    assert int(match.group(1).replace(",", "")) == FLIGHTS - stopped.offset
