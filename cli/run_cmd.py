@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 from kstream_cli.errors import handle_errors
 from kstream_cli.options import DEFAULT_BOOTSTRAP, job_options
+from kstream_cli.run_screen import live_screen, plain_status
 from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from kstream.graph.plan import build_plan
 from kstream.pipeline.load import load_pipeline
@@ -26,43 +25,6 @@ def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
     """``--bootstrap-servers`` (or its env var), else the pipeline's ``kafka: bootstrap.servers``,
     else the local default."""
     return option or kafka.get("bootstrap.servers") or DEFAULT_BOOTSTRAP
-
-
-def _status_table(status: Status, previous: tuple[float, int, int]) -> Table:
-    seconds = max(status.elapsed_s - previous[0], 1e-9)
-    rate_in = (status.records_in - previous[1]) / seconds
-    rate_out = (status.records_out - previous[2]) / seconds
-    table = Table(title="kstream run", show_header=True)
-    for column in ("records in", "in/s", "out", "out/s", "late", "tasks", "checkpoints"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        f"{status.records_in:,}",
-        f"{rate_in:,.0f}",
-        f"{status.records_out:,}",
-        f"{rate_out:,.0f}",
-        f"{status.late:,}",
-        f"{status.finished}/{status.tasks} done",
-        str(status.checkpoints),
-    )
-    marks = ", ".join(f"{t}={_wm(w)}" for t, w in sorted(status.watermarks.items())[:8])
-    table.caption = f"watermarks: {marks or '-'}"
-    return table
-
-
-def _wm(watermark: int) -> str:
-    if watermark <= -(2**62):
-        return "-inf"
-    if watermark >= 2**62:
-        return "+inf"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(watermark / 1000))
-
-
-def _line(status: Status) -> str:
-    return (
-        f"[{status.elapsed_s:7.1f}s] in={status.records_in} out={status.records_out} "
-        f"late={status.late} skipped={status.skipped} dead_letter={status.dead_letter} "
-        f"tasks={status.finished}/{status.tasks} checkpoints={status.checkpoints}"
-    )
 
 
 @click.command()
@@ -84,6 +46,22 @@ def _line(status: Status) -> str:
     is_flag=True,
     help="Drop savepoint state of operators the pipeline no longer has.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --from-savepoint: restore into a group that already has committed offsets "
+    "(its tasks with committed progress keep their checkpoints).",
+)
+@click.option(
+    "--held-watermark-warning",
+    "held_warning_s",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Warn once an input has held a stage's watermark back this long (processing time) "
+    "while the others advanced.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
 def run(
@@ -94,9 +72,24 @@ def run(
     group: str | None,
     from_savepoint: str | None,
     allow_non_restored_state: bool,
+    force: bool,
+    held_warning_s: float,
     verbose: bool,
 ) -> None:
-    """Run PIPELINE (a YAML file) as one process of its consumer group."""
+    """Run PIPELINE (a YAML file) as one process of its consumer group.
+
+    On a terminal a live screen shows progress: lag behind the end offsets of the sources
+    (part done and ETA with --bounded), rates, late, skipped and dead-lettered records,
+    checkpoints and each stage's watermark, with the input holding it back. Otherwise a status
+    line goes to stderr every 5 s. Ctrl-C checkpoints and stops.
+
+    \b
+    Examples:
+      kstream run examples/flights-hourly.yaml --bounded
+      kstream run examples/flights-hourly.yaml
+      kstream run examples/flights-hourly.yaml --group hourly-v2 --state-dir /tmp/k2
+      kstream run examples/flights-hourly.yaml --from-savepoint savepoints/sp1 --group hourly-v2
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         stream=sys.stderr,
@@ -110,15 +103,15 @@ def run(
         group,
         from_savepoint=from_savepoint,
         allow_non_restored_state=allow_non_restored_state,
+        force=force,
+        held_watermark_warning_ms=int(held_warning_s * 1000),
     )
-    interactive = sys.stderr.isatty()
-    console = Console(stderr=True)
     runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)
-    if interactive:
-        final = _run_live(runner, console)
+    if sys.stderr.isatty():
+        final = run_live(runner, Console(stderr=True), spec.name)
     else:
-        runner.on_status = _plain_status()
+        runner.on_status = plain_status(functools.partial(click.echo, err=True))
         final = runner.run()
     click.echo(
         f"{'finished' if bounded else 'stopped'}: {final.records_in:,} records in, "
@@ -128,27 +121,13 @@ def run(
     )
 
 
-def _plain_status() -> Any:
-    last = {"t": 0.0}
-
-    def show(status: Status) -> None:
-        if status.elapsed_s - last["t"] >= 5:
-            last["t"] = status.elapsed_s
-            click.echo(_line(status), err=True)
-
-    return show
-
-
-def _run_live(runner: Runner, console: Console) -> Status:
-    previous = [(0.0, 0, 0)]
-    with Live(console=console, refresh_per_second=2, transient=False) as live:
-
-        def show(status: Status) -> None:
-            live.update(_status_table(status, previous[0]))
-            previous[0] = (status.elapsed_s, status.records_in, status.records_out)
-
-        runner.on_status = show
-        return runner.run()
+def run_live(runner: Runner, console: Console, pipeline: str) -> Status:
+    """Run with the live screen on ``console``; its last frame shows the final status."""
+    with live_screen(console, pipeline) as screen:
+        runner.on_status = screen.show
+        final = runner.run()
+        screen.final(final)
+    return final
 
 
 def _install_signals(runner: Runner) -> None:

@@ -86,6 +86,24 @@ def end_offsets(
     return out
 
 
+def cached_end_offsets(
+    consumer: Consumer, partitions: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The end offset of each ``(topic, partition)`` as last seen in a fetch response of
+    ``consumer`` (no request to the broker: it never blocks). A partition not fetched yet is
+    left out. Under ``read_committed`` this is the last stable offset; Tansu may report a little
+    less than what is readable (see :func:`probe_end_offsets`)."""
+    out: dict[tuple[str, int], int] = {}
+    for topic, p in partitions:
+        try:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+        except KafkaException:
+            continue
+        if high is not None and high >= 0:
+            out[(topic, p)] = high
+    return out
+
+
 def read_partitions_to_end(
     bootstrap: str,
     settings: Mapping[str, Any],

@@ -31,6 +31,7 @@ from kstream.io.clients import (
 )
 from kstream.io.consumer import (
     TopicReader,
+    cached_end_offsets,
     commit_offsets,
     committed_offsets,
     end_offsets,
@@ -59,6 +60,7 @@ __all__ = [
     "TaskProducer",
     "TopicConfig",
     "TopicReader",
+    "cached_end_offsets",
     "commit_offsets",
     "committed_offsets",
     "consumer_config",

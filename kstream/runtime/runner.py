@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ from kstream.runtime.control import acknowledge, control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.membership import GroupMembership
+from kstream.runtime.progress import ProgressMeter
 from kstream.runtime.restore import check_transaction_timeout
+from kstream.runtime.run_status import RunStatus
 from kstream.runtime.start_checks import finished_group_note
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
+from kstream.runtime.watermark_watch import WatermarkWatch
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
@@ -41,7 +45,7 @@ log = logging.getLogger("kstream.runtime.runner")
 EMPTY_MEMBER_GRACE_S = 10.0
 
 
-class Runner(GroupMembership, BoundedRun):
+class Runner(GroupMembership, BoundedRun, RunStatus):
     """Runs one process of a pipeline.
 
     Args:
@@ -95,6 +99,8 @@ class Runner(GroupMembership, BoundedRun):
         self._callback_error: Exception | None = None
         #: (source topic, partition) -> the offset its task started at (0: the beginning)
         self.start_positions: dict[tuple[str, int], int] = {}
+        self.watch = WatermarkWatch(plan, options.held_watermark_warning_ms)
+        self.progress = ProgressMeter()
 
     def _move(self, new: RunnerState) -> None:
         if new not in ALLOWED_MOVES[self.state]:
@@ -188,6 +194,8 @@ class Runner(GroupMembership, BoundedRun):
             self._checkpoint_all(force=True)
             if self.stop_request:
                 self._ack(self.stop_request)
+            self.watch.check([rt.task for rt in self.tasks.values()], now_ms())
+            final = self.status()  # with the tasks' final positions and watermarks
         except BaseException:
             self.state = RunnerState.FAILED
             self._abort_all()
@@ -195,7 +203,7 @@ class Runner(GroupMembership, BoundedRun):
         finally:
             self._close()
         self._move(RunnerState.STOPPED)
-        return self.status()
+        return replace(final, phase=self._phase(), elapsed_s=time.monotonic() - self._started)
 
     def _loop(self) -> None:
         interval = self.spec.checkpoint.interval_ms
@@ -217,6 +225,7 @@ class Runner(GroupMembership, BoundedRun):
             if now - last_tick >= 100:
                 last_tick = now
                 self._tick_tasks()
+                self.watch.tick([rt.task for rt in self.tasks.values()], now)
                 self._poll_control()
                 if self.options.bounded:
                     for rt in list(self.tasks.values()):
@@ -285,10 +294,15 @@ class Runner(GroupMembership, BoundedRun):
 
     def _tick_tasks(self) -> None:
         """Each task's periodic work (idle timeouts, processing time) and its producer's
-        delivery callbacks; a task whose transaction failed meanwhile (fenced) is rewound."""
+        delivery callbacks; a task whose transaction failed meanwhile (fenced) is rewound. A
+        marker sent by the tick (a partition going idle) is an output to commit: without it, a
+        task that never read a record would never commit its ``idle`` marker."""
         for key, rt in list(self.tasks.items()):
             try:
+                marker = rt.task.markers.last
                 rt.task.tick()
+                if rt.task.markers.last is not marker:
+                    rt.outputs_since_commit += 1
                 rt.producer.poll()
             except TransactionError as exc:
                 self._rewind(key, rt, exc)
@@ -397,25 +411,3 @@ class Runner(GroupMembership, BoundedRun):
     def _accumulate_counters(self) -> None:
         for rt in self.tasks.values():
             self._keep_counters(rt)
-
-    def status(self) -> Status:
-        """The current :class:`Status` (counters of live tasks plus those released)."""
-        sums = dict(self.totals)
-        for rt in self.tasks.values():
-            for key, value in rt.task.counters.items():
-                sums[key] += value
-        watermarks = {rt.task.id: rt.task.watermark for rt in self.tasks.values()}
-        finished = sum(1 for rt in self.tasks.values() if rt.task.finished)
-        return Status(
-            time.monotonic() - self._started,
-            sums["in"],
-            sums["out"],
-            sums["late"],
-            sums["skipped"],
-            sums["dead_letter"],
-            len(self.tasks),
-            finished,
-            watermarks,
-            0,
-            self.checkpoints,
-        )

@@ -39,6 +39,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def format_watermark(ms: int) -> str:
+    """A watermark (epoch ms) for people: ``-inf`` before any, ``+inf`` at the end of input,
+    else the UTC date-time to the second, e.g. ``2013-01-05 09:59:59``."""
+    if ms <= -(2**62):
+        return "-inf"
+    if ms >= 2**62:
+        return "+inf"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000))
+
+
 def parse_iso_ms(text: str) -> int:
     """Epoch ms of an ISO-8601 timestamp with a timezone (``Z`` or ``+hh:mm``).
 

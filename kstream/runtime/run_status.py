@@ -1,0 +1,79 @@
+"""The runner's live :class:`~kstream.runtime.lifecycle.Status`: counters, per-stage watermarks
+(:mod:`kstream.runtime.watermark_watch`), lag, part done and ETA
+(:mod:`kstream.runtime.progress`), and what the runner is doing.
+
+:class:`RunStatus` is a mixin of :class:`~kstream.runtime.runner.Runner`: it reads the runner's
+attributes declared below.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kstream.checkpoint.steps import TaskRuntime
+from kstream.io import kafka
+from kstream.runtime.lifecycle import RunnerState, RunOptions, Status, run_phase
+from kstream.runtime.progress import ProgressMeter, source_positions
+from kstream.runtime.watermark_watch import WatermarkWatch
+
+
+class RunStatus:
+    """:meth:`status` for the runner (a mixin)."""
+
+    options: RunOptions
+    state: RunnerState
+    tasks: dict[tuple[str, int], TaskRuntime]
+    totals: dict[str, int]
+    end_offsets: dict[tuple[str, int], int]
+    checkpoints: int
+    assigned_once: bool
+    stop_requested: bool
+    watch: WatermarkWatch
+    progress: ProgressMeter
+    _pending: dict[tuple[str, int], tuple[float, float]]
+    _consumer: Any
+    _started: float
+
+    def status(self) -> Status:
+        """The current :class:`Status` (counters of live tasks plus those released). An
+        unbounded run's lag uses the end offsets its consumer last saw (no broker request)."""
+        sums = dict(self.totals)
+        for rt in self.tasks.values():
+            for key, value in rt.task.counters.items():
+                sums[key] += value
+        tasks = [rt.task for rt in self.tasks.values()]
+        positions = source_positions(tasks)
+        if self.options.bounded:
+            ends = self.end_offsets
+        elif positions and self._consumer is not None:
+            ends = kafka.cached_end_offsets(self._consumer, list(positions))
+        else:
+            ends = {}
+        progress = self.progress.measure(positions, ends, self.options.bounded, time.monotonic())
+        return Status(
+            time.monotonic() - self._started,
+            sums["in"],
+            sums["out"],
+            sums["late"],
+            sums["skipped"],
+            sums["dead_letter"],
+            len(tasks),
+            sum(1 for t in tasks if t.finished),
+            {t.id: t.watermark for t in tasks},
+            progress.lag,
+            self.checkpoints,
+            self._phase(),
+            progress.done,
+            progress.eta_s,
+            list(self.watch.stages),
+        )
+
+    def _phase(self) -> str:
+        return run_phase(
+            self.state,
+            self.options.bounded,
+            self.stop_requested,
+            self.assigned_once,
+            len(self._pending),
+        )
