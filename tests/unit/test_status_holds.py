@@ -1,5 +1,6 @@
 """``kstream status``'s pure parts: rows from offsets and local state, and what holds a task's
-watermark back (fabricated checkpoint metadata of examples/flights-hourly.yaml, 4 partitions)."""
+watermark back (fabricated checkpoint metadata of examples/flights-hourly.yaml, 4 partitions;
+the example's ``idle_timeout`` removed, as in the tour's first unbounded run without it)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,24 @@ COUNTS = {"flights": 4, "by-origin": 4}
 T = 1_357_016_400_000  # 2013-01-01 05:00:00 UTC
 
 
-@pytest.fixture(scope="module")
-def plan() -> Plan:
-    return build_plan(load_pipeline(HOURLY))
+def hourly_plan(tmp_path: Path, idle_timeout: str | None) -> Plan:
+    """examples/flights-hourly.yaml with the source's ``idle_timeout`` set to ``idle_timeout``
+    (None: without one)."""
+    lines = [line for line in HOURLY.read_text().splitlines() if "idle_timeout:" not in line]
+    text = "\n".join(lines) + "\n"
+    if idle_timeout:
+        text = text.replace(
+            "max_out_of_orderness: 1d",
+            f"max_out_of_orderness: 1d\n      idle_timeout: {idle_timeout}",
+        )
+    path = tmp_path / "hourly.yaml"
+    path.write_text(text)
+    return build_plan(load_pipeline(path))
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Plan:
+    return hourly_plan(tmp_path, None)
 
 
 def source_meta(max_ts: int) -> dict[str, Any]:
@@ -111,12 +127,7 @@ def test_advanced_tasks_are_not_held(plan: Plan) -> None:
 
 
 def test_the_hint_with_an_idle_timeout_already_set(tmp_path: Path) -> None:
-    text = HOURLY.read_text().replace(
-        "max_out_of_orderness: 1d", "max_out_of_orderness: 1d\n      idle_timeout: 30s"
-    )
-    path = tmp_path / "idle.yaml"
-    path.write_text(text)
-    plan = build_plan(load_pipeline(path))
+    plan = hourly_plan(tmp_path, "30s")
     unknown = watermark_holds(plan, job([MIN_WATERMARK, "active", True], None), COUNTS)
     assert unknown["by-origin:1"].reasons == ("flights:3 has not advanced its watermark",)
     assert unknown["by-origin:1"].hint.endswith(
