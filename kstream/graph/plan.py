@@ -19,6 +19,7 @@ from kstream.pipeline.spec import (
     OperatorSpec,
     PipelineSpec,
     PortRef,
+    ProcessSpec,
     SinkSpec,
     SourceSpec,
     WindowSpec,
@@ -158,14 +159,25 @@ class Stage:
         return [op for op in self.operators if isinstance(op, WindowSpec)]
 
     @property
+    def processes(self) -> list[ProcessSpec]:
+        """Its process functions."""
+        return [op for op in self.operators if isinstance(op, ProcessSpec)]
+
+    @property
+    def stateful(self) -> list[WindowSpec | ProcessSpec]:
+        """Its operators that keep state (windows, process functions), in topological
+        order."""
+        return [op for op in self.operators if isinstance(op, WindowSpec | ProcessSpec)]
+
+    @property
     def stores(self) -> list[StoreRef]:
         """The state stores of its nodes: each window's store and, for time windows, its
-        ``timers`` store."""
+        ``timers`` store; each process function's state store and ``timers`` store."""
         out: list[StoreRef] = []
-        for window in self.windows:
-            out.append(StoreRef(window.id))
-            if window.type in TIMED_WINDOW_TYPES:
-                out.append(StoreRef(window.id, TIMERS_STORE))
+        for op in self.stateful:
+            out.append(StoreRef(op.id))
+            if isinstance(op, ProcessSpec) or op.type in TIMED_WINDOW_TYPES:
+                out.append(StoreRef(op.id, TIMERS_STORE))
         return out
 
 

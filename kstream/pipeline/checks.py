@@ -14,13 +14,13 @@ Each problem is a :class:`~kstream.errors.ConfigIssue` with the file, line, key 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from kstream.errors import ConfigError, ConfigIssue, ExpressionError
 from kstream.expr.udf import load_python_callable
 from kstream.pipeline.durations import format_duration_ms
-from kstream.pipeline.spec import PipelineSpec
+from kstream.pipeline.spec import KeyBySpec, OperatorSpec, PipelineSpec, ProcessSpec
 from kstream.pipeline.yamlnodes import Issues, Node, describe, parse_yaml
 
 __all__ = [
@@ -39,7 +39,11 @@ RESTART_ALLOWANCE_MS = 30_000
 #: The methods a ``python:`` aggregate must have (``kstream.operators.window.node``).
 AGGREGATE_METHODS = ("initialize", "add", "merge", "result")
 TIMEOUT_KEY = "transaction.timeout.ms"
-FUNCTION_KINDS = ("filter", "map", "flat_map", "key_by")
+FUNCTION_KINDS = ("filter", "map", "flat_map", "key_by", "process")
+PROCESS_HINT = (
+    "a process function is a class with process(value, ctx) and optionally on_timer(timestamp, "
+    "ctx) and open(ctx) (docs/process-functions.md)"
+)
 AGGREGATE_HINT = (
     "a python aggregate is a class (or a factory returning an object) with initialize(), "
     "add(acc, value), merge(acc1, acc2) and result(acc) (docs/pipeline.md)"
@@ -88,6 +92,40 @@ def check_transaction_timeout(issues: Issues, root: Node, spec: PipelineSpec) ->
         issues.add(node, message, f"{fix}, or a shorter checkpoint interval")
 
 
+def check_process_keyed(issues: Issues, root: Node, spec: PipelineSpec) -> None:
+    """Record an issue for each ``process`` node that some source reaches without a
+    ``key_by`` on the way: a process function keeps its state and timers per key, so its input
+    must be keyed (Flink: ``keyBy(...).process(...)``). ``spec`` must be wired."""
+    operators = root.get("operators")
+    items = operators.items() if operators is not None else []
+    producers = {op.id: op for op in spec.operators}
+    for op, item in zip(spec.operators, items, strict=False):
+        if isinstance(op, ProcessSpec) and _reaches_unkeyed(op, producers):
+            issues.add(
+                item.get("process") or item,
+                f"process '{op.id}' is not keyed: its input comes from a source without a "
+                "key_by on the way",
+                "add '- key_by: <expression>' before it (a process function keeps its state "
+                "and timers per key)",
+            )
+
+
+def _reaches_unkeyed(op: ProcessSpec, producers: Mapping[str, OperatorSpec]) -> bool:
+    """Whether a path from a source reaches ``op`` without passing a ``key_by``."""
+    todo, seen = [ref.node for ref in op.inputs], set()
+    while todo:
+        node_id = todo.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        node = producers.get(node_id)
+        if node is None:  # a source
+            return True
+        if not isinstance(node, KeyBySpec):
+            todo.extend(ref.node for ref in node.inputs)
+    return False
+
+
 def _at(root: Node, *keys: str) -> Node:
     """The deepest existing node along ``keys`` (``root`` when the first is absent)."""
     node = root
@@ -123,7 +161,8 @@ def check_imports(spec: PipelineSpec) -> None:
     issues = Issues(spec.path)
     folder = str(pipeline_dir(spec.path))
     for node, aggregate in _python_refs(parse_yaml(text, spec.path)):
-        _check_ref(issues, node, folder, aggregate=aggregate)
+        process = node.path.endswith(".process.python")
+        _check_ref(issues, node, folder, aggregate=aggregate, process=process)
     issues.raise_if_any()
 
 
@@ -148,7 +187,9 @@ def _python_of(node: Node | None) -> Node | None:
     return child if child is not None and isinstance(child.value, str) else None
 
 
-def _check_ref(issues: Issues, node: Node, folder: str, *, aggregate: bool) -> None:
+def _check_ref(
+    issues: Issues, node: Node, folder: str, *, aggregate: bool, process: bool = False
+) -> None:
     ref = str(node.value).strip()
     try:
         target = load_python_callable(ref, search_paths=[folder])
@@ -156,6 +197,8 @@ def _check_ref(issues: Issues, node: Node, folder: str, *, aggregate: bool) -> N
         message = str(exc).removeprefix("python: ")
         issues.add(node, message, _import_hint(message, ref, folder))
         return
+    if process and isinstance(target, type) and not callable(getattr(target, "process", None)):
+        issues.add(node, f"process function {ref} has no method process()", PROCESS_HINT)
     if aggregate and isinstance(target, type):
         missing = [m for m in AGGREGATE_METHODS if not callable(getattr(target, m, None))]
         if missing:

@@ -27,6 +27,7 @@ from kstream.pipeline.spec import (
     OperatorSpec,
     PipelineSpec,
     PortRef,
+    ProcessSpec,
     SinkSpec,
     SourceSpec,
     UnionSpec,
@@ -48,7 +49,10 @@ FROM_HINT = "write from: <node id> or from: <node id>.<port>"
 
 def node_ports(node: GraphNode) -> tuple[str, ...]:
     """The output ports of a node: ``main`` (not for a branch), the branch names, ``late`` on
-    tumbling, sliding and session windows, ``errors`` on every node that can reject records."""
+    tumbling, sliding and session windows, a process function's declared side ports, ``errors``
+    on every node that can reject records."""
+    if isinstance(node, ProcessSpec):
+        return ("main", *node.ports, "errors")
     if isinstance(node, UnionSpec):
         return ("main",)
     if isinstance(node, BranchSpec):

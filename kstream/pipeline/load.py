@@ -98,7 +98,7 @@ from pathlib import Path
 from typing import cast, get_args
 
 from kstream.errors import ConfigError, ConfigIssue
-from kstream.pipeline.checks import check_transaction_timeout
+from kstream.pipeline.checks import check_process_keyed, check_transaction_timeout
 from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
 from kstream.pipeline.model import (
@@ -202,6 +202,7 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
     if not issues.items:
         check_pipeline(issues, root, spec)
         check_transaction_timeout(issues, root, spec)
+        check_process_keyed(issues, root, spec)
     issues.raise_if_any()
     return spec
 

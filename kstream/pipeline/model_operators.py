@@ -249,6 +249,25 @@ class WindowItem(OperatorItemBase):
     """The window: its `type`, its size, its aggregations, ..."""
 
 
+class ProcessBody(FileModel):
+    """A keyed process function (docs/process-functions.md)."""
+
+    python: PythonRef = Field(description="The process function: module:Class.")
+    state: dict[Name, Literal["value", "list", "map"]] = absent(
+        "Declared state: name -> value, list or map."
+    )
+    ports: list[Name] = absent("Side-output ports, read with from: <id>.<port>.")
+
+
+class ProcessItem(OperatorItemBase):
+    """A keyed process function after a key_by; its `id` (required) names its state."""
+
+    id: Name | StrictInt
+    """The node id; it names the function's state across restarts."""
+    process: ProcessBody
+    """{python: module:Class, state: {name: value|list|map}, ports: [port, ...]}."""
+
+
 def _item_kind(value: Any) -> str | None:
     """The operator key of an item: its first key that names an operator kind."""
     keys = value.keys() if isinstance(value, dict) else type(value).model_fields
@@ -262,7 +281,8 @@ OperatorItem = Annotated[
     | Annotated[KeyByItem, Tag("key_by")]
     | Annotated[WindowItem, Tag("window")]
     | Annotated[UnionItem, Tag("union")]
-    | Annotated[BranchItem, Tag("branch")],
+    | Annotated[BranchItem, Tag("branch")]
+    | Annotated[ProcessItem, Tag("process")],
     Discriminator(
         _item_kind,
         custom_error_type="operator_kind",

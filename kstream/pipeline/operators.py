@@ -23,6 +23,8 @@ from kstream.pipeline.model_operators import (
     KeyByBody,
     MapBody,
 )
+from kstream.pipeline.ports import RESERVED_PORTS, port_name
+from kstream.pipeline.process_item import PROCESS_KEYS, read_process
 from kstream.pipeline.spec import (
     BranchSpec,
     FilterSpec,
@@ -55,12 +57,10 @@ FILTER_KEYS = keys_of(FilterBody)
 KEY_BY_KEYS = keys_of(KeyByBody)
 MAP_KEYS = keys_of(MapBody)
 FLAT_MAP_KEYS = keys_of(FlatMapBody)
-#: Ports no branch may be named after.
-RESERVED_PORTS = ("main", "errors", "late")
 #: Kinds whose item requires an explicit ``id`` (it names their state): ``window``.
 STATEFUL_KINDS = tuple(kind for kind, item in ITEM_MODELS.items() if "id" in required_of(item))
 
-__all__ = ["ITEM_KEYS", "OPERATOR_KINDS", "read_operators"]
+__all__ = ["ITEM_KEYS", "OPERATOR_KINDS", "PROCESS_KEYS", "RESERVED_PORTS", "read_operators"]
 
 
 def read_operators(issues: Issues, node: Node | None) -> tuple[OperatorSpec, ...]:
@@ -332,9 +332,9 @@ def _branch(issues: Issues, node: Node, op_id: str) -> BranchSpec:
     default: str | None = None
     for name, child in node.entries():
         if name == "default":
-            default = _port_name(issues, child, child.value)
+            default = port_name(issues, child, child.value)
             continue
-        if _port_name(issues, child, name) is None:
+        if port_name(issues, child, name) is None:
             continue
         expr = read_expression(issues, child)
         if expr is not None:
@@ -347,18 +347,6 @@ def _branch(issues: Issues, node: Node, op_id: str) -> BranchSpec:
     return BranchSpec(id=op_id, branches=tuple(branches), default=default)
 
 
-def _port_name(issues: Issues, node: Node, name: object) -> str | None:
-    """A branch port name: a plain name, not a reserved port."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "." in name:
-        hint = "port names use letters, digits, '_' and '-' (no '.')"
-        issues.add(node, f"invalid port name {describe(name)}", hint)
-        return None
-    if name in RESERVED_PORTS:
-        issues.add(node, f"'{name}' is a reserved port name", "choose another name")
-        return None
-    return name
-
-
 _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "filter": _filter,
     "map": _map,
@@ -367,4 +355,5 @@ _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "window": read_window,
     "union": _union,
     "branch": _branch,
+    "process": read_process,
 }

@@ -277,7 +277,40 @@ class BranchSpec:
         return names + ((self.default,) if self.default else ())
 
 
-OperatorSpec = FilterSpec | MapSpec | FlatMapSpec | KeyBySpec | WindowSpec | UnionSpec | BranchSpec
+#: The kinds of state a process function may declare (``kstream.api``).
+StateKind = Literal["value", "list", "map"]
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
+class ProcessSpec:
+    """A keyed process function (Flink ``KeyedProcessFunction``; docs/process-functions.md).
+
+    ``python`` (``module:Class``) is instantiated once per task; ``state`` declares its state
+    as ``(name, kind)`` pairs in declaration order; ``ports`` names its side outputs (read with
+    ``from: <id>.<port>``), besides ``main``.
+    """
+
+    id: str
+    python: str = ""
+    state: tuple[tuple[str, StateKind], ...] = ()
+    ports: tuple[str, ...] = ()
+    on_error: ErrorPolicy | None = None
+    dead_letter_topic: str | None = None
+    inputs: tuple[PortRef, ...] = ()
+    #: the YAML key of the kind (discriminates :data:`AnyOperator`)
+    kind: Literal["process"] = "process"
+
+
+OperatorSpec = (
+    FilterSpec
+    | MapSpec
+    | FlatMapSpec
+    | KeyBySpec
+    | WindowSpec
+    | UnionSpec
+    | BranchSpec
+    | ProcessSpec
+)
 #: An operator spec, discriminated by its ``kind`` (the type of ``PipelineSpec.operators``).
 AnyOperator = Annotated[OperatorSpec, Field(discriminator="kind")]
 
@@ -348,5 +381,6 @@ class PipelineSpec:
         return list(dict.fromkeys(topics))
 
     def stateful_ids(self) -> list[str]:
-        """Ids of the operators that keep state, in declaration order."""
-        return [op.id for op in self.operators if isinstance(op, WindowSpec)]
+        """Ids of the operators that keep state (windows, process functions), in declaration
+        order."""
+        return [op.id for op in self.operators if isinstance(op, WindowSpec | ProcessSpec)]

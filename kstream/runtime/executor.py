@@ -26,11 +26,12 @@ from kstream.errors import RecordError
 from kstream.graph.plan import Plan, Stage, repartition_topic, store_name
 from kstream.io import codecs
 from kstream.operators.base import Changes, Operator, OperatorContext, Output, Receiver
+from kstream.operators.process import ProcessNode
 from kstream.operators.stateless import build_stateless, key_function
 from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.operators.window.node import WindowNode
 from kstream.pipeline.dataflow import upstream_source
-from kstream.pipeline.spec import KeyBySpec, PortRef, SinkSpec, WindowSpec
+from kstream.pipeline.spec import KeyBySpec, PortRef, ProcessSpec, SinkSpec, WindowSpec
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
 from kstream.time.timers import PROCESSING_TIME
@@ -100,11 +101,15 @@ class NodeExecutor:
         for op in stage.operators:
             if isinstance(op, WindowSpec):
                 node: Operator = WindowNode(op, spec, hooks.clock, self._late_handler(op))
+            elif isinstance(op, ProcessSpec):
+                node = ProcessNode(op, spec)
             else:
                 node = build_stateless(op, spec)
             self.nodes[op.id] = node
         self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
-        self._timed_ids = [(i, n) for i, n in self.nodes.items() if isinstance(n, WindowNode)]
+        self._timed_ids = [
+            (i, n) for i, n in self.nodes.items() if isinstance(n, WindowNode | ProcessNode)
+        ]
         self._timed = [n for _, n in self._timed_ids]
         #: per-node watermarks when the task reads several topics (one input: the task's)
         self.node_watermarks = NodeWatermarks(self._feeds()) if len(stage.inputs) > 1 else None
@@ -126,9 +131,12 @@ class NodeExecutor:
         return derived
 
     def _fed_by_window(self, inputs: Iterable[PortRef], derived: set[str]) -> bool:
+        """Whether a window or a process function (whose outputs are not records as read)
+        feeds ``inputs``, directly or through ``derived`` nodes."""
         ops = self._ops
         return any(
-            ref.node in derived or isinstance(ops.get(ref.node), WindowSpec) for ref in inputs
+            ref.node in derived or isinstance(ops.get(ref.node), WindowSpec | ProcessSpec)
+            for ref in inputs
         )
 
     def _is_derived(self, inputs: Iterable[PortRef]) -> bool:
@@ -163,6 +171,9 @@ class NodeExecutor:
         policy = self._policy(op, node_id, node_id)
         derived = self._is_derived(op.inputs)
         self._read(op.inputs, self._guard(node.receiver(), policy, derived))
+        if isinstance(node, ProcessNode):  # a failing on_timer: a derived bad record
+            on_bad = self.hooks.on_bad
+            node.guard_timers(lambda exc, key, value: on_bad(exc, policy, True, key, value))
 
     def _entry(self, ref: PortRef) -> Receiver:
         return Output({"main": self._readers.get(ref, [])}).emitter()
@@ -304,20 +315,14 @@ class NodeExecutor:
         for node_id, node in self._timed_ids:
             watermark = of(node_id)
             if watermark > node.watermark:
-                timers = node.timers
-                if timers is not None and timers.next_event_time <= watermark:
-                    timers.advance_event_time(watermark, node.on_timer)
-                node.on_watermark(watermark)
+                _advance_node(node, watermark)
 
     def on_watermark(self, watermark: int) -> None:
         """Event time reached ``watermark`` (epoch ms): each node in topological order, its due
         event-time timers (``on_timer``) first, then ``on_watermark`` (Flink: the timer service
         advances before the operator's ``processWatermark``)."""
         for node in self._timed:
-            timers = node.timers
-            if timers is not None and timers.next_event_time <= watermark:
-                timers.advance_event_time(watermark, node.on_timer)
-            node.on_watermark(watermark)
+            _advance_node(node, watermark)
 
     def on_processing_time(self, now: int) -> None:
         """Processing time reached ``now`` (epoch ms): each node's due processing-time timers
@@ -347,6 +352,18 @@ class NodeExecutor:
                 if name == prefix or name.startswith(prefix + ".")
             }
             node.restore(own, watermark)
+
+
+def _advance_node(node: WindowNode | ProcessNode, watermark: int) -> None:
+    """A node's event time reached ``watermark`` (ms): its due event-time timers fire, then its
+    ``on_watermark``. A process function sees the new watermark in its timers already (Flink:
+    the timer service's watermark moves before the timers fire)."""
+    if isinstance(node, ProcessNode):
+        node.watermark = max(node.watermark, watermark)
+    timers = node.timers
+    if timers is not None and timers.next_event_time <= watermark:
+        timers.advance_event_time(watermark, node.on_timer)
+    node.on_watermark(watermark)
 
 
 def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from kstream.errors import SavepointError
 from kstream.graph.plan import Plan, Stage, build_plan
-from kstream.pipeline.spec import PipelineSpec, WindowSpec
+from kstream.pipeline.spec import PipelineSpec, ProcessSpec, WindowSpec
 from kstream.pipeline.view import operator_to_dict
 from kstream.savepoint.format import Manifest, NodeInfo, StageInfo
 
@@ -32,16 +32,25 @@ STATE_FIELDS = (
     "count_slide",
     "aggregations",
 )
+#: Process-function fields that determine the layout and meaning of the saved state.
+PROCESS_STATE_FIELDS = ("python", "state")
 #: ``key_by`` fields that determine the keys of the next stage's state.
 KEY_FIELDS = ("expr", "python")
 
 
-def definition_changes(saved: dict[str, Any], current: WindowSpec) -> list[str]:
+def definition_changes(saved: dict[str, Any], current: WindowSpec | ProcessSpec) -> list[str]:
     """The state-relevant fields of a window that differ between its saved definition and
     ``current`` (empty when the state fits). ``accumulation`` counts for count windows only:
     their saved windows hold ``size`` or ``min(size, slide)`` elements depending on it, while a
-    time window's saved contents mean the same under both modes."""
+    time window's saved contents mean the same under both modes. A process function: its class
+    and declared state (:data:`PROCESS_STATE_FIELDS`); ports may change."""
     now = operator_to_dict(current)
+    if isinstance(current, ProcessSpec):
+        if saved.get("kind") != "process":
+            return ["kind"]
+        return [name for name in PROCESS_STATE_FIELDS if saved.get(name) != now.get(name)]
+    if saved.get("kind", "window") != "window":
+        return ["kind"]
     fields = (*STATE_FIELDS, "accumulation") if current.type == "count" else STATE_FIELDS
     return [name for name in fields if saved.get(name) != now.get(name)]
 
@@ -78,7 +87,7 @@ def check_restore(
             keying changed. The message names every problem found.
     """
     plan = build_plan(spec, group)
-    windows = {w.id: w for s in plan.stages for w in s.windows}
+    windows = {w.id: w for s in plan.stages for w in s.stateful}
     stages = match_stages(manifest, plan)
     problems = _source_problems(manifest, spec)
     notes: list[str] = []
@@ -134,14 +143,18 @@ def _source_problems(manifest: Manifest, spec: PipelineSpec) -> list[str]:
 
 
 def _node_problems(
-    manifest: Manifest, plan: Plan, stages: dict[str, Stage], info: NodeInfo, window: WindowSpec
+    manifest: Manifest,
+    plan: Plan,
+    stages: dict[str, Stage],
+    info: NodeInfo,
+    window: WindowSpec | ProcessSpec,
 ) -> list[str]:
     """Why the saved state of one node does not fit ``window`` (empty when it does)."""
     problems = []
     changed = definition_changes(info.definition, window)
     if changed:
         problems.append(f"operator {info.id}: its definition changed ({', '.join(changed)})")
-    current = next(s for s in plan.stages if window in s.windows)
+    current = next(s for s in plan.stages if window in s.stateful)
     saved_stage = manifest.stage(info.stage)
     if stages.get(info.stage) is not current or saved_stage is None:
         problems.append(f"operator {info.id} moved from stage {info.stage} to {current.id}")

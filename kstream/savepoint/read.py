@@ -156,7 +156,9 @@ class Savepoint:
     def windows(
         self, operator_id: str, key: Any = None, *, search_paths: Sequence[str] = (".",)
     ) -> Iterator[dict[str, Any]]:
-        """The windows (or keys, for a global aggregation) held by ``operator_id``, decoded:
+        """The windows (or keys, for a global aggregation) held by ``operator_id``, decoded
+        (a process function: its state, one ``{"key", "state", "kind", "value"}`` per key and
+        declared state):
         ``{"key", "window_start", "window_end", <aggregation name>: value, ...}`` (global:
         ``{"key", <aggregation name>: value, ...}``). Times are epoch ms (count windows:
         element positions).
@@ -170,9 +172,12 @@ class Savepoint:
             SavepointError: unknown operator, unreadable file, or an entry that does not fit
                 the operator's definition.
         """
-        from kstream.savepoint.view import decode_windows
+        from kstream.savepoint.view import decode_process_state, decode_windows
 
         info = self._operator(operator_id)
+        if info.definition.get("kind") == "process":
+            yield from decode_process_state(info.definition, self.entries(operator_id), key)
+            return
         yield from decode_windows(info.definition, self.entries(operator_id), key, search_paths)
 
     def keys_in_several_tasks(self, operator_id: str) -> list[bytes]:

@@ -82,9 +82,10 @@ def snapshot_local(
             )
         stage = plan.stage_by_id(stage_id)
         tasks.append(TaskSnapshot(stage.id, partition, tuple(stage.input_topics), meta))
+        processes = {op.id for op in stage.processes}
         for store in stage.stores:
             rows = stores.get(store.column_family, [])
-            route = routing_of(store.store)
+            route = routing_of(store.store, process=store.node in processes)
             entries[store.node][store.store].extend(
                 StateEntry(stage.id, partition, k, v, route(k)) for k, v in rows
             )
@@ -96,11 +97,14 @@ def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
     return [ref for stage in plan.stages for ref in stage.stores if ref.node == node_id]
 
 
-def routing_of(store: str) -> Callable[[bytes], bytes]:
+def routing_of(store: str, *, process: bool = False) -> Callable[[bytes], bytes]:
     """How to get the JSON of the record key from a store key of ``store``: a window key
-    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element."""
+    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element; a
+    process function's state key ``[key, state name]`` (``process``), first element."""
     if store == TIMERS_STORE:
         return lambda key: orjson.dumps(orjson.loads(key[9:])[0])
+    if process:
+        return lambda key: orjson.dumps(orjson.loads(key)[0])
     return lambda key: key[KEY_PREFIX:]
 
 

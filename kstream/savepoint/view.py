@@ -99,6 +99,36 @@ def decode_windows(
             ) from exc
 
 
+def decode_process_state(
+    definition: dict[str, Any], entries: Iterable[SavedEntry], key: Any = None
+) -> Iterator[dict[str, Any]]:
+    """The state held in ``entries`` of a process function: one ``{"key", "state", "kind",
+    "value"}`` per (record key, declared state), a map's value as a JSON object when its keys
+    are strings (else a list of ``[key, value]`` pairs); only ``key``'s unless None
+    (:mod:`kstream.operators.process_state` gives the store format).
+
+    Raises:
+        SavepointError: an entry is not a process state entry.
+    """
+    kinds = {str(n): str(k) for n, k in definition.get("state") or ()}
+    wanted = None if key is None else hashable(key)
+    for entry in entries:
+        try:
+            ident, name = orjson.loads(entry.key)
+            value = orjson.loads(entry.value)
+        except (ValueError, TypeError) as exc:
+            raise SavepointError(
+                f"operator {definition.get('id')}: an entry of task {entry.stage}:"
+                f"{entry.partition} is not process state ({exc})"
+            ) from exc
+        if wanted is not None and hashable(ident) != wanted:
+            continue
+        kind = kinds.get(name, "?")
+        if kind == "map" and all(isinstance(k, str) for k, _ in value):
+            value = dict(value)
+        yield {"key": ident, "state": name, "kind": kind, "value": value}
+
+
 def _rows(
     kind: Any,
     definition: dict[str, Any],
@@ -152,6 +182,7 @@ def summarize(
 ) -> OperatorSummary:
     """Count an operator's entries, windows, distinct keys and timers (reads every entry)."""
     count_type = definition.get("type") == "count"
+    kind = definition.get("type") or definition.get("kind")
     n = windows = 0
     keys: set[bytes] = set()
     for entry in entries:
@@ -160,7 +191,7 @@ def summarize(
         windows += len(orjson.loads(entry.value)["open"]) if count_type else 1
     return OperatorSummary(
         str(definition.get("id")),
-        str(definition.get("type")),
+        str(kind),
         stage,
         n,
         windows,

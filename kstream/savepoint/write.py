@@ -133,15 +133,15 @@ def _write_files(
     say(f"{TASKS_FILE}: {task_info.records} tasks")
     nodes: dict[str, NodeInfo] = {}
     for stage in plan.stages:
-        for window in stage.windows:
+        for node in stage.stateful:
             files: dict[str, FileInfo] = {}
-            for ref in stores_of(plan, window.id):
-                rows = (entries.get(window.id) or {}).get(ref.store, ())
-                records = _entry_records(window.id, stage.id, rows)
-                name = store_file(window.id, ref.store)
-                files[ref.store] = info = _write(tmp, name, ENTRY_SCHEMA, records, window.id)
+            for ref in stores_of(plan, node.id):
+                rows = (entries.get(node.id) or {}).get(ref.store, ())
+                records = _entry_records(node.id, stage.id, rows)
+                name = store_file(node.id, ref.store)
+                files[ref.store] = info = _write(tmp, name, ENTRY_SCHEMA, records, node.id)
                 say(f"{info.file}: {info.records:,} entries, {info.bytes:,} bytes")
-            nodes[window.id] = NodeInfo(window.id, stage.id, operator_to_dict(window), files)
+            nodes[node.id] = NodeInfo(node.id, stage.id, operator_to_dict(node), files)
     manifest = _manifest(plan, ordered, task_info, nodes, partitions, created_ms)
     _write_manifest(tmp, manifest)
     say(f"{MANIFEST}: {len(nodes)} operators, {manifest.total_bytes:,} bytes")

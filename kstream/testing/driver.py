@@ -9,6 +9,8 @@
     driver.take_output("flights-hourly")  # the same, then forgotten (long inputs)
     driver.late("flights")            # every element dropped as late
     driver.advance_time(10_000)       # processing time: idleness, triggers, time: processing
+    driver.advance_processing_time(10_000)   # the same (Flink harness naming)
+    driver.set_processing_time(1_700_000_000_000)   # the clock to an absolute time
     driver.current_watermark("flights")
 
 See ``docs/testing.md``.
@@ -240,6 +242,21 @@ class PipelineDriver:
         for task in self._all_tasks:
             task.tick()
         self._drain()
+
+    def advance_processing_time(self, ms: int) -> None:
+        """:meth:`advance_time`: processing time moves forward by ``ms``; due
+        processing-time timers (windows' triggers, process functions' timers) fire."""
+        self.advance_time(ms)
+
+    def set_processing_time(self, now_ms: int) -> None:
+        """Set the processing-time clock to ``now_ms`` (epoch ms) and run every task's timers.
+
+        Raises:
+            UsageError: ``now_ms`` is before the clock (processing time never goes back).
+        """
+        if now_ms < self.now_ms:
+            raise UsageError(f"processing time cannot go back ({now_ms} < {self.now_ms})")
+        self.advance_time(now_ms - self.now_ms)
 
     def end_input(self, source: str, partition: int = 0) -> None:
         """End one source partition (by source id or topic): it leaves its task's watermark

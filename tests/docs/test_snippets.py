@@ -121,6 +121,15 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("docs/pipeline.md", "- id: hourly\n  window:"): ("run", "a window's keys"),
     ("docs/pipeline.md", "{type: global"): ("run-each", "the keys of other window types"),
+    # docs/process-functions.md
+    ("docs/process-functions.md", "- key_by: origin\n- id: per-origin"): (
+        "run",
+        "a process item; counting.py is the block before (its side port may stay unread)",
+    ),
+    ("docs/process-functions.md", "def test_a_quiet_origin_fires_its_timer"): (
+        "compile",
+        "needs counting.py importable: run by tests/unit/test_process_docs.py",
+    ),
     ("docs/pipeline.md", "mymodule:key_of"): (
         "validate",
         "`mymodule` stands for the reader's module",

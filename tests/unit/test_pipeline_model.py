@@ -274,7 +274,8 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert ITEM_KEYS == operators.ITEM_KEYS == ("id", "from", "on_error", "dead_letter_topic")
     assert operators.FLAT_MAP_KEYS == ("python", "explode", "as", "keep_empty")
     assert operators.KEY_BY_KEYS == ("expr", "python", "partitions")
-    assert operators.STATEFUL_KINDS == ("window",)
+    assert operators.STATEFUL_KINDS == ("window", "process")
+    assert operators.PROCESS_KEYS == ("python", "state", "ports")
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
         "type", "size", "slide", "gap", "offset", "allowed_lateness", "late_topic", "emit",
@@ -309,7 +310,9 @@ def test_the_window_key_tables_follow_the_window_models() -> None:
 
 
 def test_the_operator_kinds_are_the_item_models_and_the_spec_kinds() -> None:
-    assert OPERATOR_KINDS == ("filter", "map", "flat_map", "key_by", "window", "union", "branch")
+    assert OPERATOR_KINDS == (
+        "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process",
+    )  # fmt: skip
     assert operators.OPERATOR_KINDS == OPERATOR_KINDS
     for kind, model in ITEM_MODELS.items():
         assert [key for key in keys_of(model) if key not in ITEM_KEYS] == [kind]
