@@ -182,14 +182,15 @@ def combines(stage: Stage) -> bool:
 
 def stage_watermark(tasks: list[Task]) -> int:
     """The min (epoch ms) over the tasks, leaving out a task whose every input is an idle source
-    partition (left out downstream too), unless all are."""
+    partition (left out downstream too); when all are, the max (what downstream valves take:
+    Flink StatusWatermarkValve, every channel idle)."""
     counted = [
         t.watermark
         for t in tasks
         if not all(isinstance(i, SourceInput) and (i.idle or i.finished) for i in t.inputs)
         or t.finished
     ]
-    return min(counted or [t.watermark for t in tasks])
+    return min(counted) if counted else max(t.watermark for t in tasks)
 
 
 def held_message(stage: str, held: Held, holder: Channel, held_ms: int) -> str:

@@ -257,3 +257,18 @@ def test_an_input_of_a_task_reading_two_topics_holds_it_and_the_stage_after_it()
     assert warning is not None
     assert "(topic ewr-flights partition 0: no records for 2 s, idle after 10 s)" in warning
     assert "needs `idle_timeout`" not in warning  # it has one
+
+
+def test_every_source_partition_idle_shows_the_highest_watermark() -> None:
+    """Input read to its end, no records since: every source task goes idle, the source stage
+    shows the max of its tasks (as downstream valves take it), not the empty partition's -inf."""
+    d = driver(", idle_timeout: 10s")
+    watch = WatermarkWatch(d.plan, threshold_ms=30_000)
+    feed(d, 5)
+    d.advance_time(11_000)
+    watch.check(tasks(d), d.now_ms)
+    stages = by_stage(watch)
+    highest = max(t.watermark for t in tasks(d, "flights"))
+    assert highest > MIN_WATERMARK
+    assert stages["flights"] == (highest, None, None)
+    assert stages["by-origin"][0] == highest
