@@ -53,6 +53,11 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("README.md", '"avg_dep_delay": -1.0'): ("json", "one output record of the example"),
     ("README.md", "error: typo.yaml:19"): ("fragment", "sample error messages"),
     ("README.md", "kstream/            the engine"): ("fragment", "the repository layout"),
+    # docs/cli.md
+    ("docs/cli.md", "kstream run flights-hourly · running"): (
+        "fragment",
+        "a capture of the live screen",
+    ),
     # docs/architecture.md
     ("docs/architecture.md", "kstream_cli      "): ("fragment", "the layer diagram"),
     # docs/errors.md
