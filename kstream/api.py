@@ -21,12 +21,16 @@ and state handles and timers act on that key's state and timers. Times are epoch
 
 State is declared in the pipeline file (``state: {name: value | list | map}``) and obtained
 with :meth:`Context.state`; a handle may be taken once in ``open`` and used in every later
-call: it always addresses the current key. Values kept in state must be JSON-serialisable
-(dicts with string keys, lists, strings, numbers, booleans, None): state is stored as JSON,
-checkpointed with exactly-once, restored after a crash and written to savepoints; a value that
-is not raises :class:`~kstream.errors.RecordError` (stage ``serialize``) at the call that
-stores it, which the node's error policy handles. A value read from state is a fresh copy:
-change it, then store it again (``update``/``put``) to keep the change.
+call: it always addresses the current key. A state declared with a time-to-live (``{kind:
+value, ttl: 12h, time: event | processing}``) expires a key's entry ``ttl`` ms after its last
+write (event time: the record's or timer's timestamp, against the watermark; processing time:
+the wall clock); an expired entry reads as absent (a map: per map entry). Values kept in state
+must be JSON-serialisable (dicts with string keys, lists, strings, numbers, booleans, None):
+state is stored as JSON, checkpointed with exactly-once, restored after a crash and written to
+savepoints; a value that is not raises :class:`~kstream.errors.RecordError` (stage
+``serialize``) at the call that stores it, which the node's error policy handles. A value read
+from state is a fresh copy: change it, then store it again (``update``/``put``) to keep the
+change.
 """
 
 from __future__ import annotations

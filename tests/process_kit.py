@@ -29,10 +29,11 @@ sinks:
 KEYS = [f"k{i}" for i in range(6)]
 
 
-def write_process_savepoint(tmp_path: Path) -> Path:
-    """Run :data:`PIPELINE` on 30 records over 2 partitions, write each task's state as one
-    stopped checkpoint under ``tmp_path/state``, and a savepoint of it to ``tmp_path/sp``."""
-    spec = load_pipeline_text(PIPELINE, "p.yaml")
+def write_process_savepoint(tmp_path: Path, pipeline: str = PIPELINE) -> Path:
+    """Run ``pipeline`` (with a source ``events`` keyed by ``k``) on 30 records over 2
+    partitions, write each task's state as one stopped checkpoint under ``tmp_path/state``, and
+    a savepoint of it to ``tmp_path/sp``."""
+    spec = load_pipeline_text(pipeline, "p.yaml")
     driver = PipelineDriver(spec, partitions=2)
     for i in range(30):
         k = KEYS[i % len(KEYS)]

@@ -24,7 +24,9 @@ from kstream.api import EVENT_TIME, PROCESSING_TIME, Context, TimeDomain, TimerS
 from kstream.errors import ExpressionError, KStreamError, RecordError, UsageError
 from kstream.expr.udf import load_python_callable
 from kstream.graph.plan import TIMERS_STORE
+from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
+from kstream.operators.process_dedup import Dedup
 from kstream.operators.process_state import KeyedStateBackend
 from kstream.operators.stateless import search_paths
 from kstream.pipeline.spec import PipelineSpec, ProcessSpec
@@ -125,8 +127,11 @@ class ProcessNode(Operator):
 
     def __init__(self, op: ProcessSpec, spec: PipelineSpec) -> None:
         self.spec = op
-        self.fn = load_process_function(op, spec)
-        self.state = KeyedStateBackend(op.id, op.state)
+        within = op.dedup_within_ms
+        self.fn = Dedup(within) if within is not None else load_process_function(op, spec)
+        self.state = KeyedStateBackend(op.id, op.state, op.ttl)
+        self.state.watermark = lambda: self.watermark
+        self._ttl_times = {time for _, _, time in op.ttl}
         self.timers = internal.TimerService()
         self.watermark = MIN_WATERMARK
         self.context = _Context(self)
@@ -136,6 +141,7 @@ class ProcessNode(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
+        self.state.clock = ctx.clock
         self.emitters = {p: ctx.out.emitter(p) for p in ("main", *self.spec.ports)}
         user_open = getattr(self.fn, "open", None)
         if callable(user_open):
@@ -153,8 +159,10 @@ class ProcessNode(Operator):
         what = f"process {self.spec.python}"
 
         def receive(key: Any, value: Any, ts: int) -> None:
+            if isinstance(key, list | dict):  # an array key (JSON-decoded): a tuple
+                key = hashable(key)
             ctx.key, ctx.timestamp, ctx.time_domain = key, ts, None
-            state.current_key, state.active = key, True
+            state.current_key, state.timestamp, state.active = key, ts, True
             try:
                 user(value, ctx)
             except KStreamError:
@@ -174,9 +182,10 @@ class ProcessNode(Operator):
         if user is None:
             return
         ctx, state = self.context, self.state
+        key = hashable(key) if isinstance(key, list | dict) else key
         ctx.key, ctx.timestamp = key, timestamp
         ctx.time_domain = EVENT_TIME if domain == internal.EVENT_TIME else PROCESSING_TIME
-        state.current_key, state.active = key, True
+        state.current_key, state.timestamp, state.active = key, timestamp, True
         try:
             user(timestamp, ctx)
         except KStreamError as exc:
@@ -193,10 +202,21 @@ class ProcessNode(Operator):
             ctx.time_domain = None
 
     def on_watermark(self, watermark: int) -> None:
+        """Event time moved: sweep the expired entries of event-time TTL states."""
         self.watermark = max(self.watermark, watermark)
+        if "event" in self._ttl_times:
+            self.state.sweep("event")
+
+    def on_processing_time(self, now: int) -> None:
+        """Processing time moved: sweep the expired entries of processing-time TTL states."""
+        if "processing" in self._ttl_times:
+            self.state.sweep("processing")
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
-        """The state store (``""``) and the ``timers`` store."""
+        """The state store (``""``, expired TTL entries swept first) and the ``timers``
+        store."""
+        for time in self._ttl_times:
+            self.state.sweep(time)
         return {"": self.state.changes(), TIMERS_STORE: self.timers.changes()}
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:

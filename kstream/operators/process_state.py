@@ -13,11 +13,17 @@ Store entries (the node's default store ``op.<node-id>``), one per (key, state n
   element's JSON, as the repartition producer hashed the record key);
 - value: the value's JSON; a list's JSON array; a map's JSON array of ``[key, value]`` pairs.
   An emptied state is a deletion.
+
+A state declared with a ``ttl`` (:mod:`kstream.operators.process_ttl`) adds one entry per
+(key, state name): key ``[record key, state name, "ttl"]``, value ``[stamp ms, time]``
+(``time``: ``event`` or ``processing``; a map: ``[[[map key, stamp ms], ...], time]``).
+Expired entries are never returned (checked on read) and are removed by
+:meth:`KeyedStateBackend.sweep`, so they leave the checkpointed state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -25,6 +31,8 @@ import orjson
 from kstream.api import ListState, MapState, ValueState
 from kstream.errors import RecordError, StateError, UsageError
 from kstream.keys import hashable
+from kstream.operators.process_ttl import WHOLE, Stamp, StateTtl, TtlDeclared, restored_stamps
+from kstream.time.valve import MIN_WATERMARK
 
 #: ``(state name, kind)`` pairs as declared in the pipeline file.
 Declared = tuple[tuple[str, str], ...]
@@ -47,9 +55,13 @@ class KeyedStateBackend:
     Args:
         node_id: the node's id (names it in errors).
         declared: ``(name, kind)`` pairs, kind ``value``, ``list`` or ``map``.
+        ttl: ``(name, ttl ms, time)`` of the states with a time-to-live.
+
+    The node sets ``timestamp`` (the current record's or timer's time), ``watermark`` and
+    ``clock`` (callables giving the watermark and the processing time, epoch ms).
     """
 
-    def __init__(self, node_id: str, declared: Declared) -> None:
+    def __init__(self, node_id: str, declared: Declared, ttl: TtlDeclared = ()) -> None:
         self.node_id = node_id
         self.kinds = dict(declared)
         #: state name -> record key -> bytes (value) | list[bytes] | dict[key, bytes] (map)
@@ -60,6 +72,14 @@ class KeyedStateBackend:
         self.current_key: Any = None
         self.active = False
         self._handles: dict[str, Any] = {}
+        self.ttl = StateTtl(ttl, maps=(n for n, k in declared if k == "map"))
+        self.timestamp = MIN_WATERMARK
+        self.watermark: Callable[[], int] = lambda: MIN_WATERMARK
+        self.clock: Callable[[], int] = lambda: 0
+        self.persisted_stamps: set[tuple[str, Any]] = set()
+        #: restored event-time entries (map entries) without a stamp: ``(name, key) -> map
+        #: keys or [WHOLE]``, stamped by the first watermark
+        self.unstamped: dict[tuple[str, Any], list[Any]] = {}
 
     def handle(self, name: str) -> Any:
         """The handle of state ``name`` (one per name).
@@ -90,8 +110,72 @@ class KeyedStateBackend:
             )
         return self.tables[name]
 
-    def changed(self, name: str) -> None:
-        self.dirty.add((name, self.current_key))
+    def current(self, name: str) -> Any:
+        """The current key's entry of state ``name`` (None when absent or expired: an expired
+        entry is removed here)."""
+        table, key = self.table(name), self.current_key
+        raw = table.get(key)
+        time = self.ttl.time_of(name)
+        if raw is not None and time is not None:
+            for mk in self.ttl.expired(name, key, self.now(time)):
+                self._expire(name, key, mk)
+            raw = table.get(key)
+        return raw
+
+    def _expire(self, name: str, key: Any, mk: Any) -> None:
+        """Remove ``key``'s expired entry of ``name`` (map entry ``mk``) and its stamp."""
+        table = self.tables[name]
+        self.ttl.forget(name, key, mk)
+        self.dirty.add((name, key))
+        if mk is WHOLE:
+            table.pop(key, None)
+            return
+        entries = table.get(key)
+        if entries is not None:
+            entries.pop(mk, None)
+            if not entries:
+                del table[key]
+                self.ttl.forget(name, key)
+
+    def changed(self, name: str, written: Iterable[Any] = ()) -> None:
+        """The current key's entry of ``name`` was written (a map: its entries ``written``):
+        mark it, and (re)stamp what was written."""
+        key = self.current_key
+        self.dirty.add((name, key))
+        time = self.ttl.time_of(name)
+        if time is None:
+            return
+        left = self.unstamped.pop((name, key), [])  # restored map entries not stamped yet
+        entry = self.tables[name].get(key)
+        if entry is None:
+            self.ttl.forget(name, key)
+            return
+        at = self.timestamp if time == "event" else self.clock()
+        if name in self.ttl.maps:
+            written = [*(mk for mk in left if mk in entry), *written]
+        for mk in written if name in self.ttl.maps else (WHOLE,):
+            self.ttl.stamp(name, key, at, mk)
+
+    def now(self, time: str) -> int:
+        """The current time of TTL domain ``time``: the watermark or the processing time."""
+        return self.watermark() if time == "event" else self.clock()
+
+    def sweep(self, time: str) -> int:
+        """Remove every entry of a ``time``-domain TTL state expired now (ms: the watermark or
+        the processing time); returns how many. Work is proportional to the expired entries
+        (plus stale heap entries), not to the state's size."""
+        now = self.now(time)
+        if time == "event" and self.unstamped and now > MIN_WATERMARK:
+            for (name, key), mks in self.unstamped.items():
+                for mk in mks:
+                    self.ttl.stamp(name, key, now, mk)
+                self.dirty.add((name, key))
+            self.unstamped.clear()
+        removed = 0
+        for name, key, mk in self.ttl.due(time, now):
+            self._expire(name, key, mk)
+            removed += 1
+        return removed
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -106,11 +190,25 @@ class KeyedStateBackend:
                 if (name, key) in self.persisted:
                     self.persisted.discard((name, key))
                     out.append((store_key, None))
-                continue
-            out.append((store_key, self._encode(self.kinds[name], raw)))
-            self.persisted.add((name, key))
+            else:
+                out.append((store_key, self._encode(self.kinds[name], raw)))
+                self.persisted.add((name, key))
+            self._stamp_change(name, key, raw is not None, out)
         self.dirty.clear()
         return out
+
+    def _stamp_change(
+        self, name: str, key: Any, present: bool, out: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Append the change of ``key``'s stamp entry of state ``name`` to ``out``."""
+        stamp = self.ttl.encode(name, key) if present else None
+        stamp_key = orjson.dumps([key, name, "ttl"])
+        if stamp is not None:
+            out.append((stamp_key, stamp))
+            self.persisted_stamps.add((name, key))
+        elif (name, key) in self.persisted_stamps:
+            self.persisted_stamps.discard((name, key))
+            out.append((stamp_key, None))
 
     @staticmethod
     def _encode(kind: str, raw: Any) -> bytes:
@@ -132,14 +230,46 @@ class KeyedStateBackend:
         self.tables = {name: {} for name in self.kinds}
         self.dirty.clear()
         self.persisted = set()
+        self.persisted_stamps = set()
+        stamps: dict[tuple[str, Any], list[Any]] = {}
         for raw_key, raw_value in entries:
-            key, name = orjson.loads(raw_key)
+            key, name, *ttl = orjson.loads(raw_key)
             kind = self.kinds.get(name)
             if kind is None:
                 continue
             key = hashable(key)
+            if ttl:
+                stamps[(name, key)] = orjson.loads(raw_value)
+                self.persisted_stamps.add((name, key))
+                continue
             self.tables[name][key] = self._decode(name, kind, raw_value)
             self.persisted.add((name, key))
+        self._restore_stamps(stamps)
+
+    def _restore_stamps(self, saved: dict[tuple[str, Any], list[Any]]) -> None:
+        """Stamp the restored entries: with their saved stamp when their ttl's time is the
+        saved one; else (ttl added or its time changed) with the current time of the domain
+        (event time before any watermark: the first watermark). A saved stamp of a state that
+        has no ttl any more is deleted at the next checkpoint."""
+        stamps: list[Stamp] = []
+        self.unstamped = {}
+        for name, table in self.tables.items():
+            time = self.ttl.time_of(name)
+            for key, entry in table.items():
+                if time is None:
+                    if (name, key) in saved:
+                        self.dirty.add((name, key))
+                    continue
+                kept, left = restored_stamps(self.ttl, name, key, entry, saved.get((name, key)))
+                stamps.extend(kept)
+                if not left:
+                    continue
+                if time == "event" and self.watermark() == MIN_WATERMARK:
+                    self.unstamped[(name, key)] = left
+                else:
+                    stamps.extend((name, key, mk, self.now(time)) for mk in left)
+                    self.dirty.add((name, key))
+        self.ttl.reset(stamps)
 
     def _decode(self, name: str, kind: str, raw: bytes) -> Any:
         """A stored entry of state ``name`` back into its table's form.
@@ -172,16 +302,16 @@ class _Handle:
         self.what = f"state '{name}' of process '{backend.node_id}'"
 
     def _get(self) -> Any:
-        return self.backend.table(self.name).get(self.backend.current_key)
+        return self.backend.current(self.name)
 
-    def _set(self, raw: Any) -> None:
+    def _set(self, raw: Any, written: Iterable[Any] = ()) -> None:
         backend = self.backend
         table = backend.table(self.name)
         if raw is None:
             table.pop(backend.current_key, None)
         else:
             table[backend.current_key] = raw
-        backend.changed(self.name)
+        backend.changed(self.name, written)
 
 
 class _Value(_Handle, ValueState):
@@ -247,15 +377,17 @@ class _Map(_Handle, MapState):
             return
         current = self._get()
         if current is None:
-            self._set(encoded)
+            self._set(encoded, encoded)
         else:  # the backend's own dict: updated in place
             current.update(encoded)
-            self.backend.changed(self.name)
+            self.backend.changed(self.name, encoded)
 
     def remove(self, key: Any) -> None:
         current = self._get()
         if current and key in current:
             del current[key]
+            if self.name in self.backend.ttl.maps:
+                self.backend.ttl.forget(self.name, self.backend.current_key, key)
             self._set(current or None)
 
     def contains(self, key: Any) -> bool:

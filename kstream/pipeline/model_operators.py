@@ -249,12 +249,22 @@ class WindowItem(OperatorItemBase):
     """The window: its `type`, its size, its aggregations, ..."""
 
 
+class StateDeclaration(FileModel):
+    """The long form of a declared state: its kind and a time-to-live."""
+
+    kind: Literal["value", "list", "map"] = Field(description="value, list or map.")
+    ttl: Duration = absent("Entries expire this long after their last write (a duration).")
+    time: Literal["event", "processing"] = Field(
+        "event", description="What the ttl is measured in: event time or processing time."
+    )
+
+
 class ProcessBody(FileModel):
     """A keyed process function (docs/process-functions.md)."""
 
     python: PythonRef = Field(description="The process function: module:Class.")
-    state: dict[Name, Literal["value", "list", "map"]] = absent(
-        "Declared state: name -> value, list or map."
+    state: dict[Name, Literal["value", "list", "map"] | StateDeclaration] = absent(
+        "Declared state: name -> value, list, map or {kind, ttl, time}."
     )
     ports: list[Name] = absent("Side-output ports, read with from: <id>.<port>.")
 
@@ -266,6 +276,21 @@ class ProcessItem(OperatorItemBase):
     """The node id; it names the function's state across restarts."""
     process: ProcessBody
     """{python: module:Class, state: {name: value|list|map}, ports: [port, ...]}."""
+
+
+class DedupBody(FileModel):
+    """Keep a key's first record per interval of event time."""
+
+    within: Duration = Field(description="Later records of the key within this long are dropped.")
+
+
+class DedupItem(OperatorItemBase):
+    """Drop a key's records within `within` of its last kept one (after a key_by)."""
+
+    id: Name | StrictInt
+    """The node id; it names the dedup state across restarts."""
+    dedup: DedupBody
+    """{within: 1h}."""
 
 
 def _item_kind(value: Any) -> str | None:
@@ -282,7 +307,8 @@ OperatorItem = Annotated[
     | Annotated[WindowItem, Tag("window")]
     | Annotated[UnionItem, Tag("union")]
     | Annotated[BranchItem, Tag("branch")]
-    | Annotated[ProcessItem, Tag("process")],
+    | Annotated[ProcessItem, Tag("process")]
+    | Annotated[DedupItem, Tag("dedup")],
     Discriminator(
         _item_kind,
         custom_error_type="operator_kind",

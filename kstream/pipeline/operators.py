@@ -24,7 +24,7 @@ from kstream.pipeline.model_operators import (
     MapBody,
 )
 from kstream.pipeline.ports import RESERVED_PORTS, port_name
-from kstream.pipeline.process_item import PROCESS_KEYS, read_process
+from kstream.pipeline.process_item import PROCESS_KEYS, read_dedup, read_process
 from kstream.pipeline.spec import (
     BranchSpec,
     FilterSpec,
@@ -356,4 +356,5 @@ _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "union": _union,
     "branch": _branch,
     "process": read_process,
+    "dedup": read_dedup,
 }

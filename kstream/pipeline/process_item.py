@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kstream.pipeline.model_base import keys_of
-from kstream.pipeline.model_operators import ProcessBody
+from kstream.pipeline.model_operators import DedupBody, ProcessBody, StateDeclaration
 from kstream.pipeline.ports import port_name
-from kstream.pipeline.spec import ProcessSpec, StateKind
+from kstream.pipeline.spec import ProcessSpec, StateKind, TtlTime
 from kstream.pipeline.yamlnodes import (
     NAME_HINT,
     NAME_PATTERN,
@@ -15,12 +15,22 @@ from kstream.pipeline.yamlnodes import (
     describe,
     expect_map,
     expect_seq,
+    read_duration,
     read_python_ref,
 )
 
 #: The keys of ``process:`` (from the file model).
 PROCESS_KEYS = keys_of(ProcessBody)
 STATE_KINDS: tuple[StateKind, ...] = ("value", "list", "map")
+TTL_TIMES: tuple[TtlTime, ...] = ("event", "processing")
+STATE_KEYS = keys_of(StateDeclaration)
+DEDUP_KEYS = keys_of(DedupBody)
+#: The ``python`` a ``dedup`` node's spec carries (its built-in function; shown by tools).
+DEDUP_PYTHON = "kstream.operators.process_dedup:Dedup"
+#: The state of a ``dedup`` node: the timestamp of the key's last kept record.
+DEDUP_STATE = "kept"
+#: ``(name, kind)`` and ``(name, ttl ms, time)`` declarations.
+Declarations = tuple[tuple[tuple[str, StateKind], ...], tuple[tuple[str, int, TtlTime], ...]]
 
 PROCESS_HINT = (
     "write process: {python: module:Class, state: {streak: value, recent: list}, ports: [closed]}"
@@ -38,33 +48,95 @@ def read_process(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
         issues.add(node, "process needs 'python: module:Class'", PROCESS_HINT)
     else:
         python = read_python_ref(issues, python_node)
+    state, ttl = _state_declarations(issues, node.get("state"))
     return ProcessSpec(
         id=op_id,
         python=python or "",
-        state=_state_declarations(issues, node.get("state")),
+        state=state,
+        ttl=ttl,
         ports=_process_ports(issues, node.get("ports")),
     )
 
 
-def _state_declarations(issues: Issues, node: Node | None) -> tuple[tuple[str, StateKind], ...]:
-    hint = "write state: {streak: value, recent: list, by_dest: map}"
+DEDUP_HINT = "write dedup: {within: 1h} after a key_by: the key's first record per hour is kept"
+
+
+def read_dedup(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
+    """``{within: DURATION}``: a process node running the built-in
+    :class:`~kstream.operators.process_dedup.Dedup`, with port ``late``."""
+    within = None
+    if expect_map(issues, node, DEDUP_HINT):
+        key = node.get("key")
+        if key is not None:  # the issue's {key: EXPR} form: the key comes from a key_by
+            issues.add(
+                key,
+                "dedup keeps a record per record key, which a key_by sets (it also routes each "
+                "key to one task)",
+                f"put '- key_by: {key.value}' before this dedup and remove 'key:'",
+            )
+        check_keys(issues, node, (*DEDUP_KEYS, "key"))
+        if node.get("within") is None:
+            issues.add(node, "dedup needs 'within: DURATION'", DEDUP_HINT)
+        within = read_duration(issues, node.get("within"), None, minimum=1)
+    return ProcessSpec(
+        id=op_id,
+        python=DEDUP_PYTHON,
+        state=((DEDUP_STATE, "value"),),
+        ttl=((DEDUP_STATE, within or 1, "event"),),
+        ports=("late",),
+        dedup_within_ms=within or 1,
+    )
+
+
+def _state_declarations(issues: Issues, node: Node | None) -> Declarations:
+    hint = "write state: {streak: value, recent: list, by_dest: {kind: map, ttl: 1d}}"
     if node is None or not expect_map(issues, node, hint):
-        return ()
-    out: list[tuple[str, StateKind]] = []
+        return (), ()
+    kinds: list[tuple[str, StateKind]] = []
+    ttls: list[tuple[str, int, TtlTime]] = []
     for name, child in node.entries():
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             issues.add(child, f"invalid state name {describe(name)}", NAME_HINT)
             continue
-        kind = next((k for k in STATE_KINDS if k == child.value), None)
+        kind_node = child
+        if child.is_map:
+            check_keys(issues, child, STATE_KEYS)
+            kind_node = child.get("kind") or child
+            if child.get("kind") is None:
+                issues.add(child, f"state '{name}' needs 'kind: value|list|map'", hint)
+                continue
+            ttl = _ttl(issues, child)
+            if ttl is not None:
+                ttls.append((name, *ttl))
+        kind = next((k for k in STATE_KINDS if k == kind_node.value), None)
         if kind is None:
             issues.add(
-                child,
-                f"unknown state kind {child.value!r} for '{name}'",
+                kind_node,
+                f"unknown state kind {kind_node.value!r} for '{name}'",
                 f"expected one of: {', '.join(STATE_KINDS)}",
             )
             continue
-        out.append((name, kind))
-    return tuple(out)
+        kinds.append((name, kind))
+    return tuple(kinds), tuple(ttls)
+
+
+def _ttl(issues: Issues, node: Node) -> tuple[int, TtlTime] | None:
+    """The ``ttl`` (ms, positive) and ``time`` of a long-form state declaration."""
+    time_node = node.get("time")
+    time: TtlTime = "event"
+    if time_node is not None:
+        found = next((t for t in TTL_TIMES if t == time_node.value), None)
+        if found is None:
+            issues.add(
+                time_node,
+                f"unknown ttl time {describe(time_node.value)}",
+                "write time: event (the watermark, the default) or time: processing",
+            )
+        time = found or "event"
+        if node.get("ttl") is None:
+            issues.add(time_node, "'time' without 'ttl'", "add e.g. ttl: 1d, or remove time")
+    ttl = read_duration(issues, node.get("ttl"), None, minimum=1)
+    return None if ttl is None else (ttl, time)
 
 
 def _process_ports(issues: Issues, node: Node | None) -> tuple[str, ...]:

@@ -279,6 +279,8 @@ class BranchSpec:
 
 #: The kinds of state a process function may declare (``kstream.api``).
 StateKind = Literal["value", "list", "map"]
+#: The time a state TTL is measured in: the watermark (``event``) or the wall clock.
+TtlTime = Literal["event", "processing"]
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
@@ -287,13 +289,18 @@ class ProcessSpec:
 
     ``python`` (``module:Class``) is instantiated once per task; ``state`` declares its state
     as ``(name, kind)`` pairs in declaration order; ``ports`` names its side outputs (read with
-    ``from: <id>.<port>``), besides ``main``.
+    ``from: <id>.<port>``), besides ``main``. ``ttl``: ``(state name, ttl ms, time)`` for each
+    state declared with a time-to-live (docs/process-functions.md). ``dedup_within_ms``: set
+    for a ``dedup`` item, the built-in function keeping a key's first record per interval
+    (docs/pipeline.md).
     """
 
     id: str
     python: str = ""
     state: tuple[tuple[str, StateKind], ...] = ()
     ports: tuple[str, ...] = ()
+    ttl: tuple[tuple[str, int, TtlTime], ...] = ()
+    dedup_within_ms: int | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
     inputs: tuple[PortRef, ...] = ()

@@ -99,13 +99,18 @@ def decode_windows(
             ) from exc
 
 
+#: The end of the store key of a process state's TTL stamp (``[key, state name, "ttl"]``).
+TTL_SUFFIX = b',"ttl"]'
+
+
 def decode_process_state(
     definition: dict[str, Any], entries: Iterable[SavedEntry], key: Any = None
 ) -> Iterator[dict[str, Any]]:
     """The state held in ``entries`` of a process function: one ``{"key", "state", "kind",
     "value"}`` per (record key, declared state), a map's value as a JSON object when its keys
     are strings (else a list of ``[key, value]`` pairs); only ``key``'s unless None
-    (:mod:`kstream.operators.process_state` gives the store format).
+    (:mod:`kstream.operators.process_state` gives the store format). The TTL stamps of states
+    declared with a ``ttl`` (keys ``[key, state name, "ttl"]``) are not rows.
 
     Raises:
         SavepointError: an entry is not a process state entry.
@@ -113,6 +118,8 @@ def decode_process_state(
     kinds = {str(n): str(k) for n, k in definition.get("state") or ()}
     wanted = None if key is None else hashable(key)
     for entry in entries:
+        if entry.key.endswith(TTL_SUFFIX):
+            continue
         try:
             ident, name = orjson.loads(entry.key)
             value = orjson.loads(entry.value)
@@ -188,7 +195,10 @@ def summarize(
     for entry in entries:
         n += 1
         keys.add(entry.routing)
-        windows += len(orjson.loads(entry.value)["open"]) if count_type else 1
+        if count_type:
+            windows += len(orjson.loads(entry.value)["open"])
+        elif not entry.key.endswith(TTL_SUFFIX):  # a process state's TTL stamp: no window
+            windows += 1
     return OperatorSummary(
         str(definition.get("id")),
         str(kind),

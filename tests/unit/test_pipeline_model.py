@@ -274,7 +274,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert ITEM_KEYS == operators.ITEM_KEYS == ("id", "from", "on_error", "dead_letter_topic")
     assert operators.FLAT_MAP_KEYS == ("python", "explode", "as", "keep_empty")
     assert operators.KEY_BY_KEYS == ("expr", "python", "partitions")
-    assert operators.STATEFUL_KINDS == ("window", "process")
+    assert operators.STATEFUL_KINDS == ("window", "process", "dedup")
     assert operators.PROCESS_KEYS == ("python", "state", "ports")
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
@@ -311,13 +311,13 @@ def test_the_window_key_tables_follow_the_window_models() -> None:
 
 def test_the_operator_kinds_are_the_item_models_and_the_spec_kinds() -> None:
     assert OPERATOR_KINDS == (
-        "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process",
+        "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process", "dedup",
     )  # fmt: skip
     assert operators.OPERATOR_KINDS == OPERATOR_KINDS
     for kind, model in ITEM_MODELS.items():
         assert [key for key in keys_of(model) if key not in ITEM_KEYS] == [kind]
     spec_kinds = [cls.__dataclass_fields__["kind"].default for cls in get_args(OperatorSpec)]
-    assert tuple(spec_kinds) == OPERATOR_KINDS
+    assert (*spec_kinds, "dedup") == OPERATOR_KINDS  # dedup: a ProcessSpec (a built-in)
     assert (*AGGREGATION_KINDS, "python") == AGGREGATION_KEYS
 
 
