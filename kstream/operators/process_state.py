@@ -31,7 +31,14 @@ import orjson
 from kstream.api import ListState, MapState, ValueState
 from kstream.errors import RecordError, StateError, UsageError
 from kstream.keys import hashable
-from kstream.operators.process_ttl import WHOLE, Stamp, StateTtl, TtlDeclared, restored_stamps
+from kstream.operators.process_ttl import (
+    WHOLE,
+    Stamp,
+    StateTtl,
+    TtlDeclared,
+    pop_entry,
+    restored_stamps,
+)
 from kstream.time.valve import MIN_WATERMARK
 
 #: ``(state name, kind)`` pairs as declared in the pipeline file.
@@ -127,15 +134,8 @@ class KeyedStateBackend:
         table = self.tables[name]
         self.ttl.forget(name, key, mk)
         self.dirty.add((name, key))
-        if mk is WHOLE:
-            table.pop(key, None)
-            return
-        entries = table.get(key)
-        if entries is not None:
-            entries.pop(mk, None)
-            if not entries:
-                del table[key]
-                self.ttl.forget(name, key)
+        if pop_entry(table, key, mk) and mk is not WHOLE:
+            self.ttl.forget(name, key)  # the key's last map entry: its map's stamps too
 
     def changed(self, name: str, written: Iterable[Any] = ()) -> None:
         """The current key's entry of ``name`` was written (a map: its entries ``written``):

@@ -45,6 +45,22 @@ WHOLE: Any = _Whole()
 Stamp = tuple[str, Any, Any, int]
 
 
+def pop_entry(table: dict[Any, Any], key: Any, mk: Any) -> bool:
+    """Remove ``key``'s entry of ``table`` (a value or a whole map when ``mk`` is
+    :data:`WHOLE`, else map entry ``mk`` of ``table[key]``, and ``key`` once its map is empty);
+    returns True when ``key`` is gone from ``table``."""
+    if mk is WHOLE:
+        table.pop(key, None)
+        return True
+    entries = table.get(key)
+    if entries is not None:
+        entries.pop(mk, None)
+        if entries:
+            return False
+        del table[key]
+    return True
+
+
 class StateTtl:
     """The stamps of the TTL states of one process node in one task.
 
@@ -92,16 +108,8 @@ class StateTtl:
         """Drop the stamp of ``key``'s entry of ``name`` (every map entry when ``mk`` is
         :data:`WHOLE`, else map entry ``mk``)."""
         table = self.stamps.get(name)
-        if table is None:
-            return
-        if mk is WHOLE:
-            table.pop(key, None)
-            return
-        entries = table.get(key)
-        if entries is not None:
-            entries.pop(mk, None)
-            if not entries:
-                del table[key]
+        if table is not None:
+            pop_entry(table, key, mk)
 
     def expired(self, name: str, key: Any, now: int) -> list[Any]:
         """What of ``key``'s entry of state ``name`` is expired at ``now`` (its domain's time):
