@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 import workload
@@ -175,8 +176,13 @@ def stable_offsets(bootstrap: str, topic: str, settle_s: float = 3.0) -> list[st
     return lines
 
 
-def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
+def verify_sink(
+    bootstrap: str, expected: dict, result: ChaosResult, load: ModuleType = workload
+) -> int:
     """Compare every sink record with the truth; returns how many truth windows are present.
+    ``load`` is the workload module (:mod:`workload` or :mod:`process_workload`): its ``entry``
+    turns a sink record into ``(key, value)``, a value's first two fields being a count and a
+    sum.
 
     A second copy of a window counts as duplicated (a different copy also as wrong): under
     exactly-once a read_committed reader sees each window once. Tansu shows the records of
@@ -188,8 +194,7 @@ def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
         row = orjson.loads(value)
         if row["key"] == workload.FLUSH_KEY:
             continue
-        key = (row["key"], row["window_start"])
-        got = (row["n"], row["total"])
+        key, got = load.entry(row)
         if key in seen:
             result.duplicated += 1
             if seen[key] != got:
@@ -207,17 +212,23 @@ def verify_sink(bootstrap: str, expected: dict, result: ChaosResult) -> int:
     return len(expected) - result.lost
 
 
-def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: ChaosResult) -> None:
-    """Each window task's local state must equal the truth over exactly the input records its
-    checkpoint says it applied: its deduplication table holds, per upstream task, the sequence
-    ``input offset << 24 | n`` of the last record applied, and key_by writes one record per
-    input offset, so the truth is the aggregation of the source events up to those offsets that
-    key_by routes to the task. Independent of the repartition log as the broker returns it
+def verify_state(
+    feed: list[workload.Event],
+    state_dirs: list[Path],
+    result: ChaosResult,
+    load: ModuleType = workload,
+) -> None:
+    """Each task of the keyed stage must hold exactly the state of the truth over the input
+    records its checkpoint says it applied: its deduplication table holds, per upstream task,
+    the sequence ``input offset << 24 | n`` of the last record applied, and key_by writes one
+    record per input offset, so the truth is over the source events up to those offsets that
+    key_by routes to the task, at the checkpoint's watermark (the window workload: the windows
+    not yet fired; the process workload, ``load`` = :mod:`process_workload`: its
+    ``state_problems``). Independent of the repartition log as the broker returns it
     afterwards (on Tansu that need not be the log the task read: clean-clone CI, 2026-11-21).
     Every copy of a task's state is checked: with a state directory per worker, a worker that
     lost a task keeps its last checkpoint of it, which must be exact too."""
     from kstream.io.partitioner import partition_for
-    from kstream.operators.window.operator import decode_window_key
     from kstream.state.store import read_task_state, task_dir
 
     offsets = dict.fromkeys(range(PARTITIONS), 0)
@@ -232,32 +243,48 @@ def verify_state(feed: list[workload.Event], state_dirs: list[Path], result: Cha
             continue
         checked += 1
         applied = {origin: seq >> 24 for origin, seq in (meta.get("seen") or {}).items()}
-        truth: dict[tuple[str, int], list[int]] = {}
-        for e, offset in sourced:
-            if offset > applied.get(f"{SOURCE_STAGE}:{e.partition}", -1):
-                continue
-            if partition_for(orjson.dumps(e.key), PARTITIONS) != p:
-                continue
-            acc = truth.setdefault((e.key, e.ts - e.ts % workload.WINDOW_MS), [0, 0])
-            acc[0] += 1
-            acc[1] += e.v
-        held = {}
-        for raw_key, raw_value in stores.get("op.win", []):
-            key, start, _end = decode_window_key(raw_key)
-            held[(key, start)] = orjson.loads(raw_value)[0]
-        for window, acc in held.items():
-            if truth.get(window) != acc:
-                result.state_mismatches.append(
-                    f"task {WINDOW_STAGE}:{p} {window}: {acc} != {truth.get(window)}"
-                )
-        for window in truth:
-            end = window[1] + workload.WINDOW_MS
-            if end - 1 + workload.LATENESS_MS > meta["watermark"] and window not in held:
-                result.state_mismatches.append(
-                    f"task {WINDOW_STAGE}:{p} {window}: missing from state"
-                )
+        evs = [
+            e
+            for e, offset in sourced
+            if offset <= applied.get(f"{SOURCE_STAGE}:{e.partition}", -1)
+            and partition_for(orjson.dumps(e.key), PARTITIONS) == p
+        ]
+        if load is workload:
+            problems = _window_state_problems(evs, stores.get("op.win", []), meta["watermark"])
+        else:
+            entries = stores.get(f"op.{load.NODE}", [])
+            problems = load.state_problems(evs, entries, meta["watermark"])
+        result.state_mismatches += [f"task {WINDOW_STAGE}:{p} {x}" for x in problems]
     if not checked:  # a check that found nothing to check must not pass
-        result.state_mismatches.append(f"no window task state found under {state_dirs}")
+        result.state_mismatches.append(f"no keyed task state found under {state_dirs}")
+
+
+def _window_state_problems(
+    evs: list[workload.Event], entries: list[tuple[bytes, bytes]], watermark: int
+) -> list[str]:
+    """How the window store's ``entries`` differ from the truth over ``evs``: every window
+    held must equal it, every window not fired at ``watermark`` must be held."""
+    from kstream.operators.window.operator import decode_window_key
+
+    truth: dict[tuple[str, int], list[int]] = {}
+    for e in evs:
+        acc = truth.setdefault((e.key, e.ts - e.ts % workload.WINDOW_MS), [0, 0])
+        acc[0] += 1
+        acc[1] += e.v
+    held = {}
+    for raw_key, raw_value in entries:
+        key, start, _end = decode_window_key(raw_key)
+        held[(key, start)] = orjson.loads(raw_value)[0]
+    problems = [
+        f"{window}: {acc} != {truth.get(window)}"
+        for window, acc in held.items()
+        if truth.get(window) != acc
+    ]
+    for window in truth:
+        end = window[1] + workload.WINDOW_MS
+        if end - 1 + workload.LATENESS_MS > watermark and window not in held:
+            problems.append(f"{window}: missing from state")
+    return problems
 
 
 _COMMITTED_TASK = re.compile(rb"task ([A-Za-z0-9._-]+:\d+) checkpoint \d+ committed at position")

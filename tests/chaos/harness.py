@@ -4,14 +4,21 @@ broker, make a zombie of a worker, then verify exactly-once results.
 
     python tests/chaos/harness.py --kills 30                 # `make chaos` (Apache Kafka)
     python tests/chaos/harness.py --kills 30 --broker tansu  # on the embedded Tansu broker
+    python tests/chaos/harness.py --workload process         # a process function with timers
     run_chaos(ChaosConfig(kills=6, ...))                      # the subset inside `make test`
+
+Workloads (same input, same stage layout ``chaos-in`` -> ``key_by`` ``by-key``): ``window``
+(tests/chaos/workload.py, the default), 10 s tumbling windows; ``process``
+(tests/chaos/process_workload.py), a keyed process function with map, value and list state whose
+event-time timers emit each window's count, sum and running sum.
 
 Checks (tests/chaos/checks.py): every (key, window) result equals the independent truth (none
 missing, none inflated, none duplicated on Apache Kafka, where every reader is read_committed);
-no worker commits an offset below one committed before; the state of every window task equals
-the truth at its checkpointed position. Prints e.g. ``kafka: 38 kills (6 during commit; ...); 1
-broker restarts, 1 zombies (1 fenced), 1 broker pauses: 0 lost, 0 inflated, 0 duplicated, 0
-wrong of 10124 windows, 0 offset regressions, 0 state mismatches, restore p95 0.5 s``.
+no worker commits an offset below one committed before; the state of every keyed task (the
+windows, or the process function's states) equals the truth at its checkpointed position.
+Prints e.g. ``kafka: 38 kills (6 during commit; ...); 1 broker restarts, 1 zombies (1 fenced), 1
+broker pauses: 0 lost, 0 inflated, 0 duplicated, 0 wrong of 10124 windows, 0 offset
+regressions, 0 state mismatches, restore p95 0.5 s``.
 
 A zombie is a worker SIGSTOPped while it holds an open transaction, past its session timeout,
 until another worker has taken one of its tasks over; then it is SIGCONTed: its late commit must
@@ -28,6 +35,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +48,7 @@ import orjson
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import process_workload
 import workload
 from checks import (
     PARTITIONS,
@@ -66,6 +75,9 @@ CHECKPOINT_STEPS = [
     "apply_local",
 ]
 RESTORE_STEPS = ["restore_start"]
+#: ``--workload``: a tumbling window (the default), or a keyed process function with state and
+#: event-time timers; both read the same input and name their repartition stage ``by-key``
+WORKLOADS = {"window": workload, "process": process_workload}
 KSTREAM = str(Path(sys.executable).with_name("kstream"))
 #: what a zombie's log shows once it learnt it lost its tasks or was fenced
 _FENCED = re.compile(rb"fenced by a newer owner|checkpoint on release failed")
@@ -156,7 +168,10 @@ class Chaos:
         self.shared_state = shared
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pipeline = workdir / "chaos.yaml"
-        self.pipeline.write_text(workload.pipeline(cfg.engine))
+        load = WORKLOADS[cfg.workload]
+        self.pipeline.write_text(load.pipeline(cfg.engine))
+        for file in load.FILES:
+            shutil.copy(file, workdir / file.name)
         self.workers: dict[str, Worker] = {}
         self.result = ChaosResult(engine=cfg.engine)
         #: (zombie's log, its size when it was SIGCONTed)
@@ -245,6 +260,11 @@ class Chaos:
         return [n for n in ("w1", "w2") if n in self.workers and not self.workers[n].fault]
 
     def kill_one(self, action: str) -> None:
+        # both steady workers may still be armed (restoring, or not yet at their fault point):
+        # wait up to cfg.unarmed_wait_s for one to hit it and come back unarmed
+        deadline = time.monotonic() + self.cfg.unarmed_wait_s
+        while not self.unarmed() and time.monotonic() < deadline:
+            self.wait(0.2)
         unarmed = self.unarmed()
         if not unarmed:
             return
@@ -255,6 +275,8 @@ class Chaos:
         if action.startswith("fault:"):
             nth = 1 if self.cfg.faults_first else self.rng.randint(1, 2)
             fault = f"{action.split(':')[1]}:{nth}"
+            step = action.split(":")[1]
+            self.result.faults_armed[step] = self.result.faults_armed.get(step, 0) + 1
         time.sleep(self.rng.uniform(0.1, 1.0))
         self.start(name, fault)
 
@@ -354,8 +376,9 @@ def run_chaos(cfg: ChaosConfig) -> ChaosResult:
 def _run(cfg: ChaosConfig, broker: BrokerProcess, workdir: Path) -> ChaosResult:
     bootstrap = broker.bootstrap
     Admin(bootstrap).ensure_topics([TopicConfig("chaos-in", PARTITIONS)])
+    load = WORKLOADS[cfg.workload]
     evs = workload.events(cfg.keys, cfg.per_key, PARTITIONS, cfg.seed)
-    expected = workload.truth(evs)
+    expected = load.truth(evs)
     chaos = Chaos(cfg, broker, workdir)
     chaos.start("w1")
     chaos.start("w2")
@@ -374,14 +397,15 @@ def _run(cfg: ChaosConfig, broker: BrokerProcess, workdir: Path) -> ChaosResult:
     deadline = time.monotonic() + cfg.finish_timeout_s
     while time.monotonic() < deadline:
         chaos.wait(5)
-        if verify_sink(bootstrap, expected, ChaosResult()) == len(expected):
+        if verify_sink(bootstrap, expected, ChaosResult(), load) == len(expected):
             break
     chaos.stop_all()
     monitor.stopped.set()
     monitor.join(10)
     result = chaos.result
-    verify_sink(bootstrap, expected, result)
-    verify_state(feed, chaos.state_dirs(), result)
+    result.unit = load.UNIT
+    verify_sink(bootstrap, expected, result, load)
+    verify_state(feed, chaos.state_dirs(), result, load)
     classify_regressions(monitor, chaos.logs, result, broker_may_reapply=cfg.engine == "tansu")
     chaos.count_fenced_zombies()
     result.restore_times = restore_times(chaos.logs)
@@ -398,13 +422,35 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="window",
+        help="window: a tumbling window; process: a keyed process function with timers",
+    )
+    parser.add_argument(
+        "--unarmed-wait",
+        type=float,
+        default=None,
+        help="seconds a planned kill waits for a worker not armed with a fault point "
+        "(default: 0 for window, as before; 10 for process, so every step is hit)",
+    )
+    parser.add_argument(
         "--broker",
         choices=("kafka", "tansu"),
         default=os.environ.get("KSTREAM_TEST_BROKER", "kafka"),
     )
     args = parser.parse_args()
     cfg = ChaosConfig(
-        kills=args.kills, duration_s=args.duration, seed=args.seed, engine=args.broker
+        kills=args.kills,
+        duration_s=args.duration,
+        seed=args.seed,
+        engine=args.broker,
+        workload=args.workload,
+        unarmed_wait_s=(
+            args.unarmed_wait
+            if args.unarmed_wait is not None
+            else (10.0 if args.workload == "process" else 0.0)
+        ),
     )
     result = run_chaos(cfg)
     print(result.line())

@@ -34,11 +34,17 @@ class ChaosConfig:
     #: its tasks have moved to another worker (at most ``zombie_wait_s``), then SIGCONTed
     zombies: int = 1
     zombie_wait_s: float = 40.0
+    #: how long a planned kill waits for a steady worker not armed with a fault point (0: the
+    #: kill is skipped when both are armed)
+    unarmed_wait_s: float = 0.0
     #: one state directory for all workers (processes on one machine, tasks handed over through
     #: RocksDB's lock), or one per worker (machines of their own: a task that moves is restored
     #: from its changelog). Default: shared on Tansu (its changelogs can hold aborted entries),
     #: one per worker on Apache Kafka.
     shared_state: bool | None = None
+    #: ``window`` (a tumbling window) or ``process`` (a keyed process function with state and
+    #: event-time timers): tests/chaos/workload.py, tests/chaos/process_workload.py
+    workload: str = "window"
 
 
 @dataclass
@@ -58,6 +64,8 @@ class ChaosResult:
     state_mismatches: list[str] = field(default_factory=list)
     restore_times: list[float] = field(default_factory=list)
     fault_hits: dict[str, int] = field(default_factory=dict)
+    #: fault points a restarted worker was armed with (each hit is in ``fault_hits``)
+    faults_armed: dict[str, int] = field(default_factory=dict)
     broker_pauses: int = 0
     broker_restarts: int = 0
     zombies: int = 0
@@ -66,6 +74,8 @@ class ChaosResult:
     #: why windows are missing, when they are (see checks.stable_offsets)
     diagnosis: list[str] = field(default_factory=list)
     workdir: str = ""
+    #: what the sink holds: ``windows``, or ``window sums`` of the process workload
+    unit: str = "windows"
 
     @property
     def ok(self) -> bool:
@@ -93,7 +103,7 @@ class ChaosResult:
             f"hit: {hits}); {self.broker_restarts} broker restarts, {self.zombies} zombies "
             f"({self.zombies_fenced} fenced), {self.broker_pauses} broker pauses: "
             f"{self.lost} lost, {self.inflated} inflated, {self.duplicated} duplicated, "
-            f"{self.wrong} wrong of {self.windows} windows, "
+            f"{self.wrong} wrong of {self.windows} {self.unit}, "
             f"{len(self.offset_regressions)} offset regressions{stale}, "
             f"{len(self.state_mismatches)} state mismatches, restore p95 {p95:.1f} s"
         )

@@ -8,12 +8,18 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 WINDOW_MS = 10_000
 LATENESS_MS = 2_000
 BOUND_MS = 3_000
 BASE_TS = 1_700_000_000_000
 FLUSH_KEY = "__flush__"
+#: files the pipeline needs next to it (none: no ``python:`` reference)
+FILES: list[Path] = []
+#: what the sink holds, for the result line
+UNIT = "windows"
 
 _PIPELINE = f"""
 pipeline: chaos
@@ -87,3 +93,8 @@ def truth(evs: list[Event]) -> dict[tuple[str, int], tuple[int, int]]:
         acc[0] += 1
         acc[1] += e.v
     return {k: (a[0], a[1]) for k, a in out.items()}
+
+
+def entry(row: dict[str, Any]) -> tuple[tuple[str, int], tuple[int, int]]:
+    """A sink record as ``((key, window_start), (count, sum of v))``."""
+    return (row["key"], row["window_start"]), (row["n"], row["total"])

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
 
-from harness import ChaosConfig, run_chaos
+from harness import CHECKPOINT_STEPS, ChaosConfig, run_chaos
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -48,3 +48,39 @@ def test_chaos_subset_exactly_once(tmp_path: Path, broker_engine: str) -> None:
         assert result.broker_restarts == 1 and result.zombies == 1, result.line()
     # random kills spare workers armed with a fault point, so fewer than planned may land
     assert result.kills >= 6, result.line()
+
+
+def test_chaos_process_function_with_timers_exactly_once(
+    tmp_path: Path, broker_engine: str
+) -> None:
+    """The process workload (tests/chaos/process_workload.py: map, value and list state,
+    event-time timers): a SIGKILL at every checkpoint step and at a restore, while input flows,
+    then every timer-driven record exactly once (on Apache Kafka) with the truth's values."""
+    result = run_chaos(
+        ChaosConfig(
+            kills=8,
+            duration_s=25,
+            keys=100,
+            per_key=300,
+            seed=3,
+            workdir=tmp_path,
+            engine=broker_engine,
+            workload="process",
+            # every fault point armed first, and a planned kill waits for a worker not armed
+            # yet, so each checkpoint step is reached while records flow
+            faults_first=True,
+            unarmed_wait_s=10,
+            kill_on_remove=True,
+            broker_pauses=0,
+            broker_restarts=0,
+            zombies=0,
+        )
+    )
+    print(result.line())
+    assert result.ok, result.line()
+    assert result.lost == 0 and result.inflated == 0 and result.wrong == 0, result.line()
+    assert result.offset_regressions == [], result.offset_regressions[:5]
+    if broker_engine == "kafka":
+        assert result.duplicated == 0, result.line()
+    assert set(CHECKPOINT_STEPS) <= set(result.fault_hits), (result.faults_armed, result.line())
+    assert result.windows > 1000, result.line()
