@@ -43,6 +43,8 @@ log = logging.getLogger("kstream.runtime.runner")
 
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
+#: seconds a bounded run that read nothing waits for its end offsets to say why
+PROBE_WAIT_S = 30.0
 
 
 class Runner(GroupMembership, BoundedRun, RunStatus):
@@ -245,7 +247,12 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
     def _note_finished_group(self) -> None:
         """A bounded run that read nothing because the group had read its sources to the end
         says so (:func:`~kstream.runtime.start_checks.finished_group_note`)."""
-        if self.options.bounded and self._ends_known and not self.status().records_in:
+        if not self.options.bounded or self.status().records_in:
+            return
+        if self._probe is not None and not self._ends_known:
+            # tasks restored as finished end the loop before the end-offset probe is done
+            self._probe.join(PROBE_WAIT_S)
+        if self._ends_known:
             note = finished_group_note(self.plan.prefix, self.start_positions, self.end_offsets)
             if note:
                 log.warning("%s", note)
