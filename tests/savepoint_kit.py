@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kstream.operators.aggregations import from_storable
 from kstream.pipeline.load import load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint
@@ -113,7 +112,7 @@ def _held(op: Any) -> list[dict[str, Any]]:
             for start, slot in state.open.items()
         ]
     if op.spec.type == "global":
-        return [{"key": key, **agg.result(from_storable(agg, acc))} for key, acc in op.accs.items()]
+        return [{"key": key, **agg.result(entry[0])} for key, entry in op.store.items()]
     return [
         {"key": key, "window_start": start, "window_end": end, **agg.result(acc)}
         for (key, start, end), acc in op.windows.items()

@@ -157,6 +157,7 @@ def apply_local(cp: Checkpoint) -> None:
     rt = cp.rt
     rt.store.apply(cp.changes, cp.meta)
     rt.store.drop_prepared()
+    rt.task.hooks.stores.checkpointed()
     rt.checkpoint_id += 1
     rt.committed_position = rt.task.position
     rt.committed_positions = dict(rt.task.positions)
@@ -182,7 +183,7 @@ def run_checkpoint(rt: TaskRuntime, consumer: Any, now_ms: int) -> bool:
     """
     task = rt.task
     moved = task.positions != rt.committed_positions or rt.outputs_since_commit
-    if not moved and not any(w.dirty for w in task.windows):
+    if not moved and not task.executor.has_state_changes:
         rt.last_checkpoint_ms = now_ms
         return False
     cp = Checkpoint(rt, consumer)

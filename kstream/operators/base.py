@@ -22,10 +22,15 @@ keeps the per-record path to one call per node.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from kstream.graph.plan import store_name
+from kstream.state.cache import Codec, KeyValueStore, StoreProvider
 from kstream.time.timers import TimerService
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: Receives one record: ``(key, value, timestamp_ms)``.
 Receiver = Callable[[Any, Any, int], None]
@@ -80,11 +85,19 @@ class OperatorContext:
         node_id: the node's id (names its stores).
         out: its output ports.
         clock: processing time, epoch ms.
+        stores: the task's state stores (default: in memory, for tests and the driver).
     """
 
     node_id: str
     out: Output
     clock: Callable[[], int]
+    stores: StoreProvider = field(default_factory=StoreProvider)
+
+    def store(self, name: str, codec: Codec[K, V]) -> KeyValueStore[K, V]:
+        """The node's state store ``name`` (``""``: its default store), column family
+        ``op.<node-id>[.<name>]``: RocksDB behind a bounded cache when the task has local
+        state (:mod:`kstream.state.cache`), else in memory."""
+        return self.stores.store(store_name(self.node_id, name), codec)
 
 
 class Operator:

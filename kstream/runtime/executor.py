@@ -34,6 +34,7 @@ from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, ProcessSpec, SinkSpec, WindowSpec
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
+from kstream.state.cache import StoreProvider
 from kstream.time.timers import PROCESSING_TIME
 
 #: ``(topic, key, value, timestamp_ms, headers, partition)``: the task's output.
@@ -67,6 +68,7 @@ class TaskHooks:
         next_seq: the ``kstream.seq`` header value of the next repartition record.
         clock: processing time, epoch ms.
         late_listener: also told of every late element (the test driver).
+        stores: the task's state stores (RocksDB behind the process's cache, or in memory).
     """
 
     task_id: str
@@ -77,6 +79,7 @@ class TaskHooks:
     clock: Callable[[], int]
     late_listener: Callable[[WindowOperator, list[LateRecord]], None] | None = None
     record: RecordContext = field(default_factory=RecordContext)
+    stores: StoreProvider = field(default_factory=StoreProvider)
 
 
 class NodeExecutor:
@@ -167,7 +170,7 @@ class NodeExecutor:
         op = next(o for o in self.stage.operators if o.id == node_id)
         node = self.nodes[node_id]
         ports = {ref.port: readers for ref, readers in self._readers.items() if ref.node == node_id}
-        node.open(OperatorContext(node_id, Output(ports), self.hooks.clock))
+        node.open(OperatorContext(node_id, Output(ports), self.hooks.clock, self.hooks.stores))
         policy = self._policy(op, node_id, node_id)
         derived = self._is_derived(op.inputs)
         self._read(op.inputs, self._guard(node.receiver(), policy, derived))
@@ -333,6 +336,11 @@ class NodeExecutor:
             if timers is not None and due is not None and due <= now:
                 timers.advance_processing_time(now, partial(node.on_timer, domain=PROCESSING_TIME))
             node.on_processing_time(now)
+
+    @property
+    def has_state_changes(self) -> bool:
+        """Whether any node's state changed since the last :meth:`state_changes`."""
+        return self.hooks.stores.dirty or any(w.dirty for w in self.windows)
 
     def state_changes(self) -> dict[str, Changes]:
         """Per store name (``op.<node-id>``), each key changed since the last call."""

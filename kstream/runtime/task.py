@@ -35,6 +35,7 @@ from kstream.runtime.markers import MarkerSender
 from kstream.runtime.merge import InputMerger
 from kstream.runtime.policy import ErrorRouter, Policy, derived_origin, message_origin
 from kstream.runtime.task_state import TaskState
+from kstream.state.cache import StoreProvider
 from kstream.time.timestamps import now_ms
 from kstream.time.valve import WatermarkValve
 from kstream.time.watermarks import (
@@ -66,6 +67,8 @@ class Task(TaskState):
         upstream_tasks: tasks writing each repartition topic the stage reads (by topic; an int:
             the same count for all), 0 for a stage reading only sources.
         clock: processing-time clock in epoch ms.
+        stores: the task's state stores (RocksDB behind the process's cache); default: in
+            memory (the broker-free driver).
 
     Raises:
         ExpressionError: when an expression or user function fails to compile/load.
@@ -81,6 +84,7 @@ class Task(TaskState):
         out_partitions: Mapping[str, int] | int = 0,
         upstream_tasks: Mapping[str, int] | int = 0,
         clock: Callable[[], int] = now_ms,
+        stores: StoreProvider | None = None,
     ) -> None:
         self.plan, self.stage, self.partition, self.emit = plan, stage, partition, emit
         self.id = task_id(stage, partition)
@@ -93,6 +97,7 @@ class Task(TaskState):
         self._current: Any = None  # the record being processed (None: timers, end of input)
         self._rejected = False  # the current record went to the error policy
         self.hooks = TaskHooks(self.id, emit, self.counters, self._on_bad, self._next_seq, clock)
+        self.hooks.stores = stores or StoreProvider()
         self.executor = NodeExecutor(plan, stage, self.hooks)
         self.windows = self.executor.windows
         self._watermark = MIN_WATERMARK

@@ -166,10 +166,27 @@ def dir_size(path: Path) -> int:
     return total
 
 
-def _options() -> rocksdict.Options:
+@dataclass(frozen=True)
+class RocksTuning:
+    """The RocksDB knobs kstream exposes (``state: {rocksdb: {...}}``, docs/state.md), in
+    bytes, per task database: ``block_cache`` (reads of state not in the Python cache) and
+    ``write_buffer`` (one memtable per store; at most two are kept before a flush). A bloom
+    filter (10 bits per key) makes a miss for an absent key cheap."""
+
+    block_cache: int = 8 * 1024 * 1024
+    write_buffer: int = 8 * 1024 * 1024
+
+
+def _options(tuning: RocksTuning) -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
+    opts.set_write_buffer_size(tuning.write_buffer)
+    opts.set_max_write_buffer_number(2)
+    table = rocksdict.BlockBasedOptions()
+    table.set_bloom_filter(10, False)
+    table.set_block_cache(rocksdict.Cache(tuning.block_cache))
+    opts.set_block_based_table_factory(table)
     return opts
 
 
@@ -179,19 +196,21 @@ class TaskStore:
     Args:
         path: the task directory (created if missing).
         stores: column families to open besides ``meta``.
+        tuning: RocksDB memory knobs (defaults: :class:`RocksTuning`).
 
     Raises:
         StateError: when another process holds the RocksDB lock (never two writers), or the
             files are corrupt.
     """
 
-    def __init__(self, path: Path, stores: list[str]) -> None:
+    def __init__(self, path: Path, stores: list[str], tuning: RocksTuning | None = None) -> None:
         self.path = path
         self.stores = list(stores)
         path.mkdir(parents=True, exist_ok=True)
-        families = {name: rocksdict.Options(raw_mode=True) for name in [META_CF, *self.stores]}
+        options = _options(tuning or RocksTuning())
+        families = {name: options for name in [META_CF, *self.stores]}
         try:
-            self._db = rocksdict.Rdict(str(path / "db"), _options(), column_families=families)
+            self._db = rocksdict.Rdict(str(path / "db"), options, column_families=families)
         except Exception as exc:  # rocksdict raises plain Exception subclasses
             text = str(exc)
             if "lock" in text.lower():
@@ -216,6 +235,12 @@ class TaskStore:
     def items(self, store: str) -> Iterator[tuple[bytes, bytes]]:
         """Every entry of ``store`` in key order (time order for window stores)."""
         yield from self._families[store].items()
+
+    def backend(self, store: str) -> Any:
+        """The committed entries of ``store`` for a :class:`~kstream.state.cache.KeyValueStore`
+        (``get(key) -> bytes | None``, ``items()`` in key order): the column family itself,
+        read without a copy. Valid until :meth:`close`."""
+        return self._families[store]
 
     def apply(self, changes: Changes, meta: dict[str, Any]) -> None:
         """Apply one checkpoint's changes and metadata atomically (one WriteBatch)."""

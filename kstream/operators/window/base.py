@@ -28,7 +28,9 @@ import orjson
 
 from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
+from kstream.operators.base import OperatorContext
 from kstream.pipeline.spec import WindowSpec
+from kstream.state.cache import KeyValueStore
 from kstream.time.timers import TimerService
 
 Record = tuple[Any, Any, int]
@@ -61,6 +63,37 @@ def window_key_text(wid: WindowId) -> str:
     return orjson.dumps({"key": key, "window_start": start, "window_end": end}).decode()
 
 
+class EntryField:
+    """One field of every entry of a store, as a mapping (``get``, ``[key] = value``, ``pop``):
+    lets the shared emit-mode code keep, e.g., a window's last emitted result inside the
+    window's own store entry instead of a dict in memory. Writing puts the entry back."""
+
+    def __init__(self, store: KeyValueStore[Any, list[Any]], index: int) -> None:
+        self.store, self.index = store, index
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        entry = self.store.get(key)
+        if entry is None:
+            return default
+        value = entry[self.index]
+        return default if value is None else value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        entry = self.store.get(key)
+        if entry is not None:
+            entry[self.index] = value
+            self.store.put(key, entry)
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        entry = self.store.get(key)
+        if entry is None or entry[self.index] is None:
+            return default
+        value = entry[self.index]
+        entry[self.index] = None
+        self.store.put(key, entry)
+        return value
+
+
 class LateRecord(tuple):
     """``(key, value, timestamp_ms, window_start, window_end, watermark)`` of a dropped element.
 
@@ -83,7 +116,6 @@ class WindowOperator:
         late: dropped elements since the caller last cleared it (:class:`LateRecord` tuples).
         late_count: total dropped elements (never reset).
         next_timer: the smallest watermark (ms) at which :meth:`advance` has work to do.
-        dirty: state keys changed since the last :meth:`changes`.
         timers: the operator's persistent event-time timers (None: count windows and the
             global aggregation fire on counts and at the end of input, without timers).
     """
@@ -106,7 +138,6 @@ class WindowOperator:
         self._reset()
 
     def _reset(self) -> None:
-        self.dirty: set[Any] = set()
         self.emitted: dict[Hashable, dict[str, Any]] = {}
         self.since: dict[Hashable, int] = {}
         self.next_early: int | None = None
@@ -118,6 +149,10 @@ class WindowOperator:
         return self.every is not None or self.early_count is not None
 
     # -- operator interface -------------------------------------------------------------------
+
+    def bind(self, ctx: OperatorContext) -> None:
+        """Move the operator's state into the node's stores of ``ctx`` (before a restore;
+        without a call it stays in in-memory stores)."""
 
     #: ``process(key, value, ts, wm) -> results``: add one element (event time ``ts`` ms) under
     #: watermark ``wm``; returns the results it causes (late-but-allowed re-firing, early
@@ -151,9 +186,14 @@ class WindowOperator:
         None)`` where None is a deletion. Clears the change set."""
         raise NotImplementedError
 
+    @property
+    def dirty(self) -> bool:
+        """Whether state changed since the last :meth:`changes`."""
+        raise NotImplementedError
+
     def discard_changes(self) -> None:
         """Forget the change set (after a restore)."""
-        self.dirty.clear()
+        self.changes()
 
     def restore(
         self,

@@ -33,11 +33,13 @@ from typing import Any
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
+from kstream.operators.base import OperatorContext
 from kstream.operators.window.assign import count_window_starts
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
     NEVER,
+    EntryField,
     Record,
     WindowOperator,
     decode_window_key,
@@ -45,6 +47,7 @@ from kstream.operators.window.base import (
     window_key_text,
 )
 from kstream.pipeline.spec import WindowSpec
+from kstream.state.cache import Codec, KeyValueStore
 
 __all__ = ["CountWindowOperator", "GlobalOperator"]
 
@@ -81,8 +84,14 @@ class CountWindowOperator(WindowOperator):
         self.span = min(self.size, self.slide) if spec.accumulation == "discarding" else self.size
         self.track_emitted = False  # each window fires once: changelog rows are all +I
 
+    @property
+    def dirty(self) -> bool:
+        """Whether a window changed since the last :meth:`changes`."""
+        return bool(self._dirty_keys)
+
     def _reset(self) -> None:
         super()._reset()
+        self._dirty_keys: set[Any] = set()
         self.keys: dict[Any, _CountKey] = {}
 
     def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
@@ -98,7 +107,7 @@ class CountWindowOperator(WindowOperator):
             state = self.keys[key] = _CountKey()
         index = state.n
         state.n += 1
-        self.dirty.add(key)
+        self._dirty_keys.add(key)
         for start in count_window_starts(index, self.span, self.slide):
             state.open.setdefault(start, [self.agg.new(), ts, ts])
         out: list[Record] = []
@@ -124,7 +133,7 @@ class CountWindowOperator(WindowOperator):
         is unclipped (negative for the first firings' windows), the window ends at
         ``start + span``."""
         out: list[tuple[bytes, bytes | None]] = []
-        for key in self.dirty:
+        for key in self._dirty_keys:
             state = self.keys[key]
             open_ = [
                 [start, to_storable(self.agg, acc), lo, hi]
@@ -132,7 +141,7 @@ class CountWindowOperator(WindowOperator):
             ]
             stored = {"n": state.n, "open": open_}
             out.append((encode_window_key((key, 0, 0)), orjson.dumps(stored)))
-        self.dirty.clear()
+        self._dirty_keys.clear()
         return out
 
     def restore(
@@ -156,7 +165,7 @@ class CountWindowOperator(WindowOperator):
             state = self.keys[key] = _CountKey(int(stored["n"]))
             for start, acc, lo, hi in stored["open"]:
                 state.open[int(start)] = [from_storable(self.agg, acc), lo, hi]
-        self.dirty.clear()
+        self._dirty_keys.clear()
 
     def open_windows(self) -> int:
         """Number of open (incomplete) count windows."""
@@ -164,7 +173,8 @@ class CountWindowOperator(WindowOperator):
 
 
 class GlobalOperator(WindowOperator):
-    """A running aggregate per key (see the module docstring).
+    """A running aggregate per key (see the module docstring), one state-store entry per key:
+    ``[accumulator, last emitted result or None, elements since then, max event ts]``.
 
     Args:
         spec: ``type: global``; ``trigger`` optional (default ``{count: 1}`` unless ``final``).
@@ -175,15 +185,36 @@ class GlobalOperator(WindowOperator):
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
+        self.codec: Codec[Any, list[Any]] = Codec(
+            _encode_global_key, _decode_global_key, self._encode_entry, self._decode_entry
+        )
+        self.store: KeyValueStore[Any, list[Any]] = KeyValueStore(self.codec)
         super().__init__(spec, aggregator, clock)
         if not self.triggered and self.mode != "final":
             self.early_count = 1
 
     def _reset(self) -> None:
         super()._reset()
-        self.accs: dict[Any, list[Any]] = {}
-        self.max_ts: dict[Any, int] = {}
+        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
         self.next_timer = MAX_WATERMARK
+
+    def bind(self, ctx: OperatorContext) -> None:
+        """Keep the per-key state in the node's default store (RocksDB behind the cache)."""
+        self.store = ctx.store("", self.codec)
+        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
+
+    @property
+    def dirty(self) -> bool:
+        """Whether a key changed since the last :meth:`changes`."""
+        return self.store.dirty
+
+    def _encode_entry(self, entry: list[Any]) -> bytes:
+        acc, emitted, since, max_ts = entry
+        return orjson.dumps([to_storable(self.agg, acc), emitted, since, max_ts])
+
+    def _decode_entry(self, raw: bytes) -> list[Any]:
+        acc, emitted, since, max_ts = orjson.loads(raw)
+        return [from_storable(self.agg, acc), emitted, int(since or 0), int(max_ts)]
 
     def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
         """Aggregate one element (event time ``ts`` ms; ``wm`` is ignored); returns the key's
@@ -193,49 +224,58 @@ class GlobalOperator(WindowOperator):
             RecordError: an aggregation cannot use the element (before any state changes).
         """
         values = self.agg.extract(value)
-        acc = self.accs.get(key)
-        if acc is None:
-            acc = self.accs[key] = self.agg.new()
-            self.max_ts[key] = ts
-        elif ts > self.max_ts[key]:
-            self.max_ts[key] = ts
-        self.agg.apply(acc, values, ts, value)
-        self.dirty.add(key)
+        store = self.store
+        entry = store.get(key)
+        if entry is None:
+            entry = [self.agg.new(), None, 0, ts]
+        elif ts > entry[3]:
+            entry[3] = ts
+        self.agg.apply(entry[0], values, ts, value)
         if self.triggered and self._touched(key):
-            return self._emit(key)
+            entry[2] = 0
+            store.put(key, entry)
+            return self._emit(key, entry)
+        entry[2] = self.since.get(key, 0)
+        store.put(key, entry)
         return []
 
     def advance(self, wm: int) -> list[Record]:
         """At end of input (``wm`` = +infinity) the global window closes: emit every key in
-        ``final`` mode, else every key changed since its last emission."""
+        ``final`` mode (a scan of the store), else every key changed since its last
+        emission."""
         if wm < MAX_WATERMARK:
             return []
         self.next_timer = NEVER
-        keys = list(self.accs) if self.mode == "final" else list(self.since)
         out: list[Record] = []
-        for key in keys:
-            out.extend(self._emit(key))
+        if self.mode == "final":
+            for key, entry in self.store.items():
+                out.extend(self._emit(key, entry))
+            return out
+        for key in list(self.since):
+            out.extend(self._fire_early(key))
         return out
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
-        return self._emit(ident) if ident in self.accs else []
+        entry = self.store.get(ident)
+        if entry is None:
+            self.since.pop(ident, None)
+            return []
+        return self._emit(ident, entry)
 
-    def _emit(self, key: Any) -> list[Record]:
+    def _emit(self, key: Any, entry: list[Any]) -> list[Record]:
         value = {"key": key}
-        value.update(self.agg.result(self.accs[key]))
-        return self._records(key, key, key, value, self.max_ts[key])
+        value.update(self.agg.result(entry[0]))
+        pending = entry[2] or key in self.since
+        out = self._records(key, key, key, value, entry[3])
+        if pending:  # the emission resets the key's count of unemitted elements
+            entry[2] = 0
+            self.store.put(key, entry)
+        return out
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each key changed since the last call, once: ``(store key, JSON value)`` with value
         ``[accumulator, last emitted result or null, elements since then, max event ts]``."""
-        out: list[tuple[bytes, bytes | None]] = []
-        for key in self.dirty:
-            acc = to_storable(self.agg, self.accs[key])
-            stored = [acc, self.emitted.get(key), self.since.get(key, 0), self.max_ts[key]]
-            raw_key = encode_window_key((key, MIN_WATERMARK, MAX_WATERMARK))
-            out.append((raw_key, orjson.dumps(stored)))
-        self.dirty.clear()
-        return out
+        return self.store.changes()
 
     def restore(
         self,
@@ -243,24 +283,26 @@ class GlobalOperator(WindowOperator):
         wm: int,
         timers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        """Replace the state with stored ``entries`` (``wm`` and ``timers`` are not used).
+        """Start from stored ``entries`` (``wm`` and ``timers`` are not used): a store backed
+        by RocksDB reads them on demand; the keys with unemitted elements are remembered.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
-        for raw_key, raw_value in entries:
-            key = decode_window_key(raw_key)[0]
-            acc, emitted, since, max_ts = orjson.loads(raw_value)
-            self.accs[key] = from_storable(self.agg, acc)
-            self.max_ts[key] = int(max_ts)
-            if emitted is not None:
-                self.emitted[key] = emitted
-            if since:
-                self.since[key] = int(since)
-        self.dirty.clear()
+        for key, entry in self.store.restore(entries):
+            if entry[2]:
+                self.since[key] = entry[2]
         self._rearm()
 
     def open_windows(self) -> int:
         """Number of keys held in state."""
-        return len(self.accs)
+        return len(self.store)
+
+
+def _encode_global_key(key: Any) -> bytes:
+    return encode_window_key((key, MIN_WATERMARK, MAX_WATERMARK))
+
+
+def _decode_global_key(raw: bytes) -> Any:
+    return decode_window_key(raw)[0]

@@ -93,6 +93,7 @@ class WindowNode(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
+        self.window.bind(ctx)
         self._out = ctx.out.emitter()
         self.watermark = -(2**63)
 

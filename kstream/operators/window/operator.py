@@ -83,8 +83,14 @@ class TimeWindowOperator(WindowOperator):
         )
         self.process = self._select_process()
 
+    @property
+    def dirty(self) -> bool:
+        """Whether a window changed since the last :meth:`changes`."""
+        return bool(self._dirty_keys)
+
     def _reset(self) -> None:
         super()._reset()
+        self._dirty_keys: set[Any] = set()
         self.windows: dict[WindowId, list[Any]] = {}
         #: windows whose contents a discarding firing purged, with no element since
         self.empty: set[WindowId] = set()
@@ -182,7 +188,7 @@ class TimeWindowOperator(WindowOperator):
         if acc is None:
             acc = self._create(wid, wm)
         self.agg.apply(acc, values, ts, value)
-        self.dirty.add(wid)
+        self._dirty_keys.add(wid)
         self.empty.discard(wid)
         if wid[2] - 1 <= wm:
             return self._emit(wid, acc)
@@ -204,7 +210,7 @@ class TimeWindowOperator(WindowOperator):
             acc[:] = self.agg.merge(acc, self.windows.pop(w))
             self._unregister(w)
             self.empty.discard(w)
-            self.dirty.add(w)
+            self._dirty_keys.add(w)
         if carried:
             self.since[wid] = carried
         self.sessions[wid[0]] = [w for w in existing if w not in merging] + [wid]
@@ -255,9 +261,9 @@ class TimeWindowOperator(WindowOperator):
         del self.windows[wid]
         self.empty.discard(wid)
         if wid in self.persisted:
-            self.dirty.add(wid)
+            self._dirty_keys.add(wid)
         else:  # never reached the store: no deletion to write
-            self.dirty.discard(wid)
+            self._dirty_keys.discard(wid)
         self.emitted.pop(wid, None)
         self.since.pop(wid, None)
         if self.spec.type == "session":
@@ -276,7 +282,7 @@ class TimeWindowOperator(WindowOperator):
         if self.discarding:
             self.windows[wid] = self.agg.new()
             self.empty.add(wid)
-            self.dirty.add(wid)
+            self._dirty_keys.add(wid)
         return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
@@ -288,7 +294,7 @@ class TimeWindowOperator(WindowOperator):
         is a deletion. Clears the change set."""
         out: list[tuple[bytes, bytes | None]] = []
         persisted = self.persisted
-        for wid in self.dirty:
+        for wid in self._dirty_keys:
             acc = self.windows.get(wid)
             if acc is None:
                 # a window opened and purged within one checkpoint interval never reached
@@ -302,7 +308,7 @@ class TimeWindowOperator(WindowOperator):
                     stored.append(True)
                 out.append((encode_window_key(wid), orjson.dumps(stored)))
                 persisted.add(wid)
-        self.dirty.clear()
+        self._dirty_keys.clear()
         return out
 
     def restore(
@@ -335,7 +341,7 @@ class TimeWindowOperator(WindowOperator):
                 self.empty.add(wid)
             if self.spec.type == "session":
                 self.sessions.setdefault(wid[0], []).append(wid)
-        self.dirty.clear()
+        self._dirty_keys.clear()
         self.persisted = set(self.windows)
         self.next_timer = self.timers.next_event_time
         self._rearm()
