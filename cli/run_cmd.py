@@ -62,6 +62,14 @@ def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
     help="Warn once an input has held a stage's watermark back this long (processing time) "
     "while the others advanced.",
 )
+@click.option(
+    "--state-cache",
+    "state_cache",
+    callback=lambda ctx, param, value: parse_size(value, "--state-cache"),
+    metavar="SIZE",
+    help="The process's state cache (64MB, 1GB, ...), overriding the pipeline's state: {cache}; "
+    "see docs/state.md.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
 def run(
@@ -74,6 +82,7 @@ def run(
     allow_non_restored_state: bool,
     force: bool,
     held_warning_s: float,
+    state_cache: int | None,
     verbose: bool,
 ) -> None:
     """Run PIPELINE (a YAML file) as one process of its consumer group.
@@ -89,6 +98,7 @@ def run(
       kstream run examples/flights-hourly.yaml
       kstream run examples/flights-hourly.yaml --group hourly-v2 --state-dir /tmp/k2
       kstream run examples/flights-hourly.yaml --from-savepoint savepoints/sp1 --group hourly-v2
+      kstream run examples/flights-dedup.yaml --state-cache 256MB
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -105,6 +115,7 @@ def run(
         allow_non_restored_state=allow_non_restored_state,
         force=force,
         held_watermark_warning_ms=int(held_warning_s * 1000),
+        state_cache_bytes=state_cache,
     )
     runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)
@@ -119,6 +130,23 @@ def run(
         f"{final.dead_letter:,} dead-lettered in {final.elapsed_s:.1f} s",
         err=True,
     )
+
+
+def parse_size(value: str | None, option: str) -> int | None:
+    """A size option (``64MB``, ``512KiB``, bytes) in bytes, with pydantic's ``ByteSize``."""
+    if value is None:
+        return None
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        size = int(TypeAdapter(ByteSize).validate_python(value))
+    except ValidationError:
+        size = 0
+    if size <= 0:
+        raise click.BadParameter(
+            f"{value!r} is not a size; write e.g. 64MB or 1GB", param_hint=option
+        )
+    return size
 
 
 def run_live(runner: Runner, console: Console, pipeline: str) -> Status:

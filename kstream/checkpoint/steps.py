@@ -81,6 +81,11 @@ class TaskRuntime:
             raise StateError(f"task {self.task.id}: transaction {self.state.value} -> {new.value}")
         self.state = new
 
+    def close_state(self) -> None:
+        """Give the task's state cache back to the process budget and close its RocksDB."""
+        self.task.hooks.stores.release()
+        self.store.close()
+
     def open(self) -> None:
         """Begin the next transaction."""
         self.producer.begin()

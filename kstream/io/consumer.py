@@ -6,7 +6,7 @@ one-partition control topics.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -104,6 +104,10 @@ def cached_end_offsets(
     return out
 
 
+#: Receives the records of one topic read in one fetch, in offset order.
+OnRecords = Callable[[str, list[tuple[bytes, bytes | None]]], None]
+
+
 def read_partitions_to_end(
     bootstrap: str,
     settings: Mapping[str, Any],
@@ -112,41 +116,65 @@ def read_partitions_to_end(
     timeout_s: float = 30.0,
 ) -> dict[str, list[tuple[bytes, bytes | None]]]:
     """Every ``(key, value)`` of partition ``partition`` of each of ``topics``, from the
-    beginning to its end, read with one consumer and ``isolation.level=read_committed`` (a
-    task's changelogs on restore: one connection and one fetch session for all of them). A
-    missing topic reads as empty.
+    beginning to its end, held in memory (see :func:`stream_partitions_to_end`).
 
     Returns:
         Per topic its records in offset order.
 
     Raises:
-        BrokerError: a fetch fails, or not every partition reached its end within
-            ``timeout_s`` seconds.
+        BrokerError: as :func:`stream_partitions_to_end`.
+    """
+    out: dict[str, list[tuple[bytes, bytes | None]]] = {t: [] for t in topics}
+    stream_partitions_to_end(
+        bootstrap, settings, topics, partition, lambda t, rs: out[t].extend(rs), timeout_s
+    )
+    return out
+
+
+def stream_partitions_to_end(
+    bootstrap: str,
+    settings: Mapping[str, Any],
+    topics: Sequence[str],
+    partition: int,
+    on_records: OnRecords,
+    timeout_s: float = 30.0,
+) -> None:
+    """Hand every ``(key, value)`` of partition ``partition`` of each of ``topics``, from the
+    beginning to its end, to ``on_records`` batch by batch (nothing is accumulated), read with
+    one consumer and ``isolation.level=read_committed`` (a task's changelogs on restore: one
+    connection and one fetch session for all of them). A missing topic reads as empty.
+
+    Raises:
+        BrokerError: a fetch fails, or ``timeout_s`` seconds pass without a record while some
+            partition has not reached its end.
     """
     conf = consumer_config(bootstrap, "kstream-restore", settings)
     conf.update({"enable.partition.eof": True, "isolation.level": "read_committed"})
     consumer = new_consumer(conf)
-    out: dict[str, list[tuple[bytes, bytes | None]]] = {t: [] for t in topics}
     try:
         pending = _existing_topics(consumer, topics, timeout_s)
         if pending:
             consumer.assign([TopicPartition(t, partition, OFFSET_BEGINNING) for t in pending])
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
+            batch: dict[str, list[tuple[bytes, bytes | None]]] = {}
             for msg in consumer.consume(10_000, 0.5):
                 topic, err = str(msg.topic()), msg.error()
                 if err is None:
-                    out[topic].append((msg.key() or b"", msg.value()))
+                    batch.setdefault(topic, []).append((msg.key() or b"", msg.value()))
                 elif err.code() in (PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     pending.discard(topic)
                 else:
                     raise BrokerError(f"restore from {topic}[{partition}]: {err.str()}")
+            for topic, records in batch.items():
+                on_records(topic, records)
+            if batch:  # progress: the timeout is for a stalled read, not a long one
+                deadline = time.monotonic() + timeout_s
         if pending:
             raise BrokerError(
                 f"restore from {', '.join(sorted(pending))} [partition {partition}] did not "
-                f"reach the end in {timeout_s} s"
+                f"reach the end ({timeout_s} s without a record)"
             )
-        return out
     finally:
         consumer.close()
 

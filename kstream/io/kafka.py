@@ -41,6 +41,7 @@ from kstream.io.consumer import (
     read_partitions_to_end,
     resume,
     seek,
+    stream_partitions_to_end,
 )
 from kstream.io.registry import SchemaRegistry, schema_registry
 from kstream.io.task_producer import CALL_GRACE_S, TaskProducer, produce_json
@@ -80,6 +81,7 @@ __all__ = [
     "resume",
     "schema_registry",
     "seek",
+    "stream_partitions_to_end",
     "topic_partition",
     "translate",
 ]

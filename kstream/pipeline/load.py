@@ -105,8 +105,10 @@ from kstream.pipeline.model import (
     Checkpoint,
     EventTime,
     PipelineFile,
+    RocksDb,
     Sink,
     Source,
+    State,
     Watermark,
     keys_of,
     required_of,
@@ -118,6 +120,7 @@ from kstream.pipeline.spec import (
     PipelineSpec,
     SinkSpec,
     SourceSpec,
+    StateSpec,
     TimeKind,
     TimeSpec,
     TimeUnit,
@@ -135,6 +138,7 @@ from kstream.pipeline.yamlnodes import (
     read_duration,
     read_enum,
     read_positive_int,
+    read_size,
     read_str,
 )
 
@@ -150,6 +154,8 @@ SINK_KEYS = keys_of(Sink)
 SINK_REQUIRED = required_of(Sink)
 WATERMARK_KEYS = keys_of(Watermark)
 CHECKPOINT_KEYS = keys_of(Checkpoint)
+STATE_KEYS = keys_of(State)
+ROCKSDB_KEYS = keys_of(RocksDb)
 EVENT_TIME_KEYS = keys_of(EventTime)
 EVENT_TIME_REQUIRED = required_of(EventTime)
 
@@ -192,6 +198,7 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
         group=read_str(issues, root.get("group")),
         kafka=_kafka(issues, root.get("kafka")),
         checkpoint=_checkpoint(issues, root.get("checkpoint")),
+        state=_state(issues, root.get("state")),
         sources=_sources(issues, root.get("sources"), bool(registry)),
         operators=read_operators(issues, root.get("operators")),
         sinks=_sinks(issues, root.get("sinks"), bool(registry)),
@@ -235,6 +242,24 @@ def _checkpoint(issues: Issues, node: Node | None) -> CheckpointSpec:
     interval = read_duration(issues, node.get("interval"), 5_000, minimum=1) or 5_000
     guarantee = read_enum(issues, node.get("guarantee"), get_args(Guarantee), "exactly_once")
     return CheckpointSpec(interval_ms=interval, guarantee=cast(Guarantee, guarantee))
+
+
+def _state(issues: Issues, node: Node | None) -> StateSpec:
+    default = StateSpec()
+    if node is None or node.value is None or not check_keys(issues, node, STATE_KEYS):
+        return default
+    rocks = node.get("rocksdb")
+    if rocks is not None and not check_keys(issues, rocks, ROCKSDB_KEYS):
+        rocks = None
+    return StateSpec(
+        cache_bytes=read_size(issues, node.get("cache"), default.cache_bytes),
+        block_cache_bytes=read_size(
+            issues, rocks and rocks.get("block_cache"), default.block_cache_bytes
+        ),
+        write_buffer_bytes=read_size(
+            issues, rocks and rocks.get("write_buffer"), default.write_buffer_bytes
+        ),
+    )
 
 
 def _sources(issues: Issues, node: Node | None, registry: bool) -> tuple[SourceSpec, ...]:

@@ -34,6 +34,7 @@ from kstream.pipeline.model_base import (
     Name,
     PositiveInt,
     Scalar,
+    Size,
     Text,
     absent,
     keys_of,
@@ -153,6 +154,24 @@ class Checkpoint(FileModel):
     """`exactly_once` (Kafka transactions) or `at_least_once`."""
 
 
+class RocksDb(FileModel):
+    """RocksDB memory knobs per task database (docs/state.md)."""
+
+    block_cache: Size = "8MB"
+    """Block cache for state read from disk."""
+    write_buffer: Size = "8MB"
+    """Memtable size per state store (two at most before a flush)."""
+
+
+class State(FileModel):
+    """Where keyed state lives: RocksDB behind a bounded Python cache (docs/state.md)."""
+
+    cache: Size = "64MB"
+    """The process's write-back cache of decoded state (64MB, 512MiB, or bytes)."""
+    rocksdb: RocksDb | None = None
+    """RocksDB knobs."""
+
+
 class SchemaRegistry(FileModel):
     """Confluent schema registry client settings: `url` and e.g. `basic.auth.user.info`."""
 
@@ -178,6 +197,8 @@ class PipelineFile(FileModel):
     """The schema registry URL, or {url: ..., basic.auth.user.info: ...}."""
     checkpoint: Checkpoint | None = None
     """How often tasks commit, and with what guarantee."""
+    state: State | None = None
+    """The state cache size and RocksDB knobs."""
     sources: Annotated[list[Source], Field(min_length=1)]
     """The topics read."""
     operators: list[OperatorItem] | None = None

@@ -50,6 +50,8 @@ Expression = Text | StrictInt | StrictFloat
 #: ``module:function`` (or ``module:Class``).
 PythonRef = Annotated[str, Field(pattern=PYTHON_REF.pattern)]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+#: A size in bytes: ``64MB``, ``512KiB``, ``1GB`` or an integer of bytes (pydantic ByteSize).
+Size = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[A-Za-z]*\s*$")] | PositiveInt
 #: A client setting's value.
 Scalar = str | StrictInt | StrictFloat | StrictBool
 

@@ -353,6 +353,16 @@ class CheckpointSpec:
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
+class StateSpec:
+    """Where keyed state lives (docs/state.md), sizes in bytes: the process's write-back cache
+    of decoded state, and each task database's RocksDB block cache and memtable size."""
+
+    cache_bytes: int = 64 * 1000 * 1000
+    block_cache_bytes: int = 8 * 1000 * 1000
+    write_buffer_bytes: int = 8 * 1000 * 1000
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class PipelineSpec:
     """A whole pipeline as declared in one YAML file.
 
@@ -373,6 +383,7 @@ class PipelineSpec:
     sinks: tuple[SinkSpec, ...]
     kafka: dict[str, str] = field(default_factory=dict)
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
+    state: StateSpec = field(default_factory=StateSpec)
     group: str | None = None
     schema_registry: dict[str, str] = field(default_factory=dict)
 

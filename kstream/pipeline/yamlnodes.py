@@ -272,6 +272,29 @@ def read_duration(
     return ms
 
 
+SIZE_HINT = "write a size like 64MB, 512KiB or 1GB (or an integer of bytes)"
+
+
+def read_size(issues: Issues, node: Node | None, default: int) -> int:
+    """A size in bytes (``64MB``, ``512KiB``, ``1GB``, or a positive int of bytes; parsed by
+    pydantic's ``ByteSize``: MB = 1000**2, MiB = 1024**2); ``default`` when absent or
+    invalid (an issue is then recorded)."""
+    if node is None:
+        return default
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    value = node.value
+    try:
+        size = int(TypeAdapter(ByteSize).validate_python(value))
+    except ValidationError:
+        issues.add(node, f"invalid size {describe(value)}", SIZE_HINT)
+        return default
+    if size <= 0 or isinstance(value, bool):
+        issues.add(node, f"size must be positive, got {describe(value)}", SIZE_HINT)
+        return default
+    return size
+
+
 def read_positive_int(issues: Issues, node: Node | None, default: int | None) -> int | None:
     """A positive integer; ``default`` when absent or invalid (an issue is then recorded)."""
     if node is None:

@@ -7,6 +7,7 @@ decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kstream.checkpoint.meta import initial_meta
@@ -16,7 +17,8 @@ from kstream.io import kafka
 from kstream.runtime.restore import open_store, recover, store_entries
 from kstream.runtime.task import Task
 from kstream.runtime.topology import TopicLayout
-from kstream.state.store import TaskStore
+from kstream.state.cache import CacheBudget, StoreProvider
+from kstream.state.store import RocksTuning, TaskStore
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
@@ -33,6 +35,7 @@ class Activator:
         fingerprint: the pipeline fingerprint (local state of another pipeline is not used).
         exactly_once: transactional producers (True) or idempotent ones.
         seed: a :class:`~kstream.savepoint.reshard.SavepointSeed` when starting from a savepoint.
+        budget: the process's state cache (shared by every task's stores).
     """
 
     def __init__(
@@ -44,10 +47,14 @@ class Activator:
         fingerprint: str,
         exactly_once: bool,
         seed: Any = None,
+        budget: CacheBudget | None = None,
     ) -> None:
         self.plan, self.bootstrap, self.state_dir = plan, bootstrap, state_dir
         self.layout, self.fingerprint = layout, fingerprint
         self.exactly_once, self.seed = exactly_once, seed
+        self.budget = budget or CacheBudget(plan.spec.state.cache_bytes)
+        state = plan.spec.state
+        self.tuning = RocksTuning(state.block_cache_bytes, state.write_buffer_bytes)
 
     def activate(
         self, consumer: Any, stage_id: str, partition: int, lock_wait_s: float = 20.0
@@ -64,7 +71,9 @@ class Activator:
             BrokerError / TransactionError: Kafka is unreachable or fencing failed.
         """
         stage = self.plan.stage_by_id(stage_id)
-        store = open_store(self.state_dir, self.plan.prefix, stage, partition, lock_wait_s)
+        store = open_store(
+            self.state_dir, self.plan.prefix, stage, partition, lock_wait_s, self.tuning
+        )
         try:
             rt, how, committed = self._recover(consumer, store, stage, partition)
         except BaseException:
@@ -99,7 +108,9 @@ class Activator:
         )
         if self.seed is not None:
             meta, how = self._seed_task(store, stage, partition, meta, how)
-        task = self._task(stage, partition, producer.emit)
+        task = self._task(
+            stage, partition, producer.emit, StoreProvider(store.backend, self.budget)
+        )
         task.restore(meta, store_entries(store, stage))
         task.set_positions(committed)
         rt = TaskRuntime(
@@ -117,9 +128,14 @@ class Activator:
         return rt, how, committed
 
     def _read_changelogs(
-        self, changelogs: list[str], part: int
-    ) -> dict[str, list[tuple[bytes, bytes | None]]]:
-        return kafka.read_partitions_to_end(self.bootstrap, self.plan.spec.kafka, changelogs, part)
+        self,
+        changelogs: list[str],
+        part: int,
+        on_records: Callable[[str, list[tuple[bytes, bytes | None]]], None],
+    ) -> None:
+        kafka.stream_partitions_to_end(
+            self.bootstrap, self.plan.spec.kafka, changelogs, part, on_records
+        )
 
     def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
         txn_id = (
@@ -130,7 +146,7 @@ class Activator:
         producer.init()
         return producer
 
-    def _task(self, stage: Stage, partition: int, emit: Any) -> Task:
+    def _task(self, stage: Stage, partition: int, emit: Any, stores: StoreProvider) -> Task:
         return Task(
             self.plan,
             stage,
@@ -138,6 +154,7 @@ class Activator:
             emit,
             out_partitions=self.layout.partitions,
             upstream_tasks=self.layout.upstream_tasks_by_topic(stage),
+            stores=stores,
         )
 
     def _seed_task(

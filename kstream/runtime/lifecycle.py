@@ -42,6 +42,8 @@ class RunOptions:
     #: processing time (ms) one input may hold a stage's watermark back, while others advance,
     #: before the run warns about it (:mod:`kstream.runtime.watermark_watch`)
     held_watermark_warning_ms: int = 30_000
+    #: the state cache in bytes (``--state-cache``); None: the pipeline's ``state: {cache}``
+    state_cache_bytes: int | None = None
 
 
 #: :attr:`Status.phase` before the group assigned this process its first partitions

@@ -38,7 +38,7 @@ def _discard(rt: TaskRuntime) -> None:
     """Drop a task's uncommitted work: abort its transaction, close its store, and mark it
     aborted, so a stale reference to it can no longer checkpoint."""
     rt.producer.abort()
-    rt.store.close()
+    rt.close_state()
     rt.state = TxnState.ABORTED
 
 
@@ -152,7 +152,7 @@ class GroupMembership:
             rt.state = TxnState.ABORTED
         finally:
             rt.producer.flush_quietly()
-            rt.store.close()
+            rt.close_state()
             self._keep_counters(rt)
 
     def _rewind(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +36,25 @@ from kstream.pipeline.checks import (
     RESTART_ALLOWANCE_MS,
     TIMEOUT_KEY,
 )
-from kstream.state.store import Changes, TaskStore, legacy_task_dir, task_dir
+from kstream.state.store import RocksTuning, TaskStore, legacy_task_dir, task_dir
 
 log = logging.getLogger("kstream.runtime.restore")
 
-#: ``(topics, partition) -> {topic: list of (key, value|None)}``, each read up to its end: a
-#: changelog reader (one read for all of a task's changelogs).
-ChangelogReader = Callable[[list[str], int], dict[str, list[tuple[bytes, bytes | None]]]]
+#: ``(topics, partition, on_records)``: a changelog reader handing each topic's records, from
+#: its beginning up to its end in offset order, batch by batch to ``on_records(topic,
+#: records)`` (one read for all of a task's changelogs).
+ChangelogReader = Callable[
+    [list[str], int, Callable[[str, list[tuple[bytes, bytes | None]]], None]], None
+]
 
 
 def open_store(
-    state_dir: str, pipeline: str, stage: Stage, partition: int, wait_s: float = 20.0
+    state_dir: str,
+    pipeline: str,
+    stage: Stage,
+    partition: int,
+    wait_s: float = 20.0,
+    tuning: RocksTuning | None = None,
 ) -> TaskStore:
     """Open the task's RocksDB, waiting up to ``wait_s`` while another local process holds its
     lock (a task moving between processes on one machine).
@@ -61,7 +69,7 @@ def open_store(
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return TaskStore(path, stores)
+            return TaskStore(path, stores, tuning)
         except StateLockedError:
             if time.monotonic() >= deadline:
                 raise
@@ -167,23 +175,27 @@ def _from_changelog(
     stage: Stage,
     partition: int,
 ) -> dict[str, Any] | None:
+    """Rebuild the task's RocksDB from its changelogs, streamed batch by batch into it (the
+    state is never held in memory; records applied in order leave the latest value per key),
+    then write the checkpoint metadata last: a crash before that leaves no metadata, so the
+    next start restores again."""
     faults.point("restore_changelog")
     store.clear()
-    changes: Changes = {}
-    meta: dict[str, Any] | None = None
     task_log = task_changelog_topic(pipeline, stage.id)
-    logs = read([task_log, *(ref.changelog(pipeline) for ref in stage.stores)], partition)
-    for key, value in logs.get(task_log, ()):
-        if key == META_KEY:
-            meta = orjson.loads(value) if value else None
-    for ref in stage.stores:
-        latest: dict[bytes, bytes | None] = {}
-        for key, value in logs.get(ref.changelog(pipeline), ()):
-            if key != META_KEY:
-                latest[key] = value
-            elif meta is None:  # written before the task changelog existed
-                meta = orjson.loads(value) if value else None
-        changes[ref.column_family] = [(k, v) for k, v in latest.items() if v is not None]
+    families = {ref.changelog(pipeline): ref.column_family for ref in stage.stores}
+    metas: dict[str, bytes | None] = {}
+
+    def on_records(topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+        if topic == task_log:
+            metas.update(("task", v) for k, v in records if k == META_KEY)
+            return
+        # written before the task changelog existed: the metadata travelled with the stores
+        metas.update(("store", v) for k, v in records if k == META_KEY)
+        store.write_entries(families[topic], [(k, v) for k, v in records if k != META_KEY])
+
+    read([task_log, *families], partition, on_records)
+    raw = metas["task"] if "task" in metas else metas.get("store")
+    meta: dict[str, Any] | None = orjson.loads(raw) if raw else None
     if meta is None:
         meta = initial_meta(committed.get(stage.input_topic))
         meta["inputs"] = {t: {"position": p} for t, p in committed.items()}
@@ -199,14 +211,15 @@ def _from_changelog(
         for topic in committed:
             meta["inputs"].setdefault(topic, {})
         with_positions(meta, committed, stage)
-    store.apply(changes, meta)
+    store.apply({}, meta)
     faults.point("restore_done")
     return meta
 
 
-def store_entries(store: TaskStore, stage: Stage) -> dict[str, list[tuple[bytes, bytes]]]:
-    """Every stored entry of the stage's stores (to rebuild the in-memory operator state)."""
-    return {ref.column_family: list(store.items(ref.column_family)) for ref in stage.stores}
+def store_entries(store: TaskStore, stage: Stage) -> dict[str, Iterator[tuple[bytes, bytes]]]:
+    """Every stored entry of the stage's stores, read lazily in key order (operators rebuild
+    their small in-memory indexes from them; the state itself stays in RocksDB)."""
+    return {ref.column_family: store.items(ref.column_family) for ref in stage.stores}
 
 
 def check_transaction_timeout(

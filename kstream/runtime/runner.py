@@ -37,6 +37,7 @@ from kstream.runtime.start_checks import finished_group_note
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.runtime.watermark_watch import WatermarkWatch
+from kstream.state.cache import CacheBudget
 from kstream.time.timestamps import now_ms
 
 log = logging.getLogger("kstream.runtime.runner")
@@ -79,6 +80,8 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
         self._control: Any = None
         self.group_watch = GroupWatch()
         self.activator: Activator | None = None
+        #: the process's state cache, shared by every task's stores (docs/state.md)
+        self.budget = CacheBudget(options.state_cache_bytes or self.spec.state.cache_bytes)
         self.checkpoints = 0
         self.rewinds = 0
         #: rewinds of each task since its last successful checkpoint
@@ -144,6 +147,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
             self.fingerprint,
             self.exactly_once,
             seed,
+            self.budget,
         )
         group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
@@ -236,7 +240,9 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
                     self._rejoin(f"consumer group join stuck in state {self.group_watch.state!r}")
                 if self._migrated:
                     self._check_migrated()
-            if any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
+            if self.budget.pressure:  # dirty state fills the cache: flush it now
+                self._checkpoint_all(force=True)
+            elif any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
             if self.on_status and now - last_status >= self.options.status_interval_ms:
                 last_status = now
@@ -404,7 +410,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
     def _close(self) -> None:
         for rt in list(self.tasks.values()):
             rt.producer.flush_quietly()
-            rt.store.close()
+            rt.close_state()
         self._accumulate_counters()
         self.tasks.clear()
         if self._control is not None:

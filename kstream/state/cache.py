@@ -41,8 +41,8 @@ V = TypeVar("V")
 ENTRY_OVERHEAD = 200
 #: Estimated decoded size of a value, per byte of its encoding.
 DECODED_FACTOR = 3
-#: The default process-wide cache: 64 MiB (``state: {cache: 64MB}``).
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+#: The default process-wide cache: 64MB (``state: {cache: 64MB}``).
+DEFAULT_CACHE_BYTES = 64_000_000
 _DELETED: Any = object()
 _MISSING: Any = object()
 

@@ -173,8 +173,8 @@ class RocksTuning:
     ``write_buffer`` (one memtable per store; at most two are kept before a flush). A bloom
     filter (10 bits per key) makes a miss for an absent key cheap."""
 
-    block_cache: int = 8 * 1024 * 1024
-    write_buffer: int = 8 * 1024 * 1024
+    block_cache: int = 8_000_000
+    write_buffer: int = 8_000_000
 
 
 def _options(tuning: RocksTuning) -> rocksdict.Options:
@@ -257,12 +257,29 @@ class TaskStore:
         self._db.write(batch)
 
     def clear(self) -> None:
-        """Delete every entry (before a restore from the changelog)."""
+        """Delete every entry (before a restore from the changelog): one range deletion per
+        store, from the empty key to just past its last key, without reading the entries."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
         for name in [META_CF, *self.stores]:
-            family = self._families[name]
-            keys = list(family.keys())
-            for key in keys:
-                family.delete(key)
+            cursor = self._families[name].iter()
+            cursor.seek_to_last()
+            if cursor.valid():
+                batch.delete_range(b"", cursor.key() + b"\x00", self._handles[name])
+            del cursor
+        self._db.write(batch)
+
+    def write_entries(self, store: str, entries: list[tuple[bytes, bytes | None]]) -> None:
+        """Apply changelog records of ``store`` in order (None deletes) in one WriteBatch,
+        without metadata: a restore streams the changelog through this, then writes the
+        metadata last with :meth:`apply`."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        handle = self._handles[store]
+        for key, value in entries:
+            if value is None:
+                batch.delete(key, handle)
+            else:
+                batch.put(key, value, handle)
+        self._db.write(batch)
 
     def size_bytes(self) -> int:
         """Approximate on-disk size of the task's state."""

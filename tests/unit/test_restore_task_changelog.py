@@ -44,8 +44,9 @@ def _restore(
 ) -> tuple[dict[str, Any] | None, str]:
     stage = plan.stages[stage_index]
 
-    def read(names: list[str], _p: int) -> dict[str, list[tuple[bytes, bytes]]]:
-        return {t: topics.get(t, []) for t in names}
+    def read(names: list[str], _p: int, on_records: Any) -> None:
+        for t in names:
+            on_records(t, topics.get(t, []))
 
     store = TaskStore(tmp_path / "t", [ref.column_family for ref in stage.stores])
     try:
@@ -86,9 +87,9 @@ def test_a_window_stage_reads_all_its_changelogs_in_one_read(plan: Plan, tmp_pat
     stage = plan.stages[1]
     calls: list[list[str]] = []
 
-    def read(names: list[str], _p: int) -> dict[str, list[tuple[bytes, bytes]]]:
+    def read(names: list[str], _p: int, on_records: Any) -> None:
         calls.append(list(names))
-        return {task_changelog_topic("rt", "by-k"): [(META_KEY, orjson.dumps(META))]}
+        on_records(task_changelog_topic("rt", "by-k"), [(META_KEY, orjson.dumps(META))])
 
     store = TaskStore(tmp_path / "t", [ref.column_family for ref in stage.stores])
     try:
