@@ -4,7 +4,8 @@ Flink ``KeyedProcessFunction``; docs/process-functions.md).
 :class:`ProcessNode` instantiates the user's class once per task and calls its ``process(value,
 ctx)`` per record and ``on_timer(timestamp, ctx)`` per firing timer, with a
 :class:`~kstream.api.Context` giving the key, the time, declared state
-(:mod:`kstream.operators.process_state`), timers and ``emit``. Its timers live in a
+(:mod:`kstream.operators.process_state`, kept in the node's default store, bound in
+:meth:`ProcessNode.open`), timers and ``emit``. Its timers live in memory in a
 :class:`~kstream.time.timers.TimerService` (namespace None), checkpointed as the node's
 ``timers`` store next to the state store.
 
@@ -26,6 +27,7 @@ from kstream.expr.udf import load_python_callable
 from kstream.graph.plan import TIMERS_STORE
 from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
+from kstream.operators.process_codec import STATE_CODEC
 from kstream.operators.process_dedup import Dedup
 from kstream.operators.process_state import KeyedStateBackend
 from kstream.operators.stateless import search_paths
@@ -141,6 +143,7 @@ class ProcessNode(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
+        self.state.bind(ctx.store("", STATE_CODEC))
         self.state.clock = ctx.clock
         self.emitters = {p: ctx.out.emitter(p) for p in ("main", *self.spec.ports)}
         user_open = getattr(self.fn, "open", None)

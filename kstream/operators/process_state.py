@@ -1,13 +1,15 @@
 """Keyed state of a process function: the declared value, list and map states of every key,
-held as JSON, with the change set a checkpoint writes (docs/process-functions.md).
+kept in the node's default state store (docs/process-functions.md, "State").
 
 The user gets handles (:class:`~kstream.api.ValueState`, ...) that address the backend's
-current key; the backend keeps, per declared state name, a dict from record key to the key's
-state as JSON bytes (value: the value's JSON; list: one JSON per element; map: map key ->
-value JSON), so reads return copies and a value is checked to be JSON-serialisable when it is
-stored. Keeping state behind handles lets a later backend keep it in RocksDB instead.
+current key; each (record key, state name) is one entry of the node's store ``op.<node-id>``
+(:mod:`kstream.state.cache`: RocksDB behind the process's bounded cache when the task has
+local state, else an in-memory map), so a task's state need not fit in memory. Values are held
+as JSON (:mod:`kstream.operators.process_codec`), so reads return copies and a value is checked
+to be JSON-serialisable when it is stored; every change is written back with
+``store.put``/``store.delete``, and a checkpoint takes ``store.changes()``.
 
-Store entries (the node's default store ``op.<node-id>``), one per (key, state name):
+Store entries, one per (key, state name):
 
 - key: the JSON array ``[record key, state name]`` (savepoint re-sharding hashes the first
   element's JSON, as the repartition producer hashed the record key);
@@ -19,6 +21,12 @@ A state declared with a ``ttl`` (:mod:`kstream.operators.process_ttl`) adds one 
 (``time``: ``event`` or ``processing``; a map: ``[[[map key, stamp ms], ...], time]``).
 Expired entries are never returned (checked on read) and are removed by
 :meth:`KeyedStateBackend.sweep`, so they leave the checkpointed state.
+
+Held in memory whatever the store: the TTL index (:class:`~kstream.operators.process_ttl.
+StateTtl`: the stamps of the TTL states' entries and their expiry heaps, used by reads and the
+sweep; written to the store at each checkpoint), and the stamps of the (name, key) pairs
+changed since the last checkpoint. A restore iterates the stored entries once, keeping only
+what rebuilds that index.
 """
 
 from __future__ import annotations
@@ -29,16 +37,23 @@ from typing import Any
 import orjson
 
 from kstream.api import ListState, MapState, ValueState
-from kstream.errors import RecordError, StateError, UsageError
-from kstream.keys import hashable
+from kstream.errors import RecordError, UsageError
+from kstream.operators.process_codec import (
+    STATE_CODEC,
+    TTL_MARK,
+    StoreKey,
+    kind_error,
+    looks_like,
+    table_form,
+)
 from kstream.operators.process_ttl import (
     WHOLE,
     Stamp,
     StateTtl,
     TtlDeclared,
-    pop_entry,
     restored_stamps,
 )
+from kstream.state.cache import KeyValueStore
 from kstream.time.valve import MIN_WATERMARK
 
 #: ``(state name, kind)`` pairs as declared in the pipeline file.
@@ -65,16 +80,14 @@ class KeyedStateBackend:
         ttl: ``(name, ttl ms, time)`` of the states with a time-to-live.
 
     The node sets ``timestamp`` (the current record's or timer's time), ``watermark`` and
-    ``clock`` (callables giving the watermark and the processing time, epoch ms).
+    ``clock`` (callables giving the watermark and the processing time, epoch ms), and binds the
+    node's store (:meth:`bind`; until then an in-memory store).
     """
 
     def __init__(self, node_id: str, declared: Declared, ttl: TtlDeclared = ()) -> None:
         self.node_id = node_id
         self.kinds = dict(declared)
-        #: state name -> record key -> bytes (value) | list[bytes] | dict[key, bytes] (map)
-        self.tables: dict[str, dict[Any, Any]] = {name: {} for name in self.kinds}
-        self.dirty: set[tuple[str, Any]] = set()
-        self.persisted: set[tuple[str, Any]] = set()
+        self.store: KeyValueStore[StoreKey, Any] = KeyValueStore(STATE_CODEC)
         #: the key ``process``/``on_timer`` runs for (None outside them)
         self.current_key: Any = None
         self.active = False
@@ -83,10 +96,19 @@ class KeyedStateBackend:
         self.timestamp = MIN_WATERMARK
         self.watermark: Callable[[], int] = lambda: MIN_WATERMARK
         self.clock: Callable[[], int] = lambda: 0
-        self.persisted_stamps: set[tuple[str, Any]] = set()
+        #: ``(name, key)`` whose stamp changed since the last checkpoint (written by
+        #: :meth:`changes`)
+        self.restamped: set[tuple[str, Any]] = set()
+        #: stamp entries in the store (for :meth:`keys`)
+        self.stamp_entries = 0
         #: restored event-time entries (map entries) without a stamp: ``(name, key) -> map
         #: keys or [WHOLE]``, stamped by the first watermark
         self.unstamped: dict[tuple[str, Any], list[Any]] = {}
+
+    def bind(self, store: KeyValueStore[StoreKey, Any]) -> None:
+        """Keep the state in ``store`` (the node's default store, codec
+        :data:`~kstream.operators.process_codec.STATE_CODEC`), before any restore."""
+        self.store = store
 
     def handle(self, name: str) -> Any:
         """The handle of state ``name`` (one per name).
@@ -108,45 +130,47 @@ class KeyedStateBackend:
         found = self._handles[name] = cls(self, name)
         return found
 
-    def table(self, name: str) -> dict[Any, Any]:
-        """State ``name``'s table; fails outside ``process``/``on_timer``."""
+    def _check_active(self, name: str) -> None:
+        """Fail outside ``process``/``on_timer`` (state is per key)."""
         if not self.active:
             raise UsageError(
                 f"process '{self.node_id}': state '{name}' is per key; use it in process() or "
                 "on_timer(), not in open()"
             )
-        return self.tables[name]
+
+    def _form(self, name: str, held: Any) -> Any:
+        return table_form(self.node_id, name, self.kinds[name], held)
 
     def current(self, name: str) -> Any:
-        """The current key's entry of state ``name`` (None when absent or expired: an expired
-        entry is removed here)."""
-        table, key = self.table(name), self.current_key
-        raw = table.get(key)
-        time = self.ttl.time_of(name)
-        if raw is not None and time is not None:
-            for mk in self.ttl.expired(name, key, self.now(time)):
-                self._expire(name, key, mk)
-            raw = table.get(key)
-        return raw
-
-    def _expire(self, name: str, key: Any, mk: Any) -> None:
-        """Remove ``key``'s expired entry of ``name`` (map entry ``mk``) and its stamp."""
-        table = self.tables[name]
-        self.ttl.forget(name, key, mk)
-        self.dirty.add((name, key))
-        if pop_entry(table, key, mk) and mk is not WHOLE:
-            self.ttl.forget(name, key)  # the key's last map entry: its map's stamps too
-
-    def changed(self, name: str, written: Iterable[Any] = ()) -> None:
-        """The current key's entry of ``name`` was written (a map: its entries ``written``):
-        mark it, and (re)stamp what was written."""
+        """The current key's entry of state ``name`` in its handle form (bytes, list of bytes,
+        dict of bytes; the store's own object or a new one: write it back after a change);
+        None when absent or expired (an expired entry is removed here)."""
+        self._check_active(name)
         key = self.current_key
-        self.dirty.add((name, key))
+        held = self.store.get((key, name))
+        time = self.ttl.time_of(name)
+        if held is not None and time is not None:
+            expired = self.ttl.expired(name, key, self.now(time))
+            for mk in expired:
+                self._expire(name, key, mk)
+            if expired:
+                held = self.store.get((key, name))
+        return self._form(name, held)
+
+    def write(self, name: str, entry: Any, written: Iterable[Any] = ()) -> None:
+        """Set the current key's entry of ``name`` to ``entry`` (its handle form; None:
+        delete) and (re)stamp what was written (a map: its entries ``written``)."""
+        self._check_active(name)
+        key = self.current_key
+        if entry is None:
+            self.store.delete((key, name))
+        else:
+            self.store.put((key, name), entry)
         time = self.ttl.time_of(name)
         if time is None:
             return
+        self.restamped.add((name, key))
         left = self.unstamped.pop((name, key), [])  # restored map entries not stamped yet
-        entry = self.tables[name].get(key)
         if entry is None:
             self.ttl.forget(name, key)
             return
@@ -155,6 +179,22 @@ class KeyedStateBackend:
             written = [*(mk for mk in left if mk in entry), *written]
         for mk in written if name in self.ttl.maps else (WHOLE,):
             self.ttl.stamp(name, key, at, mk)
+
+    def _expire(self, name: str, key: Any, mk: Any) -> None:
+        """Remove ``key``'s expired entry of ``name`` (map entry ``mk``) and its stamp."""
+        self.ttl.forget(name, key, mk)
+        self.restamped.add((name, key))
+        if mk is WHOLE:
+            self.store.delete((key, name))
+            return
+        entry = self._form(name, self.store.get((key, name)))
+        if entry is not None:
+            entry.pop(mk, None)
+            if entry:
+                self.store.put((key, name), entry)
+                return
+            self.store.delete((key, name))
+        self.ttl.forget(name, key)  # the key's last map entry: its map's stamps too
 
     def now(self, time: str) -> int:
         """The current time of TTL domain ``time``: the watermark or the processing time."""
@@ -169,7 +209,7 @@ class KeyedStateBackend:
             for (name, key), mks in self.unstamped.items():
                 for mk in mks:
                     self.ttl.stamp(name, key, now, mk)
-                self.dirty.add((name, key))
+                self.restamped.add((name, key))
             self.unstamped.clear()
         removed = 0
         for name, key, mk in self.ttl.due(time, now):
@@ -180,120 +220,100 @@ class KeyedStateBackend:
     # -- checkpoints ----------------------------------------------------------------------
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """Each (key, state) changed since the last call, once: ``(store key, JSON or None =
-        deleted)`` (see the module docstring). Clears the change set."""
-        out: list[tuple[bytes, bytes | None]] = []
-        for name, key in self.dirty:
-            raw = self.tables[name].get(key)
-            store_key = orjson.dumps([key, name])
-            if raw is None:
-                if (name, key) in self.persisted:
-                    self.persisted.discard((name, key))
-                    out.append((store_key, None))
+        """Each store entry changed since the last call, once: ``(store key, JSON or None =
+        deleted)`` (see the module docstring); the changed stamps are written first."""
+        for name, key in self.restamped:
+            stamp = self.ttl.encode(name, key)
+            if stamp is None:
+                self._delete_stamp((key, name, TTL_MARK))
             else:
-                out.append((store_key, self._encode(self.kinds[name], raw)))
-                self.persisted.add((name, key))
-            self._stamp_change(name, key, raw is not None, out)
-        self.dirty.clear()
-        return out
+                self._put_stamp((key, name, TTL_MARK), stamp)
+        self.restamped.clear()
+        return self.store.changes()
 
-    def _stamp_change(
-        self, name: str, key: Any, present: bool, out: list[tuple[bytes, bytes | None]]
-    ) -> None:
-        """Append the change of ``key``'s stamp entry of state ``name`` to ``out``."""
-        stamp = self.ttl.encode(name, key) if present else None
-        stamp_key = orjson.dumps([key, name, "ttl"])
-        if stamp is not None:
-            out.append((stamp_key, stamp))
-            self.persisted_stamps.add((name, key))
-        elif (name, key) in self.persisted_stamps:
-            self.persisted_stamps.discard((name, key))
-            out.append((stamp_key, None))
+    def _put_stamp(self, skey: StoreKey, stamp: bytes) -> None:
+        before = len(self.store)
+        self.store.put(skey, stamp)
+        self.stamp_entries += len(self.store) - before
 
-    @staticmethod
-    def _encode(kind: str, raw: Any) -> bytes:
-        if kind == "value":
-            return bytes(raw)
-        if kind == "list":
-            return b"[" + b",".join(raw) + b"]"
-        pairs = (b"[" + orjson.dumps(k) + b"," + v + b"]" for k, v in raw.items())
-        return b"[" + b",".join(pairs) + b"]"
+    def _delete_stamp(self, skey: StoreKey) -> None:
+        before = len(self.store)
+        self.store.delete(skey)
+        self.stamp_entries += len(self.store) - before
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
-        """Replace every state by the stored ``entries``; entries of a state no longer declared
-        are dropped.
+        """Start from the stored ``entries`` (iterated once: a store backed by RocksDB reads
+        them again on demand, an in-memory store keeps them); entries of a state no longer
+        declared are ignored, stamps of a state without a ttl deleted.
 
         Raises:
             ValueError: an entry is not a process state entry.
             StateError: an entry was stored as another kind of state.
         """
-        self.tables = {name: {} for name in self.kinds}
-        self.dirty.clear()
-        self.persisted = set()
-        self.persisted_stamps = set()
-        stamps: dict[tuple[str, Any], list[Any]] = {}
-        for raw_key, raw_value in entries:
-            key, name, *ttl = orjson.loads(raw_key)
+        self.restamped.clear()
+        self.stamp_entries = 0
+        saved: dict[tuple[str, Any], Any] = {}
+        ttl_entries: list[tuple[str, Any, Any]] = []
+        stale: list[StoreKey] = []
+        for skey, held in self.store.restore(entries):
+            key, name, *ttl = skey
             kind = self.kinds.get(name)
+            if ttl:
+                self.stamp_entries += 1
             if kind is None:
                 continue
-            key = hashable(key)
+            time = self.ttl.time_of(name)
             if ttl:
-                stamps[(name, key)] = orjson.loads(raw_value)
-                self.persisted_stamps.add((name, key))
-                continue
-            self.tables[name][key] = self._decode(name, kind, raw_value)
-            self.persisted.add((name, key))
-        self._restore_stamps(stamps)
+                if time is None:
+                    stale.append(skey)
+                else:
+                    saved[(name, key)] = orjson.loads(held)
+            elif not looks_like(kind, held):
+                raise kind_error(self.node_id, name, kind)
+            elif time is not None:
+                mks = list(self._form(name, held)) if name in self.ttl.maps else ()
+                ttl_entries.append((name, key, mks))
+        for skey in stale:
+            self._delete_stamp(skey)
+        self._restore_stamps(saved, ttl_entries)
 
-    def _restore_stamps(self, saved: dict[tuple[str, Any], list[Any]]) -> None:
-        """Stamp the restored entries: with their saved stamp when their ttl's time is the
-        saved one; else (ttl added or its time changed) with the current time of the domain
-        (event time before any watermark: the first watermark). A saved stamp of a state that
-        has no ttl any more is deleted at the next checkpoint."""
+    def _restore_stamps(
+        self, saved: dict[tuple[str, Any], Any], entries: list[tuple[str, Any, Any]]
+    ) -> None:
+        """Stamp the restored ``entries`` of TTL states (``(name, key, map keys)``): with their
+        saved stamp when their ttl's time is the saved one; else (ttl added or its time changed)
+        with the current time of the domain (event time before any watermark: the first
+        watermark). A saved stamp without its entry is deleted at the next checkpoint."""
         stamps: list[Stamp] = []
         self.unstamped = {}
-        for name, table in self.tables.items():
+        for name, key, mks in entries:
             time = self.ttl.time_of(name)
-            for key, entry in table.items():
-                if time is None:
-                    if (name, key) in saved:
-                        self.dirty.add((name, key))
-                    continue
-                kept, left = restored_stamps(self.ttl, name, key, entry, saved.get((name, key)))
-                stamps.extend(kept)
-                if not left:
-                    continue
-                if time == "event" and self.watermark() == MIN_WATERMARK:
-                    self.unstamped[(name, key)] = left
-                else:
-                    stamps.extend((name, key, mk, self.now(time)) for mk in left)
-                    self.dirty.add((name, key))
+            kept, left = restored_stamps(self.ttl, name, key, mks, saved.pop((name, key), None))
+            stamps.extend(kept)
+            if not left:
+                continue
+            if time == "event" and self.watermark() == MIN_WATERMARK:
+                self.unstamped[(name, key)] = left
+            else:
+                stamps.extend((name, key, mk, self.now(time or "event")) for mk in left)
+                self.restamped.add((name, key))
+        self.restamped.update(saved)  # orphans: no stamp now, so deleted
         self.ttl.reset(stamps)
 
-    def _decode(self, name: str, kind: str, raw: bytes) -> Any:
-        """A stored entry of state ``name`` back into its table's form.
-
-        Raises:
-            StateError: the entry was stored as another kind (the declaration changed).
-        """
-        if kind == "value":
-            return bytes(raw)
-        stored = orjson.loads(raw)
-        pairs = kind == "map" and all(isinstance(p, list) and len(p) == 2 for p in stored or ())
-        if not isinstance(stored, list) or (kind == "map" and not pairs):
-            raise StateError(
-                f"process '{self.node_id}': the stored state '{name}' is not a {kind}: its "
-                "declaration changed since the state was written; start from a savepoint of "
-                "the old pipeline (which checks it) or in a new group"
-            )
-        if kind == "list":
-            return [orjson.dumps(v) for v in stored]
-        return {hashable(k): orjson.dumps(v) for k, v in stored}
-
     def keys(self) -> int:
-        """Number of distinct keys holding state (tests and tools)."""
-        return len({k for table in self.tables.values() for k in table})
+        """Number of (record key, state name) entries in the store (with the entries of
+        states no longer declared): for one state, the keys holding state (status, tests)."""
+        return len(self.store) - self.stamp_entries
+
+    @property
+    def tables(self) -> dict[str, dict[Any, Any]]:
+        """Every declared state as ``name -> record key -> handle form`` (a scan of the store,
+        for tests and tools)."""
+        out: dict[str, dict[Any, Any]] = {name: {} for name in self.kinds}
+        for skey, held in self.store.items():
+            if len(skey) == 2 and skey[1] in out:
+                out[skey[1]][skey[0]] = self._form(skey[1], held)
+        return out
 
 
 class _Handle:
@@ -304,14 +324,8 @@ class _Handle:
     def _get(self) -> Any:
         return self.backend.current(self.name)
 
-    def _set(self, raw: Any, written: Iterable[Any] = ()) -> None:
-        backend = self.backend
-        table = backend.table(self.name)
-        if raw is None:
-            table.pop(backend.current_key, None)
-        else:
-            table[backend.current_key] = raw
-        backend.changed(self.name, written)
+    def _set(self, entry: Any, written: Iterable[Any] = ()) -> None:
+        self.backend.write(self.name, entry, written)
 
 
 class _Value(_Handle, ValueState):
@@ -340,9 +354,9 @@ class _List(_Handle, ListState):
         current = self._get()
         if current is None:
             self._set(added)
-        else:  # the backend's own list: extended in place
+        else:  # extended in place, then written back
             current.extend(added)
-            self.backend.changed(self.name)
+            self._set(current)
 
     def update(self, values: Iterable[Any]) -> None:
         self._set([_json(v, self.what) for v in values] or None)
@@ -378,9 +392,9 @@ class _Map(_Handle, MapState):
         current = self._get()
         if current is None:
             self._set(encoded, encoded)
-        else:  # the backend's own dict: updated in place
+        else:  # updated in place, then written back
             current.update(encoded)
-            self.backend.changed(self.name, encoded)
+            self._set(current, encoded)
 
     def remove(self, key: Any) -> None:
         current = self._get()

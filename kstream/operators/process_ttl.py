@@ -10,7 +10,10 @@ node's watermark (event time) or the processing time. Only writes stamp (Flink
 
 :class:`StateTtl` keeps the stamps and, per time domain, a heap of expiry times so a sweep
 finds the expired entries in expiry order without scanning every key (stale heap entries, left
-by re-writes, are skipped; the heap is rebuilt when they outnumber the live ones).
+by re-writes, are skipped; the heap is rebuilt when they outnumber the live ones). Both are held
+in memory, whatever the state store (the process state itself may live in RocksDB): about one
+small entry per stamped entry; they are written to the store as stamp entries at each checkpoint
+and rebuilt from them on a restore.
 
 Stored stamps (one store entry per key and state, see :mod:`kstream.operators.process_state`):
 ``[stamp, time]`` for a value or list, ``[[[map key, stamp], ...], time]`` for a map.
