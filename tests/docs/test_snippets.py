@@ -66,6 +66,7 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "error policies of every kind of node; the avro sink needs a registry or schema to run",
     ),
     ("docs/errors.md", "produce error in by-sensor"): ("fragment", "sample `tail` output"),
+    ("docs/state.md", "Python, librdkafka, the pipeline"): ("fragment", "a sizing formula"),
     # docs/expressions.md
     ("docs/expressions.md", "route: concat("): (
         "run",

@@ -13,6 +13,7 @@ from kstream.errors import ExpressionError
 from kstream.expr.compiler import compile_expression
 from kstream.expr.udf import load_python_callable
 from kstream.graph.plan import TIMED_WINDOW_TYPES, TIMERS_STORE
+from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.stateless import _guarded, search_paths
@@ -104,6 +105,8 @@ class WindowNode(Operator):
         window, out = self.window, self._out
 
         def receive(key: Any, value: Any, ts: int) -> None:
+            if isinstance(key, list | dict):  # an array key (JSON-decoded): a tuple
+                key = hashable(key)
             results = window.process(key, value, ts, self.watermark)
             if window.late:
                 late, window.late = window.late, []
