@@ -108,12 +108,12 @@ def _held(op: Any) -> list[dict[str, Any]]:
         size = op.spec.count_size
         return [
             {"key": key, "window_start": start, "window_end": start + size, **agg.result(slot[0])}
-            for key, state in op.keys.items()
+            for key, state in op.store.items()
             for start, slot in state.open.items()
         ]
     if op.spec.type == "global":
         return [{"key": key, **agg.result(entry[0])} for key, entry in op.store.items()]
     return [
-        {"key": key, "window_start": start, "window_end": end, **agg.result(acc)}
-        for (key, start, end), acc in op.windows.items()
+        {"key": key, "window_start": start, "window_end": end, **agg.result(entry[0])}
+        for (key, start, end), entry in op.store.items()
     ]

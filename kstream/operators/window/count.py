@@ -53,8 +53,9 @@ __all__ = ["CountWindowOperator", "GlobalOperator"]
 
 
 class _CountKey:
-    """Per-key count-window state: elements seen, and the open windows by (unclipped) start
-    position: ``start -> [accumulator, smallest event time, largest event time]``."""
+    """Per-key count-window state, the key's store entry: elements seen, and the open windows by
+    (unclipped) start position: ``start -> [accumulator, smallest event time, largest event
+    time]``."""
 
     __slots__ = ("n", "open")
 
@@ -64,18 +65,26 @@ class _CountKey:
 
 
 class CountWindowOperator(WindowOperator):
-    """Tumbling or sliding count windows per key (see the module docstring).
+    """Tumbling or sliding count windows per key (see the module docstring), one state-store
+    entry per key (:class:`_CountKey`); only the number of open windows is kept in memory.
 
     Args:
         spec: ``type: count`` with ``count_size`` and ``count_slide`` (elements), and
             ``accumulation``.
         aggregator: the compiled aggregations.
         clock: unused (count windows have no triggers); accepted for a uniform signature.
+
+    Attributes:
+        store: the per-key entries (in memory until :meth:`bind`).
     """
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
+        self.codec: Codec[Any, _CountKey] = Codec(
+            _encode_count_key, _decode_count_key, self._encode_entry, self._decode_entry
+        )
+        self.store: KeyValueStore[Any, _CountKey] = KeyValueStore(self.codec)
         super().__init__(spec, aggregator, clock)
         self.size = spec.count_size or 1
         self.slide = spec.count_slide or self.size
@@ -84,15 +93,32 @@ class CountWindowOperator(WindowOperator):
         self.span = min(self.size, self.slide) if spec.accumulation == "discarding" else self.size
         self.track_emitted = False  # each window fires once: changelog rows are all +I
 
+    def bind(self, ctx: OperatorContext) -> None:
+        """Keep the per-key state in the node's default store (RocksDB behind the cache)."""
+        self.store = ctx.store("", self.codec)
+
     @property
     def dirty(self) -> bool:
-        """Whether a window changed since the last :meth:`changes`."""
-        return bool(self._dirty_keys)
+        """Whether a key changed since the last :meth:`changes`."""
+        return self.store.dirty
 
     def _reset(self) -> None:
         super()._reset()
-        self._dirty_keys: set[Any] = set()
-        self.keys: dict[Any, _CountKey] = {}
+        #: open windows of every key (kept for :meth:`open_windows` without a scan)
+        self._open = 0
+
+    def _encode_entry(self, state: _CountKey) -> bytes:
+        """``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``."""
+        agg = self.agg
+        open_ = [[s, to_storable(agg, acc), lo, hi] for s, (acc, lo, hi) in state.open.items()]
+        return orjson.dumps({"n": state.n, "open": open_})
+
+    def _decode_entry(self, raw: bytes) -> _CountKey:
+        stored = orjson.loads(raw)
+        state = _CountKey(int(stored["n"]))
+        for start, acc, lo, hi in stored["open"]:
+            state.open[int(start)] = [from_storable(self.agg, acc), lo, hi]
+        return state
 
     def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
         """Add the key's next element (event time ``ts`` ms; ``wm`` is ignored) to every open
@@ -102,12 +128,12 @@ class CountWindowOperator(WindowOperator):
             RecordError: an aggregation cannot use the element (before any state changes).
         """
         values = self.agg.extract(value)
-        state = self.keys.get(key)
+        state = self.store.get(key)
         if state is None:
-            state = self.keys[key] = _CountKey()
+            state = _CountKey()
         index = state.n
         state.n += 1
-        self._dirty_keys.add(key)
+        before = len(state.open)
         for start in count_window_starts(index, self.span, self.slide):
             state.open.setdefault(start, [self.agg.new(), ts, ts])
         out: list[Record] = []
@@ -117,6 +143,8 @@ class CountWindowOperator(WindowOperator):
             if start + self.span == index + 1:
                 del state.open[start]
                 out.extend(self._emit(key, start, slot))
+        self._open += len(state.open) - before
+        self.store.put(key, state)
         return out
 
     def _emit(self, key: Any, start: int, slot: list[Any]) -> list[Record]:
@@ -132,17 +160,7 @@ class CountWindowOperator(WindowOperator):
         ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; ``start``
         is unclipped (negative for the first firings' windows), the window ends at
         ``start + span``."""
-        out: list[tuple[bytes, bytes | None]] = []
-        for key in self._dirty_keys:
-            state = self.keys[key]
-            open_ = [
-                [start, to_storable(self.agg, acc), lo, hi]
-                for start, (acc, lo, hi) in state.open.items()
-            ]
-            stored = {"n": state.n, "open": open_}
-            out.append((encode_window_key((key, 0, 0)), orjson.dumps(stored)))
-        self._dirty_keys.clear()
-        return out
+        return self.store.changes()
 
     def restore(
         self,
@@ -150,26 +168,21 @@ class CountWindowOperator(WindowOperator):
         wm: int,
         timers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        """Replace the state with stored ``entries`` (``wm`` and ``timers`` are not used).
-        State written when sliding count windows started at multiples of ``slide`` has the same
-        format: each stored window fires when element ``start + span - 1`` arrives, as it was
-        defined.
+        """Start from stored ``entries`` (``wm`` and ``timers`` are not used): a store backed
+        by RocksDB reads them on demand; one scan counts the open windows. State written when
+        sliding count windows started at multiples of ``slide`` has the same format: each
+        stored window fires when element ``start + span - 1`` arrives, as it was defined.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
-        for raw_key, raw_value in entries:
-            key = decode_window_key(raw_key)[0]
-            stored = orjson.loads(raw_value)
-            state = self.keys[key] = _CountKey(int(stored["n"]))
-            for start, acc, lo, hi in stored["open"]:
-                state.open[int(start)] = [from_storable(self.agg, acc), lo, hi]
-        self._dirty_keys.clear()
+        for _key, state in self.store.restore(entries):
+            self._open += len(state.open)
 
     def open_windows(self) -> int:
         """Number of open (incomplete) count windows."""
-        return sum(len(state.open) for state in self.keys.values())
+        return self._open
 
 
 class GlobalOperator(WindowOperator):
@@ -305,4 +318,12 @@ def _encode_global_key(key: Any) -> bytes:
 
 
 def _decode_global_key(raw: bytes) -> Any:
+    return decode_window_key(raw)[0]
+
+
+def _encode_count_key(key: Any) -> bytes:
+    return encode_window_key((key, 0, 0))
+
+
+def _decode_count_key(raw: bytes) -> Any:
     return decode_window_key(raw)[0]

@@ -19,10 +19,19 @@ Semantics (Flink DataStream ``WindowOperator`` with ``EventTimeTrigger``; DESIGN
   all ``+I`` and merged-away sessions get no ``-D``/tombstone.
 
 The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)`` tuples and never
-does I/O. Its state is an in-memory write-back map; :meth:`changes` yields each window changed
-since the last checkpoint once, and :meth:`restore` rebuilds the map. Its timers live in a
-:class:`~kstream.time.timers.TimerService` (namespace = the window's ``(start, end)``),
-checkpointed as the node's ``timers`` store.
+does I/O. Its state is the node's default state store (:mod:`kstream.state.cache`: RocksDB
+behind a bounded cache when the task has local state, else in memory), one entry per window
+keyed by the window id ``(key, start, end)``: ``[accumulator, last emitted result or None,
+elements since the last emission, emptied by a discarding firing]``. Every change is written
+back with ``put``; :meth:`changes` is the store's. What stays in memory, besides the store's
+cache, are small indexes:
+
+- the timers, a :class:`~kstream.time.timers.TimerService` (namespace = the window's
+  ``(start, end)``), checkpointed as the node's ``timers`` store;
+- ``sessions``: per key, the ids of its open sessions (for merging), rebuilt by :meth:`restore`
+  from one scan of the stored entries;
+- ``since`` (early-firing triggers): per window with elements since its last emission, their
+  number, copied into the window's entry at every ``put``.
 """
 
 from __future__ import annotations
@@ -33,10 +42,12 @@ from typing import Any, cast
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
+from kstream.operators.base import OperatorContext
 from kstream.operators.window.assign import intersects, sliding_windows, window_start
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
+    EntryField,
     LateRecord,
     Record,
     WindowId,
@@ -46,6 +57,7 @@ from kstream.operators.window.base import (
     window_key_text,
 )
 from kstream.pipeline.spec import WindowSpec
+from kstream.state.cache import Codec, KeyValueStore
 from kstream.time.timers import TimerService
 
 __all__ = [
@@ -68,6 +80,9 @@ class TimeWindowOperator(WindowOperator):
         spec: the window's spec (type, sizes in ms, lateness, emit mode, trigger).
         aggregator: the compiled aggregations.
         clock: processing time in epoch ms (for ``trigger: {every: ...}``).
+
+    Attributes:
+        store: the window entries by window id (in memory until :meth:`bind`).
     """
 
     timers: TimerService
@@ -75,6 +90,10 @@ class TimeWindowOperator(WindowOperator):
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
+        self.codec: Codec[WindowId, list[Any]] = Codec(
+            encode_window_key, decode_window_key, self._encode_entry, self._decode_entry
+        )
+        self.store: KeyValueStore[WindowId, list[Any]] = KeyValueStore(self.codec)
         super().__init__(spec, aggregator, clock)
         self.lateness = spec.allowed_lateness_ms
         self.discarding = spec.accumulation == "discarding"
@@ -83,23 +102,42 @@ class TimeWindowOperator(WindowOperator):
         )
         self.process = self._select_process()
 
+    def bind(self, ctx: OperatorContext) -> None:
+        """Keep the windows in the node's default store (RocksDB behind the cache)."""
+        self.store = ctx.store("", self.codec)
+        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
+
     @property
     def dirty(self) -> bool:
         """Whether a window changed since the last :meth:`changes`."""
-        return bool(self._dirty_keys)
+        return self.store.dirty
 
     def _reset(self) -> None:
         super()._reset()
-        self._dirty_keys: set[Any] = set()
-        self.windows: dict[WindowId, list[Any]] = {}
-        #: windows whose contents a discarding firing purged, with no element since
-        self.empty: set[WindowId] = set()
-        #: windows present in the durable store (RocksDB and changelog)
-        self.persisted: set[WindowId] = set()
+        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
+        #: per key: its open sessions' ids (session windows only)
         self.sessions: dict[Any, list[WindowId]] = {}
         #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while
         #: the watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``
         self.timers = TimerService()
+
+    def _encode_entry(self, entry: list[Any]) -> bytes:
+        """``[accumulator, emitted or null, since]``, plus ``true`` when emptied."""
+        acc, emitted, since, empty = entry
+        stored = [to_storable(self.agg, acc), emitted, since]
+        if empty:
+            stored.append(True)
+        return orjson.dumps(stored)
+
+    def _decode_entry(self, raw: bytes) -> list[Any]:
+        stored, emitted, *rest = orjson.loads(raw)
+        since = int(rest[0] or 0) if rest else 0
+        return [from_storable(self.agg, stored), emitted, since, len(rest) > 1 and bool(rest[1])]
+
+    def _put(self, wid: WindowId, entry: list[Any]) -> None:
+        """Write window ``wid``'s entry back, with its current count of unemitted elements."""
+        entry[2] = self.since.get(wid, 0)
+        self.store.put(wid, entry)
 
     def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
         if self.spec.type == "tumbling":
@@ -130,10 +168,9 @@ class TimeWindowOperator(WindowOperator):
         self.next_timer = self.timers.next_event_time
 
     def _create(self, wid: WindowId, wm: int) -> list[Any]:
-        acc = self.agg.new()
-        self.windows[wid] = acc
+        """A new window's entry (not yet put) with its timers registered."""
         self._register(wid, wm)
-        return acc
+        return [self.agg.new(), None, 0, False]
 
     # -- records ------------------------------------------------------------------------------
 
@@ -184,17 +221,14 @@ class TimeWindowOperator(WindowOperator):
     ) -> list[Record]:
         """Apply one element to window ``wid`` (created if new); re-fire a window that has
         already fired (late but allowed); early-fire when the trigger says so."""
-        acc = self.windows.get(wid)
-        if acc is None:
-            acc = self._create(wid, wm)
-        self.agg.apply(acc, values, ts, value)
-        self._dirty_keys.add(wid)
-        self.empty.discard(wid)
-        if wid[2] - 1 <= wm:
-            return self._emit(wid, acc)
-        if self.triggered and self._touched(wid):
-            return self._emit(wid, acc)
-        return []
+        entry = self.store.get(wid)
+        if entry is None:
+            entry = self._create(wid, wm)
+        self.agg.apply(entry[0], values, ts, value)
+        entry[3] = False
+        fire = wid[2] - 1 <= wm or (self.triggered and self._touched(wid))
+        self._put(wid, entry)
+        return self._emit(wid, entry) if fire else []
 
     def _merge(
         self, wid: WindowId, merging: list[WindowId], existing: list[WindowId], wm: int
@@ -202,17 +236,21 @@ class TimeWindowOperator(WindowOperator):
         """Replace the sessions ``merging`` by the new session ``wid`` holding their merged
         accumulators; returns the retractions of the merged sessions that had been emitted."""
         out: list[Record] = []
-        acc = self._create(wid, wm)
+        store = self.store
+        entry = self._create(wid, wm)
+        acc = entry[0]
         carried = 0
         for w in merging:
             out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
             carried += self.since.pop(w, 0)
-            acc[:] = self.agg.merge(acc, self.windows.pop(w))
+            merged = store.get(w)
+            if merged is not None:
+                acc[:] = self.agg.merge(acc, merged[0])
             self._unregister(w)
-            self.empty.discard(w)
-            self._dirty_keys.add(w)
+            store.delete(w)
         if carried:
             self.since[wid] = carried
+        self._put(wid, entry)
         self.sessions[wid[0]] = [w for w in existing if w not in merging] + [wid]
         return out
 
@@ -239,32 +277,26 @@ class TimeWindowOperator(WindowOperator):
         allowed_lateness`` it is purged; returns the results."""
         start, end = namespace
         wid = (key, start, end)
-        acc = self.windows.get(wid)
-        if acc is None:
+        entry = self.store.get(wid)
+        if entry is None:
             return []
         out: list[Record] = []
-        if at == end - 1 and wid not in self.empty:
-            out = self._emit(wid, acc)
+        if at == end - 1 and not entry[3]:
+            out = self._emit(wid, entry)
         if at == end - 1 + self.lateness:
             self._purge_window(wid)
         return out
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
         wid = cast(WindowId, ident)
-        acc = self.windows.get(wid)
-        if acc is None or wid in self.empty:
+        entry = self.store.get(wid)
+        if entry is None or entry[3]:
             self.since.pop(wid, None)
             return []
-        return self._emit(wid, acc)
+        return self._emit(wid, entry)
 
     def _purge_window(self, wid: WindowId) -> None:
-        del self.windows[wid]
-        self.empty.discard(wid)
-        if wid in self.persisted:
-            self._dirty_keys.add(wid)
-        else:  # never reached the store: no deletion to write
-            self._dirty_keys.discard(wid)
-        self.emitted.pop(wid, None)
+        self.store.delete(wid)  # nothing is written for a window that never reached the backend
         self.since.pop(wid, None)
         if self.spec.type == "session":
             remaining = [w for w in self.sessions.get(wid[0], []) if w != wid]
@@ -273,16 +305,18 @@ class TimeWindowOperator(WindowOperator):
             else:
                 self.sessions.pop(wid[0], None)
 
-    def _emit(self, wid: WindowId, acc: list[Any]) -> list[Record]:
-        """One firing of window ``wid``; when discarding, its contents are purged after it."""
+    def _emit(self, wid: WindowId, entry: list[Any]) -> list[Record]:
+        """One firing of window ``wid`` (its current ``entry``); when discarding, its contents
+        are purged after it. The entry is written back when the firing changes it."""
         key, start, end = wid
         value = {"key": key, "window_start": start, "window_end": end}
-        value.update(self.agg.result(acc))
+        value.update(self.agg.result(entry[0]))
         upsert_key = None if self.mode == "final" else window_key_text(wid)
-        if self.discarding:
-            self.windows[wid] = self.agg.new()
-            self.empty.add(wid)
-            self._dirty_keys.add(wid)
+        if self.discarding or entry[2] or wid in self.since:
+            self.since.pop(wid, None)  # the emission resets the count of unemitted elements
+            if self.discarding:
+                entry[0], entry[3] = self.agg.new(), True
+            self._put(wid, entry)
         return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
@@ -291,25 +325,8 @@ class TimeWindowOperator(WindowOperator):
         """Each window changed since the last call, once: ``(store key, JSON value or None)``
         where the value is ``[accumulator, last emitted result or null, elements since the last
         emission]``, followed by ``true`` for a window emptied by a discarding firing, and None
-        is a deletion. Clears the change set."""
-        out: list[tuple[bytes, bytes | None]] = []
-        persisted = self.persisted
-        for wid in self._dirty_keys:
-            acc = self.windows.get(wid)
-            if acc is None:
-                # a window opened and purged within one checkpoint interval never reached
-                # the store: nothing to delete, nothing to write to the changelog
-                if wid in persisted:
-                    persisted.discard(wid)
-                    out.append((encode_window_key(wid), None))
-            else:
-                stored = [to_storable(self.agg, acc), self.emitted.get(wid), self.since.get(wid, 0)]
-                if wid in self.empty:
-                    stored.append(True)
-                out.append((encode_window_key(wid), orjson.dumps(stored)))
-                persisted.add(wid)
-        self._dirty_keys.clear()
-        return out
+        is a deletion (only of windows that reached the store). Clears the change set."""
+        return self.store.changes()
 
     def restore(
         self,
@@ -317,35 +334,28 @@ class TimeWindowOperator(WindowOperator):
         wm: int,
         timers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        """Replace the state with stored ``entries`` and the stored ``timers`` (entries of
-        :attr:`timers`). State written before timers were stored (and version-1 savepoints)
-        has none: then each window's timers are registered again for watermark ``wm`` and
-        written at the next checkpoint.
+        """Start from stored ``entries`` and the stored ``timers`` (entries of :attr:`timers`):
+        a store backed by RocksDB reads the windows on demand, one scan rebuilds the session
+        index and the counts of unemitted elements. State written before timers were stored
+        (and version-1 savepoints) has none: then each window's timers are registered again
+        for watermark ``wm`` and written at the next checkpoint.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
         derive = not self.timers.restore(timers)
-        for raw_key, raw_value in entries:
-            wid = decode_window_key(raw_key)
-            stored, emitted, *rest = orjson.loads(raw_value)
+        sessions = self.spec.type == "session"
+        for wid, entry in self.store.restore(entries):
             if derive:
                 self._register(wid, wm)
-            self.windows[wid] = from_storable(self.agg, stored)
-            if emitted is not None:
-                self.emitted[wid] = emitted
-            if rest and rest[0] and wid[2] - 1 > wm:
-                self.since[wid] = int(rest[0])
-            if len(rest) > 1 and rest[1]:
-                self.empty.add(wid)
-            if self.spec.type == "session":
+            if entry[2] and wid[2] - 1 > wm:
+                self.since[wid] = entry[2]
+            if sessions:
                 self.sessions.setdefault(wid[0], []).append(wid)
-        self._dirty_keys.clear()
-        self.persisted = set(self.windows)
         self.next_timer = self.timers.next_event_time
         self._rearm()
 
     def open_windows(self) -> int:
         """Number of windows currently held in state."""
-        return len(self.windows)
+        return len(self.store)
