@@ -7,7 +7,7 @@ Modules:
     runner    one run of one job: command line per engine, measurement, verification
     measure   spawning job processes and measuring wall, CPU, peak RSS (``os.wait4``, /proc)
     summary   medians per job, the targets, the table (terminal and Markdown)
-    data      the synthetic event data set: generation, loading, its layout on the topic
+    data      the synthetic event data set and W5's keys: generation, loading, layout on the topic
     truth     independent plain-Python results of every job, computed from the generated data
     verify    read an output topic back and compare it with the truth
     peers     the peers' own virtualenvs (Quix Streams, PyFlink) and the Flink Kafka connector jar

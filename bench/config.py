@@ -31,6 +31,7 @@ class Config:
     eof_workaround: bool
     broker: str = "kafka"
     flink_parallelism: int = 1
+    w5_keys: int = data.W5_KEYS
 
 
 def _env_int(name: str, default: int) -> int:
@@ -49,6 +50,9 @@ def _parser(description: str) -> argparse.ArgumentParser:
     # fmt: off
     add("--records", type=int, default=_env_int("BENCH_RECORDS", 1_000_000),
         help="events to generate [env BENCH_RECORDS; 1,000,000]")
+    add("--w5-keys", type=int, default=_env_int("BENCH_W5_KEYS", data.W5_KEYS),
+        help=f"W5's distinct keys, each produced {data.W5_PASSES} times "
+        f"[env BENCH_W5_KEYS; {data.W5_KEYS:,}]")
     add("--runs", type=int, default=_env_int("BENCH_RUNS", 3),
         help="runs per job; the table shows the median [env BENCH_RUNS; 3]")
     add("--jobs", default=os.environ.get("BENCH_JOBS", ""),
@@ -107,8 +111,8 @@ def parse_args(argv: list[str] | None, description: str = "") -> Config:
     p = _parser(description)
     args = p.parse_args(argv)
     jobs = _select_jobs(p, args)
-    if args.records < 1 or args.runs < 1 or args.flink_parallelism < 1:
-        p.error("--records, --runs and --flink-parallelism must be at least 1")
+    if min(args.records, args.runs, args.flink_parallelism, args.w5_keys) < 1:
+        p.error("--records, --runs, --flink-parallelism and --w5-keys must be at least 1")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kstream-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     return Config(
@@ -124,4 +128,5 @@ def parse_args(argv: list[str] | None, description: str = "") -> Config:
         eof_workaround=bool(args.eof_workaround),
         broker=args.broker,
         flink_parallelism=args.flink_parallelism,
+        w5_keys=args.w5_keys,
     )

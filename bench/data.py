@@ -9,12 +9,17 @@ The records are loaded with a plain confluent-kafka producer (idempotent, so eac
 production order) and every delivery report is kept, so the harness knows where each record
 landed: per-partition record counts, end offsets and the key -> partition map. Bounded baselines
 stop on these end offsets (the local broker's reported high watermark can be too low).
+
+W5's data set (:func:`w5_events`) is separate: ``keys`` distinct keys ``k0`` ... ``k<keys-1>``,
+each produced exactly :data:`W5_PASSES` times, generated lazily (never held in memory).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +35,9 @@ USERS = 10_000
 PAGES = 100
 MAX_LATENCY_MS = 500
 DEFAULT_SEED = 7
+#: W5: distinct keys (``BENCH_W5_KEYS``) and how often each key occurs.
+W5_KEYS = 5_000_000
+W5_PASSES = 2
 
 #: One generated event: (key, value dict, timestamp ms).
 Event = tuple[str, dict[str, Any], int]
@@ -54,6 +62,31 @@ def generate(count: int, seed: int = DEFAULT_SEED) -> list[Event]:
         }
         append((user, value, ts))
     return out
+
+
+def _stride(keys: int, rng: random.Random) -> int:
+    """A multiplier coprime with ``keys`` near ``keys`` times the golden ratio's fraction, so
+    that ``(stride * j + offset) % keys`` is a permutation that scatters neighbours."""
+    stride = max(1, int(keys * 0.6180339887) + rng.randrange(max(1, keys // 1000)))
+    while math.gcd(stride, keys) != 1:
+        stride += 1
+    return stride
+
+
+def w5_events(keys: int, seed: int = DEFAULT_SEED) -> Iterator[Event]:
+    """W5's records, lazily: :data:`W5_PASSES` passes over the ``keys`` keys, each pass in its
+    own pseudo-random order (``key index = (stride * j + offset) % keys`` with a stride coprime
+    with ``keys``), so every key occurs exactly once per pass and its repeat is on average
+    ``keys`` records later. Record ``i`` has value ``{"n": <key index>, "pass": p}`` and
+    timestamp ``T0_MS + i`` (ms). ``keys * W5_PASSES`` records in all."""
+    rng = random.Random(seed)
+    orders = [(_stride(keys, rng), rng.randrange(keys)) for _ in range(W5_PASSES)]
+    i = 0
+    for p, (stride, offset) in enumerate(orders):
+        for j in range(keys):
+            n = (stride * j + offset) % keys
+            yield f"k{n}", {"n": n, "pass": p}, T0_MS + i
+            i += 1
 
 
 @dataclass
@@ -92,8 +125,16 @@ class Layout:
         }
 
 
-def load(bootstrap: str, topic: str, events: list[Event], partitions: int = 4) -> Layout:
-    """Create ``topic`` and produce ``events`` in order; return their :class:`Layout`.
+def load(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[Event],
+    partitions: int = 4,
+    track_keys: bool = True,
+) -> Layout:
+    """Create ``topic`` and produce ``events`` in order (a list or a generator); return their
+    :class:`Layout`. ``track_keys=False`` leaves ``Layout.key_partition`` empty (W5: millions of
+    keys that nothing needs to locate).
 
     Raises:
         RuntimeError: a delivery failed or a key landed on two partitions.
@@ -127,11 +168,14 @@ def load(bootstrap: str, topic: str, events: list[Event], partitions: int = 4) -
         offset = msg.offset()
         if offset >= last.get(p, -1):
             last[p] = offset
+        if not track_keys:
+            return
         key = msg.key().decode()
         if key_partition.setdefault(key, p) != p:
             errors.append(f"key {key} on partitions {key_partition[key]} and {p}")
 
     dumps, produce, poll = orjson.dumps, producer.produce, producer.poll
+    n = 0
     for n, (key, value, ts) in enumerate(events, start=1):
         while True:
             try:
@@ -148,6 +192,6 @@ def load(bootstrap: str, topic: str, events: list[Event], partitions: int = 4) -
     layout.counts = counts
     layout.end_offsets = {p: last[p] + 1 if p in last else 0 for p in range(partitions)}
     layout.seconds = time.monotonic() - started
-    if layout.total != len(events):
-        raise RuntimeError(f"loading {topic}: {layout.total} of {len(events)} delivered")
+    if layout.total != n:
+        raise RuntimeError(f"loading {topic}: {layout.total} of {n} delivered")
     return layout

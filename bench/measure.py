@@ -9,6 +9,8 @@ Every job process is started by :func:`run_processes` and waited for with ``os.w
   :attr:`PeakRss.POLL_S`; with ``tree=True`` the sum of the peaks of the process and all its
   descendants (PyFlink's JVM), each process's own peak, which may have come at different times.
 
+After the run, :func:`state_bytes` sizes the job's state directories on disk.
+
 ``ru_maxrss`` cannot be used for RSS: Linux carries the parent's peak RSS at fork time into the
 child's ``ru_maxrss`` across ``exec``, so every job would inherit the harness's (~1 GB: the data
 set and the expected results). ``VmHWM`` belongs to the program's own address space.
@@ -225,6 +227,22 @@ def first_record(path: Path, started: float) -> float | None:
     if isinstance(value, dict):
         value = value.get("first_record")
     return None if value is None else float(value) - started
+
+
+def state_bytes(rundir: Path) -> int | None:
+    """Bytes on disk of the state directories (``state*``) a run left in ``rundir``: the sum
+    of the sizes of their files (RocksDB's SST files, logs, checkpoints); ``None`` when the job
+    wrote no state directory (floor, Flink)."""
+    dirs = [d for d in rundir.glob("state*") if d.is_dir()]
+    if not dirs:
+        return None
+    total = 0
+    for top in dirs:
+        for parent, _dirs, files in os.walk(top):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(parent, name)).st_size
+    return total
 
 
 def job_env(extra: dict[str, str] | None = None, peer: bool = False) -> dict[str, str]:

@@ -29,13 +29,15 @@ from bench.measure import (
     log_tail,
     process_cpu_s,
     run_processes,
+    state_bytes,
     system_busy_s,
 )
-from bench.summary import RunResult, fmt
+from bench.summary import RunResult, fmt, mb
 from kstream.io import kafka
 
 EVENTS_TOPIC = "bench-events"
 FLIGHTS_TOPIC = "flights"
+W5_TOPIC = "bench-w5-keys"
 PARTITIONS = 4
 
 
@@ -49,6 +51,8 @@ class Runner:
         self.broker_pid: int | None = None
         self.events: list[data.Event] = []
         self.layout: data.Layout | None = None
+        #: where W5's records landed (``bench.data.w5_events``), when a W5 job runs
+        self.w5_layout: data.Layout | None = None
         self.flights_records = 0
         self._truth: dict[str, Any] = {}
         self.token = uuid.uuid4().hex[:6]
@@ -69,6 +73,24 @@ class Runner:
     @property
     def flights_topic(self) -> str:
         return f"{FLIGHTS_TOPIC}-{self.token}" if self.config.bootstrap else FLIGHTS_TOPIC
+
+    @property
+    def w5_topic(self) -> str:
+        return f"{W5_TOPIC}-{self.token}" if self.config.bootstrap else W5_TOPIC
+
+    def source_topic(self, workload: str) -> str:
+        """The topic a workload reads."""
+        if workload == "flights":
+            return self.flights_topic
+        return self.w5_topic if workload == "W5" else self.events_topic
+
+    def input_records(self, workload: str) -> int:
+        """The number of records a workload reads."""
+        if workload == "flights":
+            return self.flights_records
+        if workload == "W5":
+            return self.w5_layout.total if self.w5_layout is not None else 0
+        return len(self.events)
 
     def expected(self, workload: str) -> Any:
         """The expected result of a workload (computed once)."""
@@ -109,6 +131,7 @@ class Runner:
         try:
             samples = self._launch(job, name, out_topic, rundir)
             broker_after, busy_after = process_cpu_s(self.broker_pid), system_busy_s()
+            state = state_bytes(rundir)
             verdict = self._verdict(job, samples, out_topic, rundir)
         finally:
             self._cleanup(name)
@@ -119,15 +142,14 @@ class Runner:
         if other_cpu is not None:
             other_cpu = max(0.0, other_cpu - sum(s.cpu_s for s in samples) - (broker_cpu or 0.0))
         firsts = [s.first_record_s for s in samples if s.first_record_s is not None]
-        records = self.flights_records if job.workload == "flights" else len(self.events)
         result = RunResult(
-            job=job.name, run=run, records=records,
+            job=job.name, run=run, records=self.input_records(job.workload),
             wall_s=max(s.wall_s for s in samples), cpu_s=sum(s.cpu_s for s in samples),
             peak_rss_mb=max(s.peak_rss_mb for s in samples),
             first_record_s=min(firsts) if firsts else None,
             ok=verdict.ok, detail=verdict.detail, outputs=verdict.outputs,
             returncodes=[s.returncode for s in samples],
-            broker_cpu_s=broker_cpu, other_cpu_s=other_cpu,
+            broker_cpu_s=broker_cpu, other_cpu_s=other_cpu, state_bytes=state,
         )  # fmt: skip
         self._print(result)
         return result
@@ -156,6 +178,7 @@ class Runner:
             f"  {result.job:<8} run {result.run}: {result.rate:>10,.0f} rec/s"
             f"  wall {result.wall_s:6.1f} s  first record {fmt(result.first_record_s, '.1f')} s"
             f"  cpu {result.cpu_s:6.1f} s  rss {result.peak_rss_mb:6.0f} MB"
+            f"  state {fmt(mb(result.state_bytes), '.1f')} MB"
             f"  broker cpu {fmt(result.broker_cpu_s, '4.1f')} s"
             f"  other cpu {fmt(result.other_cpu_s, '4.1f')} s  {status} {result.detail}"
         )
@@ -170,8 +193,7 @@ class Runner:
         doc = yaml.load(job.pipeline.read_text())
         doc["pipeline"] = name
         doc.pop("group", None)
-        source = self.flights_topic if job.workload == "flights" else self.events_topic
-        doc["sources"][0]["topic"] = source
+        doc["sources"][0]["topic"] = self.source_topic(job.workload)
         doc["sinks"][0]["topic"] = out_topic
         path = rundir / f"{name}.yaml"
         with open(path, "w") as handle:
@@ -197,7 +219,7 @@ class Runner:
                 }
             )
             commands.append((cmd, env, rundir / f"kstream-{i}.log"))
-        _started, samples = run_processes(commands, firsts)
+        _started, samples = run_processes(commands, firsts, timeout_s=job.timeout_s)
         return samples
 
     def _ends_json(self) -> str:
@@ -253,8 +275,11 @@ class Runner:
         partitions = kafka.Admin(self.bootstrap).topics().get(out_topic)
         if partitions is None:
             return verify.Verdict(False, f"output topic {out_topic} missing", 0)
-        records = verify.read_topic(self.bootstrap, out_topic, partitions)
         w = job.workload
+        if w == "W5":
+            results = verify.iter_topic(self.bootstrap, out_topic, partitions)
+            return verify.check_w5(results, self.config.w5_keys, data.W5_PASSES)
+        records = verify.read_topic(self.bootstrap, out_topic, partitions)
         if job.engine == "floor":
             count, latency_sum = self.expected("copy")
             return verify.check_floor(records, count, latency_sum)

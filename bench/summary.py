@@ -10,13 +10,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.jobs import JOBS
+from bench.jobs import EVENT_WORKLOADS, JOBS
+
+#: Issue 13: W5's peak RSS must stay below this (MB) with the default state cache.
+W5_RSS_TARGET_MB = 400.0
 
 
 @dataclass
 class RunResult:
     """One run of one job (seconds, MB; ``broker_cpu_s``/``other_cpu_s`` ``None`` when not
-    measurable, e.g. an external broker)."""
+    measurable, e.g. an external broker; ``state_bytes``: the state directories on disk after
+    the run, ``None`` for jobs without one)."""
 
     job: str
     run: int
@@ -31,6 +35,7 @@ class RunResult:
     returncodes: list[int] = field(default_factory=list)
     broker_cpu_s: float | None = None
     other_cpu_s: float | None = None
+    state_bytes: int | None = None
 
     @property
     def rate(self) -> float:
@@ -69,7 +74,13 @@ class RunResult:
             "broker_cpu_s": None if self.broker_cpu_s is None else round(self.broker_cpu_s, 2),
             "other_cpu_s": None if self.other_cpu_s is None else round(self.other_cpu_s, 2),
             "returncodes": self.returncodes,
+            "state_bytes": self.state_bytes,
         }
+
+
+def mb(size: float | None) -> float | None:
+    """Bytes as MB (2**20); ``None`` stays ``None``."""
+    return None if size is None else size / 2**20
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -97,6 +108,7 @@ def summarize(results: dict[str, list[RunResult]]) -> dict[str, dict[str, Any]]:
             firsts = [f for r in good if (f := r.first_record_s) is not None]
             brokers = [b for r in good if (b := r.broker_cpu_s) is not None]
             others = [o for r in good if (o := r.other_cpu_s) is not None]
+            states = [b for r in good if (b := r.state_bytes) is not None]
             entry.update(
                 records=good[0].records,
                 records_per_s=statistics.median(rates),
@@ -111,6 +123,7 @@ def summarize(results: dict[str, list[RunResult]]) -> dict[str, dict[str, Any]]:
                 peak_rss_mb_max=max(r.peak_rss_mb for r in good),
                 broker_cpu_s=statistics.median(brokers) if brokers else None,
                 other_cpu_s=statistics.median(others) if others else None,
+                state_bytes=int(statistics.median(states)) if states else None,
             )
         out[name] = entry
     return out
@@ -159,6 +172,18 @@ def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     rss = None if rss_w2 is None or rss_quix is None else rss_w2 / rss_quix
+    rss_w5 = summary.get("W5", {}).get("peak_rss_mb")
+    out.append(
+        {
+            "target": f"W5 peak RSS MB < {W5_RSS_TARGET_MB:.0f} (global count, default cache)",
+            "value": rss_w5,
+            "steady": None,
+            "per_cpu": None,
+            "bound": W5_RSS_TARGET_MB,
+            "op": "<",
+            "met": None if rss_w5 is None else rss_w5 < W5_RSS_TARGET_MB,
+        }
+    )
     out.insert(
         4,
         {
@@ -211,7 +236,7 @@ def table_rows(summary: dict[str, dict[str, Any]]) -> list[list[str]]:
     for name, s in summary.items():
         vs_quix = _vs_peer(summary, name, "quix")
         vs_flink = _vs_peer(summary, name, "flink")
-        same_data = s["engine"] != "floor" and s["workload"] != "flights"
+        same_data = s["engine"] != "floor" and s["workload"] in EVENT_WORKLOADS
         vs_floor = _ratio(summary, name, "floor") if same_data else None
         verified = f"{s['verified_runs']}/{s['runs']}"
         engine = s["engine"] + (f" x{s['processes']}" if s["processes"] > 1 else "")
@@ -257,6 +282,43 @@ def target_rows(summary: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def w5_section(summary: dict[str, dict[str, Any]], keys: int) -> dict[str, Any] | None:
+    """W5's figures for results.json (``None`` when W5 did not run): ``keys``, its records/s
+    beside W2's, its peak RSS (MB) against :data:`W5_RSS_TARGET_MB` and its state on disk."""
+    w5 = summary.get("W5")
+    if w5 is None:
+        return None
+    rss = w5.get("peak_rss_mb")
+    return {
+        "keys": keys,
+        "records": w5.get("records"),
+        "records_per_s": w5.get("records_per_s"),
+        "w2_records_per_s": summary.get("W2", {}).get("records_per_s"),
+        "vs_w2": _ratio(summary, "W5", "W2"),
+        "peak_rss_mb": rss,
+        "rss_target_mb": W5_RSS_TARGET_MB,
+        "rss_met": None if rss is None else rss < W5_RSS_TARGET_MB,
+        "state_bytes": w5.get("state_bytes"),
+        "verified_runs": w5["verified_runs"],
+        "runs": w5["runs"],
+    }
+
+
+def w5_rows(w5: dict[str, Any]) -> list[list[str]]:
+    """The W5 table (header first) from :func:`w5_section`'s figures."""
+    met = {True: "met", False: "not met", None: "-"}[w5["rss_met"]]
+    records = w5["records"]
+    return [
+        ["job", "keys", "records", "records/s", "W2 records/s", "vs W2", "peak RSS MB",
+         f"RSS < {w5['rss_target_mb']:.0f} MB", "state on disk MB", "verified"],
+        ["W5", f"{w5['keys']:,}", "-" if records is None else f"{records:,}",
+         _k(w5["records_per_s"]), _k(w5["w2_records_per_s"]),
+         fmt(w5["vs_w2"], ".2f") + ("x" if w5["vs_w2"] is not None else ""),
+         fmt(w5["peak_rss_mb"], ".0f"), met, fmt(mb(w5["state_bytes"]), ".1f"),
+         f"{w5['verified_runs']}/{w5['runs']}"],
+    ]  # fmt: skip
+
+
 CAPTION = (
     "records/s = input records / process wall time (spawn to exit, nothing subtracted); "
     "steady = records / (wall - time to first record); rec/CPU-s = records / CPU seconds of "
@@ -265,9 +327,15 @@ CAPTION = (
 
 
 def print_table(
-    summary: dict[str, dict[str, Any]], records: int, runs: int, broker: str, console: Console
+    summary: dict[str, dict[str, Any]],
+    records: int,
+    runs: int,
+    broker: str,
+    console: Console,
+    w5: dict[str, Any] | None = None,
 ) -> None:
-    """The result table and the targets on ``console``; ``broker`` says which broker."""
+    """The result table, W5's table (``w5``: :func:`w5_section`) and the targets on
+    ``console``; ``broker`` says which broker."""
     table = Table(
         title=f"kstream benchmark: {records:,} events, median of {runs} run(s); broker: {broker}",
         caption=CAPTION,
@@ -279,6 +347,14 @@ def print_table(
         ok = row[-1].split("/")[0] == row[-1].split("/")[1]
         table.add_row(*row[:-1], f"[{'green' if ok else 'red'}]{row[-1]}[/]")
     console.print(table)
+    if w5 is not None:
+        t5 = Table(title=f"W5: global count per key, {w5['keys']:,} keys, one run")
+        header, *rows = w5_rows(w5)
+        for col in header:
+            t5.add_column(col, justify="left" if col in ("job", "verified") else "right")
+        for row in rows:
+            t5.add_row(*row)
+        console.print(t5)
     t = Table(title="targets")
     header, *rows = target_rows(summary)
     for col in header:
@@ -308,4 +384,6 @@ def markdown(document: dict[str, Any]) -> str:
         f"git {document.get('git')}, {document['host']['cpus']} CPUs, "
         f"total {document.get('total_seconds')} s"
     )
-    return f"{head}\n\n{md(table_rows(summary))}\n\n{md(target_rows(summary))}\n"
+    w5 = document.get("w5")
+    w5_table = f"\n\n{md(w5_rows(w5))}" if w5 else ""
+    return f"{head}\n\n{md(table_rows(summary))}{w5_table}\n\n{md(target_rows(summary))}\n"

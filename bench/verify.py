@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from bench.truth import WINDOW_MS, Windows, w1_row
 
+#: Seconds a reader waits for the next record before it gives up.
 READ_TIMEOUT_S = 120.0
 
 
@@ -29,9 +31,14 @@ class Verdict:
         return {"ok": self.ok, "detail": self.detail, "outputs": self.outputs}
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes | None, bytes]]:
-    """Every ``(key, value)`` of ``topic`` (committed data only), read to the end of each
-    partition."""
+def iter_topic(bootstrap: str, topic: str, partitions: int) -> Iterator[tuple[bytes | None, bytes]]:
+    """Every ``(key, value)`` of ``topic`` (committed data only, tombstones skipped), read to
+    the end of each partition, lazily (W5's millions of results are never held at once).
+
+    Raises:
+        RuntimeError: nothing arrived for :data:`READ_TIMEOUT_S` seconds before every
+            partition ended, or the consumer reported an error.
+    """
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -43,7 +50,6 @@ def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes 
             "log_level": 3,
         }
     )
-    out: list[tuple[bytes | None, bytes]] = []
     try:
         consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
         pending = set(range(partitions))
@@ -51,18 +57,26 @@ def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes 
         while pending:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"reading {topic}: partitions {sorted(pending)} never ended")
-            for msg in consumer.consume(10_000, 0.5):
+            msgs = consumer.consume(10_000, 0.5)
+            if msgs:
+                deadline = time.monotonic() + READ_TIMEOUT_S
+            for msg in msgs:
                 err = msg.error()
                 if err is None:
-                    if msg.value() is not None:
-                        out.append((msg.key(), msg.value()))
+                    value = msg.value()
+                    if value is not None:
+                        yield msg.key(), value
                 elif err.code() == KafkaError._PARTITION_EOF:
                     pending.discard(msg.partition())
                 else:
                     raise RuntimeError(f"reading {topic}: {err.str()}")
     finally:
         consumer.close()
-    return out
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes | None, bytes]]:
+    """Every ``(key, value)`` of ``topic`` as a list (see :func:`iter_topic`)."""
+    return list(iter_topic(bootstrap, topic, partitions))
 
 
 def _diff_windows(got: Windows, want: Windows, duplicates: int, bad: int) -> str:
@@ -179,3 +193,46 @@ def check_flights(
             detail += f" (e.g. {wrong[0]}: got {got[wrong[0]]}, want {want[wrong[0]]})"
         return Verdict(False, detail, len(records))
     return Verdict(True, f"{len(got):,} windows match", len(records))
+
+
+def _w5_index(raw_key: bytes | None, keys: int) -> int | None:
+    """The index ``n`` of a W5 key ``b"k<n>"`` (0 <= n < keys), ``None`` if it is not one."""
+    if raw_key is None or not raw_key.startswith(b"k") or not raw_key[1:].isdigit():
+        return None
+    n = int(raw_key[1:])
+    return n if n < keys and raw_key == b"k%d" % n else None
+
+
+def check_w5(records: Iterable[tuple[bytes | None, bytes]], keys: int, passes: int) -> Verdict:
+    """W5: exactly one result ``{"key": "k<n>", "count": passes}`` per key ``k0`` ... ``k<keys-1>``,
+    with record key = the value's key. Streams ``records``, keeping one byte per key."""
+    seen = bytearray(keys)
+    outputs = bad = wrong = duplicates = 0
+    example = ""
+    for raw_key, raw in records:
+        outputs += 1
+        n = _w5_index(raw_key, keys)
+        try:
+            value = orjson.loads(raw)
+            same = n is not None and value["key"] == f"k{n}"
+            count = value["count"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            same, count = False, None
+        if n is None or not same:
+            bad += 1
+            example = example or f"malformed {raw_key!r}: {raw[:80]!r}"
+            continue
+        if seen[n]:
+            duplicates += 1
+        seen[n] = 1
+        if count != passes:
+            wrong += 1
+            example = example or f"k{n}: count {count}, want {passes}"
+    missing = keys - sum(seen)
+    if outputs == keys and not (bad or wrong or duplicates or missing):
+        return Verdict(True, f"{keys:,} key counts match", outputs)
+    detail = (
+        f"{outputs:,} results for {keys:,} keys: {missing} missing, {duplicates} duplicates, "
+        f"{wrong} wrong, {bad} malformed"
+    )
+    return Verdict(False, detail + (f" (e.g. {example})" if example else ""), outputs)

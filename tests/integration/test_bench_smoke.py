@@ -1,6 +1,7 @@
 """Smoke test of the benchmark harness (``make bench``): a tiny data set, one run, no Quix, no
-flights. It checks that the harness starts its broker, runs every kstream job and the floor,
-verifies their outputs and writes results.json; the numbers themselves are not checked."""
+flights, W5 on 2,000 keys. It checks that the harness starts its broker, runs every kstream job
+and the floor, verifies their outputs and writes results.json; the numbers themselves are not
+checked."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-JOBS = ("floor", "W1", "W2", "W3", "W4", "W2x2")
+JOBS = ("floor", "W1", "W2", "W3", "W4", "W5", "W2x2")
+W5_KEYS = 2_000
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(170)
 def test_bench_harness_smoke(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
@@ -32,6 +34,8 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         "1",
         "--no-quix",
         "--no-flights",
+        "--w5-keys",
+        str(W5_KEYS),
         "--jobs",
         ",".join(JOBS),
         "--results",
@@ -40,7 +44,7 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         str(tmp_path / "work"),
     ]
     proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=140, check=False
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=160, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -60,4 +64,8 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
     assert doc["runs"]["W1"][0]["outputs"] > 0
     assert doc["runs"]["W2"][0]["outputs"] == doc["runs"]["W3"][0]["outputs"]
     assert {t["target"] for t in doc["targets"]}
+    w5 = doc["w5"]
+    assert w5["keys"] == W5_KEYS and w5["records"] == doc["w5_data"]["records"] == 2 * W5_KEYS
+    assert doc["runs"]["W5"][0]["outputs"] == W5_KEYS
+    assert w5["state_bytes"] > 0 and w5["peak_rss_mb"] > 0 and w5["vs_w2"] > 0
     assert "results" in proc.stdout  # the table and the results path were printed
