@@ -340,7 +340,7 @@ class NodeExecutor:
     @property
     def has_state_changes(self) -> bool:
         """Whether any node's state changed since the last :meth:`state_changes`."""
-        return self.hooks.stores.dirty or any(w.dirty for w in self.windows)
+        return self.hooks.stores.dirty
 
     def state_changes(self) -> dict[str, Changes]:
         """Per store name (``op.<node-id>``), each key changed since the last call."""

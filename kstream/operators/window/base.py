@@ -160,8 +160,9 @@ class WindowOperator:
     #: element (before any state changes).
     process: Callable[[Any, Any, int, int], list[Record]]
 
-    def advance(self, wm: int) -> list[Record]:
-        """Run the event-time timers up to watermark ``wm``; returns the results fired."""
+    def advance(self, wm: int) -> Iterable[Record]:
+        """Run the event-time timers up to watermark ``wm``; returns the results fired (an
+        iterable: consume it before the next call)."""
         return []
 
     def on_timer(self, at: int, key: Any, namespace: Any) -> list[Record]:

@@ -27,7 +27,7 @@ Global aggregation: one window per key covering all time, closed only by the end
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -252,21 +252,19 @@ class GlobalOperator(WindowOperator):
         store.put(key, entry)
         return []
 
-    def advance(self, wm: int) -> list[Record]:
+    def advance(self, wm: int) -> Iterator[Record]:
         """At end of input (``wm`` = +infinity) the global window closes: emit every key in
-        ``final`` mode (a scan of the store), else every key changed since its last
-        emission."""
+        ``final`` mode (a scan of the store, yielded as it goes: the results are never all in
+        memory), else every key changed since its last emission."""
         if wm < MAX_WATERMARK:
-            return []
+            return
         self.next_timer = NEVER
-        out: list[Record] = []
         if self.mode == "final":
             for key, entry in self.store.items():
-                out.extend(self._emit(key, entry))
-            return out
+                yield from self._emit(key, entry)
+            return
         for key in list(self.since):
-            out.extend(self._fire_early(key))
-        return out
+            yield from self._fire_early(key)
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
         entry = self.store.get(ident)
