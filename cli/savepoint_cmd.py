@@ -31,9 +31,13 @@ from kstream.runtime import control
 from kstream.runtime.control import Quiesced
 from kstream.savepoint import (
     TaskSnapshot,
+    behind_committed,
     dispose,
+    group_offsets,
     list_savepoints,
+    local_checkpoints,
     open_savepoint,
+    snapshot_changelogs,
     snapshot_local,
     summarize,
     write_savepoint,
@@ -41,6 +45,8 @@ from kstream.savepoint import (
 from kstream.state.store import is_locked, task_dir
 
 DEFAULT_ROOT = "savepoints"
+#: ``--from`` values: where ``savepoint create`` reads the committed state.
+SOURCES = ("auto", "local", "changelog")
 
 
 @click.group(
@@ -62,6 +68,8 @@ def savepoint() -> None:
 Example:
   kstream savepoint create examples/flights-hourly.yaml
   kstream savepoint create examples/flights-hourly.yaml --stop --dir savepoints/hourly-1
+  # the job runs on several machines: read its state from the changelog topics
+  kstream savepoint create examples/flights-hourly.yaml --stop --from changelog
 """
 )
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -83,6 +91,16 @@ Example:
     help="Do not contact the running job: snapshot the last committed local state.",
 )
 @click.option(
+    "--from",
+    "source",
+    type=click.Choice(SOURCES),
+    default="auto",
+    show_default=True,
+    help="Where to read the committed state: local (--state-dir), changelog (the job's "
+    "changelog topics and the group's committed offsets: works from any machine), auto (local "
+    "when --state-dir holds every task of the job, else changelog).",
+)
+@click.option(
     "--timeout",
     "timeout_s",
     default=120.0,
@@ -99,10 +117,12 @@ def create(
     bootstrap_servers: str | None,
     state_dir: str,
     group: str | None,
+    source: str,
     timeout_s: float,
 ) -> None:
     """Take a savepoint of PIPELINE's job: ask its running processes to checkpoint (and, with
-    --stop, to stop), then snapshot the committed state under --state-dir."""
+    --stop, to stop), then snapshot the committed state from --state-dir or, for a job whose
+    processes run on several machines, from its changelog topics (--from)."""
     if stop and no_quiesce:
         raise UsageError("--stop needs to contact the job; it cannot be used with --no-quiesce")
     started = time.monotonic()
@@ -118,20 +138,25 @@ def create(
     done = None
     if not no_quiesce:
         done = _quiesce(plan, bootstrap, stop, timeout_s, state_dir, console)
+    if not no_quiesce or source == "changelog":
         partitions = _partition_counts(plan, bootstrap, console)
     try:
-        with console.status("reading the local state"):
-            snapshots = done.snapshots if done is not None else None
-            tasks, entries = snapshot_local(spec, state_dir, group=group, snapshots=snapshots)
+        where = _choose_source(source, plan, bootstrap, state_dir, done, partitions, console)
+        with console.status(f"reading the {where} state") as status:
+            if where == "changelog":
+                tasks, entries = snapshot_changelogs(
+                    spec, bootstrap, group=group, partitions=partitions, progress=status.update
+                )
+            else:
+                snaps = done.snapshots if done is not None else None
+                tasks, entries = snapshot_local(spec, state_dir, group=group, snapshots=snaps)
     finally:
         if done is not None:
             control.discard_snapshots(state_dir, plan.prefix, done.request_id)
+            control.discard_acknowledged(done)
     if not tasks:
-        raise SavepointError(
-            f"no committed state of job {plan.prefix} under {Path(state_dir) / plan.prefix}; "
-            "run the pipeline (at least one checkpoint) or pass the right --state-dir/--group"
-        )
-    _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, console)
+        raise SavepointError(_nothing_found(plan, state_dir, where))
+    _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, where, console)
     total = sum(len(stores.get("", ())) for stores in entries.values())
     timers = sum(len(stores.get(TIMERS_STORE, ())) for stores in entries.values())
     console.print(
@@ -171,6 +196,78 @@ def _quiesce(
     return done
 
 
+def _choose_source(
+    source: str,
+    plan: Plan,
+    bootstrap: str,
+    state_dir: str,
+    done: Quiesced | None,
+    partitions: dict[str, int] | None,
+    console: Console,
+) -> str:
+    """``local`` or ``changelog``: ``source`` unless it is ``auto``, which takes the local state
+    when ``state_dir`` holds every task of the job (the acknowledged snapshots all under it;
+    with no process running, a directory for every task, none checkpointed behind the group's
+    committed offsets), and prints which and why."""
+    if source != "auto":
+        if source == "changelog":
+            console.print("reading the state from the changelog topics (--from changelog)")
+        return source
+    here = f"the local state dir {state_dir}"
+    if done is None or partitions is None:
+        why = "--no-quiesce" if done is None else "the partition counts are unknown"
+        console.print(f"reading the state from {here} ({why})")
+        return "local"
+    reason = _not_held(plan, bootstrap, state_dir, done, partitions)
+    if reason is None:
+        console.print(f"reading the state from {here}: it holds every task of the job")
+        return "local"
+    console.print(f"reading the state from the changelog topics: {reason}")
+    return "changelog"
+
+
+def _not_held(
+    plan: Plan, bootstrap: str, state_dir: str, done: Quiesced, partitions: dict[str, int]
+) -> str | None:
+    """Why ``state_dir`` does not hold the job's committed state (None: it does)."""
+    here = f"the local state dir {state_dir}"
+    if done.acks:
+        root = Path(state_dir).resolve()
+        away = [t for t, ref in done.snapshots.items() if not Path(ref.path).is_relative_to(root)]
+        total, missing = len(done.snapshots), len(away)
+    else:
+        local = local_checkpoints(plan.spec, state_dir, group=plan.prefix)
+        wanted = {(s.id, p) for s in plan.stages for p in range(partitions.get(s.id, 0))}
+        total, missing = len(wanted), len(wanted - set(local))
+        if not missing:
+            found = [t for t in local.values() if t is not None]
+            stale = behind_committed(found, group_offsets(plan, bootstrap, partitions))
+            if stale:
+                return (
+                    f"the checkpoint of task(s) {', '.join(stale)} in {here} is behind the "
+                    "group's committed offsets (they ran elsewhere since)"
+                )
+    if not missing:
+        return None
+    return (
+        f"{missing} of {total} tasks of the job are not in {here} (they run or ran on other "
+        "machines or state dirs)"
+    )
+
+
+def _nothing_found(plan: Plan, state_dir: str, where: str) -> str:
+    """The error text of a savepoint that would hold no task."""
+    if where == "changelog":
+        return (
+            f"no committed checkpoint of job {plan.prefix} in its changelog topics; run the "
+            "pipeline (at least one checkpoint) or pass the right --group"
+        )
+    return (
+        f"no committed state of job {plan.prefix} under {Path(state_dir) / plan.prefix}; "
+        "run the pipeline (at least one checkpoint) or pass the right --state-dir/--group"
+    )
+
+
 def _partition_counts(plan: Plan, bootstrap: str, console: Console) -> dict[str, int] | None:
     from kstream.io import kafka
 
@@ -188,19 +285,24 @@ def _warn_gaps(
     partitions: dict[str, int] | None,
     state_dir: str,
     no_quiesce: bool,
+    where: str,
     console: Console,
 ) -> None:
-    """Warn about tasks without local state, and about a job running here (--no-quiesce)."""
+    """Warn about tasks without a checkpoint (in the local state or the changelog topics,
+    ``where``), and about a job running here (--no-quiesce)."""
     have = {(t.stage, t.partition) for t in tasks}
+    what = "local state" if where == "local" else "checkpoint in the changelog topics"
     for stage in plan.stages:
         highest = max((p for s, p in have if s == stage.id), default=-1) + 1
         count = (partitions or {}).get(stage.id) or highest
         missing = [f"{stage.id}:{p}" for p in range(count) if (stage.id, p) not in have]
         if missing:
             console.print(
-                f"[yellow]no local state for task(s) {', '.join(missing)}: on "
+                f"[yellow]no {what} for task(s) {', '.join(missing)}: on "
                 "restore they start at the beginning of their partitions[/]"
             )
+    if where != "local":
+        return
     running = [
         t.task_id
         for t in tasks

@@ -221,10 +221,10 @@ def group_members(
     when the group has no members or the broker cannot describe it."""
     conf = common_config(settings, CONSUMER_ONLY | PRODUCER_ONLY)
     conf["bootstrap.servers"] = bootstrap
+    # the client must outlive the request: one dropped right after the call never completes it
+    admin = AdminClient(conf)
     try:
-        future = AdminClient(conf).describe_consumer_groups([group], request_timeout=timeout_s)[
-            group
-        ]
+        future = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group]
         description = future.result(timeout=timeout_s)
     except (KafkaException, ValueError, TimeoutError):
         return {}

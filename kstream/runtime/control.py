@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kstream.checkpoint.steps import TaskRuntime, TxnState
@@ -84,6 +85,17 @@ def discard_snapshots(state_dir: str, prefix: str, request_id: str | None) -> No
         shutil.rmtree(snapshots_dir(state_dir, prefix, request_id), ignore_errors=True)
 
 
+def discard_acknowledged(done: Quiesced) -> None:
+    """Delete the snapshots the acknowledgements of ``done`` name that are on this machine, in
+    any state dir (processes of the job run with another ``--state-dir``). Only a directory
+    laid out as :func:`~kstream.state.store.snapshots_dir` makes it for this request
+    (``.../.snapshots/<request id>``) is removed; snapshots on other machines stay."""
+    for ref in done.snapshots.values():
+        request_dir = Path(ref.path).parent
+        if request_dir.name == done.request_id and request_dir.parent.name == ".snapshots":
+            shutil.rmtree(request_dir, ignore_errors=True)
+
+
 def control_topic(prefix: str) -> str:
     """``<group>.control``."""
     return f"{prefix}.control"
@@ -120,7 +132,8 @@ def quiesce(
 ) -> Quiesced:
     """Ask the running processes of a job to checkpoint (and, with ``stop``, to stop after
     draining) and wait until every task has acknowledged. Returns the acknowledgements and the
-    snapshots they name (nothing when no process of the job runs on this machine).
+    snapshots they name (nothing when no process of the job runs: none on this machine holds a
+    task's lock, and consumer group ``group`` has no member on any machine).
 
     Raises:
         BrokerError: the broker is unreachable.
@@ -129,7 +142,9 @@ def quiesce(
     settings = dict(plan.spec.kafka)
     admin = kafka.Admin(bootstrap, settings)
     partitions = admin.topics()
-    if not running_locally(plan, state_dir, partitions):
+    if not running_locally(plan, state_dir, partitions) and not kafka.group_members(
+        bootstrap, settings, group
+    ):
         return Quiesced()
     topic = control_topic(plan.prefix)
     admin.ensure_topics([kafka.TopicConfig(topic, 1)])

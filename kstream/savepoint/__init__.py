@@ -6,6 +6,8 @@ docs/savepoints.md). This package's top level is the public API; the work is don
 Writing (used by ``kstream savepoint create``)::
 
     tasks, entries = snapshot_local(spec, ".kstream-state")
+    # or, from any machine, the job's changelog topics (processes on several machines):
+    tasks, entries = snapshot_changelogs(spec, "broker:9092")
     manifest = write_savepoint(Path("savepoints/sp1"), spec, tasks, entries)
 
 Reading, e.g. from a notebook::
@@ -28,6 +30,11 @@ Restoring (used by ``kstream run --from-savepoint``)::
 
 from __future__ import annotations
 
+from kstream.savepoint.changelog_snapshot import (
+    behind_committed,
+    group_offsets,
+    snapshot_changelogs,
+)
 from kstream.savepoint.compat import check_restore, definition_changes
 from kstream.savepoint.format import (
     ENTRY_SCHEMA,
@@ -53,7 +60,7 @@ from kstream.savepoint.read import (
     load_manifest,
     open_savepoint,
 )
-from kstream.savepoint.snapshot import snapshot_local
+from kstream.savepoint.snapshot import local_checkpoints, snapshot_local
 from kstream.savepoint.view import OperatorSummary, aggregator_for, summarize
 from kstream.savepoint.write import write_savepoint
 
@@ -75,13 +82,17 @@ __all__ = [
     "StateEntry",
     "TaskSnapshot",
     "aggregator_for",
+    "behind_committed",
     "check_restore",
     "definition_changes",
     "dispose",
+    "group_offsets",
     "is_partial",
     "list_savepoints",
     "load_manifest",
+    "local_checkpoints",
     "open_savepoint",
+    "snapshot_changelogs",
     "snapshot_local",
     "summarize",
     "write_savepoint",

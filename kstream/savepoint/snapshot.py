@@ -92,6 +92,28 @@ def snapshot_local(
     return tasks, entries
 
 
+def local_checkpoints(
+    spec: PipelineSpec, state_dir: str | Path, *, group: str | None = None
+) -> dict[tuple[str, int], TaskSnapshot | None]:
+    """Every task directory of the job under ``state_dir`` (as :func:`snapshot_local` finds
+    them) by ``(stage id, partition)``, with its last checkpoint's metadata (None: none yet);
+    the stores are not read.
+
+    Raises:
+        SavepointError: a directory names a stage the pipeline does not have.
+        StateError: a task's RocksDB cannot be read.
+    """
+    plan = build_plan(spec, group)
+    out: dict[tuple[str, int], TaskSnapshot | None] = {}
+    for stage, partition, path in _task_dirs(Path(state_dir) / plan.prefix, plan):
+        meta, _ = read_task_state(path, stores=False)
+        inputs = tuple(stage.input_topics)
+        out[(stage.id, partition)] = (
+            None if meta is None else TaskSnapshot(stage.id, partition, inputs, meta)
+        )
+    return out
+
+
 def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
     """The state stores of node ``node_id``."""
     return [ref for stage in plan.stages for ref in stage.stores if ref.node == node_id]
