@@ -155,12 +155,12 @@ class Checkpoint(FileModel):
 
 
 class RocksDb(FileModel):
-    """RocksDB memory knobs per task database (docs/state.md)."""
+    """RocksDB memory knobs, each shared by every task database of the process (docs/state.md)."""
 
-    block_cache: Size = "8MB"
+    block_cache: Size = "16MB"
     """Block cache for state read from disk."""
-    write_buffer: Size = "8MB"
-    """Memtable size per state store (two at most before a flush)."""
+    write_buffer: Size = "16MB"
+    """All memtables together (RocksDB WriteBufferManager)."""
 
 
 class State(FileModel):

@@ -354,12 +354,12 @@ class CheckpointSpec:
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
 class StateSpec:
-    """Where keyed state lives (docs/state.md), sizes in bytes: the process's write-back cache
-    of decoded state, and each task database's RocksDB block cache and memtable size."""
+    """Where keyed state lives (docs/state.md), sizes in bytes, each for the whole process: the
+    write-back cache of decoded state, RocksDB's block cache and its memtables."""
 
     cache_bytes: int = 64 * 1000 * 1000
-    block_cache_bytes: int = 8 * 1000 * 1000
-    write_buffer_bytes: int = 8 * 1000 * 1000
+    block_cache_bytes: int = 16 * 1000 * 1000
+    write_buffer_bytes: int = 16 * 1000 * 1000
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)

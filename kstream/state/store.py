@@ -12,6 +12,7 @@ committed input offset says the commit happened, and drops it otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import zlib
@@ -169,23 +170,35 @@ def dir_size(path: Path) -> int:
 @dataclass(frozen=True)
 class RocksTuning:
     """The RocksDB knobs kstream exposes (``state: {rocksdb: {...}}``, docs/state.md), in
-    bytes, per task database: ``block_cache`` (reads of state not in the Python cache) and
-    ``write_buffer`` (one memtable per store; at most two are kept before a flush). A bloom
-    filter (10 bits per key) makes a miss for an absent key cheap."""
+    bytes, each shared by every task database of the process: ``block_cache`` (reads of state
+    not in the Python cache) and ``write_buffer`` (all memtables together, through a RocksDB
+    WriteBufferManager; a store's memtable is at most half of it). A bloom filter (10 bits per
+    key) makes a miss for an absent key cheap."""
 
-    block_cache: int = 8_000_000
-    write_buffer: int = 8_000_000
+    block_cache: int = 16_000_000
+    write_buffer: int = 16_000_000
+
+
+@functools.cache
+def _shared_memory(tuning: RocksTuning) -> tuple[Any, Any]:
+    """The process's block cache and write buffer manager for ``tuning`` (one of each, so the
+    limits hold for all task databases together, however many tasks the process runs)."""
+    return rocksdict.Cache(tuning.block_cache), rocksdict.WriteBufferManager(
+        tuning.write_buffer, False
+    )
 
 
 def _options(tuning: RocksTuning) -> rocksdict.Options:
+    cache, buffers = _shared_memory(tuning)
     opts = rocksdict.Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
-    opts.set_write_buffer_size(tuning.write_buffer)
+    opts.set_write_buffer_size(max(tuning.write_buffer // 2, 1_000_000))
     opts.set_max_write_buffer_number(2)
+    opts.set_write_buffer_manager(buffers)
     table = rocksdict.BlockBasedOptions()
     table.set_bloom_filter(10, False)
-    table.set_block_cache(rocksdict.Cache(tuning.block_cache))
+    table.set_block_cache(cache)
     opts.set_block_based_table_factory(table)
     return opts
 

@@ -44,6 +44,7 @@ from kstream.operators.window.operator import LateRecord, WindowOperator
 from kstream.pipeline.load import load_pipeline, load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
 from kstream.runtime.task import Task
+from kstream.state.cache import compact
 
 
 @dataclass(frozen=True)
@@ -394,7 +395,7 @@ class PipelineDriver:
 
 def _compact(raw: bytes | None) -> bytes | None:
     """A copy of ``raw`` whose allocation fits its length (None stays None)."""
-    return None if raw is None else bytes(memoryview(raw))
+    return None if raw is None else compact(raw)
 
 
 def _headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
