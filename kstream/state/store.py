@@ -259,12 +259,7 @@ class TaskStore:
         """Apply one checkpoint's changes and metadata atomically (one WriteBatch)."""
         batch = rocksdict.WriteBatch(raw_mode=True)
         for store, entries in changes.items():
-            handle = self._handles[store]
-            for key, value in entries:
-                if value is None:
-                    batch.delete(key, handle)
-                else:
-                    batch.put(key, value, handle)
+            self._add(batch, store, entries)
         batch.put(META_KEY, orjson.dumps(meta), self._handles[META_CF])
         batch.delete(LEGACY_META_KEY, self._handles[META_CF])
         self._db.write(batch)
@@ -286,13 +281,17 @@ class TaskStore:
         without metadata: a restore streams the changelog through this, then writes the
         metadata last with :meth:`apply`."""
         batch = rocksdict.WriteBatch(raw_mode=True)
+        self._add(batch, store, entries)
+        self._db.write(batch)
+
+    def _add(self, batch: Any, store: str, entries: list[tuple[bytes, bytes | None]]) -> None:
+        """Add ``entries`` of ``store`` to ``batch`` (None: a deletion)."""
         handle = self._handles[store]
         for key, value in entries:
             if value is None:
                 batch.delete(key, handle)
             else:
                 batch.put(key, value, handle)
-        self._db.write(batch)
 
     def size_bytes(self) -> int:
         """Approximate on-disk size of the task's state."""

@@ -30,7 +30,7 @@ from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import OperatorContext
 from kstream.pipeline.spec import WindowSpec
-from kstream.state.cache import KeyValueStore
+from kstream.state.cache import Codec, KeyValueStore
 from kstream.time.timers import TimerService
 
 Record = tuple[Any, Any, int]
@@ -121,6 +121,11 @@ class WindowOperator:
     """
 
     timers: TimerService | None = None
+    #: the operator's default store and its codec (subclasses set both before ``__init__``)
+    store: KeyValueStore[Any, Any]
+    codec: Codec[Any, Any]
+    #: where a store entry keeps the last emitted result (None: the operator does not track it)
+    emitted_field: int | None = 1
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
@@ -138,7 +143,7 @@ class WindowOperator:
         self._reset()
 
     def _reset(self) -> None:
-        self.emitted: dict[Hashable, dict[str, Any]] = {}
+        self._bind_emitted()
         self.since: dict[Hashable, int] = {}
         self.next_early: int | None = None
         self.next_timer = NEVER
@@ -151,8 +156,16 @@ class WindowOperator:
     # -- operator interface -------------------------------------------------------------------
 
     def bind(self, ctx: OperatorContext) -> None:
-        """Move the operator's state into the node's stores of ``ctx`` (before a restore;
-        without a call it stays in in-memory stores)."""
+        """Keep the operator's state in the node's default store of ``ctx`` (RocksDB behind
+        the cache; called before a restore; without it the state stays in an in-memory
+        store)."""
+        self.store = ctx.store("", self.codec)
+        self._bind_emitted()
+
+    def _bind_emitted(self) -> None:
+        """The last emitted results, read and written in the store's entries."""
+        field = self.emitted_field
+        self.emitted: Any = EntryField(self.store, field) if field is not None else {}
 
     #: ``process(key, value, ts, wm) -> results``: add one element (event time ``ts`` ms) under
     #: watermark ``wm``; returns the results it causes (late-but-allowed re-firing, early
@@ -184,13 +197,14 @@ class WindowOperator:
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each state entry changed since the last call, once: ``(store key, JSON value or
-        None)`` where None is a deletion. Clears the change set."""
-        raise NotImplementedError
+        None)`` where None is a deletion (the layout: the subclass's codec). Clears the change
+        set."""
+        return self.store.changes()
 
     @property
     def dirty(self) -> bool:
         """Whether state changed since the last :meth:`changes`."""
-        raise NotImplementedError
+        return self.store.dirty
 
     def discard_changes(self) -> None:
         """Forget the change set (after a restore)."""

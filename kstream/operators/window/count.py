@@ -33,13 +33,11 @@ from typing import Any
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
-from kstream.operators.base import OperatorContext
 from kstream.operators.window.assign import count_window_starts
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
     NEVER,
-    EntryField,
     Record,
     WindowOperator,
     decode_window_key,
@@ -78,6 +76,8 @@ class CountWindowOperator(WindowOperator):
         store: the per-key entries (in memory until :meth:`bind`).
     """
 
+    emitted_field = None  # each window fires once: nothing to retract
+
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
@@ -92,15 +92,6 @@ class CountWindowOperator(WindowOperator):
         #: since the previous firing (Flink ``PurgingTrigger`` around ``CountTrigger(slide)``)
         self.span = min(self.size, self.slide) if spec.accumulation == "discarding" else self.size
         self.track_emitted = False  # each window fires once: changelog rows are all +I
-
-    def bind(self, ctx: OperatorContext) -> None:
-        """Keep the per-key state in the node's default store (RocksDB behind the cache)."""
-        self.store = ctx.store("", self.codec)
-
-    @property
-    def dirty(self) -> bool:
-        """Whether a key changed since the last :meth:`changes`."""
-        return self.store.dirty
 
     def _reset(self) -> None:
         super()._reset()
@@ -155,13 +146,6 @@ class CountWindowOperator(WindowOperator):
         value.update(self.agg.result(slot[0]))
         return self._records(wid, key, window_key_text(wid), value, slot[2])
 
-    def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """Each key changed since the last call, once: ``(store key, JSON value)`` with value
-        ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; ``start``
-        is unclipped (negative for the first firings' windows), the window ends at
-        ``start + span``."""
-        return self.store.changes()
-
     def restore(
         self,
         entries: Iterable[tuple[bytes, bytes]],
@@ -208,18 +192,7 @@ class GlobalOperator(WindowOperator):
 
     def _reset(self) -> None:
         super()._reset()
-        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
         self.next_timer = MAX_WATERMARK
-
-    def bind(self, ctx: OperatorContext) -> None:
-        """Keep the per-key state in the node's default store (RocksDB behind the cache)."""
-        self.store = ctx.store("", self.codec)
-        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
-
-    @property
-    def dirty(self) -> bool:
-        """Whether a key changed since the last :meth:`changes`."""
-        return self.store.dirty
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
         acc, emitted, since, max_ts = entry
@@ -282,11 +255,6 @@ class GlobalOperator(WindowOperator):
             entry[2] = 0
             self.store.put(key, entry)
         return out
-
-    def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """Each key changed since the last call, once: ``(store key, JSON value)`` with value
-        ``[accumulator, last emitted result or null, elements since then, max event ts]``."""
-        return self.store.changes()
 
     def restore(
         self,

@@ -42,12 +42,10 @@ from typing import Any, cast
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
-from kstream.operators.base import OperatorContext
 from kstream.operators.window.assign import intersects, sliding_windows, window_start
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
-    EntryField,
     LateRecord,
     Record,
     WindowId,
@@ -102,19 +100,8 @@ class TimeWindowOperator(WindowOperator):
         )
         self.process = self._select_process()
 
-    def bind(self, ctx: OperatorContext) -> None:
-        """Keep the windows in the node's default store (RocksDB behind the cache)."""
-        self.store = ctx.store("", self.codec)
-        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
-
-    @property
-    def dirty(self) -> bool:
-        """Whether a window changed since the last :meth:`changes`."""
-        return self.store.dirty
-
     def _reset(self) -> None:
         super()._reset()
-        self.emitted = EntryField(self.store, 1)  # type: ignore[assignment]
         #: per key: its open sessions' ids (session windows only)
         self.sessions: dict[Any, list[WindowId]] = {}
         #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while
@@ -320,13 +307,6 @@ class TimeWindowOperator(WindowOperator):
         return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
-
-    def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """Each window changed since the last call, once: ``(store key, JSON value or None)``
-        where the value is ``[accumulator, last emitted result or null, elements since the last
-        emission]``, followed by ``true`` for a window emptied by a discarding firing, and None
-        is a deletion (only of windows that reached the store). Clears the change set."""
-        return self.store.changes()
 
     def restore(
         self,
