@@ -204,10 +204,12 @@ def _w5_index(raw_key: bytes | None, keys: int) -> int | None:
 
 
 def check_w5(records: Iterable[tuple[bytes | None, bytes]], keys: int, passes: int) -> Verdict:
-    """W5: exactly one result ``{"key": "k<n>", "count": passes}`` per key ``k0`` ... ``k<keys-1>``,
-    with record key = the value's key. Streams ``records``, keeping one byte per key."""
+    """W5 (``emit: update``): per key ``k0`` ... ``k<keys-1>`` exactly ``passes`` results, the
+    i-th one ``{"key": "k<n>", "count": i}`` (the running count after each of its records, in
+    order; a key lives in one partition), with record key = the value's key. Streams
+    ``records``, keeping one byte per key."""
     seen = bytearray(keys)
-    outputs = bad = wrong = duplicates = 0
+    outputs = bad = wrong = extra = 0
     example = ""
     for raw_key, raw in records:
         outputs += 1
@@ -222,17 +224,18 @@ def check_w5(records: Iterable[tuple[bytes | None, bytes]], keys: int, passes: i
             bad += 1
             example = example or f"malformed {raw_key!r}: {raw[:80]!r}"
             continue
-        if seen[n]:
-            duplicates += 1
-        seen[n] = 1
-        if count != passes:
+        if seen[n] >= passes:
+            extra += 1
+            continue
+        seen[n] += 1
+        if count != seen[n]:
             wrong += 1
-            example = example or f"k{n}: count {count}, want {passes}"
-    missing = keys - sum(seen)
-    if outputs == keys and not (bad or wrong or duplicates or missing):
-        return Verdict(True, f"{keys:,} key counts match", outputs)
+            example = example or f"k{n}: result {seen[n]} has count {count}"
+    missing = sum(passes - c for c in seen)
+    if outputs == keys * passes and not (bad or wrong or extra or missing):
+        return Verdict(True, f"{keys:,} key counts match ({outputs:,} updates)", outputs)
     detail = (
-        f"{outputs:,} results for {keys:,} keys: {missing} missing, {duplicates} duplicates, "
+        f"{outputs:,} results for {keys:,} keys x {passes}: {missing} missing, {extra} extra, "
         f"{wrong} wrong, {bad} malformed"
     )
     return Verdict(False, detail + (f" (e.g. {example})" if example else ""), outputs)

@@ -184,9 +184,25 @@ class KeyValueStore(Generic[K, V]):
 
     # -- writes -----------------------------------------------------------------------------
 
+    def absent(self, key: K) -> None:
+        """The caller knows ``key`` is in neither the cache nor the backend (e.g. a window
+        without timers): the next :meth:`put` skips the backend lookup."""
+        if key not in self._values:
+            self._fresh.add(key)
+
+    def get_cached(self, key: K) -> V | None:
+        """The value of ``key`` if the cache holds it, else None (no backend read)."""
+        value = self._values.get(key)
+        return None if value is _DELETED else value
+
     def put(self, key: K, value: V) -> None:
         """Set ``key`` to ``value`` (write back every value changed in place)."""
         values = self._values
+        if key in self._dirty:  # changed since the checkpoint already: the common case
+            if values[key] is _DELETED:
+                self.count += 1
+            values[key] = value
+            return
         old = values.get(key, _MISSING)
         if old is _MISSING:
             if key not in self._fresh and self._load(key) is not None:

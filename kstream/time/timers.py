@@ -201,6 +201,12 @@ class TimerService:
         if self._event.add((ts, key, namespace)) and ts < self.next_event_time:
             self.next_event_time = ts
 
+    def has_event_time(self, ts: int, key: Any, namespace: Any = None) -> bool:
+        """Whether the event-time timer at ``ts`` (epoch ms) for ``key`` and ``namespace`` is
+        registered (a dict lookup: operators use it as an in-memory index of what exists)."""
+        bucket = self._event.buckets.get(ts)
+        return bucket is not None and (ts, key, namespace) in bucket
+
     def delete_event_time(self, ts: int, key: Any, namespace: Any = None) -> None:
         """Remove the event-time timer at ``ts`` (epoch ms), if registered."""
         if self._event.remove((ts, key, namespace)):

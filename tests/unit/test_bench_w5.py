@@ -49,26 +49,33 @@ def test_w5_events_are_scattered_and_deterministic() -> None:
     assert min(gaps) > 0 and sum(gaps) / keys > keys / 4
 
 
-def _result(n: int, count: int = 2) -> tuple[bytes | None, bytes]:
+def _result(n: int, count: int) -> tuple[bytes | None, bytes]:
     return b"k%d" % n, orjson.dumps({"key": f"k{n}", "count": count})
 
 
-def test_check_w5_accepts_exactly_one_right_count_per_key() -> None:
-    verdict = check_w5(iter([_result(n) for n in (2, 0, 1)]), keys=3, passes=2)
-    assert verdict.ok and verdict.outputs == 3
+def _updates(*keys: int) -> list[tuple[bytes | None, bytes]]:
+    """Each key's two updates (running counts 1 then 2), keys interleaved."""
+    return [_result(n, 1) for n in keys] + [_result(n, 2) for n in keys]
+
+
+def test_check_w5_accepts_every_running_count_in_order() -> None:
+    verdict = check_w5(iter(_updates(2, 0, 1)), keys=3, passes=2)
+    assert verdict.ok and verdict.outputs == 6
 
 
 @pytest.mark.parametrize(
     ("records", "problem"),
     [
-        ([_result(0), _result(1)], "1 missing"),
-        ([_result(0), _result(1), _result(2), _result(2)], "1 duplicates"),
-        ([_result(0), _result(1), _result(2, count=1)], "1 wrong"),
-        ([_result(0), _result(1), _result(3)], "1 malformed"),
-        ([_result(0), _result(1), (b"k02", orjson.dumps({"key": "k2", "count": 2}))], "malformed"),
-        ([_result(0), _result(1), (b"k2", orjson.dumps({"key": "k1", "count": 2}))], "malformed"),
-        ([_result(0), _result(1), (b"k2", b"[2]")], "1 malformed"),
-        ([_result(0), _result(1), (None, b"{}")], "1 malformed"),
+        (_updates(0, 1), "2 missing"),
+        (_updates(0, 1) + [_result(2, 1)], "1 missing"),
+        ([*_updates(0, 1, 2), _result(2, 2)], "1 extra"),
+        ([_result(0, 2), _result(0, 1), *_updates(1, 2)], "2 wrong"),
+        ([*_updates(0, 1), _result(2, 1), _result(2, 3)], "1 wrong"),
+        ([*_updates(0, 1, 2), _result(3, 1)], "1 malformed"),
+        ([*_updates(0, 1, 2), (b"k02", orjson.dumps({"key": "k2", "count": 2}))], "malformed"),
+        ([*_updates(0, 1, 2), (b"k2", orjson.dumps({"key": "k1", "count": 2}))], "malformed"),
+        ([*_updates(0, 1, 2), (b"k2", b"[2]")], "1 malformed"),
+        ([*_updates(0, 1, 2), (None, b"{}")], "1 malformed"),
     ],
 )
 def test_check_w5_fails_on_any_wrong_result(

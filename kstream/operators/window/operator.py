@@ -156,6 +156,7 @@ class TimeWindowOperator(WindowOperator):
 
     def _create(self, wid: WindowId, wm: int) -> list[Any]:
         """A new window's entry (not yet put) with its timers registered."""
+        self.store.absent(wid)
         self._register(wid, wm)
         return [self.agg.new(), None, 0, False]
 
@@ -207,8 +208,13 @@ class TimeWindowOperator(WindowOperator):
         self, wid: WindowId, values: tuple[Any, ...], value: Any, ts: int, wm: int
     ) -> list[Record]:
         """Apply one element to window ``wid`` (created if new); re-fire a window that has
-        already fired (late but allowed); early-fire when the trigger says so."""
-        entry = self.store.get(wid)
+        already fired (late but allowed); early-fire when the trigger says so. A window exists
+        exactly as long as its cleanup timer: without one it is new (no store lookup)."""
+        entry = self.store.get_cached(wid)
+        if entry is None:
+            key, start, end = wid
+            if self.timers.has_event_time(end - 1 + self.lateness, key, (start, end)):
+                entry = self.store.get(wid)
         if entry is None:
             entry = self._create(wid, wm)
         self.agg.apply(entry[0], values, ts, value)
