@@ -67,7 +67,7 @@ def test_check_w5_accepts_every_running_count_in_order() -> None:
     ("records", "problem"),
     [
         (_updates(0, 1), "2 missing"),
-        (_updates(0, 1) + [_result(2, 1)], "1 missing"),
+        ([*_updates(0, 1), _result(2, 1)], "1 missing"),
         ([*_updates(0, 1, 2), _result(2, 2)], "1 extra"),
         ([_result(0, 2), _result(0, 1), *_updates(1, 2)], "2 wrong"),
         ([*_updates(0, 1), _result(2, 1), _result(2, 3)], "1 wrong"),
