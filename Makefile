@@ -59,7 +59,7 @@ imports: $(STAMP) ## import-linter: the layer contracts of DESIGN.md section 11 
 
 check: lint typecheck imports test-unit ## ruff (lint + format check), mypy, the import contracts and the unit tests
 
-bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor on Apache Kafka (BENCH_BROKER=tansu for Tansu; BENCH_RUNS=3, BENCH_RECORDS=1000000; ~26 min); writes bench/results.json
+bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor on Apache Kafka (BENCH_BROKER=tansu for Tansu; BENCH_RUNS=3, BENCH_RECORDS=1000000; ~35 min with W5); writes bench/results.json
 	$(PY) -m bench
 
 bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)
