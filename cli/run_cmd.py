@@ -16,6 +16,7 @@ from kstream_cli.run_screen import live_screen, plain_status
 from rich.console import Console
 
 from kstream.graph.plan import build_plan
+from kstream.pipeline.durations import parse_size_bytes
 from kstream.pipeline.load import load_pipeline
 from kstream.runtime.lifecycle import RunOptions, Status
 from kstream.runtime.runner import Runner
@@ -136,11 +137,9 @@ def parse_size(value: str | None, option: str) -> int | None:
     """A size option (``64MB``, ``512KiB``, bytes) in bytes, with pydantic's ``ByteSize``."""
     if value is None:
         return None
-    from pydantic import ByteSize, TypeAdapter, ValidationError
-
     try:
-        size = int(TypeAdapter(ByteSize).validate_python(value))
-    except ValidationError:
+        size = parse_size_bytes(value)
+    except ValueError:
         size = 0
     if size <= 0:
         raise click.BadParameter(

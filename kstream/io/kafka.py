@@ -30,6 +30,7 @@ from kstream.io.clients import (
     translate,
 )
 from kstream.io.consumer import (
+    OnRecords,
     TopicReader,
     cached_end_offsets,
     commit_offsets,
@@ -57,6 +58,7 @@ __all__ = [
     "PRODUCER_DEFAULTS",
     "Admin",
     "KafkaLibraryError",
+    "OnRecords",
     "SchemaRegistry",
     "TaskProducer",
     "TopicConfig",

@@ -76,3 +76,18 @@ def format_duration_ms(ms: int) -> str:
         if ms and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+def parse_size_bytes(value: object) -> int:
+    """A size in bytes: ``64MB``, ``512KiB``, ``1GB`` or an int of bytes (pydantic's
+    ``ByteSize``: MB = 1000**2, MiB = 1024**2); the caller checks it is positive.
+
+    Raises:
+        ValueError: ``value`` is not a size.
+    """
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(value))
+    except ValidationError as exc:
+        raise ValueError(f"not a size: {value!r}") from exc

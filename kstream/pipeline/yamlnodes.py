@@ -19,7 +19,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kstream.errors import ConfigError, ConfigIssue, ExpressionError
-from kstream.pipeline.durations import ACCEPTED, parse_duration_ms, suggest_duration
+from kstream.pipeline.durations import (
+    ACCEPTED,
+    parse_duration_ms,
+    parse_size_bytes,
+    suggest_duration,
+)
 
 DURATION_HINT = f"write {ACCEPTED}"
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -281,12 +286,10 @@ def read_size(issues: Issues, node: Node | None, default: int) -> int:
     invalid (an issue is then recorded)."""
     if node is None:
         return default
-    from pydantic import ByteSize, TypeAdapter, ValidationError
-
     value = node.value
     try:
-        size = int(TypeAdapter(ByteSize).validate_python(value))
-    except ValidationError:
+        size = parse_size_bytes(value)
+    except ValueError:
         issues.add(node, f"invalid size {describe(value)}", SIZE_HINT)
         return default
     if size <= 0 or isinstance(value, bool):

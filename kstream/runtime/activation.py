@@ -7,7 +7,6 @@ decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from kstream.checkpoint.meta import initial_meta
@@ -131,7 +130,7 @@ class Activator:
         self,
         changelogs: list[str],
         part: int,
-        on_records: Callable[[str, list[tuple[bytes, bytes | None]]], None],
+        on_records: kafka.OnRecords,
     ) -> None:
         kafka.stream_partitions_to_end(
             self.bootstrap, self.plan.spec.kafka, changelogs, part, on_records

@@ -31,6 +31,7 @@ from kstream import faults
 from kstream.checkpoint.meta import META_KEY, initial_meta
 from kstream.errors import StateError, StateLockedError
 from kstream.graph.plan import Stage, task_changelog_topic, task_id
+from kstream.io.kafka import OnRecords
 from kstream.pipeline.checks import (
     DEFAULT_TRANSACTION_TIMEOUT_MS,
     RESTART_ALLOWANCE_MS,
@@ -43,9 +44,7 @@ log = logging.getLogger("kstream.runtime.restore")
 #: ``(topics, partition, on_records)``: a changelog reader handing each topic's records, from
 #: its beginning up to its end in offset order, batch by batch to ``on_records(topic,
 #: records)`` (one read for all of a task's changelogs).
-ChangelogReader = Callable[
-    [list[str], int, Callable[[str, list[tuple[bytes, bytes | None]]], None]], None
-]
+ChangelogReader = Callable[[list[str], int, OnRecords], None]
 
 
 def open_store(
