@@ -59,8 +59,8 @@ class Backend(Protocol):
     def get(self, key: bytes) -> bytes | None:
         """The committed value of ``key``, or None."""
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every committed entry in key order."""
+    def items(self, *, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Every committed entry in key order (from ``from_key`` on, inclusive)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,21 @@ class KeyValueStore(Generic[K, V]):
 
     def __len__(self) -> int:
         return self.count
+
+    def cache_only(self) -> list[K]:
+        """The live keys the backend does not hold (created since the last checkpoint; every
+        key of an in-memory store)."""
+        values = self._values
+        keys = values if self.backend is None else self._fresh
+        return [k for k in keys if values.get(k, _DELETED) is not _DELETED]
+
+    def current(self, key: K, raw_value: bytes) -> V | None:
+        """The live value of ``key``, whose committed encoding is ``raw_value``: the cached
+        value when the key changed since (None: deleted), else ``raw_value`` decoded."""
+        value = self._values.get(key, _MISSING)
+        if value is _MISSING:
+            return self.codec.decode_value(raw_value)
+        return None if value is _DELETED else value
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -125,19 +125,23 @@ class _TimerQueue:
             heapq.heappop(heap)
         return heap[0] if heap else None
 
-    def fire_due(self, limit: int, on_timer: OnTimer) -> int:
+    def fire_due(self, limit: int, on_timer: OnTimer, most: int | None = None) -> int:
         """Remove each timer with ``timestamp <= limit`` and call ``on_timer(timestamp, key,
         namespace)`` for it, in order; a timer registered meanwhile at or before ``limit``
-        fires in the same pass, one removed meanwhile does not. Returns how many fired."""
+        fires in the same pass, one removed meanwhile does not. Stops after ``most`` timers
+        (None: no bound; the others stay registered, in order). Returns how many fired."""
         heap, buckets, changed, persisted = self.heap, self.buckets, self.changed, self.persisted
         fired = 0
-        while heap and heap[0] <= limit:
+        stop = NEVER if most is None else most
+        while heap and heap[0] <= limit and fired < stop:
             ts = heap[0]
             bucket = buckets.get(ts)
             if bucket is None:
                 heapq.heappop(heap)
                 continue
             for timer in list(bucket):  # a whole bucket per pass: one heap lookup
+                if fired >= stop:
+                    break
                 if bucket.pop(timer, _GONE) is _GONE:
                     continue  # removed by an earlier timer of this pass
                 if timer in persisted:  # inline _removed (per timer: the hot path)
@@ -227,14 +231,15 @@ class TimerService:
 
     # -- firing -------------------------------------------------------------------------------
 
-    def advance_event_time(self, watermark: int, on_timer: OnTimer) -> int:
+    def advance_event_time(self, watermark: int, on_timer: OnTimer, most: int | None = None) -> int:
         """The watermark reached ``watermark`` (epoch ms): remove every event-time timer with
         ``timestamp <= watermark`` and call ``on_timer(timestamp, key, namespace)`` for each,
         in timestamp order, then registration order (Flink
         ``InternalTimerServiceImpl.advanceWatermark``). A timer registered by ``on_timer`` at
-        or before ``watermark`` fires in the same pass; one deleted by it does not. Returns how
-        many fired."""
-        fired = self._event.fire_due(watermark, on_timer)
+        or before ``watermark`` fires in the same pass; one deleted by it does not. ``most``
+        bounds the timers fired by this call (the end of input fires in slices: the rest stay
+        due, ``next_event_time <= watermark``). Returns how many fired."""
+        fired = self._event.fire_due(watermark, on_timer, most)
         self.next_event_time = self._next_event()
         return fired
 

@@ -111,6 +111,21 @@ def test_timers_of_the_firing_timestamp_deleted_or_registered_meanwhile() -> Non
     assert fired == ["x", "y"]
 
 
+def test_a_bounded_advance_fires_the_first_timers_and_leaves_the_rest_due() -> None:
+    """The end of input fires in slices: ``most`` timers per call, in the same order as one
+    unbounded call (mid-bucket too)."""
+    timers = TimerService()
+    for ts, key in [(10, "a"), (10, "b"), (10, "c"), (20, "d"), (30, "e")]:
+        timers.register_event_time(ts, key)
+    fired: list[Timer] = []
+    assert timers.advance_event_time(25, lambda *t: fired.append(t), most=2) == 2
+    assert fired == [(10, "a", None), (10, "b", None)] and timers.next_event_time == 10
+    assert timers.advance_event_time(25, lambda *t: fired.append(t), most=2) == 2
+    assert fired[2:] == [(10, "c", None), (20, "d", None)] and timers.next_event_time == 30
+    assert timers.advance_event_time(25, lambda *t: fired.append(t), most=2) == 0
+    assert timers.changes() == [(encode_timer(EVENT_TIME, (30, "e", None)), b"\x01")]
+
+
 def test_processing_time_timers_are_separate_from_event_time() -> None:
     timers = TimerService()
     timers.register_processing_time(1_000, "k")
