@@ -94,12 +94,20 @@ class TaskInput:
             self.position = msgs[-1].offset() + 1
 
     def to_state(self) -> dict[str, Any]:
-        return {"position": self.position, "finished": self.finished, "stopped_by": self.stopped_by}
+        return {
+            "position": self.position,
+            "finished": self.finished,
+            "stopped_by": self.stopped_by,
+            "seq": [self.seq_base, self.seq_sub],
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.position = state.get("position")
         self.finished = bool(state.get("finished", False))
         self.stopped_by = state.get("stopped_by")
+        # outputs of timers and the end of input share one base (the position): a resumed
+        # task numbers on from the checkpoint, or downstream tasks would drop its outputs
+        self.seq_base, self.seq_sub = state.get("seq") or (-1, 0)
 
 
 class SourceInput(TaskInput):
