@@ -7,6 +7,9 @@ point is a no-op.
   the restore steps (``restore_start``, ``restore_changelog``, ``restore_done``),
   ``savepoint_write``, and ``source_offset`` whose ``<n>`` is a source offset: the process is
   killed before it processes the batch of source records that holds offset n (any partition).
+  ``end_slice`` is reached before each slice of a task's end of input.
+- ``KSTREAM_END_SLICE=<n>``: timers or keys per slice of the end of input (default
+  :data:`kstream.runtime.activation.END_SLICE`), so a small input ends in many slices.
 - ``KSTREAM_HOLD_AT=<n>``: source tasks process records up to offset n - 1 and then hold (their
   partition is paused) until the job is stopped, so a stop-with-savepoint lands exactly at
   position n of every source partition that has that many records.
@@ -23,6 +26,9 @@ _COUNT = {"n": 0}
 _HOLD = os.environ.get("KSTREAM_HOLD_AT", "")
 #: Source offset at which source tasks hold (``KSTREAM_HOLD_AT``), or None.
 HOLD_AT: int | None = int(_HOLD) if _HOLD else None
+_END_SLICE = os.environ.get("KSTREAM_END_SLICE", "")
+#: Timers or keys per slice of the end of input (``KSTREAM_END_SLICE``), or None.
+END_SLICE: int | None = int(_END_SLICE) if _END_SLICE else None
 #: Whether a hook on source batches is armed (the runner skips them all otherwise).
 SOURCE_HOOKS = HOLD_AT is not None or _NAME == "source_offset"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kstream import faults
 from kstream.checkpoint.meta import initial_meta
 from kstream.checkpoint.steps import TaskRuntime
 from kstream.graph.plan import Plan, Stage, task_id, transactional_id
@@ -19,6 +20,11 @@ from kstream.runtime.topology import TopicLayout
 from kstream.state.cache import CacheBudget, StoreProvider
 from kstream.state.store import RocksTuning, TaskStore
 from kstream.time.timestamps import now_ms
+
+#: Timers or keys per slice of a task's end of input (:mod:`kstream.runtime.ending`): about
+#: 0.1 s of work, so the consumer polls well within ``max.poll.interval.ms`` and checkpoints
+#: split a large end of input into several transactions.
+END_SLICE = 5_000
 
 log = logging.getLogger("kstream.runtime.runner")
 
@@ -146,7 +152,7 @@ class Activator:
         return producer
 
     def _task(self, stage: Stage, partition: int, emit: Any, stores: StoreProvider) -> Task:
-        return Task(
+        task = Task(
             self.plan,
             stage,
             partition,
@@ -155,6 +161,8 @@ class Activator:
             upstream_tasks=self.layout.upstream_tasks_by_topic(stage),
             stores=stores,
         )
+        task.end_slice = faults.END_SLICE or END_SLICE
+        return task
 
     def _seed_task(
         self, store: TaskStore, stage: Stage, partition: int, meta: Meta, how: str

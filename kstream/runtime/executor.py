@@ -32,6 +32,7 @@ from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.operators.window.node import WindowNode
 from kstream.pipeline.dataflow import upstream_source
 from kstream.pipeline.spec import KeyBySpec, PortRef, ProcessSpec, SinkSpec, WindowSpec
+from kstream.runtime.ending import EndOfInput
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
 from kstream.state.cache import StoreProvider
@@ -306,11 +307,14 @@ class NodeExecutor:
         self.node_watermarks.input_status(index, active)
         self._refresh()
 
-    def input_finish(self, index: int) -> None:
-        """Several inputs: input ``index`` has ended."""
+    def input_finish(self, index: int, refresh: bool = True) -> None:
+        """Several inputs: input ``index`` has ended. ``refresh`` False: the nodes do not see
+        their new watermarks now (the last input ended: :meth:`end_of_input` brings them all
+        to +infinity in slices)."""
         assert self.node_watermarks is not None
         self.node_watermarks.finish(index)
-        self._refresh()
+        if refresh:
+            self._refresh()
 
     def _refresh(self) -> None:
         assert self.node_watermarks is not None
@@ -326,6 +330,15 @@ class NodeExecutor:
         advances before the operator's ``processWatermark``)."""
         for node in self._timed:
             _advance_node(node, watermark)
+
+    def end_of_input(self, state: Mapping[str, Any] | None = None) -> EndOfInput:
+        """Every input ended: the timed nodes' way to watermark +infinity, in slices (resumed
+        from a checkpoint's ``state``, :meth:`EndOfInput.state`).
+
+        Raises:
+            ValueError: ``state`` names a node this stage does not have.
+        """
+        return EndOfInput(self._timed_ids, state)
 
     def on_processing_time(self, now: int) -> None:
         """Processing time reached ``now`` (epoch ms): each node's due processing-time timers

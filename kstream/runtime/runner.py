@@ -182,6 +182,8 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
             committed,
             time.monotonic() - started,
         )
+        if rt.task.ending is not None:
+            log.info("task %s resumes its end of input at %s", rt.task.id, rt.task.ending.state())
         self._stop_if_source(rt)
         self._end_if_done(rt)
         return rt
@@ -214,12 +216,14 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
     def _loop(self) -> None:
         interval = self.spec.checkpoint.interval_ms
         last_tick = last_status = now_ms()
+        ending = False
         while not self.stop_requested:
-            msgs = self._consumer.consume(10_000, 0.05)
+            msgs = self._consumer.consume(10_000, 0.0 if ending else 0.05)
             if self._callback_error is not None:
                 raise self._callback_error
             if msgs:
                 self._dispatch(msgs)
+            ending = self._end_slices()
             if self._pending:
                 self._restore_pending()
             elif self._acks_due:  # every assigned task restored: all of them checkpoint
@@ -279,7 +283,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
         for tp, batch in batches.items():
             key = self._key(*tp)
             rt = self.tasks.get(key)
-            if rt is None or rt.task.finished or rt.task.stopped_by:
+            if rt is None or rt.task.finished or rt.task.stopped_by or rt.task.ending:
                 continue
             if self.options.bounded and len(rt.task.inputs) > 1 and not rt.extra.get("ends"):
                 self._set_ends(rt)  # a bounded merge of several inputs needs their ends first
@@ -304,6 +308,26 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
                 self._checkpoint_task(rt)
         for event in events:
             self._on_event(event)
+
+    def _end_slices(self) -> bool:
+        """A slice of the end of input of each task whose inputs all ended (its timers and
+        keys at +infinity, :mod:`kstream.runtime.ending`): polls and checkpoints go on between
+        slices. Returns whether a task still has more."""
+        more = False
+        for key, rt in list(self.tasks.items()):
+            if rt.task.ending is None:
+                continue
+            faults.point("end_slice")
+            try:
+                finished = rt.task.drain_end()
+            except TransactionError as exc:
+                self._rewind(key, rt, exc)
+                continue
+            rt.outputs_since_commit += 1
+            if finished:
+                self._checkpoint_task(rt)  # downstream tasks see the last outputs now
+            more = more or not finished
+        return more
 
     def _tick_tasks(self) -> None:
         """Each task's periodic work (idle timeouts, processing time) and its producer's
@@ -374,7 +398,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
 
     def _stop_if_source(self, rt: TaskRuntime) -> None:
         task = self.stop_request and rt.task
-        if task and task.stage.is_source and not task.finished and not task.stopped_by:
+        if task and task.stage.is_source and not (task.finished or task.stopped_by or task.ending):
             task.stop(self.stop_request or "")
             rt.outputs_since_commit += 1
 

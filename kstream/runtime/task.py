@@ -20,6 +20,7 @@ from typing import Any
 from kstream.errors import RecordError
 from kstream.graph.plan import Plan, Stage, StageInput, task_id
 from kstream.operators.window.base import LateRecord, WindowOperator
+from kstream.runtime.ending import EndOfInput
 from kstream.runtime.executor import Emit, NodeExecutor, TaskHooks
 from kstream.runtime.inputs import (
     H_ORIGIN,
@@ -102,6 +103,11 @@ class Task(TaskState):
         self.windows = self.executor.windows
         self._watermark = MIN_WATERMARK
         self.finished = False
+        #: the end of input still being emitted (every input ended; None: not, or all out)
+        self.ending: EndOfInput | None = None
+        #: timers or keys per slice of the end of input (None: all at once; the runtime bounds
+        #: it so it polls and checkpoints between slices)
+        self.end_slice: int | None = None
         self.stopped_by: str | None = None
         self.inputs: list[TaskInput] = [
             self._input(i, index, upstream_tasks) for index, i in enumerate(stage.inputs)
@@ -195,7 +201,11 @@ class Task(TaskState):
     def input_watermark(self, source: TaskInput, watermark: int) -> None:
         """An input's watermark rose to ``watermark`` (epoch ms). Several inputs: each node's
         watermark is that of the inputs feeding it (:mod:`kstream.runtime.node_watermarks`);
-        the task's (sent downstream, checkpointed) is the valve over all of them."""
+        the task's (sent downstream, checkpointed) is the valve over all of them. A
+        repartition input whose upstream tasks all ended reaches +infinity through
+        :meth:`end_input` (after its batch), which fires what that makes due in slices."""
+        if isinstance(source, RepartitionInput) and source.upstream.ended:
+            return
         valve = self.valve
         if valve is None:
             self.advance(watermark)
@@ -269,18 +279,34 @@ class Task(TaskState):
         """``source`` has ended (its end offset reached, or every upstream task ended). Once
         every input has, the watermark jumps to +infinity, every window fires, and downstream
         tasks are told this task has ended."""
-        if source.finished and self.finished:
-            return
+        if source.finished and (self.finished or self.ending is not None):
+            return  # ended already (a restored end of input goes on where it was)
         source.finished = True
         if isinstance(source, SourceInput):
             source.gen.force(MAX_WATERMARK)
+        last = all(i.finished for i in self.inputs)
         if self.valve is not None:
-            self.executor.input_finish(source.index)
-            self._raise(self.valve.finish(source.index))
-        if all(i.finished for i in self.inputs):
-            self.advance(MAX_WATERMARK)
+            self.executor.input_finish(source.index, refresh=not last)
+            watermark = self.valve.finish(source.index)
+            if not last:  # the last: +infinity once the end of input is out
+                self._raise(watermark)
+        if last:
+            self.ending = self.executor.end_of_input()
+            self.drain_end()
+
+    def drain_end(self) -> bool:
+        """The next slice of the end of input (at most :attr:`end_slice` timers or keys;
+        :mod:`kstream.runtime.ending`); after the last, the watermark is +infinity and
+        downstream tasks are told this task has ended. Returns :attr:`finished`."""
+        ending = self.ending
+        if ending is None:
+            return self.finished
+        if ending.step(self.end_slice):
+            self.ending = None
+            self._watermark = MAX_WATERMARK
             self._send_marker(END, force=True)
             self.finished = True
+        return self.finished
 
     def stop(self, request_id: str) -> None:
         """Stop for a savepoint (``--stop``): the source inputs consume nothing more in this
@@ -340,7 +366,7 @@ class Task(TaskState):
 
     def _next_seq(self) -> bytes:
         """The ``kstream.seq`` header of the next repartition record: ``<origin>/<sequence>``,
-        the sequence ``input offset << 24 | n`` for the n-th output caused by the record being
+        the sequence ``(input offset << 24) + n`` for the n-th output caused by the record being
         processed (the input's position for outputs of watermarks and timers). It depends only
         on the input, so a task resumed from any checkpoint replays exactly the sequences it
         produced before. The origin is the task id, with ``.<input index>`` when the task has
@@ -352,7 +378,7 @@ class Task(TaskState):
         if base != source.seq_base:
             source.seq_base, source.seq_sub = base, 0
         source.seq_sub += 1
-        return source.seq_origin + str((base << 24) | source.seq_sub).encode()
+        return source.seq_origin + str((base << 24) + source.seq_sub).encode()
 
 
 def _out_topics(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kstream.operators.window.base import WindowOperator
+from kstream.runtime.ending import EndOfInput
 from kstream.runtime.executor import NodeExecutor
 from kstream.runtime.inputs import TaskInput, legacy_input_state
 from kstream.runtime.markers import MarkerSender
@@ -29,6 +30,7 @@ class TaskState:
     windows: list[WindowOperator]
     finished: bool
     stopped_by: str | None
+    ending: EndOfInput | None
     _watermark: int
 
     @property
@@ -56,6 +58,7 @@ class TaskState:
             "seen": first.get("seen", {}),
             "inputs": {i.topic: i.to_state() for i in self.inputs},
             "valve": self.valve.to_state() if self.valve is not None else None,
+            "ending": self.ending.state() if self.ending is not None else None,
         }
 
     def restore(
@@ -78,12 +81,15 @@ class TaskState:
             self.valve.load_state(meta["valve"])
         self.markers.last = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
         self.executor.restore(stores, self._watermark)
+        ending = meta.get("ending")
         if self.valve is not None:  # each node's valve starts from its inputs' restored state
             for i in self.inputs:
-                if i.finished:
-                    self.executor.input_finish(i.index)
+                if i.finished:  # an end of input (in progress or done) fired already
+                    self.executor.input_finish(i.index, refresh=not (ending or self.finished))
                 else:
                     self.executor.input_watermark(i.index, i.watermark)
+        if ending is not None and not self.finished:
+            self.ending = self.executor.end_of_input(ending)
 
     def open_windows(self) -> int:
         """Windows currently held by the task's operators."""

@@ -102,6 +102,9 @@ class PipelineDriver:
         start_time_ms: initial processing time of the manual clock.
         keep_repartition: keep the records written to repartition topics for :meth:`topic`
             (False: deliver them, then forget them).
+        end_slice: timers or keys per slice of a task's end of input (None: all at once; the
+            runtime's slices, :mod:`kstream.runtime.ending`, interleaved with other tasks'
+            records as on a broker).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class PipelineDriver:
         start_time_ms: int = 0,
         *,
         keep_repartition: bool = True,
+        end_slice: int | None = None,
     ) -> None:
         self.plan: Plan = build_plan(spec)
         self.now_ms = start_time_ms
@@ -138,6 +142,7 @@ class PipelineDriver:
                     upstream_tasks=upstream,
                 )
                 task.markers.interval_ms = 0
+                task.end_slice = end_slice
                 task.late_listener = self._on_late
                 self._all_tasks.append(task)
                 for stage_input in stage.inputs:
@@ -155,6 +160,7 @@ class PipelineDriver:
         start_time_ms: int = 0,
         *,
         keep_repartition: bool = True,
+        end_slice: int | None = None,
     ) -> PipelineDriver:
         """Load a pipeline from YAML text or a file path (other arguments: see the class).
 
@@ -167,7 +173,9 @@ class PipelineDriver:
             spec = load_pipeline(text_or_path)
         else:
             spec = load_pipeline_text(text_or_path)
-        return cls(spec, partitions, start_time_ms, keep_repartition=keep_repartition)
+        return cls(
+            spec, partitions, start_time_ms, keep_repartition=keep_repartition, end_slice=end_slice
+        )
 
     def _layout(self, partitions: int) -> dict[str, int]:
         counts = {s.topic: partitions for s in self.plan.spec.sources}
@@ -291,11 +299,19 @@ class PipelineDriver:
         self._queue.append((topic, partition, message))
 
     def _drain(self) -> None:
-        while self._queue:
-            topic, partition, msg = self._queue.popleft()
-            task = self.tasks.get((topic, partition))
-            if task is not None and not task.finished:
-                task.process([msg])
+        """Deliver every queued record; then the next slice of each task's end of input (when
+        :attr:`end_slice` bounds them), until nothing is left to do."""
+        while True:
+            while self._queue:
+                topic, partition, msg = self._queue.popleft()
+                task = self.tasks.get((topic, partition))
+                if task is not None and not task.finished and task.ending is None:
+                    task.process([msg])
+            ending = [task for task in self._all_tasks if task.ending is not None]
+            if not ending:
+                return
+            for task in ending:
+                task.drain_end()
 
     def _emit(
         self,

@@ -178,6 +178,15 @@ class WindowOperator:
         iterable: consume it before the next call)."""
         return []
 
+    #: the encoded store key after which an end-of-input scan resumes (checkpointed between
+    #: slices, :mod:`kstream.runtime.ending`; only the global aggregation scans)
+    end_cursor: bytes | None = None
+
+    def end_slice(self, most: int) -> tuple[list[Record], bool]:
+        """End of input for an operator without timers: the results of up to ``most`` keys and
+        whether every key is out. Default: what :meth:`advance` fires at +infinity, at once."""
+        return list(self.advance(MAX_WATERMARK)), True
+
     def on_timer(self, at: int, key: Any, namespace: Any) -> list[Record]:
         """One event-time timer of :attr:`timers` fired at ``at`` (ms); returns the results
         (operators without timers: nothing)."""

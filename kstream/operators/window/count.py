@@ -28,6 +28,7 @@ Global aggregation: one window per key covering all time, closed only by the end
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -46,8 +47,12 @@ from kstream.operators.window.base import (
 )
 from kstream.pipeline.spec import WindowSpec
 from kstream.state.cache import Codec, KeyValueStore
+from kstream.state.scan import OrderedScan
 
 __all__ = ["CountWindowOperator", "GlobalOperator"]
+
+#: Keys per slice when :meth:`GlobalOperator.advance` emits the end of input in one go.
+END_SLICE_KEYS = 10_000
 
 
 class _CountKey:
@@ -193,6 +198,8 @@ class GlobalOperator(WindowOperator):
     def _reset(self) -> None:
         super()._reset()
         self.next_timer = MAX_WATERMARK
+        self.end_cursor = None
+        self._end_scan: OrderedScan[Any, list[Any]] | None = None
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
         acc, emitted, since, max_ts = entry
@@ -226,18 +233,32 @@ class GlobalOperator(WindowOperator):
         return []
 
     def advance(self, wm: int) -> Iterator[Record]:
-        """At end of input (``wm`` = +infinity) the global window closes: emit every key in
-        ``final`` mode (a scan of the store, yielded as it goes: the results are never all in
-        memory), else every key changed since its last emission."""
+        """At end of input (``wm`` = +infinity) the global window closes: every slice of
+        :meth:`end_slice` at once (yielded as it goes: the results are never all in memory)."""
         if wm < MAX_WATERMARK:
             return
+        done = False
+        while not done:
+            records, done = self.end_slice(END_SLICE_KEYS)
+            yield from records
+
+    def end_slice(self, most: int) -> tuple[list[Record], bool]:
+        """End of input, up to ``most`` keys: in ``final`` mode the next keys of a scan of the
+        store in key order (resumable from :attr:`end_cursor`), else keys changed since their
+        last emission. Returns their results and whether every key is out."""
         self.next_timer = NEVER
+        out: list[Record] = []
         if self.mode == "final":
-            for key, entry in self.store.items():
-                yield from self._emit(key, entry)
-            return
-        for key in list(self.since):
-            yield from self._fire_early(key)
+            scan = self._end_scan
+            if scan is None:
+                scan = self._end_scan = OrderedScan(self.store, self.end_cursor)
+            for _, key, entry in scan.take(most):
+                out.extend(self._emit(key, entry))
+            self.end_cursor = scan.cursor
+            return out, scan.done
+        for key in list(islice(self.since, most)):
+            out.extend(self._fire_early(key))
+        return out, not self.since
 
     def _fire_early(self, ident: Hashable) -> list[Record]:
         entry = self.store.get(ident)

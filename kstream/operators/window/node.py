@@ -17,7 +17,7 @@ from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.stateless import _guarded, search_paths
-from kstream.operators.window.base import LateRecord, WindowOperator
+from kstream.operators.window.base import MAX_WATERMARK, LateRecord, WindowOperator
 from kstream.operators.window.count import CountWindowOperator, GlobalOperator
 from kstream.operators.window.operator import TimeWindowOperator
 from kstream.pipeline.spec import PipelineSpec, WindowSpec
@@ -125,6 +125,19 @@ class WindowNode(Operator):
             out = self._out
             for k, v, t in self.window.advance(watermark):
                 out(k, v, t)
+
+    def end_slice(self, most: int) -> tuple[int, bool]:
+        """End of input after the timers fired (:mod:`kstream.runtime.ending`): a window
+        without timers (the global aggregation) emits the results of up to ``most`` keys.
+        Returns ``(results emitted, whether every key is out)``."""
+        self.watermark = MAX_WATERMARK
+        if self.timers is not None:
+            return 0, True
+        records, done = self.window.end_slice(most)
+        out = self._out
+        for k, v, t in records:
+            out(k, v, t)
+        return len(records), done
 
     def on_processing_time(self, now: int) -> None:
         early = self.window.next_early
