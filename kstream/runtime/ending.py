@@ -46,11 +46,14 @@ class EndOfInput:
     ) -> None:
         self._nodes = list(nodes)
         self._index = 0
+        #: nodes at +infinity already (fed only by inputs that ended before the others)
+        self._ended = {node_id for node_id, node in nodes if node.watermark >= MAX_WATERMARK}
         if state is not None:
             ids = [node_id for node_id, _ in self._nodes]
             if state["node"] not in ids:
                 raise ValueError(f"end of input was at node {state['node']!r}, not in {ids}")
             self._index = ids.index(state["node"])
+            self._ended.discard(state["node"])  # the node in progress goes on
             cursor = state.get("cursor")
             node = self._nodes[self._index][1]
             if cursor is not None and isinstance(node, WindowNode):
@@ -65,7 +68,11 @@ class EndOfInput:
         """Fire at most ``most`` timers or keys (None: all); True when every node is done."""
         budget = UNBOUNDED if most is None else most
         while self._index < len(self._nodes) and budget > 0:
-            used, finished = _end_slice(self._nodes[self._index][1], budget)
+            node_id, node = self._nodes[self._index]
+            if node_id in self._ended:
+                self._index += 1
+                continue
+            used, finished = _end_slice(node, budget)
             budget -= used
             if not finished:
                 return False

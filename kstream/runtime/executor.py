@@ -363,6 +363,19 @@ class NodeExecutor:
                 changes[store_name(node_id, name)] = entries
         return changes
 
+    def timed_watermarks(self) -> dict[str, int]:
+        """Each timed node's watermark (epoch ms): with several inputs a node's own can be
+        ahead of the task's (its inputs' valve)."""
+        return {node_id: node.watermark for node_id, node in self._timed_ids}
+
+    def restore_timed_watermarks(self, watermarks: Mapping[str, int]) -> None:
+        """After :meth:`restore`: each timed node's checkpointed watermark, so nodes that
+        advanced already (a global aggregation whose inputs ended) do not fire again."""
+        for node_id, node in self._timed_ids:
+            saved = watermarks.get(node_id)
+            if saved is not None and saved > node.watermark:
+                node.watermark = saved
+
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         """Rebuild every node's state from checkpointed entries by store name."""
         for node_id, node in self.nodes.items():

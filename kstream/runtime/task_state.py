@@ -58,6 +58,7 @@ class TaskState:
             "seen": first.get("seen", {}),
             "inputs": {i.topic: i.to_state() for i in self.inputs},
             "valve": self.valve.to_state() if self.valve is not None else None,
+            "nodes": self.executor.timed_watermarks() if self.valve is not None else None,
             "ending": self.ending.state() if self.ending is not None else None,
         }
 
@@ -81,6 +82,7 @@ class TaskState:
             self.valve.load_state(meta["valve"])
         self.markers.last = (int(meta["marker"][0]), str(meta["marker"][1]), 0)
         self.executor.restore(stores, self._watermark)
+        self.executor.restore_timed_watermarks(meta.get("nodes") or {})
         ending = meta.get("ending")
         if self.valve is not None:  # each node's valve starts from its inputs' restored state
             for i in self.inputs:

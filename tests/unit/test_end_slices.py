@@ -128,3 +128,44 @@ def test_a_checkpoint_between_slices_resumes_exactly(window: str) -> None:
     after = [(r.value, r.timestamp_ms) for r in resumed.output("out")]
     assert len(committed) == 33 or "early" in window
     assert committed + after == expected
+
+
+TWO_INPUTS = """
+pipeline: t
+sources:
+  - {id: a, topic: a, event_time: ts}
+  - {id: b, topic: b, event_time: ts}
+operators:
+  - id: g
+    from: a
+    window: {type: global, emit: final, aggregate: {n: count}}
+  - id: u
+    union: [g, b]
+sinks:
+  - {topic: out, from: u}
+"""
+
+
+def results_of_g(driver: PipelineDriver) -> list[str]:
+    return [r.value["key"] for r in driver.output("out") if "n" in r.value]
+
+
+@pytest.mark.parametrize("restored", [False, True])
+def test_a_node_whose_inputs_ended_first_fires_once(restored: bool) -> None:
+    """A task with two inputs: ``g`` (fed by ``a`` only) fires when ``a`` ends; when ``b``
+    ends later — in the same run, or after a restore from a checkpoint taken in between —
+    ``g`` is at +infinity already and emits nothing more."""
+    driver = PipelineDriver.from_yaml(TWO_INPUTS, end_slice=2)
+    for i in range(5):
+        driver.send("a", {"ts": i}, key=f"k{i}")
+        driver.send("b", {"ts": i}, key=f"k{i}")
+    driver.end_input("a")
+    assert sorted(results_of_g(driver)) == [f"k{i}" for i in range(5)]
+    if restored:
+        meta, stores = snapshot(driver.tasks[("a", 0)])
+        driver = PipelineDriver.from_yaml(TWO_INPUTS, end_slice=2)
+        driver.tasks[("a", 0)].restore(meta, stores)
+        assert meta["nodes"]["g"] == 2**63 - 1
+    driver.end_input("b")
+    assert results_of_g(driver) == ([] if restored else [f"k{i}" for i in range(5)])
+    assert driver.tasks[("a", 0)].finished
