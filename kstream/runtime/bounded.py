@@ -7,13 +7,23 @@ runner's options and tasks (the attributes declared below).
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from kstream import faults
 from kstream.checkpoint.steps import TaskRuntime
+from kstream.errors import TransactionError
 from kstream.io import kafka
 from kstream.runtime.lifecycle import RunOptions
+from kstream.runtime.start_checks import finished_group_note
 from kstream.runtime.topology import TopicLayout
+
+#: seconds a bounded run that read nothing waits for its end offsets to say why
+PROBE_WAIT_S = 30.0
+
+log = logging.getLogger("kstream.runtime.runner")
 
 
 class BoundedRun:
@@ -21,6 +31,8 @@ class BoundedRun:
 
     options: RunOptions
     plan: Any
+    tasks: dict[tuple[str, int], TaskRuntime]
+    start_positions: dict[tuple[str, int], int]
     end_offsets: dict[tuple[str, int], int]
     _ends_known: bool
     _probe: threading.Thread | None
@@ -28,6 +40,10 @@ class BoundedRun:
 
     def _checkpoint_task(self, rt: TaskRuntime, now: int | None = None) -> None:
         raise NotImplementedError
+
+    # provided by the runner's other mixins (declared here, not defined: the MRO finds theirs)
+    _rewind: Callable[[tuple[str, int], TaskRuntime, Exception], None]
+    status: Callable[[], Any]
 
     def _start_probe(self, settings: dict[str, Any], layout: TopicLayout) -> None:
         """Find the end offset of every source partition in a thread, while the consumer joins
@@ -78,3 +94,36 @@ class BoundedRun:
                 raise self._callback_error
         rt.extra["ends"] = True
         self._end_if_done(rt)
+
+    def _end_slices(self) -> bool:
+        """A slice of the end of input of each task whose inputs all ended (its timers and
+        keys at +infinity, :mod:`kstream.runtime.ending`): polls and checkpoints go on between
+        slices. Returns whether a task still has more."""
+        more = False
+        for key, rt in list(self.tasks.items()):
+            if rt.task.ending is None:
+                continue
+            faults.point("end_slice")
+            try:
+                finished = rt.task.drain_end()
+            except TransactionError as exc:
+                self._rewind(key, rt, exc)
+                continue
+            rt.outputs_since_commit += 1
+            if finished:
+                self._checkpoint_task(rt)  # downstream tasks see the last outputs now
+            more = more or not finished
+        return more
+
+    def _note_finished_group(self) -> None:
+        """A bounded run that read nothing because the group had read its sources to the end
+        says so (:func:`~kstream.runtime.start_checks.finished_group_note`)."""
+        if not self.options.bounded or self.status().records_in:
+            return
+        if self._probe is not None and not self._ends_known:
+            # tasks restored as finished end the loop before the end-offset probe is done
+            self._probe.join(PROBE_WAIT_S)
+        if self._ends_known:
+            note = finished_group_note(self.plan.prefix, self.start_positions, self.end_offsets)
+            if note:
+                log.warning("%s", note)

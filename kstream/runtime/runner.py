@@ -33,7 +33,6 @@ from kstream.runtime.membership import GroupMembership
 from kstream.runtime.progress import ProgressMeter
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.run_status import RunStatus
-from kstream.runtime.start_checks import finished_group_note
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.runtime.watermark_watch import WatermarkWatch
@@ -44,8 +43,6 @@ log = logging.getLogger("kstream.runtime.runner")
 
 #: seconds a bounded member with no assigned partitions waits before it exits
 EMPTY_MEMBER_GRACE_S = 10.0
-#: seconds a bounded run that read nothing waits for its end offsets to say why
-PROBE_WAIT_S = 30.0
 
 
 class Runner(GroupMembership, BoundedRun, RunStatus):
@@ -254,19 +251,6 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
             if (self.options.bounded or self.stop_request) and self._all_finished():
                 return
 
-    def _note_finished_group(self) -> None:
-        """A bounded run that read nothing because the group had read its sources to the end
-        says so (:func:`~kstream.runtime.start_checks.finished_group_note`)."""
-        if not self.options.bounded or self.status().records_in:
-            return
-        if self._probe is not None and not self._ends_known:
-            # tasks restored as finished end the loop before the end-offset probe is done
-            self._probe.join(PROBE_WAIT_S)
-        if self._ends_known:
-            note = finished_group_note(self.plan.prefix, self.start_positions, self.end_offsets)
-            if note:
-                log.warning("%s", note)
-
     def _dispatch(self, msgs: list[Any]) -> None:
         batches: dict[tuple[str, int], list[Any]] = {}
         events: list[Any] = []
@@ -308,26 +292,6 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
                 self._checkpoint_task(rt)
         for event in events:
             self._on_event(event)
-
-    def _end_slices(self) -> bool:
-        """A slice of the end of input of each task whose inputs all ended (its timers and
-        keys at +infinity, :mod:`kstream.runtime.ending`): polls and checkpoints go on between
-        slices. Returns whether a task still has more."""
-        more = False
-        for key, rt in list(self.tasks.items()):
-            if rt.task.ending is None:
-                continue
-            faults.point("end_slice")
-            try:
-                finished = rt.task.drain_end()
-            except TransactionError as exc:
-                self._rewind(key, rt, exc)
-                continue
-            rt.outputs_since_commit += 1
-            if finished:
-                self._checkpoint_task(rt)  # downstream tasks see the last outputs now
-            more = more or not finished
-        return more
 
     def _tick_tasks(self) -> None:
         """Each task's periodic work (idle timeouts, processing time) and its producer's
