@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from kstream.savepoint import (
     summarize,
     write_savepoint,
 )
+from kstream.savepoint.format import NodeInfo, StateEntry
 from kstream.state.store import is_locked, task_dir
 
 DEFAULT_ROOT = "savepoints"
@@ -142,6 +144,7 @@ def create(
         partitions = _partition_counts(plan, bootstrap, console)
     try:
         where = _choose_source(source, plan, bootstrap, state_dir, done, partitions, console)
+        entries: Mapping[str, Mapping[str, Iterable[StateEntry]]]
         with console.status(f"reading the {where} state") as status:
             if where == "changelog":
                 tasks, entries = snapshot_changelogs(
@@ -150,22 +153,25 @@ def create(
             else:
                 snaps = done.snapshots if done is not None else None
                 tasks, entries = snapshot_local(spec, state_dir, group=group, snapshots=snaps)
+        if not tasks:
+            raise SavepointError(_nothing_found(plan, state_dir, where))
+        _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, where, console)
+        # local entries are read as they are written (never all in memory): the owners'
+        # snapshots stay until then
+        with console.status(f"writing {target}") as status:
+            manifest = write_savepoint(
+                target, spec, tasks, entries, group=group, partitions=partitions,
+                progress=status.update,
+            )  # fmt: skip
     finally:
         if done is not None:
             control.discard_snapshots(state_dir, plan.prefix, done.request_id)
             control.discard_acknowledged(done)
-    if not tasks:
-        raise SavepointError(_nothing_found(plan, state_dir, where))
-    _warn_gaps(plan, tasks, partitions, state_dir, no_quiesce, where, console)
-    total = sum(len(stores.get("", ())) for stores in entries.values())
-    timers = sum(len(stores.get(TIMERS_STORE, ())) for stores in entries.values())
+    total = sum(_records(node, "") for node in manifest.operators.values())
+    timers = sum(_records(node, TIMERS_STORE) for node in manifest.operators.values())
     console.print(
         f"read {len(tasks)} tasks, {len(entries)} operators, {total:,} entries, {timers:,} timers"
     )
-    with console.status(f"writing {target}") as status:
-        manifest = write_savepoint(
-            target, spec, tasks, entries, group=group, partitions=partitions, progress=status.update
-        )
     elapsed = time.monotonic() - started
     click.echo(
         f"savepoint {target}: {size_text(manifest.total_bytes)}, {len(manifest.operators)} "
@@ -253,6 +259,12 @@ def _not_held(
         f"{missing} of {total} tasks of the job are not in {here} (they run or ran on other "
         "machines or state dirs)"
     )
+
+
+def _records(node: NodeInfo, store: str) -> int:
+    """Entries a savepoint holds of ``node``'s store ``store`` (0: none)."""
+    info = node.stores.get(store)
+    return info.records if info is not None else 0
 
 
 def _nothing_found(plan: Plan, state_dir: str, where: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +63,13 @@ def dump(
     window_start and window_end (element positions), then one key per aggregation.
     """
     sp = open_savepoint(directory)
+    kind = sp.operator(operator_id).definition.get("type")
     rows = _select(sp, operator_id, key, python_path or (".",), limit)
-    kind = sp.manifest.operators[operator_id].definition.get("type")
     times = kind in _TIME_WINDOWS
     if output == "jsonl":
         echo_jsonl(_with_utc(row) if times else row for row in rows)
         return
-    stdout_console().print(_windows_table(operator_id, rows, times))
+    stdout_console().print(_windows_table(operator_id, list(rows), times))
 
 
 def _with_utc(row: dict[str, Any]) -> dict[str, Any]:
@@ -82,24 +84,27 @@ def _with_utc(row: dict[str, Any]) -> dict[str, Any]:
 
 def _select(
     sp: Savepoint, operator_id: str, key: str | None, paths: tuple[str, ...], limit: int | None
-) -> list[dict[str, Any]]:
-    """The windows of ``operator_id``; ``key`` matches a JSON value, else the text itself."""
+) -> Iterator[dict[str, Any]]:
+    """The windows of ``operator_id``, read as they are yielded (a savepoint of any size);
+    ``key`` matches a JSON value, else the text itself."""
 
-    def take(wanted: Any) -> list[dict[str, Any]]:
-        out = []
-        for row in sp.windows(operator_id, wanted, search_paths=paths):
-            out.append(row)
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+    def take(wanted: Any) -> Iterator[dict[str, Any]]:
+        return islice(sp.windows(operator_id, wanted, search_paths=paths), limit)
 
     if key is None:
-        return take(None)
+        yield from take(None)
+        return
     try:
         parsed = orjson.loads(key)
     except orjson.JSONDecodeError:
-        return take(key)
-    return take(parsed) or (take(key) if parsed != key else [])
+        yield from take(key)
+        return
+    found = False
+    for row in take(parsed):
+        found = True
+        yield row
+    if not found and parsed != key:
+        yield from take(key)
 
 
 def _windows_table(operator_id: str, rows: list[dict[str, Any]], times: bool) -> Table:

@@ -7,6 +7,7 @@ decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
 from __future__ import annotations
 
 import logging
+from itertools import islice
 from typing import Any
 
 from kstream import faults
@@ -25,6 +26,8 @@ from kstream.time.timestamps import now_ms
 #: 0.1 s of work, so the consumer polls well within ``max.poll.interval.ms`` and checkpoints
 #: split a large end of input into several transactions.
 END_SLICE = 5_000
+#: Entries per RocksDB write batch when a task is seeded from a savepoint.
+SEED_BATCH = 10_000
 
 log = logging.getLogger("kstream.runtime.runner")
 
@@ -183,5 +186,8 @@ class Activator:
         seeded = dict(seeded or initial_meta())
         seeded.update(fingerprint=self.fingerprint, pipeline=self.plan.prefix, checkpoint_id=0)
         store.clear()
-        store.apply(stores, seeded)
+        for column_family, entries in stores.items():  # batch by batch, the metadata last
+            while batch := list(islice(entries, SEED_BATCH)):
+                store.write_entries(column_family, batch)
+        store.apply({}, seeded)
         return seeded, "savepoint"

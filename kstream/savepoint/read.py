@@ -25,6 +25,7 @@ from kstream.savepoint.format import (
     TASK_SCHEMA,
     FileInfo,
     Manifest,
+    NodeInfo,
     SavedEntry,
     TaskSnapshot,
     file_digest,
@@ -195,6 +196,14 @@ class Savepoint:
             if first != entry.partition:
                 shared.add(entry.key)
         return sorted(shared)
+
+    def operator(self, operator_id: str) -> NodeInfo:
+        """The manifest's entry of stateful node ``operator_id``.
+
+        Raises:
+            SavepointError: the savepoint holds no such node (the message lists those it has).
+        """
+        return self._operator(operator_id)
 
     def _operator(self, operator_id: str) -> Any:
         info = self.manifest.operators.get(operator_id)

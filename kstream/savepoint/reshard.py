@@ -20,7 +20,7 @@ Rules (Flink savepoint semantics, adapted to Kafka partitions):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,11 @@ from kstream.errors import StateError
 from kstream.graph.plan import Plan, Stage, StoreRef
 from kstream.io.partitioner import partition_for
 from kstream.savepoint.format import SavedEntry
+from kstream.savepoint.spill import EntrySpill
 from kstream.time.watermarks import MIN_WATERMARK
 
-Stores = dict[str, list[tuple[bytes, bytes]]]
+#: column family -> its entries (an iterator: read once)
+Stores = dict[str, Iterator[tuple[bytes, bytes]]]
 
 
 class SavepointSeed:
@@ -75,19 +77,21 @@ class SavepointSeed:
         for stage_id, _p in self.metas:
             self.old_counts[stage_id] += 1
         self._check_layout()
-        self.stores: dict[tuple[str, int], Stores] = defaultdict(lambda: defaultdict(list))
+        #: the saved entries by new task, on disk (a savepoint larger than memory restores)
+        self.spill = EntrySpill()
         for stage in plan.stages:
             for ref in stage.stores:
                 if ref.node in savepoint.manifest.nodes:
                     self._take(stage, ref, savepoint.entries(ref.node, ref.store))
+        self.spill.finish()
 
     def _take(self, stage: Stage, ref: StoreRef, entries: Iterable[SavedEntry]) -> None:
         """Route the saved entries of one store to the new tasks of ``stage``."""
         count = self.partitions.get(stage.input_topic, 1)
-        rows = self.stores
+        add, cf = self.spill.add, ref.column_family
         for entry in entries:
             target = entry.partition if stage.is_source else partition_for(entry.routing, count)
-            rows[(stage.id, target)][ref.column_family].append((entry.key, entry.value))
+            add((stage.id, target, cf), entry.key, entry.value)
 
     def _check_layout(self) -> None:
         for stage in self.plan.stages:
@@ -105,8 +109,12 @@ class SavepointSeed:
                 )
 
     def seed(self, stage_id: str, partition: int) -> tuple[dict[str, Any] | None, Stores]:
-        """Meta and store entries for task ``stage_id:partition`` (meta None: start fresh)."""
-        stores = {k: list(v) for k, v in self.stores.get((stage_id, partition), {}).items()}
+        """Meta and store entries for task ``stage_id:partition`` (meta None: start fresh);
+        the entries of each column family with any, read from disk as they are iterated."""
+        stores = {
+            cf: self.spill.read((stage_id, partition, cf))
+            for cf in self.spill.column_families(stage_id, partition)
+        }
         stage = self.plan.stage_by_id(stage_id)
         old = self.metas.get((stage_id, partition))
         same = self.old_counts.get(stage_id, 0) == self.partitions.get(stage.input_topic, 0)

@@ -7,7 +7,8 @@ savepoint request (:mod:`kstream.runtime.control`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from kstream.graph.plan import TIMERS_STORE, Plan, Stage, StoreRef, build_plan
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint
 from kstream.savepoint.format import KEY_PREFIX, StateEntry, TaskSnapshot
-from kstream.state.store import SnapshotRef, read_task_state
+from kstream.state.store import SnapshotRef, iter_store, read_meta, read_task_state
 
 _TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
 _LEGACY_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
@@ -30,7 +31,7 @@ def snapshot_local(
     *,
     group: str | None = None,
     snapshots: Mapping[str, SnapshotRef] | None = None,
-) -> tuple[list[TaskSnapshot], dict[str, dict[str, list[StateEntry]]]]:
+) -> tuple[list[TaskSnapshot], dict[str, dict[str, StoreEntries]]]:
     """The last committed checkpoint of every task of the job found under ``state_dir``
     (``<state_dir>/<group>/<stage id>.p<partition>``, or as older versions named them
     ``<stage index>-<partition>``), read without taking the RocksDB locks.
@@ -46,7 +47,9 @@ def snapshot_local(
     Returns:
         The tasks (sorted by stage order, partition; tasks without a checkpoint are left out)
         and, per stateful node id and store (``""``, ``timers``), its entries (every store of
-        every stateful node of the pipeline is present).
+        every stateful node of the pipeline is present), read from each task's RocksDB as
+        they are iterated: the directories (and snapshots) must stay until then, and a task
+        that checkpoints meanwhile makes the iteration fail with StateError.
 
     Raises:
         SavepointError: a task directory or snapshot belongs to a stage the pipeline does not
@@ -57,8 +60,8 @@ def snapshot_local(
     plan = build_plan(spec, group)
     expected = fingerprint(spec)
     tasks: list[TaskSnapshot] = []
-    entries: dict[str, dict[str, list[StateEntry]]] = {
-        w: {ref.store: [] for ref in stores_of(plan, w)} for w in spec.stateful_ids()
+    entries: dict[str, dict[str, StoreEntries]] = {
+        w: {ref.store: StoreEntries() for ref in stores_of(plan, w)} for w in spec.stateful_ids()
     }
     dirs = {(st.id, p): path for st, p, path in _task_dirs(Path(state_dir) / plan.prefix, plan)}
     taken: dict[tuple[str, int], SnapshotRef] = {}
@@ -69,7 +72,7 @@ def snapshot_local(
         dirs[task] = Path(snap.path)
     order = {s.id: s.index for s in plan.stages}
     for (stage_id, partition), path in sorted(dirs.items(), key=lambda d: (order[d[0][0]], d[0])):
-        meta, stores = read_task_state(path)
+        meta = read_meta(path)
         ref = taken.get((stage_id, partition))
         if ref is not None:
             _check_snapshot(ref, meta)
@@ -84,12 +87,52 @@ def snapshot_local(
         tasks.append(TaskSnapshot(stage.id, partition, tuple(stage.input_topics), meta))
         processes = {op.id for op in stage.processes}
         for store in stage.stores:
-            rows = stores.get(store.column_family, [])
             route = routing_of(store.store, process=store.node in processes)
-            entries[store.node][store.store].extend(
-                StateEntry(stage.id, partition, k, v, route(k)) for k, v in rows
-            )
+            part = _TaskPart(stage.id, partition, path, store.column_family, meta, route)
+            entries[store.node][store.store].parts.append(part)
     return tasks, entries
+
+
+@dataclass(frozen=True)
+class _TaskPart:
+    """One task's share of a store: where to read it and how to route its keys."""
+
+    stage: str
+    partition: int
+    path: Path
+    column_family: str
+    meta: dict[str, Any]
+    route: Callable[[bytes], bytes]
+
+
+@dataclass(eq=False)
+class StoreEntries:
+    """The entries of one store over every task of a snapshot, as :class:`StateEntry`, read
+    lazily from each task's RocksDB in turn (one database open at a time, nothing kept):
+    iterable any number of times; ``len`` and ``==`` are full reads (tools and tests).
+
+    Raises (while iterating):
+        StateError: a task's state cannot be read or changed since the snapshot.
+    """
+
+    parts: list[_TaskPart] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[StateEntry]:
+        for part in self.parts:
+            stage, partition, route = part.stage, part.partition, part.route
+            for key, value in iter_store(part.path, part.column_family, part.meta):
+                yield StateEntry(stage, partition, key, value, route(key))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to another store's entries or a list of them holding the same, in order."""
+        if isinstance(other, StoreEntries | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def local_checkpoints(

@@ -135,6 +135,32 @@ def read_task_state(
     return meta, entries
 
 
+def iter_store(path: Path, store: str, meta: dict[str, Any]) -> Iterator[tuple[bytes, bytes]]:
+    """Every entry of column family ``store`` of the task at ``path``, read lazily (read-only,
+    no lock; the database is open while the iterator is), provided the task still holds the
+    checkpoint whose metadata is ``meta`` (read earlier, e.g. by :func:`read_meta`).
+
+    Raises:
+        StateError: the files cannot be read, or the task holds another checkpoint now (its
+            job ran meanwhile).
+    """
+    opened = _open_read_only(path)
+    if opened is None:
+        raise StateError(f"state {path} is gone")
+    db, families = opened
+    try:
+        raw = _meta_value(db.get_column_family(META_CF)) if META_CF in families else None
+        if raw is None or orjson.loads(raw) != meta:
+            raise StateError(
+                f"state {path} changed while it was read (its job checkpointed meanwhile); "
+                "stop the job or take the savepoint from the running job"
+            )
+        if store in families:
+            yield from db.get_column_family(store).items()
+    finally:
+        db.close()
+
+
 def _meta_value(family: Any) -> bytes | None:
     """The metadata bytes of a ``meta`` column family (the legacy key as a fallback)."""
     raw: bytes | None = family.get(META_KEY)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import savepoint_kit as kit
 
-from kstream.errors import SavepointError
+from kstream.errors import SavepointError, StateError
 from kstream.graph.plan import build_plan
 from kstream.savepoint import snapshot_local
 from kstream.state.store import SnapshotRef, TaskStore, snapshot_path, task_dir
@@ -46,7 +46,8 @@ def test_snapshot_holds_the_same_state_as_the_live_database(tmp_path: Path) -> N
     written = kit.write_state(kit.run(), tmp_path / "live")
     refs = _snapshot_all(tmp_path / "live")
     assert refs and written > 0
-    live_tasks, live_entries = snapshot_local(kit.spec(), tmp_path / "live")
+    live_tasks, lazy = snapshot_local(kit.spec(), tmp_path / "live")
+    live_entries = {node: {s: list(rows) for s, rows in st.items()} for node, st in lazy.items()}
     # the live databases change after the snapshot (the job goes on): the snapshot does not
     kit.write_state(kit.run(records=300), tmp_path / "live", checkpoint_id=2)
     assert snapshot_local(kit.spec(), tmp_path / "live")[1] != live_entries
@@ -54,6 +55,8 @@ def test_snapshot_holds_the_same_state_as_the_live_database(tmp_path: Path) -> N
     assert [t.meta for t in tasks] == [t.meta for t in live_tasks]
     assert entries == live_entries
     assert sum(len(rows) for stores in entries.values() for rows in stores.values()) == written
+    with pytest.raises(StateError, match="changed while it was read"):
+        list(lazy[next(iter(lazy))][""])  # read lazily: the live database moved on
 
 
 def test_snapshot_of_another_checkpoint_is_refused(tmp_path: Path) -> None:
