@@ -7,8 +7,9 @@ decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from kstream import faults
 from kstream.checkpoint.meta import initial_meta
@@ -28,6 +29,9 @@ from kstream.time.timestamps import now_ms
 END_SLICE = 5_000
 #: Entries per RocksDB write batch when a task is seeded from a savepoint.
 SEED_BATCH = 10_000
+#: Entries between two keep-alive polls while a restored task scans its state.
+KEEP_ALIVE_EVERY = 20_000
+T = TypeVar("T")
 
 log = logging.getLogger("kstream.runtime.runner")
 
@@ -56,11 +60,13 @@ class Activator:
         exactly_once: bool,
         seed: Any = None,
         budget: CacheBudget | None = None,
+        keep_alive: Callable[[], None] | None = None,
     ) -> None:
         self.plan, self.bootstrap, self.state_dir = plan, bootstrap, state_dir
         self.layout, self.fingerprint = layout, fingerprint
         self.exactly_once, self.seed = exactly_once, seed
         self.budget = budget or CacheBudget(plan.spec.state.cache_bytes)
+        self.keep_alive = keep_alive or (lambda: None)
         state = plan.spec.state
         self.tuning = RocksTuning(state.block_cache_bytes, state.write_buffer_bytes)
 
@@ -119,7 +125,8 @@ class Activator:
         task = self._task(
             stage, partition, producer.emit, StoreProvider(store.backend, self.budget)
         )
-        task.restore(meta, store_entries(store, stage))
+        entries = store_entries(store, stage)
+        task.restore(meta, {cf: self._alive(rows) for cf, rows in entries.items()})
         task.set_positions(committed)
         rt = TaskRuntime(
             task,
@@ -141,9 +148,23 @@ class Activator:
         part: int,
         on_records: kafka.OnRecords,
     ) -> None:
+        keep_alive = self.keep_alive
+
+        def batch(topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+            on_records(topic, records)
+            keep_alive()
+
         kafka.stream_partitions_to_end(
-            self.bootstrap, self.plan.spec.kafka, changelogs, part, on_records
+            self.bootstrap, self.plan.spec.kafka, changelogs, part, batch
         )
+
+    def _alive(self, entries: Iterator[T]) -> Iterator[T]:
+        """``entries``, keeping the member in its group every :data:`KEEP_ALIVE_EVERY`."""
+        keep_alive = self.keep_alive
+        for n, entry in enumerate(entries, 1):
+            if n % KEEP_ALIVE_EVERY == 0:
+                keep_alive()
+            yield entry
 
     def _producer(self, stage: Stage, partition: int) -> kafka.TaskProducer:
         txn_id = (
@@ -189,5 +210,6 @@ class Activator:
         for column_family, entries in stores.items():  # batch by batch, the metadata last
             while batch := list(islice(entries, SEED_BATCH)):
                 store.write_entries(column_family, batch)
+                self.keep_alive()
         store.apply({}, seeded)
         return seeded, "savepoint"

@@ -58,6 +58,11 @@ class GroupMembership:
     #: the input topics of each pending or running task assigned to this member so far
     _assigned: dict[tuple[str, int], set[str]]
     _migrated: dict[tuple[str, int], float]
+    _held: set[tuple[str, int]]
+    #: running tasks paused while a restore keeps the member alive (None: no restore running)
+    _quiet: set[tuple[str, int]] | None
+    #: records a keep-alive poll returned, dispatched by the loop next
+    _deferred: list[Any]
     _rewinds_in_row: dict[tuple[str, int], int]
     _empty_since: float | None
     _callback_error: Exception | None
@@ -237,6 +242,14 @@ class GroupMembership:
                 raise
             self._defer(key, exc)
             return
+        finally:
+            self._end_quiet()
+        if self._pending.get(key, (None,))[0] != since:
+            # revoked while it restored (the group was served meanwhile, see _keep_alive):
+            # a new assignment, if any, restores it again
+            log.info("task %s: revoked while it was restored", rt.task.id)
+            _discard(rt)
+            return
         try:
             for topic, position in rt.task.positions.items():
                 kafka.seek(self._consumer, topic, key[1], position)
@@ -251,6 +264,27 @@ class GroupMembership:
         del self._pending[key]
         self.tasks[key] = rt
         kafka.resume(self._consumer, self._input_tps(key))
+
+    def _keep_alive(self) -> None:
+        """Called while a task restores (between changelog batches, during the scan of its
+        entries): the main loop is not polling meanwhile, so this polls the group consumer with
+        every running task's partitions paused — no records, but the member stays in its group
+        (``max.poll.interval.ms``) and rebalances are served. Records returned anyway (fetched
+        before the pause) are kept for the loop (:attr:`_deferred`)."""
+        if self._quiet is None:
+            self._quiet = set(self.tasks)
+            for key in self._quiet:
+                kafka.pause(self._consumer, self._input_tps(key))
+        self._deferred.extend(self._consumer.consume(1_000, 0))
+
+    def _end_quiet(self) -> None:
+        """After a restore: resume the running tasks :meth:`_keep_alive` paused (those still
+        here and not held by a test hook)."""
+        quiet, self._quiet = self._quiet, None
+        for key in quiet or ():
+            if key in self.tasks:
+                tps = [tp for tp in self._input_tps(key) if tp not in self._held]
+                kafka.resume(self._consumer, tps)
 
     def _complete(self, key: tuple[str, int]) -> bool:
         """Whether every input topic-partition of task ``key`` is assigned here (co-partitioned

@@ -94,6 +94,8 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
         self._acks_due: list[str] = []
         #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
         self._held: set[tuple[str, int]] = set()
+        self._quiet: set[tuple[str, int]] | None = None
+        self._deferred: list[Any] = []
         self.totals = dict.fromkeys(COUNTERS, 0)
         self._started = time.monotonic()
         self._consumer: Any = None
@@ -145,6 +147,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
             self.exactly_once,
             seed,
             self.budget,
+            keep_alive=self._keep_alive,
         )
         group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
@@ -216,6 +219,8 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
         ending = False
         while not self.stop_requested:
             msgs = self._consumer.consume(10_000, 0.0 if ending else 0.05)
+            if self._deferred:  # returned by a keep-alive poll during a restore: first
+                msgs, self._deferred = self._deferred + msgs, []
             if self._callback_error is not None:
                 raise self._callback_error
             if msgs:
