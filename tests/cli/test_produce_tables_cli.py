@@ -5,16 +5,13 @@ been sent."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from kstream_cli import produce_cmd
 from kstream_cli.produce_cmd import produce
+from producekit import FakeBroker, fake_broker
 
-from kstream.tools import loader
 from kstream.tools.nyc_tables import TABLE_TIMESTAMP_MS
 
 SUMMARY = re.compile(
@@ -31,42 +28,9 @@ NAMES = [
 ]
 
 
-class FakeBroker:
-    """Stands in for :func:`loader.ensure_topic`, :func:`loader.produce_records` and the bar."""
-
-    def __init__(self) -> None:
-        self.sent: list[loader.LoadedRecord] = []
-        self.partitions: list[int | None] = []
-        self.totals: list[int | None] = []
-
-    def ensure_topic(self, bootstrap: str, topic: str, partitions: int | None) -> int:
-        self.partitions.append(partitions)
-        return partitions or 1
-
-    def produce_records(
-        self,
-        bootstrap: str,
-        topic: str,
-        records: Iterable[loader.LoadedRecord],
-        partitions: int | None = None,
-        progress_callback: Callable[[int], None] | None = None,
-    ) -> int:
-        self.sent.extend(records)
-        return len(self.sent)
-
-    @contextmanager
-    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        self.totals.append(total)
-        yield lambda done: None
-
-
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
-    fake = FakeBroker()
-    monkeypatch.setattr(loader, "ensure_topic", fake.ensure_topic)
-    monkeypatch.setattr(loader, "produce_records", fake.produce_records)
-    monkeypatch.setattr(produce_cmd, "_progress", fake.progress)
-    return fake
+    return fake_broker(monkeypatch)
 
 
 def _summary(args: list[str]) -> tuple[str, ...]:

@@ -4,16 +4,13 @@ replaced by fakes that record what would have been sent."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from click.testing import CliRunner, Result
-from kstream_cli import produce_cmd
 from kstream_cli.produce_cmd import produce
+from producekit import FakeBroker, fake_broker
 
 from kstream.tools import loader
 from kstream.tools.datasets import FLIGHTS_COUNT
@@ -25,45 +22,9 @@ SUMMARY = re.compile(
 )
 
 
-class FakeBroker:
-    """Stands in for :func:`loader.ensure_topic` / :func:`loader.produce_records`."""
-
-    def __init__(self) -> None:
-        self.sent: list[loader.LoadedRecord] = []
-        self.topic_calls = 0
-        self.totals: list[int | None] = []
-
-    def ensure_topic(self, bootstrap: str, topic: str, partitions: int | None) -> int:
-        self.topic_calls += 1
-        return partitions or 1
-
-    def produce_records(
-        self,
-        bootstrap: str,
-        topic: str,
-        records: Iterable[loader.LoadedRecord],
-        partitions: int | None = None,
-        progress_callback: Callable[[int], None] | None = None,
-    ) -> int:
-        self.sent.extend(records)
-        return len(self.sent)
-
-    @contextmanager
-    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        self.totals.append(total)
-        yield lambda done: None
-
-    def values(self) -> list[Any]:
-        return [orjson.loads(value) for _, value, _ in self.sent]
-
-
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
-    fake = FakeBroker()
-    monkeypatch.setattr(loader, "ensure_topic", fake.ensure_topic)
-    monkeypatch.setattr(loader, "produce_records", fake.produce_records)
-    monkeypatch.setattr(produce_cmd, "_progress", fake.progress)
-    return fake
+    return fake_broker(monkeypatch)
 
 
 @pytest.fixture

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
+from statekit import CODEC, task_db
 
-from kstream.state.cache import CacheBudget, Codec, KeyValueStore, StoreProvider
+from kstream.state.cache import CacheBudget, KeyValueStore, StoreProvider
 from kstream.state.store import TaskStore
-
-CODEC: Codec[str, list[int]] = Codec(
-    encode_key=lambda k: k.encode(),
-    decode_key=lambda b: b.decode(),
-    encode_value=orjson.dumps,
-    decode_value=orjson.loads,
-)
 
 
 @pytest.fixture()
-def db(tmp_path: Path):
-    store = TaskStore(tmp_path / "task", ["s"])
-    yield store
-    store.close()
+def db(tmp_path: Path) -> Iterator[TaskStore]:
+    yield from task_db(tmp_path)
 
 
 def checkpoint(db: TaskStore, store: KeyValueStore, budget: CacheBudget | None = None) -> list:

@@ -4,28 +4,20 @@ cursor by a fresh store (after a crash)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
+from statekit import CODEC, task_db
 
-from kstream.state.cache import Codec, KeyValueStore
+from kstream.state.cache import KeyValueStore
 from kstream.state.scan import OrderedScan
 from kstream.state.store import TaskStore
 
-CODEC: Codec[str, int] = Codec(
-    encode_key=lambda k: k.encode(),
-    decode_key=lambda b: b.decode(),
-    encode_value=orjson.dumps,
-    decode_value=orjson.loads,
-)
-
 
 @pytest.fixture()
-def db(tmp_path: Path):
-    store = TaskStore(tmp_path / "task", ["s"])
-    yield store
-    store.close()
+def db(tmp_path: Path) -> Iterator[TaskStore]:
+    yield from task_db(tmp_path)
 
 
 def checkpoint(db: TaskStore, store: KeyValueStore[str, int]) -> None:
