@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kstream.graph.plan import store_name
-from kstream.state.cache import Codec, KeyValueStore, StoreProvider
+from kstream.graph.plan import TIMERS_STORE, store_name
+from kstream.state.cache import Backend, Codec, KeyValueStore, StoreProvider
 from kstream.time.timers import TimerService
 
 K = TypeVar("K")
@@ -98,6 +98,12 @@ class OperatorContext:
         ``op.<node-id>[.<name>]``: RocksDB behind a bounded cache when the task has local
         state (:mod:`kstream.state.cache`), else in memory."""
         return self.stores.store(store_name(self.node_id, name), codec)
+
+    def timer_backend(self) -> Backend | None:
+        """The node's ``timers`` store as raw committed entries (column family
+        ``op.<node-id>.timers``) for its :class:`~kstream.time.timers.TimerService`; None
+        without local state (every timer in memory)."""
+        return self.stores.backend(store_name(self.node_id, TIMERS_STORE))
 
 
 class Operator:

@@ -5,9 +5,10 @@ Flink ``KeyedProcessFunction``; docs/process-functions.md).
 ctx)`` per record and ``on_timer(timestamp, ctx)`` per firing timer, with a
 :class:`~kstream.api.Context` giving the key, the time, declared state
 (:mod:`kstream.operators.process_state`, kept in the node's default store, bound in
-:meth:`ProcessNode.open`), timers and ``emit``. Its timers live in memory in a
-:class:`~kstream.time.timers.TimerService` (namespace None), checkpointed as the node's
-``timers`` store next to the state store.
+:meth:`ProcessNode.open`), timers and ``emit``. Its timers are a
+:class:`~kstream.time.timers.TimerService` (namespace None) over the node's ``timers`` store
+next to the state store, checkpointed with it: in memory only the earliest and those
+registered since the last checkpoint when the task has local state, all of them without.
 
 Errors: an exception raised by the user's code becomes a
 :class:`~kstream.errors.RecordError` (stage ``expression``) that the node's error policy
@@ -144,6 +145,7 @@ class ProcessNode(Operator):
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
         self.state.bind(ctx.store("", STATE_CODEC))
+        self.timers = internal.TimerService(ctx.timer_backend())
         self.state.clock = ctx.clock
         self.emitters = {p: ctx.out.emitter(p) for p in ("main", *self.spec.ports)}
         user_open = getattr(self.fn, "open", None)

@@ -363,6 +363,12 @@ class StoreProvider:
         self.stores[name] = store
         return store
 
+    def backend(self, name: str) -> Backend | None:
+        """The raw committed entries of column family ``name`` (None: in-memory stores), for
+        state kept outside a :class:`KeyValueStore` (the timers,
+        :mod:`kstream.time.stored_timers`)."""
+        return self._backend_for(name) if self._backend_for is not None else None
+
     @property
     def dirty(self) -> bool:
         """Whether any store has changes to checkpoint."""

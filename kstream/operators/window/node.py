@@ -95,6 +95,7 @@ class WindowNode(Operator):
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
         self.window.bind(ctx)
+        self.timers = self.window.timers  # over the node's timers store now
         self._out = ctx.out.emitter()
         self.watermark = -(2**63)
 

@@ -27,7 +27,8 @@ back with ``put``; :meth:`changes` is the store's. What stays in memory, besides
 cache, are small indexes:
 
 - the timers, a :class:`~kstream.time.timers.TimerService` (namespace = the window's
-  ``(start, end)``), checkpointed as the node's ``timers`` store;
+  ``(start, end)``), checkpointed as the node's ``timers`` store; over RocksDB it keeps only
+  the earliest timers and those registered since the last checkpoint in memory;
 - ``sessions``: per key, the ids of its open sessions (for merging), rebuilt by :meth:`restore`
   from one scan of the stored entries;
 - ``since`` (early-firing triggers): per window with elements since its last emission, their
@@ -42,6 +43,7 @@ from typing import Any, cast
 import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
+from kstream.operators.base import OperatorContext
 from kstream.operators.window.assign import intersects, sliding_windows, window_start
 from kstream.operators.window.base import (
     MAX_WATERMARK,
@@ -55,7 +57,7 @@ from kstream.operators.window.base import (
     window_key_text,
 )
 from kstream.pipeline.spec import WindowSpec
-from kstream.state.cache import Codec, KeyValueStore
+from kstream.state.cache import Backend, Codec, KeyValueStore
 from kstream.time.timers import TimerService
 
 __all__ = [
@@ -84,6 +86,8 @@ class TimeWindowOperator(WindowOperator):
     """
 
     timers: TimerService
+    #: the node's ``timers`` store (None until :meth:`bind`, or without local state)
+    timer_backend: Backend | None = None
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
@@ -106,7 +110,14 @@ class TimeWindowOperator(WindowOperator):
         self.sessions: dict[Any, list[WindowId]] = {}
         #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while
         #: the watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``
-        self.timers = TimerService()
+        self.timers = TimerService(self.timer_backend)
+
+    def bind(self, ctx: OperatorContext) -> None:
+        """As :meth:`WindowOperator.bind`; the timers over the node's ``timers`` store too
+        (its earliest timers in memory, the others in RocksDB)."""
+        super().bind(ctx)
+        self.timer_backend = ctx.timer_backend()
+        self.timers = TimerService(self.timer_backend)
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
         """``[accumulator, emitted or null, since]``, plus ``true`` when emptied."""
@@ -256,7 +267,7 @@ class TimeWindowOperator(WindowOperator):
     def advance(self, wm: int) -> list[Record]:
         """Run the window timers up to ``wm``: fire every window with ``end - 1 <= wm`` and
         purge those with ``end - 1 + allowed_lateness <= wm``; returns the results in timer
-        order (time, then registration)."""
+        order (time first, :mod:`kstream.time.timers`)."""
         out: list[Record] = []
         extend, on_timer = out.extend, self.on_timer
         self.timers.advance_event_time(wm, lambda at, key, ns: extend(on_timer(at, key, ns)))
