@@ -157,4 +157,3 @@ class WindowNode(Operator):
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
         self.window.restore(stores.get("", ()), watermark, stores.get(TIMERS_STORE, ()))
-        self.timers = self.window.timers  # the restored operator's service

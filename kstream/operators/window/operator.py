@@ -57,7 +57,7 @@ from kstream.operators.window.base import (
     window_key_text,
 )
 from kstream.pipeline.spec import WindowSpec
-from kstream.state.cache import Backend, Codec, KeyValueStore
+from kstream.state.cache import Codec, KeyValueStore
 from kstream.time.timers import TimerService
 
 __all__ = [
@@ -85,9 +85,10 @@ class TimeWindowOperator(WindowOperator):
         store: the window entries by window id (in memory until :meth:`bind`).
     """
 
+    #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while the
+    #: watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``; in memory
+    #: until :meth:`bind`, a :meth:`restore` replaces its timers
     timers: TimerService
-    #: the node's ``timers`` store (None until :meth:`bind`, or without local state)
-    timer_backend: Backend | None = None
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
@@ -96,6 +97,7 @@ class TimeWindowOperator(WindowOperator):
             encode_window_key, decode_window_key, self._encode_entry, self._decode_entry
         )
         self.store: KeyValueStore[WindowId, list[Any]] = KeyValueStore(self.codec)
+        self.timers = TimerService()
         super().__init__(spec, aggregator, clock)
         self.lateness = spec.allowed_lateness_ms
         self.discarding = spec.accumulation == "discarding"
@@ -108,16 +110,12 @@ class TimeWindowOperator(WindowOperator):
         super()._reset()
         #: per key: its open sessions' ids (session windows only)
         self.sessions: dict[Any, list[WindowId]] = {}
-        #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while
-        #: the watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``
-        self.timers = TimerService(self.timer_backend)
 
     def bind(self, ctx: OperatorContext) -> None:
         """As :meth:`WindowOperator.bind`; the timers over the node's ``timers`` store too
         (its earliest timers in memory, the others in RocksDB)."""
         super().bind(ctx)
-        self.timer_backend = ctx.timer_backend()
-        self.timers = TimerService(self.timer_backend)
+        self.timers = TimerService(ctx.timer_backend())
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
         """``[accumulator, emitted or null, since]``, plus ``true`` when emptied."""
