@@ -19,7 +19,7 @@ from kstream.graph.plan import TIMERS_STORE, Plan, Stage, StoreRef, build_plan
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint
 from kstream.savepoint.format import KEY_PREFIX, StateEntry, TaskSnapshot
-from kstream.state.store import SnapshotRef, iter_store, read_meta, read_task_state
+from kstream.state.store import SnapshotRef, iter_store, read_meta
 
 _TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
 _LEGACY_TASK_DIR = re.compile(r"^(\d+)-(\d+)$")
@@ -149,7 +149,7 @@ def local_checkpoints(
     plan = build_plan(spec, group)
     out: dict[tuple[str, int], TaskSnapshot | None] = {}
     for stage, partition, path in _task_dirs(Path(state_dir) / plan.prefix, plan):
-        meta, _ = read_task_state(path, stores=False)
+        meta = read_meta(path)
         inputs = tuple(stage.input_topics)
         out[(stage.id, partition)] = (
             None if meta is None else TaskSnapshot(stage.id, partition, inputs, meta)

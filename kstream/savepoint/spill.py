@@ -35,8 +35,6 @@ class EntrySpill:
         self._dir = tempfile.TemporaryDirectory(prefix="kstream-seed-")
         self._files: dict[Target, Path] = {}
         self._buffers: dict[Target, bytearray] = {}
-        #: entries per target
-        self.counts: dict[Target, int] = {}
 
     def add(self, target: Target, key: bytes, value: bytes) -> None:
         """Append one entry for ``target``."""
@@ -44,11 +42,9 @@ class EntrySpill:
         if buffer is None:
             buffer = self._buffers[target] = bytearray()
             self._files[target] = Path(self._dir.name) / f"{len(self._files)}.bin"
-            self.counts[target] = 0
         buffer += _HEADER.pack(len(key), len(value))
         buffer += key
         buffer += value
-        self.counts[target] += 1
         if len(buffer) >= BUFFER_BYTES:
             self._flush(target)
 

@@ -23,7 +23,7 @@ def test_entries_come_back_by_target_in_order_across_flushes() -> None:
     assert list(store.read(("by-key", 0, "op.w.timers"))) == [(b"t", b"")]
     assert store.column_families("by-key", 0) == ["op.w", "op.w.timers"]
     assert store.column_families("by-key", 7) == [] and list(store.read(("x", 0, "y"))) == []
-    assert store.counts[("by-key", 1, "op.w")] == 167
+    assert sum(1 for _ in store.read(("by-key", 1, "op.w"))) == 167
 
 
 def test_close_removes_the_files() -> None:
