@@ -358,8 +358,7 @@ class StoreProvider:
 
     def store(self, name: str, codec: Codec[K, V]) -> KeyValueStore[K, V]:
         """The store of column family ``name`` (``op.<node-id>[.<store>]``)."""
-        backend = self._backend_for(name) if self._backend_for is not None else None
-        store: KeyValueStore[K, V] = KeyValueStore(codec, backend, self.budget)
+        store: KeyValueStore[K, V] = KeyValueStore(codec, self.backend(name), self.budget)
         self.stores[name] = store
         return store
 
