@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kstream.pipeline.spec import (
+    JoinSpec,
     KeyBySpec,
     OperatorSpec,
     PipelineSpec,
@@ -164,19 +165,32 @@ class Stage:
         return [op for op in self.operators if isinstance(op, ProcessSpec)]
 
     @property
-    def stateful(self) -> list[WindowSpec | ProcessSpec]:
-        """Its operators that keep state (windows, process functions), in topological
+    def joins(self) -> list[JoinSpec]:
+        """Its joins."""
+        return [op for op in self.operators if isinstance(op, JoinSpec)]
+
+    @property
+    def stateful(self) -> list[WindowSpec | ProcessSpec | JoinSpec]:
+        """Its operators that keep state (windows, process functions, joins), in topological
         order."""
-        return [op for op in self.operators if isinstance(op, WindowSpec | ProcessSpec)]
+        stateful = WindowSpec | ProcessSpec | JoinSpec
+        return [op for op in self.operators if isinstance(op, stateful)]
+
+    @property
+    def array_keyed(self) -> set[str]:
+        """Ids of its nodes whose default store is keyed by JSON arrays whose first element is
+        the record key (process functions, joins); a window's keys have a time prefix."""
+        return {op.id for op in self.operators if isinstance(op, ProcessSpec | JoinSpec)}
 
     @property
     def stores(self) -> list[StoreRef]:
         """The state stores of its nodes: each window's store and, for time windows, its
-        ``timers`` store; each process function's state store and ``timers`` store."""
+        ``timers`` store; each process function's and join's state store and ``timers``
+        store."""
         out: list[StoreRef] = []
         for op in self.stateful:
             out.append(StoreRef(op.id))
-            if isinstance(op, ProcessSpec) or op.type in TIMED_WINDOW_TYPES:
+            if not isinstance(op, WindowSpec) or op.type in TIMED_WINDOW_TYPES:
                 out.append(StoreRef(op.id, TIMERS_STORE))
         return out
 

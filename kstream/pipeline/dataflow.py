@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from kstream.pipeline.spec import (
     BranchSpec,
     FilterSpec,
+    JoinSpec,
     KeyBySpec,
     OperatorSpec,
     PipelineSpec,
@@ -55,6 +56,12 @@ def node_ports(node: GraphNode) -> tuple[str, ...]:
         return ("main", *node.ports, "errors")
     if isinstance(node, UnionSpec):
         return ("main",)
+    if isinstance(node, JoinSpec):
+        return (
+            ("main", "late", "errors")
+            if node.type in ("interval", "window")
+            else ("main", "errors")
+        )
     if isinstance(node, BranchSpec):
         return (*node.ports, "errors")
     if isinstance(node, WindowSpec) and node.type in ("tumbling", "sliding", "session"):
@@ -130,6 +137,8 @@ def _operator_inputs(
         return ()
     else:
         where, refs = from_node, _refs(issues, [from_node], nodes, op.id)
+    if isinstance(op, JoinSpec):
+        refs = _join_inputs(issues, item, op, refs, nodes)
     for ref in refs:
         if ref.port == "errors":
             hint = (
@@ -138,6 +147,24 @@ def _operator_inputs(
             )
             issues.add(where, f"only a sink can read '{ref}'", hint)
     return refs
+
+
+def _join_inputs(
+    issues: Issues,
+    item: Node,
+    op: JoinSpec,
+    left: tuple[PortRef, ...],
+    nodes: dict[str, GraphNode],
+) -> tuple[PortRef, ...]:
+    """A join's ``(left, right)``: ``from:`` (or the previous item) and ``join.right``."""
+    body = item.get("join")
+    right_node = body.get("right") if body is not None else None
+    if right_node is None or not left:
+        return ()
+    right = _ref(issues, right_node, nodes)
+    if right is None:
+        return ()
+    return (left[0], right)
 
 
 def _sink_inputs(

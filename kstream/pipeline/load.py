@@ -99,8 +99,10 @@ from typing import cast, get_args
 
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.checks import check_process_keyed, check_transaction_timeout
+from kstream.pipeline.copartition import co_partition
 from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
+from kstream.pipeline.join_item import read_table
 from kstream.pipeline.model import (
     Checkpoint,
     EventTime,
@@ -117,6 +119,7 @@ from kstream.pipeline.operators import read_operators
 from kstream.pipeline.spec import (
     CheckpointSpec,
     Guarantee,
+    KeyBySpec,
     PipelineSpec,
     SinkSpec,
     SourceSpec,
@@ -207,11 +210,28 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
     if not issues.items:
         spec = wire(issues, root, spec)
     if not issues.items:
+        spec = _co_partition(issues, root, spec)
+    if not issues.items:
         check_pipeline(issues, root, spec)
         check_transaction_timeout(issues, root, spec)
         check_process_keyed(issues, root, spec)
     issues.raise_if_any()
     return spec
+
+
+def _co_partition(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
+    """Insert the repartitions of the joins (:mod:`kstream.pipeline.copartition`); an inserted
+    node whose id is taken is an issue at its join."""
+    planned = co_partition(spec)
+    taken = {node.id for node in (*spec.sources, *spec.operators)}
+    ops = root.get("operators")
+    items = dict(zip((op.id for op in spec.operators), ops.items() if ops else [], strict=False))
+    for op in planned.operators:
+        if isinstance(op, KeyBySpec) and op.id in taken and op not in spec.operators:
+            join_id = op.id.rsplit(".", 1)[0]
+            hint = f"the repartition the planner inserts before join '{join_id}' is named so"
+            issues.add(items.get(join_id, root), f"id '{op.id}' is taken", f"{hint}; rename it")
+    return planned
 
 
 def _kafka(issues: Issues, node: Node | None) -> dict[str, str]:
@@ -291,6 +311,7 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
         schema=formats.schema,
         writer_schema=formats.writer_schema,
         key_schema=formats.key_schema,
+        table=read_table(issues, node.get("table")),
     )
 
 

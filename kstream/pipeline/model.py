@@ -41,6 +41,7 @@ from kstream.pipeline.model_base import (
     merged_keys,
     required_of,
 )
+from kstream.pipeline.model_joins import Table
 from kstream.pipeline.model_operators import (
     AGGREGATION_KEYS,
     ITEM_KEYS,
@@ -122,6 +123,7 @@ class Source(FileModel):
     on_error: ErrorPolicy = "fail"
     """What a bad record does: `fail`, `skip` or `dead_letter` (docs/errors.md)."""
     dead_letter_topic: Name = absent("Where bad records go (with on_error: dead_letter).")
+    table: Table = absent("Read as a table: {key, versioned, broadcast} (docs/joins.md).")
 
 
 class Sink(FileModel):

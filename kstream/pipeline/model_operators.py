@@ -25,6 +25,7 @@ from kstream.pipeline.model_base import (
     keys_of,
     members,
 )
+from kstream.pipeline.model_joins import JoinBody
 from kstream.pipeline.spec import Accumulation, EmitMode, ErrorPolicy
 
 __all__ = [
@@ -293,6 +294,15 @@ class DedupItem(OperatorItemBase):
     """{within: 1h}."""
 
 
+class JoinItem(OperatorItemBase):
+    """A join of two inputs by key (docs/joins.md); its `id` (required) names its state."""
+
+    id: Name | StrictInt
+    """The node id; it names the join's state across restarts."""
+    join: JoinBody
+    """{type, right, on, how, between or window, select}."""
+
+
 def _item_kind(value: Any) -> str | None:
     """The operator key of an item: its first key that names an operator kind."""
     keys = value.keys() if isinstance(value, dict) else type(value).model_fields
@@ -308,6 +318,7 @@ OperatorItem = Annotated[
     | Annotated[UnionItem, Tag("union")]
     | Annotated[BranchItem, Tag("branch")]
     | Annotated[ProcessItem, Tag("process")]
+    | Annotated[JoinItem, Tag("join")]
     | Annotated[DedupItem, Tag("dedup")],
     Discriminator(
         _item_kind,

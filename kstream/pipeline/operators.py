@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 
 from kstream.pipeline.formats import read_policy
+from kstream.pipeline.join_item import read_join
 from kstream.pipeline.model_base import keys_of, required_of
 from kstream.pipeline.model_operators import (
     ITEM_KEYS,
@@ -357,4 +358,5 @@ _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "branch": _branch,
     "process": read_process,
     "dedup": read_dedup,
+    "join": read_join,
 }

@@ -17,22 +17,23 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-TimeKind = Literal["event", "processing", "ingestion"]
-TimeUnit = Literal["ms", "s", "iso"]
-ErrorPolicy = Literal["fail", "skip", "dead_letter"]
-Format = Literal["json", "string", "bytes", "avro"]
-WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
-EmitMode = Literal["final", "update", "changelog"]
-Accumulation = Literal["accumulating", "discarding"]
-Guarantee = Literal["exactly_once", "at_least_once"]
-WatermarkStrategy = Literal["bounded", "monotonous"]
-
-#: The pydantic configuration of every spec class: unknown fields are errors; validators are
-#: built on first construction (not at import: commands that load no pipeline do not pay).
-SPEC_CONFIG = ConfigDict(extra="forbid", defer_build=True)
+from kstream.pipeline.spec_base import (
+    SPEC_CONFIG,
+    Accumulation,
+    EmitMode,
+    ErrorPolicy,
+    Format,
+    Guarantee,
+    PortRef,
+    TimeKind,
+    TimeUnit,
+    WatermarkStrategy,
+    WindowType,
+)
+from kstream.pipeline.spec_joins import JoinSpec, TableSpec
 
 AGGREGATION_KINDS = (
     "count",
@@ -45,18 +46,6 @@ AGGREGATION_KINDS = (
     "count_distinct",
     "collect",
 )
-
-
-@dataclass(frozen=True, config=SPEC_CONFIG)
-class PortRef:
-    """One end of an edge of the graph: output ``port`` of node ``node`` (``main`` by default;
-    ``late``, ``errors`` or a branch name otherwise). Written ``node`` or ``node.port``."""
-
-    node: str
-    port: str = "main"
-
-    def __str__(self) -> str:
-        return self.node if self.port == "main" else f"{self.node}.{self.port}"
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
@@ -108,6 +97,8 @@ class SourceSpec:
     schema: str | None = None
     writer_schema: str | None = None
     key_schema: str | None = None
+    #: set when the source is read as a table (``table:``; docs/joins.md)
+    table: TableSpec | None = None
 
     @property
     def id(self) -> str:
@@ -317,6 +308,7 @@ OperatorSpec = (
     | UnionSpec
     | BranchSpec
     | ProcessSpec
+    | JoinSpec
 )
 #: An operator spec, discriminated by its ``kind`` (the type of ``PipelineSpec.operators``).
 AnyOperator = Annotated[OperatorSpec, Field(discriminator="kind")]
@@ -399,6 +391,7 @@ class PipelineSpec:
         return list(dict.fromkeys(topics))
 
     def stateful_ids(self) -> list[str]:
-        """Ids of the operators that keep state (windows, process functions), in declaration
-        order."""
-        return [op.id for op in self.operators if isinstance(op, WindowSpec | ProcessSpec)]
+        """Ids of the operators that keep state (windows, process functions, joins), in
+        declaration order."""
+        stateful = WindowSpec | ProcessSpec | JoinSpec
+        return [op.id for op in self.operators if isinstance(op, stateful)]

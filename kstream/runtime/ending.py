@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kstream.operators.join.node import JoinNode
 from kstream.operators.process import ProcessNode
 from kstream.operators.window.node import WindowNode
 from kstream.time.watermarks import MAX_WATERMARK
 
-TimedNode = WindowNode | ProcessNode
+TimedNode = WindowNode | ProcessNode | JoinNode
 #: A slice's bound when none is given: everything in one step (the broker-free driver).
 UNBOUNDED = 2**62
 

@@ -26,12 +26,21 @@ from kstream.errors import RecordError
 from kstream.graph.plan import Plan, Stage, repartition_topic, store_name
 from kstream.io import codecs
 from kstream.operators.base import Changes, Operator, OperatorContext, Output, Receiver
+from kstream.operators.join.node import JoinNode
 from kstream.operators.process import ProcessNode
 from kstream.operators.stateless import build_stateless, key_function
 from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.operators.window.node import WindowNode
 from kstream.pipeline.dataflow import upstream_source
-from kstream.pipeline.spec import KeyBySpec, PortRef, ProcessSpec, SinkSpec, WindowSpec
+from kstream.pipeline.spec import (
+    JoinSpec,
+    KeyBySpec,
+    PortRef,
+    ProcessSpec,
+    SinkSpec,
+    WindowSpec,
+)
+from kstream.pipeline.spec_joins import SIDES
 from kstream.runtime.ending import EndOfInput
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
@@ -107,13 +116,13 @@ class NodeExecutor:
                 node: Operator = WindowNode(op, spec, hooks.clock, self._late_handler(op))
             elif isinstance(op, ProcessSpec):
                 node = ProcessNode(op, spec)
+            elif isinstance(op, JoinSpec):
+                node = JoinNode(op, self._join_late_handler(op))
             else:
                 node = build_stateless(op, spec)
             self.nodes[op.id] = node
         self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
-        self._timed_ids = [
-            (i, n) for i, n in self.nodes.items() if isinstance(n, WindowNode | ProcessNode)
-        ]
+        self._timed_ids = [(i, n) for i, n in self.nodes.items() if isinstance(n, TIMED_NODES)]
         self._timed = [n for _, n in self._timed_ids]
         #: per-node watermarks when the task reads several topics (one input: the task's)
         self.node_watermarks = NodeWatermarks(self._feeds()) if len(stage.inputs) > 1 else None
@@ -139,7 +148,8 @@ class NodeExecutor:
         feeds ``inputs``, directly or through ``derived`` nodes."""
         ops = self._ops
         return any(
-            ref.node in derived or isinstance(ops.get(ref.node), WindowSpec | ProcessSpec)
+            ref.node in derived
+            or isinstance(ops.get(ref.node), WindowSpec | ProcessSpec | JoinSpec)
             for ref in inputs
         )
 
@@ -174,8 +184,12 @@ class NodeExecutor:
         node.open(OperatorContext(node_id, Output(ports), self.hooks.clock, self.hooks.stores))
         policy = self._policy(op, node_id, node_id)
         derived = self._is_derived(op.inputs)
-        self._read(op.inputs, self._guard(node.receiver(), policy, derived))
-        if isinstance(node, ProcessNode):  # a failing on_timer: a derived bad record
+        if isinstance(op, JoinSpec):  # inputs[0] is the left side, inputs[1] the right
+            for side, ref in zip(SIDES, op.inputs, strict=True):
+                self._read((ref,), self._guard(node.receiver(side), policy, derived))
+        else:
+            self._read(op.inputs, self._guard(node.receiver(), policy, derived))
+        if isinstance(node, ProcessNode | JoinNode):  # a failing on_timer: a derived bad record
             on_bad = self.hooks.on_bad
             node.guard_timers(lambda exc, key, value: on_bad(exc, policy, True, key, value))
 
@@ -275,6 +289,22 @@ class NodeExecutor:
                     readers(key, value, ts)
                 finally:
                     hooks.record.headers = None
+
+        return on_late
+
+    def _join_late_handler(self, op: JoinSpec) -> Callable[[str, Any, Any, int, int], None]:
+        """Counts a join's late records and sends them, with ``kstream.late.*`` headers (the
+        join id, the side, the watermark), to the readers of ``<join>.late``."""
+        hooks, ref = self.hooks, PortRef(op.id, "late")
+
+        def on_late(side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
+            hooks.counters["late"] += 1
+            readers = Output({"late": self._readers.get(ref, [])}).emitter("late")
+            hooks.record.headers = join_late_headers(op.id, side, watermark)
+            try:
+                readers(key, value, ts)
+            finally:
+                hooks.record.headers = None
 
         return on_late
 
@@ -388,7 +418,11 @@ class NodeExecutor:
             node.restore(own, watermark)
 
 
-def _advance_node(node: WindowNode | ProcessNode, watermark: int) -> None:
+#: The node kinds with event time of their own (timers, a watermark).
+TIMED_NODES = (WindowNode, ProcessNode, JoinNode)
+
+
+def _advance_node(node: WindowNode | ProcessNode | JoinNode, watermark: int) -> None:
     """A node's event time reached ``watermark`` (ms): its due event-time timers fire, then its
     ``on_watermark``. A process function sees the new watermark in its timers already (Flink:
     the timer service's watermark moves before the timers fire)."""
@@ -407,6 +441,16 @@ def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[t
         ("kstream.late.operator", window_id.encode()),
         ("kstream.late.window_start", str(start).encode()),
         ("kstream.late.window_end", str(end).encode()),
+        ("kstream.late.watermark", str(watermark).encode()),
+    ]
+
+
+def join_late_headers(join_id: str, side: str, watermark: int) -> list[tuple[str, bytes]]:
+    """The headers of a record late for join ``join_id``: the join, the side it came in on
+    (``left``/``right``) and the join's watermark (ms) when it arrived."""
+    return [
+        ("kstream.late.join", join_id.encode()),
+        ("kstream.late.side", side.encode()),
         ("kstream.late.watermark", str(watermark).encode()),
     ]
 

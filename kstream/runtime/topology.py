@@ -42,14 +42,20 @@ def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[Topi
     """Every topic the job writes, with the partition count it would be created with.
 
     ``source_partitions``: partition count per source topic (1 when missing). Repartition
-    topics: the ``key_by``'s ``partitions`` or its stage's input count. Changelogs: compacted,
+    topics: the ``key_by``'s ``partitions`` or its stage's input count, except that the
+    repartition topics a stage co-partitions with other inputs (a join's) all take the count
+    of the stage's source input when it has one, else the largest of them
+    (:func:`_co_partition`). Changelogs: compacted,
     partitioned like their stage's input. Sinks and late-data topics: the sink's
     ``partitions`` or their stage's input count; dead-letter topics: 1.
     """
     spec = plan.spec
     counts = {s.topic: source_partitions.get(s.topic, 1) for s in spec.sources}
     out: list[TopicConfig] = []
+    auto: set[str] = set()  # repartition topics counted after their writer's input
     for stage in plan.stages:  # topological: a stage's input count is known when it comes
+        for topic in _co_partition(stage, counts, auto):
+            out = [TopicConfig(t.name, counts[topic]) if t.name == topic else t for t in out]
         inputs = counts[stage.input_topic]
         out.append(TopicConfig(task_changelog_topic(plan.prefix, stage.id), inputs, compacted=True))
         for ref in stage.stores:
@@ -60,12 +66,28 @@ def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[Topi
         for topic, key_by in plan.output_topics(stage):
             counts[topic] = key_by.partitions or inputs
             out.append(TopicConfig(topic, counts[topic]))
+            if key_by.partitions is None:
+                auto.add(topic)
         for sink in stage.sinks:
             out.append(TopicConfig(sink.topic, sink.partitions or inputs))
     out.append(TopicConfig(f"{plan.prefix}.control", 1))
     for dead in spec.dead_letter_topics():
         out.append(TopicConfig(dead, 1))
     return out
+
+
+def _co_partition(stage: Stage, counts: dict[str, int], auto: set[str]) -> list[str]:
+    """Give the repartition topics ``stage`` reads with other inputs (``auto``: those without
+    an explicit ``partitions``) one partition count: a source input's, else the largest.
+    Returns the topics whose count changed."""
+    if len(stage.inputs) < 2:
+        return []
+    sources = [counts[i.topic] for i in stage.inputs if i.source is not None]
+    target = sources[0] if sources else max(counts[i.topic] for i in stage.inputs)
+    changed = [i.topic for i in stage.inputs if i.topic in auto and counts[i.topic] != target]
+    for topic in changed:
+        counts[topic] = target
+    return changed
 
 
 def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:

@@ -142,7 +142,7 @@ def assemble(
         w: {ref.store: [] for ref in stores_of(plan, w)} for w in spec.stateful_ids()
     }
     for stage in plan.stages:
-        processes = {op.id for op in stage.processes}
+        array_keyed = stage.array_keyed
         for p in range(partitions.get(stage.id, 0)):
             if progress is not None:
                 progress(f"reading the changelogs of task {task_id(stage, p)}")
@@ -154,7 +154,7 @@ def assemble(
                 continue
             tasks.append(task)
             for ref in stage.stores:
-                route = routing_of(ref.store, process=ref.node in processes)
+                route = routing_of(ref.store, array=ref.node in array_keyed)
                 entries[ref.node][ref.store].extend(
                     StateEntry(stage.id, p, k, v, route(k)) for k, v in stores[ref.column_family]
                 )

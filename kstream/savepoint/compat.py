@@ -17,7 +17,7 @@ from typing import Any
 
 from kstream.errors import SavepointError
 from kstream.graph.plan import Plan, Stage, build_plan
-from kstream.pipeline.spec import PipelineSpec, ProcessSpec, WindowSpec
+from kstream.pipeline.spec import JoinSpec, PipelineSpec, ProcessSpec, WindowSpec
 from kstream.pipeline.view import operator_to_dict
 from kstream.savepoint.format import Manifest, NodeInfo, StageInfo
 
@@ -34,17 +34,26 @@ STATE_FIELDS = (
 )
 #: Process-function fields that determine the layout and meaning of the saved state.
 PROCESS_STATE_FIELDS = ("python", "state")
+#: The fields of a join its state depends on: what is buffered, and for how long.
+JOIN_STATE_FIELDS = ("type", "lower_ms", "upper_ms", "window")
 #: ``key_by`` fields that determine the keys of the next stage's state.
 KEY_FIELDS = ("expr", "python")
 
 
-def definition_changes(saved: dict[str, Any], current: WindowSpec | ProcessSpec) -> list[str]:
+def definition_changes(
+    saved: dict[str, Any], current: WindowSpec | ProcessSpec | JoinSpec
+) -> list[str]:
     """The state-relevant fields of a window that differ between its saved definition and
     ``current`` (empty when the state fits). ``accumulation`` counts for count windows only:
     their saved windows hold ``size`` or ``min(size, slide)`` elements depending on it, while a
     time window's saved contents mean the same under both modes. A process function: its class
-    and declared state (:data:`PROCESS_STATE_FIELDS`); ports may change."""
+    and declared state (:data:`PROCESS_STATE_FIELDS`); ports may change. A join: its type and
+    bounds (:data:`JOIN_STATE_FIELDS`); ``how`` and ``select`` may change."""
     now = operator_to_dict(current)
+    if isinstance(current, JoinSpec):
+        if saved.get("kind") != "join":
+            return ["kind"]
+        return [name for name in JOIN_STATE_FIELDS if saved.get(name) != now.get(name)]
     if isinstance(current, ProcessSpec):
         if saved.get("kind") != "process":
             return ["kind"]
@@ -147,7 +156,7 @@ def _node_problems(
     plan: Plan,
     stages: dict[str, Stage],
     info: NodeInfo,
-    window: WindowSpec | ProcessSpec,
+    window: WindowSpec | ProcessSpec | JoinSpec,
 ) -> list[str]:
     """Why the saved state of one node does not fit ``window`` (empty when it does)."""
     problems = []

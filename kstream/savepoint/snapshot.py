@@ -85,9 +85,9 @@ def snapshot_local(
             )
         stage = plan.stage_by_id(stage_id)
         tasks.append(TaskSnapshot(stage.id, partition, tuple(stage.input_topics), meta))
-        processes = {op.id for op in stage.processes}
+        array_keyed = stage.array_keyed
         for store in stage.stores:
-            route = routing_of(store.store, process=store.node in processes)
+            route = routing_of(store.store, array=store.node in array_keyed)
             part = _TaskPart(stage.id, partition, path, store.column_family, meta, route)
             entries[store.node][store.store].parts.append(part)
     return tasks, entries
@@ -162,13 +162,14 @@ def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
     return [ref for stage in plan.stages for ref in stage.stores if ref.node == node_id]
 
 
-def routing_of(store: str, *, process: bool = False) -> Callable[[bytes], bytes]:
+def routing_of(store: str, *, array: bool = False) -> Callable[[bytes], bytes]:
     """How to get the JSON of the record key from a store key of ``store``: a window key
-    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element; a
-    process function's state key ``[key, state name]`` (``process``), first element."""
+    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element; the
+    JSON array key of a process function's state (``[key, state name]``) or a join's buffers
+    (``[key, side]``) (``array``), first element."""
     if store == TIMERS_STORE:
         return lambda key: orjson.dumps(orjson.loads(key[9:])[0])
-    if process:
+    if array:
         return lambda key: orjson.dumps(orjson.loads(key)[0])
     return lambda key: key[KEY_PREFIX:]
 

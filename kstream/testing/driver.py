@@ -44,6 +44,7 @@ from kstream.operators.window.operator import LateRecord, WindowOperator
 from kstream.pipeline.load import load_pipeline, load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
 from kstream.runtime.task import Task
+from kstream.runtime.topology import wanted_topics
 from kstream.state.cache import compact
 
 
@@ -178,11 +179,9 @@ class PipelineDriver:
         )
 
     def _layout(self, partitions: int) -> dict[str, int]:
-        counts = {s.topic: partitions for s in self.plan.spec.sources}
-        for stage in self.plan.stages:
-            for topic, key_by in self.plan.output_topics(stage):
-                counts[topic] = key_by.partitions or counts[stage.input_topic]
-        return counts
+        """Partition counts as a run would create them (sources: ``partitions`` each)."""
+        sources = {s.topic: partitions for s in self.plan.spec.sources}
+        return {**sources, **{t.name: t.partitions for t in wanted_topics(self.plan, sources)}}
 
     def _clock(self) -> int:
         return self.now_ms

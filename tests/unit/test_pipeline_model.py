@@ -258,7 +258,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert load.TOP_REQUIRED == ("pipeline", "sources", "sinks")
     assert load.SOURCE_KEYS == (
         "topic", "id", "name", "format", "key_format", "schema", "writer_schema",
-        "key_schema", "time", "event_time", "watermark", "on_error", "dead_letter_topic",
+        "key_schema", "time", "event_time", "watermark", "on_error", "dead_letter_topic", "table",
     )  # fmt: skip
     assert load.SINK_KEYS == (
         "topic", "name", "from", "format", "key_format", "schema", "key_schema", "partitions",
@@ -274,7 +274,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert ITEM_KEYS == operators.ITEM_KEYS == ("id", "from", "on_error", "dead_letter_topic")
     assert operators.FLAT_MAP_KEYS == ("python", "explode", "as", "keep_empty")
     assert operators.KEY_BY_KEYS == ("expr", "python", "partitions")
-    assert operators.STATEFUL_KINDS == ("window", "process", "dedup")
+    assert operators.STATEFUL_KINDS == ("window", "process", "join", "dedup")
     assert operators.PROCESS_KEYS == ("python", "state", "ports")
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
@@ -311,7 +311,8 @@ def test_the_window_key_tables_follow_the_window_models() -> None:
 
 def test_the_operator_kinds_are_the_item_models_and_the_spec_kinds() -> None:
     assert OPERATOR_KINDS == (
-        "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process", "dedup",
+        "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process", "join",
+        "dedup",
     )  # fmt: skip
     assert operators.OPERATOR_KINDS == OPERATOR_KINDS
     for kind, model in ITEM_MODELS.items():

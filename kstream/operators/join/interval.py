@@ -1,0 +1,150 @@
+"""The interval join (Flink DataStream ``IntervalJoinOperator``; outer joins as Flink SQL's
+time-interval join; docs/joins.md, "Interval join").
+
+A left record at ``l`` and a right record at ``r`` of the same key join when
+``l + lower <= r <= l + upper`` (ms, both bounds inclusive). The output timestamp is the later
+of the two::
+
+    left      ----L(10:00)--------------------------------
+    right     -------------R(09:40)-----R(10:20)-----R(10:40)
+    between: [-30m, 30m]   L joins R(09:40) and R(10:20), not R(10:40)
+
+- Each record is buffered in its side's state (its key's entry) and joined with the other
+  side's buffered records in range, in time order, when it arrives.
+- A record with ``ts < watermark`` (the join's watermark, the min of both inputs) is late: it
+  goes to the ``late`` port and joins nothing (Flink ``isLate``).
+- A left record can match no more once the watermark reaches ``l + upper`` (``l`` when
+  ``upper <= 0``), a right one at ``r - lower`` (``r`` when ``lower >= 0``): an event-time
+  timer there removes it from the buffer, first emitting it unmatched (the other side null,
+  timestamp its own) when its side is outer (``how: left | right | full``) and it never
+  joined. At the end of input every buffered record is so released.
+- A record whose key is null matches nothing (SQL: null = null is not true): an outer side
+  emits it unmatched at once, an inner side drops it.
+
+State: one entry per (record key, side): ``[[ts, value, joined], ...]`` sorted by ``ts``
+(arrival order within a timestamp); timers: namespace ``"left"``/``"right"`` at the cleanup
+time. A key's buffered records of one side are one entry (read and written whole), so a key
+should not buffer more than some thousands of records per side.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from typing import Any
+
+from kstream.operators.join.output import JoinOutput
+from kstream.pipeline.spec_joins import JoinSpec
+from kstream.state.cache import KeyValueStore
+from kstream.time.timers import TimerService
+from kstream.time.watermarks import MIN_WATERMARK
+
+#: ``(key, value, timestamp_ms)`` to the join's main output.
+Emit = Callable[[Any, Any, int], None]
+#: ``(side, key, value, timestamp_ms, watermark_ms)``: a record late for the join.
+OnLate = Callable[[str, Any, Any, int, int], None]
+#: A buffered record: ``[ts, value, joined]``.
+Buffered = list[Any]
+OTHER = {"left": "right", "right": "left"}
+
+
+class IntervalJoin:
+    """The interval join of one task (see the module docstring).
+
+    Args:
+        op: the join's spec (``lower_ms``, ``upper_ms``, ``how``).
+        output: builds the joined values.
+        emit: receives the joined records.
+        on_late: receives the late records.
+    """
+
+    def __init__(self, op: JoinSpec, output: JoinOutput, emit: Emit, on_late: OnLate) -> None:
+        self.lower, self.upper = op.lower_ms, op.upper_ms
+        self.outer = {"left": op.how in ("left", "full"), "right": op.how in ("right", "full")}
+        self.output, self.emit, self.on_late = output, emit, on_late
+        self.store: KeyValueStore[tuple[Any, str], list[Buffered]] | None = None
+        self.timers = TimerService()
+
+    def bind(
+        self, store: KeyValueStore[tuple[Any, str], list[Buffered]], timers: TimerService
+    ) -> None:
+        """Keep the buffers in ``store`` and the cleanup timers in ``timers``."""
+        self.store, self.timers = store, timers
+
+    def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
+        """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
+
+        Raises:
+            RecordError: the joined value cannot be built (before any state changes).
+        """
+        if watermark > MIN_WATERMARK and ts < watermark:
+            self.on_late(side, key, value, ts, watermark)
+            return
+        if side == "left" and not isinstance(value, dict):
+            self.output.joined(value, None)  # raises: the left record must be an object
+        if key is None:
+            if self.outer[side]:
+                self._unmatched(side, key, value, ts)
+            return
+        store = self.store
+        assert store is not None, "bind() first"
+        other = OTHER[side]
+        if side == "left":
+            lo, hi = ts + self.lower, ts + self.upper
+        else:
+            lo, hi = ts - self.upper, ts - self.lower
+        others = store.get((key, other)) or []
+        first, end = bisect_left(others, lo, key=_ts), bisect_right(others, hi, key=_ts)
+        joins = [self._joined(side, value, entry, ts) for entry in others[first:end]]
+        mine = store.get((key, side)) or []
+        mine.insert(bisect_right(mine, ts, key=_ts), [ts, value, first < end])
+        store.put((key, side), mine)
+        if first < end and self.outer[other] and not all(e[2] for e in others[first:end]):
+            for entry in others[first:end]:
+                entry[2] = True
+            store.put((key, other), others)
+        self.timers.register_event_time(self._cleanup(side, ts), key, side)
+        for joined, at in joins:
+            self.emit(key, joined, at)
+
+    def _joined(self, side: str, value: Any, entry: Buffered, ts: int) -> tuple[Any, int]:
+        """The joined value of a ``side`` record with a buffered record of the other side, and
+        its timestamp (the later of the two)."""
+        left, right = (value, entry[1]) if side == "left" else (entry[1], value)
+        return self.output.joined(left, right), max(ts, entry[0])
+
+    def _cleanup(self, side: str, ts: int) -> int:
+        """When a ``side`` record at ``ts`` can match nothing more (Flink's cleanup time)."""
+        if side == "left":
+            return ts + self.upper if self.upper > 0 else ts
+        return ts - self.lower if self.lower < 0 else ts
+
+    def on_timer(self, at: int, key: Any, side: str) -> None:
+        """The cleanup timer of ``side`` at ``at`` (ms) for ``key``: its records whose cleanup
+        time is ``at`` leave the buffer; unmatched ones of an outer side are emitted."""
+        store = self.store
+        assert store is not None, "bind() first"
+        buffered = store.get((key, side)) or []
+        kept = [entry for entry in buffered if self._cleanup(side, entry[0]) != at]
+        if self.outer[side]:
+            for entry in buffered:
+                if not entry[2] and self._cleanup(side, entry[0]) == at:
+                    self._unmatched(side, key, entry[1], entry[0])
+        if kept:
+            store.put((key, side), kept)
+        else:
+            store.delete((key, side))
+
+    def _unmatched(self, side: str, key: Any, value: Any, ts: int) -> None:
+        """Emit a record of an outer side without a match (the other side null)."""
+        left, right = (value, None) if side == "left" else (None, value)
+        self.emit(key, self.output.joined(left, right), ts)
+
+    def buffered(self) -> int:
+        """Number of (key, side) entries held (status, tests)."""
+        return 0 if self.store is None else len(self.store)
+
+
+def _ts(entry: Buffered) -> int:
+    ts: int = entry[0]
+    return ts

@@ -1,0 +1,35 @@
+"""The base pieces of the pipeline spec (:mod:`kstream.pipeline.spec`): the literal types,
+the pydantic configuration every spec class shares, and :class:`PortRef` (an edge's end)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
+
+TimeKind = Literal["event", "processing", "ingestion"]
+TimeUnit = Literal["ms", "s", "iso"]
+ErrorPolicy = Literal["fail", "skip", "dead_letter"]
+Format = Literal["json", "string", "bytes", "avro"]
+WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
+EmitMode = Literal["final", "update", "changelog"]
+Accumulation = Literal["accumulating", "discarding"]
+Guarantee = Literal["exactly_once", "at_least_once"]
+WatermarkStrategy = Literal["bounded", "monotonous"]
+
+#: The pydantic configuration of every spec class: unknown fields are errors; validators are
+#: built on first construction (not at import: commands that load no pipeline do not pay).
+SPEC_CONFIG = ConfigDict(extra="forbid", defer_build=True)
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
+class PortRef:
+    """One end of an edge of the graph: output ``port`` of node ``node`` (``main`` by default;
+    ``late``, ``errors`` or a branch name otherwise). Written ``node`` or ``node.port``."""
+
+    node: str
+    port: str = "main"
+
+    def __str__(self) -> str:
+        return self.node if self.port == "main" else f"{self.node}.{self.port}"
