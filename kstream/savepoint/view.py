@@ -5,7 +5,8 @@ Stored values by window type (see :mod:`kstream.operators.window.operator` and
 :mod:`kstream.operators.window.count`):
 
 - tumbling, sliding, session: ``[accumulator, last emitted or null, elements since]``, then
-  ``true`` when a discarding firing emptied the window;
+  ``true`` when a discarding firing emptied the window; a session window also has one entry per
+  key listing its open sessions (:mod:`kstream.operators.window.sessions`), not a window;
 - global: ``[accumulator, last emitted or null, elements since, max event ts]``;
 - count: ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; a window
   holds positions ``[max(0, start), start + span)`` (``start`` is negative for the first,
@@ -26,6 +27,7 @@ from kstream.expr.udf import load_python_callable
 from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator, from_storable
 from kstream.operators.window.base import decode_window_key
+from kstream.operators.window.sessions import is_index_key
 from kstream.pipeline.spec import AggregationSpec
 from kstream.savepoint.format import KEY_PREFIX, SavedEntry
 
@@ -86,6 +88,8 @@ def decode_windows(
     kind = definition.get("type")
     wanted = None if key is None else hashable(key)
     for entry in entries:
+        if is_index_key(entry.key):
+            continue
         ident, start, end = decode_window_key(entry.key)
         if wanted is not None and ident != wanted:
             continue
@@ -197,8 +201,8 @@ def summarize(
         keys.add(entry.routing)
         if count_type:
             windows += len(orjson.loads(entry.value)["open"])
-        elif not entry.key.endswith(TTL_SUFFIX):  # a process state's TTL stamp: no window
-            windows += 1
+        elif not entry.key.endswith(TTL_SUFFIX) and not is_index_key(entry.key):
+            windows += 1  # a process state's TTL stamp, a session index entry: no window
     return OperatorSummary(
         str(definition.get("id")),
         str(kind),

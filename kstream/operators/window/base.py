@@ -116,8 +116,9 @@ class WindowOperator:
         late: dropped elements since the caller last cleared it (:class:`LateRecord` tuples).
         late_count: total dropped elements (never reset).
         next_timer: the smallest watermark (ms) at which :meth:`advance` has work to do.
-        timers: the operator's persistent event-time timers (None: count windows and the
-            global aggregation fire on counts and at the end of input, without timers).
+        timers: the operator's persistent event-time and processing-time timers (None: count
+            windows and the global aggregation fire on counts, at the end of input and at
+            their own ``every`` deadline, without timers).
     """
 
     timers: TimerService | None = None
@@ -144,8 +145,6 @@ class WindowOperator:
 
     def _reset(self) -> None:
         self._bind_emitted()
-        self.since: dict[Hashable, int] = {}
-        self.next_early: int | None = None
         self.next_timer = NEVER
 
     @property
@@ -192,17 +191,15 @@ class WindowOperator:
         (operators without timers: nothing)."""
         return []
 
+    def on_processing_timer(self, at: int, key: Any, namespace: Any) -> list[Record]:
+        """One processing-time timer of :attr:`timers` fired at ``at`` (ms); returns the
+        results (operators without timers: nothing)."""
+        return []
+
     def on_processing_time(self, now: int) -> list[Record]:
-        """Early firing of ``trigger: {every: ...}``: at each multiple of ``every`` ms of
-        processing time (``now``), every window changed since its last emission emits its
-        current (partial) result."""
-        if self.next_early is None or now < self.next_early:
-            return []
-        self.next_early = None
-        out: list[Record] = []
-        for ident in list(self.since):
-            out.extend(self._fire_early(ident))
-        return out
+        """Processing time reached ``now`` (epoch ms): the early firings of ``trigger: {every:
+        ...}`` due by then; returns their results (default: none)."""
+        return []
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each state entry changed since the last call, once: ``(store key, JSON value or
@@ -240,32 +237,32 @@ class WindowOperator:
 
     # -- shared machinery ---------------------------------------------------------------------
 
-    def _fire_early(self, ident: Hashable) -> list[Record]:
-        """Emit the current result of window ``ident`` (an early firing)."""
-        raise NotImplementedError
-
-    def _touched(self, ident: Hashable) -> bool:
-        """Count one element added to open window ``ident``; True when ``trigger: {count: N}``
-        is due (N elements since its last emission). Arms the ``every`` timer, aligned to the
-        epoch like Flink's ``ContinuousProcessingTimeTrigger``."""
-        n = self.since.get(ident, 0) + 1
-        self.since[ident] = n
-        if self.every is not None and self.next_early is None:
-            now = self.clock()
-            self.next_early = now - now % self.every + self.every
+    def _touched(self, ident: Hashable, entry: list[Any]) -> bool:
+        """Count one element added to open window (or key) ``ident`` in ``entry[2]``, its
+        elements since the last emission (kept in the entry, not in memory; the caller puts
+        it); True when ``trigger: {count: N}`` is due (N elements). The first element since
+        an emission arms ``trigger: {every: ...}`` for ``ident`` (:meth:`_arm_every`)."""
+        n = entry[2] = entry[2] + 1
+        if n == 1 and self.every is not None:
+            self._arm_every(ident)
         return self.early_count is not None and n >= self.early_count
 
-    def _rearm(self) -> None:
-        """After a restore: arm the ``every`` timer when some window has unemitted changes."""
-        if self.every is not None and self.since:
-            now = self.clock()
-            self.next_early = now - now % self.every + self.every
+    def _arm_every(self, ident: Hashable) -> None:
+        """``ident`` got its first element since its last emission under ``trigger: {every:
+        ...}``: make it fire early at the next multiple of ``every`` of processing time."""
+
+    def _next_multiple(self) -> int:
+        """The next multiple of ``every`` ms after the clock's time, aligned to the epoch as
+        Flink's ``ContinuousProcessingTimeTrigger``."""
+        every = self.every or 1
+        now = self.clock()
+        return now - now % every + every
 
     def _records(
         self, ident: Hashable, key: Any, upsert_key: Any, value: dict[str, Any], ts: int
     ) -> list[Record]:
-        """The output records of one firing of window ``ident`` in the operator's emit mode."""
-        self.since.pop(ident, None)
+        """The output records of one firing of window ``ident`` in the operator's emit mode
+        (the caller resets the window's count of unemitted elements)."""
         mode = self.mode
         if mode == "final":
             return [(key, value, ts)]

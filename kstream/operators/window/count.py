@@ -23,12 +23,17 @@ Global aggregation: one window per key covering all time, closed only by the end
 ``final`` mode, the keys changed since their last emission otherwise. The result value is
 ``{"key", <aggregates>}``; its timestamp is the largest event time aggregated for the key
 (Kafka Streams' rule for aggregations); the upsert key is the plain record key.
+
+Each key's count of elements since its last emission is in its entry (``trigger: {count: N}``;
+the end of input scans the store for the keys with unemitted elements, in key order, resumable
+from :attr:`GlobalOperator.end_cursor`). What stays in memory beyond the cache is, under
+``trigger: {every: ...}`` only, the keys with elements since their last emission, emptied at
+each firing: at most the keys that changed within one interval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -200,6 +205,10 @@ class GlobalOperator(WindowOperator):
         self.next_timer = MAX_WATERMARK
         self.end_cursor = None
         self._end_scan: OrderedScan[Any, list[Any]] | None = None
+        #: ``trigger: {every: ...}``: the keys with elements since their last emission, in
+        #: the order they got the first, and the processing time (ms) at which they fire
+        self.pending: dict[Any, None] = {}
+        self.next_early: int | None = None
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
         acc, emitted, since, max_ts = entry
@@ -224,11 +233,8 @@ class GlobalOperator(WindowOperator):
         elif ts > entry[3]:
             entry[3] = ts
         self.agg.apply(entry[0], values, ts, value)
-        if self.triggered and self._touched(key):
-            entry[2] = 0
-            store.put(key, entry)
+        if self.triggered and self._touched(key, entry):
             return self._emit(key, entry)
-        entry[2] = self.since.get(key, 0)
         store.put(key, entry)
         return []
 
@@ -243,39 +249,51 @@ class GlobalOperator(WindowOperator):
             yield from records
 
     def end_slice(self, most: int) -> tuple[list[Record], bool]:
-        """End of input, up to ``most`` keys: in ``final`` mode the next keys of a scan of the
-        store in key order (resumable from :attr:`end_cursor`), else keys changed since their
-        last emission. Returns their results and whether every key is out."""
+        """End of input, the next ``most`` keys of a scan of the store in key order
+        (resumable from :attr:`end_cursor`): in ``final`` mode each emits, else those changed
+        since their last emission. Returns their results and whether every key is out."""
         self.next_timer = NEVER
         out: list[Record] = []
-        if self.mode == "final":
-            scan = self._end_scan
-            if scan is None:
-                scan = self._end_scan = OrderedScan(self.store, self.end_cursor)
-            for _, key, entry in scan.take(most):
+        scan = self._end_scan
+        if scan is None:
+            scan = self._end_scan = OrderedScan(self.store, self.end_cursor)
+        final = self.mode == "final"
+        for _, key, entry in scan.take(most):
+            if final or entry[2]:
                 out.extend(self._emit(key, entry))
-            self.end_cursor = scan.cursor
-            return out, scan.done
-        for key in list(islice(self.since, most)):
-            out.extend(self._fire_early(key))
-        return out, not self.since
+        self.end_cursor = scan.cursor
+        return out, scan.done
 
-    def _fire_early(self, ident: Hashable) -> list[Record]:
-        entry = self.store.get(ident)
-        if entry is None:
-            self.since.pop(ident, None)
+    def on_processing_time(self, now: int) -> list[Record]:
+        """``trigger: {every: ...}``: at the multiple of ``every`` ms armed by the first
+        element since the last firing, each key with elements since its last emission emits
+        its current result."""
+        if self.next_early is None or now < self.next_early:
             return []
-        return self._emit(ident, entry)
+        self.next_early = None
+        out: list[Record] = []
+        for key in list(self.pending):
+            entry = self.store.get(key)
+            if entry is not None and entry[2]:
+                out.extend(self._emit(key, entry))
+        self.pending.clear()
+        return out
+
+    def _arm_every(self, ident: Hashable) -> None:
+        self.pending[ident] = None
+        if self.next_early is None:
+            self.next_early = self._next_multiple()
 
     def _emit(self, key: Any, entry: list[Any]) -> list[Record]:
+        """The key's current result; resets its count of unemitted elements (written back
+        when it changes)."""
         value = {"key": key}
         value.update(self.agg.result(entry[0]))
-        pending = entry[2] or key in self.since
-        out = self._records(key, key, key, value, entry[3])
-        if pending:  # the emission resets the key's count of unemitted elements
+        self.pending.pop(key, None)
+        if entry[2]:
             entry[2] = 0
             self.store.put(key, entry)
-        return out
+        return self._records(key, key, key, value, entry[3])
 
     def restore(
         self,
@@ -284,16 +302,19 @@ class GlobalOperator(WindowOperator):
         timers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         """Start from stored ``entries`` (``wm`` and ``timers`` are not used): a store backed
-        by RocksDB reads them on demand; the keys with unemitted elements are remembered.
+        by RocksDB reads them on demand; under ``trigger: {every: ...}`` the keys with
+        unemitted elements are remembered and fire at the next multiple of ``every``.
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
+        every = self.every is not None
         for key, entry in self.store.restore(entries):
-            if entry[2]:
-                self.since[key] = entry[2]
-        self._rearm()
+            if every and entry[2]:
+                self.pending[key] = None
+        if self.pending:
+            self.next_early = self._next_multiple()
 
     def open_windows(self) -> int:
         """Number of keys held in state."""

@@ -86,10 +86,12 @@ class WindowNode(Operator):
         self.on_late = on_late
 
     def on_timer(self, timestamp: int, key: Any, namespace: Any, domain: str = EVENT_TIME) -> None:
-        if domain != EVENT_TIME:
-            return  # windows register event-time timers only
+        """A window's event-time timer (firing, cleanup) or processing-time timer (``trigger:
+        {every: ...}``) fired."""
+        window = self.window
+        fire = window.on_timer if domain == EVENT_TIME else window.on_processing_timer
         out = self._out
-        for k, v, t in self.window.on_timer(timestamp, key, namespace):
+        for k, v, t in fire(timestamp, key, namespace):
             out(k, v, t)
 
     def open(self, ctx: OperatorContext) -> None:
@@ -141,11 +143,11 @@ class WindowNode(Operator):
         return len(records), done
 
     def on_processing_time(self, now: int) -> None:
-        early = self.window.next_early
-        if early is not None and early <= now:
-            out = self._out
-            for k, v, t in self.window.on_processing_time(now):
-                out(k, v, t)
+        """The early firings due by ``now`` (epoch ms): the global aggregation's ``every``
+        trigger (time windows' are timers of :attr:`timers`, fired before this)."""
+        out = self._out
+        for k, v, t in self.window.on_processing_time(now):
+            out(k, v, t)
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
         """The window store (``""``) and, for time windows, the ``timers`` store."""

@@ -22,17 +22,20 @@ The operator is pure: it returns what it emits as ``(key, value, timestamp_ms)``
 does I/O. Its state is the node's default state store (:mod:`kstream.state.cache`: RocksDB
 behind a bounded cache when the task has local state, else in memory), one entry per window
 keyed by the window id ``(key, start, end)``: ``[accumulator, last emitted result or None,
-elements since the last emission, emptied by a discarding firing]``. Every change is written
-back with ``put``; :meth:`changes` is the store's. What stays in memory, besides the store's
-cache, are small indexes:
+elements since the last emission, emptied by a discarding firing]``; session windows add one
+entry per key with open sessions, the list of its sessions
+(:mod:`kstream.operators.window.sessions`). Every change is written back with ``put``;
+:meth:`changes` is the store's. Nothing per key or window stays in memory beyond the store's
+cache and the timers, a :class:`~kstream.time.timers.TimerService` (namespace = the window's
+``(start, end)``) checkpointed as the node's ``timers`` store, which over RocksDB keeps only the
+earliest timers and those registered since the last checkpoint in memory:
 
-- the timers, a :class:`~kstream.time.timers.TimerService` (namespace = the window's
-  ``(start, end)``), checkpointed as the node's ``timers`` store; over RocksDB it keeps only
-  the earliest timers and those registered since the last checkpoint in memory;
-- ``sessions``: per key, the ids of its open sessions (for merging), rebuilt by :meth:`restore`
-  from one scan of the stored entries;
-- ``since`` (early-firing triggers): per window with elements since its last emission, their
-  number, copied into the window's entry at every ``put``.
+- event-time timers: a window's firing and cleanup timers (below);
+- processing-time timers (``trigger: {every: D}``, Flink ``ContinuousProcessingTimeTrigger``):
+  the first element a window gets since its last emission registers a timer at the next
+  multiple of ``D``; when it fires the window emits if it still has unemitted elements (the
+  count in its entry) and has not been purged or merged away, else the timer is ignored;
+- ``trigger: {count: N}`` counts the elements since the last emission in the window's entry.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ from kstream.operators.window.base import (
     decode_window_key,
     encode_window_key,
     window_key_text,
+)
+from kstream.operators.window.sessions import (
+    SessionIndex,
+    Sessions,
+    decode_sessions,
+    encode_sessions,
+    is_index,
 )
 from kstream.pipeline.spec import WindowSpec
 from kstream.state.cache import Codec, KeyValueStore
@@ -86,8 +96,9 @@ class TimeWindowOperator(WindowOperator):
     """
 
     #: per window (key, namespace ``(start, end)``): a firing timer at ``end - 1`` while the
-    #: watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``; in memory
-    #: until :meth:`bind`, a :meth:`restore` replaces its timers
+    #: watermark is before it, a cleanup timer at ``end - 1 + allowed_lateness``, and under
+    #: ``trigger: {every: ...}`` a processing-time timer while it has unemitted elements; in
+    #: memory until :meth:`bind`, a :meth:`restore` replaces its timers
     timers: TimerService
 
     def __init__(
@@ -98,6 +109,8 @@ class TimeWindowOperator(WindowOperator):
         )
         self.store: KeyValueStore[WindowId, list[Any]] = KeyValueStore(self.codec)
         self.timers = TimerService()
+        #: session windows: each key's open sessions, in the store (None: other windows)
+        self.sessions: SessionIndex | None = None
         super().__init__(spec, aggregator, clock)
         self.lateness = spec.allowed_lateness_ms
         self.discarding = spec.accumulation == "discarding"
@@ -108,17 +121,22 @@ class TimeWindowOperator(WindowOperator):
 
     def _reset(self) -> None:
         super()._reset()
-        #: per key: its open sessions' ids (session windows only)
-        self.sessions: dict[Any, list[WindowId]] = {}
+        if self.spec.type == "session":
+            self.sessions = SessionIndex(self.store)
 
     def bind(self, ctx: OperatorContext) -> None:
         """As :meth:`WindowOperator.bind`; the timers over the node's ``timers`` store too
         (its earliest timers in memory, the others in RocksDB)."""
         super().bind(ctx)
         self.timers = TimerService(ctx.timer_backend())
+        if self.sessions is not None:
+            self.sessions = SessionIndex(self.store)
 
     def _encode_entry(self, entry: list[Any]) -> bytes:
-        """``[accumulator, emitted or null, since]``, plus ``true`` when emptied."""
+        """``[accumulator, emitted or null, since]``, plus ``true`` when emptied (a session
+        index entry: :func:`~kstream.operators.window.sessions.encode_sessions`)."""
+        if isinstance(entry, Sessions):
+            return encode_sessions(entry)
         acc, emitted, since, empty = entry
         stored = [to_storable(self.agg, acc), emitted, since]
         if empty:
@@ -126,14 +144,12 @@ class TimeWindowOperator(WindowOperator):
         return orjson.dumps(stored)
 
     def _decode_entry(self, raw: bytes) -> list[Any]:
+        sessions = decode_sessions(raw)
+        if sessions is not None:
+            return sessions
         stored, emitted, *rest = orjson.loads(raw)
         since = int(rest[0] or 0) if rest else 0
         return [from_storable(self.agg, stored), emitted, since, len(rest) > 1 and bool(rest[1])]
-
-    def _put(self, wid: WindowId, entry: list[Any]) -> None:
-        """Write window ``wid``'s entry back, with its current count of unemitted elements."""
-        entry[2] = self.since.get(wid, 0)
-        self.store.put(wid, entry)
 
     def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
         if self.spec.type == "tumbling":
@@ -198,7 +214,8 @@ class TimeWindowOperator(WindowOperator):
 
     def _process_session(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
         start, end = ts, ts + (self.spec.gap_ms or 0)
-        existing = self.sessions.get(key, [])
+        assert self.sessions is not None
+        existing = self.sessions.of(key)
         merging = [w for w in existing if intersects(w[1], w[2], start, end)]
         for w in merging:
             start, end = min(start, w[1]), max(end, w[2])
@@ -228,8 +245,8 @@ class TimeWindowOperator(WindowOperator):
             entry = self._create(wid, wm)
         self.agg.apply(entry[0], values, ts, value)
         entry[3] = False
-        fire = wid[2] - 1 <= wm or (self.triggered and self._touched(wid))
-        self._put(wid, entry)
+        fire = wid[2] - 1 <= wm or (self.triggered and self._touched(wid, entry))
+        self.store.put(wid, entry)
         return self._emit(wid, entry) if fire else []
 
     def _merge(
@@ -241,19 +258,19 @@ class TimeWindowOperator(WindowOperator):
         store = self.store
         entry = self._create(wid, wm)
         acc = entry[0]
-        carried = 0
         for w in merging:
             out.extend(self._retraction(w, window_key_text(w), w[2] - 1))
-            carried += self.since.pop(w, 0)
             merged = store.get(w)
             if merged is not None:
                 acc[:] = self.agg.merge(acc, merged[0])
-            self._unregister(w)
+                entry[2] += merged[2]  # a merged session's unemitted elements carry over
+            self._unregister(w)  # its processing-time timer stays: ignored when it fires
             store.delete(w)
-        if carried:
-            self.since[wid] = carried
-        self._put(wid, entry)
-        self.sessions[wid[0]] = [w for w in existing if w not in merging] + [wid]
+        if entry[2] and self.every is not None and wid[2] - 1 > wm:
+            self._arm_every(wid)
+        store.put(wid, entry)
+        assert self.sessions is not None
+        self.sessions.replace(wid[0], existing, [w for w in existing if w not in merging] + [wid])
         return out
 
     def _drop(self, key: Any, value: Any, ts: int, start: int, end: int, wm: int) -> None:
@@ -289,23 +306,38 @@ class TimeWindowOperator(WindowOperator):
             self._purge_window(wid)
         return out
 
-    def _fire_early(self, ident: Hashable) -> list[Record]:
-        wid = cast(WindowId, ident)
+    def on_processing_time(self, now: int) -> list[Record]:
+        """Processing time reached ``now`` (epoch ms): the due processing-time timers of
+        ``trigger: {every: ...}`` (:meth:`on_processing_timer`); returns the results. (In a
+        task the executor fires them through the node's timer service first.)"""
+        out: list[Record] = []
+        due = self.timers.next_processing_time
+        if due is not None and due <= now:
+            extend, fire = out.extend, self.on_processing_timer
+            self.timers.advance_processing_time(now, lambda at, k, ns: extend(fire(at, k, ns)))
+        return out
+
+    def on_processing_timer(self, at: int, key: Any, namespace: tuple[int, int]) -> list[Record]:
+        """The ``trigger: {every: ...}`` timer of window ``namespace`` (``(start, end)``) of
+        ``key`` fired at ``at`` (ms): the window emits its current result if it still has
+        elements since its last emission (Flink ``ContinuousProcessingTimeTrigger`` fires every
+        window; kstream skips unchanged ones); a window purged or merged away meanwhile, or
+        emitted since, ignores it. Returns the results."""
+        start, end = namespace
+        wid = (key, start, end)
         entry = self.store.get(wid)
-        if entry is None or entry[3]:
-            self.since.pop(wid, None)
+        if entry is None or not entry[2] or entry[3]:
             return []
         return self._emit(wid, entry)
 
+    def _arm_every(self, ident: Hashable) -> None:
+        key, start, end = cast(WindowId, ident)
+        self.timers.register_processing_time(self._next_multiple(), key, (start, end))
+
     def _purge_window(self, wid: WindowId) -> None:
         self.store.delete(wid)  # nothing is written for a window that never reached the backend
-        self.since.pop(wid, None)
-        if self.spec.type == "session":
-            remaining = [w for w in self.sessions.get(wid[0], []) if w != wid]
-            if remaining:
-                self.sessions[wid[0]] = remaining
-            else:
-                self.sessions.pop(wid[0], None)
+        if self.sessions is not None:
+            self.sessions.remove(wid)
 
     def _emit(self, wid: WindowId, entry: list[Any]) -> list[Record]:
         """One firing of window ``wid`` (its current ``entry``); when discarding, its contents
@@ -314,11 +346,11 @@ class TimeWindowOperator(WindowOperator):
         value = {"key": key, "window_start": start, "window_end": end}
         value.update(self.agg.result(entry[0]))
         upsert_key = None if self.mode == "final" else window_key_text(wid)
-        if self.discarding or entry[2] or wid in self.since:
-            self.since.pop(wid, None)  # the emission resets the count of unemitted elements
+        if self.discarding or entry[2]:
+            entry[2] = 0  # the emission resets the count of unemitted elements
             if self.discarding:
                 entry[0], entry[3] = self.agg.new(), True
-            self._put(wid, entry)
+            self.store.put(wid, entry)
         return self._records(wid, key, upsert_key, value, end - 1)
 
     # -- state --------------------------------------------------------------------------------
@@ -330,27 +362,36 @@ class TimeWindowOperator(WindowOperator):
         timers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         """Start from stored ``entries`` and the stored ``timers`` (entries of :attr:`timers`):
-        a store backed by RocksDB reads the windows on demand, one scan rebuilds the session
-        index and the counts of unemitted elements. State written before timers were stored
-        (and version-1 savepoints) has none: then each window's timers are registered again
-        for watermark ``wm`` and written at the next checkpoint.
+        a store backed by RocksDB reads the windows on demand; one scan counts them. State
+        written before timers were stored (and version-1 savepoints) has none: then each
+        window's timers are registered again for watermark ``wm`` and written at the next
+        checkpoint. Likewise, under ``trigger: {every: ...}``, state without processing-time
+        timers (written before they existed) gets one, at the next multiple of ``every``, for
+        each window that has unemitted elements and has not fired; and session state without
+        index entries gets them (:meth:`SessionIndex.rebuild`, a second scan).
 
         Raises:
             ExpressionError: when a stored accumulator does not fit the aggregations.
         """
         self._reset()
-        derive = not self.timers.restore(timers)
-        sessions = self.spec.type == "session"
+        timers_ = self.timers
+        derive = not timers_.restore(timers)
+        arm = self.every is not None and timers_.next_processing_time is None
+        indexed = 0
         for wid, entry in self.store.restore(entries):
+            if is_index(wid):
+                indexed += 1
+                continue
             if derive:
                 self._register(wid, wm)
-            if entry[2] and wid[2] - 1 > wm:
-                self.since[wid] = entry[2]
-            if sessions:
-                self.sessions.setdefault(wid[0], []).append(wid)
-        self.next_timer = self.timers.next_event_time
-        self._rearm()
+            if arm and entry[2] and wid[2] - 1 > wm:
+                self._arm_every(wid)
+        if self.sessions is not None:
+            self.sessions.count = indexed
+            if not indexed and len(self.store):
+                self.sessions.rebuild()
+        self.next_timer = timers_.next_event_time
 
     def open_windows(self) -> int:
         """Number of windows currently held in state."""
-        return len(self.store)
+        return len(self.store) - (self.sessions.count if self.sessions is not None else 0)
