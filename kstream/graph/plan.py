@@ -48,14 +48,14 @@ def task_changelog_topic(pipeline: str, stage_id: str) -> str:
 
 def store_name(operator_id: str, store: str = "") -> str:
     """The RocksDB column family of a node's store: ``op.<node-id>`` for its default store
-    (``store`` empty), ``op.<node-id>.<store>`` for another (``timers``)."""
+    (``store`` empty), ``op.<node-id>.<store>`` for another (``timers``, ``ttl``)."""
     return f"op.{operator_id}.{store}" if store else f"op.{operator_id}"
 
 
 @dataclass(frozen=True)
 class StoreRef:
     """A state store of a node (DESIGN.md section 5): ``store`` is ``""`` for the node's
-    default store, else a name relative to it (``timers``)."""
+    default store, else a name relative to it (``timers``, ``ttl``)."""
 
     node: str
     store: str = ""
@@ -75,6 +75,9 @@ class StoreRef:
 TIMED_WINDOW_TYPES = frozenset({"tumbling", "sliding", "session"})
 #: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
 TIMERS_STORE = "timers"
+#: The store of a process function's TTL expiry timers (``op.<node-id>.ttl``;
+#: :mod:`kstream.operators.process_ttl`), apart from the user's timers.
+TTL_STORE = "ttl"
 
 
 def transactional_id(pipeline: str, stage_id: str, partition: int) -> str:
@@ -185,13 +188,17 @@ class Stage:
     @property
     def stores(self) -> list[StoreRef]:
         """The state stores of its nodes: each window's store and, for time windows, its
-        ``timers`` store; each process function's and join's state store and ``timers``
-        store."""
+        ``timers`` store; each join's state store and ``timers`` store; each process
+        function's state store, ``timers`` store and ``ttl`` store (every process function
+        has one, with or without a ttl, so declaring or removing a ttl does not change the
+        task's column families)."""
         out: list[StoreRef] = []
         for op in self.stateful:
             out.append(StoreRef(op.id))
             if not isinstance(op, WindowSpec) or op.type in TIMED_WINDOW_TYPES:
                 out.append(StoreRef(op.id, TIMERS_STORE))
+            if isinstance(op, ProcessSpec):
+                out.append(StoreRef(op.id, TTL_STORE))
         return out
 
 

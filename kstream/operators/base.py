@@ -99,11 +99,12 @@ class OperatorContext:
         state (:mod:`kstream.state.cache`), else in memory."""
         return self.stores.store(store_name(self.node_id, name), codec)
 
-    def timer_backend(self) -> Backend | None:
-        """The node's ``timers`` store as raw committed entries (column family
-        ``op.<node-id>.timers``) for its :class:`~kstream.time.timers.TimerService`; None
-        without local state (every timer in memory)."""
-        return self.stores.backend(store_name(self.node_id, TIMERS_STORE))
+    def timer_backend(self, store: str = TIMERS_STORE) -> Backend | None:
+        """The node's timer store ``store`` (``timers``; a process function's TTL timers:
+        ``ttl``) as raw committed entries (column family ``op.<node-id>.<store>``) for a
+        :class:`~kstream.time.timers.TimerService`; None without local state (every timer in
+        memory)."""
+        return self.stores.backend(store_name(self.node_id, store))
 
 
 class Operator:

@@ -8,7 +8,9 @@ ctx)`` per record and ``on_timer(timestamp, ctx)`` per firing timer, with a
 :meth:`ProcessNode.open`), timers and ``emit``. Its timers are a
 :class:`~kstream.time.timers.TimerService` (namespace None) over the node's ``timers`` store
 next to the state store, checkpointed with it: in memory only the earliest and those
-registered since the last checkpoint when the task has local state, all of them without.
+registered since the last checkpoint when the task has local state, all of them without. The
+expiry timers of its TTL states are another service, over the node's ``ttl`` store
+(:mod:`kstream.operators.process_ttl`): the user's ``on_timer`` never sees them.
 
 Errors: an exception raised by the user's code becomes a
 :class:`~kstream.errors.RecordError` (stage ``expression``) that the node's error policy
@@ -25,7 +27,7 @@ from typing import Any
 from kstream.api import EVENT_TIME, PROCESSING_TIME, Context, TimeDomain, TimerService
 from kstream.errors import ExpressionError, KStreamError, RecordError, UsageError
 from kstream.expr.udf import load_python_callable
-from kstream.graph.plan import TIMERS_STORE
+from kstream.graph.plan import TIMERS_STORE, TTL_STORE
 from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.process_codec import STATE_CODEC
@@ -144,7 +146,7 @@ class ProcessNode(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
-        self.state.bind(ctx.store("", STATE_CODEC))
+        self.state.bind(ctx.store("", STATE_CODEC), ctx.timer_backend(TTL_STORE))
         self.timers = internal.TimerService(ctx.timer_backend())
         self.state.clock = ctx.clock
         self.emitters = {p: ctx.out.emitter(p) for p in ("main", *self.spec.ports)}
@@ -218,15 +220,19 @@ class ProcessNode(Operator):
             self.state.sweep("processing")
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
-        """The state store (``""``, expired TTL entries swept first) and the ``timers``
-        store."""
+        """The state store (``""``, expired TTL entries swept first), the ``timers`` store
+        and the ``ttl`` store (the TTL expiry timers)."""
         for time in self._ttl_times:
             self.state.sweep(time)
-        return {"": self.state.changes(), TIMERS_STORE: self.timers.changes()}
+        return {
+            "": self.state.changes(),
+            TIMERS_STORE: self.timers.changes(),
+            TTL_STORE: self.state.ttl.changes(),
+        }
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
-        self.state.restore(stores.get("", ()))
+        self.state.restore(stores.get("", ()), stores.get(TTL_STORE, ()))
         self.timers.restore(stores.get(TIMERS_STORE, ()))
 
 

@@ -14,7 +14,10 @@ Store values are held as the handles need them, encoded at each checkpoint:
 - a value state: its JSON (``bytes``);
 - a list state: ``list[bytes]`` (one JSON per element), stored as the JSON array;
 - a map state: ``dict[map key, bytes]``, stored as the JSON array of ``[key, value]`` pairs;
-- a stamp: its stored JSON (``bytes``, see :mod:`kstream.operators.process_ttl`).
+- a stamp (:mod:`kstream.operators.process_ttl`): ``(stamp ms, time)`` for a value or list,
+  ``({map key: stamp ms}, time)`` for a map (``time``: ``event`` or ``processing``), stored as
+  the JSON ``[stamp ms, time]`` or ``[[[map key, stamp ms], ...], time]``; read back as those
+  bytes until :func:`decode_stamp` decodes them.
 
 Values read back from the backend (or restored) stay ``bytes`` until a handle reads them:
 :func:`table_form` turns a list's or map's JSON into its list or dict (a fresh object, so the
@@ -35,6 +38,8 @@ from kstream.state.cache import Codec
 StoreKey = tuple[Any, ...]
 #: The marker ending the store key of a TTL stamp.
 TTL_MARK = "ttl"
+#: A TTL stamp as held: ``(stamp ms or {map key: stamp ms}, time)``.
+Stamp = tuple[Any, str]
 
 
 def encode_key(key: StoreKey) -> bytes:
@@ -59,6 +64,8 @@ def encode_value(value: Any) -> bytes:
     JSON array."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
+    if isinstance(value, tuple):
+        return encode_stamp(value)
     if isinstance(value, list):
         return b"[" + b",".join(value) + b"]"
     pairs = (b"[" + orjson.dumps(k) + b"," + v + b"]" for k, v in value.items())
@@ -66,8 +73,29 @@ def encode_value(value: Any) -> bytes:
 
 
 def decode_value(raw: bytes) -> Any:
-    """A stored value, held as its bytes (decoded by :func:`table_form` when read)."""
+    """A stored value, held as its bytes (decoded by :func:`table_form` or
+    :func:`decode_stamp` when read)."""
     return bytes(raw)
+
+
+def encode_stamp(stamp: Stamp) -> bytes:
+    """A held TTL stamp as stored (see the module docstring)."""
+    at, time = stamp
+    if isinstance(at, dict):
+        return orjson.dumps([[[mk, ms] for mk, ms in at.items()], time])
+    return orjson.dumps([at, time])
+
+
+def decode_stamp(raw: bytes) -> Stamp | None:
+    """A stored TTL stamp back into its held form (a map's keys hashable); None when it is
+    not one (a foreign or damaged entry counts as no stamp)."""
+    try:
+        at, time = orjson.loads(raw)
+        if isinstance(at, list):
+            return {hashable(mk): int(ms) for mk, ms in at}, str(time)
+    except (ValueError, TypeError):
+        return None
+    return (at, str(time)) if isinstance(at, int) else None
 
 
 #: The codec of a process node's default store.

@@ -39,8 +39,8 @@ class _Handle:
     def _get(self) -> Any:
         return self.backend.current(self.name)
 
-    def _set(self, entry: Any, written: Iterable[Any] = ()) -> None:
-        self.backend.write(self.name, entry, written)
+    def _set(self, entry: Any, written: Iterable[Any] = (), removed: Iterable[Any] = ()) -> None:
+        self.backend.write(self.name, entry, written, removed)
 
 
 class _Value(_Handle, ValueState):
@@ -115,9 +115,7 @@ class _Map(_Handle, MapState):
         current = self._get()
         if current and key in current:
             del current[key]
-            if self.name in self.backend.ttl.maps:
-                self.backend.ttl.forget(self.name, self.backend.current_key, key)
-            self._set(current or None)
+            self._set(current or None, removed=(key,))
 
     def contains(self, key: Any) -> bool:
         return key in (self._get() or {})

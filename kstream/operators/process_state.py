@@ -18,28 +18,27 @@ Store entries, one per (key, state name):
 
 A state declared with a ``ttl`` (:mod:`kstream.operators.process_ttl`) adds one entry per
 (key, state name): key ``[record key, state name, "ttl"]``, value ``[stamp ms, time]``
-(``time``: ``event`` or ``processing``; a map: ``[[[map key, stamp ms], ...], time]``).
-Expired entries are never returned (checked on read) and are removed by
-:meth:`KeyedStateBackend.sweep`, so they leave the checkpointed state.
+(``time``: ``event`` or ``processing``; a map: ``[[[map key, stamp ms], ...], time]``), written
+with the entry. Expired entries are never returned (checked on read against the stored stamp)
+and are removed by :meth:`KeyedStateBackend.sweep`, which follows the expiry timers of the
+node's ``ttl`` store, so they leave the checkpointed state.
 
-Held in memory whatever the store: the TTL index (:class:`~kstream.operators.process_ttl.
-StateTtl`: the stamps of the TTL states' entries and their expiry heaps, used by reads and the
-sweep; written to the store at each checkpoint), and the stamps of the (name, key) pairs
-changed since the last checkpoint. A restore iterates the stored entries once, keeping only
-what rebuilds that index.
+Nothing is held in memory per key beyond the store's bounded cache and, of the expiry timers,
+the earliest and those registered since the last checkpoint. A restore iterates the stored
+entries once (counting them, checking their kind, deleting the stamps of states that lost
+their ttl) and keeps nothing; only when the ttl
+declarations changed since the state was written does it pass over them again to restamp and
+re-index them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
-
-import orjson
 
 from kstream.errors import UsageError
 from kstream.operators.process_codec import (
     STATE_CODEC,
-    TTL_MARK,
     StoreKey,
     kind_error,
     looks_like,
@@ -47,13 +46,13 @@ from kstream.operators.process_codec import (
 )
 from kstream.operators.process_handles import HANDLES
 from kstream.operators.process_ttl import (
+    PENDING,
     WHOLE,
-    Stamp,
     StateTtl,
     TtlDeclared,
-    restored_stamps,
+    split_namespace,
 )
-from kstream.state.cache import KeyValueStore
+from kstream.state.cache import Backend, KeyValueStore
 from kstream.time.valve import MIN_WATERMARK
 
 #: ``(state name, kind)`` pairs as declared in the pipeline file.
@@ -81,23 +80,23 @@ class KeyedStateBackend:
         self.current_key: Any = None
         self.active = False
         self._handles: dict[str, Any] = {}
-        self.ttl = StateTtl(ttl, maps=(n for n, k in declared if k == "map"))
+        self.ttl = StateTtl(ttl, (n for n, k in declared if k == "map"), self.store)
         self.timestamp = MIN_WATERMARK
         self.watermark: Callable[[], int] = lambda: MIN_WATERMARK
         self.clock: Callable[[], int] = lambda: 0
-        #: ``(name, key)`` whose stamp changed since the last checkpoint (written by
-        #: :meth:`changes`)
-        self.restamped: set[tuple[str, Any]] = set()
-        #: stamp entries in the store (for :meth:`keys`)
-        self.stamp_entries = 0
-        #: restored event-time entries (map entries) without a stamp: ``(name, key) -> map
-        #: keys or [WHOLE]``, stamped by the first watermark
-        self.unstamped: dict[tuple[str, Any], list[Any]] = {}
 
-    def bind(self, store: KeyValueStore[StoreKey, Any]) -> None:
+    def bind(
+        self,
+        store: KeyValueStore[StoreKey, Any],
+        ttl_backend: Backend | None = None,
+        head: int | None = None,
+    ) -> None:
         """Keep the state in ``store`` (the node's default store, codec
-        :data:`~kstream.operators.process_codec.STATE_CODEC`), before any restore."""
+        :data:`~kstream.operators.process_codec.STATE_CODEC`) and the TTL expiry timers over
+        ``ttl_backend`` (the node's ``ttl`` store; None: in memory), at most ``head`` of them
+        per domain in memory (None: the default); before any restore."""
         self.store = store
+        self.ttl.bind(store, ttl_backend, head)
 
     def handle(self, name: str) -> Any:
         """The handle of state ``name`` (one per name).
@@ -140,15 +139,17 @@ class KeyedStateBackend:
         time = self.ttl.time_of(name)
         if held is not None and time is not None:
             expired = self.ttl.expired(name, key, self.now(time))
-            for mk in expired:
-                self._expire(name, key, mk)
             if expired:
+                self._expire(name, key, expired)
                 held = self.store.get((key, name))
         return self._form(name, held)
 
-    def write(self, name: str, entry: Any, written: Iterable[Any] = ()) -> None:
+    def write(
+        self, name: str, entry: Any, written: Iterable[Any] = (), removed: Iterable[Any] = ()
+    ) -> None:
         """Set the current key's entry of ``name`` to ``entry`` (its handle form; None:
-        delete) and (re)stamp what was written (a map: its entries ``written``)."""
+        delete) and (re)stamp what was written (a map: its entries ``written``; the stamps of
+        its entries ``removed`` are dropped)."""
         self._check_active(name)
         key = self.current_key
         if entry is None:
@@ -156,34 +157,34 @@ class KeyedStateBackend:
         else:
             self.store.put((key, name), entry)
         time = self.ttl.time_of(name)
-        if time is None:
-            return
-        self.restamped.add((name, key))
-        left = self.unstamped.pop((name, key), [])  # restored map entries not stamped yet
-        if entry is None:
-            self.ttl.forget(name, key)
-            return
-        at = self.timestamp if time == "event" else self.clock()
-        if name in self.ttl.maps:
-            written = [*(mk for mk in left if mk in entry), *written]
-        for mk in written if name in self.ttl.maps else (WHOLE,):
-            self.ttl.stamp(name, key, at, mk)
+        if time is not None:
+            at = self.timestamp if time == "event" else self.clock()
+            self.ttl.stamp(name, key, at, entry, written, removed)
 
-    def _expire(self, name: str, key: Any, mk: Any) -> None:
-        """Remove ``key``'s expired entry of ``name`` (map entry ``mk``) and its stamp."""
-        self.ttl.forget(name, key, mk)
-        self.restamped.add((name, key))
-        if mk is WHOLE:
+    def _expire(
+        self,
+        name: str,
+        key: Any,
+        mks: Collection[Any],
+        fired: bool = False,
+        stamps: dict[Any, int] | None = None,
+    ) -> None:
+        """Remove ``key``'s expired entry of ``name`` (``mks``: ``[WHOLE]``, or map keys),
+        its stamps and their timers (``fired``: the timer fired, gone already; ``stamps``: the
+        entry's, when just read)."""
+        if name not in self.ttl.maps:
             self.store.delete((key, name))
+            self.ttl.unstamp(name, key, (WHOLE,), fired, stamps)
             return
         entry = self._form(name, self.store.get((key, name)))
-        if entry is not None:
+        for mk in mks if entry is not None else ():
             entry.pop(mk, None)
-            if entry:
-                self.store.put((key, name), entry)
-                return
+        if entry:
+            self.store.put((key, name), entry)
+            self.ttl.unstamp(name, key, mks, fired, stamps)
+        else:
             self.store.delete((key, name))
-        self.ttl.forget(name, key)  # the key's last map entry: its map's stamps too
+            self.ttl.unstamp(name, key, (*mks, WHOLE), fired, stamps)  # its map's other stamps
 
     def now(self, time: str) -> int:
         """The current time of TTL domain ``time``: the watermark or the processing time."""
@@ -191,108 +192,101 @@ class KeyedStateBackend:
 
     def sweep(self, time: str) -> int:
         """Remove every entry of a ``time``-domain TTL state expired now (ms: the watermark or
-        the processing time); returns how many. Work is proportional to the expired entries
-        (plus stale heap entries), not to the state's size."""
+        the processing time) by firing its due expiry timers; returns how many. Work is
+        proportional to the expired entries (and timers left by rewrites before a checkpoint
+        dropped them), not to the state's size."""
         now = self.now(time)
-        if time == "event" and self.unstamped and now > MIN_WATERMARK:
-            for (name, key), mks in self.unstamped.items():
-                for mk in mks:
-                    self.ttl.stamp(name, key, now, mk)
-                self.restamped.add((name, key))
-            self.unstamped.clear()
+        rules, ttl = self.ttl.rules, self.ttl
         removed = 0
-        for name, key, mk in self.ttl.due(time, now):
-            self._expire(name, key, mk)
-            removed += 1
+
+        def fire(expiry: int, key: Any, ns: Any) -> None:
+            nonlocal removed
+            name, mk = split_namespace(ns)
+            rule = rules.get(name) if name is not None else None
+            if name is None or rule is None or rule[1] != time:
+                return  # left by an earlier declaration
+            if expiry == PENDING:
+                if self._holds(name, key, mk):
+                    ttl.stamp_waiting(name, key, mk, now)
+                return
+            stamps = ttl.stamps_of(key, name)
+            at = stamps.get(mk)
+            if at is not None and at + rule[0] == expiry:
+                self._expire(name, key, (mk,), True, stamps)
+                removed += 1
+
+        ttl.advance(time, now, fire)
         return removed
+
+    def _holds(self, name: str, key: Any, mk: Any) -> bool:
+        """Whether ``key``'s entry of ``name`` exists (a map: holds ``mk``)."""
+        held = self.store.get((key, name))
+        if held is None or mk is WHOLE:
+            return held is not None
+        return mk in (self._form(name, held) or {})
 
     # -- checkpoints ----------------------------------------------------------------------
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
         """Each store entry changed since the last call, once: ``(store key, JSON or None =
-        deleted)`` (see the module docstring); the changed stamps are written first."""
-        for name, key in self.restamped:
-            stamp = self.ttl.encode(name, key)
-            if stamp is None:
-                self._delete_stamp((key, name, TTL_MARK))
-            else:
-                self._put_stamp((key, name, TTL_MARK), stamp)
-        self.restamped.clear()
+        deleted)`` (see the module docstring; stamps included). The ``ttl`` store's changes
+        are :meth:`StateTtl.changes`."""
         return self.store.changes()
 
-    def _put_stamp(self, skey: StoreKey, stamp: bytes) -> None:
-        before = len(self.store)
-        self.store.put(skey, stamp)
-        self.stamp_entries += len(self.store) - before
-
-    def _delete_stamp(self, skey: StoreKey) -> None:
-        before = len(self.store)
-        self.store.delete(skey)
-        self.stamp_entries += len(self.store) - before
-
-    def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
-        """Start from the stored ``entries`` (iterated once: a store backed by RocksDB reads
-        them again on demand, an in-memory store keeps them); entries of a state no longer
-        declared are ignored, stamps of a state without a ttl deleted.
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        ttl_entries: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Start from the stored ``entries`` and ``ttl`` store entries (a store backed by
+        RocksDB reads them again on demand, an in-memory store keeps them): ``entries`` are
+        iterated once, keeping nothing; entries of a state no longer declared are ignored,
+        stamps of a state without a ttl deleted. When the ttl declarations differ from those
+        the state was written under, :meth:`_rebuild_ttl` follows.
 
         Raises:
-            ValueError: an entry is not a process state entry.
+            ValueError: an entry is not a process state entry, or a ``ttl`` entry not a timer.
             StateError: an entry was stored as another kind of state.
         """
-        self.restamped.clear()
-        self.stamp_entries = 0
-        saved: dict[tuple[str, Any], Any] = {}
-        ttl_entries: list[tuple[str, Any, Any]] = []
-        stale: list[StoreKey] = []
+        ttl = self.ttl
+        ttl.stamp_entries = 0
         for skey, held in self.store.restore(entries):
-            key, name, *ttl = skey
+            _key, name, *mark = skey
             kind = self.kinds.get(name)
-            if ttl:
-                self.stamp_entries += 1
-            if kind is None:
-                continue
-            time = self.ttl.time_of(name)
-            if ttl:
-                if time is None:
-                    stale.append(skey)
-                else:
-                    saved[(name, key)] = orjson.loads(held)
-            elif not looks_like(kind, held):
+            if mark:
+                ttl.stamp_entries += 1
+                if kind is not None and name not in ttl.rules:
+                    ttl.stamp_entries -= 1
+                    self.store.delete(skey)
+            elif kind is not None and not looks_like(kind, held):
                 raise kind_error(self.node_id, name, kind)
-            elif time is not None:
-                mks = list(self._form(name, held)) if name in self.ttl.maps else ()
-                ttl_entries.append((name, key, mks))
-        for skey in stale:
-            self._delete_stamp(skey)
-        self._restore_stamps(saved, ttl_entries)
+        if not ttl.restore(ttl_entries) and ttl.rules:
+            self._rebuild_ttl()
 
-    def _restore_stamps(
-        self, saved: dict[tuple[str, Any], Any], entries: list[tuple[str, Any, Any]]
-    ) -> None:
-        """Stamp the restored ``entries`` of TTL states (``(name, key, map keys)``): with their
-        saved stamp when their ttl's time is the saved one; else (ttl added or its time changed)
-        with the current time of the domain (event time before any watermark: the first
-        watermark). A saved stamp without its entry is deleted at the next checkpoint."""
-        stamps: list[Stamp] = []
-        self.unstamped = {}
-        for name, key, mks in entries:
-            time = self.ttl.time_of(name)
-            kept, left = restored_stamps(self.ttl, name, key, mks, saved.pop((name, key), None))
-            stamps.extend(kept)
-            if not left:
+    def _rebuild_ttl(self) -> None:
+        """Restamp and re-index every entry of a TTL state, one pass over the store that keeps
+        nothing in memory (the new stamps and timers wait in the store's cache and the timer
+        service until the next checkpoint): a saved stamp of the state's time domain is kept
+        (a changed ttl applies from it); an entry without one (a ttl added, or its ``time``
+        changed) is stamped at its domain's current time, in event time before any watermark
+        at the first watermark; a stamp without its entry is deleted."""
+        ttl = self.ttl
+        now = {time: self.now(time) for time in ttl.times}
+        for skey, held in self.store.items():
+            key, name, *mark = skey
+            time = ttl.time_of(name)
+            if time is None:
                 continue
-            if time == "event" and self.watermark() == MIN_WATERMARK:
-                self.unstamped[(name, key)] = left
-            else:
-                stamps.extend((name, key, mk, self.now(time or "event")) for mk in left)
-                self.restamped.add((name, key))
-        self.restamped.update(saved)  # orphans: no stamp now, so deleted
-        self.ttl.reset(stamps)
+            if not mark:
+                mks = list(self._form(name, held)) if name in ttl.maps else [WHOLE]
+                ttl.rebuild(name, key, mks, now[time])
+            elif self.store.get((key, name)) is None:
+                ttl.put_stamps(key, name, {})
 
     def keys(self) -> int:
         """Number of (record key, state name) entries in the store (with the entries of
         states no longer declared): for one state, the keys holding state (status, tests)."""
-        return len(self.store) - self.stamp_entries
+        return len(self.store) - self.ttl.stamp_entries
 
     @property
     def tables(self) -> dict[str, dict[Any, Any]]:

@@ -36,6 +36,10 @@ TASKS_FILE = "tasks.avro"
 PARTIAL = ".partial-"
 #: Length of the time prefix of a window store key (biased end + biased start, 8 bytes each).
 KEY_PREFIX = 16
+#: The ``routing`` of an entry that belongs to its task, not to a record key (a process
+#: function's TTL declarations): it stays with its task when a restore keeps the partition
+#: count, and is dropped on a rescale (:mod:`kstream.savepoint.reshard`).
+TASK_ROUTING = b""
 
 TASK_SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -131,7 +135,7 @@ class FileInfo:
 @dataclass(frozen=True)
 class NodeInfo:
     """A stateful node: its stage id, definition (``specview.operator_to_dict``) and a data
-    file per store (``""``: the default store; ``timers``)."""
+    file per store (``""``: the default store; ``timers``; a process function's ``ttl``)."""
 
     id: str
     stage: str

@@ -136,9 +136,10 @@ class Savepoint:
         return out
 
     def entries(self, operator_id: str, store: str = "") -> Iterator[SavedEntry]:
-        """The raw entries of store ``store`` (``""``: the default one, ``timers``) of node
-        ``operator_id`` (lazily, in file order); nothing for a store the savepoint does not
-        hold (version 1 holds no timers).
+        """The raw entries of store ``store`` (``""``: the default one, ``timers``, ``ttl``) of
+        node ``operator_id`` (lazily, in file order); nothing for a store the savepoint does
+        not hold (version 1 holds no timers; savepoints written before the ``ttl`` store, no
+        ``ttl``).
 
         Raises:
             SavepointError: unknown node, or its file is unreadable or does not match the

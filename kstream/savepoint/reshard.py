@@ -14,7 +14,11 @@ Rules (Flink savepoint semantics, adapted to Kafka partitions):
   murmur2 over the JSON key, as the repartition producer does), windows and timers alike, so a
   job rescales when the repartition partition count differs. That needs a savepoint taken with
   ``--stop`` (drained repartition topics); a savepoint taken without it restores only into the
-  same layout.
+  same layout;
+- an entry of a task rather than of a key (routing :data:`~kstream.savepoint.format.
+  TASK_ROUTING`: a process function's TTL declarations) goes back to its task when the
+  partition count is unchanged and is dropped on a rescale (the operator then rebuilds what
+  it described: its TTL index).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from kstream.checkpoint.meta import initial_meta
 from kstream.errors import StateError
 from kstream.graph.plan import Plan, Stage, StoreRef
 from kstream.io.partitioner import partition_for
-from kstream.savepoint.format import SavedEntry
+from kstream.savepoint.format import TASK_ROUTING, SavedEntry
 from kstream.savepoint.spill import EntrySpill
 from kstream.time.watermarks import MIN_WATERMARK
 
@@ -88,9 +92,15 @@ class SavepointSeed:
     def _take(self, stage: Stage, ref: StoreRef, entries: Iterable[SavedEntry]) -> None:
         """Route the saved entries of one store to the new tasks of ``stage``."""
         count = self.partitions.get(stage.input_topic, 1)
+        same = self.old_counts.get(stage.id, 0) == count
         add, cf = self.spill.add, ref.column_family
         for entry in entries:
-            target = entry.partition if stage.is_source else partition_for(entry.routing, count)
+            if stage.is_source or (entry.routing == TASK_ROUTING and same):
+                target = entry.partition
+            elif entry.routing != TASK_ROUTING:
+                target = partition_for(entry.routing, count)
+            else:
+                continue
             add((stage.id, target, cf), entry.key, entry.value)
 
     def _check_layout(self) -> None:

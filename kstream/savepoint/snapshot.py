@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from kstream.errors import SavepointError
-from kstream.graph.plan import TIMERS_STORE, Plan, Stage, StoreRef, build_plan
+from kstream.graph.plan import TIMERS_STORE, TTL_STORE, Plan, Stage, StoreRef, build_plan
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.view import fingerprint
-from kstream.savepoint.format import KEY_PREFIX, StateEntry, TaskSnapshot
+from kstream.savepoint.format import KEY_PREFIX, TASK_ROUTING, StateEntry, TaskSnapshot
 from kstream.state.store import SnapshotRef, iter_store, read_meta
 
 _TASK_DIR = re.compile(r"^(.+)\.p(\d+)$")
@@ -46,10 +46,10 @@ def snapshot_local(
 
     Returns:
         The tasks (sorted by stage order, partition; tasks without a checkpoint are left out)
-        and, per stateful node id and store (``""``, ``timers``), its entries (every store of
-        every stateful node of the pipeline is present), read from each task's RocksDB as
-        they are iterated: the directories (and snapshots) must stay until then, and a task
-        that checkpoints meanwhile makes the iteration fail with StateError.
+        and, per stateful node id and store (``""``, ``timers``, ``ttl``), its entries
+        (every store of every stateful node of the pipeline is present), read from each
+        task's RocksDB as they are iterated: the directories (and snapshots) must stay until
+        then, and a task that checkpoints meanwhile makes the iteration fail with StateError.
 
     Raises:
         SavepointError: a task directory or snapshot belongs to a stage the pipeline does not
@@ -164,14 +164,26 @@ def stores_of(plan: Plan, node_id: str) -> list[StoreRef]:
 
 def routing_of(store: str, *, array: bool = False) -> Callable[[bytes], bytes]:
     """How to get the JSON of the record key from a store key of ``store``: a window key
-    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element; the
-    JSON array key of a process function's state (``[key, state name]``) or a join's buffers
-    (``[key, side]``) (``array``), first element."""
+    after its 16-byte time prefix; a timer key's ``[key, namespace]`` JSON, first element (a
+    ``ttl`` store's entry that is not a timer, its declarations: empty, an entry of its task,
+    :mod:`kstream.savepoint.reshard`); the JSON array key of a process function's state
+    (``[key, state name]``) or a join's buffers (``[key, side]``) (``array``), first
+    element."""
     if store == TIMERS_STORE:
-        return lambda key: orjson.dumps(orjson.loads(key[9:])[0])
+        return _timer_routing
+    if store == TTL_STORE:
+        return lambda key: _timer_routing(key) if key[:1] in _TIMER_DOMAINS else TASK_ROUTING
     if array:
         return lambda key: orjson.dumps(orjson.loads(key)[0])
     return lambda key: key[KEY_PREFIX:]
+
+
+#: The first byte of a timer's store key (event time, processing time).
+_TIMER_DOMAINS = (b"e", b"p")
+
+
+def _timer_routing(key: bytes) -> bytes:
+    return orjson.dumps(orjson.loads(key[9:])[0])
 
 
 def _stage_of(plan: Plan, text: str, where: str) -> Stage:

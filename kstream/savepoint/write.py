@@ -65,7 +65,7 @@ def write_savepoint(
 
     Args:
         tasks: every task's checkpoint metadata (one per stage and partition).
-        entries: per stateful node id and store (``""``, ``timers``), its entries (an
+        entries: per stateful node id and store (``""``, ``timers``, ``ttl``), its entries (an
             iterable is consumed once; nodes or stores missing here are saved empty).
         group: the job's group (internal topic names; default: the pipeline's group id).
         partitions: per stage id, the partition count of its input topics (default: one more

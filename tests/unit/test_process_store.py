@@ -36,7 +36,7 @@ operators:
 sinks:
   - {topic: out, from: fn}
 """
-FAMILIES = ["op.fn", "op.fn.timers"]
+FAMILIES = ["op.fn", "op.fn.timers", "op.fn.ttl"]
 KEYS = 3_000
 RECORDS = 12_000
 Record = tuple[Any, dict[str, Any], int]

@@ -162,9 +162,9 @@ def test_restore_keeps_stamps_and_restamps_added_or_changed_ttls() -> None:
     added, t3 = backend((("v", 100, "event"), ("l", 100, "processing"), ("m", 9, "processing")))
     t3["clock"] = 7_000
     added.restore(entries)
-    assert added.ttl.stamps["l"] == {"b": 7_000}  # a ttl added: stamped at the restore
-    assert added.ttl.stamps["m"] == {"c": {"p": 7_000, "q": 7_000}}  # each map entry
-    assert added.ttl.stamps["v"] == {"a": 1_000}
+    assert added.ttl.stored("l") == {"b": 7_000}  # a ttl added: stamped at the restore
+    assert added.ttl.stored("m") == {"c": {"p": 7_000, "q": 7_000}}  # each map entry
+    assert added.ttl.stored("v") == {"a": 1_000}
     removed, _ = backend(())
     removed.restore(entries)
     changes = dict(removed.changes())
@@ -206,7 +206,7 @@ def test_restored_event_time_entries_without_a_stamp_take_the_first_watermark() 
     again.restore(entries)
     times["wm"] = 5_000
     assert again.sweep("event") == 0
-    assert again.ttl.stamps["v"] == {"a": 5_000}
+    assert again.ttl.stored("v") == {"a": 5_000}
     times["wm"] = 5_100
     assert again.sweep("event") == 1
 
@@ -232,7 +232,7 @@ def test_ttl_stamps_go_through_a_savepoint_and_a_rescale(tmp_path: Path) -> None
         entries = stores.get("op.fn", [])
         b = KeyedStateBackend("fn", (("count", "value"),), (("count", 3_600_000, "event"),))
         b.restore(entries)
-        for key, stamp in b.ttl.stamps["count"].items():
+        for key, stamp in b.ttl.stored("count").items():
             assert partition_for(orjson.dumps(key), 3) == p
             n = KEYS.index(key)
             assert stamp == 1_000 + max(i for i in range(30) if i % len(KEYS) == n)
@@ -265,7 +265,7 @@ def test_a_restored_unstamped_map_entry_is_stamped_by_a_write_before_any_waterma
     again, times = backend((("m", 100, "event"),))
     again.restore(entries)
     at(again, "a", 2_000).handle("m").put("q", 2)  # before any watermark
-    assert again.ttl.stamps["m"] == {"a": {"p": 2_000, "q": 2_000}}
+    assert again.ttl.stored("m") == {"a": {"p": 2_000, "q": 2_000}}
     times["wm"] = 2_100
     again.active = False
     assert again.sweep("event") == 2 and again.tables["m"] == {}
