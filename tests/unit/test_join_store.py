@@ -120,3 +120,16 @@ def test_backed_buffers_give_the_in_memory_outputs_across_a_restart(db: TaskStor
     assert sum(1 for g in got if g[0] != "late" and g[1].get("b") is None) > 100  # outer rows
     assert max(cached) < held
     assert again.join.buffered() == 0  # everything released at the end
+
+
+def test_a_key_with_many_buffered_records_writes_small_entries() -> None:
+    """A day of flights of one origin (hundreds of records of ~1 KB) must not become one
+    changelog record larger than a broker accepts (1 MB by default)."""
+    got: list[Any] = []
+    node = node_with(StoreProvider(), got)
+    left = node.receiver("left")
+    for n in range(5_000):
+        left("EWR", {"k": "EWR", "n": n, "pad": "x" * 1_000}, 1_000 + n)
+    entries = node.prepare_checkpoint()[""]
+    assert len(entries) == 5_001  # one per record, one index
+    assert max(len(value or b"") for _, value in entries) < 150_000

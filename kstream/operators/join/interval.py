@@ -21,18 +21,17 @@ of the two::
 - A record whose key is null matches nothing (SQL: null = null is not true): an outer side
   emits it unmatched at once, an inner side drops it.
 
-State: one entry per (record key, side): ``[[ts, value, joined], ...]`` sorted by ``ts``
-(arrival order within a timestamp); timers: namespace ``"left"``/``"right"`` at the cleanup
-time. A key's buffered records of one side are one entry (read and written whole), so a key
-should not buffer more than some thousands of records per side.
+State: per key and side a :class:`~kstream.operators.join.buffer.JoinBuffer` (an index of the
+buffered records' times and one entry per record; arrival order within a timestamp); timers:
+namespace ``"left"``/``"right"`` at the cleanup time.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
 
+from kstream.operators.join.buffer import JOIN_CODEC, BufferKey, JoinBuffer
 from kstream.operators.join.output import JoinOutput
 from kstream.pipeline.spec_joins import JoinSpec
 from kstream.state.cache import KeyValueStore
@@ -43,8 +42,6 @@ from kstream.time.watermarks import MIN_WATERMARK
 Emit = Callable[[Any, Any, int], None]
 #: ``(side, key, value, timestamp_ms, watermark_ms)``: a record late for the join.
 OnLate = Callable[[str, Any, Any, int, int], None]
-#: A buffered record: ``[ts, value, joined]``.
-Buffered = list[Any]
 OTHER = {"left": "right", "right": "left"}
 
 
@@ -62,14 +59,12 @@ class IntervalJoin:
         self.lower, self.upper = op.lower_ms, op.upper_ms
         self.outer = {"left": op.how in ("left", "full"), "right": op.how in ("right", "full")}
         self.output, self.emit, self.on_late = output, emit, on_late
-        self.store: KeyValueStore[tuple[Any, str], list[Buffered]] | None = None
-        self.timers = TimerService()
+        self.bind(KeyValueStore(JOIN_CODEC), TimerService())
 
-    def bind(
-        self, store: KeyValueStore[tuple[Any, str], list[Buffered]], timers: TimerService
-    ) -> None:
+    def bind(self, store: KeyValueStore[BufferKey, Any], timers: TimerService) -> None:
         """Keep the buffers in ``store`` and the cleanup timers in ``timers``."""
         self.store, self.timers = store, timers
+        self.buffers = {side: JoinBuffer(store, side) for side in OTHER}
 
     def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
@@ -86,32 +81,26 @@ class IntervalJoin:
             if self.outer[side]:
                 self._unmatched(side, key, value, ts)
             return
-        store = self.store
-        assert store is not None, "bind() first"
-        other = OTHER[side]
+        other = self.buffers[OTHER[side]]
         if side == "left":
             lo, hi = ts + self.lower, ts + self.upper
         else:
             lo, hi = ts - self.upper, ts - self.lower
-        others = store.get((key, other)) or []
-        first, end = bisect_left(others, lo, key=_ts), bisect_right(others, hi, key=_ts)
-        joins = [self._joined(side, value, entry, ts) for entry in others[first:end]]
-        mine = store.get((key, side)) or []
-        mine.insert(bisect_right(mine, ts, key=_ts), [ts, value, first < end])
-        store.put((key, side), mine)
-        if first < end and self.outer[other] and not all(e[2] for e in others[first:end]):
-            for entry in others[first:end]:
-                entry[2] = True
-            store.put((key, other), others)
+        index = other.index(key)
+        rows = other.between(index, lo, hi)
+        joins = [self._joined(side, value, ts, row[0], other.value(key, row)) for row in rows]
+        self.buffers[side].add(key, value, ts, joined=bool(rows))
+        if self.outer[other.side]:
+            other.mark_joined(key, index, rows)
         self.timers.register_event_time(self._cleanup(side, ts), key, side)
         for joined, at in joins:
             self.emit(key, joined, at)
 
-    def _joined(self, side: str, value: Any, entry: Buffered, ts: int) -> tuple[Any, int]:
-        """The joined value of a ``side`` record with a buffered record of the other side, and
-        its timestamp (the later of the two)."""
-        left, right = (value, entry[1]) if side == "left" else (entry[1], value)
-        return self.output.joined(left, right), max(ts, entry[0])
+    def _joined(self, side: str, value: Any, ts: int, other_ts: int, other: Any) -> tuple[Any, int]:
+        """The joined value of a ``side`` record at ``ts`` with a buffered record of the other
+        side, and its timestamp (the later of the two)."""
+        left, right = (value, other) if side == "left" else (other, value)
+        return self.output.joined(left, right), max(ts, other_ts)
 
     def _cleanup(self, side: str, ts: int) -> int:
         """When a ``side`` record at ``ts`` can match nothing more (Flink's cleanup time)."""
@@ -122,18 +111,10 @@ class IntervalJoin:
     def on_timer(self, at: int, key: Any, side: str) -> None:
         """The cleanup timer of ``side`` at ``at`` (ms) for ``key``: its records whose cleanup
         time is ``at`` leave the buffer; unmatched ones of an outer side are emitted."""
-        store = self.store
-        assert store is not None, "bind() first"
-        buffered = store.get((key, side)) or []
-        kept = [entry for entry in buffered if self._cleanup(side, entry[0]) != at]
-        if self.outer[side]:
-            for entry in buffered:
-                if not entry[2] and self._cleanup(side, entry[0]) == at:
-                    self._unmatched(side, key, entry[1], entry[0])
-        if kept:
-            store.put((key, side), kept)
-        else:
-            store.delete((key, side))
+        outer, cleanup = self.outer[side], self._cleanup
+        for row, value in self.buffers[side].pop(key, lambda row: cleanup(side, row[0]) == at):
+            if outer and not row[2]:
+                self._unmatched(side, key, value, row[0])
 
     def _unmatched(self, side: str, key: Any, value: Any, ts: int) -> None:
         """Emit a record of an outer side without a match (the other side null)."""
@@ -141,10 +122,5 @@ class IntervalJoin:
         self.emit(key, self.output.joined(left, right), ts)
 
     def buffered(self) -> int:
-        """Number of (key, side) entries held (status, tests)."""
-        return 0 if self.store is None else len(self.store)
-
-
-def _ts(entry: Buffered) -> int:
-    ts: int = entry[0]
-    return ts
+        """Number of store entries held (indexes and records; status, tests)."""
+        return len(self.store)

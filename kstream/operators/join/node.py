@@ -3,9 +3,10 @@ interface. Records of the left input arrive on port ``left``, of the right input
 (the executor wires ``inputs[0]`` and ``inputs[1]``); joined records leave on ``main``, late
 records on ``late`` (through ``on_late``).
 
-State: the node's default store holds the join's buffers (:data:`JOIN_CODEC`: keys are the
-JSON array ``[record key, side]``, like a process function's, so savepoints re-shard them by
-the record key), and its ``timers`` store the cleanup timers.
+State: the node's default store holds the join's buffers
+(:data:`~kstream.operators.join.buffer.JOIN_CODEC`: keys are JSON arrays whose first element is
+the record key, like a process function's, so savepoints re-shard them by the record key), and
+its ``timers`` store the cleanup timers.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import orjson
-
 from kstream.errors import RecordError
 from kstream.graph.plan import TIMERS_STORE
 from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
+from kstream.operators.join.buffer import JOIN_CODEC
 from kstream.operators.join.interval import IntervalJoin
 from kstream.operators.join.output import JoinOutput
 from kstream.pipeline.spec_joins import JoinSpec
-from kstream.state.cache import Codec
 from kstream.time.timers import EVENT_TIME, TimerService
 from kstream.time.watermarks import MIN_WATERMARK
 
@@ -30,17 +29,6 @@ from kstream.time.watermarks import MIN_WATERMARK
 LateHandler = Callable[[str, Any, Any, int, int], None]
 #: ``(error, key, value)``: an unmatched record released by a timer could not be emitted.
 TimerErrorHandler = Callable[[RecordError, Any, Any], None]
-
-
-def _decode_key(raw: bytes) -> tuple[Any, str]:
-    key, side = orjson.loads(raw)
-    return hashable(key), side
-
-
-#: The codec of a join's buffers: ``[record key, side]`` -> ``[[ts, value, joined], ...]``.
-JOIN_CODEC: Codec[tuple[Any, str], list[list[Any]]] = Codec(
-    orjson.dumps, _decode_key, orjson.dumps, orjson.loads
-)
 
 
 class JoinNode(Operator):
@@ -111,14 +99,10 @@ class JoinNode(Operator):
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
         """The buffers (``""``) and the ``timers`` store."""
-        store = self.join.store
-        changes = store.changes() if store is not None else []
-        return {"": changes, TIMERS_STORE: self.timers.changes()}
+        return {"": self.join.store.changes(), TIMERS_STORE: self.timers.changes()}
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
-        store = self.join.store
-        if store is not None:
-            for _ in store.restore(stores.get("", ())):
-                pass  # nothing to rebuild: the buffers are read on demand
+        for _ in self.join.store.restore(stores.get("", ())):
+            pass  # nothing to rebuild: the buffers are read on demand
         self.timers.restore(stores.get(TIMERS_STORE, ()))
