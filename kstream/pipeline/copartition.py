@@ -9,7 +9,10 @@ side's ``on`` expression, whose repartition topic ``<group>.<join id>.<side>.rep
 created with the partition count of the other inputs of the join's stage
 (:func:`kstream.runtime.topology.wanted_topics`). A source is always repartitioned: its Kafka
 keys were written by another producer, whose key bytes need not hash as kstream's JSON keys
-do. ``kstream plan`` shows the inserted nodes like any ``key_by``.
+do. A table (a source with ``table:``, the right input of a temporal or lookup join) is
+repartitioned by its own ``key`` (the join's right key, :func:`kstream.pipeline.checks.
+check_joins`), its tombstones by their Kafka key. ``kstream plan`` shows the inserted nodes like
+any ``key_by``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from kstream.pipeline.spec import (
     PipelineSpec,
     PortRef,
 )
-from kstream.pipeline.spec_joins import SIDES
+from kstream.pipeline.spec_joins import SIDES, TableSpec
 
 __all__ = ["co_partition", "inserted_key_by_id", "keyed_by"]
 
@@ -59,12 +62,24 @@ def co_partition(spec: PipelineSpec) -> PipelineSpec:
                 if _same_expression(keyed_by(spec, ref), on):
                     inputs.append(ref)
                     continue
-                key_by = KeyBySpec(id=inserted_key_by_id(op.id, side), expr=on, inputs=(ref,))
+                table = _table_of(spec, ref)
+                key_by = KeyBySpec(
+                    id=inserted_key_by_id(op.id, side),
+                    expr=table.key if table is not None else on,
+                    inputs=(ref,),
+                    tombstones=table is not None,
+                )
                 operators.append(key_by)
                 inputs.append(PortRef(key_by.id))
             op = dataclasses.replace(op, inputs=tuple(inputs))
         operators.append(op)
     return dataclasses.replace(spec, operators=tuple(operators))
+
+
+def _table_of(spec: PipelineSpec, ref: PortRef) -> TableSpec | None:
+    """The table a join input reads directly (a source with ``table:``), or None."""
+    source = next((s for s in spec.sources if s.id == ref.node), None)
+    return None if source is None else source.table
 
 
 def _same_expression(a: str | None, b: str) -> bool:

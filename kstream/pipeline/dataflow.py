@@ -50,18 +50,14 @@ FROM_HINT = "write from: <node id> or from: <node id>.<port>"
 
 def node_ports(node: GraphNode) -> tuple[str, ...]:
     """The output ports of a node: ``main`` (not for a branch), the branch names, ``late`` on
-    tumbling, sliding and session windows, a process function's declared side ports, ``errors``
-    on every node that can reject records."""
+    tumbling, sliding and session windows and on joins but lookup joins, a process function's
+    declared side ports, ``errors`` on every node that can reject records."""
     if isinstance(node, ProcessSpec):
         return ("main", *node.ports, "errors")
     if isinstance(node, UnionSpec):
         return ("main",)
     if isinstance(node, JoinSpec):
-        return (
-            ("main", "late", "errors")
-            if node.type in ("interval", "window")
-            else ("main", "errors")
-        )
+        return ("main", "errors") if node.type == "lookup" else ("main", "late", "errors")
     if isinstance(node, BranchSpec):
         return (*node.ports, "errors")
     if isinstance(node, WindowSpec) and node.type in ("tumbling", "sliding", "session"):
@@ -130,7 +126,10 @@ def _operator_inputs(
         where = item.get("union") or item
         refs = _refs(issues, where.items(), nodes, op.id)
     elif from_node is None:
-        return _default_input(issues, item, previous, "operator")
+        refs = _default_input(issues, item, previous, "operator")
+        if not isinstance(op, JoinSpec):
+            return refs
+        where = item
     elif from_node.is_seq:
         hint = "only a sink's from: may be a list; to merge streams use a 'union' operator"
         issues.add(from_node, "an operator reads one input", hint)

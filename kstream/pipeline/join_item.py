@@ -39,8 +39,8 @@ TABLE_KEYS = keys_of(Table)
 JOIN_TYPES: tuple[str, ...] = get_args(JoinType)
 JOIN_HOWS: tuple[str, ...] = get_args(JoinHow)
 #: The join types this version runs (the others are planned: docs/joins.md).
-AVAILABLE_TYPES = ("interval",)
-NOT_YET_HINT = "this version runs interval joins (docs/joins.md says what comes next)"
+AVAILABLE_TYPES = ("interval", "temporal", "lookup")
+NOT_YET_HINT = "this version runs interval, temporal and lookup joins (docs/joins.md)"
 JOIN_HINT = "write join: {type: interval, right: weather, on: origin, between: [-30m, 30m]}"
 #: The ``how`` each join type supports (temporal and lookup joins look the right side up).
 HOWS_OF = {
@@ -178,12 +178,14 @@ def read_table(issues: Issues, node: Node | None) -> TableSpec | None:
     hint = "write table: {key: origin} (add versioned: 2d for temporal joins)"
     if not expect_map(issues, node, hint) or not check_keys(issues, node, TABLE_KEYS, ("key",)):
         return None
-    issues.add(node, "tables are not available yet", NOT_YET_HINT)
     key_node = node.get("key")
     key = read_expression(issues, key_node) if key_node is not None else None
     broadcast = node.get("broadcast")
     if broadcast is not None and not isinstance(broadcast.value, bool):
         issues.add(broadcast, f"expected true or false, got {describe(broadcast.value)}", hint)
+    elif broadcast is not None and broadcast.value:
+        why = "broadcast tables are not available yet"
+        issues.add(broadcast, why, "remove it: the planner repartitions the table by its key")
     return TableSpec(
         key=key or "",
         versioned_ms=read_duration(issues, node.get("versioned"), None, minimum=1),

@@ -102,6 +102,7 @@ from kstream.pipeline.checks import check_process_keyed, check_transaction_timeo
 from kstream.pipeline.copartition import co_partition
 from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
+from kstream.pipeline.join_checks import check_joins
 from kstream.pipeline.join_item import read_table
 from kstream.pipeline.model import (
     Checkpoint,
@@ -209,6 +210,8 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
     )
     if not issues.items:
         spec = wire(issues, root, spec)
+    if not issues.items:
+        check_joins(issues, root, spec)
     if not issues.items:
         spec = _co_partition(issues, root, spec)
     if not issues.items:

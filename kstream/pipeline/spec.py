@@ -178,6 +178,9 @@ class KeyBySpec:
     partitions: int | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: a record with a null value (a table's tombstone) keeps its key instead of evaluating
+    #: ``expr`` (set on the repartition the planner inserts before a table's join)
+    tombstones: bool = False
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
     #: the YAML key of the kind (discriminates :data:`AnyOperator`)

@@ -17,6 +17,7 @@ from typing import Any
 
 from kstream.pipeline.spec import (
     FlatMapSpec,
+    KeyBySpec,
     MapSpec,
     OperatorSpec,
     PipelineSpec,
@@ -116,6 +117,8 @@ def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
         body["fields"] = dict(op.fields)
     elif isinstance(op, FlatMapSpec):
         body = {("as" if name == "as_field" else name): value for name, value in body.items()}
+    elif isinstance(op, KeyBySpec) and not op.tombstones:
+        del body["tombstones"]  # shown only on the planner's repartitions of tables
     return {"kind": operator_kind(op), **body}
 
 

@@ -117,7 +117,7 @@ class NodeExecutor:
             elif isinstance(op, ProcessSpec):
                 node = ProcessNode(op, spec)
             elif isinstance(op, JoinSpec):
-                node = JoinNode(op, self._join_late_handler(op))
+                node = JoinNode(op, spec, self._join_late_handler(op))
             else:
                 node = build_stateless(op, spec)
             self.nodes[op.id] = node
@@ -243,9 +243,12 @@ class NodeExecutor:
         derived = self._is_derived(key_by.inputs)
         topic = repartition_topic(self.plan.prefix, key_by.id)
 
+        tombstones = key_by.tombstones
+
         def repartition(key: Any, value: Any, ts: int) -> None:
             try:
-                new_key, body = _dumps(keyfn(value)), _dumps(value)
+                kept = tombstones and value is None  # a table's tombstone keeps its key
+                new_key, body = _dumps(key if kept else keyfn(value)), _dumps(value)
                 headers = [(H_SEQ, next_seq())]
                 emit(topic, new_key, body, ts, headers, None)
             except BadRecordFailure:

@@ -131,6 +131,11 @@ class SourceInput(TaskInput):
         if source.time.kind == "processing":  # the task's clock, not the wall clock
             clock = task.clock
             self.extract = lambda _value, _kafka_ts: clock()
+        elif source.table is not None:  # a tombstone has no fields: its Kafka timestamp
+            of_value = self.extract
+            self.extract = lambda value, kafka_ts: (
+                kafka_ts if value is None else of_value(value, kafka_ts)
+            )
         self.idle_after = wm.idle_timeout_ms
         self.idle = False
         self.last_record_at = task.clock()

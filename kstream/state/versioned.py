@@ -64,19 +64,26 @@ class VersionedStore(Generic[K]):
         store: the key-value store holding each key's versions (its codec from
             :func:`versions_codec` or equivalent).
         history_ms: history retention in ms (>= 0).
+        observe_puts: whether a put raises :attr:`observed` (KIP-889); False: the owner alone
+            sets it (a temporal join: its watermark, as Flink's temporal join cleans its
+            versions by the watermark).
 
     Attributes:
-        observed: observed stream time (ms): the largest timestamp put; set it when restoring.
+        observed: observed stream time (ms): the largest timestamp put (or what the owner set);
+            set it when restoring.
 
     Raises:
         ValueError: ``history_ms`` is negative.
     """
 
-    def __init__(self, store: KeyValueStore[K, Versions], history_ms: int) -> None:
+    def __init__(
+        self, store: KeyValueStore[K, Versions], history_ms: int, *, observe_puts: bool = True
+    ) -> None:
         if history_ms < 0:
             raise ValueError(f"history retention must be >= 0 ms, got {history_ms}")
         self.store = store
         self.history_ms = history_ms
+        self.observe_puts = observe_puts
         self.observed = MIN_TIME
 
     @property
@@ -87,15 +94,14 @@ class VersionedStore(Generic[K]):
     def put(self, key: K, value: Any, ts: int) -> bool:
         """Add the version of ``key`` valid from ``ts`` (ms; ``value`` None: a tombstone).
         Returns False, storing nothing, when ``ts`` is before :attr:`horizon`."""
-        if ts > self.observed:
+        if ts > self.observed and self.observe_puts:
             self.observed = ts
         horizon = self.horizon
         if ts < horizon:
             return False
         versions = self.store.get(key) or []
-        times = [v[0] for v in versions]
-        at = bisect_right(times, ts)
-        if at and times[at - 1] == ts:
+        at = bisect_right(versions, ts, key=_time)
+        if at and versions[at - 1][0] == ts:
             versions[at - 1] = [ts, value]
         else:
             versions.insert(at, [ts, value])
@@ -118,7 +124,7 @@ class VersionedStore(Generic[K]):
         versions = self.store.get(key)
         if not versions:
             return None
-        at = len(versions) if as_of is None else bisect_right([v[0] for v in versions], as_of)
+        at = len(versions) if as_of is None else bisect_right(versions, as_of, key=_time)
         if at == 0:
             return None
         ts, value = versions[at - 1]
@@ -130,5 +136,10 @@ class VersionedStore(Generic[K]):
 
 def _pruned(versions: Versions, horizon: int) -> Versions:
     """``versions`` without those no longer valid at ``horizon`` (the one valid then stays)."""
-    keep_from = bisect_right([v[0] for v in versions], horizon) - 1
+    keep_from = bisect_right(versions, horizon, key=_time) - 1
     return versions[keep_from:] if keep_from > 0 else versions
+
+
+def _time(version: list[Any]) -> int:
+    ts: int = version[0]
+    return ts

@@ -204,8 +204,9 @@ class PipelineDriver:
     ) -> None:
         """Send one record to a source partition and process everything it causes.
 
-        ``value``: a dict (encoded as JSON), str or bytes (sent as is). ``key``: str, bytes or
-        None. ``timestamp_ms``: the Kafka record timestamp (default: the driver's clock).
+        ``value``: a dict (encoded as JSON), str or bytes (sent as is), or None (a tombstone,
+        for a table). ``key``: str, bytes or None. ``timestamp_ms``: the Kafka record
+        timestamp (default: the driver's clock).
 
         Raises:
             RecordError: the record is bad and the source's policy is ``fail``.
@@ -213,7 +214,7 @@ class PipelineDriver:
         topic = self._source_topic(source)
         raw_value = (
             value
-            if isinstance(value, bytes)
+            if isinstance(value, bytes) or value is None
             else (value.encode() if isinstance(value, str) else orjson.dumps(value))
         )
         raw_key = key.encode() if isinstance(key, str) else key

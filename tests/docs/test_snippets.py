@@ -104,7 +104,30 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "fragment",
         "the benchmark's Flink SQL jobs (needs PyFlink and a broker)",
     ),
+    # docs/joins.md (the examples it shows run against plain Python in tests/integration)
+    ("docs/joins.md", "pipeline: flights-weather-interval"): (
+        "validate",
+        "two sources, flights and weather: the test sends flights only",
+    ),
+    ("docs/joins.md", "table: {key: origin, versioned: 2d}   #"): (
+        "fragment",
+        "two table sources (their joins are below)",
+    ),
+    ("docs/joins.md", "right: weather          # a versioned table"): (
+        "fragment",
+        "a temporal join of examples/flights-weather.yaml",
+    ),
+    ("docs/joins.md", "right: planes           # a table"): (
+        "fragment",
+        "a lookup join of examples/flights-planes.yaml",
+    ),
+    ("docs/joins.md", "temp: weather.temp"): ("fragment", "a join's select: over two inputs"),
+    ("docs/joins.md", '"weather": {"temp": 39.02'): ("json", "one output record, abridged"),
     # docs/pipeline.md
+    ("docs/pipeline.md", "id: near-weather               # required"): (
+        "fragment",
+        "a join's keys (docs/joins.md shows whole pipelines)",
+    ),
     ("docs/pipeline.md", "stage 0 (id flights)"): ("fragment", "the job graph diagram"),
     ("docs/pipeline.md", "mymodule:is_interesting"): (
         "validate",

@@ -115,9 +115,9 @@ def test_co_partitioned_repartition_topics_get_one_partition_count() -> None:
             "expected one of",
         ),
         (
-            "{type: temporal, right: weather, on: origin}",
-            "temporal joins are not available yet",
-            "interval joins",
+            "{type: window, right: weather, on: origin, window: {type: tumbling, size: 1h}}",
+            "window joins are not available yet",
+            "interval, temporal and lookup joins",
         ),
         (
             "{type: interval, right: weather, on: origin, between: [0, 1], window: {}}",
@@ -155,9 +155,3 @@ def test_the_id_of_an_inserted_repartition_must_be_free() -> None:
     )
     shown = errors(text + SINKS)
     assert "id 'near.left' is taken" in shown and "rename it" in shown
-
-
-def test_tables_are_refused_until_they_are_available() -> None:
-    text = HEAD.replace("event_time: time_ts}", "event_time: time_ts, table: {key: origin}}")
-    shown = errors(text + JOIN + SINKS)
-    assert "tables are not available yet" in shown and "<string>:4:" in shown

@@ -1,22 +1,25 @@
 """The buffered records of one side of a join, per key, in the join's state store.
 
-A key's records of one side are one *index* entry and one entry per record (Flink keeps a
-``MapState<timestamp, list>`` per key the same way, so a buffer is never read whole):
+A key's records of one side are kept by time bucket (Flink keeps a ``MapState<timestamp, list>``
+per key; RocksDB's order is not needed here): per bucket of ``bucket_ms`` one *index* entry and
+one entry per record, so neither a lookup nor a checkpoint ever reads or writes a key's whole
+buffer:
 
-- index: store key ``[record key, side]``, value ``[next n, [[ts, n, joined], ...]]``: every
-  buffered record's time (ms), its number ``n`` (unique within the key and side; tells apart
-  records of one timestamp) and whether it joined, sorted by ``(ts, n)``;
+- index: store key ``[record key, side, bucket start]``, value ``[next n, [[ts, n, joined],
+  ...]]``: each buffered record's time (ms), its number ``n`` (unique within the bucket; tells
+  apart records of one timestamp) and whether it joined, sorted by ``(ts, n)``;
 - record: store key ``[record key, side, ts, n]``, value the record's value.
 
-Store keys are JSON arrays whose first element is the record key (savepoints re-shard them by
-it). A key's index holds ~20 bytes per buffered record: a key should not buffer more than some
-ten thousands of records per side at once.
+A lookup of ``[lo, hi]`` reads the index of every bucket the range touches: the owner picks
+``bucket_ms`` near the width of its lookups (an interval join: ``hi - lo``), so a lookup reads one
+or two indexes. Store keys are JSON arrays whose first element is the record key (savepoints
+re-shard them by it); an index holds ~20 bytes per record of its bucket.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -24,12 +27,14 @@ import orjson
 from kstream.keys import hashable
 from kstream.state.cache import Codec, KeyValueStore
 
-#: ``[ts, n, joined]``: one buffered record in a key's index.
+#: ``[ts, n, joined]``: one buffered record in a bucket's index.
 Row = list[Any]
-#: ``[next n, rows]``: a key's index.
+#: ``[next n, rows]``: a bucket's index.
 Index = list[Any]
-#: The store key of an index (2 elements) or of a record (4 elements).
+#: The store key of an index (3 elements) or of a record (4 elements).
 BufferKey = tuple[Any, ...]
+#: The buckets a lookup found: ``(bucket start, its index, its rows in range)``.
+Found = list[tuple[int, Index, list[Row]]]
 
 
 def _decode_key(raw: bytes) -> BufferKey:
@@ -42,23 +47,31 @@ JOIN_CODEC: Codec[BufferKey, Any] = Codec(orjson.dumps, _decode_key, orjson.dump
 
 
 class JoinBuffer:
-    """The records of ``side`` (``left``/``right``) of a join, per key, in ``store``."""
+    """The records of ``side`` (``left``/``right``) of a join, per key and ``bucket_ms`` (>= 1)
+    of time, in ``store``."""
 
-    def __init__(self, store: KeyValueStore[BufferKey, Any], side: str) -> None:
-        self.store, self.side = store, side
+    def __init__(self, store: KeyValueStore[BufferKey, Any], side: str, bucket_ms: int) -> None:
+        self.store, self.side, self.bucket_ms = store, side, max(1, bucket_ms)
 
-    def index(self, key: Any) -> Index:
-        """``key``'s index ``[next n, rows]`` (empty when it has none); the rows
-        ``[ts, n, joined]`` are in ``(ts, n)`` order. Hand it back to :meth:`mark_joined`
-        after changing rows (it may no longer be the cached object by then)."""
-        index: Index | None = self.store.get((key, self.side))
-        return [0, []] if index is None else index
+    def _bucket(self, ts: int) -> int:
+        return ts - ts % self.bucket_ms
 
-    @staticmethod
-    def between(index: Index, lo: int, hi: int) -> list[Row]:
-        """The rows of ``index`` with ``lo <= ts <= hi`` (ms), in time order."""
-        rows = index[1]
-        return rows[bisect_left(rows, lo, key=_ts) : bisect_right(rows, hi, key=_ts)]
+    def _index(self, key: Any, bucket: int) -> Index | None:
+        index: Index | None = self.store.get((key, self.side, bucket))
+        return index
+
+    def between(self, key: Any, lo: int, hi: int) -> Found:
+        """``key``'s records with ``lo <= ts <= hi`` (ms), by bucket in time order. Hand the
+        result to :meth:`mark_joined` to mark them."""
+        found: Found = []
+        for bucket in range(self._bucket(lo), hi + 1, self.bucket_ms):
+            index = self._index(key, bucket)
+            if index is not None:
+                rows = index[1]
+                rows = rows[bisect_left(rows, lo, key=_ts) : bisect_right(rows, hi, key=_ts)]
+                if rows:
+                    found.append((bucket, index, rows))
+        return found
 
     def value(self, key: Any, row: Row) -> Any:
         """The value of buffered record ``row`` of ``key``."""
@@ -66,39 +79,40 @@ class JoinBuffer:
 
     def add(self, key: Any, value: Any, ts: int, joined: bool = False) -> None:
         """Buffer ``value`` at ``ts`` (ms) for ``key``."""
-        index = self.index(key)
+        bucket = self._bucket(ts)
+        index = self._index(key, bucket) or [0, []]
         n = index[0]
         insort(index[1], [ts, n, joined])
         index[0] = n + 1
-        self.store.put((key, self.side), index)
+        self.store.put((key, self.side, bucket), index)
         self.store.put((key, self.side, ts, n), value)
 
-    def mark_joined(self, key: Any, index: Index, rows: list[Row]) -> None:
-        """Mark ``rows`` of ``key``'s ``index`` (from :meth:`index`) joined."""
-        if rows and not all(row[2] for row in rows):
-            for row in rows:
-                row[2] = True
-            self.store.put((key, self.side), index)
+    def mark_joined(self, key: Any, found: Found) -> None:
+        """Mark the rows :meth:`between` found joined."""
+        for bucket, index, rows in found:
+            if not all(row[2] for row in rows):
+                for row in rows:
+                    row[2] = True
+                self.store.put((key, self.side, bucket), index)
 
-    def pop(self, key: Any, leaving: Callable[[Row], bool]) -> Iterator[tuple[Row, Any]]:
-        """Remove ``key``'s records for which ``leaving(row)`` holds; yields each with its value
-        (in time order) before it goes. Consume it fully."""
-        index: Index | None = self.store.get((key, self.side))
+    def pop(self, key: Any, ts: int) -> Iterator[tuple[Row, Any]]:
+        """Remove ``key``'s records at ``ts`` (ms); yields each with its value, in arrival
+        order, before it goes. Consume it fully."""
+        bucket = self._bucket(ts)
+        index = self._index(key, bucket)
         if index is None:
             return
-        kept: list[Row] = []
-        for row in index[1]:
-            if not leaving(row):
-                kept.append(row)
-                continue
+        rows = index[1]
+        first, end = bisect_left(rows, ts, key=_ts), bisect_right(rows, ts, key=_ts)
+        for row in rows[first:end]:
             record_key = (key, self.side, row[0], row[1])
             yield row, self.store.get(record_key)
             self.store.delete(record_key)
-        if kept:
-            index[1] = kept
-            self.store.put((key, self.side), index)
+        del rows[first:end]
+        if rows:
+            self.store.put((key, self.side, bucket), index)
         else:
-            self.store.delete((key, self.side))
+            self.store.delete((key, self.side, bucket))
 
 
 def _ts(row: Row) -> int:

@@ -64,7 +64,8 @@ class IntervalJoin:
     def bind(self, store: KeyValueStore[BufferKey, Any], timers: TimerService) -> None:
         """Keep the buffers in ``store`` and the cleanup timers in ``timers``."""
         self.store, self.timers = store, timers
-        self.buffers = {side: JoinBuffer(store, side) for side in OTHER}
+        width = self.upper - self.lower  # a lookup spans one or two buckets
+        self.buffers = {side: JoinBuffer(store, side, width) for side in OTHER}
 
     def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
@@ -86,12 +87,15 @@ class IntervalJoin:
             lo, hi = ts + self.lower, ts + self.upper
         else:
             lo, hi = ts - self.upper, ts - self.lower
-        index = other.index(key)
-        rows = other.between(index, lo, hi)
-        joins = [self._joined(side, value, ts, row[0], other.value(key, row)) for row in rows]
-        self.buffers[side].add(key, value, ts, joined=bool(rows))
+        found = other.between(key, lo, hi)
+        joins = [
+            self._joined(side, value, ts, row[0], other.value(key, row))
+            for _, _, rows in found
+            for row in rows
+        ]
+        self.buffers[side].add(key, value, ts, joined=bool(found))
         if self.outer[other.side]:
-            other.mark_joined(key, index, rows)
+            other.mark_joined(key, found)
         self.timers.register_event_time(self._cleanup(side, ts), key, side)
         for joined, at in joins:
             self.emit(key, joined, at)
@@ -108,13 +112,19 @@ class IntervalJoin:
             return ts + self.upper if self.upper > 0 else ts
         return ts - self.lower if self.lower < 0 else ts
 
+    def advance(self, watermark: int) -> None:
+        """The watermark moved (after the cleanup timers fired): nothing more to do."""
+
     def on_timer(self, at: int, key: Any, side: str) -> None:
         """The cleanup timer of ``side`` at ``at`` (ms) for ``key``: its records whose cleanup
         time is ``at`` leave the buffer; unmatched ones of an outer side are emitted."""
-        outer, cleanup = self.outer[side], self._cleanup
-        for row, value in self.buffers[side].pop(key, lambda row: cleanup(side, row[0]) == at):
-            if outer and not row[2]:
-                self._unmatched(side, key, value, row[0])
+        if side == "left":
+            ts = at - self.upper if self.upper > 0 else at
+        else:
+            ts = at + self.lower if self.lower < 0 else at
+        for row, value in self.buffers[side].pop(key, ts):
+            if self.outer[side] and not row[2]:
+                self._unmatched(side, key, value, ts)
 
     def _unmatched(self, side: str, key: Any, value: Any, ts: int) -> None:
         """Emit a record of an outer side without a match (the other side null)."""

@@ -3,25 +3,29 @@ interface. Records of the left input arrive on port ``left``, of the right input
 (the executor wires ``inputs[0]`` and ``inputs[1]``); joined records leave on ``main``, late
 records on ``late`` (through ``on_late``).
 
-State: the node's default store holds the join's buffers
+State: the node's default store holds the join's buffers, table rows or versions
 (:data:`~kstream.operators.join.buffer.JOIN_CODEC`: keys are JSON arrays whose first element is
 the record key, like a process function's, so savepoints re-shard them by the record key), and
-its ``timers`` store the cleanup timers.
+its ``timers`` store its event-time timers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kstream.errors import RecordError
 from kstream.graph.plan import TIMERS_STORE
 from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
-from kstream.operators.join.buffer import JOIN_CODEC
-from kstream.operators.join.interval import IntervalJoin
+from kstream.operators.join.buffer import JOIN_CODEC, BufferKey
+from kstream.operators.join.interval import Emit, IntervalJoin
+from kstream.operators.join.lookup import LookupJoin
 from kstream.operators.join.output import JoinOutput
+from kstream.operators.join.temporal import TemporalJoin
+from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.spec_joins import JoinSpec
+from kstream.state.cache import KeyValueStore
 from kstream.time.timers import EVENT_TIME, TimerService
 from kstream.time.watermarks import MIN_WATERMARK
 
@@ -29,6 +33,34 @@ from kstream.time.watermarks import MIN_WATERMARK
 LateHandler = Callable[[str, Any, Any, int, int], None]
 #: ``(error, key, value)``: an unmatched record released by a timer could not be emitted.
 TimerErrorHandler = Callable[[RecordError, Any, Any], None]
+
+
+class Join(Protocol):
+    """What :class:`JoinNode` runs: an interval, temporal or lookup join of one task."""
+
+    store: KeyValueStore[BufferKey, Any]
+    timers: TimerService
+
+    def bind(self, store: KeyValueStore[BufferKey, Any], timers: TimerService) -> None: ...
+
+    def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None: ...
+
+    def on_timer(self, at: int, key: Any, namespace: Any) -> None: ...
+
+    def advance(self, watermark: int) -> None: ...
+
+
+def _build(
+    op: JoinSpec, spec: PipelineSpec, output: JoinOutput, emit: Emit, on_late: LateHandler
+) -> Join:
+    """The join of ``op.type``; a temporal join keeps its table's ``versioned`` history."""
+    if op.type == "lookup":
+        return LookupJoin(op, output, emit)
+    if op.type == "temporal":
+        table = next(s.table for s in spec.sources if s.id == op.right_name)
+        history = table.versioned_ms if table is not None else None
+        return TemporalJoin(op, history or 0, output, emit, on_late)
+    return IntervalJoin(op, output, emit, on_late)
 
 
 class JoinNode(Operator):
@@ -44,15 +76,24 @@ class JoinNode(Operator):
 
     timers: TimerService
 
-    def __init__(self, op: JoinSpec, on_late: LateHandler) -> None:
+    def __init__(self, op: JoinSpec, spec: PipelineSpec, on_late: LateHandler) -> None:
         self.spec = op
         self.output = JoinOutput(op)
-        self.watermark = MIN_WATERMARK
-        self._on_late = on_late
+        self._watermark = MIN_WATERMARK
         self._on_timer_error: TimerErrorHandler | None = None
         self._out: Receiver = lambda key, value, ts: None
-        self.join = IntervalJoin(op, self.output, self._emit, on_late)
+        self.join = _build(op, spec, self.output, self._emit, on_late)
         self.timers = self.join.timers
+
+    @property
+    def watermark(self) -> int:
+        """The join's watermark (ms): the min over its inputs."""
+        return self._watermark
+
+    @watermark.setter
+    def watermark(self, watermark: int) -> None:
+        self._watermark = watermark
+        self.join.advance(watermark)
 
     def _emit(self, key: Any, value: Any, ts: int) -> None:
         self._out(key, value, ts)
