@@ -11,6 +11,10 @@ or more``); then per origin, bucket and UTC day: the flights and their mean ``de
 ``tailnum`` (none for a flight without one or with an unknown one: manufacturer ``unknown``);
 then per manufacturer and month: the flights and their mean ``dep_delay``.
 
+``examples/flights-window-join.yaml``: for each carrier and scheduled hour (UTC, tumbling), its
+flights from JFK times its flights from LGA (every pair joins), summed per carrier and UTC day
+of the hour's last millisecond.
+
 ``examples/flights-weather-interval.yaml``: every flight (cancelled ones too) with every weather
 observation at its origin whose time ``time_hour`` lies within 30 minutes of the flight's
 scheduled departure ``sched_dep_ts`` (``time_hour`` + ``minute`` minutes), both bounds
@@ -123,6 +127,24 @@ def temporal_truth() -> dict[tuple[str, str, int], tuple[int, float]]:
     return _means(groups)
 
 
+def window_truth() -> dict[tuple[str, int], int]:
+    """``(carrier, day start ms) -> pairs`` of ``flights-window-join.yaml``."""
+    counts: dict[tuple[str, int, str], int] = {}
+    for flight in load_flights():
+        if flight.origin in ("JFK", "LGA"):
+            hour = flight.sched_dep_ts - flight.sched_dep_ts % HOUR_MS
+            slot = (flight.carrier, hour, flight.origin)
+            counts[slot] = counts.get(slot, 0) + 1
+    pairs: dict[tuple[str, int], int] = {}
+    for (carrier, hour, origin), jfk in counts.items():
+        lga = counts.get((carrier, hour, "LGA"), 0) if origin == "JFK" else 0
+        if lga:
+            last = hour + HOUR_MS - 1
+            day = (carrier, last - last % DAY_MS)
+            pairs[day] = pairs.get(day, 0) + jfk * lga
+    return pairs
+
+
 def load_manufacturers() -> dict[str, str]:
     """``tailnum -> manufacturer`` of planes.csv."""
     with _data("planes.csv").open(encoding="utf-8", newline="") as handle:
@@ -153,3 +175,4 @@ if __name__ == "__main__":
     print(f"interval: {len(interval_truth())} rows")
     print(f"temporal: {len(temporal_truth())} groups")
     print(f"lookup: {len(lookup_truth())} groups")
+    print(f"window: {len(window_truth())} groups, {sum(window_truth().values())} pairs")

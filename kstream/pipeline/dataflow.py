@@ -76,6 +76,11 @@ def wire(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
     previous: GraphNode | None = spec.sources[0] if len(spec.sources) == 1 else None
     for op, item in zip(spec.operators, op_items, strict=False):
         refs = _operator_inputs(issues, item, op, previous, nodes)
+        if isinstance(op, JoinSpec) and len(refs) == 2:  # the field its right records go under
+            right = refs[1]
+            op = dataclasses.replace(
+                op, right_name=right.node if right.port == "main" else right.port
+            )
         operators.append(dataclasses.replace(op, inputs=refs))
         previous = op
     sinks = [

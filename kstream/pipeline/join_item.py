@@ -38,9 +38,6 @@ JOIN_WINDOW_KEYS = keys_of(JoinWindow)
 TABLE_KEYS = keys_of(Table)
 JOIN_TYPES: tuple[str, ...] = get_args(JoinType)
 JOIN_HOWS: tuple[str, ...] = get_args(JoinHow)
-#: The join types this version runs (the others are planned: docs/joins.md).
-AVAILABLE_TYPES = ("interval", "temporal", "lookup")
-NOT_YET_HINT = "this version runs interval, temporal and lookup joins (docs/joins.md)"
 JOIN_HINT = "write join: {type: interval, right: weather, on: origin, between: [-30m, 30m]}"
 #: The ``how`` each join type supports (temporal and lookup joins look the right side up).
 HOWS_OF = {
@@ -57,9 +54,6 @@ def read_join(issues: Issues, node: Node, op_id: str) -> JoinSpec:
         return JoinSpec(id=op_id, type="interval")
     check_keys(issues, node, JOIN_KEYS, ("type", "right", "on"))
     jtype = read_enum(issues, node.get("type"), JOIN_TYPES, "interval")
-    type_node = node.get("type")
-    if type_node is not None and jtype not in AVAILABLE_TYPES:
-        issues.add(type_node, f"{jtype} joins are not available yet", NOT_YET_HINT)
     how = read_enum(issues, node.get("how"), JOIN_HOWS, "inner")
     how_node = node.get("how")
     if how_node is not None and how not in HOWS_OF[jtype]:
@@ -134,6 +128,10 @@ def _window(issues: Issues, node: Node, jtype: str) -> JoinWindowSpec | None:
     if not check_keys(issues, window, JOIN_WINDOW_KEYS, ("type",)):
         return None
     wtype = read_enum(issues, window.get("type"), get_args(JoinWindowType), "tumbling")
+    if wtype == "session":
+        where = window.get("type") or window
+        hint = "use a tumbling or sliding window (docs/joins.md)"
+        issues.add(where, "session window joins are not available yet", hint)
     needed = {"tumbling": ("size",), "sliding": ("size", "slide"), "session": ("gap",)}[wtype]
     allowed = needed if wtype == "session" else (*needed, "offset")
     for key in ("size", "slide", "gap", "offset"):

@@ -54,8 +54,8 @@ class JoinSpec:
     Attributes:
         type: ``interval`` (``lower_ms <= right.ts - left.ts <= upper_ms``), ``window`` (same
             ``window``), ``temporal`` (AS OF a versioned table), ``lookup`` (a table's latest).
-        right_name: the right input's node id as written: the field the right record goes
-            under in the output.
+        right_name: the field the right record goes under in the output: the right input's
+            node id, or the port's name when ``right:`` names a port (``routed.lga``: ``lga``).
         on_left, on_right: the join key of each side (expressions; the same text when ``on:``
             is one expression).
         how: ``inner``, ``left``, ``right`` or ``full`` (temporal and lookup: inner or left).

@@ -93,6 +93,7 @@ class BoundedRun:
             if self._callback_error is not None:
                 raise self._callback_error
         rt.extra["ends"] = True
+        rt.task.merger.bounded = True
         self._end_if_done(rt)
 
     def _end_slices(self) -> bool:

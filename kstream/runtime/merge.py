@@ -4,8 +4,12 @@
 Each input's batches are buffered as they are fetched. The merger then repeatedly takes, from
 the input whose next record has the lowest Kafka timestamp (ties: the input declared first),
 the records that come before every other input's next one. It waits while an input that is
-known to hold more records (a bounded run: its position is below the end offset found at start)
-has none buffered yet; otherwise it takes from what is buffered (unbounded runs never wait).
+known to hold more records has none buffered yet: in a bounded run, a source whose position is
+below the end offset found at start, or a repartition topic whose upstream tasks have not all
+ended (they write records, watermark markers and, last, their end markers, so it does not wait
+forever); otherwise it takes from what is buffered (unbounded runs never wait). So in a bounded
+run a lookup join's table records come before the left records they precede in time, whatever
+the fetch timing (Kafka Streams' ``max.task.idle.ms`` waits the same way, for a while).
 A bounded input ends right after its last record before the end offset, so when an input
 leaves the watermark valve does not depend on fetch timing either.
 """
@@ -31,6 +35,8 @@ class InputMerger:
         self.inputs = list(inputs)
         self.on_end = on_end
         self.buffers: dict[int, deque[Any]] = {i.index: deque() for i in inputs}
+        #: a bounded run: a repartition input that has not ended holds the others back
+        self.bounded = False
 
     def add(self, source: TaskInput, msgs: Sequence[Any]) -> None:
         """Buffer a fetched batch of ``source`` (offset order), without records at or past its
@@ -48,7 +54,8 @@ class InputMerger:
                 if i.stopped_by or i.finished:
                     buffers[i.index].clear()  # read again after the restart
             ready = [i for i in self.inputs if buffers[i.index]]
-            if not ready or any(self._waits(i) for i in self.inputs if not buffers[i.index]):
+            waits = self._waits
+            if not ready or any(waits(i) for i in self.inputs if not buffers[i.index]):
                 return
             ready.sort(key=lambda i: (buffers[i.index][0].timestamp()[1], i.index))
             pick = ready[0]
@@ -68,14 +75,13 @@ class InputMerger:
         if pick.end_offset is not None and (pick.position or 0) >= pick.end_offset:
             self.on_end(pick)
 
-    @staticmethod
-    def _waits(source: TaskInput) -> bool:
+    def _waits(self, source: TaskInput) -> bool:
         """Whether an input without buffered records holds the others back: it is known to
-        hold more records (its end offset is known and not reached)."""
+        hold more records (its end offset is known and not reached; a bounded run's repartition
+        input that has not ended)."""
+        if source.finished or source.stopped_by:
+            return False
+        if source.kind == "repartition":
+            return self.bounded
         end = source.end_offset
-        return (
-            end is not None
-            and not source.finished
-            and not source.stopped_by
-            and (source.position or 0) < end
-        )
+        return end is not None and (source.position or 0) < end

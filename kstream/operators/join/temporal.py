@@ -15,10 +15,11 @@ watermark (the min of both inputs) reaches ``t``, so every version up to ``t`` h
 - ``how: inner`` drops a left record without a version valid at ``t``; ``how: left`` emits it
   with the right side null.
 - A left record arriving with ``t <= watermark`` is joined at once (its versions are in).
-- Versions are kept for ``versioned`` (``history_ms``) of event time behind the join's
-  watermark: a version no longer valid at ``watermark - history`` is dropped (the one valid
-  then stays). A left record with ``t`` before that horizon, or a table record older than it,
-  cannot be answered right: it goes to the ``late`` port.
+- Versions are kept for ``versioned`` (``history_ms``) of event time behind the key's latest
+  version (Kafka Streams' history retention, measured per key: see
+  :class:`~kstream.state.versioned.VersionedStore`): a version no longer valid at ``latest -
+  history`` is dropped (the one valid then stays). A left record with ``t`` before that
+  horizon, or a table record older than it, cannot be answered right: ``late`` port.
 - A left record whose key is null matches nothing.
 
 State: the left records waiting for the watermark (a
@@ -73,12 +74,10 @@ class TemporalJoin:
         self.store, self.timers = store, timers
         self.waiting = JoinBuffer(store, "left", WAITING_BUCKET_MS)
         versions = cast(KeyValueStore[tuple[Any, str], Versions], store)
-        self.versions = VersionedStore(versions, self.history_ms, observe_puts=False)
+        self.versions = VersionedStore(versions, self.history_ms, per_key=True)
 
     def advance(self, watermark: int) -> None:
-        """The join's watermark is ``watermark`` (ms, after its timers fired): versions older
-        than ``watermark - history`` may go."""
-        self.versions.observed = max(self.versions.observed, watermark)
+        """The watermark moved (after the waiting records' timers fired): nothing more."""
 
     def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
@@ -94,7 +93,7 @@ class TemporalJoin:
         if key is None:
             if self.left_outer:
                 self.emit(key, self.output.joined(value, None), ts)
-        elif ts < self.versions.horizon:
+        elif ts < self.versions.horizon_of((key, VERSIONS)):
             self.on_late(side, key, value, ts, watermark)
         elif watermark > MIN_WATERMARK and ts <= watermark:
             self._answer(key, value, ts)
