@@ -3,15 +3,19 @@
 
 Each input's batches are buffered as they are fetched. The merger then repeatedly takes, from
 the input whose next record has the lowest Kafka timestamp (ties: the input declared first),
-the records that come before every other input's next one. It waits while an input that is
-known to hold more records has none buffered yet: in a bounded run, a source whose position is
-below the end offset found at start, or a repartition topic whose upstream tasks have not all
-ended (they write records, watermark markers and, last, their end markers, so it does not wait
-forever); otherwise it takes from what is buffered (unbounded runs never wait). So in a bounded
-run a lookup join's table records come before the left records they precede in time, whatever
-the fetch timing (Kafka Streams' ``max.task.idle.ms`` waits the same way, for a while).
-A bounded input ends right after its last record before the end offset, so when an input
-leaves the watermark valve does not depend on fetch timing either.
+the records that come before every other input's next one. Watermark markers at the head of a
+repartition input are taken at once: their Kafka timestamp is the writer's wall clock, which
+would otherwise make their input look far ahead and let the others run past it.
+
+It waits while an input that is known to hold more records has none buffered yet: in a bounded
+run, a source whose position is below the end offset found at start, or a repartition topic
+whose upstream tasks have not all ended (they write records, watermark markers and, last, their
+end markers, so it does not wait forever); otherwise it takes from what is buffered (unbounded
+runs never wait). So in a bounded run a lookup join's table records come before the left
+records they precede in time, whatever the fetch timing (Kafka Streams' ``max.task.idle.ms``
+waits the same way, for a while). A bounded input ends right after its last record before the
+end offset, so when an input leaves the watermark valve does not depend on fetch timing
+either.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class InputMerger:
             for i in self.inputs:
                 if i.stopped_by or i.finished:
                     buffers[i.index].clear()  # read again after the restart
+            for i in self.inputs:
+                self._take_markers(i)
             ready = [i for i in self.inputs if buffers[i.index]]
             waits = self._waits
             if not ready or any(waits(i) for i in self.inputs if not buffers[i.index]):
@@ -60,6 +66,18 @@ class InputMerger:
             ready.sort(key=lambda i: (buffers[i.index][0].timestamp()[1], i.index))
             pick = ready[0]
             self._take(pick, ready[1] if len(ready) > 1 else None)
+
+    def _take_markers(self, source: TaskInput) -> None:
+        """Process the watermark markers at the head of a repartition input's buffer at once:
+        they carry the writer's wall-clock time, not an event time, so they must not order the
+        inputs (and they only move that input's watermark, never past its records)."""
+        buffer = self.buffers[source.index]
+        if source.kind != "repartition" or not buffer or buffer[0].value() is not None:
+            return
+        chunk = []
+        while buffer and buffer[0].value() is None:
+            chunk.append(buffer.popleft())
+        source.process(chunk)
 
     def _take(self, pick: TaskInput, runner_up: TaskInput | None) -> None:
         buffer = self.buffers[pick.index]

@@ -174,11 +174,18 @@ class Savepoint:
             SavepointError: unknown operator, unreadable file, or an entry that does not fit
                 the operator's definition.
         """
-        from kstream.savepoint.view import decode_process_state, decode_windows
+        from kstream.savepoint.view import (
+            decode_join_state,
+            decode_process_state,
+            decode_windows,
+        )
 
         info = self._operator(operator_id)
         if info.definition.get("kind") == "process":
             yield from decode_process_state(info.definition, self.entries(operator_id), key)
+            return
+        if info.definition.get("kind") == "join":
+            yield from decode_join_state(info.definition, self.entries(operator_id), key)
             return
         yield from decode_windows(info.definition, self.entries(operator_id), key, search_paths)
 

@@ -140,6 +140,43 @@ def decode_process_state(
         yield {"key": ident, "state": name, "kind": kind, "value": value}
 
 
+def decode_join_state(
+    definition: dict[str, Any], entries: Iterable[SavedEntry], key: Any = None
+) -> Iterator[dict[str, Any]]:
+    """The state held in ``entries`` of a join (:mod:`kstream.operators.join`): a buffered
+    record ``{"key", "side", "ts", "value"}`` (``side``: ``left``/``right``), a table row
+    ``{"key", "side": "table", "value"}``, a key's versions ``{"key", "side": "versions",
+    "versions": [[ts, value or null], ...]}``; the buffers' time indexes are left out. Only the
+    state of ``key`` unless None.
+
+    Raises:
+        SavepointError: an entry is not a join's.
+    """
+    wanted = None if key is None else hashable(key)
+    for entry in entries:
+        try:
+            ident, *rest = orjson.loads(entry.key)
+            value = orjson.loads(entry.value)
+        except (ValueError, TypeError) as exc:
+            raise SavepointError(
+                f"operator {definition.get('id')}: an entry of task {entry.stage}:"
+                f"{entry.partition} is not join state ({exc})"
+            ) from exc
+        if (wanted is not None and hashable(ident) != wanted) or len(rest) == 2:
+            continue  # another key, or a time index
+        if len(rest) == 3:
+            yield {"key": ident, "side": rest[0], "ts": rest[1], "value": value}
+        elif rest == ["versions"]:
+            yield {"key": ident, "side": "versions", "versions": value}
+        else:
+            yield {"key": ident, "side": str(rest[0]), "value": value}
+
+
+def is_join_record(raw_key: bytes) -> bool:
+    """Whether a join's store key is a record, a table row or versions (not a time index)."""
+    return len(orjson.loads(raw_key)) != 3
+
+
 def _rows(
     kind: Any,
     definition: dict[str, Any],
@@ -193,6 +230,7 @@ def summarize(
 ) -> OperatorSummary:
     """Count an operator's entries, windows, distinct keys and timers (reads every entry)."""
     count_type = definition.get("type") == "count"
+    join = definition.get("kind") == "join"
     kind = definition.get("type") or definition.get("kind")
     n = windows = 0
     keys: set[bytes] = set()
@@ -201,6 +239,8 @@ def summarize(
         keys.add(entry.routing)
         if count_type:
             windows += len(orjson.loads(entry.value)["open"])
+        elif join:
+            windows += is_join_record(entry.key)  # buffered records, table rows, versions
         elif not entry.key.endswith(TTL_SUFFIX) and not is_index_key(entry.key):
             windows += 1  # a process state's TTL stamp, a session index entry: no window
     return OperatorSummary(

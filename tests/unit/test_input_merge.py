@@ -19,9 +19,13 @@ from kstream.runtime.merge import InputMerger
 class Msg:
     ts: int
     off: int
+    marker: bool = False
 
     def timestamp(self) -> tuple[int, int]:
         return (1, self.ts)
+
+    def value(self) -> bytes | None:
+        return None if self.marker else b"{}"
 
     def offset(self) -> int:
         return self.off
@@ -36,6 +40,7 @@ class FakeInput:
     finished: bool = False
     stopped_by: str | None = None
     chunks: list[int] = field(default_factory=list)
+    kind: str = "source"
 
     def process(self, msgs: list[Any]) -> None:
         self.chunks.append(len(msgs))
@@ -111,3 +116,32 @@ def test_a_stopped_input_is_not_taken_from() -> None:
     m.add(inputs[1], msgs(0))
     m.drain()
     assert [(ts, i) for ts, i, _ in taken] == [(1, 0)]
+
+
+def test_markers_at_the_head_of_a_repartition_input_do_not_order_the_inputs() -> None:
+    """A watermark marker's Kafka timestamp is the writer's wall clock: taken at once, it must
+    not make its input look far ahead (the other input would run past it)."""
+    taken: list[tuple[int, int, int]] = []
+    a, b = FakeInput(0, taken, kind="repartition"), FakeInput(1, taken, kind="repartition")
+    merge = InputMerger([a, b], lambda source: None)
+    merge.add(a, [Msg(10**12, 0, marker=True), Msg(5, 1), Msg(10**12, 2, marker=True), Msg(30, 3)])
+    merge.add(b, [Msg(10, 0), Msg(20, 1), Msg(40, 2)])
+    merge.drain()
+    got = [(ts, i) for ts, i, _ in taken]
+    assert got == [(10**12, 0), (5, 0), (10**12, 0), (10, 1), (20, 1), (30, 0), (40, 1)]
+
+
+def test_a_bounded_merge_waits_for_a_repartition_input_that_has_not_ended() -> None:
+    taken: list[tuple[int, int, int]] = []
+    a, b = FakeInput(0, taken, kind="repartition"), FakeInput(1, taken, kind="repartition")
+    merge = InputMerger([a, b], lambda source: None)
+    merge.bounded = True
+    merge.add(a, msgs(5, 6))
+    merge.drain()
+    assert taken == []  # b may still bring earlier records
+    merge.add(b, msgs(1))
+    merge.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(1, 1)]
+    b.finished = True
+    merge.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(1, 1), (5, 0), (6, 0)]

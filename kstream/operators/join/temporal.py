@@ -15,6 +15,8 @@ watermark (the min of both inputs) reaches ``t``, so every version up to ``t`` h
 - ``how: inner`` drops a left record without a version valid at ``t``; ``how: left`` emits it
   with the right side null.
 - A left record arriving with ``t <= watermark`` is joined at once (its versions are in).
+- A left record whose time falls behind its key's version history while it waits (the table
+  ran more than ``history`` ahead) goes to ``late`` too: never a silently missing version.
 - Versions are kept for ``versioned`` (``history_ms``) of event time behind the key's latest
   version (Kafka Streams' history retention, measured per key: see
   :class:`~kstream.state.versioned.VersionedStore`): a version no longer valid at ``latest -
@@ -67,6 +69,7 @@ class TemporalJoin:
         self.left_outer = op.how == "left"
         self.history_ms = history_ms
         self.output, self.emit, self.on_late = output, emit, on_late
+        self.watermark = MIN_WATERMARK
         self.bind(KeyValueStore(JOIN_CODEC), TimerService())
 
     def bind(self, store: KeyValueStore[BufferKey, Any], timers: TimerService) -> None:
@@ -77,7 +80,8 @@ class TemporalJoin:
         self.versions = VersionedStore(versions, self.history_ms, per_key=True)
 
     def advance(self, watermark: int) -> None:
-        """The watermark moved (after the waiting records' timers fired): nothing more."""
+        """The watermark moved (after the waiting records' timers fired)."""
+        self.watermark = watermark
 
     def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
@@ -103,8 +107,12 @@ class TemporalJoin:
 
     def on_timer(self, at: int, key: Any, namespace: Any = "left") -> None:
         """The watermark reached ``at`` (ms): ``key``'s records waiting at ``at`` are joined."""
+        late = at < self.versions.horizon_of((key, VERSIONS))  # the table ran too far ahead
         for _row, value in self.waiting.pop(key, at):
-            self._answer(key, value, at)
+            if late:
+                self.on_late("left", key, value, at, self.watermark)
+            else:
+                self._answer(key, value, at)
 
     def _answer(self, key: Any, value: Any, ts: int) -> None:
         """Join a left record at ``ts`` with the version valid then and emit it."""
