@@ -42,6 +42,7 @@ from kstream.pipeline.spec import (
 )
 from kstream.pipeline.spec_joins import SIDES
 from kstream.runtime.ending import EndOfInput
+from kstream.runtime.late import join_late_handler, window_late_handler
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
 from kstream.state.cache import StoreProvider
@@ -263,53 +264,21 @@ class NodeExecutor:
     # -- late elements ----------------------------------------------------------------------
 
     def _late_handler(self, op: WindowSpec) -> Callable[[WindowOperator, list[LateRecord]], None]:
-        """Counts a window's late elements, tells the listener, writes ``late_topic`` and sends
-        them, with their ``kstream.late.*`` headers, to the readers of ``<window>.late``."""
-        hooks, spec = self.hooks, self.plan.spec
-        topic = op.late_topic
-        encode_key = codecs.encoder("string")
-        encode_value = codecs.late_encoder(spec, op, topic) if topic else None
+        """A window's late elements to its ``late`` port and ``late_topic``
+        (:func:`~kstream.runtime.late.window_late_handler`)."""
         policy = self._policy(op, op.id, op.id)
-        derived_window = op.id in self._derived  # fed by an earlier window
-        ref = PortRef(op.id, "late")
-
-        def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
-            hooks.counters["late"] += len(late)
-            if hooks.late_listener is not None:
-                hooks.late_listener(window, late)
-            readers = Output({"late": self._readers.get(ref, [])}).emitter("late")
-            for key, value, ts, start, end, wm in late:
-                headers = late_headers(op.id, start, end, wm)
-                if topic is not None and encode_value is not None:
-                    try:
-                        hooks.emit(topic, encode_key(key), encode_value(value), ts, headers, None)
-                    except BadRecordFailure:
-                        raise
-                    except RecordError as exc:
-                        hooks.on_bad(exc, policy, derived_window, key, value)
-                hooks.record.headers = headers
-                try:
-                    readers(key, value, ts)
-                finally:
-                    hooks.record.headers = None
-
-        return on_late
+        derived = op.id in self._derived  # fed by an earlier window
+        return window_late_handler(
+            self.hooks, self.plan.spec, op, policy, derived, self._readers_of
+        )
 
     def _join_late_handler(self, op: JoinSpec) -> Callable[[str, Any, Any, int, int], None]:
-        """Counts a join's late records and sends them, with ``kstream.late.*`` headers (the
-        join id, the side, the watermark), to the readers of ``<join>.late``."""
-        hooks, ref = self.hooks, PortRef(op.id, "late")
+        """A join's late records to its ``late`` port (:func:`~kstream.runtime.late.
+        join_late_handler`)."""
+        return join_late_handler(self.hooks, op, self._readers_of)
 
-        def on_late(side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
-            hooks.counters["late"] += 1
-            readers = Output({"late": self._readers.get(ref, [])}).emitter("late")
-            hooks.record.headers = join_late_headers(op.id, side, watermark)
-            try:
-                readers(key, value, ts)
-            finally:
-                hooks.record.headers = None
-
-        return on_late
+    def _readers_of(self, ref: PortRef) -> list[Receiver]:
+        return self._readers.get(ref, [])
 
     # -- time and state ---------------------------------------------------------------------
 
@@ -435,27 +404,6 @@ def _advance_node(node: WindowNode | ProcessNode | JoinNode, watermark: int) -> 
     if timers is not None and timers.next_event_time <= watermark:
         timers.advance_event_time(watermark, node.on_timer)
     node.on_watermark(watermark)
-
-
-def late_headers(window_id: str, start: int, end: int, watermark: int) -> list[tuple[str, bytes]]:
-    """The headers of a late element: the window that dropped it, the window's bounds and the
-    watermark then (epoch ms)."""
-    return [
-        ("kstream.late.operator", window_id.encode()),
-        ("kstream.late.window_start", str(start).encode()),
-        ("kstream.late.window_end", str(end).encode()),
-        ("kstream.late.watermark", str(watermark).encode()),
-    ]
-
-
-def join_late_headers(join_id: str, side: str, watermark: int) -> list[tuple[str, bytes]]:
-    """The headers of a record late for join ``join_id``: the join, the side it came in on
-    (``left``/``right``) and the join's watermark (ms) when it arrived."""
-    return [
-        ("kstream.late.join", join_id.encode()),
-        ("kstream.late.side", side.encode()),
-        ("kstream.late.watermark", str(watermark).encode()),
-    ]
 
 
 def _dumps(value: Any) -> bytes:

@@ -1,5 +1,5 @@
 """A versioned key-value store: each key's values by event time, for lookups *as of* a time
-(event-time temporal joins, ``FOR SYSTEM_TIME AS OF``; docs/joins.md).
+(lookups *as of* a time, ``FOR SYSTEM_TIME AS OF``).
 
 Semantics follow Kafka Streams' ``VersionedKeyValueStore`` (KIP-889):
 
@@ -14,15 +14,11 @@ Semantics follow Kafka Streams' ``VersionedKeyValueStore`` (KIP-889):
   (the one valid then is kept), a put older than that horizon is refused, and ``get`` as of a
   time before it returns None, so results never depend on when pruning ran.
 
-With ``per_key`` the stream time is each key's own: its latest version's timestamp. A key then
-keeps ``history_ms`` of versions behind its latest, whatever the other keys do, and the store
-needs no state besides its entries (a temporal join: deterministic after a restore).
-
 Each key's versions are one entry of a :class:`~kstream.state.cache.KeyValueStore` (a list of
 ``[ts, value]`` sorted by time): cached, evicted, checkpointed, written to the changelog, and
 restored like any other entry. A key's retained history should therefore stay moderate (a few
-thousand versions); the number of keys is bounded by disk, not memory. The store's observed
-stream time is the owner's to checkpoint and restore (:attr:`VersionedStore.observed`).
+thousand versions); the number of keys is bounded by disk, not memory. The observed stream
+time is the owner's to checkpoint and restore (:attr:`VersionedStore.observed`).
 """
 
 from __future__ import annotations
@@ -68,50 +64,32 @@ class VersionedStore(Generic[K]):
         store: the key-value store holding each key's versions (its codec from
             :func:`versions_codec` or equivalent).
         history_ms: history retention in ms (>= 0).
-        per_key: measure the history from each key's latest version instead of the store's
-            observed stream time: a key's entry then never holds more than ``history_ms`` of
-            versions, and nothing but the entries needs checkpointing (a temporal join).
 
     Attributes:
-        observed: observed stream time (ms): the largest timestamp put; set it when restoring
-            (not used with ``per_key``).
+        observed: observed stream time (ms): the largest timestamp put; set it when restoring.
 
     Raises:
         ValueError: ``history_ms`` is negative.
     """
 
-    def __init__(
-        self, store: KeyValueStore[K, Versions], history_ms: int, *, per_key: bool = False
-    ) -> None:
+    def __init__(self, store: KeyValueStore[K, Versions], history_ms: int) -> None:
         if history_ms < 0:
             raise ValueError(f"history retention must be >= 0 ms, got {history_ms}")
         self.store = store
         self.history_ms = history_ms
-        self.per_key = per_key
         self.observed = MIN_TIME
 
     @property
     def horizon(self) -> int:
-        """The earliest time (ms) a lookup can be answered for: ``observed - history_ms``
-        (``per_key``: see :meth:`horizon_of`)."""
+        """The earliest time (ms) a lookup can be answered for: ``observed - history_ms``."""
         return self.observed - self.history_ms if self.observed > MIN_TIME else MIN_TIME
-
-    def horizon_of(self, key: K, latest: int = MIN_TIME) -> int:
-        """The earliest time (ms) a lookup of ``key`` can be answered for (``latest``: a
-        timestamp about to be put)."""
-        if not self.per_key:
-            return self.horizon
-        versions = self.store.get(key)
-        if versions:
-            latest = max(latest, versions[-1][0])
-        return latest - self.history_ms if latest > MIN_TIME else MIN_TIME
 
     def put(self, key: K, value: Any, ts: int) -> bool:
         """Add the version of ``key`` valid from ``ts`` (ms; ``value`` None: a tombstone).
-        Returns False, storing nothing, when ``ts`` is before the horizon."""
+        Returns False, storing nothing, when ``ts`` is before :attr:`horizon`."""
         if ts > self.observed:
             self.observed = ts
-        horizon = self.horizon_of(key, ts)
+        horizon = self.horizon
         if ts < horizon:
             return False
         versions = self.store.get(key) or []
@@ -133,8 +111,8 @@ class VersionedStore(Generic[K]):
 
     def get(self, key: K, as_of: int | None = None) -> VersionedRecord | None:
         """The version of ``key`` valid at ``as_of`` (ms; None: the latest), or None (no value
-        then, a tombstone, or ``as_of`` before the horizon)."""
-        if as_of is not None and as_of < self.horizon_of(key):
+        then, a tombstone, or ``as_of`` before :attr:`horizon`)."""
+        if as_of is not None and as_of < self.horizon:
             return None
         versions = self.store.get(key)
         if not versions:

@@ -198,3 +198,25 @@ def test_broadcast_tables_are_refused_until_they_are_available() -> None:
     text = PIPELINE.format(type="lookup", how="left", versioned="", late="")
     shown = errors(text.replace("table: {key: tailnum}", "table: {key: tailnum, broadcast: true}"))
     assert "broadcast tables are not available yet" in shown
+
+
+def test_a_keys_versions_are_kept_by_time_bucket_and_pruned_by_the_watermark() -> None:
+    """A stuck watermark keeps every version (a waiting record may need it), but in entries of
+    one ``versioned`` each; once the watermark moves, the versions no longer valid at
+    ``watermark - versioned`` go (the one valid then stays)."""
+    from kstream.operators.join.buffer import JOIN_CODEC
+    from kstream.operators.join.versions import TableVersions
+    from kstream.state.cache import KeyValueStore
+
+    store = KeyValueStore(JOIN_CODEC)
+    versions = TableVersions(store, 3_600_000)  # versioned: 1h
+    for hour in range(48):
+        assert versions.put("EWR", {"hour": hour}, hour * 3_600_000)
+    buckets = [k for k in store.cache_only() if len(k) == 3]
+    assert len(buckets) == 48 and versions.get("EWR", 5 * 3_600_000 + 1) == {"hour": 5}
+    versions.advance(40 * 3_600_000 + 1)  # horizon: 39 h
+    assert versions.put("EWR", {"hour": 48}, 48 * 3_600_000)
+    kept = sorted(k[2] for k in store.cache_only() if len(k) == 3 and store.get(k) is not None)
+    assert kept[0] == 39 * 3_600_000  # the version valid at the horizon stays
+    assert versions.get("EWR", 39 * 3_600_000 + 5) == {"hour": 39}
+    assert not versions.put("EWR", {"hour": 1}, 3_600_000)  # before the horizon: refused

@@ -79,22 +79,3 @@ def test_versions_survive_a_checkpoint_eviction_and_a_restart(tmp_path: Path) ->
 def test_negative_history_is_refused() -> None:
     with pytest.raises(ValueError, match="history retention"):
         versioned(-1)
-
-
-def test_per_key_history_is_measured_from_each_keys_latest_version() -> None:
-    """``per_key``: a key keeps ``history`` behind its own latest version, whatever the others
-    put (a temporal join's table: one entry never outgrows its history)."""
-    from kstream.state.cache import KeyValueStore
-    from kstream.state.versioned import VersionedStore, versions_codec
-
-    store = VersionedStore(
-        KeyValueStore(versions_codec(str.encode, bytes.decode)), 100, per_key=True
-    )
-    for ts in range(0, 1_000, 10):
-        assert store.put("a", ts, ts)
-    assert store.put("b", "old", 5)  # far behind "a": its own history counts
-    assert store.horizon_of("a") == 890 and store.horizon_of("b") == -95
-    assert len(store.store.get("a") or []) == 11  # 890 (valid at the horizon) .. 990
-    assert store.get("a", 895) is not None and store.get("a", 889) is None
-    assert not store.put("a", "too old", 880)
-    assert store.get("b", 5) is not None

@@ -17,28 +17,28 @@ watermark (the min of both inputs) reaches ``t``, so every version up to ``t`` h
 - A left record arriving with ``t <= watermark`` is joined at once (its versions are in).
 - A left record whose time falls behind its key's version history while it waits (the table
   ran more than ``history`` ahead) goes to ``late`` too: never a silently missing version.
-- Versions are kept for ``versioned`` (``history_ms``) of event time behind the key's latest
-  version (Kafka Streams' history retention, measured per key: see
-  :class:`~kstream.state.versioned.VersionedStore`): a version no longer valid at ``latest -
-  history`` is dropped (the one valid then stays). A left record with ``t`` before that
-  horizon, or a table record older than it, cannot be answered right: ``late`` port.
+- Versions are kept for ``versioned`` (``history_ms``) of event time behind the join's
+  watermark (:class:`~kstream.operators.join.versions.TableVersions`): a version no longer
+  valid at ``watermark - history`` is dropped (the one valid then stays), so every waiting left
+  record finds its version. A left record with ``t`` before that horizon, or a table record
+  older than it, cannot be answered right: ``late`` port.
 - A left record whose key is null matches nothing.
 
 State: the left records waiting for the watermark (a
 :class:`~kstream.operators.join.buffer.JoinBuffer`, side ``left``, with an event-time timer at
-each waiting time) and each key's versions (``[record key, "versions"]``), in the join's store.
+each waiting time) and each key's versions (by time bucket), in the join's store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from kstream.operators.join.buffer import JOIN_CODEC, BufferKey, JoinBuffer
 from kstream.operators.join.output import JoinOutput
+from kstream.operators.join.versions import TableVersions
 from kstream.pipeline.spec_joins import JoinSpec
 from kstream.state.cache import KeyValueStore
-from kstream.state.versioned import VersionedStore, Versions
 from kstream.time.timers import TimerService
 from kstream.time.watermarks import MIN_WATERMARK
 
@@ -48,8 +48,6 @@ Emit = Callable[[Any, Any, int], None]
 OnLate = Callable[[str, Any, Any, int, int], None]
 #: The time bucket of the waiting records' indexes (ms).
 WAITING_BUCKET_MS = 60_000
-#: The store key's second element of a key's versions.
-VERSIONS = "versions"
 
 
 class TemporalJoin:
@@ -76,12 +74,13 @@ class TemporalJoin:
         """Keep the waiting records and the versions in ``store``, the timers in ``timers``."""
         self.store, self.timers = store, timers
         self.waiting = JoinBuffer(store, "left", WAITING_BUCKET_MS)
-        versions = cast(KeyValueStore[tuple[Any, str], Versions], store)
-        self.versions = VersionedStore(versions, self.history_ms, per_key=True)
+        self.versions = TableVersions(store, self.history_ms)
 
     def advance(self, watermark: int) -> None:
-        """The watermark moved (after the waiting records' timers fired)."""
+        """The watermark moved (after the waiting records' timers fired): versions older than
+        ``watermark - history`` may go."""
         self.watermark = watermark
+        self.versions.advance(watermark)
 
     def process(self, side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         """One record of ``side`` at ``ts`` (ms) under the join's ``watermark`` (ms).
@@ -90,14 +89,14 @@ class TemporalJoin:
             RecordError: the joined value cannot be built (before any state changes).
         """
         if side == "right":
-            if key is not None and not self.versions.put((key, VERSIONS), value, ts):
+            if key is not None and not self.versions.put(key, value, ts):
                 self.on_late(side, key, value, ts, watermark)
             return
         self.output.joined(value, None)  # a left record that is not an object is bad
         if key is None:
             if self.left_outer:
                 self.emit(key, self.output.joined(value, None), ts)
-        elif ts < self.versions.horizon_of((key, VERSIONS)):
+        elif ts < self.versions.horizon:
             self.on_late(side, key, value, ts, watermark)
         elif watermark > MIN_WATERMARK and ts <= watermark:
             self._answer(key, value, ts)
@@ -107,16 +106,11 @@ class TemporalJoin:
 
     def on_timer(self, at: int, key: Any, namespace: Any = "left") -> None:
         """The watermark reached ``at`` (ms): ``key``'s records waiting at ``at`` are joined."""
-        late = at < self.versions.horizon_of((key, VERSIONS))  # the table ran too far ahead
         for _row, value in self.waiting.pop(key, at):
-            if late:
-                self.on_late("left", key, value, at, self.watermark)
-            else:
-                self._answer(key, value, at)
+            self._answer(key, value, at)
 
     def _answer(self, key: Any, value: Any, ts: int) -> None:
         """Join a left record at ``ts`` with the version valid then and emit it."""
-        found = self.versions.get((key, VERSIONS), as_of=ts)
-        if found is not None or self.left_outer:
-            right = None if found is None else found.value
+        right = self.versions.get(key, ts)
+        if right is not None or self.left_outer:
             self.emit(key, self.output.joined(value, right), ts)
