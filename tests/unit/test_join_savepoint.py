@@ -8,14 +8,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from process_kit import save_driver_state
 
 from kstream.errors import SavepointError
 from kstream.graph.plan import build_plan
 from kstream.io.partitioner import partition_for
 from kstream.pipeline.load import load_pipeline_text
-from kstream.savepoint import check_restore, open_savepoint, snapshot_local, write_savepoint
+from kstream.savepoint import check_restore, open_savepoint
 from kstream.savepoint.reshard import SavepointSeed
-from kstream.state.store import TaskStore, task_dir
 from kstream.testing import PipelineDriver
 
 PIPELINE = """\
@@ -43,22 +43,7 @@ def saved(tmp_path: Path) -> Path:
         k = KEYS[i % len(KEYS)]
         driver.send("a", {"k": k, "n": i, "t": 1_000 + i}, key=k, partition=i % 2)
         driver.send("b", {"k": k, "m": i, "t": 1_000 + i}, key=k, partition=i % 2)
-    plan = driver.plan
-    for task in {id(t): t for t in driver.tasks.values()}.values():
-        meta = task.meta()
-        meta.update(checkpoint_id=1, pipeline=plan.prefix, fingerprint=None, stopped_by="r1")
-        changes = {
-            k: [(x, y) for x, y in v if y is not None] for k, v in task.state_changes().items()
-        }
-        path = task_dir(tmp_path / "state", plan.prefix, task.stage.id, task.partition)
-        store = TaskStore(path, [ref.column_family for ref in task.stage.stores])
-        try:
-            store.apply(changes, meta)
-        finally:
-            store.close()
-    tasks, entries = snapshot_local(spec, tmp_path / "state")
-    write_savepoint(tmp_path / "sp", spec, tasks, entries)
-    return tmp_path / "sp"
+    return save_driver_state(driver, tmp_path)
 
 
 def test_buffers_and_timers_are_saved_and_decoded(saved: Path) -> None:
