@@ -59,6 +59,8 @@ class GroupMembership:
     _assigned: dict[tuple[str, int], set[str]]
     _migrated: dict[tuple[str, int], float]
     _held: set[tuple[str, int]]
+    #: input partitions paused for a full buffer (:mod:`kstream.runtime.backlog`)
+    _throttled: set[tuple[str, int]]
     #: running tasks paused while a restore keeps the member alive (None: no restore running)
     _quiet: set[tuple[str, int]] | None
     #: records a keep-alive poll returned, dispatched by the loop next
@@ -188,6 +190,7 @@ class GroupMembership:
         # without blocking the other tasks)
         del self.tasks[key]
         kafka.pause(self._consumer, self._input_tps(key))
+        self._throttled.difference_update(self._input_tps(key))  # the restore resumes them
         self._pending[key] = (time.monotonic(), 0.0)
 
     def _drop_migrated(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
@@ -264,6 +267,7 @@ class GroupMembership:
         del self._pending[key]
         self.tasks[key] = rt
         kafka.resume(self._consumer, self._input_tps(key))
+        self._throttled.difference_update(self._input_tps(key))
 
     def _keep_alive(self) -> None:
         """Called while a task restores (between changelog batches, during the scan of its
@@ -283,7 +287,11 @@ class GroupMembership:
         quiet, self._quiet = self._quiet, None
         for key in quiet or ():
             if key in self.tasks:
-                tps = [tp for tp in self._input_tps(key) if tp not in self._held]
+                tps = [
+                    tp
+                    for tp in self._input_tps(key)
+                    if tp not in self._held and tp not in self._throttled
+                ]
                 kafka.resume(self._consumer, tps)
 
     def _complete(self, key: tuple[str, int]) -> bool:

@@ -25,6 +25,7 @@ from kstream.io import kafka
 from kstream.pipeline.checks import check_imports
 from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
+from kstream.runtime.backlog import BacklogDrain
 from kstream.runtime.bounded import BoundedRun
 from kstream.runtime.control import acknowledge, control_topic
 from kstream.runtime.group_watch import GroupWatch
@@ -45,7 +46,7 @@ log = logging.getLogger("kstream.runtime.runner")
 EMPTY_MEMBER_GRACE_S = 10.0
 
 
-class Runner(GroupMembership, BoundedRun, RunStatus):
+class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
     """Runs one process of a pipeline.
 
     Args:
@@ -94,6 +95,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
         self._acks_due: list[str] = []
         #: source partitions paused at ``KSTREAM_HOLD_AT`` (test hook)
         self._held: set[tuple[str, int]] = set()
+        self._throttled: set[tuple[str, int]] = set()
         self._quiet: set[tuple[str, int]] | None = None
         self._deferred: list[Any] = []
         self.totals = dict.fromkeys(COUNTERS, 0)
@@ -216,15 +218,16 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
     def _loop(self) -> None:
         interval = self.spec.checkpoint.interval_ms
         last_tick = last_status = now_ms()
-        ending = False
+        ending = backlog = False
         while not self.stop_requested:
-            msgs = self._consumer.consume(10_000, 0.0 if ending else 0.05)
+            msgs = self._consumer.consume(10_000, 0.0 if ending or backlog else 0.05)
             if self._deferred:  # returned by a keep-alive poll during a restore: first
                 msgs, self._deferred = self._deferred + msgs, []
             if self._callback_error is not None:
                 raise self._callback_error
             if msgs:
                 self._dispatch(msgs)
+            backlog = self._drain_backlogs()
             ending = self._end_slices()
             if self._pending:
                 self._restore_pending()
@@ -288,13 +291,7 @@ class Runner(GroupMembership, BoundedRun, RunStatus):
                 self._rewind(key, rt, exc)
                 continue
             rt.outputs_since_commit += len(batch)
-            self._end_if_done(rt)
-            if self.tasks.get(key) is not rt:
-                continue  # rewound while ending: the fresh task resumes from its checkpoint
-            if rt.task.finished or rt.task.stopped_by:
-                # commit a finished task's last outputs now: under read_committed, downstream
-                # tasks see them only then (no waiting for the checkpoint interval)
-                self._checkpoint_task(rt)
+            self._after_batch(key, rt)
         for event in events:
             self._on_event(event)
 

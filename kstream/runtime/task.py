@@ -53,6 +53,11 @@ log = logging.getLogger("kstream.runtime.task")
 #: A task's counters (records in and out, late, skipped, dead-lettered, duplicates dropped, ...)
 COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplicates")
 MARKER_INTERVAL_MS = 200
+#: a task writing repartition topics sends a marker after every this many records of a batch
+#: when its watermark rose (besides every MARKER_INTERVAL_MS): a fast upstream task moves the
+#: downstream watermark in small steps, so a downstream step never fires months of timers at
+#: once (a temporal join's waiting records, behind a table read in one batch)
+MARKER_RECORDS = 1_000
 
 
 class Task(TaskState):
@@ -164,6 +169,12 @@ class Task(TaskState):
     # -- records ----------------------------------------------------------------------------
 
     def _process_one(self, msgs: Sequence[Any]) -> None:
+        if len(msgs) > MARKER_RECORDS and self.markers.topics:
+            for start in range(0, len(msgs), MARKER_RECORDS):
+                self._first.process(msgs[start : start + MARKER_RECORDS])
+                if not self.finished and not self.stopped_by:
+                    self._send_marker(ACTIVE, force=self.watermark > self.markers.last[0])
+            return
         self._first.process(msgs)
         if msgs:
             self._send_marker(ACTIVE)
@@ -177,6 +188,18 @@ class Task(TaskState):
         if current.stopped_by or current.finished:
             return  # read again after the restart: its position does not move
         self.merger.add(current, msgs)
+        self.merger.drain()
+        self._send_marker(ACTIVE)
+
+    @property
+    def backlog(self) -> bool:
+        """Whether fetched records are ready to take beyond what the last drain took (its
+        budget, :data:`~kstream.runtime.merge.DRAIN_BUDGET`): :meth:`drain_backlog` next."""
+        return self.merger.more and not self.finished and self.ending is None
+
+    def drain_backlog(self) -> None:
+        """Take the next budget of records already fetched (several inputs only); the runtime
+        polls and checkpoints between two calls."""
         self.merger.drain()
         self._send_marker(ACTIVE)
 

@@ -232,10 +232,18 @@ class KeyValueStore(Generic[K, V]):
             self._clean.pop(key, None)
 
     def delete(self, key: K) -> None:
-        """Remove ``key`` (nothing is written when it never reached the backend)."""
+        """Remove ``key`` (nothing is written when it never reached the backend: such a key
+        leaves the cache at once, so entries created and deleted between two checkpoints, a
+        join's buffered records, do not fill the cache)."""
         if self.get(key) is None:
             return
         self.count -= 1
+        if key in self._fresh and self.backend is not None:
+            del self._values[key]
+            self._dirty.discard(key)
+            if self.budget is not None:
+                self.budget.used -= self.entry_cost
+            return
         self._values[key] = _DELETED
         self._dirty.add(key)
         self._clean.pop(key, None)

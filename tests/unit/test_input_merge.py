@@ -145,3 +145,26 @@ def test_a_bounded_merge_waits_for_a_repartition_input_that_has_not_ended() -> N
     b.finished = True
     merge.drain()
     assert [(ts, i) for ts, i, _ in taken] == [(1, 1), (5, 0), (6, 0)]
+
+
+def test_one_drain_takes_at_most_its_budget_and_says_more_are_ready() -> None:
+    """What piled up while a bounded merge waited is taken a budget at a time, in the same
+    order as in one step (the runtime polls and checkpoints in between)."""
+    m, (inputs, taken, _) = merger()
+    m.add(inputs[0], msgs(*range(0, 24, 2)))  # 12 records
+    m.add(inputs[1], msgs(*range(1, 8, 2)))  # 4 records
+    assert m.drain(budget=5) is True and m.more
+    assert len(taken) == 5
+    while m.drain(budget=5):
+        assert len(taken) % 5 == 0
+    assert not m.more
+    assert [ts for ts, _, _ in taken] == [*range(0, 8), *range(8, 24, 2)]
+    assert m.buffered(inputs[0]) == m.buffered(inputs[1]) == 0
+
+
+def test_a_drain_that_waits_is_not_more() -> None:
+    m, (inputs, taken, _) = merger(ends=(9, 9))
+    m.add(inputs[0], msgs(*range(9)))
+    assert m.drain(budget=3) is False and not m.more  # input 1 holds records not fetched
+    assert taken == []
+    assert m.buffered(inputs[0]) == 9

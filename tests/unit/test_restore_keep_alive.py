@@ -45,6 +45,7 @@ class Member(GroupMembership):
         self._assigned = {("s", 0): {"in"}, ("s", 1): {"in"}, ("s", 2): {"in"}}
         self._pending = {("s", 2): (time.monotonic() - 5.0, 0.0)}
         self._held = {("in", 1)}
+        self._throttled: set[tuple[str, int]] = set()
         self._quiet = None
         self._deferred: list[Any] = []
         self.revoke_during_restore = revoke_during_restore

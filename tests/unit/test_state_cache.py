@@ -95,6 +95,27 @@ def test_blind_put_of_a_committed_key_counts_it_once(db: TaskStore) -> None:
     assert again.changes() == [(b"a", None)]
 
 
+def test_entries_created_and_deleted_between_checkpoints_leave_the_cache(db: TaskStore) -> None:
+    """A join's buffered records come and go within a checkpoint interval: they must not fill
+    the cache (and evict the entries being read) until the next checkpoint."""
+    budget = CacheBudget(limit=200_000)
+    store = KeyValueStore(CODEC, db.backend("s"), budget)
+    store.put("hot", [0])
+    checkpoint(db, store, budget)
+    assert store.get("hot") == [0]
+    held = budget.used
+    for i in range(5_000):  # 5,000 entries x ~300 bytes: far beyond the budget if kept
+        store.put(f"r{i:05}", [i])
+        store.delete(f"r{i:05}")
+    assert budget.used == held and not budget.pressure
+    assert store.get_cached("hot") == [0]  # never evicted
+    assert len(store) == 1 and store.get("r00001") is None
+    assert checkpoint(db, store, budget) == []
+    store.put("hot", [1])  # a committed key deleted: a tombstone as before
+    store.delete("hot")
+    assert checkpoint(db, store, budget) == [(b"hot", None)]
+
+
 def test_provider_reports_dirty_stores_and_releases_the_budget(db: TaskStore) -> None:
     budget = CacheBudget()
     provider = StoreProvider(db.backend, budget)
