@@ -65,7 +65,7 @@ bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor 
 bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)
 	$(BIN)/pytest -m integration tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
 
-chaos: kafka ## Chaos suite on Apache Kafka (CHAOS_BROKER=tansu for Tansu, CHAOS_WORKLOAD=process for the process-function workload): SIGKILL workers at random and at each checkpoint step, restart the broker, a zombie (a few minutes)
+chaos: kafka ## Chaos suite on Apache Kafka (CHAOS_BROKER=tansu for Tansu, CHAOS_WORKLOAD=process or join for the process-function or join workload): SIGKILL workers at random and at each checkpoint step, restart the broker, a zombie (a few minutes)
 	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-30} --duration $${CHAOS_DURATION:-240} --broker $${CHAOS_BROKER:-kafka} --workload $${CHAOS_WORKLOAD:-window}
 
 clean: ## Remove the virtualenv and caches

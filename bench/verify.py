@@ -164,6 +164,34 @@ def check_floor(
     )
 
 
+def check_flights_weather(
+    records: list[tuple[bytes | None, bytes]], want: dict[tuple[str, str, int], tuple[int, float]]
+) -> Verdict:
+    """examples/flights-weather.yaml outputs against :func:`bench.truth.flights_weather_truth`:
+    every (origin, visibility, day) once, with its flights and average delay."""
+    got: dict[tuple[str, str, int], tuple[int, float]] = {}
+    duplicates = 0
+    for _raw_key, raw in records:
+        v = orjson.loads(raw)
+        wid = (v["key"][0], v["key"][1], v["window_start"])
+        duplicates += wid in got
+        got[wid] = (v["flights"], v["avg_dep_delay"])
+    wrong = [
+        k
+        for k, (n, avg) in want.items()
+        if k in got and (got[k][0] != n or not math.isclose(got[k][1], avg, rel_tol=1e-9))
+    ]
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    if duplicates or wrong or missing or extra:
+        detail = (
+            f"{duplicates} duplicates, {len(missing)} missing, {len(extra)} unexpected, "
+            f"{len(wrong)} wrong"
+        )
+        return Verdict(False, detail, len(records))
+    return Verdict(True, f"{len(got):,} daily groups match", len(records))
+
+
 def check_flights(
     records: list[tuple[bytes | None, bytes]], want: dict[tuple[str, int], tuple[int, float, int]]
 ) -> Verdict:

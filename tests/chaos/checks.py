@@ -250,7 +250,7 @@ def verify_state(
             and partition_for(orjson.dumps(e.key), PARTITIONS) == p
         ]
         if load is workload:
-            problems = _window_state_problems(evs, stores.get("op.win", []), meta["watermark"])
+            problems = window_state_problems(evs, stores.get("op.win", []), meta["watermark"])
         else:
             entries = stores.get(f"op.{load.NODE}", [])
             problems = load.state_problems(evs, entries, meta["watermark"])
@@ -259,7 +259,7 @@ def verify_state(
         result.state_mismatches.append(f"no keyed task state found under {state_dirs}")
 
 
-def _window_state_problems(
+def window_state_problems(
     evs: list[workload.Event], entries: list[tuple[bytes, bytes]], watermark: int
 ) -> list[str]:
     """How the window store's ``entries`` differ from the truth over ``evs``: every window

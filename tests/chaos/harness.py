@@ -5,12 +5,15 @@ broker, make a zombie of a worker, then verify exactly-once results.
     python tests/chaos/harness.py --kills 30                 # `make chaos` (Apache Kafka)
     python tests/chaos/harness.py --kills 30 --broker tansu  # on the embedded Tansu broker
     python tests/chaos/harness.py --workload process         # a process function with timers
+    python tests/chaos/harness.py --workload join            # an interval join, then windows
     run_chaos(ChaosConfig(kills=6, ...))                      # the subset inside `make test`
 
 Workloads (same input, same stage layout ``chaos-in`` -> ``key_by`` ``by-key``): ``window``
 (tests/chaos/workload.py, the default), 10 s tumbling windows; ``process``
 (tests/chaos/process_workload.py), a keyed process function with map, value and list state whose
-event-time timers emit each window's count, sum and running sum.
+event-time timers emit each window's count, sum and running sum; ``join``
+(tests/chaos/join_workload.py), an interval join of the odd and the even records of a key, then
+10 s windows of the pairs.
 
 Checks (tests/chaos/checks.py): every (key, window) result equals the independent truth (none
 missing, none inflated, none duplicated on Apache Kafka, where every reader is read_committed);
@@ -48,6 +51,7 @@ import orjson
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import join_workload
 import process_workload
 import workload
 from checks import (
@@ -77,7 +81,7 @@ CHECKPOINT_STEPS = [
 RESTORE_STEPS = ["restore_start"]
 #: ``--workload``: a tumbling window (the default), or a keyed process function with state and
 #: event-time timers; both read the same input and name their repartition stage ``by-key``
-WORKLOADS = {"window": workload, "process": process_workload}
+WORKLOADS = {"window": workload, "process": process_workload, "join": join_workload}
 KSTREAM = str(Path(sys.executable).with_name("kstream"))
 #: what a zombie's log shows once it learnt it lost its tasks or was fenced
 _FENCED = re.compile(rb"fenced by a newer owner|checkpoint on release failed")
@@ -425,14 +429,15 @@ def main() -> int:
         "--workload",
         choices=sorted(WORKLOADS),
         default="window",
-        help="window: a tumbling window; process: a keyed process function with timers",
+        help="window: a tumbling window; process: a keyed process function with timers; "
+        "join: an interval join of the records by parity, then windows of the pairs",
     )
     parser.add_argument(
         "--unarmed-wait",
         type=float,
         default=None,
         help="seconds a planned kill waits for a worker not armed with a fault point "
-        "(default: 0 for window, as before; 10 for process, so every step is hit)",
+        "(default: 0 for window, as before; 10 for process and join, so every step is hit)",
     )
     parser.add_argument(
         "--broker",
@@ -449,7 +454,7 @@ def main() -> int:
         unarmed_wait_s=(
             args.unarmed_wait
             if args.unarmed_wait is not None
-            else (10.0 if args.workload == "process" else 0.0)
+            else (0.0 if args.workload == "window" else 10.0)
         ),
     )
     result = run_chaos(cfg)

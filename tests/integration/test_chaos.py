@@ -89,3 +89,39 @@ def test_chaos_process_function_with_timers_exactly_once(
     hit = set(CHECKPOINT_STEPS) & set(result.fault_hits)
     assert len(hit) >= len(CHECKPOINT_STEPS) - 2, (result.faults_armed, result.line())
     assert result.windows > 1000, result.line()
+
+
+def test_chaos_interval_join_exactly_once(tmp_path: Path, broker_engine: str) -> None:
+    """The join workload (tests/chaos/join_workload.py: an interval join of each key's odd and
+    even records, then 10 s windows of the pairs): a SIGKILL armed at every checkpoint step
+    and at a restore while input flows, then every pair window exactly once (on Apache Kafka)
+    with the truth's pair count and sum, and every task's pair windows equal to the truth at
+    its checkpoint."""
+    result = run_chaos(
+        ChaosConfig(
+            kills=8,
+            duration_s=25,
+            keys=100,
+            per_key=300,
+            seed=5,
+            workdir=tmp_path,
+            engine=broker_engine,
+            workload="join",
+            faults_first=True,
+            unarmed_wait_s=10,
+            kill_on_remove=True,
+            broker_pauses=0,
+            broker_restarts=0,
+            zombies=0,
+        )
+    )
+    print(result.line())
+    assert result.ok, result.line()
+    assert result.lost == 0 and result.inflated == 0 and result.wrong == 0, result.line()
+    assert result.offset_regressions == [], result.offset_regressions[:5]
+    assert result.state_mismatches == [], result.state_mismatches[:5]
+    if broker_engine == "kafka":
+        assert result.duplicated == 0, result.line()
+    hit = set(CHECKPOINT_STEPS) & set(result.fault_hits)
+    assert len(hit) >= len(CHECKPOINT_STEPS) - 2, (result.faults_armed, result.line())
+    assert result.windows > 1000, result.line()
