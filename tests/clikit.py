@@ -24,15 +24,22 @@ def kstream_argv() -> list[str]:
 def kstream_raw(
     *args: str, timeout: float = RUN_TIMEOUT_S, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``kstream ARGS`` to completion, whatever its exit code."""
-    return subprocess.run(
-        [*kstream_argv(), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=env,
-    )
+    """Run ``kstream ARGS`` to completion, whatever its exit code; past ``timeout`` seconds it is
+    killed and the test fails with the end of its stderr (its progress lines say where it was)."""
+    try:
+        return subprocess.run(
+            [*kstream_argv(), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
+        )
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        raise AssertionError(
+            f"kstream {' '.join(args)} still running after {timeout} s\nstderr:\n{stderr[-4000:]}"
+        ) from None
 
 
 def kstream(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
