@@ -18,9 +18,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from workload import BOUND_MS, FLUSH_KEY, LATENESS_MS, WINDOW_MS, Event
+from workload import FLUSH_KEY, WINDOW, WINDOW_MS, Event, pipeline_yaml
 
-#: the window node after the join (its store ``op.win`` holds the pair windows)
+#: the window node after the join (:data:`workload.WINDOW`: its store ``op.win`` holds the pair
+#: windows)
 NODE = "win"
 #: files the pipeline needs next to it (none)
 FILES: list[Path] = []
@@ -29,17 +30,7 @@ UNIT = "pair windows"
 #: the join's interval: ``even.ts - odd.ts`` within [-BETWEEN_MS, BETWEEN_MS], bounds included
 BETWEEN_MS = 1_000
 
-_PIPELINE = f"""
-pipeline: chaos
-checkpoint: {{interval: 1s, guarantee: exactly_once}}
-@KAFKA@sources:
-  - topic: chaos-in
-    event_time: ts
-    watermark: {{max_out_of_orderness: {BOUND_MS}ms}}
-operators:
-  - id: by-key
-    key_by: key
-  - id: odd
+_OPERATORS = f"""  - id: odd
     from: by-key
     filter: "v % 2 == 1"
   - id: even
@@ -55,25 +46,12 @@ operators:
       select:
         key: key
         v: v + even.v
-  - id: {NODE}
-    window:
-      type: tumbling
-      size: {WINDOW_MS}ms
-      allowed_lateness: {LATENESS_MS}ms
-      emit: final
-      aggregate:
-        n: count
-        total: {{sum: v}}
-sinks:
-  - topic: chaos-out
-"""
-
-_TANSU_KAFKA = "kafka: {isolation.level: read_uncommitted}\n"
+{WINDOW}"""
 
 
 def pipeline(engine: str) -> str:
     """The pipeline's YAML for a broker ``engine`` (see :func:`workload.pipeline`)."""
-    return _PIPELINE.replace("@KAFKA@", _TANSU_KAFKA if engine == "tansu" else "")
+    return pipeline_yaml(_OPERATORS, engine)
 
 
 def pairs(evs: list[Event]) -> list[Event]:

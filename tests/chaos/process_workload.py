@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from workload import BOUND_MS, FLUSH_KEY, WINDOW_MS, Event
+from workload import FLUSH_KEY, WINDOW_MS, Event, pipeline_yaml
 
 #: the pipeline's process node id (its state stores are ``op.sums`` and ``op.sums.timers``)
 NODE = "sums"
@@ -25,31 +25,16 @@ FILES = [Path(__file__).resolve().with_name("chaos_process.py")]
 #: what the sink holds, for the result line
 UNIT = "window sums"
 
-_PIPELINE = f"""
-pipeline: chaos
-checkpoint: {{interval: 1s, guarantee: exactly_once}}
-@KAFKA@sources:
-  - topic: chaos-in
-    event_time: ts
-    watermark: {{max_out_of_orderness: {BOUND_MS}ms}}
-operators:
-  - id: by-key
-    key_by: key
-  - id: {NODE}
+_OPERATORS = f"""  - id: {NODE}
     process:
       python: chaos_process:RunningSums
       state: {{windows: map, running: value, recent: list}}
-sinks:
-  - topic: chaos-out
 """
-
-_TANSU_KAFKA = "kafka: {isolation.level: read_uncommitted}\n"
 
 
 def pipeline(engine: str) -> str:
-    """The pipeline's YAML for a broker ``engine`` (``kafka`` or ``tansu``; see
-    :func:`workload.pipeline`)."""
-    return _PIPELINE.replace("@KAFKA@", _TANSU_KAFKA if engine == "tansu" else "")
+    """The pipeline's YAML for a broker ``engine`` (see :func:`workload.pipeline`)."""
+    return pipeline_yaml(_OPERATORS, engine)
 
 
 Entry = tuple[tuple[str, int], tuple[int, int, int, tuple[int, ...]]]

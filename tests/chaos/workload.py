@@ -21,7 +21,8 @@ FILES: list[Path] = []
 #: what the sink holds, for the result line
 UNIT = "windows"
 
-_PIPELINE = f"""
+#: every workload's pipeline up to its ``key_by`` (``@KAFKA@``: see :func:`pipeline_yaml`)
+HEAD = f"""
 pipeline: chaos
 checkpoint: {{interval: 1s, guarantee: exactly_once}}
 @KAFKA@sources:
@@ -31,7 +32,9 @@ checkpoint: {{interval: 1s, guarantee: exactly_once}}
 operators:
   - id: by-key
     key_by: key
-  - id: win
+"""
+#: 10 s tumbling windows counting and summing ``v`` (an item of ``operators``)
+WINDOW = f"""  - id: win
     window:
       type: tumbling
       size: {WINDOW_MS}ms
@@ -40,9 +43,8 @@ operators:
       aggregate:
         n: count
         total: {{sum: v}}
-sinks:
-  - topic: chaos-out
 """
+SINK = "sinks:\n  - topic: chaos-out\n"
 
 #: Tansu can leave a partition's last stable offset stuck for good after a SIGKILL
 #: (docs/fault-tolerance.md); there, the sequence dedupe keeps the stages exact without
@@ -50,9 +52,16 @@ sinks:
 _TANSU_KAFKA = "kafka: {isolation.level: read_uncommitted}\n"
 
 
+def pipeline_yaml(operators: str, engine: str) -> str:
+    """A workload's YAML: :data:`HEAD`, its ``operators`` items after the ``key_by``, the sink,
+    for a broker ``engine`` (``kafka`` or ``tansu``)."""
+    text = HEAD + operators + SINK
+    return text.replace("@KAFKA@", _TANSU_KAFKA if engine == "tansu" else "")
+
+
 def pipeline(engine: str) -> str:
     """The chaos pipeline's YAML for a broker ``engine`` (``kafka`` or ``tansu``)."""
-    return _PIPELINE.replace("@KAFKA@", _TANSU_KAFKA if engine == "tansu" else "")
+    return pipeline_yaml(WINDOW, engine)
 
 
 @dataclass(frozen=True)

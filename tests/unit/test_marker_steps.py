@@ -7,26 +7,12 @@ temporal join never fires months of waiting records in one step (longer than
 from __future__ import annotations
 
 import orjson
+from test_task_ids import PIPELINE, REPARTITION
 
 from kstream.pipeline.load import load_pipeline_text
 from kstream.runtime.task import MARKER_RECORDS
 from kstream.testing import PipelineDriver
 from kstream.testing.driver import _Message
-
-PIPELINE = """
-pipeline: t
-sources:
-  - topic: in
-    event_time: ts
-operators:
-  - id: by-k
-    key_by: k
-  - id: w
-    window: {type: tumbling, size: 10, aggregate: {n: count}}
-sinks:
-  - topic: out
-"""
-REPARTITION = "t.by-k.repartition"
 
 
 def batch(count: int) -> list[_Message]:
