@@ -53,8 +53,10 @@ def pipeline_copy(tmp_path: Path, flights: str, weather: str) -> tuple[Path, str
 
 
 def tail(broker: str, topic: str) -> Counter[bytes]:
+    """The sink's records; the read ends after 10 s without one (368,881 rows: a pause of a few
+    seconds mid-read must not end it)."""
     out = kstream(
-        "tail", topic, "--from-beginning", "--output", "jsonl", "--timeout", "4",
+        "tail", topic, "--from-beginning", "--output", "jsonl", "--timeout", "10",
         "--bootstrap-servers", broker,
     ).stdout  # fmt: skip
     records = [orjson.loads(line) for line in out.splitlines() if line.strip()]
