@@ -299,7 +299,8 @@ class PipelineDriver:
         self._queue.append((topic, partition, message))
 
     def _drain(self) -> None:
-        """Deliver every queued record; then the next slice of each task's end of input (when
+        """Deliver every queued record (and what a task merging inputs still holds beyond one
+        step's budget); then the next slice of each task's end of input (when
         :attr:`end_slice` bounds them), until nothing is left to do."""
         while True:
             while self._queue:
@@ -307,6 +308,11 @@ class PipelineDriver:
                 task = self.tasks.get((topic, partition))
                 if task is not None and not task.finished and task.ending is None:
                     task.process([msg])
+            backlog = [task for task in self._all_tasks if task.backlog]
+            for task in backlog:
+                task.drain_backlog()
+            if backlog:
+                continue
             ending = [task for task in self._all_tasks if task.ending is not None]
             if not ending:
                 return
