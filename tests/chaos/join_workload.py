@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-from workload import FLUSH_KEY, WINDOW, WINDOW_MS, Event, pipeline_yaml
+from workload import WINDOW, Event, pipeline_yaml
+from workload import entry as entry  # the sink record: the window workload's fields
+from workload import truth as window_truth
 
 #: the window node after the join (:data:`workload.WINDOW`: its store ``op.win`` holds the pair
 #: windows)
@@ -70,18 +71,9 @@ def pairs(evs: list[Event]) -> list[Event]:
 
 
 def truth(evs: list[Event]) -> dict[tuple[str, int], tuple[int, int]]:
-    """(key, window_start) -> (pairs, sum of their values) over the real events."""
-    out: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    for p in pairs([e for e in evs if e.key != FLUSH_KEY]):
-        acc = out[(p.key, p.ts - p.ts % WINDOW_MS)]
-        acc[0] += 1
-        acc[1] += p.v
-    return {k: (a[0], a[1]) for k, a in out.items()}
-
-
-def entry(row: dict[str, Any]) -> tuple[tuple[str, int], tuple[int, int]]:
-    """A sink record as ``((key, window_start), (pairs, sum))``."""
-    return (row["key"], row["window_start"]), (row["n"], row["total"])
+    """(key, window_start) -> (pairs, sum of their values) over the real events: the window
+    workload's truth over the pairs."""
+    return window_truth(pairs(evs))
 
 
 def state_problems(
