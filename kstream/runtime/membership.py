@@ -189,8 +189,9 @@ class GroupMembership:
         # partitions there (a lock still held, or a producer not yet fenced in, is retried
         # without blocking the other tasks)
         del self.tasks[key]
-        kafka.pause(self._consumer, self._input_tps(key))
-        self._throttled.difference_update(self._input_tps(key))  # the restore resumes them
+        tps = self._input_tps(key)
+        kafka.pause(self._consumer, tps)
+        self._throttled.difference_update(tps)  # the restore resumes them
         self._pending[key] = (time.monotonic(), 0.0)
 
     def _drop_migrated(self, key: tuple[str, int], rt: TaskRuntime, exc: Exception) -> None:
@@ -266,8 +267,9 @@ class GroupMembership:
             return
         del self._pending[key]
         self.tasks[key] = rt
-        kafka.resume(self._consumer, self._input_tps(key))
-        self._throttled.difference_update(self._input_tps(key))
+        tps = self._input_tps(key)
+        kafka.resume(self._consumer, tps)
+        self._throttled.difference_update(tps)
 
     def _keep_alive(self) -> None:
         """Called while a task restores (between changelog batches, during the scan of its

@@ -238,7 +238,7 @@ class KeyValueStore(Generic[K, V]):
         if self.get(key) is None:
             return
         self.count -= 1
-        if key in self._fresh and self.backend is not None:
+        if key in self._fresh:
             del self._values[key]
             self._dirty.discard(key)
             if self.budget is not None:
