@@ -6,7 +6,8 @@ and the nodes reading the ``key_by`` form (with everything connected to them) th
 reads that topic. A stage is a connected part of the graph between such cuts: it reads one or
 more topics (sources, repartition topics), runs its operators, and ends in sinks and ``key_by``
 outputs. Every name derived from a stable node id (store, changelog topic, repartition topic)
-comes from one function here.
+comes from one function here. A broadcast table (``table: {broadcast: true}``) is in no stage:
+every process reads it whole, beside its tasks (:attr:`Plan.broadcast_tables`).
 """
 
 from __future__ import annotations
@@ -234,6 +235,12 @@ class Plan:
         """Every repartition topic a stage writes, with the ``key_by`` writing it."""
         return [(repartition_topic(self.prefix, k.id), k) for k in stage.key_bys]
 
+    @property
+    def broadcast_tables(self) -> list[SourceSpec]:
+        """The broadcast tables: sources every process reads whole, outside the stages
+        (:mod:`kstream.runtime.broadcast`), for the lookup joins naming them."""
+        return [s for s in self.spec.sources if is_broadcast(s)]
+
     def late_topics(self) -> list[str]:
         """Every late-data topic configured on a window."""
         return [w.late_topic for s in self.stages for w in s.windows if w.late_topic]
@@ -262,6 +269,11 @@ class Plan:
         return next(s for s in self.stages if any(k.id == key_by_id for k in s.key_bys))
 
 
+def is_broadcast(source: SourceSpec) -> bool:
+    """Whether ``source`` is a broadcast table (in no stage)."""
+    return source.table is not None and source.table.broadcast
+
+
 class _Components:
     """Union-find over node ids."""
 
@@ -287,7 +299,8 @@ def build_plan(spec: PipelineSpec, group: str | None = None) -> Plan:
     key_bys = {op.id: op for op in spec.operators if isinstance(op, KeyBySpec)}
     parts = _Components()
     for source in spec.sources:
-        parts.find(source.id)
+        if not is_broadcast(source):
+            parts.find(source.id)
     consumers: list[tuple[str, Iterable[PortRef]]] = [(op.id, op.inputs) for op in spec.operators]
     consumers += [(f"sink:{s.name}", s.inputs) for s in spec.sinks]
     for node, inputs in consumers:
@@ -308,7 +321,9 @@ def _entry_points(
 ) -> list[tuple[str, StageInput | None]]:
     """Sources, then repartition topics that are read, in declaration order."""
     read = {ref.node for op in (*spec.operators, *spec.sinks) for ref in op.inputs}
-    points: list[tuple[str, StageInput | None]] = [(s.id, None) for s in spec.sources]
+    points: list[tuple[str, StageInput | None]] = [
+        (s.id, None) for s in spec.sources if not is_broadcast(s)
+    ]
     points += [(f"repartition:{k}", None) for k in key_bys if k in read]
     return points
 
@@ -319,7 +334,11 @@ def _stage(
     def member(node: str) -> bool:
         return parts.find(node) == root
 
-    inputs = [StageInput(s.topic, s.id, source=s) for s in spec.sources if member(s.id)]
+    inputs = [
+        StageInput(s.topic, s.id, source=s)
+        for s in spec.sources
+        if not is_broadcast(s) and member(s.id)
+    ]
     inputs += [
         StageInput(repartition_topic(prefix, k), k, key_by=op)
         for k, op in key_bys.items()

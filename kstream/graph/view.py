@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kstream.graph.plan import Plan, Stage, task_changelog_topic
+from kstream.pipeline.spec import JoinSpec, OperatorSpec
 from kstream.pipeline.view import operator_kind
 
 __all__ = ["stage_to_dict"]
@@ -15,7 +16,8 @@ def stage_to_dict(plan: Plan, stage: Stage) -> dict[str, Any]:
     """One stage as a dict (lists in graph order).
 
     Keys: ``id``, ``index`` (topological position), ``inputs`` (``[{"topic", "node", "kind":
-    "source"|"repartition"}]``), ``operators`` (``[{"id", "kind"}]``, ``key_by`` excluded),
+    "source"|"repartition"}]``), ``operators`` (``[{"id", "kind"}]``, ``key_by`` excluded; a
+    lookup join of a broadcast table also ``"broadcast_table"``: the table's source id),
     ``key_bys`` (``[{"id", "topic"}]``: each writes its repartition topic), ``sinks``
     (``[{"name", "topic"}]``), ``late_topics``, ``writes`` (every topic it writes: repartition,
     sink and late-data topics), ``stores`` (``[{"node", "store", "column_family",
@@ -32,7 +34,7 @@ def stage_to_dict(plan: Plan, stage: Stage) -> dict[str, Any]:
             {"topic": i.topic, "node": i.node, "kind": "source" if i.source else "repartition"}
             for i in stage.inputs
         ],
-        "operators": [{"id": op.id, "kind": operator_kind(op)} for op in stage.operators],
+        "operators": [_operator(op) for op in stage.operators],
         "key_bys": key_bys,
         "sinks": sinks,
         "late_topics": late,
@@ -48,3 +50,11 @@ def stage_to_dict(plan: Plan, stage: Stage) -> dict[str, Any]:
         ],
         "task_changelog": task_changelog_topic(plan.prefix, stage.id),
     }
+
+
+def _operator(op: OperatorSpec) -> dict[str, Any]:
+    """``{"id", "kind"}`` of an operator, and ``broadcast_table`` of a join reading one."""
+    row: dict[str, Any] = {"id": op.id, "kind": operator_kind(op)}
+    if isinstance(op, JoinSpec) and op.broadcast_table is not None:
+        row["broadcast_table"] = op.broadcast_table
+    return row

@@ -1,6 +1,6 @@
 """Consumer-side primitives: offsets (commit, committed, end), pause, resume and seek,
-reading a task's changelog partitions to their end (restore), the group's members, and a reader for
-one-partition control topics.
+reading a task's changelog partitions to their end (restore), the group's members, a reader for
+one-partition control topics and one for every partition of a topic (broadcast tables).
 """
 
 from __future__ import annotations
@@ -257,6 +257,37 @@ class TopicReader:
                 except orjson.JSONDecodeError:
                     continue
         return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class PartitionsReader:
+    """Reads every partition of ``topic`` from the beginning and on, without a consumer group
+    (each process its own copy: a broadcast table). Committed records only; the end of each
+    partition is signalled once per arrival there (:func:`kafka.is_partition_eof`).
+
+    Raises:
+        BrokerError: the client cannot be created.
+    """
+
+    def __init__(
+        self, bootstrap: str, settings: Mapping[str, Any], topic: str, partitions: int
+    ) -> None:
+        conf = consumer_config(bootstrap, "kstream-broadcast", settings)
+        conf.update({"enable.partition.eof": True, "isolation.level": "read_committed"})
+        self._consumer = new_consumer(conf)
+        self._consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
+        )
+
+    def consume(self, limit: int = 10_000, timeout_s: float = 0.0) -> list[Any]:
+        """The messages fetched since the last call: records, end-of-partition events and
+        errors (``msg.error()``), in offset order per partition."""
+        try:
+            return list(self._consumer.consume(limit, timeout_s))
+        except KafkaException as exc:
+            raise translate(exc, "read a broadcast table") from exc
 
     def close(self) -> None:
         self._consumer.close()

@@ -31,6 +31,7 @@ from kstream.io.clients import (
 )
 from kstream.io.consumer import (
     OnRecords,
+    PartitionsReader,
     TopicReader,
     cached_end_offsets,
     commit_offsets,
@@ -59,6 +60,7 @@ __all__ = [
     "Admin",
     "KafkaLibraryError",
     "OnRecords",
+    "PartitionsReader",
     "SchemaRegistry",
     "TaskProducer",
     "TopicConfig",

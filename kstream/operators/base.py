@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kstream.graph.plan import TIMERS_STORE, store_name
-from kstream.state.cache import Backend, Codec, KeyValueStore, StoreProvider
+from kstream.state.cache import Backend, Codec, KeyValueStore, StoreProvider, TableLookup
 from kstream.time.timers import TimerService
 
 K = TypeVar("K")
@@ -98,6 +98,15 @@ class OperatorContext:
         ``op.<node-id>[.<name>]``: RocksDB behind a bounded cache when the task has local
         state (:mod:`kstream.state.cache`), else in memory."""
         return self.stores.store(store_name(self.node_id, name), codec)
+
+    def broadcast_table(self, source_id: str) -> TableLookup:
+        """The broadcast table of source ``source_id``: the process's copy of every partition
+        of its topic, shared by the tasks (:mod:`kstream.runtime.broadcast`).
+
+        Raises:
+            StateError: the process holds no such table.
+        """
+        return self.stores.table(source_id)
 
     def timer_backend(self, store: str = TIMERS_STORE) -> Backend | None:
         """The node's timer store ``store`` (``timers``; a process function's TTL timers:

@@ -13,6 +13,12 @@ do. A table (a source with ``table:``, the right input of a temporal or lookup j
 repartitioned by its own ``key`` (the join's right key, :func:`kstream.pipeline.checks.
 check_joins`), its tombstones by their Kafka key. ``kstream plan`` shows the inserted nodes like
 any ``key_by``.
+
+A lookup join of a broadcast table (``table: {broadcast: true}``) needs no co-partitioning:
+every process holds the whole table, so the join looks up its left key wherever the left record
+is. Its right input leaves the graph (``inputs`` is the left input only, ``broadcast_table``
+names the table) and the left input stays partitioned as it comes (Kafka Streams' KStream-
+GlobalKTable join).
 """
 
 from __future__ import annotations
@@ -55,7 +61,9 @@ def co_partition(spec: PipelineSpec) -> PipelineSpec:
     right before its join in ``operators``."""
     operators: list[OperatorSpec] = []
     for op in spec.operators:
-        if isinstance(op, JoinSpec) and len(op.inputs) == 2:
+        if isinstance(op, JoinSpec) and _broadcast_table(spec, op):
+            op = dataclasses.replace(op, inputs=op.inputs[:1], broadcast_table=op.inputs[1].node)
+        elif isinstance(op, JoinSpec) and len(op.inputs) == 2:
             inputs: list[PortRef] = []
             for side, ref in zip(SIDES, op.inputs, strict=True):
                 on = op.on(side)
@@ -74,6 +82,12 @@ def co_partition(spec: PipelineSpec) -> PipelineSpec:
             op = dataclasses.replace(op, inputs=tuple(inputs))
         operators.append(op)
     return dataclasses.replace(spec, operators=tuple(operators))
+
+
+def _broadcast_table(spec: PipelineSpec, op: JoinSpec) -> bool:
+    """Whether ``op`` is a lookup join whose right input is a broadcast table."""
+    table = _table_of(spec, op.inputs[1]) if len(op.inputs) == 2 else None
+    return op.type == "lookup" and table is not None and table.broadcast
 
 
 def _table_of(spec: PipelineSpec, ref: PortRef) -> TableSpec | None:

@@ -28,6 +28,7 @@ def check_joins(issues: Issues, root: Node, spec: PipelineSpec) -> None:
             if op.type in TABLE_JOINS and _table_input(issues, body, op, right):
                 allowed.add(f"{op.id}:1")
     _check_table_readers(issues, root, spec, allowed)
+    _check_broadcast(issues, root, spec)
 
 
 def _table_input(issues: Issues, body: Node, op: JoinSpec, right: SourceSpec | None) -> bool:
@@ -56,6 +57,40 @@ def _table_input(issues: Issues, body: Node, op: JoinSpec, right: SourceSpec | N
             f"add versioned: 2d to the table: of source '{right.id}' (how far back AS OF looks)",
         )
     return True
+
+
+def _check_broadcast(issues: Issues, root: Node, spec: PipelineSpec) -> None:
+    """A broadcast table serves lookup joins only (Kafka Streams' ``GlobalKTable``): it has
+    no versions and no watermark of its own, and is read outside the job's transactions."""
+    places = root.get("sources")
+    items = dict(zip((s.id for s in spec.sources), places.items() if places else [], strict=False))
+    for source in spec.sources:
+        if source.table is None or not source.table.broadcast:
+            continue
+        table = (items.get(source.id) or root).get("table") or root
+        where = table.get("broadcast") or table
+        if source.table.versioned_ms is not None:
+            issues.add(
+                table.get("versioned") or table,
+                f"broadcast table '{source.id}' cannot keep versions: temporal joins wait for "
+                "a table's watermark per partition, which a broadcast table does not have",
+                "remove versioned:, or remove broadcast: true (the planner then repartitions "
+                "the table by its key)",
+            )
+        if source.on_error == "dead_letter":
+            issues.add(
+                (items.get(source.id) or root).get("on_error") or where,
+                f"broadcast table '{source.id}' is read outside the job's transactions, so its "
+                "bad records cannot go to a dead-letter topic exactly once",
+                "use on_error: skip (counted and logged) or fail",
+            )
+        for op in spec.operators:
+            if isinstance(op, JoinSpec) and op.type != "lookup" and op.right_name == source.id:
+                issues.add(
+                    where,
+                    f"broadcast table '{source.id}' is read by {op.type} join '{op.id}'",
+                    "a broadcast table serves lookup joins only; remove broadcast: true",
+                )
 
 
 def _check_table_readers(issues: Issues, root: Node, spec: PipelineSpec, allowed: set[str]) -> None:

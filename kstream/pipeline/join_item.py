@@ -128,10 +128,6 @@ def _window(issues: Issues, node: Node, jtype: str) -> JoinWindowSpec | None:
     if not check_keys(issues, window, JOIN_WINDOW_KEYS, ("type",)):
         return None
     wtype = read_enum(issues, window.get("type"), get_args(JoinWindowType), "tumbling")
-    if wtype == "session":
-        where = window.get("type") or window
-        hint = "use a tumbling or sliding window (docs/joins.md)"
-        issues.add(where, "session window joins are not available yet", hint)
     needed = {"tumbling": ("size",), "sliding": ("size", "slide"), "session": ("gap",)}[wtype]
     allowed = needed if wtype == "session" else (*needed, "offset")
     for key in ("size", "slide", "gap", "offset"):
@@ -181,9 +177,6 @@ def read_table(issues: Issues, node: Node | None) -> TableSpec | None:
     broadcast = node.get("broadcast")
     if broadcast is not None and not isinstance(broadcast.value, bool):
         issues.add(broadcast, f"expected true or false, got {describe(broadcast.value)}", hint)
-    elif broadcast is not None and broadcast.value:
-        why = "broadcast tables are not available yet"
-        issues.add(broadcast, why, "remove it: the planner repartitions the table by its key")
     return TableSpec(
         key=key or "",
         versioned_ms=read_duration(issues, node.get("versioned"), None, minimum=1),

@@ -25,7 +25,8 @@ class TableSpec:
     ``key`` (an expression over the value) is the row key; a record with a null value (a
     tombstone) deletes the row whose key is the record's Kafka key. ``versioned_ms``: versions
     are kept for this long of event time, for ``temporal`` joins (AS OF). ``broadcast``: every
-    task holds the whole table (Kafka Streams ``GlobalKTable``).
+    process reads every partition of the table's topic and holds the whole table, outside the
+    stages (Kafka Streams ``GlobalKTable``); only lookup joins read it, without repartitions.
     """
 
     key: str
@@ -75,8 +76,12 @@ class JoinSpec:
     select: tuple[tuple[str, str], ...] = ()
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
-    #: ``(left, right)`` once wired (:mod:`kstream.pipeline.dataflow`)
+    #: ``(left, right)`` once wired (:mod:`kstream.pipeline.dataflow`); ``(left,)`` once the
+    #: planner took a broadcast table out of the graph (:attr:`broadcast_table`)
     inputs: tuple[PortRef, ...] = ()
+    #: the id of the broadcast table (a source with ``table: {broadcast: true}``) a lookup join
+    #: reads instead of a right input (:mod:`kstream.pipeline.copartition`); None otherwise
+    broadcast_table: str | None = None
     #: the YAML key of the kind (discriminates ``AnyOperator``)
     kind: Literal["join"] = "join"
 

@@ -7,7 +7,7 @@ decision and :mod:`kstream.savepoint.reshard` for savepoint seeding.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from kstream.io import kafka
 from kstream.runtime.restore import open_store, recover, store_entries
 from kstream.runtime.task import Task
 from kstream.runtime.topology import TopicLayout
-from kstream.state.cache import CacheBudget, StoreProvider
+from kstream.state.cache import CacheBudget, StoreProvider, TableLookup
 from kstream.state.store import RocksTuning, TaskStore
 from kstream.time.timestamps import now_ms
 
@@ -48,6 +48,8 @@ class Activator:
         exactly_once: transactional producers (True) or idempotent ones.
         seed: a :class:`~kstream.savepoint.reshard.SavepointSeed` when starting from a savepoint.
         budget: the process's state cache (shared by every task's stores).
+        keep_alive: keeps the member in its group during a long restore.
+        tables: the process's broadcast tables by source id, for its lookup joins.
     """
 
     def __init__(
@@ -61,8 +63,10 @@ class Activator:
         seed: Any = None,
         budget: CacheBudget | None = None,
         keep_alive: Callable[[], None] | None = None,
+        tables: Mapping[str, TableLookup] | None = None,
     ) -> None:
         self.plan, self.bootstrap, self.state_dir = plan, bootstrap, state_dir
+        self.tables = tables or {}
         self.layout, self.fingerprint = layout, fingerprint
         self.exactly_once, self.seed = exactly_once, seed
         self.budget = budget or CacheBudget(plan.spec.state.cache_bytes)
@@ -123,7 +127,7 @@ class Activator:
         if self.seed is not None:
             meta, how = self._seed_task(store, stage, partition, meta, how)
         task = self._task(
-            stage, partition, producer.emit, StoreProvider(store.backend, self.budget)
+            stage, partition, producer.emit, StoreProvider(store.backend, self.budget, self.tables)
         )
         entries = store_entries(store, stage)
         task.restore(meta, {cf: self._alive(rows) for cf, rows in entries.items()})

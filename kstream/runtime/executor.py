@@ -185,8 +185,8 @@ class NodeExecutor:
         node.open(OperatorContext(node_id, Output(ports), self.hooks.clock, self.hooks.stores))
         policy = self._policy(op, node_id, node_id)
         derived = self._is_derived(op.inputs)
-        if isinstance(op, JoinSpec):  # inputs[0] is the left side, inputs[1] the right
-            for side, ref in zip(SIDES, op.inputs, strict=True):
+        if isinstance(op, JoinSpec):  # inputs[0] is the left side, inputs[1] the right (if any)
+            for side, ref in zip(SIDES, op.inputs, strict=False):
                 self._read((ref,), self._guard(node.receiver(side), policy, derived))
         else:
             self._read(op.inputs, self._guard(node.receiver(), policy, derived))

@@ -27,6 +27,7 @@ from kstream.pipeline.view import fingerprint
 from kstream.runtime.activation import Activator
 from kstream.runtime.backlog import BacklogDrain
 from kstream.runtime.bounded import BoundedRun
+from kstream.runtime.broadcast import BroadcastTables
 from kstream.runtime.control import acknowledge, control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
@@ -68,6 +69,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         self.fingerprint = fingerprint(self.spec)
         self.tasks: dict[tuple[str, int], TaskRuntime] = {}
         self.layout: TopicLayout | None = None
+        #: the process's broadcast tables (None: the job has none, or before the setup)
+        self.broadcast: BroadcastTables | None = None
         self.end_offsets: dict[tuple[str, int], int] = {}  # (source topic, partition) -> end
         self._ends_known = False
         self._probe: threading.Thread | None = None
@@ -130,6 +133,15 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             open_savepoint(Path(self.options.from_savepoint))
         admin = kafka.Admin(self.options.bootstrap, settings)
         self.layout = ensure_topics(admin, self.plan)
+        if self.plan.broadcast_tables:  # loaded before the group: lookups find the whole table
+            self.broadcast = BroadcastTables(
+                self.plan,
+                self.options.bootstrap,
+                self.options.state_dir,
+                self.budget,
+                self.layout.partitions,
+            )
+            self.broadcast.load()
         seed = None
         if self.options.from_savepoint:
             from kstream.savepoint.reshard import SavepointSeed
@@ -150,6 +162,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             seed,
             self.budget,
             keep_alive=self._keep_alive,
+            tables=self.broadcast.tables if self.broadcast is not None else None,
         )
         group = self.plan.prefix
         conf = kafka.consumer_config(self.options.bootstrap, group, settings)
@@ -219,8 +232,11 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         interval = self.spec.checkpoint.interval_ms
         last_tick = last_status = now_ms()
         ending = backlog = False
+        broadcast = self.broadcast
         while not self.stop_requested:
             msgs = self._consumer.consume(10_000, 0.0 if ending or backlog else 0.05)
+            if broadcast is not None:  # table changes first: processing time, as they arrive
+                broadcast.poll()
             if self._deferred:  # returned by a keep-alive poll during a restore: first
                 msgs, self._deferred = self._deferred + msgs, []
             if self._callback_error is not None:
@@ -403,6 +419,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             rt.close_state()
         self._accumulate_counters()
         self.tasks.clear()
+        if self.broadcast is not None:
+            self.broadcast.close()
         if self._control is not None:
             self._control.close()
         if self._consumer is not None:

@@ -29,9 +29,11 @@ takes about three times its JSON size) plus a fixed per-entry overhead.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from kstream.errors import StateError
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -347,22 +349,42 @@ class KeyValueStore(Generic[K, V]):
         self._fresh.clear()
 
 
+class TableLookup(Protocol):
+    """A broadcast table as a lookup join reads it: the row of a key (None: no row)."""
+
+    def get(self, key: Any) -> Any | None: ...
+
+
 class StoreProvider:
     """Creates the stores of one task's operators over its backend.
 
     Args:
         backend_for: column family name -> its backend (None: in-memory stores).
         budget: the process's cache budget.
+        tables: the process's broadcast tables by source id, shared by its tasks.
     """
 
     def __init__(
         self,
         backend_for: Callable[[str], Backend] | None = None,
         budget: CacheBudget | None = None,
+        tables: Mapping[str, TableLookup] | None = None,
     ) -> None:
         self._backend_for = backend_for
         self.budget = budget
+        self.tables: Mapping[str, TableLookup] = tables or {}
         self.stores: dict[str, KeyValueStore[Any, Any]] = {}
+
+    def table(self, source_id: str) -> TableLookup:
+        """The broadcast table of source ``source_id``.
+
+        Raises:
+            StateError: the process holds no such table.
+        """
+        table = self.tables.get(source_id)
+        if table is None:
+            raise StateError(f"broadcast table '{source_id}' is not loaded in this process")
+        return table
 
     def store(self, name: str, codec: Codec[K, V]) -> KeyValueStore[K, V]:
         """The store of column family ``name`` (``op.<node-id>[.<store>]``)."""

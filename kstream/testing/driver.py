@@ -20,6 +20,9 @@ exactly as in ``kstream run``. Records a stage writes to its repartition topic a
 Kafka's murmur2 partitioner and delivered, in order, before :meth:`PipelineDriver.send` returns.
 Watermark markers are sent on every watermark change (no rate limit), so results are
 deterministic. Processing time comes from a manual clock (:meth:`PipelineDriver.advance_time`).
+A broadcast table (``table: {broadcast: true}``) is one in-memory table shared by every task; a
+record sent to it is applied at once, before the next record is sent (on a broker: as soon as
+each process reads it).
 
 Memory: the driver keeps every record written to every topic until it is read with
 :meth:`PipelineDriver.take_output`; with ``keep_repartition=False`` it does not keep what goes
@@ -43,9 +46,10 @@ from kstream.io.partitioner import partition_for
 from kstream.operators.window.operator import LateRecord, WindowOperator
 from kstream.pipeline.load import load_pipeline, load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
+from kstream.runtime.broadcast import BroadcastTable
 from kstream.runtime.task import Task
 from kstream.runtime.topology import wanted_topics
-from kstream.state.cache import compact
+from kstream.state.cache import StoreProvider, compact
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class PipelineDriver:
         #: by (input topic, partition): a task reading several topics is there once per topic
         self.tasks: dict[tuple[str, int], Task] = {}
         self._all_tasks: list[Task] = []
+        self.broadcast = {s.topic: BroadcastTable(s, spec) for s in self.plan.broadcast_tables}
+        tables = {t.source.id: t for t in self.broadcast.values()}
         for stage in self.plan.stages:
             upstream = {
                 self.plan.output_topic_of(k): self.partitions[s.input_topic]
@@ -141,6 +147,7 @@ class PipelineDriver:
                     clock=self._clock,
                     out_partitions=self.partitions,
                     upstream_tasks=upstream,
+                    stores=StoreProvider(tables=tables),
                 )
                 task.markers.interval_ms = 0
                 task.end_slice = end_slice
@@ -296,7 +303,11 @@ class PipelineDriver:
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
         message = _Message(key, value, ts, offset, headers, topic, partition)
-        self._queue.append((topic, partition, message))
+        table = self.broadcast.get(topic)
+        if table is not None:
+            table.apply([message])
+        else:
+            self._queue.append((topic, partition, message))
 
     def _drain(self) -> None:
         """Deliver every queued record (and what a task merging inputs still holds beyond one

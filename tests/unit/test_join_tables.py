@@ -194,12 +194,6 @@ def test_a_temporal_join_is_inner_or_left() -> None:
     assert "a temporal join is inner or left, not full" in shown
 
 
-def test_broadcast_tables_are_refused_until_they_are_available() -> None:
-    text = PIPELINE.format(type="lookup", how="left", versioned="", late="")
-    shown = errors(text.replace("table: {key: tailnum}", "table: {key: tailnum, broadcast: true}"))
-    assert "broadcast tables are not available yet" in shown
-
-
 def test_a_keys_versions_are_kept_by_time_bucket_and_pruned_by_the_watermark() -> None:
     """A stuck watermark keeps every version (a waiting record may need it), but in entries of
     one ``versioned`` each; once the watermark moves, the versions no longer valid at

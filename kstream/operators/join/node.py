@@ -1,6 +1,7 @@
 """A join as a node of the graph: :class:`JoinNode` runs a join of two inputs behind the operator
 interface. Records of the left input arrive on port ``left``, of the right input on ``right``
-(the executor wires ``inputs[0]`` and ``inputs[1]``); joined records leave on ``main``, late
+(the executor wires ``inputs[0]`` and ``inputs[1]``; a lookup join of a broadcast table has no
+right input); joined records leave on ``main``, late
 records on ``late`` (through ``on_late``).
 
 State: the node's default store holds the join's buffers, table rows or versions
@@ -57,7 +58,7 @@ def _build(
 ) -> Join:
     """The join of ``op.type``; a temporal join keeps its table's ``versioned`` history."""
     if op.type == "lookup":
-        return LookupJoin(op, output, emit)
+        return LookupJoin(op, spec, output, emit)
     if op.type == "temporal":
         table = next(s.table for s in spec.sources if s.id == op.right_name)
         history = table.versioned_ms if table is not None else None
@@ -108,6 +109,8 @@ class JoinNode(Operator):
         self._out = ctx.out.emitter()
         self.timers = TimerService(ctx.timer_backend())
         self.join.bind(ctx.store("", JOIN_CODEC), self.timers)
+        if isinstance(self.join, LookupJoin) and self.spec.broadcast_table is not None:
+            self.join.use_table(ctx.broadcast_table(self.spec.broadcast_table))
 
     def guard_timers(self, handler: TimerErrorHandler) -> None:
         """Route a record a timer releases that cannot be emitted to ``handler`` (the node's
