@@ -15,6 +15,11 @@ then per manufacturer and month: the flights and their mean ``dep_delay``.
 flights from JFK times its flights from LGA (every pair joins), summed per carrier and UTC day
 of the hour's last millisecond.
 
+``examples/flights-session-join.yaml``: per carrier, its JFK and LGA flights in scheduled
+departure order cut into sessions: a flight at most 2 minutes (inclusive) after the session's
+latest departure joins it; each session's JFK flights times its LGA flights, summed per carrier
+and UTC day of the session's last millisecond (latest departure + 2 minutes - 1 ms).
+
 ``examples/flights-weather-interval.yaml``: every flight (cancelled ones too) with every weather
 observation at its origin whose time ``time_hour`` lies within 30 minutes of the flight's
 scheduled departure ``sched_dep_ts`` (``time_hour`` + ``minute`` minutes), both bounds
@@ -142,6 +147,30 @@ def window_truth() -> dict[tuple[str, int], int]:
             last = hour + HOUR_MS - 1
             day = (carrier, last - last % DAY_MS)
             pairs[day] = pairs.get(day, 0) + jfk * lga
+    return pairs
+
+
+def session_truth(gap_ms: int = 2 * 60_000) -> dict[tuple[str, int], int]:
+    """``(carrier, day start ms) -> pairs`` of ``flights-session-join.yaml``."""
+    departures: dict[str, list[tuple[int, str]]] = {}
+    for flight in load_flights():
+        if flight.origin in ("JFK", "LGA"):
+            departures.setdefault(flight.carrier, []).append((flight.sched_dep_ts, flight.origin))
+    pairs: dict[tuple[str, int], int] = {}
+    for carrier, times in departures.items():
+        times.sort()
+        session: list[str] = []
+        end = 0
+        for ts, origin in [*times, (None, "")]:
+            if session and (ts is None or ts > end):
+                jfk = session.count("JFK")
+                if jfk and len(session) > jfk:
+                    day = (carrier, end - 1 - (end - 1) % DAY_MS)
+                    pairs[day] = pairs.get(day, 0) + jfk * (len(session) - jfk)
+                session = []
+            if ts is not None:
+                session.append(origin)
+                end = max(end, ts + gap_ms) if len(session) > 1 else ts + gap_ms
     return pairs
 
 

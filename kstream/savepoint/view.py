@@ -146,7 +146,9 @@ def decode_join_state(
     """The state held in ``entries`` of a join (:mod:`kstream.operators.join`): a buffered
     record ``{"key", "side", "ts", "value"}`` (``side``: ``left``/``right``), a table row
     ``{"key", "side": "table", "value"}``, a key's versions ``{"key", "side": "versions",
-    "versions": [[ts, value or null], ...]}``; the buffers' time indexes are left out. Only the
+    "versions": [[ts, value or null], ...]}``, a session join's open sessions of a key
+    ``{"key", "side": "sessions", "value": [[start, end], ...]}``; the buffers' time indexes
+    are left out. Only the
     state of ``key`` unless None.
 
     Raises:

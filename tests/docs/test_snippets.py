@@ -121,6 +121,10 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "fragment",
         "a lookup join of examples/flights-planes.yaml",
     ),
+    ("docs/joins.md", "table: {key: tailnum, broadcast: true}   #"): (
+        "fragment",
+        "the broadcast planes table of examples/flights-planes.yaml",
+    ),
     ("docs/joins.md", "temp: weather.temp"): ("fragment", "a join's select: over two inputs"),
     ("docs/joins.md", "pipeline: flights-window-join"): (
         "run",
@@ -133,6 +137,11 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "a join's keys (docs/joins.md shows whole pipelines)",
     ),
     ("docs/pipeline.md", "stage 0 (id flights)"): ("fragment", "the job graph diagram"),
+    ("docs/pipeline.md", "flowchart LR"): (
+        "fragment",
+        "kstream plan --output mermaid of examples/flights-graph.yaml; kept current by "
+        "tests/unit/test_plan_render.py",
+    ),
     ("docs/pipeline.md", "mymodule:is_interesting"): (
         "validate",
         "`mymodule` stands for the reader's own module",

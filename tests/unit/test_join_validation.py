@@ -115,9 +115,15 @@ def test_co_partitioned_repartition_topics_get_one_partition_count() -> None:
             "expected one of",
         ),
         (
-            "{type: window, right: weather, on: origin, window: {type: session, gap: 1h}}",
-            "session window joins are not available yet",
-            "use a tumbling or sliding window",
+            "{type: window, right: weather, on: origin, window: {type: session, size: 1h}}",
+            "a session window needs 'gap'",
+            "write window:",
+        ),
+        (
+            "{type: window, right: weather, on: origin, window: {type: session, gap: 1h, "
+            "offset: 1m}}",
+            "'offset' is not for session windows",
+            "remove it",
         ),
         (
             "{type: interval, right: weather, on: origin, between: [0, 1], window: {}}",

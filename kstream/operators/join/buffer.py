@@ -73,6 +73,11 @@ class JoinBuffer:
                     found.append((bucket, index, rows))
         return found
 
+    def values(self, key: Any, lo: int, hi: int) -> list[Any]:
+        """The values of ``key``'s records with ``lo <= ts <= hi`` (ms), in time and arrival
+        order."""
+        return [self.value(key, row) for _, _, rows in self.between(key, lo, hi) for row in rows]
+
     def value(self, key: Any, row: Row) -> Any:
         """The value of buffered record ``row`` of ``key``."""
         return self.store.get((key, self.side, row[0], row[1]))

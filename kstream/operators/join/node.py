@@ -23,6 +23,7 @@ from kstream.operators.join.buffer import JOIN_CODEC, BufferKey
 from kstream.operators.join.interval import Emit, IntervalJoin
 from kstream.operators.join.lookup import LookupJoin
 from kstream.operators.join.output import JoinOutput
+from kstream.operators.join.session import SessionWindowJoin
 from kstream.operators.join.temporal import TemporalJoin
 from kstream.operators.join.window import WindowJoin
 from kstream.pipeline.spec import PipelineSpec
@@ -63,6 +64,8 @@ def _build(
         table = next(s.table for s in spec.sources if s.id == op.right_name)
         history = table.versioned_ms if table is not None else None
         return TemporalJoin(op, history or 0, output, emit, on_late)
+    if op.type == "window" and op.window is not None and op.window.type == "session":
+        return SessionWindowJoin(op, output, emit, on_late)
     if op.type == "window":
         return WindowJoin(op, output, emit, on_late)
     return IntervalJoin(op, output, emit, on_late)

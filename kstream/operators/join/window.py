@@ -32,7 +32,7 @@ from typing import Any
 from kstream.operators.join.buffer import JOIN_CODEC, BufferKey, JoinBuffer
 from kstream.operators.join.output import JoinOutput
 from kstream.operators.window.assign import sliding_windows
-from kstream.pipeline.spec_joins import JoinSpec
+from kstream.pipeline.spec_joins import SIDES, JoinSpec
 from kstream.state.cache import KeyValueStore
 from kstream.time.timers import TimerService
 
@@ -40,7 +40,6 @@ from kstream.time.timers import TimerService
 Emit = Callable[[Any, Any, int], None]
 #: ``(side, key, value, timestamp_ms, watermark_ms)``: a record late for the join.
 OnLate = Callable[[str, Any, Any, int, int], None]
-SIDES = ("left", "right")
 
 
 class WindowJoin:
@@ -87,7 +86,7 @@ class WindowJoin:
         if key is None:
             if self.outer[side]:
                 for _, end in reversed(open_windows):
-                    self._unmatched(side, key, value, end - 1)
+                    emit_unmatched(side, key, value, end - 1, self.output, self.emit)
             return
         self.buffers[side].add(key, value, ts)
         for start, end in open_windows:
@@ -97,32 +96,45 @@ class WindowJoin:
         """Window ``[start, at + 1)`` of ``key`` fires: its joins, then the records no later
         window holds leave the buffers."""
         left, right = self.buffers["left"], self.buffers["right"]
-        lefts, rights = self._values(left, key, start, at), self._values(right, key, start, at)
-        if lefts and rights:
-            for lvalue in lefts:
-                for rvalue in rights:
-                    self.emit(key, self.output.joined(lvalue, rvalue), at)
-        elif lefts and self.outer["left"]:
-            for lvalue in lefts:
-                self._unmatched("left", key, lvalue, at)
-        elif rights and self.outer["right"]:
-            for rvalue in rights:
-                self._unmatched("right", key, rvalue, at)
+        lefts, rights = left.values(key, start, at), right.values(key, start, at)
+        emit_window(key, lefts, rights, at, self.outer, self.output, self.emit)
         done = start + self.slide - 1  # the next window starts one slide later
         for buffer in (left, right):
             for _ in buffer.pop(key, start, done):
                 pass
 
-    @staticmethod
-    def _values(buffer: JoinBuffer, key: Any, first: int, last: int) -> list[Any]:
-        """The values of ``key``'s records in ``buffer`` from ``first`` to ``last`` (ms)."""
-        return [
-            buffer.value(key, row)
-            for _, _, rows in buffer.between(key, first, last)
-            for row in rows
-        ]
 
-    def _unmatched(self, side: str, key: Any, value: Any, at: int) -> None:
-        """Emit a record of an outer side without a match (the other side null)."""
-        left, right = (value, None) if side == "left" else (None, value)
-        self.emit(key, self.output.joined(left, right), at)
+def emit_window(
+    key: Any,
+    lefts: list[Any],
+    rights: list[Any],
+    at: int,
+    outer: dict[str, bool],
+    output: JoinOutput,
+    emit: Emit,
+) -> None:
+    """A fired window's results at ``at`` (ms): every left record with every right record (left
+    outer loop); when one side is empty, the other side's records unmatched if that side is
+    ``outer``.
+
+    Raises:
+        RecordError: a joined value cannot be built.
+    """
+    if lefts and rights:
+        for lvalue in lefts:
+            for rvalue in rights:
+                emit(key, output.joined(lvalue, rvalue), at)
+    elif lefts and outer["left"]:
+        for lvalue in lefts:
+            emit_unmatched("left", key, lvalue, at, output, emit)
+    elif rights and outer["right"]:
+        for rvalue in rights:
+            emit_unmatched("right", key, rvalue, at, output, emit)
+
+
+def emit_unmatched(
+    side: str, key: Any, value: Any, at: int, output: JoinOutput, emit: Emit
+) -> None:
+    """Emit a record of an outer ``side`` without a match (the other side null) at ``at``."""
+    left, right = (value, None) if side == "left" else (None, value)
+    emit(key, output.joined(left, right), at)
