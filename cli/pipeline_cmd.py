@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 from kstream_cli.errors import handle_errors
-from kstream_cli.options import BOOTSTRAP_ENVVAR, output_option, stdout_console
+from kstream_cli.options import BOOTSTRAP_ENVVAR, stdout_console
 from kstream_cli.output import echo_json, echo_jsonl, new_table
+from kstream_cli.plan_picture import PICTURES, echo_picture, plan_output_option
 from kstream_cli.run_cmd import resolve_bootstrap
 from rich.table import Table
 
@@ -50,6 +51,8 @@ def validate(pipeline: Path) -> None:
 Example:
   kstream plan examples/flights-hourly.yaml
   kstream plan examples/flights-hourly.yaml --output json | jq '.stages[].id'
+  kstream plan examples/flights-graph.yaml --output mermaid
+  kstream plan examples/flights-graph.yaml --output svg > flights-graph.svg
 """
 )
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -60,7 +63,7 @@ Example:
     metavar="HOST:PORT",
     help="Ask this broker for partition counts (optional).",
 )
-@output_option("stage or topic", document="the whole plan")
+@plan_output_option
 @handle_errors
 def plan(pipeline: Path, bootstrap_servers: str | None, output: str) -> None:
     """Show PIPELINE's job graph: stages, tasks, topics read/written/created, state stores.
@@ -69,12 +72,20 @@ def plan(pipeline: Path, bootstrap_servers: str | None, output: str) -> None:
     the stages, then the topics, one per line, each with "row": "stage" or "topic". A stage has
     id, index, tasks, inputs [{topic, node, kind}], operators [{id, kind}], key_bys [{id,
     topic}], sinks [{name, topic}], late_topics, writes, stores [{node, store, column_family,
-    changelog}], task_changelog; a topic has topic, role (source, repartition, changelog, sink,
-    late, dead_letter, control), partitions, compacted, status (exists, missing, will be
-    created; null when the broker is not reachable).
+    changelog}], task_changelog; a topic has topic, role (source, broadcast, repartition,
+    changelog, sink, late, dead_letter, control), partitions, compacted, status (exists,
+    missing, will be created; null when the broker is not reachable).
+
+    text, mermaid, dot and svg draw the job graph instead (no broker needed): a cluster per
+    stage, the sources, operators and sinks, the edges with their ports, join sides and
+    repartition topics, broadcast tables outside the stages (docs/pipeline.md). svg runs
+    Graphviz's dot program. Every output goes to stdout.
     """
     spec = load_pipeline(pipeline)
     job = build_plan(spec)
+    if output in PICTURES:
+        echo_picture(job, output)
+        return
     existing = _existing_topics(resolve_bootstrap(bootstrap_servers, spec.kafka))
     doc = plan_document(job, existing)
     unreachable = "broker not reachable: partition counts assumed, 'create' not checked"
@@ -107,7 +118,11 @@ def plan_document(job: Plan, existing: dict[str, int] | None) -> dict[str, Any]:
     sources = {s.topic: (existing or {}).get(s.topic, 1) for s in job.spec.sources}
     wanted = wanted_topics(job, sources)
     counts = {t.name: t.partitions for t in wanted} | sources
-    topics = [_topic(t, "source", n, False, existing) for t, n in sources.items()]
+    broadcast = {s.topic for s in job.broadcast_tables}
+    topics = [
+        _topic(t, "broadcast" if t in broadcast else "source", n, False, existing)
+        for t, n in sources.items()
+    ]
     for topic in wanted:
         role = "changelog" if topic.compacted else _role(job, topic.name)
         topics.append(_topic(topic.name, role, topic.partitions, topic.compacted, existing))
@@ -130,7 +145,7 @@ def _topic(
     elif name in existing:
         status = "exists"
     else:
-        status = "missing" if role == "source" else "will be created"
+        status = "missing" if role in ("source", "broadcast") else "will be created"
     return {
         "topic": name,
         "role": role,
@@ -155,6 +170,7 @@ def _role(job: Plan, topic: str) -> str:
 #: How the topics table shows each role.
 ROLE_TEXT = {
     "source": "source (read)",
+    "broadcast": "broadcast table (read whole by every process)",
     "repartition": "repartition (written and read)",
     "changelog": "changelog (compacted)",
     "late": "late data (written)",
@@ -170,7 +186,7 @@ def _stages_table(doc: dict[str, Any]) -> Table:
         ("stage", "reads", "tasks", "operators", "writes", "state stores"),
     )
     for stage in doc["stages"]:
-        ops = " -> ".join(f"{op['kind']}({op['id']})" for op in stage["operators"]) or "-"
+        ops = " -> ".join(_operator_text(op) for op in stage["operators"]) or "-"
         key_bys = " ".join(f"key_by({k['id']})" for k in stage["key_bys"])
         stores = [f"{ref['column_family']} -> {ref['changelog']}" for ref in stage["stores"]]
         table.add_row(
@@ -182,6 +198,13 @@ def _stages_table(doc: dict[str, Any]) -> Table:
             "\n".join(stores) or "-",
         )
     return table
+
+
+def _operator_text(op: dict[str, Any]) -> str:
+    """``kind(id)``; a lookup join of a broadcast table: ``join(id <- broadcast planes)``."""
+    table = op.get("broadcast_table")
+    reads = f" <- broadcast {table}" if table else ""
+    return f"{op['kind']}({op['id']}{reads})"
 
 
 def _topics_table(doc: dict[str, Any]) -> Table:
