@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration check imports lint format typecheck bench bench-smoke chaos clean
+.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration graphviz check imports lint format typecheck bench bench-smoke chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,8 +31,14 @@ demo: $(STAMP) ## Start a local broker, load the flights, run examples/flights-h
 
 test: test-kafka test-tansu-smoke ## Install from scratch if needed; every test on Apache Kafka, then a smoke subset on Tansu
 
-test-kafka: kafka ## The whole test suite; integration tests on an Apache Kafka broker the session starts
+test-kafka: kafka graphviz ## The whole test suite; integration tests on an Apache Kafka broker the session starts
 	KSTREAM_TEST_BROKER=kafka $(BIN)/pytest $(PYTEST_ARGS)
+
+graphviz: ## Best effort: Graphviz's dot from Debian's packages (kstream plan --output svg and its test; skipped without it)
+	@command -v dot >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (timeout 300 apt-get install -y -qq graphviz >/dev/null 2>&1 || \
+	   { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 300 apt-get install -y -qq graphviz >/dev/null 2>&1; }); } || \
+	  echo "graphviz: dot not installed; the SVG test of kstream plan is skipped"
 
 test-tansu-smoke: $(STAMP) ## The flights end-to-end and demo path on the embedded Tansu broker
 	KSTREAM_TEST_BROKER=tansu $(BIN)/pytest -m tansu_smoke $(PYTEST_ARGS)
