@@ -71,6 +71,13 @@ def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
     help="The process's state cache (64MB, 1GB, ...), overriding the pipeline's state: {cache}; "
     "see docs/state.md.",
 )
+@click.option(
+    "--metrics-port",
+    "metrics_port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (docs/metrics.md).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
 def run(
@@ -84,6 +91,7 @@ def run(
     force: bool,
     held_warning_s: float,
     state_cache: int | None,
+    metrics_port: int | None,
     verbose: bool,
 ) -> None:
     """Run PIPELINE (a YAML file) as one process of its consumer group.
@@ -100,6 +108,7 @@ def run(
       kstream run examples/flights-hourly.yaml --group hourly-v2 --state-dir /tmp/k2
       kstream run examples/flights-hourly.yaml --from-savepoint savepoints/sp1 --group hourly-v2
       kstream run examples/flights-dedup.yaml --state-cache 256MB
+      kstream run examples/flights-hourly.yaml --metrics-port 9108
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -117,6 +126,7 @@ def run(
         force=force,
         held_watermark_warning_ms=int(held_warning_s * 1000),
         state_cache_bytes=state_cache,
+        metrics_port=metrics_port,
     )
     runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)

@@ -44,6 +44,8 @@ class RunOptions:
     held_watermark_warning_ms: int = 30_000
     #: the state cache in bytes (``--state-cache``); None: the pipeline's ``state: {cache}``
     state_cache_bytes: int | None = None
+    #: serve Prometheus metrics on this port (``--metrics-port``; None: no metrics)
+    metrics_port: int | None = None
 
 
 #: :attr:`Status.phase` before the group assigned this process its first partitions

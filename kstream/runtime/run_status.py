@@ -14,6 +14,7 @@ from typing import Any
 from kstream.checkpoint.steps import TaskRuntime
 from kstream.io import kafka
 from kstream.runtime.lifecycle import RunnerState, RunOptions, Status, run_phase
+from kstream.runtime.metrics import MetricsExporter, snapshot_of
 from kstream.runtime.progress import ProgressMeter, source_positions
 from kstream.runtime.watermark_watch import WatermarkWatch
 
@@ -34,6 +35,9 @@ class RunStatus:
     _pending: dict[tuple[str, int], tuple[float, float]]
     _consumer: Any
     _started: float
+    metrics: MetricsExporter | None
+    rewinds: int
+    budget: Any
 
     def status(self) -> Status:
         """The current :class:`Status` (counters of live tasks plus those released). An
@@ -77,3 +81,16 @@ class RunStatus:
             self.assigned_once,
             len(self._pending),
         )
+
+    def _publish_metrics(self) -> None:
+        """Hand the metrics exporter (``--metrics-port``) a snapshot of the tasks; the end
+        offsets are those the consumer last saw (no broker request)."""
+        if self.metrics is None:
+            return
+        tasks = [rt.task for rt in self.tasks.values()]
+        partitions = [(i.topic, t.partition) for t in tasks for i in t.inputs]
+        ends = kafka.cached_end_offsets(self._consumer, partitions) if self._consumer else {}
+        snapshot = snapshot_of(
+            tasks, self.totals, ends, self.checkpoints, self.rewinds, self.budget.used
+        )
+        self.metrics.publish(snapshot)

@@ -32,6 +32,7 @@ from kstream.runtime.control import acknowledge, control_topic
 from kstream.runtime.group_watch import GroupWatch
 from kstream.runtime.lifecycle import ALLOWED_MOVES, RunnerState, RunOptions, Status
 from kstream.runtime.membership import GroupMembership
+from kstream.runtime.metrics import MetricsExporter
 from kstream.runtime.progress import ProgressMeter
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.run_status import RunStatus
@@ -110,6 +111,11 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         self.start_positions: dict[tuple[str, int], int] = {}
         self.watch = WatermarkWatch(plan, options.held_watermark_warning_ms)
         self.progress = ProgressMeter()
+        self.metrics = (
+            MetricsExporter(self.spec.name, plan.prefix)
+            if options.metrics_port is not None
+            else None
+        )
 
     def _move(self, new: RunnerState) -> None:
         if new not in ALLOWED_MOVES[self.state]:
@@ -127,6 +133,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         check_imports(self.spec)  # python: references, reported with file:line
         if self.exactly_once:
             check_transaction_timeout(settings, self.spec.checkpoint.interval_ms)
+        if self.metrics is not None and self.options.metrics_port is not None:
+            self.metrics.start(self.options.metrics_port)
         if self.options.from_savepoint:  # fail fast, before any broker traffic
             from kstream.savepoint import open_savepoint
 
@@ -269,9 +277,11 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 self._checkpoint_all(force=True)
             elif any(now - rt.last_checkpoint_ms >= interval for rt in self.tasks.values()):
                 self._checkpoint_all(force=False)
-            if self.on_status and now - last_status >= self.options.status_interval_ms:
+            if now - last_status >= self.options.status_interval_ms:
                 last_status = now
-                self.on_status(self.status())
+                self._publish_metrics()
+                if self.on_status:
+                    self.on_status(self.status())
             if (self.options.bounded or self.stop_request) and self._all_finished():
                 return
 
@@ -402,10 +412,13 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         if rt.state != TxnState.OPEN:
             return
         key = (rt.task.stage.id, rt.task.partition)
+        started = time.monotonic()
         try:
             if run_checkpoint(rt, self._consumer, now_ms() if now is None else now):
                 self.checkpoints += 1
                 self._rewinds_in_row.pop(key, None)
+                if self.metrics is not None:
+                    self.metrics.checkpoint_seconds.observe(time.monotonic() - started)
         except TransactionError as exc:
             self._rewind(key, rt, exc)
 

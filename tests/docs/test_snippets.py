@@ -131,6 +131,11 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "a window join of the flights with themselves (JFK and LGA by carrier)",
     ),
     ("docs/joins.md", '"weather": {"temp": 39.02'): ("json", "one output record, abridged"),
+    # docs/metrics.md
+    ("docs/metrics.md", 'kstream_records_in_total{group="flights-hourly"'): (
+        "fragment",
+        "a scrape of /metrics, abridged",
+    ),
     # docs/pipeline.md
     ("docs/pipeline.md", "id: near-weather               # required"): (
         "fragment",

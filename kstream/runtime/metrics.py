@@ -1,0 +1,179 @@
+"""Prometheus metrics of one process (``kstream run --metrics-port N``; docs/metrics.md).
+
+The runner's loop takes a :class:`MetricsSnapshot` of its tasks about once a second
+(:func:`snapshot_of`) and hands it to the :class:`MetricsExporter`, whose collector turns the
+latest snapshot into metric families when Prometheus scrapes ``/metrics`` (prometheus-client's
+HTTP server thread). The thread never touches a task: it reads an immutable snapshot, so a
+scrape costs the loop nothing and sees a consistent view. Checkpoint durations go into a
+histogram as each checkpoint ends.
+
+Names follow Prometheus' conventions: ``kstream_`` prefix, ``_total`` for counters, base units
+(seconds, bytes). Labels: ``pipeline``, ``group``, ``task`` (``<stage id>:<partition>``;
+``released`` for the counts of tasks this process no longer runs, so sums over time stay
+right), ``topic``/``partition`` for consumer lag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kstream.errors import UsageError
+from kstream.time.watermarks import MIN_WATERMARK
+
+if TYPE_CHECKING:
+    from kstream.runtime.task import Task
+
+log = logging.getLogger("kstream.runtime.metrics")
+
+#: Task counters exported as ``kstream_<name>_total`` with their help text.
+COUNTERS = {
+    "in": ("records_in", "Records read from the task's input topics."),
+    "out": ("records_out", "Records written to the task's sinks."),
+    "late": ("late_records", "Records dropped or routed as late by the task's windows and joins."),
+    "skipped": ("skipped_records", "Bad records skipped under on_error: skip."),
+    "dead_letter": ("dead_letters", "Bad records written to a dead-letter topic."),
+}
+#: Checkpoint duration buckets (seconds).
+CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """What the process's tasks showed at one moment.
+
+    Attributes:
+        counters: task id -> its counters (:data:`COUNTERS` keys); ``released``: the counts of
+            tasks that left this process.
+        watermarks_ms: task id -> its watermark (epoch ms; absent before the first).
+        lag: ``(topic, partition)`` -> records between the task's position and the end offset
+            its consumer last saw.
+        checkpoints: checkpoints committed by this process; ``rewinds``: tasks rewound to their
+            last checkpoint (a failed transaction).
+        cache_bytes: the state cache's estimated use (bytes).
+    """
+
+    counters: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    watermarks_ms: Mapping[str, int] = field(default_factory=dict)
+    lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    checkpoints: int = 0
+    rewinds: int = 0
+    cache_bytes: int = 0
+
+
+def snapshot_of(
+    tasks: list[Task],
+    released: Mapping[str, int],
+    ends: Mapping[tuple[str, int], int],
+    checkpoints: int,
+    rewinds: int,
+    cache_bytes: int,
+) -> MetricsSnapshot:
+    """A :class:`MetricsSnapshot` of ``tasks`` (copies: the snapshot outlives the moment).
+
+    Args:
+        released: the summed counters of tasks this process no longer runs.
+        ends: end offset per ``(topic, partition)`` as last seen (missing: lag unknown).
+    """
+    counters = {t.id: dict(t.counters) for t in tasks}
+    counters["released"] = dict(released)
+    lag = {}
+    for task in tasks:
+        for task_input in task.inputs:
+            tp = (task_input.topic, task.partition)
+            end, position = ends.get(tp), task_input.position
+            if end is not None:
+                lag[tp] = max(end - (position or 0), 0)
+    watermarks = {t.id: t.watermark for t in tasks if t.watermark != MIN_WATERMARK}
+    return MetricsSnapshot(counters, watermarks, lag, checkpoints, rewinds, cache_bytes)
+
+
+class MetricsExporter(Collector):
+    """Serves the latest :class:`MetricsSnapshot` and the checkpoint histogram on
+    ``http://<host>:<port>/metrics``.
+
+    Args:
+        pipeline: the pipeline's name; ``group``: its consumer group (labels of every metric).
+    """
+
+    def __init__(self, pipeline: str, group: str) -> None:
+        self.labels = {"pipeline": pipeline, "group": group}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.snapshot = MetricsSnapshot()
+        self.checkpoint_seconds = Histogram(
+            "kstream_checkpoint_duration_seconds",
+            "Time from the start of a task's checkpoint to its committed transaction.",
+            list(self.labels),
+            buckets=CHECKPOINT_BUCKETS,
+            registry=self.registry,
+        ).labels(**self.labels)
+        self.registry.register(self)
+
+    def start(self, port: int, host: str = "0.0.0.0") -> None:
+        """Serve ``/metrics`` from a daemon thread.
+
+        Raises:
+            UsageError: the port cannot be bound (in use, or privileged).
+        """
+        try:
+            start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {port}: cannot serve metrics there ({exc})") from exc
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def publish(self, snapshot: MetricsSnapshot) -> None:
+        """Make ``snapshot`` what the next scrape shows."""
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families of the latest snapshot (prometheus-client's collector API)."""
+        snap, base = self.snapshot, list(self.labels)
+        values = list(self.labels.values())
+        for key, (name, text) in COUNTERS.items():
+            family = CounterMetricFamily(f"kstream_{name}", text, labels=[*base, "task"])
+            for task, counts in sorted(snap.counters.items()):
+                family.add_metric([*values, task], counts.get(key, 0))
+            yield family
+        watermark = GaugeMetricFamily(
+            "kstream_watermark_seconds",
+            "The task's event-time watermark (seconds since the epoch).",
+            labels=[*base, "task"],
+        )
+        for task, ms in sorted(snap.watermarks_ms.items()):
+            watermark.add_metric([*values, task], ms / 1000.0)
+        yield watermark
+        lag = GaugeMetricFamily(
+            "kstream_consumer_lag_records",
+            "Records between a task's position and the end of its input partition.",
+            labels=[*base, "topic", "partition"],
+        )
+        for (topic, partition), records in sorted(snap.lag.items()):
+            lag.add_metric([*values, topic, str(partition)], records)
+        yield lag
+        yield _counter(
+            "kstream_checkpoints", "Checkpoints committed.", base, values, snap.checkpoints
+        )
+        yield _counter(
+            "kstream_checkpoint_failures",
+            "Checkpoints that failed: the task was rewound to its last checkpoint.",
+            base,
+            values,
+            snap.rewinds,
+        )
+        cache = GaugeMetricFamily(
+            "kstream_state_cache_bytes", "Estimated bytes held by the state cache.", labels=base
+        )
+        cache.add_metric(values, snap.cache_bytes)
+        yield cache
+
+
+def _counter(name: str, text: str, labels: list[str], values: list[str], value: int) -> Metric:
+    family = CounterMetricFamily(name, text, labels=labels)
+    family.add_metric(values, value)
+    return family
