@@ -19,6 +19,7 @@ from kstream.graph.view import stage_to_dict
 from kstream.io.kafka import Admin
 from kstream.pipeline.checks import check_imports
 from kstream.pipeline.load import load_pipeline
+from kstream.runtime.status_record import status_topic
 from kstream.runtime.topology import wanted_topics
 
 
@@ -73,7 +74,7 @@ def plan(pipeline: Path, bootstrap_servers: str | None, output: str) -> None:
     id, index, tasks, inputs [{topic, node, kind}], operators [{id, kind}], key_bys [{id,
     topic}], sinks [{name, topic}], late_topics, writes, stores [{node, store, column_family,
     changelog}], task_changelog; a topic has topic, role (source, broadcast, repartition,
-    changelog, sink, late, dead_letter, control), partitions, compacted, status (exists,
+    changelog, sink, late, dead_letter, control, status), partitions, compacted, status (exists,
     missing, will be created; null when the broker is not reachable).
 
     text, mermaid, dot and svg draw the job graph instead (no broker needed): a cluster per
@@ -124,7 +125,7 @@ def plan_document(job: Plan, existing: dict[str, int] | None) -> dict[str, Any]:
         for t, n in sources.items()
     ]
     for topic in wanted:
-        role = "changelog" if topic.compacted else _role(job, topic.name)
+        role = _role(job, topic.name)
         topics.append(_topic(topic.name, role, topic.partitions, topic.compacted, existing))
     return {
         "pipeline": job.spec.name,
@@ -156,6 +157,10 @@ def _topic(
 
 
 def _role(job: Plan, topic: str) -> str:
+    if topic == status_topic(job.prefix):
+        return "status"
+    if topic.endswith(".changelog"):
+        return "changelog"
     if topic.endswith(".repartition"):
         return "repartition"
     if topic in job.late_topics():
@@ -176,6 +181,7 @@ ROLE_TEXT = {
     "late": "late data (written)",
     "dead_letter": "dead letter (written)",
     "control": "control (savepoint requests)",
+    "status": "status (each process's status, compacted)",
     "sink": "sink (written)",
 }
 

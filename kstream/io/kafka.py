@@ -46,7 +46,7 @@ from kstream.io.consumer import (
     stream_partitions_to_end,
 )
 from kstream.io.registry import SchemaRegistry, schema_registry
-from kstream.io.task_producer import CALL_GRACE_S, TaskProducer, produce_json
+from kstream.io.task_producer import CALL_GRACE_S, KeyedPublisher, TaskProducer, produce_json
 from kstream.io.topics import Admin, TopicConfig
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "PRODUCER_DEFAULTS",
     "Admin",
     "KafkaLibraryError",
+    "KeyedPublisher",
     "OnRecords",
     "PartitionsReader",
     "SchemaRegistry",

@@ -6,6 +6,7 @@ transaction calls bounded by a deadline, fencing translated into
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,8 @@ from kstream.errors import (
 from kstream.io.clients import is_fenced, is_too_large, new_producer, producer_config, translate
 from kstream.io.deadline import DeadlineExceeded, call_with_deadline
 from kstream.time.timestamps import H_TIME, MAX_FUTURE_TS_MS
+
+log = logging.getLogger("kstream.io.task_producer")
 
 #: Seconds a transactional call may run past its own timeout before its producer is abandoned.
 CALL_GRACE_S = 10.0
@@ -222,3 +225,30 @@ def transaction_error(exc: KafkaException, what: str) -> TransactionError:
     message is :func:`~kstream.io.clients.translate`'s (``"<what>: <librdkafka's text>"``)."""
     error_class = TaskMigratedError if is_fenced(exc) else TransactionError
     return error_class(str(translate(exc, what)))
+
+
+class KeyedPublisher:
+    """A plain (not transactional) producer for small keyed records sent now and then (the
+    status topic): :meth:`publish` never blocks; :meth:`close` waits up to ``timeout_s`` for
+    what is in flight.
+
+    Raises:
+        BrokerError: the client cannot be created (an invalid configuration).
+    """
+
+    def __init__(self, bootstrap: str, settings: Mapping[str, Any], topic: str) -> None:
+        self.topic = topic
+        self._producer = new_producer(producer_config(bootstrap, settings))
+
+    def publish(self, key: bytes, value: bytes | None) -> None:
+        """Queue one record (``value`` None: a tombstone); a full queue or an error is logged
+        and the record dropped (the next one replaces it)."""
+        try:
+            self._producer.produce(self.topic, value, key)
+            self._producer.poll(0)
+        except (KafkaException, BufferError) as exc:
+            log.warning("status record to %s dropped: %s", self.topic, exc)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver what is queued (at most ``timeout_s`` seconds)."""
+        self._producer.flush(timeout_s)

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from kstream.errors import RecordError
-from kstream.graph.plan import Plan, Stage, repartition_topic, store_name
+from kstream.graph.plan import Plan, Stage, StageInput, repartition_topic, store_name
 from kstream.io import codecs
 from kstream.operators.base import Changes, Operator, OperatorContext, Output, Receiver
 from kstream.operators.join.node import JoinNode
@@ -43,6 +43,7 @@ from kstream.pipeline.spec import (
 from kstream.pipeline.spec_joins import SIDES
 from kstream.runtime.ending import EndOfInput
 from kstream.runtime.late import join_late_handler, window_late_handler
+from kstream.runtime.node_stats import NodeStats, counted, sink_node_id
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
 from kstream.state.cache import StoreProvider
@@ -110,6 +111,16 @@ class NodeExecutor:
         self.plan, self.stage, self.hooks = plan, stage, hooks
         spec = plan.spec
         self._ops = {op.id: op for op in stage.operators}
+        #: node id -> its counters in this task (inputs, operators, key_bys, sinks)
+        self.node_stats = {
+            node: NodeStats()
+            for node in (
+                *(i.node for i in stage.inputs),
+                *self._ops,
+                *(k.id for k in stage.key_bys),
+                *(sink_node_id(s) for s in stage.sinks),
+            )
+        }
         self._derived = self._derived_nodes()
         self.nodes: dict[str, Operator] = {}
         for op in stage.operators:
@@ -123,6 +134,8 @@ class NodeExecutor:
                 node = build_stateless(op, spec)
             self.nodes[op.id] = node
         self.windows = [n.window for n in self.nodes.values() if isinstance(n, WindowNode)]
+        #: ids of the nodes that can have late records (windows and joins)
+        self.late_nodes = [o.id for o in stage.operators if isinstance(o, WindowSpec | JoinSpec)]
         self._timed_ids = [(i, n) for i, n in self.nodes.items() if isinstance(n, TIMED_NODES)]
         self._timed = [n for _, n in self._timed_ids]
         #: per-node watermarks when the task reads several topics (one input: the task's)
@@ -131,7 +144,7 @@ class NodeExecutor:
         self._wire_terminals()
         for op in reversed(stage.operators):
             self._open(op.id)
-        self.entries = {i.node: self._entry(PortRef(i.node)) for i in stage.inputs}
+        self.entries = {i.node: self._entry(i) for i in stage.inputs}
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -157,9 +170,14 @@ class NodeExecutor:
     def _is_derived(self, inputs: Iterable[PortRef]) -> bool:
         return self._fed_by_window(inputs, self._derived)
 
-    def _read(self, refs: Iterable[PortRef], receiver: Receiver) -> None:
+    def _read(self, refs: Iterable[PortRef], receiver: Receiver, reader: str | None) -> None:
+        """``receiver`` (node ``reader``'s input; None: a receiver counting its own records)
+        reads ``refs``, counted on each edge (:func:`~kstream.runtime.node_stats.counted`)."""
+        stats = None if reader is None else self.node_stats[reader]
         for ref in refs:
-            self._readers.setdefault(ref, []).append(receiver)
+            readers = self._readers.setdefault(ref, [])
+            upstream = None if readers else self.node_stats.get(ref.node)
+            readers.append(counted(receiver, stats, upstream))
 
     def _policy(self, owner: Any, name: str, node_id: str) -> Policy:
         return resolve(owner, name, upstream_source(self.plan.spec, node_id))
@@ -187,41 +205,49 @@ class NodeExecutor:
         derived = self._is_derived(op.inputs)
         if isinstance(op, JoinSpec):  # inputs[0] is the left side, inputs[1] the right (if any)
             for side, ref in zip(SIDES, op.inputs, strict=False):
-                self._read((ref,), self._guard(node.receiver(side), policy, derived))
+                self._read((ref,), self._guard(node.receiver(side), policy, derived), node_id)
         else:
-            self._read(op.inputs, self._guard(node.receiver(), policy, derived))
+            self._read(op.inputs, self._guard(node.receiver(), policy, derived), node_id)
         if isinstance(node, ProcessNode | JoinNode):  # a failing on_timer: a derived bad record
             on_bad = self.hooks.on_bad
             node.guard_timers(lambda exc, key, value: on_bad(exc, policy, True, key, value))
 
-    def _entry(self, ref: PortRef) -> Receiver:
-        return Output({"main": self._readers.get(ref, [])}).emitter()
+    def _entry(self, stage_input: StageInput) -> Receiver:
+        """Where the task pushes the records of ``stage_input``: a source counts them in; a
+        ``key_by`` counted its records in where it wrote them (the upstream stage)."""
+        emitter = Output({"main": self._readers.get(PortRef(stage_input.node), [])}).emitter()
+        if stage_input.source is None:
+            return emitter
+        return counted(emitter, self.node_stats[stage_input.node], None)
 
     def _wire_terminals(self) -> None:
         groups: dict[tuple[PortRef, ...], list[SinkSpec]] = {}
         for sink in self.stage.sinks:
             groups.setdefault(sink.inputs, []).append(sink)
         for inputs, sinks in groups.items():
-            self._read(inputs, self._sink_group(sinks, self._is_derived(inputs)))
+            self._read(inputs, self._sink_group(sinks, self._is_derived(inputs)), None)
         for key_by in self.stage.key_bys:
-            self._read(key_by.inputs, self._repartition(key_by))
+            self._read(key_by.inputs, self._repartition(key_by), key_by.id)
 
     def _sink_group(self, sinks: list[SinkSpec], derived: bool) -> Receiver:
-        """Writes to every sink reading the same inputs; counts ``out`` once per record."""
+        """Writes to every sink reading the same inputs; counts ``out`` once per record, and
+        each sink's node records in and written (out)."""
         spec, hooks = self.plan.spec, self.hooks
         emit, counters, on_bad, record = hooks.emit, hooks.counters, hooks.on_bad, hooks.record
         writers = [
             (
                 s.topic,
                 *codecs.sink_encoders(s, spec),
-                self._policy(s, f"sink:{s.name}", s.inputs[0].node),
+                self._policy(s, sink_node_id(s), s.inputs[0].node),
+                self.node_stats[sink_node_id(s)],
             )
             for s in sinks
         ]
 
         def sink(key: Any, value: Any, ts: int) -> None:
             written = True
-            for topic, encode_key, encode_value, policy in writers:
+            for topic, encode_key, encode_value, policy, stats in writers:
+                stats.records_in += 1
                 try:
                     emit(topic, encode_key(key), encode_value(value), ts, record.headers, None)
                 except BadRecordFailure:
@@ -229,6 +255,10 @@ class NodeExecutor:
                 except RecordError as exc:  # serialize or produce
                     on_bad(exc, policy, derived, key, value)
                     written = False
+                    continue
+                stats.records_out += 1
+                if stats.max_ts is None or ts > stats.max_ts:
+                    stats.max_ts = ts
             if written:
                 counters["out"] += 1
 
@@ -268,14 +298,28 @@ class NodeExecutor:
         (:func:`~kstream.runtime.late.window_late_handler`)."""
         policy = self._policy(op, op.id, op.id)
         derived = op.id in self._derived  # fed by an earlier window
-        return window_late_handler(
+        handler = window_late_handler(
             self.hooks, self.plan.spec, op, policy, derived, self._readers_of
         )
+        stats = self.node_stats[op.id]
+
+        def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
+            stats.late += len(late)
+            handler(window, late)
+
+        return on_late
 
     def _join_late_handler(self, op: JoinSpec) -> Callable[[str, Any, Any, int, int], None]:
         """A join's late records to its ``late`` port (:func:`~kstream.runtime.late.
         join_late_handler`)."""
-        return join_late_handler(self.hooks, op, self._readers_of)
+        handler = join_late_handler(self.hooks, op, self._readers_of)
+        stats = self.node_stats[op.id]
+
+        def on_late(side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
+            stats.late += 1
+            handler(side, key, value, ts, watermark)
+
+        return on_late
 
     def _readers_of(self, ref: PortRef) -> list[Receiver]:
         return self._readers.get(ref, [])
@@ -364,6 +408,28 @@ class NodeExecutor:
             for name, entries in node.prepare_checkpoint().items():
                 changes[store_name(node_id, name)] = entries
         return changes
+
+    def node_watermarks_ms(self, task_watermark: int) -> dict[str, int]:
+        """Each node's watermark (epoch ms): a timed node's own, a node of a task reading
+        several topics its inputs' valve, any other node the task's ``task_watermark``."""
+        valve = self.node_watermarks
+        marks = dict.fromkeys(self.node_stats, task_watermark)
+        if valve is not None:
+            for node_id in self._ops:
+                marks[node_id] = valve.watermark(node_id)
+        for node_id, node in self._timed_ids:
+            marks[node_id] = node.watermark
+        return marks
+
+    def late_action(self, node_id: str) -> str:
+        """Where window or join ``node_id``'s late records go: ``dropped``, ``side_output`` (its
+        ``late`` port is read), ``late_topic`` or ``late_topic_and_side_output``."""
+        op = self._ops.get(node_id)
+        topic = isinstance(op, WindowSpec) and op.late_topic is not None
+        read = bool(self._readers.get(PortRef(node_id, "late")))
+        if topic:
+            return "late_topic_and_side_output" if read else "late_topic"
+        return "side_output" if read else "dropped"
 
     def timed_watermarks(self) -> dict[str, int]:
         """Each timed node's watermark (epoch ms): with several inputs a node's own can be

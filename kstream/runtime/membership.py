@@ -49,6 +49,7 @@ class GroupMembership:
     #: by task key ``(stage id, partition)``
     tasks: dict[tuple[str, int], TaskRuntime]
     totals: dict[str, int]
+    node_totals: dict[str, tuple[int, int, int]]
     group_watch: GroupWatch
     assigned_once: bool
     rewinds: int
@@ -320,3 +321,10 @@ class GroupMembership:
         counters = rt.committed_counters if aborted else rt.task.counters
         for key, value in counters.items():
             self.totals[key] += value
+        for node, stats in rt.task.executor.node_stats.items():  # per node: as counted
+            n_in, n_out, late = self.node_totals.get(node, (0, 0, 0))
+            self.node_totals[node] = (
+                n_in + stats.records_in,
+                n_out + stats.records_out,
+                late + stats.late,
+            )

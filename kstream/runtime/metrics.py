@@ -16,6 +16,7 @@ right), ``topic``/``partition`` for consumer lag.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,6 +58,14 @@ class MetricsSnapshot:
         checkpoints: checkpoints committed by this process; ``rewinds``: tasks rewound to their
             last checkpoint (a failed transaction).
         cache_bytes: the state cache's estimated use (bytes).
+        nodes: ``(task, node)`` -> the node's ``(records_in, records_out, late)`` in the task;
+            task ``released``: the counts of tasks that left this process.
+        node_watermarks_ms: ``(task, node)`` -> the node's watermark (epoch ms; absent before
+            the first).
+        sink_times_ms: ``(task, sink node)`` -> the highest record timestamp the sink wrote.
+        late_actions: node -> where its late records go (``dropped``, ``side_output``, ...).
+        task_lag: task -> its lag summed over its input partitions (absent: unknown).
+        time_ms: when the snapshot was taken (epoch ms).
     """
 
     counters: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
@@ -65,6 +74,12 @@ class MetricsSnapshot:
     checkpoints: int = 0
     rewinds: int = 0
     cache_bytes: int = 0
+    nodes: Mapping[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
+    node_watermarks_ms: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    sink_times_ms: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    late_actions: Mapping[str, str] = field(default_factory=dict)
+    task_lag: Mapping[str, int] = field(default_factory=dict)
+    time_ms: int = 0
 
 
 def snapshot_of(
@@ -74,24 +89,57 @@ def snapshot_of(
     checkpoints: int,
     rewinds: int,
     cache_bytes: int,
+    released_nodes: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> MetricsSnapshot:
     """A :class:`MetricsSnapshot` of ``tasks`` (copies: the snapshot outlives the moment).
 
     Args:
         released: the summed counters of tasks this process no longer runs.
         ends: end offset per ``(topic, partition)`` as last seen (missing: lag unknown).
+        released_nodes: node -> the summed ``(records_in, records_out, late)`` of tasks this
+            process no longer runs.
     """
     counters = {t.id: dict(t.counters) for t in tasks}
     counters["released"] = dict(released)
-    lag = {}
+    lag: dict[tuple[str, int], int] = {}
+    task_lag: dict[str, int] = {}
     for task in tasks:
         for task_input in task.inputs:
             tp = (task_input.topic, task.partition)
             end, position = ends.get(tp), task_input.position
             if end is not None:
                 lag[tp] = max(end - (position or 0), 0)
+                task_lag[task.id] = task_lag.get(task.id, 0) + lag[tp]
     watermarks = {t.id: t.watermark for t in tasks if t.watermark != MIN_WATERMARK}
-    return MetricsSnapshot(counters, watermarks, lag, checkpoints, rewinds, cache_bytes)
+    nodes: dict[tuple[str, str], tuple[int, int, int]] = {
+        ("released", node): counts for node, counts in (released_nodes or {}).items()
+    }
+    node_marks, sink_times, actions = {}, {}, {}
+    for task in tasks:
+        executor = task.executor
+        marks = executor.node_watermarks_ms(task.watermark)
+        for node, stats in executor.node_stats.items():
+            nodes[(task.id, node)] = stats.as_tuple()
+            if marks[node] != MIN_WATERMARK:
+                node_marks[(task.id, node)] = marks[node]
+            if stats.max_ts is not None:
+                sink_times[(task.id, node)] = stats.max_ts
+        for window in executor.late_nodes:
+            actions[window] = executor.late_action(window)
+    return MetricsSnapshot(
+        counters,
+        watermarks,
+        lag,
+        checkpoints,
+        rewinds,
+        cache_bytes,
+        nodes,
+        node_marks,
+        sink_times,
+        actions,
+        task_lag,
+        int(time.time() * 1000),
+    )
 
 
 class MetricsExporter(Collector):
@@ -171,6 +219,57 @@ class MetricsExporter(Collector):
         )
         cache.add_metric(values, snap.cache_bytes)
         yield cache
+        yield from _node_families(snap, base, values)
+
+
+#: Node counters exported as ``kstream_node_<name>_total``: index in the counts tuple, help.
+NODE_COUNTERS = (
+    ("records_in", 0, "Records that reached the node."),
+    ("records_out", 1, "Records the node delivered to its readers (a sink: records written)."),
+)
+
+
+def _node_families(snap: MetricsSnapshot, base: list[str], values: list[str]) -> Iterator[Metric]:
+    """The per-node families: counters, late records by action, watermark, watermark lag and
+    a sink's event-time lag (lags against the snapshot's time)."""
+    labels = [*base, "node", "task"]
+    for name, index, text in NODE_COUNTERS:
+        family = CounterMetricFamily(f"kstream_node_{name}", text, labels=labels)
+        for (task, node), counts in sorted(snap.nodes.items()):
+            family.add_metric([*values, node, task], counts[index])
+        yield family
+    late = CounterMetricFamily(
+        "kstream_node_late_records",
+        "Late records of a window or join, by where they went (action).",
+        labels=[*labels, "action"],
+    )
+    for (task, node), counts in sorted(snap.nodes.items()):
+        if node in snap.late_actions:
+            late.add_metric([*values, node, task, snap.late_actions[node]], counts[2])
+    yield late
+    mark = GaugeMetricFamily(
+        "kstream_node_watermark_seconds",
+        "The node's event-time watermark (seconds since the epoch).",
+        labels=labels,
+    )
+    lag = GaugeMetricFamily(
+        "kstream_node_watermark_lag_seconds",
+        "Processing time minus the node's watermark (seconds).",
+        labels=labels,
+    )
+    for (task, node), ms in sorted(snap.node_watermarks_ms.items()):
+        mark.add_metric([*values, node, task], ms / 1000.0)
+        lag.add_metric([*values, node, task], (snap.time_ms - ms) / 1000.0)
+    yield mark
+    yield lag
+    sink = GaugeMetricFamily(
+        "kstream_sink_event_time_lag_seconds",
+        "Processing time minus the highest record timestamp a sink wrote (seconds).",
+        labels=labels,
+    )
+    for (task, node), ms in sorted(snap.sink_times_ms.items()):
+        sink.add_metric([*values, node, task], (snap.time_ms - ms) / 1000.0)
+    yield sink
 
 
 def _counter(name: str, text: str, labels: list[str], values: list[str], value: int) -> Metric:

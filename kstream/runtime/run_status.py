@@ -16,7 +16,9 @@ from kstream.io import kafka
 from kstream.runtime.lifecycle import RunnerState, RunOptions, Status, run_phase
 from kstream.runtime.metrics import MetricsExporter, snapshot_of
 from kstream.runtime.progress import ProgressMeter, source_positions
+from kstream.runtime.status_publish import StatusPublisher, TaskExtras
 from kstream.runtime.watermark_watch import WatermarkWatch
+from kstream.state.store import dir_size
 
 
 class RunStatus:
@@ -26,6 +28,7 @@ class RunStatus:
     state: RunnerState
     tasks: dict[tuple[str, int], TaskRuntime]
     totals: dict[str, int]
+    node_totals: dict[str, tuple[int, int, int]]
     end_offsets: dict[tuple[str, int], int]
     checkpoints: int
     assigned_once: bool
@@ -36,6 +39,7 @@ class RunStatus:
     _consumer: Any
     _started: float
     metrics: MetricsExporter | None
+    status_publisher: StatusPublisher | None
     rewinds: int
     budget: Any
 
@@ -82,15 +86,37 @@ class RunStatus:
             len(self._pending),
         )
 
-    def _publish_metrics(self) -> None:
-        """Hand the metrics exporter (``--metrics-port``) a snapshot of the tasks; the end
-        offsets are those the consumer last saw (no broker request)."""
-        if self.metrics is None:
+    def _publish_snapshot(self, now: int) -> None:
+        """Hand a snapshot of the tasks to the metrics exporter (``--metrics-port``) and, every
+        few seconds, to the status topic; the end offsets are those the consumer last saw (no
+        broker request)."""
+        publisher = self.status_publisher
+        if self.metrics is None and (publisher is None or not publisher.due(now)):
             return
         tasks = [rt.task for rt in self.tasks.values()]
         partitions = [(i.topic, t.partition) for t in tasks for i in t.inputs]
         ends = kafka.cached_end_offsets(self._consumer, partitions) if self._consumer else {}
         snapshot = snapshot_of(
-            tasks, self.totals, ends, self.checkpoints, self.rewinds, self.budget.used
+            tasks,
+            self.totals,
+            ends,
+            self.checkpoints,
+            self.rewinds,
+            self.budget.used,
+            self.node_totals,
         )
-        self.metrics.publish(snapshot)
+        if self.metrics is not None:
+            self.metrics.publish(snapshot)
+        if publisher is not None and publisher.due(now):
+            publisher.publish(snapshot, self._phase(), self._task_extras())
+
+    def _task_extras(self) -> dict[str, TaskExtras]:
+        """Each task's state directory size and last checkpoint (the status topic)."""
+        extras = {}
+        for rt in self.tasks.values():
+            extras[rt.task.id] = TaskExtras(
+                dir_size(rt.store.path),
+                rt.checkpoint_id or None,
+                rt.last_checkpoint_ms or None,
+            )
+        return extras

@@ -36,6 +36,7 @@ from kstream.runtime.metrics import MetricsExporter
 from kstream.runtime.progress import ProgressMeter
 from kstream.runtime.restore import check_transaction_timeout
 from kstream.runtime.run_status import RunStatus
+from kstream.runtime.status_publish import StatusPublisher
 from kstream.runtime.task import COUNTERS
 from kstream.runtime.topology import TopicLayout, ensure_topics
 from kstream.runtime.watermark_watch import WatermarkWatch
@@ -103,6 +104,9 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         self._quiet: set[tuple[str, int]] | None = None
         self._deferred: list[Any] = []
         self.totals = dict.fromkeys(COUNTERS, 0)
+        self.status_publisher: StatusPublisher | None = None
+        #: node -> (records in, out, late) of the tasks that left this process
+        self.node_totals: dict[str, tuple[int, int, int]] = {}
         self._started = time.monotonic()
         self._consumer: Any = None
         self._empty_since: float | None = None
@@ -185,6 +189,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         self._control = kafka.TopicReader(
             self.options.bootstrap, settings, control_topic(self.plan.prefix)
         )
+        self.status_publisher = StatusPublisher(self.plan, self.options.bootstrap, settings)
         self._subscribe()
 
     def _activate(self, stage_id: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
@@ -279,7 +284,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 self._checkpoint_all(force=False)
             if now - last_status >= self.options.status_interval_ms:
                 last_status = now
-                self._publish_metrics()
+                self._publish_snapshot(now)
                 if self.on_status:
                     self.on_status(self.status())
             if (self.options.bounded or self.stop_request) and self._all_finished():
@@ -436,6 +441,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             self.broadcast.close()
         if self._control is not None:
             self._control.close()
+        if self.status_publisher is not None:
+            self.status_publisher.close()
         if self._consumer is not None:
             try:
                 self._consumer.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from kstream.errors import BrokerError, ConfigError, ConfigIssue
 from kstream.graph.plan import Plan, Stage, task_changelog_topic
 from kstream.io.kafka import Admin, TopicConfig
+from kstream.runtime.status_record import status_topic
 
 
 @dataclass
@@ -71,6 +72,7 @@ def wanted_topics(plan: Plan, source_partitions: Mapping[str, int]) -> list[Topi
         for sink in stage.sinks:
             out.append(TopicConfig(sink.topic, sink.partitions or inputs))
     out.append(TopicConfig(f"{plan.prefix}.control", 1))
+    out.append(TopicConfig(status_topic(plan.prefix), 1, compacted=True))
     for dead in spec.dead_letter_topics():
         out.append(TopicConfig(dead, 1))
     return out

@@ -75,7 +75,7 @@ def test_the_default_is_table_on_a_terminal_and_jsonl_when_piped(
 def test_plan_jsonl_by_default_stages_then_topics() -> None:
     result = offline_plan()
     rows = jsonl(result)
-    assert [r["row"] for r in rows] == ["stage"] * 2 + ["topic"] * 8
+    assert [r["row"] for r in rows] == ["stage"] * 2 + ["topic"] * 9
     flights, hourly = rows[0], rows[1]
     assert flights["id"] == "flights" and flights["tasks"] == 1
     assert flights["operators"] == [{"id": "not-cancelled", "kind": "filter"}]

@@ -74,3 +74,72 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(UsageError, match=rf"--metrics-port {port}: cannot serve metrics"):
             MetricsExporter("m", "m").start(port, "127.0.0.1")
+
+
+GRAPH = """\
+pipeline: g
+sources:
+  - {id: a, topic: a-events, event_time: t}
+  - {id: b, topic: b-events, event_time: t}
+operators:
+  - {id: both, union: [a, b]}
+  - {id: big, filter: "n > 1"}
+  - id: counts
+    window: {type: tumbling, size: 10, aggregate: {n: count}}
+  - {id: by-n, from: big, key_by: n}
+sinks:
+  - {topic: out, from: counts}
+  - {topic: late-out, from: counts.late}
+  - {topic: regrouped, from: by-n}
+"""
+
+
+def test_each_node_is_counted_on_its_edges_with_its_watermark_and_late_action() -> None:
+    #   a ─┐
+    #      ├─► both ─► big ─► counts ─► out          (window [0, 10) fires at watermark 9)
+    #   b ─┘            │        └── late ─► late-out (t=2 after watermark 24: late)
+    #                   └─► by-n ═► regrouped
+    d = PipelineDriver.from_yaml(GRAPH)
+    for t, n in ((1, 2), (5, 1), (12, 3)):
+        d.send("a-events", {"t": t, "n": n})
+    d.send("b-events", {"t": 25, "n": 5})
+    d.send("b-events", {"t": 26, "n": 5})
+    d.send("a-events", {"t": 30, "n": 5})
+    d.send("a-events", {"t": 2, "n": 7})  # watermark 24 by now: late for [0, 10)
+    snap = snapshot_of(d._all_tasks, {}, {}, 0, 0, 0, {"counts": (4, 1, 2)})
+    nodes: dict[str, tuple[int, ...]] = {}
+    for (task, node), counts in snap.nodes.items():  # summed over both stages' tasks
+        if task != "released":
+            before = nodes.get(node, (0, 0, 0))
+            nodes[node] = tuple(a + b for a, b in zip(before, counts, strict=True))
+    assert nodes["a"] == (5, 5, 0)
+    assert nodes["b"] == (2, 2, 0)
+    assert nodes["both"] == (7, 7, 0)
+    assert nodes["big"] == (7, 6, 0)  # n = 1 filtered out; 6 reach counts and by-n each
+    assert nodes["counts"][0] == 6 and nodes["counts"][2] == 1
+    assert nodes["by-n"] == (6, 6, 0)  # 6 written to its repartition topic, 6 read from it
+    assert nodes["sink:regrouped"] == (6, 6, 0)
+    assert nodes["sink:late-out"] == (1, 1, 0)
+    assert nodes["sink:out"][0] == nodes["sink:out"][1] == 2  # [0, 10) and [10, 20)
+    assert nodes["counts"][1] == 3  # out on every port: 2 results, 1 late
+    assert snap.nodes[("released", "counts")] == (4, 1, 2)
+    assert snap.late_actions == {"counts": "side_output"}
+    assert snap.sink_times_ms[("a:0", "sink:late-out")] == 2
+
+    exporter = MetricsExporter("g", "g")
+    exporter.publish(snap)
+    got = samples(exporter)
+    base = (("group", "g"), ("pipeline", "g"))
+
+    def labels(**extra: str) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((*base, *extra.items())))
+
+    task = "a:0"
+    assert got[("kstream_node_records_in_total", labels(node="big", task=task))] == 7
+    assert got[("kstream_node_records_out_total", labels(node="both", task=task))] == 7
+    late = labels(node="counts", task=task, action="side_output")
+    assert got[("kstream_node_late_records_total", late)] == 1
+    watermark = got[("kstream_node_watermark_seconds", labels(node="counts", task=task))]
+    assert watermark == pytest.approx(snap.node_watermarks_ms[(task, "counts")] / 1000)
+    lag = got[("kstream_node_watermark_lag_seconds", labels(node="counts", task=task))]
+    assert lag == pytest.approx((snap.time_ms - snap.node_watermarks_ms[(task, "counts")]) / 1000)
