@@ -36,6 +36,7 @@ def _register() -> None:
         state_cmd,
         status_cmd,
         tail_cmd,
+        top_cmd,
     )
 
     cli.add_command(broker_cmd.broker)
@@ -46,6 +47,7 @@ def _register() -> None:
     cli.add_command(pipeline_cmd.plan)
     cli.add_command(schema_cmd.schema)
     cli.add_command(status_cmd.status)
+    cli.add_command(top_cmd.top)
     cli.add_command(savepoint_cmd.savepoint)
     cli.add_command(state_cmd.state)
 

@@ -40,13 +40,22 @@ def status(
     output: str,
 ) -> None:
     """Per task of PIPELINE: committed offset, lag (against the log end offset), watermark,
-    last checkpoint, state size and owner; then a hint for each task whose watermark a source
-    partition without records (or an upstream task stuck behind one) holds at -inf.
+    last checkpoint, state size, owner and input rate; then a hint for each task whose
+    watermark a source partition without records (or an upstream task stuck behind one) holds
+    at -inf.
+
+    The owner is HOST:PID of the process whose status record (topic <group>.status, published
+    every few seconds by each process of the job) lists the task, and that record gives the
+    task's live watermark and in/s; tasks no fresh record lists (a job not running, or one
+    started by an older kstream) take their owner from the consumer group's description, as
+    client.id@host. ", locked here" is added when a process on this machine holds the task's
+    state; "-": nobody runs it.
 
     jsonl keys: task, topic, partition, committed, end, lag (null when nothing is committed or
     when committed is past end: end_note says why), checkpoint_id, checkpoint_time_ms,
     checkpoint_time_utc, state_bytes, owner, watermark_ms, watermark_utc, end_note,
-    held_back_by, hint.
+    held_back_by, hint, in_per_s (records/s read over the owner's last status interval; null
+    without a status record).
     """
     spec = load_pipeline(pipeline)
     rows = task_statuses(
@@ -82,13 +91,14 @@ def status_table(title: str, rows: list[TaskStatus]) -> Table:
             "committed",
             "end",
             "lag",
+            "in/s",
             "watermark (UTC)",
             "checkpoint",
             "at (UTC)",
             "state",
             "owner",
         ),
-        right=("committed", "end", "lag", "checkpoint", "state"),
+        right=("committed", "end", "lag", "in/s", "checkpoint", "state"),
     )
     for r in rows:
         past_end = r.end_note is not None
@@ -98,6 +108,7 @@ def status_table(title: str, rows: list[TaskStatus]) -> Table:
             _n(r.committed),
             f"{r.end}{PAST_END_MARK}" if past_end else str(r.end),
             "?" if past_end else _n(r.lag),
+            "-" if r.in_per_s is None else f"{r.in_per_s:,.0f}",
             watermark_text(r.watermark_ms),
             _n(r.checkpoint_id),
             utc_time(r.checkpoint_time_ms) if r.checkpoint_time_ms else "-",

@@ -94,6 +94,8 @@ def test_plan_jsonl_by_default_stages_then_topics() -> None:
     topics = {r["topic"]: r for r in rows[2:]}
     assert topics["flights"]["role"] == "source" and topics["flights"]["status"] is None
     assert topics["flights-hourly.hourly.changelog"]["compacted"] is True
+    assert topics["flights-hourly.status"]["role"] == "status"
+    assert topics["flights-hourly.status"]["compacted"] is True
     assert "broker not reachable" in result.stderr
 
 
@@ -260,6 +262,7 @@ def test_status_jsonl_keys() -> None:
         "end_note",
         "held_back_by",
         "hint",
+        "in_per_s",  # added with the status topic: keys are only ever added
     ]
     assert row["checkpoint_time_utc"] == "2013-01-01T05:00:00.000Z"
     assert row["watermark_utc"] == "-inf" and row["watermark_ms"] == MIN_WATERMARK
