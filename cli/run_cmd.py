@@ -12,6 +12,7 @@ from typing import Any
 import click
 from kstream_cli.errors import handle_errors
 from kstream_cli.options import DEFAULT_BOOTSTRAP, job_options
+from kstream_cli.run_processes import process_count, run_processes, status_file, write_status
 from kstream_cli.run_screen import live_screen, plain_status
 from rich.console import Console
 
@@ -78,6 +79,13 @@ def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
     metavar="PORT",
     help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (docs/metrics.md).",
 )
+@click.option(
+    "--processes",
+    metavar="N|auto",
+    help="Run N members of the group in child processes (auto: one per core) under a "
+    "supervisor that forwards Ctrl-C, restarts a child that died and sums the counts; with "
+    "--metrics-port PORT, child n serves PORT+n and PORT all of them (docs/cli.md).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log task restores and checkpoints.")
 @handle_errors
 def run(
@@ -92,6 +100,7 @@ def run(
     held_warning_s: float,
     state_cache: int | None,
     metrics_port: int | None,
+    processes: str | None,
     verbose: bool,
 ) -> None:
     """Run PIPELINE (a YAML file) as one process of its consumer group.
@@ -109,6 +118,7 @@ def run(
       kstream run examples/flights-hourly.yaml --from-savepoint savepoints/sp1 --group hourly-v2
       kstream run examples/flights-dedup.yaml --state-cache 256MB
       kstream run examples/flights-hourly.yaml --metrics-port 9108
+      kstream run examples/flights-hourly.yaml --processes 2 --metrics-port 9108
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -116,6 +126,21 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     spec = load_pipeline(pipeline)
+    count = process_count(processes) if processes is not None else None
+    if count is not None:
+        child_options = {
+            "--bounded": bounded,
+            "--bootstrap-servers": bootstrap_servers,
+            "--state-dir": state_dir,
+            "--group": group,
+            "--from-savepoint": from_savepoint,
+            "--allow-non-restored-state": allow_non_restored_state,
+            "--force": force,
+            "--held-watermark-warning": held_warning_s,
+            "--state-cache": state_cache,
+            "--verbose": verbose,
+        }
+        sys.exit(run_processes(pipeline, count, child_options, metrics_port, bounded))
     options = RunOptions(
         resolve_bootstrap(bootstrap_servers, spec.kafka),
         state_dir,
@@ -130,11 +155,19 @@ def run(
     )
     runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)
-    if sys.stderr.isatty():
+    child_file = status_file()
+    if child_file is not None:  # a child of --processes: the supervisor shows the status
+        runner.on_status = functools.partial(write_status, child_file)
+        final = runner.run()
+        write_status(child_file, final)
+    elif sys.stderr.isatty():
         final = run_live(runner, Console(stderr=True), spec.name)
     else:
         runner.on_status = plain_status(functools.partial(click.echo, err=True))
         final = runner.run()
+    # stopped: a later Ctrl-C (or a supervisor's repeated stop) must not kill the exit, where
+    # Python puts back the default handler of the signals it handled
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     click.echo(
         f"{'finished' if bounded else 'stopped'}: {final.records_in:,} records in, "
         f"{final.records_out:,} out, {final.late:,} late, {final.skipped:,} skipped, "

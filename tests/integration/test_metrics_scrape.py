@@ -5,43 +5,19 @@ the consumer lag of both source partitions at 0 (docs/metrics.md)."""
 
 from __future__ import annotations
 
-import socket
 import time
-import urllib.request
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from clikit import LoggedRun, hourly_pipeline_copy, kstream, unique
-from prometheus_client.parser import text_string_to_metric_families
+from metricskit import Scrape, free_port, scrape
 
 pytestmark = pytest.mark.integration
 
 FLIGHTS = 336_776
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Sample name -> ``(labels, value)`` of one scrape (empty while nothing serves)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return {}
-    out: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[sample.name].append((sample.labels, sample.value))
-    return out
-
-
-def source_records_in(metrics: dict[str, list[tuple[dict[str, str], float]]], stage: str) -> float:
+def source_records_in(metrics: Scrape, stage: str) -> float:
     """Records in over the tasks of ``stage`` (the one reading the source: its tasks are
     ``<stage>:<partition>``)."""
     rows = metrics.get("kstream_records_in_total", [])
