@@ -30,6 +30,7 @@ def _register() -> None:
         broker_cmd,
         pipeline_cmd,
         produce_cmd,
+        reset_cmd,
         run_cmd,
         savepoint_cmd,
         schema_cmd,
@@ -50,6 +51,7 @@ def _register() -> None:
     cli.add_command(top_cmd.top)
     cli.add_command(savepoint_cmd.savepoint)
     cli.add_command(state_cmd.state)
+    cli.add_command(reset_cmd.reset)
 
 
 _register()

@@ -4,7 +4,8 @@
 
 The work is done in :mod:`~kstream.io.clients` (configuration, clients, error translation),
 :mod:`~kstream.io.topics` (administration), :mod:`~kstream.io.task_producer` (a task's
-transactional producer), :mod:`~kstream.io.consumer` (offsets, seeks, reading to the end) and
+transactional producer), :mod:`~kstream.io.consumer` (offsets, seeks, reading to the end),
+:mod:`~kstream.io.groups` (consumer-group administration: members, deletion, offset resets) and
 :mod:`~kstream.io.registry` (the schema registry).
 """
 
@@ -45,6 +46,7 @@ from kstream.io.consumer import (
     seek,
     stream_partitions_to_end,
 )
+from kstream.io.groups import GroupAdmin, GroupDeletion, GroupMember
 from kstream.io.registry import SchemaRegistry, schema_registry
 from kstream.io.task_producer import CALL_GRACE_S, KeyedPublisher, TaskProducer, produce_json
 from kstream.io.topics import Admin, TopicConfig
@@ -58,6 +60,9 @@ __all__ = [
     "PARTITION_EOF",
     "PRODUCER_DEFAULTS",
     "Admin",
+    "GroupAdmin",
+    "GroupDeletion",
+    "GroupMember",
     "KafkaLibraryError",
     "KeyedPublisher",
     "OnRecords",

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OWNERS = {
     "confluent_kafka": {
         f"kstream/io/{name}.py"
-        for name in ("clients", "topics", "task_producer", "consumer", "registry")
+        for name in ("clients", "topics", "task_producer", "consumer", "groups", "registry")
     },
     "rocksdict": {"kstream/state/store.py"},
     "fastavro": {"kstream/io/avro.py", "kstream/pipeline/schemas.py"},  # records; schemas
