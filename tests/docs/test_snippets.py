@@ -53,11 +53,16 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("README.md", '"avg_dep_delay": -1.0'): ("json", "one output record of the example"),
     ("README.md", "error: typo.yaml:19"): ("fragment", "sample error messages"),
     ("README.md", "kstream/            the engine"): ("fragment", "the repository layout"),
+    ("docs/metrics.md", "awk '{s += $2}"): (
+        "fragment",
+        "curl and awk over the merged metrics of --processes, not a kstream command",
+    ),
     # docs/cli.md
     ("docs/cli.md", "kstream run flights-hourly · running"): (
         "fragment",
         "a capture of the live screen",
     ),
+    ("docs/cli.md", "flights,3,95000"): ("fragment", "an offsets file of `kstream reset`"),
     # docs/architecture.md
     ("docs/architecture.md", "kstream_cli      "): ("fragment", "the layer diagram"),
     # docs/errors.md
@@ -135,6 +140,11 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("docs/metrics.md", 'kstream_records_in_total{group="flights-hourly"'): (
         "fragment",
         "a scrape of /metrics, abridged",
+    ),
+    ("docs/metrics.md", '"host": "worker-1"'): ("json", "one status record, abridged"),
+    ("docs/metrics.md", "kstream top flights-hourly · group"): (
+        "fragment",
+        "a frame of kstream top (cli/top_screen.py)",
     ),
     # docs/pipeline.md
     ("docs/pipeline.md", "id: near-weather               # required"): (
