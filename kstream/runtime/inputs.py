@@ -242,6 +242,7 @@ class RepartitionInput(TaskInput):
                         task.counters["duplicates"] += 1
                         continue
                     seen[origin] = seq
+                    task.counters["in_repartition"] += 1
                     ts = m.timestamp()[1]
                     if len(headers) > 1:  # a time Kafka cannot store travels in a header
                         ts = record_time_ms(headers, ts)

@@ -35,7 +35,11 @@ log = logging.getLogger("kstream.runtime.metrics")
 
 #: Task counters exported as ``kstream_<name>_total`` with their help text.
 COUNTERS = {
-    "in": ("records_in", "Records read from the task's input topics."),
+    "in": ("records_in", "Records read from the task's source topics."),
+    "in_repartition": (
+        "repartition_records_in",
+        "Records read from the task's repartition topics (duplicates dropped not counted).",
+    ),
     "out": ("records_out", "Records written to the task's sinks."),
     "late": ("late_records", "Records dropped or routed as late by the task's windows and joins."),
     "skipped": ("skipped_records", "Bad records skipped under on_error: skip."),

@@ -63,7 +63,8 @@ def status_record(
         if task == "released":
             continue
         extra, old = extras.get(task, TaskExtras()), old_tasks.get(task)
-        n_in, n_out = counts.get("in", 0), counts.get("out", 0)
+        n_in = counts.get("in", 0) + counts.get("in_repartition", 0)
+        n_out = counts.get("out", 0)
         tasks.append(
             TaskRow(
                 task,

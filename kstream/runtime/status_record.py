@@ -43,7 +43,8 @@ class TaskRow:
 
     Attributes:
         task: ``<stage id>:<partition>``.
-        records_in: records read since the task started in this process; ``records_out``:
+        records_in: records read (from sources and repartition topics) since the task started
+            in this process; ``records_out``:
             written to sinks; ``late``: late records of its windows and joins.
         in_per_s, out_per_s: records per second over the last interval.
         watermark_ms: the task's watermark (epoch ms; None: none yet).

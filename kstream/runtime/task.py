@@ -50,8 +50,19 @@ from kstream.time.watermarks import (
 
 log = logging.getLogger("kstream.runtime.task")
 
-#: A task's counters (records in and out, late, skipped, dead-lettered, duplicates dropped, ...)
-COUNTERS = ("in", "forwarded", "out", "late", "skipped", "dead_letter", "duplicates")
+#: A task's counters: records read from sources (``in``) and from repartition topics
+#: (``in_repartition``), written to repartition topics (``forwarded``) and sinks (``out``), late,
+#: skipped, dead-lettered, duplicates dropped
+COUNTERS = (
+    "in",
+    "in_repartition",
+    "forwarded",
+    "out",
+    "late",
+    "skipped",
+    "dead_letter",
+    "duplicates",
+)
 MARKER_INTERVAL_MS = 200
 #: a task writing repartition topics sends a marker after every this many records of a batch
 #: when its watermark rose (besides every MARKER_INTERVAL_MS): a fast upstream task moves the

@@ -118,6 +118,8 @@ def test_each_node_is_counted_on_its_edges_with_its_watermark_and_late_action() 
     assert nodes["big"] == (7, 6, 0)  # n = 1 filtered out; 6 reach counts and by-n each
     assert nodes["counts"][0] == 6 and nodes["counts"][2] == 1
     assert nodes["by-n"] == (6, 6, 0)  # 6 written to its repartition topic, 6 read from it
+    assert snap.counters["by-n:0"]["in"] == 0  # records_in: source records only
+    assert snap.counters["by-n:0"]["in_repartition"] == 6
     assert nodes["sink:regrouped"] == (6, 6, 0)
     assert nodes["sink:late-out"] == (1, 1, 0)
     assert nodes["sink:out"][0] == nodes["sink:out"][1] == 2  # [0, 10) and [10, 20)
