@@ -33,7 +33,10 @@ Measurements per run, all of the job's process(es), taken with ``os.wait4`` (``b
   over the Python driver and its JVM.
 - ``broker_cpu_s``: CPU seconds the local broker used meanwhile (from ``/proc``).
 - ``state_bytes``: the size of the job's state directories on disk after it exited.
-Several processes (W2x2): wall until the last exits, CPU summed, peak RSS the largest.
+Several processes (W2x2): one ``kstream run --processes 2``, its supervisor and children
+measured as one process tree: wall until the supervisor exits, CPU of the tree (``os.wait4``
+counts the children it reaped), peak RSS summed over the tree, first record the earliest
+child's.
 
 Configuration: flags, or the environment variables BENCH_RECORDS, BENCH_RUNS, BENCH_JOBS,
 BENCH_BROKER, BENCH_QUIX, BENCH_FLINK, BENCH_FLINK_PARALLELISM, BENCH_FLIGHTS,

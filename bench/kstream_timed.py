@@ -5,7 +5,9 @@ The harness runs ``python -m bench.kstream_timed run PIPELINE --bounded ...`` in
 ``.venv/bin/kstream run ...``: the same click command in the same kind of process.
 
 Measurement: when ``KSTREAM_BENCH_FIRST_RECORD`` names a file, the wall-clock time
-(``time.time()``) of the first consumed batch holding a record is written there at exit.
+(``time.time()``) of the first consumed batch holding a record is appended there as a line at
+exit (one line per process: ``--processes N`` starts its children with this same module, see
+``KSTREAM_CHILD_MODULE``, ``kstream_cli.run_processes.child_program``).
 
 Workaround (``KSTREAM_BENCH_EOF_ORDER=1``; harness flag ``--eof-workaround 1``; off by
 default): older engine versions (the working tree before about 2026-11-21 07:50 UTC) handled a
@@ -63,9 +65,10 @@ def _install(first_record_path: str | None, eof_order: bool) -> None:
 
         Runner._dispatch = timed  # type: ignore[method-assign]
 
-        def write() -> None:
-            with open(first_record_path, "w") as handle:
-                handle.write(repr(seen[0]) if seen else "")
+        def write() -> None:  # appended: the children of --processes share the file
+            if seen:
+                with open(first_record_path, "a") as handle:
+                    handle.write(f"{seen[0]!r}\n")
 
         atexit.register(write)
 

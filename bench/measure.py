@@ -213,20 +213,23 @@ def run_processes(
 
 def first_record(path: Path, started: float) -> float | None:
     """Seconds from ``started`` to the first record, from the time (``time.time()``) a job
-    wrote to ``path`` (a bare number, or JSON ``{"first_record": ...}``); ``None`` if absent."""
+    wrote to ``path`` (a bare number per line, the earliest counts: one line per process of
+    ``--processes N``; or JSON ``{"first_record": ...}``); ``None`` if absent."""
     try:
-        text = path.read_text().strip()
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
     except OSError:
         return None
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if isinstance(value, dict):
-        value = value.get("first_record")
-    return None if value is None else float(value) - started
+    times = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            value = value.get("first_record")
+        if value is not None:
+            times.append(float(value))
+    return min(times) - started if times else None
 
 
 def state_bytes(rundir: Path) -> int | None:

@@ -23,7 +23,6 @@ from bench import data, truth, verify
 from bench.config import Config
 from bench.jobs import BENCH, Job
 from bench.measure import (
-    Command,
     Sample,
     job_env,
     log_tail,
@@ -218,25 +217,30 @@ class Runner:
         return path
 
     def _run_kstream(self, job: Job, name: str, out_topic: str, rundir: Path) -> list[Sample]:
+        """One ``kstream run --bounded`` process; a job of several processes runs them as one
+        ``kstream run --processes N`` (its supervisor and children measured as one tree)."""
         pipeline = self._pipeline_file(job, name, out_topic, rundir)
-        commands: list[Command] = []
-        firsts = []
-        for i in range(job.processes):
-            first = rundir / f"first-{i}.txt"
-            firsts.append(first)
-            cmd = [
-                *self.wrapper, self.python, *self.python_args, "-m", "bench.kstream_timed",
-                "run", str(pipeline), "--bounded", "--bootstrap-servers", self.bootstrap,
-                "--group", name, "--state-dir", str(rundir / f"state-{i}"),
-            ]  # fmt: skip
-            env = job_env(
-                {
-                    "KSTREAM_BENCH_FIRST_RECORD": str(first),
-                    "KSTREAM_BENCH_EOF_ORDER": "1" if self.config.eof_workaround else "0",
-                }
-            )
-            commands.append((cmd, env, rundir / f"kstream-{i}.log"))
-        _started, samples = run_processes(commands, firsts, timeout_s=job.timeout_s)
+        first = rundir / "first.txt"
+        cmd = [
+            *self.wrapper, self.python, *self.python_args, "-m", "bench.kstream_timed",
+            "run", str(pipeline), "--bounded", "--bootstrap-servers", self.bootstrap,
+            "--group", name, "--state-dir", str(rundir / "state"),
+        ]  # fmt: skip
+        if job.processes > 1:
+            cmd += ["--processes", str(job.processes)]
+        env = job_env(
+            {
+                "KSTREAM_BENCH_FIRST_RECORD": str(first),
+                "KSTREAM_BENCH_EOF_ORDER": "1" if self.config.eof_workaround else "0",
+                "KSTREAM_CHILD_MODULE": "bench.kstream_timed",  # --processes: measured too
+            }
+        )
+        _started, samples = run_processes(
+            [(cmd, env, rundir / "kstream.log")],
+            [first],
+            timeout_s=job.timeout_s,
+            tree=job.processes > 1,
+        )
         return samples
 
     def _ends_json(self) -> str:

@@ -150,16 +150,19 @@ def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rss_w2 = summary.get("W2", {}).get("peak_rss_mb")
     rss_quix = summary.get("quix W2", {}).get("peak_rss_mb")
     steady = "steady_records_per_s"
+    # (label, job, baseline, bound, judged on the steady-state rate instead of the headline)
     rows = [
-        ("W2 records/s >= 4x Quix W2", "W2", "quix W2", 4.0),
-        ("W3 records/s >= 4x Quix W3", "W3", "quix W3", 4.0),
-        ("W3 >= 0.9x W2 (cost of exactly-once)", "W3", "W2", 0.9),
-        ("W1 >= 0.5x floor", "W1", "floor", 0.5),
-        ("W2 with 2 processes >= 1.7x 1 process", "W2x2", "W2", 1.7),
+        ("W2 records/s >= 4x Quix W2", "W2", "quix W2", 4.0, False),
+        ("W3 records/s >= 4x Quix W3", "W3", "quix W3", 4.0, False),
+        ("W3 >= 0.9x W2 (cost of exactly-once)", "W3", "W2", 0.9, False),
+        ("W1 >= 0.5x floor", "W1", "floor", 0.5, False),
+        # issue 15: two processes of one machine's group, steady state (start-up is not shared)
+        ("W2 --processes 2 >= 1.6x 1 process (steady state)", "W2x2", "W2", 1.6, True),
     ]
     out = []
-    for label, a, b, bound in rows:
+    for label, a, b, bound, on_steady in rows:
         value = _ratio(summary, a, b)
+        judged = _ratio(summary, a, b, steady) if on_steady else value
         out.append(
             {
                 "target": label,
@@ -168,7 +171,7 @@ def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "per_cpu": _ratio(summary, a, b, "records_per_cpu_s"),
                 "bound": bound,
                 "op": ">=",
-                "met": None if value is None else value >= bound,
+                "met": None if judged is None else judged >= bound,
             }
         )
     rss = None if rss_w2 is None or rss_quix is None else rss_w2 / rss_quix
@@ -267,7 +270,7 @@ def table_rows(summary: dict[str, dict[str, Any]]) -> list[list[str]]:
 
 
 def target_rows(summary: dict[str, dict[str, Any]]) -> list[list[str]]:
-    rows = [["target", "headline", "steady-state", "per CPU-s", "met (headline)"]]
+    rows = [["target", "headline", "steady-state", "per CPU-s", "met"]]
     for row in targets(summary):
         met = {True: "yes", False: "no", None: "n/a"}[row["met"]]
         rows.append(
