@@ -24,6 +24,8 @@ from kstream.runtime.supervisor import Supervisor
 #: environment variable naming the file where a child keeps its latest status (JSON): then it
 #: writes no status lines of its own; the supervisor shows the children's sum
 STATUS_FILE_ENV = "KSTREAM_STATUS_FILE"
+#: environment variable naming the module children run as (default ``kstream_cli.main``)
+CHILD_MODULE_ENV = "KSTREAM_CHILD_MODULE"
 #: seconds between two combined status lines
 STATUS_EVERY_S = 5.0
 #: the counts summed over the children
@@ -54,10 +56,17 @@ def process_count(value: str) -> int:
     )
 
 
+def child_program() -> list[str]:
+    """How to start a child: ``python -m kstream_cli.main`` (the console script's command
+    group), or ``python -m MODULE`` with ``KSTREAM_CHILD_MODULE=MODULE`` (a wrapper with the
+    same command line, e.g. the benchmark's ``bench.kstream_timed``)."""
+    return [sys.executable, "-m", os.environ.get(CHILD_MODULE_ENV) or "kstream_cli.main"]
+
+
 def child_argv(pipeline: Path, params: dict[str, Any], metrics_port: int | None) -> list[str]:
     """A child's ``kstream run`` command line: the same options (``params``: option flag ->
     value; True: a flag without value; None or False: left out), its own metrics port."""
-    argv = [sys.executable, "-m", "kstream_cli.main", "run", str(pipeline)]
+    argv = [*child_program(), "run", str(pipeline)]
     for flag, value in params.items():
         if value is None or value is False:
             continue

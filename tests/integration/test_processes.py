@@ -49,12 +49,16 @@ def wait_until(check: Callable[[], bool], what: str, log: Path, timeout_s: float
         time.sleep(0.5)
 
 
-def source_in(port: int, stage: str) -> tuple[float, set[str]]:
-    """Records in over the source stage's tasks at the supervisor's port, and the ``process``
-    labels seen there."""
+def records_in(port: int) -> tuple[float, set[str]]:
+    """``kstream_records_in_total`` (records read from the sources) summed over every task of
+    every child at the supervisor's port, and the ``process`` labels of tasks that read some."""
     rows = scrape(port).get("kstream_records_in_total", [])
-    mine = [(labels, v) for labels, v in rows if labels["task"].startswith(f"{stage}:")]
-    return sum(v for _, v in mine), {labels["process"] for labels, _ in mine}
+    return sum(v for _, v in rows), {labels["process"] for labels, v in rows if v}
+
+
+def restarted(port: int) -> set[str]:
+    """The ``process`` labels of the children whose metrics the supervisor's port shows."""
+    return {labels["process"] for labels, _ in scrape(port).get("kstream_checkpoints_total", [])}
 
 
 def sink_out(port: int, sink: str) -> float:
@@ -94,7 +98,7 @@ def test_metrics_of_both_children_and_a_killed_child_restarted(
         "--state-dir", str(tmp_path / "state"), "--bootstrap-servers", broker,
     )  # fmt: skip
     try:
-        wait_until(lambda: source_in(port, topic) == (FLIGHTS, {"1", "2"}), "336,776 in", log)
+        wait_until(lambda: records_in(port) == (FLIGHTS, {"1", "2"}), "336,776 in", log)
         metrics = scrape(port)
         assert {labels["process"] for labels, _ in metrics["kstream_node_watermark_seconds"]} == {
             "1",
@@ -111,7 +115,7 @@ def test_metrics_of_both_children_and_a_killed_child_restarted(
         subprocess.run(["kill", "-9", child.group(1)], check=True)
         wait_until(lambda: "died (signal SIGKILL)" in log.read_text(), "the death", log, 60)
         wait_until(lambda: log.read_text().count("process 2 started") == 2, "the restart", log, 60)
-        wait_until(lambda: "2" in source_in(port, topic)[1], "the restarted child's metrics", log)
+        wait_until(lambda: "2" in restarted(port), "the restarted child's metrics", log)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(120) == 0, log.read_text()[-3000:]
         assert "stopping 2 processes (signal SIGINT)" in log.read_text()

@@ -79,7 +79,9 @@ def test_a_reset_job_reprocesses_everything_once_more(
         assert min(counts) >= 2, counts
 
 
-def test_a_reset_is_refused_while_the_job_runs(broker: str, source: str, tmp_path: Path) -> None:
+def test_a_reset_is_refused_while_the_job_runs(
+    broker: str, broker_engine: str, source: str, tmp_path: Path
+) -> None:
     path, name, _sink = hourly_pipeline_copy(
         tmp_path, source, "reset-live", checkpoint={"interval": "1s"}
     )
@@ -90,8 +92,12 @@ def test_a_reset_is_refused_while_the_job_runs(broker: str, source: str, tmp_pat
         refused = kstream_raw("reset", str(path), "--yes", *args)
         assert refused.returncode == 2, (refused.stdout, refused.stderr)
         lines = refused.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"consumer group {name} has live members (" in lines[0]
-        assert "stop every `kstream run` of it" in lines[0]
+        assert len(lines) == 1, lines
+        if broker_engine == "kafka":
+            assert f"consumer group {name} has live members (" in lines[0]
+            assert "stop every `kstream run` of it" in lines[0]
+        else:  # Tansu's group description lists no members: the local state's lock refuses
+            assert f"the local state of group {name} is in use by a running process" in lines[0]
         assert (tmp_path / "state" / name).is_dir()
         run.proc.send_signal(signal.SIGTERM)
         assert run.finish() == 0, run.text()[-3000:]
