@@ -77,7 +77,8 @@ def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
     "metrics_port",
     type=click.IntRange(1, 65535),
     metavar="PORT",
-    help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (docs/metrics.md).",
+    help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (docs/metrics.md); "
+    "overrides the pipeline's metrics: {port}.",
 )
 @click.option(
     "--processes",
@@ -126,6 +127,8 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     spec = load_pipeline(pipeline)
+    if metrics_port is None:
+        metrics_port = spec.metrics_port  # metrics: {port} in the pipeline file
     count = process_count(processes) if processes is not None else None
     if count is not None:
         child_options = {

@@ -203,6 +203,7 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
         kafka=_kafka(issues, root.get("kafka")),
         checkpoint=_checkpoint(issues, root.get("checkpoint")),
         state=_state(issues, root.get("state")),
+        metrics_port=_metrics_port(issues, root.get("metrics")),
         sources=_sources(issues, root.get("sources"), bool(registry)),
         operators=read_operators(issues, root.get("operators")),
         sinks=_sinks(issues, root.get("sinks"), bool(registry)),
@@ -265,6 +266,18 @@ def _checkpoint(issues: Issues, node: Node | None) -> CheckpointSpec:
     interval = read_duration(issues, node.get("interval"), 5_000, minimum=1) or 5_000
     guarantee = read_enum(issues, node.get("guarantee"), get_args(Guarantee), "exactly_once")
     return CheckpointSpec(interval_ms=interval, guarantee=cast(Guarantee, guarantee))
+
+
+def _metrics_port(issues: Issues, node: Node | None) -> int | None:
+    """``metrics: {port: N}``: the port (1-65535), None when absent."""
+    if node is None or node.value is None or not check_keys(issues, node, ["port"], ["port"]):
+        return None
+    port = node.get("port")
+    value = read_positive_int(issues, port, None)
+    if value is not None and value > 65535 and port is not None:
+        issues.add(port, f"port {value} is past 65535", "write a port from 1 to 65535, e.g. 9108")
+        return None
+    return value
 
 
 def _state(issues: Issues, node: Node | None) -> StateSpec:

@@ -174,6 +174,13 @@ class State(FileModel):
     """RocksDB knobs."""
 
 
+class Metrics(FileModel):
+    """Prometheus metrics of each process (docs/metrics.md)."""
+
+    port: Annotated[int, Field(ge=1, le=65535)]
+    """Serve http://0.0.0.0:PORT/metrics (`kstream run --metrics-port` overrides it)."""
+
+
 class SchemaRegistry(FileModel):
     """Confluent schema registry client settings: `url` and e.g. `basic.auth.user.info`."""
 
@@ -201,6 +208,8 @@ class PipelineFile(FileModel):
     """How often tasks commit, and with what guarantee."""
     state: State | None = None
     """The state cache size and RocksDB knobs."""
+    metrics: Metrics | None = None
+    """Prometheus metrics: the port each process serves them on."""
     sources: Annotated[list[Source], Field(min_length=1)]
     """The topics read."""
     operators: list[OperatorItem] | None = None

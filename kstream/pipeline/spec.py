@@ -381,6 +381,8 @@ class PipelineSpec:
     state: StateSpec = field(default_factory=StateSpec)
     group: str | None = None
     schema_registry: dict[str, str] = field(default_factory=dict)
+    #: ``metrics: {port}``: serve Prometheus metrics there (None: not unless --metrics-port)
+    metrics_port: int | None = None
 
     @property
     def group_id(self) -> str:

@@ -421,6 +421,10 @@ class NodeExecutor:
             marks[node_id] = node.watermark
         return marks
 
+    def timers_fired(self) -> dict[str, int]:
+        """Timers fired so far by each node with a timer service (both domains)."""
+        return {i: n.timers.fired for i, n in self._timed_ids if n.timers is not None}
+
     def late_action(self, node_id: str) -> str:
         """Where window or join ``node_id``'s late records go: ``dropped``, ``side_output`` (its
         ``late`` port is read), ``late_topic`` or ``late_topic_and_side_output``."""

@@ -69,6 +69,10 @@ class MetricsSnapshot:
         sink_times_ms: ``(task, sink node)`` -> the highest record timestamp the sink wrote.
         late_actions: node -> where its late records go (``dropped``, ``side_output``, ...).
         task_lag: task -> its lag summed over its input partitions (absent: unknown).
+        timers_fired: ``(task, node)`` -> timers the node fired in the task.
+        stores: ``(task, store)`` -> RocksDB's estimated keys and bytes of the store.
+        busy_ratio: the part of the last interval the loop was not waiting for records (0-1;
+            None: not measured yet).
         time_ms: when the snapshot was taken (epoch ms).
     """
 
@@ -84,6 +88,9 @@ class MetricsSnapshot:
     late_actions: Mapping[str, str] = field(default_factory=dict)
     task_lag: Mapping[str, int] = field(default_factory=dict)
     time_ms: int = 0
+    timers_fired: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    stores: Mapping[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    busy_ratio: float | None = None
 
 
 def snapshot_of(
@@ -94,6 +101,8 @@ def snapshot_of(
     rewinds: int,
     cache_bytes: int,
     released_nodes: Mapping[str, tuple[int, int, int]] | None = None,
+    stores: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+    busy_ratio: float | None = None,
 ) -> MetricsSnapshot:
     """A :class:`MetricsSnapshot` of ``tasks`` (copies: the snapshot outlives the moment).
 
@@ -102,6 +111,7 @@ def snapshot_of(
         ends: end offset per ``(topic, partition)`` as last seen (missing: lag unknown).
         released_nodes: node -> the summed ``(records_in, records_out, late)`` of tasks this
             process no longer runs.
+        stores, busy_ratio: see :class:`MetricsSnapshot`.
     """
     counters = {t.id: dict(t.counters) for t in tasks}
     counters["released"] = dict(released)
@@ -118,9 +128,11 @@ def snapshot_of(
     nodes: dict[tuple[str, str], tuple[int, int, int]] = {
         ("released", node): counts for node, counts in (released_nodes or {}).items()
     }
-    node_marks, sink_times, actions = {}, {}, {}
+    node_marks, sink_times, actions, timers = {}, {}, {}, {}
     for task in tasks:
         executor = task.executor
+        for node, fired in executor.timers_fired().items():
+            timers[(task.id, node)] = fired
         marks = executor.node_watermarks_ms(task.watermark)
         for node, stats in executor.node_stats.items():
             nodes[(task.id, node)] = stats.as_tuple()
@@ -143,6 +155,9 @@ def snapshot_of(
         actions,
         task_lag,
         int(time.time() * 1000),
+        timers,
+        dict(stores or {}),
+        busy_ratio,
     )
 
 
@@ -274,6 +289,37 @@ def _node_families(snap: MetricsSnapshot, base: list[str], values: list[str]) ->
     for (task, node), ms in sorted(snap.sink_times_ms.items()):
         sink.add_metric([*values, node, task], (snap.time_ms - ms) / 1000.0)
     yield sink
+    timers = CounterMetricFamily(
+        "kstream_node_timers_fired",
+        "Event-time and processing-time timers the node fired.",
+        labels=labels,
+    )
+    for (task, node), fired in sorted(snap.timers_fired.items()):
+        timers.add_metric([*values, node, task], fired)
+    yield timers
+    keys = GaugeMetricFamily(
+        "kstream_state_keys",
+        "RocksDB's estimated number of keys in the store (checkpointed state).",
+        labels=[*base, "task", "store"],
+    )
+    size = GaugeMetricFamily(
+        "kstream_state_bytes",
+        "Bytes of the store in RocksDB: SST files and memtables.",
+        labels=[*base, "task", "store"],
+    )
+    for (task, store), (n, b) in sorted(snap.stores.items()):
+        keys.add_metric([*values, task, store], n)
+        size.add_metric([*values, task, store], b)
+    yield keys
+    yield size
+    if snap.busy_ratio is not None:
+        busy = GaugeMetricFamily(
+            "kstream_busy_ratio",
+            "Part of the last second the process was not waiting for records (0 to 1).",
+            labels=base,
+        )
+        busy.add_metric(values, snap.busy_ratio)
+        yield busy
 
 
 def _counter(name: str, text: str, labels: list[str], values: list[str], value: int) -> Metric:

@@ -40,6 +40,8 @@ class RunStatus:
     _started: float
     metrics: MetricsExporter | None
     status_publisher: StatusPublisher | None
+    idle_s: float
+    _busy_mark: tuple[float, float] | None = None
     rewinds: int
     budget: Any
 
@@ -96,6 +98,11 @@ class RunStatus:
         tasks = [rt.task for rt in self.tasks.values()]
         partitions = [(i.topic, t.partition) for t in tasks for i in t.inputs]
         ends = kafka.cached_end_offsets(self._consumer, partitions) if self._consumer else {}
+        stores = {
+            (rt.task.id, name): size
+            for rt in self.tasks.values()
+            for name, size in rt.store.store_sizes().items()
+        }
         snapshot = snapshot_of(
             tasks,
             self.totals,
@@ -104,11 +111,21 @@ class RunStatus:
             self.rewinds,
             self.budget.used,
             self.node_totals,
+            stores,
+            self._busy_ratio(),
         )
         if self.metrics is not None:
             self.metrics.publish(snapshot)
         if publisher is not None and publisher.due(now):
             publisher.publish(snapshot, self._phase(), self._task_extras())
+
+    def _busy_ratio(self) -> float | None:
+        """The part of the time since the previous call the loop did not wait for records."""
+        now, mark = time.monotonic(), self._busy_mark
+        self._busy_mark = (now, self.idle_s)
+        if mark is None or now <= mark[0]:
+            return None
+        return max(0.0, 1.0 - (self.idle_s - mark[1]) / (now - mark[0]))
 
     def _task_extras(self) -> dict[str, TaskExtras]:
         """Each task's state directory size and last checkpoint (the status topic)."""

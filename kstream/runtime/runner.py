@@ -105,6 +105,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         self._deferred: list[Any] = []
         self.totals = dict.fromkeys(COUNTERS, 0)
         self.status_publisher: StatusPublisher | None = None
+        #: seconds the loop waited in consume calls that returned nothing (the busy ratio)
+        self.idle_s = 0.0
         #: node -> (records in, out, late) of the tasks that left this process
         self.node_totals: dict[str, tuple[int, int, int]] = {}
         self._started = time.monotonic()
@@ -247,7 +249,10 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         ending = backlog = False
         broadcast = self.broadcast
         while not self.stop_requested:
+            waited = time.monotonic()
             msgs = self._consumer.consume(10_000, 0.0 if ending or backlog else 0.05)
+            if not msgs:  # the busy ratio: time in consume calls that found nothing is idle
+                self.idle_s += time.monotonic() - waited
             if broadcast is not None:  # table changes first: processing time, as they arrive
                 broadcast.poll()
             if self._deferred:  # returned by a keep-alive poll during a restore: first

@@ -103,6 +103,7 @@ def status_record(
         cache_bytes=snap.cache_bytes,
         tasks=tuple(tasks),
         nodes=tuple(nodes),
+        busy_ratio=None if snap.busy_ratio is None else round(snap.busy_ratio, 3),
     )
 
 

@@ -103,6 +103,8 @@ class ProcessStatus:
         checkpoints, checkpoint_failures: counts in this process; ``cache_bytes``: the state
             cache's estimated use.
         tasks, nodes: see :class:`TaskRow`, :class:`NodeRow`.
+        busy_ratio: the part of the last interval the process was not waiting for records
+            (0 to 1; None: not measured yet).
     """
 
     pipeline: str
@@ -119,6 +121,7 @@ class ProcessStatus:
     tasks: tuple[TaskRow, ...] = field(default_factory=tuple)
     nodes: tuple[NodeRow, ...] = field(default_factory=tuple)
     version: int = VERSION
+    busy_ratio: float | None = None
 
     @property
     def key(self) -> bytes:

@@ -271,6 +271,21 @@ class TaskStore:
         except orjson.JSONDecodeError as exc:
             raise StateError(f"state {self.path}: checkpoint metadata is corrupt") from exc
 
+    def store_sizes(self) -> dict[str, tuple[int, int]]:
+        """Per store (column family): RocksDB's estimated number of keys and its bytes (SST
+        files plus memtables), from the properties ``rocksdb.estimate-num-keys``,
+        ``rocksdb.total-sst-files-size`` and ``rocksdb.cur-size-all-mem-tables``. Entries still
+        in the state cache (not yet checkpointed) are not counted."""
+        sizes = {}
+        for name, family in self._families.items():
+            if name == META_CF:
+                continue
+            keys = family.property_int_value("rocksdb.estimate-num-keys") or 0
+            sst = family.property_int_value("rocksdb.total-sst-files-size") or 0
+            mem = family.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+            sizes[name] = (keys, sst + mem)
+        return sizes
+
     def items(self, store: str) -> Iterator[tuple[bytes, bytes]]:
         """Every entry of ``store`` in key order (time order for window stores)."""
         yield from self._families[store].items()

@@ -88,6 +88,8 @@ class TimerService:
         self._event = self._queue(_EVENT)
         self._processing = self._queue(_PROCESSING)
         self.next_event_time = self._next_event()
+        #: timers fired so far, both domains (metrics: ``kstream_node_timers_fired_total``)
+        self.fired = 0
 
     def _queue(self, domain: bytes) -> TimerQueue:
         if self.backend is None:
@@ -138,12 +140,15 @@ class TimerService:
         due, ``next_event_time <= watermark``). Returns how many fired."""
         fired = self._event.fire_due(watermark, on_timer, most)
         self.next_event_time = self._next_event()
+        self.fired += fired
         return fired
 
     def advance_processing_time(self, now: int, on_timer: OnTimer) -> int:
         """The processing-time clock reached ``now`` (epoch ms): as
         :meth:`advance_event_time` for the processing-time timers."""
-        return self._processing.fire_due(now, on_timer)
+        fired = self._processing.fire_due(now, on_timer)
+        self.fired += fired
+        return fired
 
     def event_timers(self) -> Iterator[Timer]:
         """Every registered event-time timer, in timestamp order (tools and tests)."""

@@ -53,6 +53,7 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("README.md", '"avg_dep_delay": -1.0'): ("json", "one output record of the example"),
     ("README.md", "error: typo.yaml:19"): ("fragment", "sample error messages"),
     ("README.md", "kstream/            the engine"): ("fragment", "the repository layout"),
+    ("docs/metrics.md", "metrics: {port: 9108}"): ("run", "the top-level metrics key"),
     ("docs/metrics.md", "awk '{s += $2}"): (
         "fragment",
         "curl and awk over the merged metrics of --processes, not a kstream command",
@@ -263,7 +264,7 @@ DEFAULT_SOURCE = {
     "event_time": {"field": "sched_dep_ts", "unit": "ms"},
     "watermark": {"max_out_of_orderness": "1d"},
 }
-TOP_KEYS = {"pipeline", "group", "kafka", "checkpoint", "schema_registry"}
+TOP_KEYS = {"pipeline", "group", "kafka", "checkpoint", "schema_registry", "state", "metrics"}
 GRAPH_KEYS = {"sources", "operators", "sinks"}
 SAMPLE_SIZE = 3000
 

@@ -1,4 +1,4 @@
-"""``kstream run --metrics-port`` on the session's broker: /metrics scraped while
+"""``kstream run`` with ``metrics: {port}`` on the session's broker: /metrics scraped while
 examples/flights-hourly.yaml runs shows, once the flights are read, 336,776 records in over the
 source stage's tasks, a watermark per task, committed checkpoints in the duration histogram and
 the consumer lag of both source partitions at 0 (docs/metrics.md)."""
@@ -32,12 +32,12 @@ def test_a_scrape_counts_every_flight_with_watermarks_and_checkpoints(
         "produce", topic, "--dataset", "nycflights13", "--partitions", "2",
         "--bootstrap-servers", broker,
     )  # fmt: skip
-    path, name, _sink = hourly_pipeline_copy(
-        tmp_path, topic, "metrics", checkpoint={"interval": "1s"}
-    )
     port = free_port()
+    path, name, _sink = hourly_pipeline_copy(  # the port from the file: metrics: {port}
+        tmp_path, topic, "metrics", checkpoint={"interval": "1s"}, metrics={"port": port}
+    )
     run = LoggedRun(
-        tmp_path / "run.log", str(path), "--metrics-port", str(port),
+        tmp_path / "run.log", str(path),
         "--state-dir", str(tmp_path / "state"), "--bootstrap-servers", broker,
     )  # fmt: skip
     try:

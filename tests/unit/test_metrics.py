@@ -5,6 +5,7 @@ it, and the port error users get."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kstream.errors import UsageError
 from kstream.runtime.metrics import MetricsExporter, snapshot_of
+from kstream.state.store import TaskStore
 from kstream.testing.driver import PipelineDriver
 
 PIPELINE = """\
@@ -145,3 +147,37 @@ def test_each_node_is_counted_on_its_edges_with_its_watermark_and_late_action() 
     assert watermark == pytest.approx(snap.node_watermarks_ms[(task, "counts")] / 1000)
     lag = got[("kstream_node_watermark_lag_seconds", labels(node="counts", task=task))]
     assert lag == pytest.approx((snap.time_ms - snap.node_watermarks_ms[(task, "counts")]) / 1000)
+
+
+def test_timers_store_sizes_and_the_busy_ratio_are_exported() -> None:
+    d = PipelineDriver.from_yaml(PIPELINE)
+    for t in (1, 12, 25):  # watermark 24: [0, 10) and [10, 20) fired
+        d.send("events", {"t": t})
+    stores = {("events:0", "op.counts"): (3, 4096)}
+    snap = snapshot_of(d._all_tasks, {}, {}, 0, 0, 0, None, stores, 0.25)
+    assert snap.timers_fired == {("events:0", "counts"): 2}
+    exporter = MetricsExporter("m", "m")
+    exporter.publish(snap)
+    got = samples(exporter)
+    base = (("group", "m"), ("pipeline", "m"))
+
+    def labels(**extra: str) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((*base, *extra.items())))
+
+    fired = labels(node="counts", task="events:0")
+    assert got[("kstream_node_timers_fired_total", fired)] == 2
+    assert got[("kstream_state_keys", labels(task="events:0", store="op.counts"))] == 3
+    assert got[("kstream_state_bytes", labels(task="events:0", store="op.counts"))] == 4096
+    assert got[("kstream_busy_ratio", labels())] == 0.25
+
+
+def test_a_stores_size_comes_from_rocksdb(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "task", ["op.a", "op.b"])
+    try:
+        store.apply({"op.a": [(f"k{i}".encode(), b"v" * 100) for i in range(500)]}, {"n": 1})
+        sizes = store.store_sizes()
+        assert set(sizes) == {"op.a", "op.b"}  # the metadata's column family left out
+        assert sizes["op.a"][0] == 500 and sizes["op.a"][1] > 500 * 100
+        assert sizes["op.b"][0] == 0
+    finally:
+        store.close()

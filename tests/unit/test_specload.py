@@ -566,3 +566,12 @@ def test_two_key_bys_on_one_key_need_explicit_ids() -> None:
         issue
     )
     assert "add an explicit 'id: ...'" in str(issue)
+
+
+def test_metrics_port_is_read_and_a_bad_one_named_with_its_line() -> None:
+    assert load_pipeline_text(MINIMAL).metrics_port is None
+    assert load_pipeline_text(MINIMAL + "metrics: {port: 9108}\n").metrics_port == 9108
+    issue = only_issue(MINIMAL + "metrics:\n  port: 70000\n")
+    assert issue.line == 7 and "past 65535" in issue.message and "9108" in issue.hint
+    typo = issues_of(MINIMAL + "metrics: {prot: 9108}\n")
+    assert [i.line for i in typo] == [6, 6] and "did you mean 'port'?" in typo[0].hint
