@@ -70,6 +70,8 @@ class TaskRuntime:
     #: the committed position of every input topic (the first one is ``committed_position``)
     committed_positions: dict[str, int | None] = field(default_factory=dict)
     last_checkpoint_ms: int = 0
+    #: bytes of state changes (keys and values) the last checkpoint wrote
+    last_checkpoint_bytes: int = 0
     state: TxnState = TxnState.READY
     outputs_since_commit: int = 0
     committed_counters: dict[str, int] = field(default_factory=dict)
@@ -197,5 +199,8 @@ def run_checkpoint(rt: TaskRuntime, consumer: Any, now_ms: int) -> bool:
         step(cp)
     rt.committed_counters = dict(task.counters)
     rt.last_checkpoint_ms = now_ms
+    rt.last_checkpoint_bytes = sum(
+        len(k) + len(v or b"") for entries in cp.changes.values() for k, v in entries
+    )
     rt.open()
     return True

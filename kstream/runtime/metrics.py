@@ -47,6 +47,8 @@ COUNTERS = {
 }
 #: Checkpoint duration buckets (seconds).
 CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Checkpoint size buckets (bytes of state changes): 1 KB to 1 GB by factors of 4.
+CHECKPOINT_SIZE_BUCKETS = tuple(float(1000 * 4**i) for i in range(0, 11))
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,13 @@ class MetricsExporter(Collector):
             "Time from the start of a task's checkpoint to its committed transaction.",
             list(self.labels),
             buckets=CHECKPOINT_BUCKETS,
+            registry=self.registry,
+        ).labels(**self.labels)
+        self.checkpoint_bytes = Histogram(
+            "kstream_checkpoint_size_bytes",
+            "Bytes of state changes (keys and values) a task's checkpoint wrote.",
+            list(self.labels),
+            buckets=CHECKPOINT_SIZE_BUCKETS,
             registry=self.registry,
         ).labels(**self.labels)
         self.registry.register(self)

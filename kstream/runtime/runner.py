@@ -429,6 +429,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 self._rewinds_in_row.pop(key, None)
                 if self.metrics is not None:
                     self.metrics.checkpoint_seconds.observe(time.monotonic() - started)
+                    self.metrics.checkpoint_bytes.observe(rt.last_checkpoint_bytes)
         except TransactionError as exc:
             self._rewind(key, rt, exc)
 

@@ -49,6 +49,7 @@ def test_a_scrape_shows_each_tasks_counters_watermark_and_lag() -> None:
     ends = {("events", 0): 10, ("events", 1): 1}
     exporter.publish(snapshot_of(tasks, released, ends, 3, 1, 4096))
     exporter.checkpoint_seconds.observe(0.02)
+    exporter.checkpoint_bytes.observe(5000)
     got = samples(exporter)
     base = (("group", "m-group"), ("pipeline", "m"))
 
@@ -67,6 +68,8 @@ def test_a_scrape_shows_each_tasks_counters_watermark_and_lag() -> None:
     assert got[("kstream_state_cache_bytes", labels())] == 4096
     assert got[("kstream_checkpoint_duration_seconds_count", labels())] == 1
     assert got[("kstream_checkpoint_duration_seconds_bucket", labels(le="0.025"))] == 1
+    assert got[("kstream_checkpoint_size_bytes_bucket", labels(le="4000.0"))] == 0
+    assert got[("kstream_checkpoint_size_bytes_bucket", labels(le="16000.0"))] == 1
 
 
 def test_a_port_in_use_is_a_clear_error() -> None:
