@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import orjson
-
 from kstream.errors import RecordError
 from kstream.graph.plan import Plan, Stage, StageInput, repartition_topic, store_name
 from kstream.io import codecs
@@ -46,6 +44,7 @@ from kstream.runtime.late import join_late_handler, window_late_handler
 from kstream.runtime.node_stats import NodeStats, counted, sink_node_id
 from kstream.runtime.node_watermarks import NodeWatermarks
 from kstream.runtime.policy import BadRecordFailure, OnBad, Policy, resolve
+from kstream.runtime.terminals import SinkWriter, repartition_writer, sink_writer
 from kstream.state.cache import StoreProvider
 from kstream.time.timers import PROCESSING_TIME
 
@@ -53,11 +52,6 @@ from kstream.time.timers import PROCESSING_TIME
 Emit = Callable[
     [str, bytes | None, bytes | None, int, list[tuple[str, bytes]] | None, int | None], None
 ]
-#: ``<origin task id>/<sequence>`` on every repartition data record: the sequence is
-#: deterministic (outputs are replayed identically after a rewind), so a downstream task drops
-#: records it has already applied — replays after a crash, and aborted records on brokers that
-#: do not filter them for read_committed readers (DESIGN.md section 5).
-H_SEQ = "kstream.seq"
 
 
 @dataclass
@@ -230,66 +224,30 @@ class NodeExecutor:
             self._read(key_by.inputs, self._repartition(key_by), key_by.id)
 
     def _sink_group(self, sinks: list[SinkSpec], derived: bool) -> Receiver:
-        """Writes to every sink reading the same inputs; counts ``out`` once per record, and
-        each sink's node records in and written (out)."""
-        spec, hooks = self.plan.spec, self.hooks
-        emit, counters, on_bad, record = hooks.emit, hooks.counters, hooks.on_bad, hooks.record
+        """Writes to every sink reading the same inputs (:func:`~kstream.runtime.terminals.
+        sink_writer`)."""
         writers = [
-            (
+            SinkWriter(
                 s.topic,
-                *codecs.sink_encoders(s, spec),
+                *codecs.sink_encoders(s, self.plan.spec),
                 self._policy(s, sink_node_id(s), s.inputs[0].node),
                 self.node_stats[sink_node_id(s)],
             )
             for s in sinks
         ]
-
-        def sink(key: Any, value: Any, ts: int) -> None:
-            written = True
-            for topic, encode_key, encode_value, policy, stats in writers:
-                stats.records_in += 1
-                try:
-                    emit(topic, encode_key(key), encode_value(value), ts, record.headers, None)
-                except BadRecordFailure:
-                    raise
-                except RecordError as exc:  # serialize or produce
-                    on_bad(exc, policy, derived, key, value)
-                    written = False
-                    continue
-                stats.records_out += 1
-                if stats.max_ts is None or ts > stats.max_ts:
-                    stats.max_ts = ts
-            if written:
-                counters["out"] += 1
-
-        return sink
+        return sink_writer(self.hooks, writers, derived)
 
     def _repartition(self, key_by: KeyBySpec) -> Receiver:
-        """Writes each record, re-keyed, to the ``key_by``'s repartition topic with its
-        sequence header (the partition is the murmur2 hash of the new key)."""
-        hooks = self.hooks
-        emit, counters, on_bad, next_seq = hooks.emit, hooks.counters, hooks.on_bad, hooks.next_seq
-        keyfn = key_function(key_by, self.plan.spec)
-        policy = self._policy(key_by, key_by.id, key_by.id)
-        derived = self._is_derived(key_by.inputs)
-        topic = repartition_topic(self.plan.prefix, key_by.id)
-
-        tombstones = key_by.tombstones
-
-        def repartition(key: Any, value: Any, ts: int) -> None:
-            try:
-                kept = tombstones and value is None  # a table's tombstone keeps its key
-                new_key, body = _dumps(key if kept else keyfn(value)), _dumps(value)
-                headers = [(H_SEQ, next_seq())]
-                emit(topic, new_key, body, ts, headers, None)
-            except BadRecordFailure:
-                raise
-            except RecordError as exc:  # expression, serialize or produce
-                on_bad(exc, policy, derived, key, value)
-                return
-            counters["forwarded"] += 1
-
-        return repartition
+        """Writes each record, re-keyed, to the ``key_by``'s repartition topic
+        (:func:`~kstream.runtime.terminals.repartition_writer`)."""
+        return repartition_writer(
+            self.hooks,
+            key_by,
+            key_function(key_by, self.plan.spec),
+            repartition_topic(self.plan.prefix, key_by.id),
+            self._policy(key_by, key_by.id, key_by.id),
+            self._is_derived(key_by.inputs),
+        )
 
     # -- late elements ----------------------------------------------------------------------
 
@@ -474,11 +432,3 @@ def _advance_node(node: WindowNode | ProcessNode | JoinNode, watermark: int) -> 
     if timers is not None and timers.next_event_time <= watermark:
         timers.advance_event_time(watermark, node.on_timer)
     node.on_watermark(watermark)
-
-
-def _dumps(value: Any) -> bytes:
-    """JSON for a repartition record; RecordError (``serialize``) when orjson cannot."""
-    try:
-        return orjson.dumps(value)
-    except TypeError as exc:  # orjson.JSONEncodeError: unsupported type, nested too deep
-        raise RecordError("serialize", f"cannot encode as JSON: {exc}") from exc

@@ -25,8 +25,8 @@ from kstream.graph.plan import Stage, StageInput
 from kstream.io import codecs
 from kstream.operators.base import Receiver
 from kstream.pipeline.dataflow import upstream_source
-from kstream.runtime.executor import H_SEQ
 from kstream.runtime.policy import BadRecordFailure, Policy, message_origin, source_policy
+from kstream.runtime.terminals import H_SEQ
 from kstream.time.timestamps import extractor, record_time_ms
 from kstream.time.watermarks import (
     END,
