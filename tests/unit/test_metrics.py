@@ -5,6 +5,7 @@ it, and the port error users get."""
 from __future__ import annotations
 
 import socket
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ operators:
 sinks:
   - {topic: out}
 """
+
+
+def labeled(group: str, pipeline: str, **extra: str) -> tuple[tuple[str, str], ...]:
+    """A sample's labels as :func:`samples` keys them: ``group``, ``pipeline`` and ``extra``."""
+    return tuple(sorted({"group": group, "pipeline": pipeline, **extra}.items()))
 
 
 def samples(exporter: MetricsExporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -51,10 +57,7 @@ def test_a_scrape_shows_each_tasks_counters_watermark_and_lag() -> None:
     exporter.checkpoint_seconds.observe(0.02)
     exporter.checkpoint_bytes.observe(5000)
     got = samples(exporter)
-    base = (("group", "m-group"), ("pipeline", "m"))
-
-    def labels(**extra: str) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((*base, *extra.items())))
+    labels = partial(labeled, "m-group", "m")
 
     assert got[("kstream_records_in_total", labels(task="events:0"))] == 4
     assert got[("kstream_records_in_total", labels(task="events:1"))] == 1
@@ -136,10 +139,7 @@ def test_each_node_is_counted_on_its_edges_with_its_watermark_and_late_action() 
     exporter = MetricsExporter("g", "g")
     exporter.publish(snap)
     got = samples(exporter)
-    base = (("group", "g"), ("pipeline", "g"))
-
-    def labels(**extra: str) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((*base, *extra.items())))
+    labels = partial(labeled, "g", "g")
 
     task = "a:0"
     assert got[("kstream_node_records_in_total", labels(node="big", task=task))] == 7
@@ -162,10 +162,7 @@ def test_timers_store_sizes_and_the_busy_ratio_are_exported() -> None:
     exporter = MetricsExporter("m", "m")
     exporter.publish(snap)
     got = samples(exporter)
-    base = (("group", "m"), ("pipeline", "m"))
-
-    def labels(**extra: str) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((*base, *extra.items())))
+    labels = partial(labeled, "m", "m")
 
     fired = labels(node="counts", task="events:0")
     assert got[("kstream_node_timers_fired_total", fired)] == 2
