@@ -256,28 +256,20 @@ class NodeExecutor:
         (:func:`~kstream.runtime.late.window_late_handler`)."""
         policy = self._policy(op, op.id, op.id)
         derived = op.id in self._derived  # fed by an earlier window
-        handler = window_late_handler(
-            self.hooks, self.plan.spec, op, policy, derived, self._readers_of
+        return window_late_handler(
+            self.hooks,
+            self.plan.spec,
+            op,
+            policy,
+            derived,
+            self._readers_of,
+            self.node_stats[op.id],
         )
-        stats = self.node_stats[op.id]
-
-        def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
-            stats.late += len(late)
-            handler(window, late)
-
-        return on_late
 
     def _join_late_handler(self, op: JoinSpec) -> Callable[[str, Any, Any, int, int], None]:
         """A join's late records to its ``late`` port (:func:`~kstream.runtime.late.
         join_late_handler`)."""
-        handler = join_late_handler(self.hooks, op, self._readers_of)
-        stats = self.node_stats[op.id]
-
-        def on_late(side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
-            stats.late += 1
-            handler(side, key, value, ts, watermark)
-
-        return on_late
+        return join_late_handler(self.hooks, op, self._readers_of, self.node_stats[op.id])
 
     def _readers_of(self, ref: PortRef) -> list[Receiver]:
         return self._readers.get(ref, [])

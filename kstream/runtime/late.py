@@ -12,6 +12,7 @@ from kstream.io import codecs
 from kstream.operators.base import Output, Receiver
 from kstream.operators.window.base import LateRecord, WindowOperator
 from kstream.pipeline.spec import JoinSpec, PipelineSpec, PortRef, WindowSpec
+from kstream.runtime.node_stats import NodeStats
 from kstream.runtime.policy import BadRecordFailure, Policy
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ def window_late_handler(
     policy: Policy,
     derived: bool,
     readers_of: ReadersOf,
+    stats: NodeStats,
 ) -> Callable[[WindowOperator, list[LateRecord]], None]:
-    """Counts a window's late elements, tells the listener, writes ``late_topic`` (a failing
+    """Counts a window's late elements (the task's ``late`` and the node's ``stats.late``),
+    tells the listener, writes ``late_topic`` (a failing
     write: ``policy``, ``derived`` when the window is fed by another) and sends them, with
     their headers, to the readers of ``<window>.late``."""
     topic = op.late_topic
@@ -60,6 +63,7 @@ def window_late_handler(
 
     def on_late(window: WindowOperator, late: list[LateRecord]) -> None:
         hooks.counters["late"] += len(late)
+        stats.late += len(late)
         if hooks.late_listener is not None:
             hooks.late_listener(window, late)
         readers = Output({"late": readers_of(ref)}).emitter("late")
@@ -78,14 +82,16 @@ def window_late_handler(
 
 
 def join_late_handler(
-    hooks: TaskHooks, op: JoinSpec, readers_of: ReadersOf
+    hooks: TaskHooks, op: JoinSpec, readers_of: ReadersOf, stats: NodeStats
 ) -> Callable[[str, Any, Any, int, int], None]:
-    """Counts a join's late records and sends them, with their headers, to the readers of
+    """Counts a join's late records (the task's ``late`` and the node's ``stats.late``) and
+    sends them, with their headers, to the readers of
     ``<join>.late``."""
     ref = PortRef(op.id, "late")
 
     def on_late(side: str, key: Any, value: Any, ts: int, watermark: int) -> None:
         hooks.counters["late"] += 1
+        stats.late += 1
         readers = Output({"late": readers_of(ref)}).emitter("late")
         _send(hooks, readers, join_late_headers(op.id, side, watermark), key, value, ts)
 
