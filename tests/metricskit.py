@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections import defaultdict
 
@@ -10,13 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 #: sample name -> ``(labels, value)`` of each sample
 Scrape = dict[str, list[tuple[dict[str, str], float]]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def scrape(port: int) -> Scrape:

@@ -31,7 +31,7 @@ SETTLE_S = 0.25
 
 def process_name(status: ProcessStatus) -> str:
     """``<host>:<pid>``: how a process is named in tables and ``owner`` (its record key)."""
-    return f"{status.host}:{status.pid}"
+    return status.key.decode()
 
 
 class StatusBoard:

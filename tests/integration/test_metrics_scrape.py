@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from clikit import LoggedRun, hourly_pipeline_copy, kstream, unique
-from metricskit import Scrape, free_port, scrape
+from metricskit import Scrape, scrape
+
+from kstream.tools.process import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,9 @@ import pytest
 from clikit import hourly_pipeline_copy, kstream_argv
 from flights_truth import hourly_truth
 from flightskit import FLIGHTS, mismatch, produce_flights, sink_copies
-from metricskit import free_port, scrape
+from metricskit import scrape
+
+from kstream.tools.process import free_port
 
 pytestmark = pytest.mark.integration
 
