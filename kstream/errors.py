@@ -27,6 +27,7 @@ class ConfigIssue:
         key_path: dotted path of the key, e.g. ``operators[2].window.size``.
         message: what is wrong.
         hint: how to fix it.
+        column: 1-based column (SQL scripts), 0 when unknown or not given.
     """
 
     file: str
@@ -34,10 +35,13 @@ class ConfigIssue:
     key_path: str
     message: str
     hint: str = ""
+    column: int = 0
 
     def render(self) -> str:
-        """One line: ``file:line: key_path: message (hint)``."""
+        """One line: ``file:line[:column]: key_path: message (hint)``."""
         where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.line and self.column:
+            where = f"{where}:{self.column}"
         text = (
             f"{where}: {self.key_path}: {self.message}"
             if self.key_path

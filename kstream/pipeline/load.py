@@ -365,7 +365,7 @@ def _watermark(issues: Issues, node: Node | None) -> WatermarkSpec:
         issues.add(bound_node, "max_out_of_orderness is for strategy: bounded", hint)
     skew = read_duration(issues, node.get("max_future_skew"), 86_400_000, minimum=1)
     return WatermarkSpec(
-        strategy="monotonous" if strategy == "monotonous" else "bounded",
+        strategy=strategy if strategy in ("monotonous", "sql") else "bounded",  # type: ignore[arg-type]
         max_out_of_orderness_ms=read_duration(issues, bound_node, 0) or 0,
         idle_timeout_ms=read_duration(issues, node.get("idle_timeout"), None, minimum=1),
         max_future_skew_ms=skew or 86_400_000,

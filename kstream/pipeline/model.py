@@ -91,7 +91,9 @@ class Watermark(FileModel):
     """Watermark generation per source partition (durations: 500ms, 10s, 5m, 1h, 1d or ms)."""
 
     strategy: WatermarkStrategy = "bounded"
-    """`bounded`: watermark = max seen - max_out_of_orderness - 1; `monotonous`: bound 0."""
+    """`bounded`: watermark = max seen - max_out_of_orderness - 1 (Flink DataStream);
+    `monotonous`: bound 0; `sql`: max seen - max_out_of_orderness (Flink SQL's
+    `WATERMARK FOR ts AS ts - INTERVAL ...`, no -1 ms)."""
     max_out_of_orderness: Duration = 0
     """How late records may arrive and still be on time (`bounded` only)."""
     idle_timeout: Duration = absent("A partition without records this long goes idle.")

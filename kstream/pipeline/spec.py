@@ -67,9 +67,11 @@ class WatermarkSpec:
     """Watermark generation per source partition (Flink ``forBoundedOutOfOrderness``).
 
     watermark = max_event_ts_seen - max_out_of_orderness_ms - 1. ``monotonous`` is the same with
-    a bound of 0. A partition with no records for ``idle_timeout_ms`` (processing time) is idle.
-    A record more than ``max_future_skew_ms`` ahead of the highest event time seen so far is
-    absurd: it does not advance the watermark and goes to the source's error policy.
+    a bound of 0. ``sql`` is Flink SQL's ``WATERMARK FOR ts AS ts - INTERVAL ...``:
+    max_event_ts_seen - max_out_of_orderness_ms, without the -1. A partition with no records
+    for ``idle_timeout_ms`` (processing time) is idle. A record more than
+    ``max_future_skew_ms`` ahead of the highest event time seen so far is absurd: it does not
+    advance the watermark and goes to the source's error policy.
     """
 
     strategy: WatermarkStrategy = "bounded"

@@ -16,7 +16,7 @@ WindowType = Literal["tumbling", "sliding", "session", "count", "global"]
 EmitMode = Literal["final", "update", "changelog"]
 Accumulation = Literal["accumulating", "discarding"]
 Guarantee = Literal["exactly_once", "at_least_once"]
-WatermarkStrategy = Literal["bounded", "monotonous"]
+WatermarkStrategy = Literal["bounded", "monotonous", "sql"]
 
 #: The pydantic configuration of every spec class: unknown fields are errors; validators are
 #: built on first construction (not at import: commands that load no pipeline do not pay).

@@ -123,6 +123,8 @@ class SourceInput(TaskInput):
         self.policy = source_policy(source)
         wm = source.watermark
         bound = 0 if wm.strategy == "monotonous" else wm.max_out_of_orderness_ms
+        if wm.strategy == "sql":  # Flink SQL: max - bound, no -1 ms (PartitionWatermark has it)
+            bound -= 1
         self.gen = PartitionWatermark(bound, wm.max_future_skew_ms)
         self.decode_key, self.decode_value = codecs.source_decoders(
             source, task.plan.spec.schema_registry
