@@ -18,9 +18,9 @@ from kstream.graph.plan import Plan, build_plan
 from kstream.graph.view import stage_to_dict
 from kstream.io.kafka import Admin
 from kstream.pipeline.checks import check_imports
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime.status_record import status_topic
 from kstream.runtime.topology import wanted_topics
+from kstream.sql import load_job
 
 
 @click.command(
@@ -38,7 +38,7 @@ def validate(pipeline: Path) -> None:
     pipeline's folder, as ``kstream run`` does) and checks that what they name exists and is
     of the right kind; it calls none of them and needs no broker.
     """
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     check_imports(spec)
     plan = build_plan(spec)
     click.echo(
@@ -82,7 +82,7 @@ def plan(pipeline: Path, bootstrap_servers: str | None, output: str) -> None:
     repartition topics, broadcast tables outside the stages (docs/pipeline.md). svg runs
     Graphviz's dot program. Every output goes to stdout.
     """
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     job = build_plan(spec)
     if output in PICTURES:
         echo_picture(job, output)

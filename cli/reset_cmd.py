@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kstream.graph.plan import build_plan
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime import reset as job_reset
 from kstream.runtime.reset_plan import ResetPlan
+from kstream.sql import load_job
 
 #: Marks a new offset outside its partition's log (explained under the table).
 OUTSIDE_MARK = "*"
@@ -76,7 +76,7 @@ def reset(
     unless --yes. To reprocess with state, run with --from-savepoint instead.
     """
     target = job_reset.ResetTarget.from_options(to_earliest, to_datetime, to_offsets)
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     plan = build_plan(spec, group)
     broker = job_reset.connect(plan, resolve_bootstrap(bootstrap_servers, spec.kafka))
     try:

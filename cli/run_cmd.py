@@ -18,9 +18,9 @@ from rich.console import Console
 
 from kstream.graph.plan import build_plan
 from kstream.pipeline.durations import parse_size_bytes
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime.lifecycle import RunOptions, Status
 from kstream.runtime.runner import Runner
+from kstream.sql import load_job
 
 
 def resolve_bootstrap(option: str | None, kafka: dict[str, str]) -> str:
@@ -104,7 +104,7 @@ def run(
     processes: str | None,
     verbose: bool,
 ) -> None:
-    """Run PIPELINE (a YAML file) as one process of its consumer group.
+    """Run PIPELINE (a YAML file, or a Flink SQL script: docs/sql.md) as one process of its group.
 
     On a terminal a live screen shows progress: lag behind the end offsets of the sources
     (part done and ETA with --bounded), rates, late, skipped and dead-lettered records,
@@ -115,6 +115,7 @@ def run(
     Examples:
       kstream run examples/flights-hourly.yaml --bounded
       kstream run examples/flights-hourly.yaml
+      kstream run examples/flights-hourly.sql --bounded
       kstream run examples/flights-hourly.yaml --group hourly-v2 --state-dir /tmp/k2
       kstream run examples/flights-hourly.yaml --from-savepoint savepoints/sp1 --group hourly-v2
       kstream run examples/flights-dedup.yaml --state-cache 256MB
@@ -126,7 +127,7 @@ def run(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     if metrics_port is None:
         metrics_port = spec.metrics_port  # metrics: {port} in the pipeline file
     count = process_count(processes) if processes is not None else None

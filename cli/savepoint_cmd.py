@@ -27,7 +27,6 @@ from rich.console import Console
 
 from kstream.errors import BrokerError, SavepointError, UsageError
 from kstream.graph.plan import TIMERS_STORE, Plan, build_plan
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime import control
 from kstream.runtime.control import Quiesced
 from kstream.savepoint import (
@@ -44,6 +43,7 @@ from kstream.savepoint import (
     write_savepoint,
 )
 from kstream.savepoint.format import NodeInfo, StateEntry
+from kstream.sql import load_job
 from kstream.state.store import is_locked, task_dir
 
 DEFAULT_ROOT = "savepoints"
@@ -129,7 +129,7 @@ def create(
         raise UsageError("--stop needs to contact the job; it cannot be used with --no-quiesce")
     started = time.monotonic()
     console = Console(stderr=True)
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     plan = build_plan(spec, group)
     bootstrap = resolve_bootstrap(bootstrap_servers, spec.kafka)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -14,9 +14,9 @@ from kstream_cli.errors import handle_errors
 from kstream.errors import UsageError
 from kstream.io import codecs
 from kstream.pipeline import dataflow, schemas
-from kstream.pipeline.load import load_pipeline
 from kstream.pipeline.model import pipeline_json_schema
 from kstream.pipeline.spec import PipelineSpec, SinkSpec
+from kstream.sql import load_job
 
 
 @click.command()
@@ -68,7 +68,7 @@ def schema(pipeline: Path | None, sink_name: str | None, output: TextIO) -> None
             raise UsageError("--sink needs a PIPELINE: kstream schema PIPELINE --sink TOPIC")
         document: Any = pipeline_json_schema()
     else:
-        spec = load_pipeline(pipeline)
+        spec = load_job(pipeline)
         if sink_name is None:
             raise UsageError(
                 f"with PIPELINE, name a sink with --sink TOPIC; {pipeline} has {_sinks(spec)}"

@@ -14,8 +14,8 @@ from kstream_cli.run_cmd import resolve_bootstrap
 from rich.table import Table
 
 from kstream.graph.plan import build_plan
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime.status import TaskStatus, task_statuses
+from kstream.sql import load_job
 
 #: Marks the end offset of a row whose committed offset is past it (explained under the table).
 PAST_END_MARK = "*"
@@ -57,7 +57,7 @@ def status(
     held_back_by, hint, in_per_s (records/s read over the owner's last status interval; null
     without a status record).
     """
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     rows = task_statuses(
         build_plan(spec, group), resolve_bootstrap(bootstrap_servers, spec.kafka), state_dir, group
     )

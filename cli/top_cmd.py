@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.live import Live
 
 from kstream.graph.plan import Plan, build_plan
-from kstream.pipeline.load import load_pipeline
 from kstream.runtime.status_read import StatusFeed, read_statuses
+from kstream.sql import load_job
 
 
 @click.command(
@@ -59,7 +59,7 @@ def top(
     N s)", and left out of the sums. --state-dir is not used.
     """
     del state_dir  # a job option: top reads the broker only
-    spec = load_pipeline(pipeline)
+    spec = load_job(pipeline)
     plan = build_plan(spec, group)
     bootstrap = resolve_bootstrap(bootstrap_servers, spec.kafka)
     if once:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
+
+from kstream.expr.sql_functions import SQL_FUNCTIONS
 
 __all__ = [
     "FUNCTIONS",
@@ -116,23 +117,6 @@ def _concat(*args: Any) -> str:
 
 
 #: Longest list ``range()`` builds (an expression must stay cheap per record).
-def _sql_timestamp(ms: Any, zone_suffix: str = "") -> str:
-    """Epoch milliseconds as Flink's ``json`` format writes a TIMESTAMP(3) in UTC
-    (``2013-01-01 05:00:00``, a fraction only when not zero: ``.5``, ``.999``);
-    ``zone_suffix`` ``Z`` for a TIMESTAMP_LTZ(3)."""
-    if type(ms) is not int:
-        raise TypeError(f"sql_timestamp() takes epoch milliseconds, got {type(ms).__name__}")
-    moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if ms % 1000:
-        text += f".{ms % 1000:03d}".rstrip("0")
-    return text + zone_suffix
-
-
-def _sql_timestamp_ltz(ms: Any) -> str:
-    return _sql_timestamp(ms, "Z")
-
-
 MAX_RANGE = 10_000
 
 
@@ -173,8 +157,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "concat": (_concat, 0, None),
     "coalesce": (_coalesce, 1, None),
     "range": (_range, 1, 3),
-    "sql_timestamp": (_sql_timestamp, 1, 1),
-    "sql_timestamp_ltz": (_sql_timestamp_ltz, 1, 1),
+    **SQL_FUNCTIONS,
 }
 NULL_ACCEPTING = frozenset({"coalesce"})
 """The functions called with null arguments (all others give null for a null argument)."""

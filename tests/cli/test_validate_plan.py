@@ -51,11 +51,34 @@ def test_validate_late() -> None:
     assert "pipeline 'flights-late', 2 operators, 1 stage(s), 1 sink(s)" in result.stdout
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in [*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("*.sql")])
+)
 def test_every_example_validates(example: str) -> None:
     result = invoke("validate", str(EXAMPLES / example))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ok: ")
+
+
+def test_validate_sql_job() -> None:
+    result = invoke("validate", str(EXAMPLES / "flights-hourly.sql"))
+    assert result.exit_code == 0, result.output
+    assert "pipeline 'flights-hourly-sql', 4 operators, 2 stage(s), 1 sink(s)" in result.stdout
+
+
+def test_validate_sql_error_gives_file_line_column(tmp_path: Path) -> None:
+    job = tmp_path / "job.sql"
+    job.write_text(
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 't');\n"
+        "CREATE TABLE o (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 'o');\n"
+        "INSERT INTO o\nSELECT a FROM t ORDER BY a;\n"
+    )
+    result = invoke("validate", str(job))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {job}:4:26: ORDER BY is not supported yet (at 'a') — see docs/sql.md for "
+        "what kstream compiles"
+    )
 
 
 def test_validate_needs_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:

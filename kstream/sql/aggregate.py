@@ -1,0 +1,206 @@
+"""Grouped queries: window TVF aggregations and non-windowed ``GROUP BY`` (dynamic tables).
+
+- ``FROM TABLE(TUMBLE|HOP|SESSION(TABLE t, DESCRIPTOR(rowtime), ...)) GROUP BY window_start,
+  window_end, k, ...``: ``key_by`` on the keys, a ``window`` (tumbling, sliding, session; final
+  results when the watermark passes the window's end - 1, as Flink SQL's window aggregation),
+  then a ``map`` to the sink's columns;
+- ``GROUP BY k, ...`` without a window: a ``global`` window emitting the key's updated row after
+  every record (``emit: update``): Flink's updating dynamic table, written to an
+  ``upsert-kafka`` table (the last row per key is the table).
+
+Aggregates: ``COUNT(*)``, ``COUNT(x)``, ``COUNT(DISTINCT x)``, ``SUM``, ``MIN``, ``MAX``, ``AVG``
+(an integer average of integers, as Flink). ``FIRST_VALUE``/``LAST_VALUE`` are refused: Flink
+picks by arrival order, kstream's ``first``/``last`` by event time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from kstream.sql.catalog import Table
+from kstream.sql.exprs import Untranslatable, interval_ms
+from kstream.sql.scope import Scope, sink_value
+
+__all__ = ["grouped_operators"]
+
+_WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
+#: window TVFs' parameters in Flink's order, and the pipeline's window type of each
+_PARAMETERS = {
+    "TUMBLE": ("DATA", "TIMECOL", "SIZE", "OFFSET"),
+    "HOP": ("DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"),
+    "SESSION": ("DATA", "TIMECOL", "GAP"),
+    "CUMULATE": ("DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"),
+}
+_TYPES = {"TUMBLE": "tumbling", "HOP": "sliding", "SESSION": "session"}
+_NOT_SIZES = ("DATA", "TIMECOL")
+_AGGREGATES: dict[type, str] = {
+    exp.Count: "count",
+    exp.Sum: "sum",
+    exp.Min: "min",
+    exp.Max: "max",
+    exp.Avg: "avg",
+}
+_SELECTABLE = (
+    "a grouped query selects its GROUP BY keys, window_start, window_end, window_time and the "
+    "aggregates COUNT, COUNT(DISTINCT), SUM, MIN, MAX, AVG (FIRST_VALUE and LAST_VALUE: not "
+    "yet, Flink picks by arrival order, kstream's first/last by event time)"
+)
+
+
+def grouped_operators(
+    select: exp.Select, call: exp.Anonymous | None, scope: Scope, sink: Table, prefix: str
+) -> tuple[list[dict[str, Any]], bool]:
+    """The ``key_by``, ``window`` and ``map`` items of a grouped query, and whether its result
+    is an updating table (a non-windowed GROUP BY).
+
+    Raises:
+        Untranslatable: an unsupported window, key, aggregate or column.
+    """
+    keys = _group_keys(select, call, scope)
+    window: dict[str, Any] = (
+        _window_spec(call, scope.table) if call is not None else {"type": "global"}
+    )
+    aggregate: dict[str, Any] = {}
+    fields: dict[str, str] = {}
+    for column, item in zip(sink.columns, select.expressions, strict=True):
+        node = item.this if isinstance(item, exp.Alias) else item
+        text, kind = _result_field(node, keys, aggregate, scope, call is not None)
+        fields[column.name] = sink_value(column.type, text, kind)
+    window["aggregate"] = aggregate
+    key_expr = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
+    ops: list[dict[str, Any]] = [
+        {"id": f"{prefix}keys", "key_by": key_expr},
+        {"id": f"{prefix}window" if call is not None else f"{prefix}group", "window": window},
+        {"id": f"{prefix}select", "map": {"select": [], "fields": fields}},
+    ]
+    return ops, call is None
+
+
+def _group_keys(
+    select: exp.Select, call: exp.Anonymous | None, scope: Scope
+) -> list[tuple[str, str | None]]:
+    """``(expression, type)`` of each GROUP BY key other than the window columns."""
+    group = select.args.get("group")
+    nodes = list(group.expressions) if group is not None else []
+    names = [n.name.lower() for n in nodes if isinstance(n, exp.Column)]
+    if call is not None and not {"window_start", "window_end"} <= set(names):
+        raise Untranslatable(
+            group or select, "a window aggregation must GROUP BY window_start, window_end"
+        )
+    keys = []
+    for node in nodes:
+        if not isinstance(node, exp.Column):
+            raise Untranslatable(node, "GROUP BY takes columns only (for now)")
+        if call is None or node.name.lower() not in _WINDOW_COLUMNS:
+            keys.append(scope.expr(node))
+    if not keys:
+        raise Untranslatable(
+            group or select, "an aggregation without a GROUP BY key is not supported yet"
+        )
+    data = window_args(call).get("DATA") if call is not None else None
+    partition = data.args.get("partition_by") if data is not None else None
+    if (
+        call is not None
+        and partition
+        and sorted(map(scope.text, partition)) != sorted(k for k, _ in keys)
+    ):
+        raise Untranslatable(call, "SESSION's PARTITION BY must name the GROUP BY keys")
+    return keys
+
+
+def window_args(call: exp.Anonymous) -> dict[str, exp.Expression]:
+    """A window TVF's arguments by Flink's parameter names (``DATA``, ``TIMECOL``, ``SIZE``,
+    ``SLIDE``, ``GAP``, ``STEP``, ``OFFSET``), given by position or as ``NAME => value``."""
+    names = _PARAMETERS.get(str(call.this).upper(), ())
+    args: dict[str, exp.Expression] = {}
+    for i, arg in enumerate(call.expressions):
+        if isinstance(arg, exp.Kwarg):
+            args[arg.this.name.upper()] = arg.expression
+        elif i < len(names):
+            args[names[i]] = arg
+    return args
+
+
+def _window_spec(call: exp.Anonymous, source: Table) -> dict[str, Any]:
+    kind = str(call.this).upper()
+    args = window_args(call)
+    descriptor = args.get("TIMECOL")
+    if not isinstance(descriptor, exp.Anonymous) or str(descriptor.this).upper() != "DESCRIPTOR":
+        raise Untranslatable(call, f"{kind} needs DESCRIPTOR(rowtime) as its second argument")
+    column = descriptor.expressions[0].name if descriptor.expressions else ""
+    if source.rowtime is None or column.lower() != source.rowtime.lower():
+        what = f"{column} is not the rowtime of table {source.name}"
+        raise Untranslatable(descriptor, f"{what} (declare WATERMARK FOR it)")
+    given = {
+        name: _interval(value, offset=name == "OFFSET")
+        for name, value in args.items()
+        if name not in _NOT_SIZES
+    }
+    spec: dict[str, Any] = {"type": _TYPES.get(kind)}
+    for name in _PARAMETERS.get(kind, ())[2:]:
+        if name in given:
+            spec[name.lower()] = given.pop(name)
+        elif name != "OFFSET":
+            raise Untranslatable(call, f"window TVF {kind} needs its {name} argument")
+    if spec["type"] is None or given:
+        extra = f" (unexpected {', '.join(given)})" if given else ""
+        hint = "TUMBLE, HOP and SESSION compile; CUMULATE not yet"
+        raise Untranslatable(call, f"window TVF {kind} is not supported{extra} ({hint})")
+    return spec
+
+
+def _interval(node: exp.Expression, offset: bool = False) -> int:
+    ms = interval_ms(node) if isinstance(node, exp.Interval) else None
+    if ms is None or (ms <= 0 and not offset):
+        raise Untranslatable(node, "a window size must be INTERVAL 'n' SECOND|MINUTE|HOUR|DAY")
+    return ms
+
+
+def _result_field(
+    node: exp.Expression,
+    keys: list[tuple[str, str | None]],
+    aggregate: dict[str, Any],
+    scope: Scope,
+    windowed: bool,
+) -> tuple[str, str | None]:
+    """The window result's expression for one SELECT item, and its type."""
+    if isinstance(node, exp.Column):
+        name = node.name.lower()
+        if windowed and name in ("window_start", "window_end"):
+            return name, "ts"
+        if windowed and name == "window_time":
+            rowtime = scope.expr(exp.column(scope.table.rowtime or ""))[1]
+            return "(window_end - 1)", "ltz" if rowtime == "ltz" else "ts"
+        text = scope.text(node)
+        for i, (key, key_kind) in enumerate(keys):
+            if key == text:
+                return ("key" if len(keys) == 1 else f"key[{i}]"), key_kind
+    return _aggregate(node, aggregate, scope)
+
+
+def _aggregate(
+    node: exp.Expression, aggregate: dict[str, Any], scope: Scope
+) -> tuple[str, str | None]:
+    kind = _AGGREGATES.get(type(node))
+    if kind is None:
+        raise Untranslatable(node, _SELECTABLE)
+    name = f"a{len(aggregate)}"
+    arg = node.this
+    if isinstance(arg, exp.Distinct):
+        if kind != "count" or len(arg.expressions) != 1:
+            raise Untranslatable(node, "DISTINCT is supported in COUNT(DISTINCT x) only")
+        aggregate[name] = {"count_distinct": scope.text(arg.expressions[0])}
+        return name, "int"
+    if kind == "count" and (arg is None or isinstance(arg, exp.Star)):
+        aggregate[name] = "count"
+        return name, "int"
+    text, arg_kind = scope.expr(arg)
+    aggregate[name] = {kind: text}
+    if kind == "count":
+        return name, "int"
+    if kind == "avg":
+        # Flink: AVG of an integer column is an integer (truncated toward zero)
+        return (f"int({name})", "int") if arg_kind == "int" else (name, "float")
+    return name, arg_kind

@@ -1,0 +1,151 @@
+"""``CREATE TABLE`` over Kafka topics: the catalog of a script's tables (Flink's Kafka connector).
+
+A :class:`Table` keeps what the compiler needs: the physical columns with their SQL types, the
+computed columns (``name AS expr``), the metadata columns, the rowtime column and its watermark
+bound, the primary key and the ``WITH`` options under Flink's names (``connector``, ``topic``,
+``format`` / ``value.format``, ``key.format``, ``properties.*``, ``scan.startup.mode``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from kstream.sql.dialect import MetadataColumn
+from kstream.sql.exprs import interval_ms
+from kstream.sql.script import SqlIssues
+
+__all__ = ["Column", "Table", "interval_ms", "read_table"]
+
+CONNECTORS = ("kafka", "upsert-kafka")
+FORMATS = {"json": "json", "raw": "string", "avro": "avro"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: ``name``, its SQL type text (``BIGINT``, ``TIMESTAMP_LTZ(3)``, ...) and, for a
+    computed column, its expression; for a metadata column, the metadata key."""
+
+    name: str
+    type: str
+    computed: exp.Expression | None = None
+    metadata: str | None = None
+    node: exp.Expression | None = None
+
+
+@dataclass
+class Table:
+    """One ``CREATE TABLE``: columns in order, options, watermark and key."""
+
+    name: str
+    columns: list[Column] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+    rowtime: str | None = None
+    watermark_bound_ms: int | None = None
+    primary_key: tuple[str, ...] = ()
+    node: exp.Expression | None = None
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name`` (case-insensitive, as Flink's default), else None."""
+        for col in self.columns:
+            if col.name.lower() == name.lower():
+                return col
+        return None
+
+    @property
+    def topic(self) -> str:
+        return self.options.get("topic", "")
+
+    @property
+    def format(self) -> str:
+        return self.options.get("value.format") or self.options.get("format") or "json"
+
+
+def read_table(issues: SqlIssues, create: exp.Create) -> Table | None:
+    """The :class:`Table` of a ``CREATE TABLE``; problems go to ``issues`` (None if fatal)."""
+    schema = create.this
+    if not isinstance(schema, exp.Schema) or not isinstance(schema.this, exp.Table):
+        issues.add(
+            create, "CREATE TABLE needs a column list", "CREATE TABLE t (a INT, ...) WITH (...)"
+        )
+        return None
+    table = Table(name=schema.this.name, node=create)
+    for item in schema.expressions:
+        _read_item(issues, table, item)
+    table.options = _options(create)
+    _check_options(issues, table)
+    return table
+
+
+def _read_item(issues: SqlIssues, table: Table, item: exp.Expression) -> None:
+    if isinstance(item, exp.ColumnDef):
+        table.columns.append(_column(item))
+    elif isinstance(item, exp.WatermarkColumnConstraint):
+        _watermark(issues, table, item)
+    elif isinstance(item, exp.PrimaryKey):
+        table.primary_key = tuple(e.name for e in item.expressions)
+    else:
+        issues.add(item, f"{item.key.upper()} is not supported in CREATE TABLE", "see docs/sql.md")
+
+
+def _column(item: exp.ColumnDef) -> Column:
+    computed = metadata = None
+    for constraint in item.args.get("constraints") or []:
+        kind = constraint.args.get("kind")
+        if isinstance(kind, exp.ComputedColumnConstraint):
+            computed = kind.this
+        elif isinstance(kind, MetadataColumn):
+            metadata = kind.this.name if kind.this is not None else item.name
+    kind_node = item.args.get("kind")
+    sql_type = kind_node.sql(dialect="hive").upper() if kind_node is not None else ""
+    return Column(item.name, sql_type, computed, metadata, item)
+
+
+def _watermark(issues: SqlIssues, table: Table, item: exp.WatermarkColumnConstraint) -> None:
+    column = item.this.name if item.this is not None else ""
+    table.rowtime = column
+    bound = item.expression
+    if isinstance(bound, exp.Column) and bound.name.lower() == column.lower():
+        table.watermark_bound_ms = 0
+        return
+    if (
+        isinstance(bound, exp.Sub)
+        and isinstance(bound.this, exp.Column)
+        and bound.this.name.lower() == column.lower()
+        and isinstance(bound.expression, exp.Interval)
+    ):
+        ms = interval_ms(bound.expression)
+        if ms is not None:
+            table.watermark_bound_ms = ms
+            return
+    hint = f"write WATERMARK FOR {column} AS {column} - INTERVAL '5' SECOND (or AS {column})"
+    issues.add(bound, "kstream reads only bounded watermarks (rowtime - INTERVAL)", hint)
+
+
+def _options(create: exp.Create) -> dict[str, str]:
+    props = create.args.get("properties")
+    options: dict[str, str] = {}
+    for prop in props.expressions if props is not None else []:
+        if isinstance(prop, exp.Property):
+            options[prop.this.name] = prop.args["value"].name
+    return options
+
+
+def _check_options(issues: SqlIssues, table: Table) -> None:
+    connector = table.options.get("connector")
+    if connector not in CONNECTORS:
+        got = f"'{connector}'" if connector else "none"
+        issues.add(
+            table.node,
+            f"table {table.name}: connector {got} is not supported",
+            "use 'connector' = 'kafka' or 'upsert-kafka'",
+        )
+    if not table.topic:
+        issues.add(table.node, f"table {table.name}: no 'topic' option", "add 'topic' = '...'")
+    if table.format not in FORMATS:
+        issues.add(
+            table.node,
+            f"table {table.name}: format '{table.format}' is not supported yet",
+            "use 'format' = 'json' (or 'raw')",
+        )

@@ -1,0 +1,215 @@
+"""A Flink SQL script compiled to a :class:`~kstream.pipeline.spec.PipelineSpec` (DESIGN.md 8).
+
+The script's statements build a pipeline file's mapping (sources from the tables the queries
+read, operators from each ``INSERT``, sinks from the tables they write), which goes through the
+same loader and checks as a YAML file, so a SQL job runs on the same graph and operators.
+
+Statements: ``SET 'key' = 'value'`` (``pipeline.name``, ``execution.checkpointing.interval``;
+other Flink options are accepted and ignored), ``CREATE TABLE`` (:mod:`kstream.sql.catalog`),
+``INSERT INTO ... SELECT`` (:mod:`kstream.sql.query`), and ``EXECUTE STATEMENT SET``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from kstream.errors import ConfigError, ConfigIssue
+from kstream.pipeline.load import load_pipeline_text
+from kstream.pipeline.spec import PipelineSpec
+from kstream.sql.catalog import Table, read_table
+from kstream.sql.exprs import Untranslatable
+from kstream.sql.query import CompiledInsert, compile_insert
+from kstream.sql.script import SqlIssues, parse_script
+
+__all__ = ["load_sql", "load_sql_text", "sql_mapping"]
+
+_NAME = re.compile(r"[^a-zA-Z0-9._-]+")
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$", re.IGNORECASE)
+_UNIT_MS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1}
+_UNIT_MS |= {u: 1_000 for u in ("s", "sec", "secs", "second", "seconds")}
+_UNIT_MS |= {u: 60_000 for u in ("m", "min", "mins", "minute", "minutes")}
+_UNIT_MS |= {u: 3_600_000 for u in ("h", "hour", "hours")}
+_UNIT_MS |= {u: 86_400_000 for u in ("d", "day", "days")}
+_STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-offsets": None}
+
+
+def load_sql(path: str | Path) -> PipelineSpec:
+    """Read and compile the Flink SQL script at ``path``.
+
+    Raises:
+        ConfigError: unreadable file, syntax error or unsupported construct, each at
+            ``file:line:col`` with a hint.
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        hint = "check the path and that the file is UTF-8 text"
+        raise ConfigError([ConfigIssue(name, 0, "", f"cannot read the file: {exc}", hint)]) from exc
+    return load_sql_text(text, name)
+
+
+def load_sql_text(text: str, path: str = "<string>") -> PipelineSpec:
+    """Compile SQL ``text``; ``path`` names it in messages and becomes ``spec.path``.
+
+    Raises:
+        ConfigError: as :func:`load_sql`.
+    """
+    mapping = sql_mapping(text, path)
+    try:
+        return load_pipeline_text(json.dumps(mapping, indent=1), path)
+    except ConfigError as exc:
+        issues = [
+            ConfigIssue(
+                path,
+                0,
+                "",
+                f"the compiled pipeline is invalid: {i.key_path}: {i.message}",
+                "report this: kstream should have refused the query with a reason",
+            )
+            for i in exc.issues
+        ]
+        raise ConfigError(issues) from exc
+
+
+def sql_mapping(text: str, path: str) -> dict[str, Any]:
+    """The pipeline file mapping (as YAML would load it) the script compiles to.
+
+    Raises:
+        ConfigError: syntax errors and unsupported constructs, every one found.
+    """
+    script = parse_script(text, path)
+    issues = SqlIssues(path, text)
+    tables: dict[str, Table] = {}
+    settings: dict[str, str] = {}
+    inserts: list[CompiledInsert] = []
+    for statement in script.statements:
+        if isinstance(statement, exp.Set):
+            _setting(issues, statement, settings)
+        elif (
+            isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "TABLE"
+        ):
+            table = read_table(issues, statement)
+            if table is not None:
+                tables[table.name.lower()] = table
+        elif isinstance(statement, exp.Insert):
+            try:
+                prefix = _node_prefix(statement, inserts)
+                inserts.append(compile_insert(statement, tables, prefix))
+            except Untranslatable as exc:
+                issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
+        else:
+            what = statement.key.upper()
+            issues.add(statement, f"{what} statements are not supported yet", "see docs/sql.md")
+    if not inserts and not issues.items:
+        issues.add(
+            None, "the script has no INSERT INTO", "add INSERT INTO sink SELECT ... FROM ..."
+        )
+    issues.raise_if_any()
+    return _pipeline(issues, path, settings, inserts)
+
+
+def _node_prefix(insert: exp.Insert, done: list[CompiledInsert]) -> str:
+    """Node ids of an INSERT start with its sink table's name (``flights_hourly-window``); a
+    second INSERT into the same table adds its position (``flights_hourly-2-window``)."""
+    base = _NAME.sub("_", insert.this.name) or "insert"
+    same = sum(1 for c in done if c.sink.name == insert.this.name)
+    return f"{base}-{same + 1}-" if same else f"{base}-"
+
+
+def _setting(issues: SqlIssues, statement: exp.Set, settings: dict[str, str]) -> None:
+    for item in statement.expressions:
+        pair = item.this
+        if not isinstance(pair, exp.EQ):
+            issues.add(item, "SET takes 'key' = 'value'", "write SET 'pipeline.name' = 'my-job';")
+            continue
+        settings[pair.this.name] = pair.expression.name
+
+
+def _pipeline(
+    issues: SqlIssues, path: str, settings: dict[str, str], inserts: list[CompiledInsert]
+) -> dict[str, Any]:
+    name = settings.get("pipeline.name") or _NAME.sub("-", Path(path).stem) or "sql-job"
+    mapping: dict[str, Any] = {"pipeline": name, "sources": [], "operators": [], "sinks": []}
+    kafka: dict[str, str] = {}
+    seen: set[str] = set()
+    for insert in inserts:
+        if insert.source.name not in seen:
+            seen.add(insert.source.name)
+            idle = settings.get("table.exec.source.idle-timeout")
+            mapping["sources"].append(_source(issues, insert.source, kafka, idle))
+        ops = insert.operators
+        if ops:
+            ops[0]["from"] = insert.source.name
+        mapping["operators"] += ops
+        last = ops[-1]["id"] if ops else insert.source.name
+        mapping["sinks"].append(
+            {"topic": insert.sink.topic, "name": insert.sink.name, "from": last}
+        )
+        _kafka_options(insert.sink, kafka)
+    interval = settings.get("execution.checkpointing.interval")
+    if interval:
+        mapping["checkpoint"] = {"interval": flink_duration_ms(interval)}
+    if kafka:
+        mapping["kafka"] = kafka
+    issues.raise_if_any()
+    return mapping
+
+
+def _source(
+    issues: SqlIssues, table: Table, kafka: dict[str, str], idle_timeout: str | None
+) -> dict[str, Any]:
+    source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
+    _kafka_options(table, kafka)
+    if table.rowtime is None:
+        return source
+    column = table.column(table.rowtime)
+    field, unit = _rowtime_field(issues, table, column)
+    source["event_time"] = {"field": field, "unit": unit}
+    source["watermark"] = {"strategy": "sql", "max_out_of_orderness": table.watermark_bound_ms or 0}
+    idle = table.options.get("scan.watermark.idle-timeout") or idle_timeout
+    if idle:
+        source["watermark"]["idle_timeout"] = flink_duration_ms(idle)
+    return source
+
+
+def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str, str]:
+    computed = column.computed if column is not None else None
+    if (
+        isinstance(computed, exp.Anonymous)
+        and str(computed.this).upper() == "TO_TIMESTAMP_LTZ"
+        and len(computed.expressions) == 2
+        and isinstance(computed.expressions[0], exp.Column)
+        and computed.expressions[1].name in ("0", "3")
+    ):
+        unit = "ms" if computed.expressions[1].name == "3" else "s"
+        return computed.expressions[0].name, unit
+    hint = "declare it as ts AS TO_TIMESTAMP_LTZ(epoch_column, 3) (or 0 for seconds)"
+    issues.add(
+        column.node if column else table.node,
+        f"table {table.name}: kstream reads the rowtime from an epoch column only (for now)",
+        hint,
+    )
+    return "", "ms"
+
+
+def flink_duration_ms(text: str) -> int | str:
+    """A Flink duration option (``'10 s'``, ``'5 min'``, ``'1h'``, ``'500'`` ms) in milliseconds;
+    the text itself when it does not read (the loader then reports it)."""
+    match = _DURATION.match(text)
+    scale = _UNIT_MS.get(match.group(2).lower()) if match else None
+    return int(match.group(1)) * scale if match and scale else text
+
+
+def _kafka_options(table: Table, kafka: dict[str, str]) -> None:
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key != "properties.group.id":
+            kafka[key.removeprefix("properties.")] = value
+    mode = table.options.get("scan.startup.mode")
+    if mode and _STARTUP.get(mode):
+        kafka["auto.offset.reset"] = _STARTUP[mode] or "earliest"
