@@ -10,6 +10,7 @@
   ``plan`` and ``schema`` on repository files are run; ``make`` targets must exist in the
   Makefile and ``python -m`` modules in the repository.
 - ``python``: compiled; those listed as ``run`` are executed (their ``test_*`` functions called).
+- ``sql``: a complete job (it has ``INSERT INTO``) is compiled by the real SQL compiler.
 - anything else (diagrams, sample output, SQL) must be listed with a reason.
 
 :data:`CLASSIFIED` is keyed by file and a text anchor found in exactly one block of that file,
@@ -39,6 +40,7 @@ from ruamel.yaml import YAML
 
 import kstream.tools.datasets as datasets
 from kstream.pipeline.load import load_pipeline_text
+from kstream.sql import load_sql_text
 from kstream.testing import PipelineDriver
 
 SNIPPETS = all_snippets()
@@ -54,6 +56,7 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("README.md", "error: typo.yaml:19"): ("fragment", "sample error messages"),
     ("README.md", "kstream/            the engine"): ("fragment", "the repository layout"),
     ("docs/metrics.md", "metrics: {port: 9108}"): ("run", "the top-level metrics key"),
+    ("docs/sql.md", '"window_start": "2013-01-01 10:00:00"'): ("json", "one output record"),
     ("docs/metrics.md", "awk '{s += $2}"): (
         "fragment",
         "curl and awk over the merged metrics of --processes, not a kstream command",
@@ -283,6 +286,8 @@ def classify(snippet: Snippet) -> tuple[str, str]:
         return "compile", ""
     if snippet.kind == "yaml" and "pipeline" in (yaml_load(snippet.text) or {}):
         return "run", "a complete pipeline"
+    if snippet.kind == "sql" and "INSERT INTO" in snippet.text.upper():
+        return "sql", "a complete SQL job"
     pytest.fail(
         f"{snippet}: not classified; make it a complete pipeline or add it to CLASSIFIED "
         f"with a reason:\n{snippet.text}"
@@ -616,6 +621,8 @@ def test_other_blocks(snippet: Snippet) -> None:
     how, reason = classify(snippet)
     if how == "json":
         json.loads(snippet.text)
+    elif how == "sql":
+        assert load_sql_text(snippet.text, snippet.where).sinks
     else:
         assert how == "fragment" and reason, f"{snippet}: {how!r} for a {snippet.kind} block"
 

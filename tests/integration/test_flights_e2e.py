@@ -20,6 +20,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -406,3 +407,49 @@ def test_status_shows_owner_while_running_and_checkpoints_after(
             assert row["lag"] is None and row["committed"] > row["end"], (task, done)
         assert row["checkpoint_id"] >= 1, row
         assert row["checkpoint_id"] >= (after[task]["checkpoint_id"] or 0), (row, after[task])
+
+
+def copy_sql_job(directory: Path, source: str) -> PipelineCopy:
+    """``examples/flights-hourly.sql`` reading ``source`` and writing a fresh topic, under a
+    unique job name."""
+    text = (EXAMPLES / "flights-hourly.sql").read_text(encoding="utf-8")
+    name = unique("flights-hourly-sql")
+    sink = f"{name}-out"
+    for old, new in (
+        ("'pipeline.name' = 'flights-hourly-sql'", f"'pipeline.name' = '{name}'"),
+        ("'topic' = 'flights'", f"'topic' = '{source}'"),
+        ("'topic' = 'flights-hourly-sql'", f"'topic' = '{sink}'"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = directory / f"{name}.sql"
+    path.write_text(text, encoding="utf-8")
+    return PipelineCopy(path, name, source, sink, None)
+
+
+def test_hourly_sql_gives_the_windows_of_the_yaml(
+    broker: str,
+    flights_topics: dict[int, str],
+    truth: dict[Window, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """``kstream run examples/flights-hourly.sql --bounded``: the windows of flights-hourly.yaml
+    (the same truth), written as Flink's json format writes the sink's columns."""
+    job = copy_sql_job(tmp_path, flights_topics[4])
+    summary = run_bounded(broker, job, tmp_path / "state")
+    assert summary.records_in == FLIGHTS
+    assert summary.late == 0
+    got: dict[Window, dict[str, Any]] = {}
+    for rec in tail_jsonl(broker, job.sink):
+        value = rec["value"]
+        assert list(value) == ["origin", "window_start", "window_end", *RESULT_FIELDS], value
+        start = int(datetime.strptime(value["window_start"], "%Y-%m-%d %H:%M:%S")
+                    .replace(tzinfo=UTC).timestamp() * 1000)  # fmt: skip
+        end = datetime.fromtimestamp((start + HOUR_MS) / 1000, tz=UTC)
+        assert value["window_end"] == end.strftime("%Y-%m-%d %H:%M:%S"), value
+        assert isinstance(value["max_dep_delay"], float | None), value  # DOUBLE
+        window = (value["origin"], start)
+        assert window not in got, f"window {window} written twice"
+        got[window] = {field: value[field] for field in RESULT_FIELDS}
+    assert_matches_truth(got, truth)
+    assert summary.records_out == len(truth)
