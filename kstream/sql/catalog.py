@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from kstream.sql.dialect import MetadataColumn
-from kstream.sql.exprs import interval_ms
+from kstream.sql.exprs import Untranslatable, interval_ms
 from kstream.sql.script import SqlIssues
 
-__all__ = ["Column", "Table", "interval_ms", "read_table"]
+__all__ = ["Column", "Table", "interval_ms", "read_table", "table_of"]
 
 CONNECTORS = ("kafka", "upsert-kafka")
 FORMATS = {"json": "json", "raw": "string", "avro": "avro"}
@@ -60,6 +60,20 @@ class Table:
     @property
     def format(self) -> str:
         return self.options.get("value.format") or self.options.get("format") or "json"
+
+
+def table_of(tables: dict[str, Table], node: exp.Expression) -> Table:
+    """The table ``node`` (a FROM item) names.
+
+    Raises:
+        Untranslatable: not a plain table name, or not defined.
+    """
+    if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+        raise Untranslatable(node, "this FROM clause is not supported yet")
+    table = tables.get(node.name.lower())
+    if table is None:
+        raise Untranslatable(node, f"table {node.name} is not defined (CREATE TABLE it first)")
+    return table
 
 
 def read_table(issues: SqlIssues, create: exp.Create) -> Table | None:

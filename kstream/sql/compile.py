@@ -138,18 +138,15 @@ def _pipeline(
     mapping: dict[str, Any] = {"pipeline": name, "sources": [], "operators": [], "sinks": []}
     kafka: dict[str, str] = {}
     seen: set[str] = set()
+    idle = settings.get("table.exec.source.idle-timeout")
     for insert in inserts:
-        if insert.source.name not in seen:
-            seen.add(insert.source.name)
-            idle = settings.get("table.exec.source.idle-timeout")
-            mapping["sources"].append(_source(issues, insert.source, kafka, idle))
-        ops = insert.operators
-        if ops:
-            ops[0]["from"] = insert.source.name
-        mapping["operators"] += ops
-        last = ops[-1]["id"] if ops else insert.source.name
+        for source in insert.sources:
+            if source.name not in seen:
+                seen.add(source.name)
+                mapping["sources"].append(_source(issues, source, kafka, idle))
+        mapping["operators"] += insert.operators
         mapping["sinks"].append(
-            {"topic": insert.sink.topic, "name": insert.sink.name, "from": last}
+            {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
         )
         _kafka_options(insert.sink, kafka)
     interval = settings.get("execution.checkpointing.interval")

@@ -19,7 +19,8 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.sql.aggregate import grouped_operators, window_args
-from kstream.sql.catalog import Table
+from kstream.sql.catalog import Table, table_of
+from kstream.sql.dedup import dedup_operators
 from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import Scope, sink_value
@@ -38,13 +39,15 @@ _CLAUSES = {
 
 @dataclass
 class CompiledInsert:
-    """The pipeline items of one INSERT: the ``source`` table, ``operators`` (pipeline-file
-    mappings, in order) and the ``sink`` table; ``updating`` when it writes a dynamic table's
-    updates (an upsert stream)."""
+    """The pipeline items of one INSERT: the ``sources`` it reads, ``operators`` (pipeline-file
+    mappings, in order, each chain's first with its ``from``), the ``last`` node (what the sink
+    writes) and the ``sink`` table; ``updating`` when it writes a dynamic table's updates (an
+    upsert stream)."""
 
-    source: Table
     sink: Table
+    sources: list[Table] = field(default_factory=list)
     operators: list[dict[str, Any]] = field(default_factory=list)
+    last: str = ""
     updating: bool = False
 
 
@@ -54,36 +57,92 @@ def compile_insert(insert: exp.Insert, tables: dict[str, Table], prefix: str) ->
     Raises:
         Untranslatable: a construct kstream does not compile (yet), with its node.
     """
-    sink = _table(tables, insert.this)
-    select = insert.expression
-    if not isinstance(select, exp.Select):
-        what = select.key.upper()
-        raise Untranslatable(select, f"{what} as an INSERT's query is not supported yet")
+    sink = table_of(tables, insert.this)
+    query = insert.expression
+    compiled = CompiledInsert(sink)
+    if isinstance(query, exp.Union):
+        _union(query, tables, compiled, prefix)
+    elif isinstance(query, exp.Select):
+        _select(query, tables, compiled, prefix)
+    else:
+        what = query.key.upper()
+        raise Untranslatable(query, f"{what} as an INSERT's query is not supported yet")
+    _check_sink(insert, sink, compiled.updating)
+    return compiled
+
+
+def _union(
+    query: exp.Union, tables: dict[str, Table], compiled: CompiledInsert, prefix: str
+) -> None:
+    """``UNION ALL`` of selects: each compiled on its own, then a ``union`` node (Flink's
+    ``UNION ALL`` keeps every row; ``UNION`` removes duplicates: refused)."""
+    branches: list[exp.Expression] = []
+    pending: list[exp.Expression] = [query]
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, exp.Union):
+            if node.args.get("distinct"):
+                raise Untranslatable(node, "UNION (without ALL) is not supported yet")
+            pending[:0] = [node.this, node.expression]
+        else:
+            branches.append(node)
+    lasts = []
+    for i, branch in enumerate(branches):
+        if not isinstance(branch, exp.Select):
+            raise Untranslatable(branch, "UNION ALL of selects only")
+        _select(branch, tables, compiled, f"{prefix}{i + 1}-")
+        if compiled.updating:
+            raise Untranslatable(branch, "UNION ALL of updating queries is not supported yet")
+        lasts.append(compiled.last)
+    compiled.operators.append({"id": f"{prefix}union", "union": lasts})
+    compiled.last = f"{prefix}union"
+
+
+def _select(
+    select: exp.Select, tables: dict[str, Table], compiled: CompiledInsert, prefix: str
+) -> None:
+    """Append one SELECT's chain of operators (reading its table) to ``compiled``."""
+    sink = compiled.sink
     _refuse_clauses(select)
     source_node = select.args["from_"].this
-    window = _window_call(source_node)
-    source = _table(tables, window_args(window)["DATA"].this if window else source_node)
     if len(select.expressions) != len(sink.columns):
         got, want = len(select.expressions), len(sink.columns)
         raise Untranslatable(select, f"the query has {got} columns, sink {sink.name} has {want}")
+    if isinstance(source_node, exp.Subquery):
+        source, ops = dedup_operators(select, source_node, tables, sink, prefix)
+        compiled.updating = True
+    else:
+        source, ops, compiled.updating = _table_query(select, source_node, tables, sink, prefix)
+    if source not in compiled.sources:
+        compiled.sources.append(source)
+    ops[0]["from"] = source.name
+    compiled.operators += ops
+    compiled.last = ops[-1]["id"]
+
+
+def _table_query(
+    select: exp.Select,
+    source_node: exp.Expression,
+    tables: dict[str, Table],
+    sink: Table,
+    prefix: str,
+) -> tuple[Table, list[dict[str, Any]], bool]:
+    window = _window_call(source_node)
+    source = table_of(tables, window_args(window)["DATA"].this if window else source_node)
     scope = Scope(source)
-    compiled = CompiledInsert(source, sink)
+    ops: list[dict[str, Any]] = []
     where = select.args.get("where")
     if where is not None:
-        compiled.operators.append({"id": f"{prefix}where", "filter": scope.text(where.this)})
+        ops.append({"id": f"{prefix}where", "filter": scope.text(where.this)})
     if window is not None or select.args.get("group"):
-        ops, compiled.updating = grouped_operators(select, window, scope, sink, prefix)
-        compiled.operators += ops
-    else:
-        fields = {
-            c.name: sink_value(c.type, *scope.expr(_unalias(e)))
-            for c, e in zip(sink.columns, select.expressions, strict=True)
-        }
-        compiled.operators.append(
-            {"id": f"{prefix}select", "map": {"select": [], "fields": fields}}
-        )
-    _check_sink(insert, sink, compiled.updating)
-    return compiled
+        grouped, updating = grouped_operators(select, window, scope, sink, prefix)
+        return source, ops + grouped, updating
+    fields = {
+        c.name: sink_value(c.type, *scope.expr(_unalias(e)))
+        for c, e in zip(sink.columns, select.expressions, strict=True)
+    }
+    ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
+    return source, ops, False
 
 
 def _check_sink(insert: exp.Insert, sink: Table, updating: bool) -> None:
@@ -102,15 +161,6 @@ def _refuse_clauses(select: exp.Select) -> None:
         if value:
             node = value[0] if isinstance(value, list) else value
             raise Untranslatable(node, f"{what} is not supported yet")
-
-
-def _table(tables: dict[str, Table], node: exp.Expression) -> Table:
-    if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-        raise Untranslatable(node, "this FROM clause is not supported yet")
-    table = tables.get(node.name.lower())
-    if table is None:
-        raise Untranslatable(node, f"table {node.name} is not defined (CREATE TABLE it first)")
-    return table
 
 
 def _window_call(node: exp.Expression) -> exp.Anonymous | None:

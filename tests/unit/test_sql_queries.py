@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kstream.errors import ConfigError
 from kstream.expr.sql_functions import date_format, json_value, sql_timestamp
 from kstream.sql import load_sql_text
 from kstream.testing.driver import PipelineDriver
@@ -128,3 +129,66 @@ def test_date_format_and_json_value() -> None:
     assert [json_value(doc, p) for p in ("$.a.b[0]", "$.a.b[1]", "$.s")] == ["1", "true", "x"]
     assert [json_value(doc, p) for p in ("$.a", "$.a.b[2]", "$.a.b[9]", "$.zz")] == [None] * 4
     assert json_value("not json", "$.a") is None
+
+
+UPSERT = """CREATE TABLE out (k STRING, v BIGINT, s STRING, PRIMARY KEY (k) NOT ENFORCED)
+WITH ('connector' = 'upsert-kafka', 'topic' = 'out', 'key.format' = 'json',
+      'value.format' = 'json');
+"""
+
+
+@pytest.mark.parametrize(("order", "kept"), [("ASC", "early"), ("DESC", "late")])
+def test_deduplication_keeps_the_first_or_last_row_by_rowtime(order: str, kept: str) -> None:
+    """Keep first: the smallest rowtime per key, even when it arrives after a larger one (the
+    row is then replaced, an update); keep last: the largest. Equal rowtimes: keep first keeps
+    the earlier arrival, keep last the later one.
+
+        arrival   1: a@20 'mid'   2: a@10 'early'   3: a@30 'late'   4: a@10 'tie'
+    """
+    query = f"""INSERT INTO out SELECT k, v, s FROM (
+      SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts {order}) AS rn FROM events
+      WHERE v IS NOT NULL
+    ) WHERE rn = 1;"""
+    spec = load_sql_text(EVENTS + UPSERT + query, "d.sql")
+    driver = PipelineDriver(spec)
+    for at, s in ((20_000, "mid"), (10_000, "early"), (30_000, "late"), (10_000, "tie")):
+        driver.send("events", {"k": "a", "v": at, "s": s, "at_ms": at}, key="a")
+    driver.send("events", {"k": "b", "v": None, "s": "dropped", "at_ms": 1}, key="b")
+    table = {r.key: r.value for r in driver.output("out")}
+    assert table == {"a": {"k": "a", "v": 10_000 if kept == "early" else 30_000, "s": kept}}
+
+
+def test_top_n_and_union_distinct_are_refused() -> None:
+    top = """INSERT INTO out SELECT k, v, s FROM (
+      SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM events
+    ) WHERE rn <= 3;"""
+    with pytest.raises(ConfigError, match=r"Top-N \(rn <= 3\) is not supported yet"):
+        load_sql_text(EVENTS + UPSERT + top, "top.sql")
+    union = "INSERT INTO o2 SELECT k FROM events UNION SELECT s FROM events;"
+    sink = "CREATE TABLE o2 (k STRING) WITH ('connector' = 'kafka', 'topic' = 'o2');\n"
+    with pytest.raises(ConfigError, match=r"UNION \(without ALL\) is not supported yet"):
+        load_sql_text(EVENTS + sink + union, "u.sql")
+
+
+def test_union_all_of_two_tables() -> None:
+    other = """CREATE TABLE other (name STRING, n BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'other', 'format' = 'json');
+    CREATE TABLE out (who STRING, n BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out
+    SELECT UPPER(k), v FROM events WHERE v > 1
+    UNION ALL SELECT name, n * 10 FROM other
+    UNION ALL SELECT k, 0 FROM events;"""
+    spec = load_sql_text(EVENTS + other + query, "u.sql")
+    assert [s.topic for s in spec.sources] == ["events", "other"]
+    driver = PipelineDriver(spec)
+    driver.send("events", {"k": "a", "v": 2, "at_ms": 1})
+    driver.send("other", {"name": "z", "n": 4})
+    assert sorted((r["who"], r["n"]) for r in rows_of(driver)) == [
+        ("A", 2), ("a", 0), ("z", 40)
+    ]  # fmt: skip
+
+
+def rows_of(driver: PipelineDriver) -> list[dict[str, Any]]:
+    return [r.value for r in driver.output("out")]
