@@ -23,12 +23,12 @@ from kstream.sql.catalog import Table, table_of
 from kstream.sql.dedup import dedup_operators
 from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
+from kstream.sql.joins import join_operators
 from kstream.sql.scope import Scope, sink_value
 
 __all__ = ["CompiledInsert", "compile_insert"]
 
 _CLAUSES = {
-    "joins": "JOIN",
     "having": "HAVING",
     "order": "ORDER BY",
     "limit": "LIMIT",
@@ -108,14 +108,18 @@ def _select(
     if len(select.expressions) != len(sink.columns):
         got, want = len(select.expressions), len(sink.columns)
         raise Untranslatable(select, f"the query has {got} columns, sink {sink.name} has {want}")
-    if isinstance(source_node, exp.Subquery):
+    sources: list[Table]
+    if select.args.get("joins"):
+        sources, ops = join_operators(select, tables, sink, prefix)
+        compiled.updating = False
+    elif isinstance(source_node, exp.Subquery):
         source, ops = dedup_operators(select, source_node, tables, sink, prefix)
-        compiled.updating = True
+        sources, compiled.updating = [source], True
     else:
         source, ops, compiled.updating = _table_query(select, source_node, tables, sink, prefix)
-    if source not in compiled.sources:
-        compiled.sources.append(source)
-    ops[0]["from"] = source.name
+        sources = [source]
+    ops[0].setdefault("from", sources[0].name)
+    compiled.sources += [s for s in sources if s not in compiled.sources]
     compiled.operators += ops
     compiled.last = ops[-1]["id"]
 

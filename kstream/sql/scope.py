@@ -12,7 +12,7 @@ from sqlglot import exp
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
-__all__ = ["Scope", "sink_value", "sql_type_kind"]
+__all__ = ["JoinScope", "Scope", "sink_value", "sql_type_kind"]
 
 _KINDS = {
     "TINYINT": "int",
@@ -52,10 +52,12 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
 
 
 class Scope:
-    """Resolves column references of a query over ``table``."""
+    """Resolves column references of a query over ``table``; a physical column ``c`` reads as
+    the field ``<prefix>c`` (a join's flattened record: ``l__c``, ``r__c``)."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, prefix: str = "") -> None:
         self.table = table
+        self.prefix = prefix
         self._resolving: set[str] = set()
 
     def expr(self, node: exp.Expression) -> tuple[str, str | None]:
@@ -85,7 +87,7 @@ class Scope:
             )
         if not found.name.isidentifier():
             raise Untranslatable(col, f"column name {found.name!r} is not supported yet")
-        return found.name, kind
+        return f"{self.prefix}{found.name}", kind
 
     def _computed(self, col: exp.Column, found: Column) -> tuple[str, str | None]:
         assert found.computed is not None
@@ -96,3 +98,33 @@ class Scope:
             return self.expr(found.computed)
         finally:
             self._resolving.discard(found.name)
+
+
+class JoinScope(Scope):
+    """Columns of a join of two tables, each known by its alias (or name): ``f.origin`` reads
+    the left table's ``origin``, an unqualified column the one table that has it."""
+
+    def __init__(self, sides: list[tuple[str, Scope]]) -> None:
+        super().__init__(sides[0][1].table)
+        self.sides = sides
+
+    def column(self, col: exp.Column) -> tuple[str, str | None]:
+        return self.side_of(col).column(col)
+
+    def side_of(self, col: exp.Column) -> Scope:
+        """The scope of the table ``col`` belongs to.
+
+        Raises:
+            Untranslatable: an unknown alias, or an unqualified name both tables have.
+        """
+        qualifier = col.table.lower()
+        if qualifier:
+            for alias, scope in self.sides:
+                if alias.lower() == qualifier:
+                    return scope
+            raise Untranslatable(col, f"{col.table} is not a table of this query")
+        having = [scope for _, scope in self.sides if scope.table.column(col.name) is not None]
+        if len(having) == 1:
+            return having[0]
+        what = "is in both tables: qualify it" if having else "is in neither table"
+        raise Untranslatable(col, f"column {col.name} {what}")

@@ -192,3 +192,53 @@ def test_union_all_of_two_tables() -> None:
 
 def rows_of(driver: PipelineDriver) -> list[dict[str, Any]]:
     return [r.value for r in driver.output("out")]
+
+
+TWO = """CREATE TABLE a (k STRING, v BIGINT, at_ms BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts - INTERVAL '10' SECOND
+) WITH ('connector' = 'kafka', 'topic' = 'a', 'format' = 'json');
+CREATE TABLE b (k STRING, w BIGINT, at_ms BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts - INTERVAL '10' SECOND
+) WITH ('connector' = 'kafka', 'topic' = 'b', 'format' = 'json');
+CREATE TABLE out (k STRING, v BIGINT, w BIGINT, bt TIMESTAMP_LTZ(3))
+WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+"""
+
+
+def joined(query: str) -> list[tuple[Any, ...]]:
+    """Run ``query`` over a@10 000 ms (key x and y) and b records of key x at 8 999, 9 000,
+    9 500, 12 000 and 12 001 ms (w = 1..5)::
+
+        b (x)   8 999   9 000  9 500        12 000  12 001
+        a (x)                        10 000
+    """
+    driver = PipelineDriver(load_sql_text(TWO + query, "j.sql"))
+    driver.send("a", {"k": "x", "v": 1, "at_ms": 10_000})
+    driver.send("a", {"k": "y", "v": 2, "at_ms": 10_000})
+    for w, at in enumerate((8_999, 9_000, 9_500, 12_000, 12_001), start=1):
+        driver.send("b", {"k": "x", "w": w, "at_ms": at})
+    driver.end_of_input()
+    return sorted(
+        (r.value["k"], r.value["v"], r.value["w"], r.value["bt"]) for r in driver.output("out")
+    )
+
+
+def test_interval_join_bounds_are_inclusive_and_left_rows_are_padded() -> None:
+    rows = joined(
+        "INSERT INTO out SELECT a.k, a.v, b.w, b.ts FROM a LEFT JOIN b ON a.k = b.k "
+        "AND b.ts BETWEEN a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '2' SECOND;"
+    )
+    assert rows == [
+        ("x", 1, 2, "1970-01-01 00:00:09Z"),
+        ("x", 1, 3, "1970-01-01 00:00:09.5Z"),
+        ("x", 1, 4, "1970-01-01 00:00:12Z"),
+        ("y", 2, None, None),
+    ]
+
+
+def test_interval_join_in_where_with_strict_bounds() -> None:
+    rows = joined(
+        "INSERT INTO out SELECT a.k, v, w, b.ts FROM a, b WHERE a.k = b.k AND w > 1 "
+        "AND b.ts > a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '2' SECOND > b.ts;"
+    )
+    assert rows == [("x", 1, 3, "1970-01-01 00:00:09.5Z")]

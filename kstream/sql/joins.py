@@ -1,0 +1,212 @@
+"""Flink SQL's interval join compiled to a pipeline ``join`` (docs/sql.md, docs/joins.md).
+
+::
+
+    SELECT ... FROM flights f [LEFT | RIGHT | FULL] JOIN weather w
+      ON f.origin = w.origin
+     AND w.ts BETWEEN f.ts - INTERVAL '30' MINUTE AND f.ts + INTERVAL '30' MINUTE
+
+(or ``FROM flights f, weather w WHERE ...``). The equalities between the two sides are the join
+key; the bounds on the rowtimes, in any form (``BETWEEN``, ``>=``, ``<``, ...), become
+``between: [lo, hi]`` on ``right.ts - left.ts`` (a strict bound moves by 1 ms, as Flink's
+``IntervalJoinOperator`` bounds are inclusive). The join emits a flattened row (``l__c`` for
+the left table's columns, ``r__c`` for the right's, null for a missing outer side), which the
+WHERE filter (inner joins also take other ON conditions there) and the projection to the
+sink's columns read. A join without time bounds (a regular join, whose state grows forever),
+temporal joins (``FOR SYSTEM_TIME AS OF``) and lookup joins are refused, for now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from kstream.sql.catalog import Table, table_of
+from kstream.sql.exprs import Untranslatable, interval_ms
+from kstream.sql.scope import JoinScope, Scope, sink_value
+
+__all__ = ["join_operators"]
+
+_SIDES = {None: "inner", "": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
+_FLIP: dict[type, type] = {exp.GTE: exp.LTE, exp.GT: exp.LT, exp.LTE: exp.GTE, exp.LT: exp.GT}
+
+
+def join_operators(
+    select: exp.Select, tables: dict[str, Table], sink: Table, prefix: str
+) -> tuple[list[Table], list[dict[str, Any]]]:
+    """The two tables and the operators of an interval join query.
+
+    Raises:
+        Untranslatable: another kind of join, or conditions it cannot use.
+    """
+    joins = select.args["joins"]
+    if len(joins) != 1:
+        raise Untranslatable(joins[1], "a query joins two tables (for now)")
+    join = joins[0]
+    left_node, right_node = select.args["from_"].this, join.this
+    if isinstance(right_node, exp.Table) and right_node.args.get("version") is not None:
+        raise Untranslatable(
+            right_node, "temporal joins (FOR SYSTEM_TIME AS OF) are not supported yet"
+        )
+    left, right = table_of(tables, left_node), table_of(tables, right_node)
+    scope = JoinScope(
+        [
+            (left_node.alias_or_name, Scope(left, "l__")),
+            (right_node.alias_or_name, Scope(right, "r__")),
+        ]
+    )
+    how = _how(join)
+    on = join.args.get("on")
+    conjuncts = _conjuncts(on)
+    where = select.args.get("where")
+    if how == "inner" and where is not None:
+        conjuncts += _conjuncts(where.this)
+        where = None
+    keys, bounds, residual = _classify(conjuncts, scope, left, right)
+    if not keys:
+        raise Untranslatable(on or join, "a join needs equality conditions between the tables")
+    lo, hi = _between(bounds, on or join)
+    if residual and how != "inner":
+        raise Untranslatable(
+            residual[0],
+            f"a {how.upper()} join takes only the key and the time bounds in ON (for now)",
+        )
+    left_key = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
+    right_key = keys[0][1] if len(keys) == 1 else "[" + ", ".join(k for _, k in keys) + "]"
+    flat = {f"l__{c}": c for c in _physical(left)}
+    flat |= {f"r__{c}": f"{right.name}.{c}" for c in _physical(right)}
+    ops: list[dict[str, Any]] = [{
+        "id": f"{prefix}join",
+        "from": left.name,
+        "join": {
+            "type": "interval", "right": right.name, "how": how, "between": [lo, hi],
+            "on": {"left": left_key, "right": right_key}, "select": flat,
+        },
+    }]  # fmt: skip
+    filters = [scope.text(c) for c in residual] + (
+        [scope.text(where.this)] if where is not None else []
+    )
+    if filters:
+        ops.append({"id": f"{prefix}where", "filter": " and ".join(f"({f})" for f in filters)})
+    fields = {
+        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
+        for c, item in zip(sink.columns, select.expressions, strict=True)
+    }
+    ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
+    return [left, right], ops
+
+
+def _how(join: exp.Join) -> str:
+    side = (join.args.get("side") or "").upper()
+    kind = (join.args.get("kind") or "").upper()
+    if kind not in ("", "INNER", "OUTER", "CROSS") or side not in _SIDES:
+        raise Untranslatable(join, f"{side} {kind} JOIN is not supported".strip())
+    return _SIDES[side]
+
+
+def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    if node is None:
+        return []
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    return [node]
+
+
+def _physical(table: Table) -> list[str]:
+    return [c.name for c in table.columns if c.computed is None and c.metadata is None]
+
+
+def _classify(
+    conjuncts: list[exp.Expression], scope: JoinScope, left: Table, right: Table
+) -> tuple[list[tuple[str, str]], list[tuple[type, int, exp.Expression]], list[exp.Expression]]:
+    """Split the conditions into key pairs ``(left expr, right expr)`` (over each side's own
+    record), bounds ``(comparison, ms, node)`` on ``right.ts - left.ts`` and the rest."""
+    keys: list[tuple[str, str]] = []
+    bounds: list[tuple[type, int, exp.Expression]] = []
+    residual: list[exp.Expression] = []
+    for cond in conjuncts:
+        if isinstance(cond, exp.Between):
+            low = exp.GTE(this=cond.this, expression=cond.args["low"])
+            high = exp.LTE(this=cond.this, expression=cond.args["high"])
+            parts = [_bound(low, scope, left, right), _bound(high, scope, left, right)]
+            if all(parts):
+                bounds += [(p[0], p[1], cond) for p in parts if p]
+                continue
+        bound = _bound(cond, scope, left, right) if type(cond) in _FLIP else None
+        if bound is not None:
+            bounds.append((bound[0], bound[1], cond))
+        elif isinstance(cond, exp.EQ) and (pair := _key_pair(cond, scope, left, right)):
+            keys.append(pair)
+        else:
+            residual.append(cond)
+    return keys, bounds, residual
+
+
+def _side(node: exp.Expression, scope: JoinScope, left: Table) -> str | None:
+    """``left``/``right`` when every column of ``node`` is of that side, else None."""
+    sides = {
+        ("left" if scope.side_of(c) is scope.sides[0][1] else "right")
+        for c in node.find_all(exp.Column)
+    }
+    return sides.pop() if len(sides) == 1 else None
+
+
+def _key_pair(cond: exp.EQ, scope: JoinScope, left: Table, right: Table) -> tuple[str, str] | None:
+    a, b = cond.this, cond.expression
+    sides = (_side(a, scope, left), _side(b, scope, left))
+    if sides == ("right", "left"):
+        a, b = b, a
+    elif sides != ("left", "right"):
+        return None
+    return Scope(left).text(a), Scope(right).text(b)
+
+
+def _time_term(node: exp.Expression, scope: JoinScope, left: Table) -> tuple[str, int] | None:
+    """``(side, offset ms)`` of ``rowtime [+|- INTERVAL ...]``, else None."""
+    offset = 0
+    if isinstance(node, exp.Add | exp.Sub) and isinstance(node.expression, exp.Interval):
+        ms = interval_ms(node.expression)
+        if ms is None:
+            return None
+        offset = ms if isinstance(node, exp.Add) else -ms
+        node = node.this
+    if not isinstance(node, exp.Column):
+        return None
+    side = scope.side_of(node)
+    rowtime = side.table.rowtime
+    if rowtime is None or node.name.lower() != rowtime.lower():
+        return None
+    return ("left" if side is scope.sides[0][1] else "right"), offset
+
+
+def _bound(
+    cond: exp.Expression, scope: JoinScope, left: Table, right: Table
+) -> tuple[type, int] | None:
+    """A comparison of the two rowtimes as ``(op, ms)`` meaning ``right.ts - left.ts op ms``."""
+    a = _time_term(cond.this, scope, left)
+    b = _time_term(cond.expression, scope, left)
+    if a is None or b is None or a[0] == b[0]:
+        return None
+    op = type(cond)
+    if a[0] == "right":  # r + ca op l + cb  ->  r - l op cb - ca
+        return op, b[1] - a[1]
+    return _FLIP[op], a[1] - b[1]  # l + ca op r + cb  ->  r - l flip(op) ca - cb
+
+
+def _between(
+    bounds: list[tuple[type, int, exp.Expression]], where: exp.Expression
+) -> tuple[int, int]:
+    lows = [ms + (1 if op is exp.GT else 0) for op, ms, _ in bounds if op in (exp.GT, exp.GTE)]
+    highs = [ms - (1 if op is exp.LT else 0) for op, ms, _ in bounds if op in (exp.LT, exp.LTE)]
+    if not lows or not highs:
+        hint = "bound the rowtimes: w.ts BETWEEN f.ts - INTERVAL '1' HOUR AND f.ts"
+        raise Untranslatable(
+            where, f"a join without time bounds on both sides is not supported yet ({hint})"
+        )
+    lo, hi = max(lows), min(highs)
+    if lo > hi:
+        raise Untranslatable(where, f"the time bounds leave no interval ({lo} ms > {hi} ms)")
+    return lo, hi
