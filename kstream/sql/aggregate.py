@@ -20,7 +20,7 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.sql.catalog import Table
-from kstream.sql.exprs import Untranslatable, interval_ms
+from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
 from kstream.sql.scope import Scope, sink_value
 
 __all__ = ["grouped_operators"]
@@ -42,11 +42,6 @@ _AGGREGATES: dict[type, str] = {
     exp.Max: "max",
     exp.Avg: "avg",
 }
-_SELECTABLE = (
-    "a grouped query selects its GROUP BY keys, window_start, window_end, window_time and the "
-    "aggregates COUNT, COUNT(DISTINCT), SUM, MIN, MAX, AVG (FIRST_VALUE and LAST_VALUE: not "
-    "yet, Flink picks by arrival order, kstream's first/last by event time)"
-)
 
 
 def grouped_operators(
@@ -62,19 +57,25 @@ def grouped_operators(
     window: dict[str, Any] = (
         _window_spec(call, scope.table) if call is not None else {"type": "global"}
     )
-    aggregate: dict[str, Any] = {}
+    results = _Results(keys, scope, windowed=call is not None)
     fields: dict[str, str] = {}
     for column, item in zip(sink.columns, select.expressions, strict=True):
         node = item.this if isinstance(item, exp.Alias) else item
-        text, kind = _result_field(node, keys, aggregate, scope, call is not None)
-        fields[column.name] = sink_value(column.type, text, kind)
-    window["aggregate"] = aggregate
+        fields[column.name] = sink_value(column.type, *results.expr(node))
+    having = select.args.get("having")
+    condition = results.expr(having.this)[0] if having is not None else None
+    window["aggregate"] = results.aggregate
     key_expr = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
     ops: list[dict[str, Any]] = [
         {"id": f"{prefix}keys", "key_by": key_expr},
         {"id": f"{prefix}window" if call is not None else f"{prefix}group", "window": window},
-        {"id": f"{prefix}select", "map": {"select": [], "fields": fields}},
     ]
+    if having is not None and condition is not None:
+        if call is None:
+            what = "HAVING on a non-windowed GROUP BY (it needs retractions) is not supported yet"
+            raise Untranslatable(having, what)
+        ops.append({"id": f"{prefix}having", "filter": condition})
+    ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return ops, call is None
 
 
@@ -158,49 +159,68 @@ def _interval(node: exp.Expression, offset: bool = False) -> int:
     return ms
 
 
-def _result_field(
-    node: exp.Expression,
-    keys: list[tuple[str, str | None]],
-    aggregate: dict[str, Any],
-    scope: Scope,
-    windowed: bool,
-) -> tuple[str, str | None]:
-    """The window result's expression for one SELECT item, and its type."""
-    if isinstance(node, exp.Column):
+class _Results:
+    """Expressions over a window's results: aggregates become the window's aggregations
+    (``a0``, ``a1``, ... in :attr:`aggregate`), GROUP BY keys read ``key`` (``key[i]``), window
+    columns ``window_start``/``window_end``; any other column is an error, as in Flink."""
+
+    def __init__(self, keys: list[tuple[str, str | None]], scope: Scope, windowed: bool) -> None:
+        self.keys = keys
+        self.scope = scope
+        self.windowed = windowed
+        self.aggregate: dict[str, Any] = {}
+        self._slots: dict[str, tuple[str, str | None]] = {}
+
+    def expr(self, node: exp.Expression) -> tuple[str, str | None]:
+        """``node`` over the window's result record, and its type."""
+        tree = node.transform(self._swap, copy=True)
+        return translate_typed(tree, lambda col: self._slots[col.name])
+
+    def _swap(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.FirstValue | exp.LastValue):
+            what = "FIRST_VALUE and LAST_VALUE are not supported yet (Flink picks by arrival"
+            raise Untranslatable(node, f"{what} order; kstream's first/last pick by event time)")
+        if type(node) in _AGGREGATES:
+            return self._slot(*self._aggregate(node))
+        if isinstance(node, exp.Column):
+            return self._slot(*self._column(node))
+        return node
+
+    def _slot(self, text: str, kind: str | None) -> exp.Column:
+        name = f"__slot{len(self._slots)}"
+        self._slots[name] = (text, kind)
+        return exp.column(name)
+
+    def _column(self, node: exp.Column) -> tuple[str, str | None]:
         name = node.name.lower()
-        if windowed and name in ("window_start", "window_end"):
+        if self.windowed and name in ("window_start", "window_end"):
             return name, "ts"
-        if windowed and name == "window_time":
-            rowtime = scope.expr(exp.column(scope.table.rowtime or ""))[1]
+        if self.windowed and name == "window_time":
+            rowtime = self.scope.expr(exp.column(self.scope.table.rowtime or ""))[1]
             return "(window_end - 1)", "ltz" if rowtime == "ltz" else "ts"
-        text = scope.text(node)
-        for i, (key, key_kind) in enumerate(keys):
+        text = self.scope.text(node)
+        for i, (key, key_kind) in enumerate(self.keys):
             if key == text:
-                return ("key" if len(keys) == 1 else f"key[{i}]"), key_kind
-    return _aggregate(node, aggregate, scope)
+                return ("key" if len(self.keys) == 1 else f"key[{i}]"), key_kind
+        raise Untranslatable(node, f"column {node.name} is neither a GROUP BY key nor aggregated")
 
-
-def _aggregate(
-    node: exp.Expression, aggregate: dict[str, Any], scope: Scope
-) -> tuple[str, str | None]:
-    kind = _AGGREGATES.get(type(node))
-    if kind is None:
-        raise Untranslatable(node, _SELECTABLE)
-    name = f"a{len(aggregate)}"
-    arg = node.this
-    if isinstance(arg, exp.Distinct):
-        if kind != "count" or len(arg.expressions) != 1:
-            raise Untranslatable(node, "DISTINCT is supported in COUNT(DISTINCT x) only")
-        aggregate[name] = {"count_distinct": scope.text(arg.expressions[0])}
-        return name, "int"
-    if kind == "count" and (arg is None or isinstance(arg, exp.Star)):
-        aggregate[name] = "count"
-        return name, "int"
-    text, arg_kind = scope.expr(arg)
-    aggregate[name] = {kind: text}
-    if kind == "count":
-        return name, "int"
-    if kind == "avg":
-        # Flink: AVG of an integer column is an integer (truncated toward zero)
-        return (f"int({name})", "int") if arg_kind == "int" else (name, "float")
-    return name, arg_kind
+    def _aggregate(self, node: exp.Expression) -> tuple[str, str | None]:
+        kind = _AGGREGATES[type(node)]
+        name = f"a{len(self.aggregate)}"
+        arg = node.this
+        if isinstance(arg, exp.Distinct):
+            if kind != "count" or len(arg.expressions) != 1:
+                raise Untranslatable(node, "DISTINCT is supported in COUNT(DISTINCT x) only")
+            self.aggregate[name] = {"count_distinct": self.scope.text(arg.expressions[0])}
+            return name, "int"
+        if kind == "count" and (arg is None or isinstance(arg, exp.Star)):
+            self.aggregate[name] = "count"
+            return name, "int"
+        text, arg_kind = self.scope.expr(arg)
+        self.aggregate[name] = {kind: text}
+        if kind == "count":
+            return name, "int"
+        if kind == "avg":
+            # Flink: AVG of an integer column is an integer (truncated toward zero)
+            return (f"int({name})", "int") if arg_kind == "int" else (name, "float")
+        return name, arg_kind

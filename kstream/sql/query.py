@@ -29,7 +29,6 @@ from kstream.sql.scope import Scope, sink_value
 __all__ = ["CompiledInsert", "compile_insert"]
 
 _CLAUSES = {
-    "having": "HAVING",
     "order": "ORDER BY",
     "limit": "LIMIT",
     "distinct": "SELECT DISTINCT",
@@ -108,6 +107,11 @@ def _select(
     if len(select.expressions) != len(sink.columns):
         got, want = len(select.expressions), len(sink.columns)
         raise Untranslatable(select, f"the query has {got} columns, sink {sink.name} has {want}")
+    grouped = select.args.get("group") or select.args.get("having")
+    if grouped and (select.args.get("joins") or isinstance(source_node, exp.Subquery)):
+        raise Untranslatable(grouped, "GROUP BY over a join or a subquery is not supported yet")
+    if select.args.get("having") and not (select.args.get("group") or _window_call(source_node)):
+        raise Untranslatable(select.args["having"], "HAVING without GROUP BY is not supported")
     sources: list[Table]
     if select.args.get("joins"):
         sources, ops = join_operators(select, tables, sink, prefix)

@@ -242,3 +242,28 @@ def test_interval_join_in_where_with_strict_bounds() -> None:
         "AND b.ts > a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '2' SECOND > b.ts;"
     )
     assert rows == [("x", 1, 3, "1970-01-01 00:00:09.5Z")]
+
+
+def test_expressions_over_aggregates_and_having() -> None:
+    sink = """CREATE TABLE out (k STRING, n2 BIGINT, mean DOUBLE, tag STRING)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out
+    SELECT UPPER(k), COUNT(*) * 2, SUM(x) / COUNT(x), CONCAT(k, '-', CAST(MAX(v) AS STRING))
+    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    GROUP BY window_start, window_end, k HAVING COUNT(*) > 1;"""
+    got = run(sink, query, [
+        {"k": "a", "v": 1, "x": 1.0, "at_ms": 1_000},
+        {"k": "a", "v": 7, "x": None, "at_ms": 2_000},
+        {"k": "b", "v": 1, "x": 1.0, "at_ms": 3_000},
+    ])  # fmt: skip
+    assert got == [{"k": "A", "n2": 4, "mean": 1.0, "tag": "a-7"}]
+
+
+def test_grouped_select_of_a_plain_column_is_an_error() -> None:
+    sink = "CREATE TABLE out (k STRING, s STRING) WITH ('connector' = 'kafka', 'topic' = 'out');\n"
+    query = """INSERT INTO out SELECT k, s
+    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    GROUP BY window_start, window_end, k;"""
+    with pytest.raises(ConfigError, match="column s is neither a GROUP BY key nor aggregated"):
+        load_sql_text(EVENTS + sink + query, "q.sql")
