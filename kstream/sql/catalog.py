@@ -9,6 +9,7 @@ bound, the primary key and the ``WITH`` options under Flink's names (``connector
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -45,6 +46,8 @@ class Table:
     watermark_bound_ms: int | None = None
     primary_key: tuple[str, ...] = ()
     node: exp.Expression | None = None
+    #: set when a query reads it as a table (a temporal join): the pipeline source's ``table:``
+    read_as_table: dict[str, Any] | None = None
 
     def column(self, name: str) -> Column | None:
         """The column called ``name`` (case-insensitive, as Flink's default), else None."""

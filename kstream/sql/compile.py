@@ -162,6 +162,8 @@ def _source(
     issues: SqlIssues, table: Table, kafka: dict[str, str], idle_timeout: str | None
 ) -> dict[str, Any]:
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
+    if table.read_as_table is not None:
+        source["table"] = table.read_as_table
     _kafka_options(table, kafka)
     if table.rowtime is None:
         return source

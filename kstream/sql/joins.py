@@ -18,6 +18,8 @@ temporal joins (``FOR SYSTEM_TIME AS OF``) and lookup joins are refused, for now
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -28,14 +30,32 @@ from kstream.sql.scope import JoinScope, Scope, sink_value
 
 __all__ = ["join_operators"]
 
+#: how long a versioned table keeps the versions behind the join's watermark (1 day): a left row
+#: up to a day behind it still finds the version valid at its time (docs/sql.md)
+TEMPORAL_VERSIONS_MS = 86_400_000
 _SIDES = {None: "inner", "": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
 _FLIP: dict[type, type] = {exp.GTE: exp.LTE, exp.GT: exp.LT, exp.LTE: exp.GTE, exp.LT: exp.GT}
+
+
+@dataclass
+class _Join:
+    """A join's parts: both tables, the scope of its columns, the kind (``how``), the key
+    pairs, the rowtime bounds, the other conditions and what joins them (for errors)."""
+
+    left: Table
+    right: Table
+    scope: JoinScope
+    how: str
+    keys: list[tuple[str, str]]
+    bounds: list[tuple[type, int, exp.Expression]]
+    residual: list[exp.Expression]
+    node: exp.Expression
 
 
 def join_operators(
     select: exp.Select, tables: dict[str, Table], sink: Table, prefix: str
 ) -> tuple[list[Table], list[dict[str, Any]]]:
-    """The two tables and the operators of an interval join query.
+    """The two tables and the operators of an interval or temporal join query.
 
     Raises:
         Untranslatable: another kind of join, or conditions it cannot use.
@@ -45,10 +65,6 @@ def join_operators(
         raise Untranslatable(joins[1], "a query joins two tables (for now)")
     join = joins[0]
     left_node, right_node = select.args["from_"].this, join.this
-    if isinstance(right_node, exp.Table) and right_node.args.get("version") is not None:
-        raise Untranslatable(
-            right_node, "temporal joins (FOR SYSTEM_TIME AS OF) are not supported yet"
-        )
     left, right = table_of(tables, left_node), table_of(tables, right_node)
     scope = JoinScope(
         [
@@ -57,36 +73,25 @@ def join_operators(
         ]
     )
     how = _how(join)
-    on = join.args.get("on")
-    conjuncts = _conjuncts(on)
+    conjuncts = _conjuncts(join.args.get("on"))
     where = select.args.get("where")
     if how == "inner" and where is not None:
         conjuncts += _conjuncts(where.this)
         where = None
-    keys, bounds, residual = _classify(conjuncts, scope, left, right)
-    if not keys:
-        raise Untranslatable(on or join, "a join needs equality conditions between the tables")
-    lo, hi = _between(bounds, on or join)
-    if residual and how != "inner":
-        raise Untranslatable(
-            residual[0],
-            f"a {how.upper()} join takes only the key and the time bounds in ON (for now)",
-        )
-    left_key = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
-    right_key = keys[0][1] if len(keys) == 1 else "[" + ", ".join(k for _, k in keys) + "]"
-    flat = {f"l__{c}": c for c in _physical(left)}
-    flat |= {f"r__{c}": f"{right.name}.{c}" for c in _physical(right)}
-    ops: list[dict[str, Any]] = [{
-        "id": f"{prefix}join",
-        "from": left.name,
-        "join": {
-            "type": "interval", "right": right.name, "how": how, "between": [lo, hi],
-            "on": {"left": left_key, "right": right_key}, "select": flat,
-        },
-    }]  # fmt: skip
-    filters = [scope.text(c) for c in residual] + (
-        [scope.text(where.this)] if where is not None else []
-    )
+    parts = _Join(left, right, scope, how, *_classify(conjuncts, scope, left, right), join)
+    if not parts.keys:
+        raise Untranslatable(join, "a join needs equality conditions between the tables")
+    if parts.residual and how != "inner":
+        what = f"a {how.upper()} join takes only the key and the time bounds in ON (for now)"
+        raise Untranslatable(parts.residual[0], what)
+    version = right_node.args.get("version")
+    join_spec = _temporal(parts, version) if version is not None else _interval(parts)
+    join_spec["select"] = {f"l__{c}": c for c in _physical(left)} | {
+        f"r__{c}": f"{right.name}.{c}" for c in _physical(right)
+    }
+    ops: list[dict[str, Any]] = [{"id": f"{prefix}join", "from": left.name, "join": join_spec}]
+    filters = [scope.text(c) for c in parts.residual]
+    filters += [scope.text(where.this)] if where is not None else []
     if filters:
         ops.append({"id": f"{prefix}where", "filter": " and ".join(f"({f})" for f in filters)})
     fields = {
@@ -95,6 +100,50 @@ def join_operators(
     }
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return [left, right], ops
+
+
+def _interval(parts: _Join) -> dict[str, Any]:
+    lo, hi = _between(parts.bounds, parts.node)
+    return {
+        "type": "interval",
+        "right": parts.right.name,
+        "how": parts.how,
+        "between": [lo, hi],
+        "on": {"left": _key(k for k, _ in parts.keys), "right": _key(k for _, k in parts.keys)},
+    }
+
+
+def _temporal(parts: _Join, version: exp.Expression) -> dict[str, Any]:
+    """``JOIN t FOR SYSTEM_TIME AS OF l.rowtime ON l.k = t.pk``: the right table is read as a
+    versioned table keyed by its primary key (Flink's event-time temporal join)."""
+    right = parts.right
+    at = version.expression
+    term = _time_term(at, parts.scope, parts.left) if at is not None else None
+    if term != ("left", 0):
+        what = "AS OF the left table's rowtime (processing-time lookup joins: not yet)"
+        raise Untranslatable(version, f"a temporal join is supported {what}")
+    if not right.primary_key or right.rowtime is None:
+        what = f"table {right.name} needs a PRIMARY KEY and a WATERMARK (a versioned table)"
+        raise Untranslatable(parts.node, what)
+    if parts.how not in ("inner", "left") or parts.bounds:
+        raise Untranslatable(parts.node, "a temporal join is INNER or LEFT, on the key only")
+    by_right = {right_key: left_key for left_key, right_key in parts.keys}
+    pk = [Scope(right).text(exp.column(c)) for c in right.primary_key]
+    if sorted(by_right) != sorted(pk):
+        what = f"a temporal join's ON must equal the primary key ({', '.join(pk)}) of {right.name}"
+        raise Untranslatable(parts.node, what)
+    right.read_as_table = {"key": _key(pk), "versioned": TEMPORAL_VERSIONS_MS}
+    return {
+        "type": "temporal",
+        "right": right.name,
+        "how": parts.how,
+        "on": {"left": _key(by_right[k] for k in pk), "right": _key(pk)},
+    }
+
+
+def _key(parts: Iterable[str]) -> str:
+    items = list(parts)
+    return items[0] if len(items) == 1 else "[" + ", ".join(items) + "]"
 
 
 def _how(join: exp.Join) -> str:

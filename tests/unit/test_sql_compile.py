@@ -179,7 +179,7 @@ def test_set_options_reach_the_spec() -> None:
     [
         (
             "INSERT INTO out SELECT e.k FROM events e JOIN events o ON e.k = o.k;",
-            "9:59",
+            "9:47",
             "a join without time bounds on both sides is not supported yet",
         ),
         ("INSERT INTO out SELECT k FROM nowhere;", "9:31", "table nowhere is not defined"),

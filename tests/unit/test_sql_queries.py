@@ -267,3 +267,48 @@ def test_grouped_select_of_a_plain_column_is_an_error() -> None:
     GROUP BY window_start, window_end, k;"""
     with pytest.raises(ConfigError, match="column s is neither a GROUP BY key nor aggregated"):
         load_sql_text(EVENTS + sink + query, "q.sql")
+
+
+def test_temporal_join_finds_the_version_valid_at_the_left_rowtime() -> None:
+    """``FOR SYSTEM_TIME AS OF f.ts``: the version with the largest time <= the left row's.
+
+    rates (k = x)  --V1 08:00 (r=1)-------V2 10:00 (r=2)-----------
+    orders         ------------o 09:30--------------o 10:00---o 12:00 (k = y: no rate)
+    """
+    ddl = """CREATE TABLE orders (k STRING, n BIGINT, at_ms BIGINT,
+      ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE
+    ) WITH ('connector' = 'kafka', 'topic' = 'orders', 'format' = 'json');
+    CREATE TABLE rates (k STRING, r BIGINT, at_ms BIGINT,
+      ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts,
+      PRIMARY KEY (k) NOT ENFORCED
+    ) WITH ('connector' = 'upsert-kafka', 'topic' = 'rates', 'key.format' = 'json',
+            'value.format' = 'json');
+    CREATE TABLE out (k STRING, n BIGINT, r BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT o.k, o.n, rt.r
+    FROM orders AS o LEFT JOIN rates FOR SYSTEM_TIME AS OF o.ts AS rt ON o.k = rt.k;"""
+    spec = load_sql_text(ddl + query, "t.sql")
+    assert spec.sources[1].table is not None and spec.sources[1].table.key == "k"
+    driver = PipelineDriver(spec)
+    hour = 3_600_000
+    driver.send("rates", {"k": "x", "r": 1, "at_ms": 8 * hour}, key="x")
+    driver.send("rates", {"k": "x", "r": 2, "at_ms": 10 * hour}, key="x")
+    for n, at in enumerate((9.5 * hour, 10 * hour, 12 * hour), start=1):
+        driver.send("orders", {"k": "x" if n < 3 else "y", "n": n, "at_ms": int(at)})
+    driver.end_of_input()
+    assert sorted((r.value["n"], r.value["r"]) for r in driver.output("out")) == [
+        (1, 1), (2, 2), (3, None)
+    ]  # fmt: skip
+
+
+def test_temporal_join_needs_a_versioned_table_joined_on_its_key() -> None:
+    ddl = """CREATE TABLE orders (k STRING, at_ms BIGINT, ts AS TO_TIMESTAMP_LTZ(at_ms, 3),
+      WATERMARK FOR ts AS ts) WITH ('connector' = 'kafka', 'topic' = 'orders');
+    CREATE TABLE rates (k STRING, r BIGINT) WITH ('connector' = 'kafka', 'topic' = 'rates');
+    CREATE TABLE out (k STRING) WITH ('connector' = 'kafka', 'topic' = 'out');
+    """
+    query = """INSERT INTO out SELECT o.k
+    FROM orders o JOIN rates FOR SYSTEM_TIME AS OF o.ts AS rt ON o.k = rt.k;"""
+    with pytest.raises(ConfigError, match="needs a PRIMARY KEY and a WATERMARK"):
+        load_sql_text(ddl + query, "t.sql")
