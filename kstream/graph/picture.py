@@ -275,6 +275,8 @@ def window_text(window: WindowSpec | JoinWindowSpec) -> str:
         return f"sliding {_duration(window.size_ms)} every {_duration(window.slide_ms)}"
     if window.type == "session":
         return f"session gap {_duration(window.gap_ms)}"
+    if isinstance(window, WindowSpec) and window.type == "cumulate":
+        return f"cumulate {_duration(window.size_ms)} by {_duration(window.step_ms)}"
     if isinstance(window, WindowSpec) and window.type == "count":
         slide = window.count_slide
         every = f" every {slide}" if slide is not None and slide != window.count_size else ""

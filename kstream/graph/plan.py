@@ -73,7 +73,7 @@ class StoreRef:
 
 #: Window types whose operator keeps event-time timers (count windows fire on counts, the
 #: global aggregation at the end of input).
-TIMED_WINDOW_TYPES = frozenset({"tumbling", "sliding", "session"})
+TIMED_WINDOW_TYPES = frozenset({"tumbling", "sliding", "cumulate", "session"})
 #: The store of a node's timers, next to its default store (``op.<node-id>.timers``).
 TIMERS_STORE = "timers"
 #: The store of a process function's TTL expiry timers (``op.<node-id>.ttl``;

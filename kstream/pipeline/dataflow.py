@@ -60,7 +60,7 @@ def node_ports(node: GraphNode) -> tuple[str, ...]:
         return ("main", "errors") if node.type == "lookup" else ("main", "late", "errors")
     if isinstance(node, BranchSpec):
         return (*node.ports, "errors")
-    if isinstance(node, WindowSpec) and node.type in ("tumbling", "sliding", "session"):
+    if isinstance(node, WindowSpec) and node.type in ("tumbling", "sliding", "cumulate", "session"):
         return ("main", "late", "errors")
     return ("main", "errors")
 

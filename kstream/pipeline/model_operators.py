@@ -26,7 +26,7 @@ from kstream.pipeline.model_base import (
     members,
 )
 from kstream.pipeline.model_joins import JoinBody
-from kstream.pipeline.spec import Accumulation, EmitMode, ErrorPolicy
+from kstream.pipeline.spec import Accumulation, EmitMode, ErrorPolicy, LateRule
 
 __all__ = [
     "AGGREGATION_KEYS",
@@ -169,7 +169,11 @@ _LATE_TOPIC = "Topic for the elements later than the allowed lateness."
 _EMIT = "final, update (each change) or changelog."
 _ACCUMULATION = "accumulating, or discarding (each firing purges the window)."
 _TRIGGER = "Early firing: {every: 10s} or {count: 100}."
-_TYPE = "The window type: tumbling, sliding, session, count or global."
+_TYPE = "The window type: tumbling, sliding, cumulate, session, count or global."
+_LATE_RULE = (
+    "When an element is late: datastream (every window that would take it has fired, Flink "
+    "DataStream) or sql (the first of them has fired, Flink SQL's window aggregation)."
+)
 _OFFSET = "Shift of the window boundaries (a duration; may be negative)."
 
 
@@ -194,6 +198,23 @@ class SlidingWindow(FileModel):
     size: Duration = Field(description="The window length.")
     slide: Duration = Field(description="The time between window starts (<= size).")
     offset: Duration = Field(0, description=_OFFSET)
+    late_rule: LateRule = Field("datastream", description=_LATE_RULE)
+    allowed_lateness: Duration = Field(0, description=_LATENESS)
+    late_topic: Name = absent(_LATE_TOPIC)
+    emit: EmitMode = Field("final", description=_EMIT)
+    accumulation: Accumulation = Field("accumulating", description=_ACCUMULATION)
+    trigger: Trigger = absent(_TRIGGER)
+    aggregate: Aggregate = Field(description=_AGGREGATE)
+
+
+class CumulateWindow(FileModel):
+    """Windows growing by `step` from a common start up to `size` (Flink SQL's CUMULATE)."""
+
+    type: Literal["cumulate"] = Field(description=_TYPE)
+    size: Duration = Field(description="The largest window's length (a multiple of step).")
+    step: Duration = Field(description="How much each window is longer than the previous one.")
+    offset: Duration = Field(0, description=_OFFSET)
+    late_rule: LateRule = Field("datastream", description=_LATE_RULE)
     allowed_lateness: Duration = Field(0, description=_LATENESS)
     late_topic: Name = absent(_LATE_TOPIC)
     emit: EmitMode = Field("final", description=_EMIT)
@@ -236,7 +257,7 @@ class GlobalWindow(FileModel):
 
 
 Window = Annotated[
-    TumblingWindow | SlidingWindow | SessionWindow | CountWindow | GlobalWindow,
+    TumblingWindow | SlidingWindow | CumulateWindow | SessionWindow | CountWindow | GlobalWindow,
     Field(discriminator="type"),
 ]
 

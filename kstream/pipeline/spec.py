@@ -27,6 +27,7 @@ from kstream.pipeline.spec_base import (
     ErrorPolicy,
     Format,
     Guarantee,
+    LateRule,
     PortRef,
     TimeKind,
     TimeUnit,
@@ -204,8 +205,13 @@ class WindowSpec:
     """A keyed window with aggregations (Flink DataStream semantics; docs/time-and-windows.md).
 
     Tumbling: ``size_ms`` (+ ``offset_ms``). Sliding: ``size_ms``, ``slide_ms`` (+ offset).
-    Session: ``gap_ms``. Fires when watermark >= end - 1; state purged when
-    watermark >= end - 1 + ``allowed_lateness_ms``; later elements go to ``late_topic``.
+    Cumulate (Flink SQL's ``CUMULATE``): windows ``[start, start + k * step_ms)`` for ``k`` = 1
+    .. ``size_ms / step_ms``, ``start`` aligned like a tumbling window of ``size_ms``.
+    Session: ``gap_ms``. ``late_rule`` (sliding, cumulate): ``datastream``, an element is late
+    when every window that would take it has fired; ``sql``, when the first (earliest-ending)
+    has fired, as Flink SQL's slicing window operators drop by slice. Fires when watermark >=
+    end - 1; state purged when watermark >= end - 1 + ``allowed_lateness_ms``; later elements
+    go to ``late_topic``.
     Count (Flink ``countWindow(size, slide)``): every ``count_slide`` elements of a key (default:
     ``count_size``) a window fires with the key's last ``count_size`` elements; not subject to
     event time. Global: one running aggregate per key, closed only by the end of input. Early
@@ -220,6 +226,8 @@ class WindowSpec:
     aggregations: tuple[AggregationSpec, ...]
     size_ms: int | None = None
     slide_ms: int | None = None
+    step_ms: int | None = None
+    late_rule: LateRule = "datastream"
     gap_ms: int | None = None
     offset_ms: int = 0
     allowed_lateness_ms: int = 0

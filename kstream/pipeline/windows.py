@@ -22,6 +22,7 @@ from kstream.pipeline.spec import (
     Accumulation,
     AggregationSpec,
     EmitMode,
+    LateRule,
     WindowSpec,
     WindowType,
 )
@@ -114,8 +115,10 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
         size = read_duration(issues, node.get("size"), None, minimum=1)
         slide = read_duration(issues, node.get("slide"), None, minimum=1)
         count_size, count_slide = None, None
+    step = read_duration(issues, node.get("step"), None, minimum=1)
     offset = read_duration(issues, node.get("offset"), 0, minimum=None) or 0
     _check_sizes(issues, node, wtype, size, slide, offset)
+    _check_step(issues, node, size, step)
     every, count = _trigger(issues, node.get("trigger"))
     default_emit = "update" if wtype == "global" else "final"
     return WindowSpec(
@@ -124,6 +127,10 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
         aggregations=_aggregations(issues, node.get("aggregate")),
         size_ms=size,
         slide_ms=slide,
+        step_ms=step,
+        late_rule=cast(
+            LateRule, read_enum(issues, node.get("late_rule"), get_args(LateRule), "datastream")
+        ),
         gap_ms=read_duration(issues, node.get("gap"), None, minimum=1),
         offset_ms=offset,
         allowed_lateness_ms=read_duration(issues, node.get("allowed_lateness"), 0) or 0,
@@ -204,14 +211,25 @@ def _check_sizes(
         issues.add(
             slide_node, f"slide ({slide_node.value}) is larger than size", "use slide <= size"
         )
-    period = size if wtype == "tumbling" else slide if wtype == "sliding" else None
+    period = size if wtype in ("tumbling", "cumulate") else slide if wtype == "sliding" else None
     offset_node = node.get("offset")
     if period and offset_node is not None and abs(offset) >= period:
-        unit = "size" if wtype == "tumbling" else "slide"
+        unit = "slide" if wtype == "sliding" else "size"
         issues.add(
             offset_node,
             f"offset ({offset_node.value}) must be smaller than the window {unit} in magnitude",
             f"use an offset between -{unit} and {unit}",
+        )
+
+
+def _check_step(issues: Issues, node: Node, size: int | None, step: int | None) -> None:
+    """Cumulate: the size is a whole number of steps (Flink requires it)."""
+    step_node = node.get("step")
+    if size and step and step_node is not None and (step > size or size % step):
+        issues.add(
+            step_node,
+            f"size ({size} ms) is not a multiple of step ({step} ms)",
+            "use a step that divides the size, e.g. size: 1d, step: 1h",
         )
 
 

@@ -1,10 +1,10 @@
 """Window assigners (Flink DataStream semantics). Windows are half-open ``[start, end)``.
 
-Tumbling and sliding windows align to the epoch plus ``offset_ms``; windows before time 0 exist
-(Python's floor modulo gives ``[-5, 5)`` for ts = -3, size 10, offset 5). Session windows start
-as ``[ts, ts + gap)`` and merge when they overlap or touch (:func:`intersects`). Count windows
-(:func:`count_window_starts`) are ``[start, end)`` ranges of element positions (0, 1, 2, ... per
-key) instead of milliseconds.
+Tumbling, sliding and cumulate windows align to the epoch plus ``offset_ms``; windows before
+time 0 exist (Python's floor modulo gives ``[-5, 5)`` for ts = -3, size 10, offset 5). Session
+windows start as ``[ts, ts + gap)`` and merge when they overlap or touch (:func:`intersects`).
+Count windows (:func:`count_window_starts`) are ``[start, end)`` ranges of element positions
+(0, 1, 2, ... per key) instead of milliseconds.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ def sliding_windows(
         out.append((start, start + size_ms))
         start -= slide_ms
     return out
+
+
+def cumulate_windows(
+    ts: int, size_ms: int, step_ms: int, offset_ms: int = 0
+) -> list[tuple[int, int]]:
+    """Every cumulative window that contains ``ts``, earliest end first (Flink SQL's
+    ``CUMULATE``): all start where the tumbling window of ``size_ms`` containing ``ts`` starts
+    and end at each multiple of ``step_ms`` after it, up to ``start + size_ms``."""
+    start = window_start(ts, size_ms, offset_ms)
+    first_end = start + (ts - start) // step_ms * step_ms + step_ms
+    return [(start, end) for end in range(first_end, start + size_ms + 1, step_ms)]
 
 
 def count_window_starts(index: int, span: int, slide: int) -> list[int]:

@@ -47,7 +47,12 @@ import orjson
 
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
 from kstream.operators.base import OperatorContext
-from kstream.operators.window.assign import intersects, sliding_windows, window_start
+from kstream.operators.window.assign import (
+    cumulate_windows,
+    intersects,
+    sliding_windows,
+    window_start,
+)
 from kstream.operators.window.base import (
     MAX_WATERMARK,
     MIN_WATERMARK,
@@ -154,8 +159,8 @@ class TimeWindowOperator(WindowOperator):
     def _select_process(self) -> Callable[[Any, Any, int, int], list[Record]]:
         if self.spec.type == "tumbling":
             return self._process_tumbling
-        if self.spec.type == "sliding":
-            return self._process_sliding
+        if self.spec.type in ("sliding", "cumulate"):
+            return self._process_overlapping
         return self._process_session
 
     # -- timers -------------------------------------------------------------------------------
@@ -197,13 +202,24 @@ class TimeWindowOperator(WindowOperator):
         values = self.agg.extract(value)
         return self._add((key, start, end), values, value, ts, wm)
 
-    def _process_sliding(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+    def _overlapping(self, ts: int) -> list[tuple[int, int]]:
+        """The sliding or cumulate windows that contain ``ts``."""
         spec = self.spec
+        if spec.type == "cumulate":
+            return cumulate_windows(ts, spec.size_ms or 0, spec.step_ms or 0, spec.offset_ms)
+        return sliding_windows(ts, spec.size_ms or 0, spec.slide_ms or 0, spec.offset_ms)
+
+    def _process_overlapping(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
+        """Sliding and cumulate windows. ``late_rule: datastream``: the element goes to every
+        window still open and is late when none is; ``sql``: it is late as soon as the
+        earliest-ending window has fired (Flink SQL drops it with its slice)."""
         lateness = self.lateness
-        windows = sliding_windows(ts, spec.size_ms or 0, spec.slide_ms or 0, spec.offset_ms)
+        windows = self._overlapping(ts)
         open_ = [(s, e) for s, e in windows if e - 1 + lateness > wm]
-        if not open_:
-            start, end = windows[0]  # the latest window: the last that could have taken it
+        earliest = min(windows, key=lambda w: w[1])
+        if not open_ or (self.spec.late_rule == "sql" and earliest not in open_):
+            # the window that decided: the last that could have taken it, or the first (sql)
+            start, end = earliest if open_ else max(windows, key=lambda w: w[1])
             self._drop(key, value, ts, start, end, wm)
             return []
         values = self.agg.extract(value)
