@@ -23,7 +23,7 @@ from kstream.sql.catalog import Table
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
 from kstream.sql.scope import Scope, sink_value
 
-__all__ = ["grouped_operators"]
+__all__ = ["grouped_operators", "window_args", "window_spec"]
 
 _WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 #: window TVFs' parameters in Flink's order, and the pipeline's window type of each
@@ -33,7 +33,7 @@ _PARAMETERS = {
     "SESSION": ("DATA", "TIMECOL", "GAP"),
     "CUMULATE": ("DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"),
 }
-_TYPES = {"TUMBLE": "tumbling", "HOP": "sliding", "SESSION": "session"}
+_TYPES = {"TUMBLE": "tumbling", "HOP": "sliding", "CUMULATE": "cumulate", "SESSION": "session"}
 _NOT_SIZES = ("DATA", "TIMECOL")
 _AGGREGATES: dict[type, str] = {
     exp.Count: "count",
@@ -55,7 +55,7 @@ def grouped_operators(
     """
     keys = _group_keys(select, call, scope)
     window: dict[str, Any] = (
-        _window_spec(call, scope.table) if call is not None else {"type": "global"}
+        window_spec(call, scope.table) if call is not None else {"type": "global"}
     )
     results = _Results(keys, scope, windowed=call is not None)
     fields: dict[str, str] = {}
@@ -124,7 +124,12 @@ def window_args(call: exp.Anonymous) -> dict[str, exp.Expression]:
     return args
 
 
-def _window_spec(call: exp.Anonymous, source: Table) -> dict[str, Any]:
+def window_spec(call: exp.Anonymous, source: Table) -> dict[str, Any]:
+    """The pipeline ``window:`` (without its aggregations) of a window TVF over ``source``.
+
+    Raises:
+        Untranslatable: not a supported TVF, no DESCRIPTOR of the rowtime, bad sizes.
+    """
     kind = str(call.this).upper()
     args = window_args(call)
     descriptor = args.get("TIMECOL")
@@ -147,8 +152,14 @@ def _window_spec(call: exp.Anonymous, source: Table) -> dict[str, Any]:
             raise Untranslatable(call, f"window TVF {kind} needs its {name} argument")
     if spec["type"] is None or given:
         extra = f" (unexpected {', '.join(given)})" if given else ""
-        hint = "TUMBLE, HOP and SESSION compile; CUMULATE not yet"
+        hint = "TUMBLE, HOP, CUMULATE and SESSION are"
         raise Untranslatable(call, f"window TVF {kind} is not supported{extra} ({hint})")
+    period = spec.get("slide") or spec.get("step")
+    if period:
+        if spec["size"] % period:  # Flink's slicing windows need it too
+            unit = "slide" if kind == "HOP" else "step"
+            raise Untranslatable(call, f"{kind} needs a size that is a multiple of its {unit}")
+        spec["late_rule"] = "sql"  # Flink SQL drops an element whose first window has fired
     return spec
 
 

@@ -86,7 +86,7 @@ _CASTS = {
 class Untranslatable(Exception):
     """``node`` (a SQL construct) has no translation yet; ``what`` names it."""
 
-    def __init__(self, node: exp.Expression, what: str) -> None:
+    def __init__(self, node: exp.Expression | None, what: str) -> None:
         super().__init__(what)
         self.node = node
         self.what = what
@@ -277,6 +277,11 @@ class _Translator:
         if not (ta == tb == "int"):
             raise Untranslatable(node, "MOD takes integers (CAST the operands)")
         return f"({a} - {b} * int({a} / {b}))", "int"  # Java's %: the sign of the dividend
+
+    def _coalesce(self, node: exp.Coalesce) -> tuple[str, str | None]:
+        parts = [self.expr(a) for a in [node.this, *node.expressions]]
+        kinds = [k for _, k in parts if k is not None]
+        return f"coalesce({', '.join(t for t, _ in parts)})", kinds[0] if kinds else None
 
     def _substring(self, node: exp.Substring) -> tuple[str, str | None]:
         start = node.args.get("start")

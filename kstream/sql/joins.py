@@ -27,6 +27,7 @@ from sqlglot import exp
 from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable, interval_ms
 from kstream.sql.scope import JoinScope, Scope, sink_value
+from kstream.sql.window_join import split_window_conditions, windowed_sides
 
 __all__ = ["join_operators"]
 
@@ -65,15 +66,23 @@ def join_operators(
         raise Untranslatable(joins[1], "a query joins two tables (for now)")
     join = joins[0]
     left_node, right_node = select.args["from_"].this, join.this
-    left, right = table_of(tables, left_node), table_of(tables, right_node)
+    windowed = windowed_sides(left_node, right_node, tables)
+    if windowed is not None:
+        left, right = windowed.left, windowed.right
+        extras = windowed.columns
+    else:
+        left, right = table_of(tables, left_node), table_of(tables, right_node)
+        extras = [{}, {}]
     scope = JoinScope(
         [
-            (left_node.alias_or_name, Scope(left, "l__")),
-            (right_node.alias_or_name, Scope(right, "r__")),
+            (left_node.alias_or_name, Scope(left, "l__", extras[0])),
+            (right_node.alias_or_name, Scope(right, "r__", extras[1])),
         ]
     )
     how = _how(join)
     conjuncts = _conjuncts(join.args.get("on"))
+    if windowed is not None:
+        conjuncts = split_window_conditions(conjuncts)
     where = select.args.get("where")
     if how == "inner" and where is not None:
         conjuncts += _conjuncts(where.this)
@@ -85,10 +94,15 @@ def join_operators(
         what = f"a {how.upper()} join takes only the key and the time bounds in ON (for now)"
         raise Untranslatable(parts.residual[0], what)
     version = right_node.args.get("version")
-    join_spec = _temporal(parts, version) if version is not None else _interval(parts)
+    if windowed is not None:
+        join_spec = _window(parts, windowed.window)
+    else:
+        join_spec = _temporal(parts, version) if version is not None else _interval(parts)
     join_spec["select"] = {f"l__{c}": c for c in _physical(left)} | {
         f"r__{c}": f"{right.name}.{c}" for c in _physical(right)
     }
+    if windowed is not None:
+        join_spec["select"] |= windowed.select
     ops: list[dict[str, Any]] = [{"id": f"{prefix}join", "from": left.name, "join": join_spec}]
     filters = [scope.text(c) for c in parts.residual]
     filters += [scope.text(where.this)] if where is not None else []
@@ -109,6 +123,18 @@ def _interval(parts: _Join) -> dict[str, Any]:
         "right": parts.right.name,
         "how": parts.how,
         "between": [lo, hi],
+        "on": {"left": _key(k for k, _ in parts.keys), "right": _key(k for _, k in parts.keys)},
+    }
+
+
+def _window(parts: _Join, window: dict[str, Any]) -> dict[str, Any]:
+    if parts.bounds:
+        raise Untranslatable(parts.node, "a window join takes no other time bounds")
+    return {
+        "type": "window",
+        "right": parts.right.name,
+        "how": parts.how,
+        "window": window,
         "on": {"left": _key(k for k, _ in parts.keys), "right": _key(k for _, k in parts.keys)},
     }
 

@@ -55,9 +55,16 @@ class Scope:
     """Resolves column references of a query over ``table``; a physical column ``c`` reads as
     the field ``<prefix>c`` (a join's flattened record: ``l__c``, ``r__c``)."""
 
-    def __init__(self, table: Table, prefix: str = "") -> None:
+    def __init__(
+        self,
+        table: Table,
+        prefix: str = "",
+        extra: dict[str, tuple[str, str | None]] | None = None,
+    ) -> None:
         self.table = table
         self.prefix = prefix
+        #: columns beyond the table's: name -> (expression, type) (a window join's bounds)
+        self.extra = extra or {}
         self._resolving: set[str] = set()
 
     def expr(self, node: exp.Expression) -> tuple[str, str | None]:
@@ -72,6 +79,8 @@ class Scope:
         return self.expr(node)[0]
 
     def column(self, col: exp.Column) -> tuple[str, str | None]:
+        if col.name.lower() in self.extra:
+            return self.extra[col.name.lower()]
         found = self.table.column(col.name)
         if found is None:
             raise Untranslatable(col, f"column {col.name} is not in table {self.table.name}")
@@ -123,7 +132,11 @@ class JoinScope(Scope):
                 if alias.lower() == qualifier:
                     return scope
             raise Untranslatable(col, f"{col.table} is not a table of this query")
-        having = [scope for _, scope in self.sides if scope.table.column(col.name) is not None]
+        having = [
+            scope
+            for _, scope in self.sides
+            if scope.table.column(col.name) is not None or col.name.lower() in scope.extra
+        ]
         if len(having) == 1:
             return having[0]
         what = "is in both tables: qualify it" if having else "is in neither table"

@@ -312,3 +312,53 @@ def test_temporal_join_needs_a_versioned_table_joined_on_its_key() -> None:
     FROM orders o JOIN rates FOR SYSTEM_TIME AS OF o.ts AS rt ON o.k = rt.k;"""
     with pytest.raises(ConfigError, match="needs a PRIMARY KEY and a WATERMARK"):
         load_sql_text(ddl + query, "t.sql")
+
+
+def test_cumulate_window_and_hop_late_rule() -> None:
+    sink = """CREATE TABLE out (k STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+      n BIGINT) WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT k, window_start, window_end, COUNT(*)
+    FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '30' SECOND))
+    GROUP BY window_start, window_end, k;"""
+    spec = load_sql_text(EVENTS + sink + query, "c.sql")
+    window = spec.operators[1]
+    assert (window.type, window.step_ms, window.size_ms, window.late_rule) == (
+        "cumulate", 10_000, 30_000, "sql"
+    )  # fmt: skip
+    got = run(sink, query, [{"k": "a", "at_ms": 5_000}, {"k": "a", "at_ms": 25_000}])
+    assert [(r["window_end"][-8:], r["n"]) for r in got] == [
+        ("00:00:10", 1), ("00:00:20", 1), ("00:00:30", 2)
+    ]  # fmt: skip
+    hop = query.replace("CUMULATE", "HOP").replace("'30' SECOND", "'25' SECOND")
+    with pytest.raises(ConfigError, match="HOP needs a size that is a multiple of its slide"):
+        load_sql_text(EVENTS + sink + hop, "h.sql")
+
+
+def test_window_join_joins_rows_of_the_same_window_and_key() -> None:
+    """TUMBLE 10 s on both sides, FULL JOIN on k: rows of one window and key join (each pair
+    once); a window with rows on one side only gives them with the other side null.
+
+        a (x)   1 000          12 000
+        b (x)   3 000 5 000                25 000
+    """
+    sink = """CREATE TABLE out (v BIGINT, w BIGINT, window_start TIMESTAMP(3))
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out
+    SELECT L.v, R.w, COALESCE(L.window_start, R.window_start)
+    FROM (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '10' SECOND))) L
+    FULL JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(ts), INTERVAL '10' SECOND))) R
+    ON L.window_start = R.window_start AND L.window_end = R.window_end AND L.k = R.k;"""
+    two = TWO.split("CREATE TABLE out")[0]
+    driver = PipelineDriver(load_sql_text(two + sink + query, "wj.sql"))
+    for v, at in ((1, 1_000), (2, 12_000)):
+        driver.send("a", {"k": "x", "v": v, "at_ms": at})
+    for w, at in ((3, 3_000), (5, 5_000), (25, 25_000)):
+        driver.send("b", {"k": "x", "w": w, "at_ms": at})
+    driver.end_of_input()
+    got = sorted(
+        (r.value["v"] or 0, r.value["w"] or 0, r.value["window_start"][-8:])
+        for r in driver.output("out")
+    )
+    assert got == [(0, 25, "00:00:20"), (1, 3, "00:00:00"), (1, 5, "00:00:00"), (2, 0, "00:00:10")]
