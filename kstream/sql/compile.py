@@ -12,6 +12,7 @@ other Flink options are accepted and ignored), ``CREATE TABLE`` (:mod:`kstream.s
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ _UNIT_MS |= {u: 1_000 for u in ("s", "sec", "secs", "second", "seconds")}
 _UNIT_MS |= {u: 60_000 for u in ("m", "min", "mins", "minute", "minutes")}
 _UNIT_MS |= {u: 3_600_000 for u in ("h", "hour", "hours")}
 _UNIT_MS |= {u: 86_400_000 for u in ("d", "day", "days")}
+_USED_SETTINGS = frozenset(
+    {"pipeline.name", "execution.checkpointing.interval", "table.exec.source.idle-timeout"}
+)
+#: options that change results: key -> (accepted values, hint)
+_REFUSED_SETTINGS = {
+    "table.exec.state.ttl": (("0", "0 MS", "0MS"), "kstream keeps state until it is not needed"),
+    "table.local-time-zone": (("UTC", "Z", "+00:00"), "kstream's session time zone is UTC"),
+    "execution.runtime-mode": (("STREAMING",), "run a bounded job with kstream run --bounded"),
+}
+_log = logging.getLogger(__name__)
 _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-offsets": None}
 
 
@@ -123,12 +134,21 @@ def _node_prefix(insert: exp.Insert, done: list[CompiledInsert]) -> str:
 
 
 def _setting(issues: SqlIssues, statement: exp.Set, settings: dict[str, str]) -> None:
+    """Record a ``SET``; options that change results and are not supported are errors, the
+    others kstream does not use are logged as ignored (parallelism is the partitions)."""
     for item in statement.expressions:
         pair = item.this
         if not isinstance(pair, exp.EQ):
             issues.add(item, "SET takes 'key' = 'value'", "write SET 'pipeline.name' = 'my-job';")
             continue
-        settings[pair.this.name] = pair.expression.name
+        key, value = pair.this.name, pair.expression.name
+        refused = _REFUSED_SETTINGS.get(key)
+        if refused is not None and value.strip().upper() not in refused[0]:
+            issues.add(item, f"SET '{key}' = '{value}' is not supported yet", refused[1])
+        elif key not in _USED_SETTINGS:
+            why = "parallelism comes from the partitions" if "parallelism" in key else "unused"
+            _log.warning("%s: SET '%s' is ignored (%s)", issues.path, key, why)
+        settings[key] = value
 
 
 def _pipeline(
@@ -169,7 +189,8 @@ def _source(
         return source
     column = table.column(table.rowtime)
     field, unit = _rowtime_field(issues, table, column)
-    source["event_time"] = {"field": field, "unit": unit}
+    if field is not None:  # else the Kafka record timestamp, the default
+        source["event_time"] = {"field": field, "unit": unit}
     source["watermark"] = {"strategy": "sql", "max_out_of_orderness": table.watermark_bound_ms or 0}
     idle = table.options.get("scan.watermark.idle-timeout") or idle_timeout
     if idle:
@@ -177,7 +198,11 @@ def _source(
     return source
 
 
-def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str, str]:
+def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | None, str]:
+    """The source's event-time field and unit; ``None`` for the Kafka record timestamp (a
+    ``METADATA FROM 'timestamp'`` rowtime)."""
+    if column is not None and column.metadata == "timestamp":
+        return None, "ms"
     computed = column.computed if column is not None else None
     if (
         isinstance(computed, exp.Anonymous)

@@ -222,3 +222,34 @@ def test_table_errors() -> None:
     assert any("connector 'filesystem' is not supported" in m for m in messages)
     assert any("no 'topic' option" in m for m in messages)
     assert any("format 'csv'" in m for m in messages)
+
+
+def test_settings_that_change_results_are_refused_others_noted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    query = sink("k STRING") + "INSERT INTO out SELECT k FROM events;"
+    with pytest.raises(ConfigError, match="SET 'table.exec.state.ttl' = '1 h' is not supported"):
+        load_sql_text("SET 'table.exec.state.ttl' = '1 h';\n" + EVENTS + query, "s.sql")
+    with caplog.at_level("WARNING", logger="kstream.sql.compile"):
+        load_sql_text("SET 'parallelism.default' = '4';\n" + EVENTS + query, "s.sql")
+    assert "SET 'parallelism.default' is ignored (parallelism comes from the partitions)" in (
+        caplog.text
+    )
+
+
+def test_rowtime_from_the_kafka_timestamp() -> None:
+    ddl = """CREATE TABLE t (k STRING, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+      WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+    WITH ('connector' = 'kafka', 'topic' = 't', 'format' = 'json');
+    """
+    query = sink("k STRING, n BIGINT") + (
+        "INSERT INTO out SELECT k, COUNT(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), "
+        "INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k;"
+    )
+    spec = load_sql_text(ddl + query, "m.sql")
+    source = spec.sources[0]
+    assert (source.time.kind, source.time.field) == ("event", None)  # the Kafka timestamp
+    driver = PipelineDriver(spec)
+    for at in (1_000, 2_000, 11_001):
+        driver.send("t", {"k": "a"}, key="a", timestamp_ms=at)
+    assert [r.value for r in driver.take_output("out")] == [{"k": "a", "n": 2}]
