@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration graphviz check imports lint format typecheck bench bench-smoke chaos clean
+.PHONY: help venv install kafka demo test test-kafka test-tansu-smoke test-unit test-integration graphviz check imports lint format typecheck bench bench-smoke conformance chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench: kafka ## Benchmark vs Quix Streams, Apache Flink and a bare-client floor 
 
 bench-smoke: $(STAMP) ## The benchmark harness on 20,000 events, 1 run, no Quix, no flights (tests/integration/test_bench_smoke.py)
 	$(BIN)/pytest -m integration tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
+
+conformance: kafka ## Flink SQL conformance: every tests/conformance/queries/*.sql through Apache Flink (PyFlink) and kstream, results compared row for row (CONFORMANCE_ARGS="--only join"; ~15 min; not part of test)
+	$(PY) -m tests.conformance.run $(CONFORMANCE_ARGS)
 
 chaos: kafka ## Chaos suite on Apache Kafka (CHAOS_BROKER=tansu for Tansu, CHAOS_WORKLOAD=process or join for the process-function or join workload): SIGKILL workers at random and at each checkpoint step, restart the broker, a zombie (a few minutes)
 	$(PY) tests/chaos/harness.py --kills $${CHAOS_KILLS:-30} --duration $${CHAOS_DURATION:-240} --broker $${CHAOS_BROKER:-kafka} --workload $${CHAOS_WORKLOAD:-window}

@@ -1,0 +1,95 @@
+"""The conformance cases: the SQL scripts of ``tests/conformance/queries/``, found and rendered.
+
+A case is one file ``NN-short-name.sql``: a complete Flink SQL script with the placeholders
+``${bootstrap}``, ``${result_topic}`` and ``${result2_topic}`` (the last only in a case with a
+second sink, ``result2``). Each sink's kind, ``append`` (connector ``kafka``) or ``upsert``
+(connector ``upsert-kafka``), decides how its topic is compared (:mod:`tests.conformance.compare`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+QUERIES = Path(__file__).resolve().parent / "queries"
+#: The sink tables a case may write, by the placeholder of their topic.
+SINKS = {"result": "result_topic", "result2": "result2_topic"}
+
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+class CaseError(ValueError):
+    """A query file is malformed (no ``result`` sink, an unknown placeholder)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One query file.
+
+    Attributes:
+        name: the file name without ``.sql`` (``01-project-filter``).
+        path: the file.
+        sinks: sink table name -> ``"append"`` or ``"upsert"``, ``result`` first.
+    """
+
+    name: str
+    path: Path
+    sinks: dict[str, str]
+
+    def topics(self, engine: str, run_id: str) -> dict[str, str]:
+        """Sink table -> its topic for ``engine`` (``flink`` or ``kstream``) in run ``run_id``:
+        ``conformance-<run_id>-<case>-<engine>-<sink>``."""
+        return {sink: f"conformance-{run_id}-{self.name}-{engine}-{sink}" for sink in self.sinks}
+
+    def render(self, bootstrap: str, topics: dict[str, str]) -> str:
+        """The script with its placeholders substituted.
+
+        Raises:
+            CaseError: a placeholder other than the bootstrap and the sinks' topics.
+        """
+        values = {"bootstrap": bootstrap}
+        values.update({SINKS[sink]: topic for sink, topic in topics.items()})
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(1) not in values:
+                raise CaseError(f"{self.path.name}: unknown placeholder ${{{match.group(1)}}}")
+            return values[match.group(1)]
+
+        return _PLACEHOLDER.sub(substitute, self.path.read_text())
+
+
+def sink_kinds(script: str) -> dict[str, str]:
+    """Sink table -> ``"append"`` / ``"upsert"`` for each of :data:`SINKS` the script creates,
+    from the ``'connector'`` option of its ``CREATE TABLE`` (up to the statement's ``;``)."""
+    kinds: dict[str, str] = {}
+    for sink in SINKS:
+        created = re.search(rf"CREATE\s+TABLE\s+`?{sink}`?\s*\(", script, re.I)
+        if created is None:
+            continue
+        ddl = script[created.end() : script.find(";", created.end())]
+        connector = re.search(r"'connector'\s*=\s*'([\w-]+)'", ddl)
+        kinds[sink] = "upsert" if connector and connector.group(1) == "upsert-kafka" else "append"
+    return kinds
+
+
+def load_case(path: Path) -> Case:
+    """The case of one query file.
+
+    Raises:
+        CaseError: it creates no ``result`` table.
+    """
+    sinks = sink_kinds(path.read_text())
+    if "result" not in sinks:
+        raise CaseError(f"{path.name}: no CREATE TABLE result")
+    return Case(path.stem, path, sinks)
+
+
+def discover(only: str | None = None, folder: Path = QUERIES) -> list[Case]:
+    """The cases of ``folder`` in file name order; with ``only``, those whose name contains it
+    or matches it as a glob (``--only join``, ``--only '1?-*'``)."""
+    cases = [load_case(path) for path in sorted(folder.glob("*.sql"))]
+    if only:
+        cases = [c for c in cases if only in c.name or fnmatch.fnmatch(c.name, only)]
+    return cases
