@@ -7,11 +7,14 @@ compiled code returns null without calling it when an argument is null), so none
   Flink's ``json`` format writes it (``2013-01-01 05:00:00``, a fraction only when not zero,
   ``Z`` after an LTZ);
 - ``date_format(ms, pattern)``: Flink's ``DATE_FORMAT`` with a Java ``DateTimeFormatter``
-  pattern (letters ``y M d H m s S``, ``'quoted'`` text; others refused);
-- ``json_value(text, path)``: Flink's ``JSON_VALUE(text, '$.a.b[0]')`` returning STRING: the
-  scalar at the path as text (``true``, ``1``, ``1.5``), null when the path is missing, the
-  value is not a scalar, or the text is not JSON (Flink's default ``NULL ON EMPTY``/``ON ERROR``);
+  pattern (letters ``y M d D H m s S``, ``'quoted'`` text; others refused);
+- ``json_value(text, path [, returning])``: Flink's ``JSON_VALUE(text, '$.a.b[0]')``: the
+  scalar at the path as text (``true``, ``1``, ``1.5``), or converted (``returning`` ``int``,
+  ``float``, ``bool``); null when the path is missing, the value is not a scalar or does not
+  convert, or the text is not JSON (Flink's default ``NULL ON EMPTY``/``ON ERROR``);
 - ``trim(s)``: SQL ``TRIM(s)``, spaces only (Python's ``strip`` also removes tabs and newlines);
+  ``sql_trim(s, chars, where)``: ``TRIM(LEADING | TRAILING | BOTH chars FROM s)``;
+- ``sql_like(s, pattern)``: SQL ``LIKE`` (``%`` any text, ``_`` one character, whole string);
 - ``replace(s, old, new)``: SQL ``REPLACE``.
 """
 
@@ -25,7 +28,7 @@ from typing import Any
 
 __all__ = ["SQL_FUNCTIONS"]
 
-_PATTERN_TOKEN = re.compile(r"'[^']*'|([yMdHmsS])\1*|.", re.DOTALL)
+_PATTERN_TOKEN = re.compile(r"'[^']*'|([yMdDHmsS])\1*|.", re.DOTALL)
 _PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -55,6 +58,7 @@ def _field(moment: datetime, letter: str, width: int) -> str:
         "H": moment.hour,
         "m": moment.minute,
         "s": moment.second,
+        "D": moment.timetuple().tm_yday,
     }
     if letter == "S":
         return f"{moment.microsecond // 1000:03d}"[:width].ljust(width, "0")
@@ -79,7 +83,21 @@ def date_format(ms: Any, pattern: Any) -> str:
     return "".join(out)
 
 
-def json_value(text: Any, path: Any) -> Any:
+def json_value(text: Any, path: Any, returning: Any = "str") -> Any:
+    found = _json_scalar(text, path)
+    if found is None or returning == "str":
+        return found
+    try:
+        if returning == "int":
+            return int(found) if re.fullmatch(r"-?\d+", found) else None
+        if returning == "float":
+            return float(found)
+        return {"true": True, "false": False}.get(found)
+    except ValueError:
+        return None
+
+
+def _json_scalar(text: Any, path: Any) -> str | None:
     try:
         value = json.loads(text)
     except (TypeError, ValueError):
@@ -106,6 +124,24 @@ def _trim(s: Any) -> str:
     return str(s).strip(" ")
 
 
+def _sql_trim(s: Any, chars: Any, where: Any) -> str:
+    text, chars = str(s), str(chars)
+    if where == "leading":
+        return text.lstrip(chars)
+    if where == "trailing":
+        return text.rstrip(chars)
+    return text.strip(chars)
+
+
+def _like_regex(pattern: str) -> re.Pattern[str]:
+    parts = ["." if c == "_" else ".*" if c == "%" else re.escape(c) for c in pattern]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _sql_like(s: Any, pattern: Any) -> bool:
+    return _like_regex(str(pattern)).fullmatch(str(s)) is not None
+
+
 def _replace(s: Any, old: Any, new: Any) -> str:
     return str(s).replace(str(old), str(new))
 
@@ -115,7 +151,9 @@ SQL_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "sql_timestamp": (sql_timestamp, 1, 1),
     "sql_timestamp_ltz": (sql_timestamp_ltz, 1, 1),
     "date_format": (date_format, 2, 2),
-    "json_value": (json_value, 2, 2),
+    "json_value": (json_value, 2, 3),
     "trim": (_trim, 1, 1),
+    "sql_trim": (_sql_trim, 3, 3),
+    "sql_like": (_sql_like, 2, 2),
     "replace": (_replace, 3, 3),
 }

@@ -46,7 +46,7 @@ _KNOWN_SECRETS: set[str] = set()
 _POLICY_FIELDS = ("on_error", "dead_letter_topic", "from")
 #: Window fields added after the fingerprint was defined, with their defaults: left out of the
 #: fingerprint when at the default, so existing pipelines (and their state) keep theirs.
-_LATER_DEFAULTS = {"accumulation": "accumulating"}
+_LATER_DEFAULTS = {"accumulation": "accumulating", "step_ms": None, "late_rule": "datastream"}
 
 
 def is_secret_setting(name: str) -> bool:

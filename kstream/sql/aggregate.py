@@ -231,6 +231,9 @@ class _Results:
         self.aggregate[name] = {kind: text}
         if kind == "count":
             return name, "int"
+        if kind == "avg" and arg_kind == "decimal":
+            hint = "CAST the argument to DOUBLE: Flink rounds a DECIMAL average to a scale"
+            raise Untranslatable(node, f"AVG of a DECIMAL is not supported yet ({hint})")
         if kind == "avg":
             # Flink: AVG of an integer column is an integer (truncated toward zero)
             return (f"int({name})", "int") if arg_kind == "int" else (name, "float")

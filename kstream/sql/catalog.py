@@ -33,11 +33,15 @@ class Column:
     computed: exp.Expression | None = None
     metadata: str | None = None
     node: exp.Expression | None = None
+    #: a view's or subquery's column: the table its expression reads (None: this table)
+    base: Table | None = None
 
 
 @dataclass
 class Table:
-    """One ``CREATE TABLE``: columns in order, options, watermark and key."""
+    """One ``CREATE TABLE``: columns in order, options, watermark and key. A view or a subquery
+    in FROM is a derived table: its columns are computed over ``base``, ``filters`` are its
+    WHERE conditions (each with the table it reads)."""
 
     name: str
     columns: list[Column] = field(default_factory=list)
@@ -48,6 +52,13 @@ class Table:
     node: exp.Expression | None = None
     #: set when a query reads it as a table (a temporal join): the pipeline source's ``table:``
     read_as_table: dict[str, Any] | None = None
+    base: Table | None = None
+    filters: list[tuple[Table, exp.Expression]] = field(default_factory=list)
+
+    @property
+    def root(self) -> Table:
+        """The ``CREATE TABLE`` a derived table reads in the end (itself for a table)."""
+        return self.base.root if self.base is not None else self
 
     def column(self, name: str) -> Column | None:
         """The column called ``name`` (case-insensitive, as Flink's default), else None."""

@@ -23,6 +23,7 @@ from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.load import load_pipeline_text
 from kstream.pipeline.spec import PipelineSpec
 from kstream.sql.catalog import Table, read_table
+from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.query import CompiledInsert, compile_insert
 from kstream.sql.script import SqlIssues, parse_script
@@ -108,6 +109,10 @@ def sql_mapping(text: str, path: str) -> dict[str, Any]:
             table = read_table(issues, statement)
             if table is not None:
                 tables[table.name.lower()] = table
+        elif (
+            isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "VIEW"
+        ):
+            _view(issues, statement, tables)
         elif isinstance(statement, exp.Insert):
             try:
                 prefix = _node_prefix(statement, inserts)
@@ -123,6 +128,15 @@ def sql_mapping(text: str, path: str) -> dict[str, Any]:
         )
     issues.raise_if_any()
     return _pipeline(issues, path, settings, inserts)
+
+
+def _view(issues: SqlIssues, statement: exp.Create, tables: dict[str, Table]) -> None:
+    """``CREATE [TEMPORARY] VIEW v AS SELECT ...``: a derived table other queries read."""
+    name = statement.this.name
+    try:
+        tables[name.lower()] = derived_table(name, statement.expression, tables)
+    except Untranslatable as exc:
+        issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
 
 
 def _node_prefix(insert: exp.Insert, done: list[CompiledInsert]) -> str:

@@ -25,7 +25,7 @@ from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import Scope, sink_value
 
-__all__ = ["dedup_operators"]
+__all__ = ["dedup_operators", "is_deduplication"]
 
 
 def dedup_operators(
@@ -64,6 +64,15 @@ def dedup_operators(
         {"id": f"{prefix}select", "map": {"select": [], "fields": fields}},
     ]
     return source, ops
+
+
+def is_deduplication(subquery: exp.Subquery) -> bool:
+    """Whether the subquery selects a ``ROW_NUMBER() OVER (...)`` (deduplication, Top-N)."""
+    inner = subquery.this
+    return isinstance(inner, exp.Select) and any(
+        isinstance(item, exp.Alias) and isinstance(item.this, exp.Window)
+        for item in inner.expressions
+    )
 
 
 def _row_number(inner: exp.Select) -> tuple[str, exp.Window]:

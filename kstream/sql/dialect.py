@@ -67,6 +67,11 @@ class Flink(Hive):
 
     class Parser(HiveParser):
         STRICT_CAST = True  # Flink's CAST fails on a bad value (TRY_CAST gives null)
+        FUNCTION_PARSERS = {
+            **HiveParser.FUNCTION_PARSERS,
+            # JSON_VALUE(text, path [RETURNING type] [... ON EMPTY | ERROR]): exp.JSONValue
+            "JSON_VALUE": lambda self: self._parse_json_value(json_path=False),
+        }
         # Flink's meaning differs from Hive's: read as plain calls, translated by kstream.sql.exprs
         FUNCTIONS = {
             k: v

@@ -47,9 +47,7 @@ _FUNCTIONS = {
     "ABS": "abs",
     "CONCAT": "concat",
     "LENGTH": "len",
-    "TRIM": "trim",
     "REPLACE": "replace",
-    "JSON_VALUE": "json_value",
 }
 _RESULT_TYPES = {
     "len": "int",
@@ -136,7 +134,10 @@ class _Translator:
         if node.is_string:
             return repr(node.this), "str"
         text = str(node.this)
-        return text, "float" if any(c in text for c in ".eE") else "int"
+        if any(c in text for c in "eE"):
+            return text, "float"
+        # 60.0 is a DECIMAL in Flink (exact; its division rounds to a scale): not a float
+        return text, "decimal" if "." in text else "int"
 
     def _null(self, node: exp.Null) -> tuple[str, str | None]:
         return "None", None
@@ -167,6 +168,9 @@ class _Translator:
     def _div(self, node: exp.Div) -> tuple[str, str | None]:
         (a, ta), (b, tb) = self.expr(node.this), self.expr(node.expression)
         kind = _numeric(ta, tb)
+        if kind == "decimal":
+            hint = "write 60e0 (a DOUBLE) or CAST(x AS DOUBLE): Flink rounds DECIMAL quotients"
+            raise Untranslatable(node, f"division of a DECIMAL is not supported yet ({hint})")
         if kind is None:
             hint = "CAST the operands of / to DOUBLE or BIGINT: Flink divides integers as integers"
             raise Untranslatable(node, f"cannot tell the types of / ({hint})")
@@ -199,8 +203,40 @@ class _Translator:
         other_text = self.text(other) if other is not None else "None"
         return f"({then} if {self.text(node.this)} else {other_text})", kind
 
+    def _jsonvalue(self, node: exp.JSONValue) -> tuple[str, str | None]:
+        """``JSON_VALUE(text, path [RETURNING type])``: null on a missing path or a value that
+        does not convert (Flink's default ``NULL ON EMPTY`` and ``NULL ON ERROR``)."""
+        if node.args.get("on_condition") is not None:
+            raise Untranslatable(node, "JSON_VALUE's ON EMPTY / ON ERROR clauses: not yet")
+        returning = node.args.get("returning")
+        target = returning.this.name if isinstance(returning, exp.DataType) else "TEXT"
+        kinds = {"TEXT": "str", "VARCHAR": "str", "INT": "int", "BIGINT": "int"}
+        kinds |= {"DOUBLE": "float", "FLOAT": "float", "BOOLEAN": "bool"}
+        kind = kinds.get(target)
+        if kind is None:
+            raise Untranslatable(node, f"JSON_VALUE RETURNING {target} is not supported yet")
+        args = f"{self.text(node.this)}, {self.text(node.args['path'])}, {kind!r}"
+        return f"json_value({args})", kind
+
+    def _trim(self, node: exp.Trim) -> tuple[str, str | None]:
+        chars = node.args.get("expression")
+        where = str(node.args.get("position") or "BOTH").lower()
+        chars_text = self.text(chars) if chars is not None else "' '"
+        return f"sql_trim({self.text(node.this)}, {chars_text}, {where!r})", "str"
+
+    def _like(self, node: exp.Like) -> tuple[str, str | None]:
+        if node.args.get("escape") is not None:
+            raise Untranslatable(node, "LIKE ... ESCAPE is not supported yet")
+        text = f"sql_like({self.text(node.this)}, {self.text(node.expression)})"
+        return (f"(not {text})" if node.args.get("negate") else text), "bool"
+
     def _cast(self, node: exp.Cast) -> tuple[str, str | None]:
         target = node.to.this.name if node.to is not None else ""
+        if target in ("TIMESTAMP", "TIMESTAMPLTZ"):
+            text, kind = self.expr(node.this)
+            if kind not in _TIMES:
+                raise Untranslatable(node, "CAST to a TIMESTAMP takes a TIMESTAMP (UTC)")
+            return text, "ts" if target == "TIMESTAMP" else "ltz"
         cast = _CASTS.get(target)
         if cast is None:
             raise Untranslatable(node, f"CAST to {node.to.sql('hive')} is not supported yet")
@@ -331,6 +367,8 @@ def _numeric(a: str | None, b: str | None) -> str | None:
     """The type of an arithmetic result: ``float`` if either side is, ``int`` if both are."""
     if a in _TIMES and b == "int":
         return a  # a timestamp plus or minus milliseconds (INTERVAL)
+    if "decimal" in (a, b) and {a, b} <= {"int", "float", "decimal"}:
+        return "decimal"  # exact in Flink; a float here differs only past the 15th digit
     if "float" in (a, b) and {a, b} <= {"int", "float"}:
         return "float"
     return "int" if a == b == "int" else None

@@ -27,7 +27,7 @@ from sqlglot import exp
 from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable, interval_ms
 from kstream.sql.scope import JoinScope, Scope, sink_value
-from kstream.sql.window_join import split_window_conditions, windowed_sides
+from kstream.sql.window_join import WindowedSides, split_window_conditions, windowed_sides
 
 __all__ = ["join_operators"]
 
@@ -73,6 +73,8 @@ def join_operators(
     else:
         left, right = table_of(tables, left_node), table_of(tables, right_node)
         extras = [{}, {}]
+    if left.base is not None or right.base is not None:
+        raise Untranslatable(join, "a join of views or subqueries is not supported yet")
     scope = JoinScope(
         [
             (left_node.alias_or_name, Scope(left, "l__", extras[0])),
@@ -98,12 +100,15 @@ def join_operators(
         join_spec = _window(parts, windowed.window)
     else:
         join_spec = _temporal(parts, version) if version is not None else _interval(parts)
+    ops, inputs = _side_filters(windowed, left, right, prefix)
+    join_spec["right"] = inputs[1]
+    right_path = f"{inputs[1]}." if inputs[1].isidentifier() else f'record["{inputs[1]}"].'
     join_spec["select"] = {f"l__{c}": c for c in _physical(left)} | {
-        f"r__{c}": f"{right.name}.{c}" for c in _physical(right)
+        f"r__{c}": f"{right_path}{c}" for c in _physical(right)
     }
     if windowed is not None:
-        join_spec["select"] |= windowed.select
-    ops: list[dict[str, Any]] = [{"id": f"{prefix}join", "from": left.name, "join": join_spec}]
+        join_spec["select"] |= windowed.select(right_path)
+    ops.append({"id": f"{prefix}join", "from": inputs[0], "join": join_spec})
     filters = [scope.text(c) for c in parts.residual]
     filters += [scope.text(where.this)] if where is not None else []
     if filters:
@@ -114,6 +119,20 @@ def join_operators(
     }
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return [left, right], ops
+
+
+def _side_filters(
+    windowed: WindowedSides | None, left: Table, right: Table, prefix: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Filter items for the WHERE of a window join's sides, and the join's two inputs."""
+    ops: list[dict[str, Any]] = []
+    inputs = [left.name, right.name]
+    filters = windowed.filters if windowed is not None else [None, None]
+    for i, (table, cond) in enumerate(zip((left, right), filters, strict=True)):
+        if cond is not None:
+            inputs[i] = f"{prefix}{'right' if i else 'left'}-where"
+            ops.append({"id": inputs[i], "from": table.name, "filter": Scope(table).text(cond)})
+    return ops, inputs
 
 
 def _interval(parts: _Join) -> dict[str, Any]:

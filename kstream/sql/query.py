@@ -20,7 +20,8 @@ from sqlglot import exp
 
 from kstream.sql.aggregate import grouped_operators, window_args
 from kstream.sql.catalog import Table, table_of
-from kstream.sql.dedup import dedup_operators
+from kstream.sql.dedup import dedup_operators, is_deduplication
+from kstream.sql.derived import derived_table
 from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.joins import join_operators
@@ -107,25 +108,42 @@ def _select(
     if len(select.expressions) != len(sink.columns):
         got, want = len(select.expressions), len(sink.columns)
         raise Untranslatable(select, f"the query has {got} columns, sink {sink.name} has {want}")
+    dedup = isinstance(source_node, exp.Subquery) and is_deduplication(source_node)
     grouped = select.args.get("group") or select.args.get("having")
-    if grouped and (select.args.get("joins") or isinstance(source_node, exp.Subquery)):
-        raise Untranslatable(grouped, "GROUP BY over a join or a subquery is not supported yet")
+    if grouped and (select.args.get("joins") or dedup):
+        what = "GROUP BY over a join or a deduplication is not supported yet"
+        raise Untranslatable(grouped, what)
     if select.args.get("having") and not (select.args.get("group") or _window_call(source_node)):
         raise Untranslatable(select.args["having"], "HAVING without GROUP BY is not supported")
+    joins = select.args.get("joins")
+    if isinstance(source_node, exp.Subquery) and not dedup and not joins:  # a derived table
+        name = source_node.alias_or_name or f"{prefix}subquery"
+        tables = {**tables, name.lower(): derived_table(name, source_node.this, tables)}
+        source_node = exp.to_table(name)
     sources: list[Table]
     if select.args.get("joins"):
         sources, ops = join_operators(select, tables, sink, prefix)
         compiled.updating = False
-    elif isinstance(source_node, exp.Subquery):
+    elif dedup:
         source, ops = dedup_operators(select, source_node, tables, sink, prefix)
         sources, compiled.updating = [source], True
     else:
         source, ops, compiled.updating = _table_query(select, source_node, tables, sink, prefix)
         sources = [source]
+    if sources[0].base is not None:  # a view: its filters first, reading its table
+        ops = _view_filters(sources[0], prefix) + ops
+        sources = [sources[0].root]
     ops[0].setdefault("from", sources[0].name)
     compiled.sources += [s for s in sources if s not in compiled.sources]
     compiled.operators += ops
     compiled.last = ops[-1]["id"]
+
+
+def _view_filters(view: Table, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{prefix}view-where-{i + 1}", "filter": Scope(table).text(cond)}
+        for i, (table, cond) in enumerate(view.filters)
+    ]
 
 
 def _table_query(

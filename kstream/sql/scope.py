@@ -104,6 +104,8 @@ class Scope:
             raise Untranslatable(col, f"computed column {found.name} refers to itself")
         self._resolving.add(found.name)
         try:
+            if found.base is not None:  # a view's column: its expression over the view's table
+                return Scope(found.base, self.prefix).expr(found.computed)
             return self.expr(found.computed)
         finally:
             self._resolving.discard(found.name)

@@ -41,7 +41,20 @@ class WindowedSides:
     right: Table
     window: dict[str, Any]
     columns: list[dict[str, tuple[str, str | None]]] = field(default_factory=list)
-    select: dict[str, str] = field(default_factory=dict)
+    #: each side's WHERE (filtering it before the join), over its own rows
+    filters: list[exp.Expression | None] = field(default_factory=list)
+
+    def select(self, right_path: str) -> dict[str, str]:
+        """The window bounds of both sides as fields of the join's output (``l__window_start``,
+        ...), computed from each side's rowtime; ``right_path`` reaches the right record."""
+        fields: dict[str, str] = {}
+        size, offset = self.window["size"], self.window.get("offset", 0)
+        for table, prefix, path in ((self.left, "l__", ""), (self.right, "r__", right_path)):
+            at = Scope(table, path).text(exp.column(table.rowtime or ""))
+            start = f"({at} - ({at} - {offset}) % {size})"
+            fields[f"{prefix}window_start"] = start
+            fields[f"{prefix}window_end"] = f"({start} + {size})"
+        return fields
 
 
 def windowed_sides(
@@ -67,13 +80,8 @@ def windowed_sides(
         raise Untranslatable(
             left_call, "a window join over TUMBLE is supported (HOP, CUMULATE and SESSION: not yet)"
         )
-    sides = WindowedSides(left, right, window)
-    for table, prefix, path in ((left, "l__", ""), (right, "r__", f"{right.name}.")):
-        at = Scope(table, path).text(exp.column(table.rowtime or ""))
-        size, offset = window["size"], window.get("offset", 0)
-        start = f"({at} - ({at} - {offset}) % {size})"
-        sides.select[f"{prefix}window_start"] = start
-        sides.select[f"{prefix}window_end"] = f"({start} + {size})"
+    sides = WindowedSides(left, right, window, filters=[_where(left_node), _where(right_node)])
+    for table, prefix in ((left, "l__"), (right, "r__")):
         kind = Scope(table).expr(exp.column(table.rowtime or ""))[1]
         sides.columns.append({
             "window_start": (f"{prefix}window_start", "ts"),
@@ -122,8 +130,15 @@ def _tvf(node: exp.Expression) -> exp.Anonymous | None:
     )
     if not isinstance(call, exp.Anonymous):
         return None
-    if any(inner.args.get(a) for a in ("where", "group", "joins")) or not all(
+    if any(inner.args.get(a) for a in ("group", "joins")) or not all(
         isinstance(e, exp.Star) for e in inner.expressions
     ):
-        raise Untranslatable(inner, "a window join's sides are SELECT * FROM TABLE(TUMBLE(...))")
+        what = "a window join's sides are SELECT * FROM TABLE(TUMBLE(...)) [WHERE ...]"
+        raise Untranslatable(inner, what)
     return call
+
+
+def _where(node: exp.Expression) -> exp.Expression | None:
+    """The WHERE condition of a window join side's subquery, if any."""
+    where = node.this.args.get("where") if isinstance(node, exp.Subquery) else None
+    return where.this if where is not None else None

@@ -278,8 +278,8 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert operators.PROCESS_KEYS == ("python", "state", "ports")
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
-        "type", "size", "slide", "gap", "offset", "allowed_lateness", "late_topic", "emit",
-        "accumulation", "trigger", "aggregate",
+        "type", "size", "slide", "step", "gap", "offset", "late_rule", "allowed_lateness",
+        "late_topic", "emit", "accumulation", "trigger", "aggregate",
     }  # fmt: skip
     assert windows.TRIGGER_KEYS == ("every", "count")
     assert formats.FORMATS == ("json", "string", "bytes", "avro")
@@ -289,18 +289,21 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
 def test_the_window_key_tables_follow_the_window_models() -> None:
     assert get_args(WindowType) == windows.WINDOW_TYPES
     assert windows._KEY_TYPES == {
-        "size": ("tumbling", "sliding", "count"),
+        "size": ("tumbling", "sliding", "cumulate", "count"),
         "slide": ("sliding", "count"),
-        "offset": ("tumbling", "sliding"),
+        "step": ("cumulate",),
+        "offset": ("tumbling", "sliding", "cumulate"),
+        "late_rule": ("sliding", "cumulate"),
         "gap": ("session",),
-        "allowed_lateness": ("tumbling", "sliding", "session"),
-        "late_topic": ("tumbling", "sliding", "session"),
-        "accumulation": ("tumbling", "sliding", "session", "count"),
-        "trigger": ("tumbling", "sliding", "session", "global"),
+        "allowed_lateness": ("tumbling", "sliding", "cumulate", "session"),
+        "late_topic": ("tumbling", "sliding", "cumulate", "session"),
+        "accumulation": ("tumbling", "sliding", "cumulate", "session", "count"),
+        "trigger": ("tumbling", "sliding", "cumulate", "session", "global"),
     }
     assert windows._REQUIRED_BY_TYPE == {
         "tumbling": ("size",),
         "sliding": ("size", "slide"),
+        "cumulate": ("size", "step"),
         "session": ("gap",),
         "count": ("size",),
         "global": (),

@@ -362,3 +362,61 @@ def test_window_join_joins_rows_of_the_same_window_and_key() -> None:
         for r in driver.output("out")
     )
     assert got == [(0, 25, "00:00:20"), (1, 3, "00:00:00"), (1, 5, "00:00:00"), (2, 0, "00:00:10")]
+
+
+def test_like_trim_casts_and_json_value_returning() -> None:
+    sink = """CREATE TABLE out (a BOOLEAN, b BOOLEAN, c STRING, d STRING, hour_start TIMESTAMP(3),
+      doy STRING, n INT, x DOUBLE, bad INT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT
+      k LIKE 'N9%', k NOT LIKE '_9__', TRIM(LEADING 'N' FROM k), TRIM(TRAILING '2' FROM k),
+      CAST(FLOOR(ts TO HOUR) AS TIMESTAMP(3)), DATE_FORMAT(ts, 'D'),
+      JSON_VALUE(s, '$.n' RETURNING INT), JSON_VALUE(s, '$.x' RETURNING DOUBLE),
+      JSON_VALUE(s, '$.x' RETURNING INT)
+    FROM events;"""
+    got = run(sink, query, [{"k": "NN912", "s": '{"n": 7, "x": 2.5}', "at_ms": T0}])
+    assert got == [{
+        "a": False, "b": True, "c": "912", "d": "NN91", "hour_start": "2013-01-01 10:00:00",
+        "doy": "1", "n": 7, "x": 2.5, "bad": None,
+    }]  # fmt: skip
+
+
+def test_views_and_subqueries_are_derived_tables() -> None:
+    """A view's columns read as their expressions over its table; its WHERE runs first."""
+    view = """CREATE TEMPORARY VIEW big AS
+      SELECT k, v * 10 AS v10, ts FROM events WHERE v > 1;
+    """
+    sink = """CREATE TABLE out (k STRING, n BIGINT, total BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT k, COUNT(*), SUM(v10)
+    FROM TABLE(TUMBLE(TABLE big, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    GROUP BY window_start, window_end, k;"""
+    records = [{"k": "a", "v": v, "at_ms": 1_000 * v} for v in (1, 2, 3)]
+    assert run(view + sink, query, records) == [{"k": "a", "n": 2, "total": 50}]
+    sub = """INSERT INTO out SELECT k, v10, v10 + 1 FROM (
+      SELECT UPPER(k) AS k, v * 10 AS v10 FROM events WHERE v <> 2) WHERE v10 > 5;"""
+    assert run(sink, sub, records) == [
+        {"k": "A", "n": 10, "total": 11}, {"k": "A", "n": 30, "total": 31}
+    ]  # fmt: skip
+
+
+def test_window_join_sides_filter_before_joining() -> None:
+    sink = """CREATE TABLE out (v BIGINT, w BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT L.v, R.w
+    FROM (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+          WHERE v > 1) L
+    JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+          WHERE w < 5) R
+    ON L.window_start = R.window_start AND L.window_end = R.window_end AND L.k = R.k;"""
+    two = TWO.split("CREATE TABLE out")[0]
+    driver = PipelineDriver(load_sql_text(two + sink + query, "wj.sql"))
+    for v in (1, 2):
+        driver.send("a", {"k": "x", "v": v, "at_ms": 1_000})
+    for w in (3, 5):
+        driver.send("b", {"k": "x", "w": w, "at_ms": 2_000})
+    driver.end_of_input()
+    assert [r.value for r in driver.output("out")] == [{"v": 2, "w": 3}]

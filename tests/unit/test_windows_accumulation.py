@@ -225,7 +225,8 @@ def test_accumulation_errors_name_the_line_and_key() -> None:
     assert found == [(8, "operators[0].window.accumulation", "invalid value 'discard'")]
     found = issues("      type: global\n      accumulation: discarding\n")
     message = (
-        "'accumulation' is for tumbling, sliding, session and count windows, not global windows"
+        "'accumulation' is for tumbling, sliding, cumulate, session and count windows, not global "
+        "windows"
     )
     assert found == [(7, "operators[0].window.accumulation", message)]
 

@@ -38,11 +38,13 @@ def test_count_window_rejects_durations_and_time_keys() -> None:
     ) in found
     assert (
         "operators[0].window.allowed_lateness",
-        "'allowed_lateness' is for tumbling, sliding and session windows, not count windows",
+        "'allowed_lateness' is for tumbling, sliding, cumulate and session windows, not count "
+        "windows",
     ) in found
     assert (
         "operators[0].window.trigger",
-        "'trigger' is for tumbling, sliding, session and global windows, not count windows",
+        "'trigger' is for tumbling, sliding, cumulate, session and global windows, not count "
+        "windows",
     ) in found
 
 
