@@ -34,6 +34,7 @@ def _register() -> None:
         run_cmd,
         savepoint_cmd,
         schema_cmd,
+        sql_cmd,
         state_cmd,
         status_cmd,
         tail_cmd,
@@ -52,6 +53,7 @@ def _register() -> None:
     cli.add_command(savepoint_cmd.savepoint)
     cli.add_command(state_cmd.state)
     cli.add_command(reset_cmd.reset)
+    cli.add_command(sql_cmd.sql)
 
 
 _register()

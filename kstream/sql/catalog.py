@@ -54,6 +54,8 @@ class Table:
     read_as_table: dict[str, Any] | None = None
     base: Table | None = None
     filters: list[tuple[Table, exp.Expression]] = field(default_factory=list)
+    #: the result table of ``kstream sql`` (any query may write it, updating or not)
+    is_result: bool = False
 
     @property
     def root(self) -> Table:

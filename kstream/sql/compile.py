@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.query import CompiledInsert, compile_insert
+from kstream.sql.result import result_table
 from kstream.sql.script import SqlIssues, parse_script
 
 __all__ = ["load_sql", "load_sql_text", "sql_mapping"]
@@ -66,13 +68,16 @@ def load_sql(path: str | Path) -> PipelineSpec:
     return load_sql_text(text, name)
 
 
-def load_sql_text(text: str, path: str = "<string>") -> PipelineSpec:
-    """Compile SQL ``text``; ``path`` names it in messages and becomes ``spec.path``.
+def load_sql_text(
+    text: str, path: str = "<string>", result_topic: str | None = None
+) -> PipelineSpec:
+    """Compile SQL ``text``; ``path`` names it in messages and becomes ``spec.path``;
+    ``result_topic``: see :func:`sql_mapping` (``kstream sql``).
 
     Raises:
         ConfigError: as :func:`load_sql`.
     """
-    mapping = sql_mapping(text, path)
+    mapping = sql_mapping(text, path, result_topic)
     try:
         return load_pipeline_text(json.dumps(mapping, indent=1), path)
     except ConfigError as exc:
@@ -89,45 +94,75 @@ def load_sql_text(text: str, path: str = "<string>") -> PipelineSpec:
         raise ConfigError(issues) from exc
 
 
-def sql_mapping(text: str, path: str) -> dict[str, Any]:
+def sql_mapping(text: str, path: str, result_topic: str | None = None) -> dict[str, Any]:
     """The pipeline file mapping (as YAML would load it) the script compiles to.
+
+    With ``result_topic`` (``kstream sql``) the script's one bare ``SELECT`` writes its rows to
+    that topic, as the columns it selects (:func:`~kstream.sql.result.result_table`).
 
     Raises:
         ConfigError: syntax errors and unsupported constructs, every one found.
     """
     script = parse_script(text, path)
     issues = SqlIssues(path, text)
-    tables: dict[str, Table] = {}
-    settings: dict[str, str] = {}
-    inserts: list[CompiledInsert] = []
+    job = _Job()
     for statement in script.statements:
-        if isinstance(statement, exp.Set):
-            _setting(issues, statement, settings)
-        elif (
-            isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "TABLE"
-        ):
-            table = read_table(issues, statement)
-            if table is not None:
-                tables[table.name.lower()] = table
-        elif (
-            isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "VIEW"
-        ):
-            _view(issues, statement, tables)
-        elif isinstance(statement, exp.Insert):
-            try:
-                prefix = _node_prefix(statement, inserts)
-                inserts.append(compile_insert(statement, tables, prefix))
-            except Untranslatable as exc:
-                issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
-        else:
-            what = statement.key.upper()
-            issues.add(statement, f"{what} statements are not supported yet", "see docs/sql.md")
+        if isinstance(statement, exp.Select | exp.Union) and result_topic is not None:
+            statement = _result_insert(issues, statement, job.tables, result_topic)
+        _statement(issues, statement, job)
+    settings, inserts = job.settings, job.inserts
     if not inserts and not issues.items:
         issues.add(
             None, "the script has no INSERT INTO", "add INSERT INTO sink SELECT ... FROM ..."
         )
     issues.raise_if_any()
     return _pipeline(issues, path, settings, inserts)
+
+
+@dataclass
+class _Job:
+    """What a script's statements build: its tables and views, SET options and INSERTs."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    inserts: list[CompiledInsert] = field(default_factory=list)
+
+
+def _statement(issues: SqlIssues, statement: exp.Expression, job: _Job) -> None:
+    kind = str(statement.args.get("kind")).upper() if isinstance(statement, exp.Create) else ""
+    if isinstance(statement, exp.Set):
+        _setting(issues, statement, job.settings)
+    elif kind == "TABLE" and isinstance(statement, exp.Create):
+        table = read_table(issues, statement)
+        if table is not None:
+            job.tables[table.name.lower()] = table
+    elif kind == "VIEW" and isinstance(statement, exp.Create):
+        _view(issues, statement, job.tables)
+    elif isinstance(statement, exp.Insert):
+        try:
+            prefix = _node_prefix(statement, job.inserts)
+            job.inserts.append(compile_insert(statement, job.tables, prefix))
+        except Untranslatable as exc:
+            issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
+    elif isinstance(statement, exp.Select | exp.Union):
+        hint = "write INSERT INTO a table, or run the SELECT in the shell: kstream sql"
+        issues.add(statement, "a SELECT without INSERT INTO has nowhere to go", hint)
+    else:
+        what = f"{statement.key.upper()} {kind}".strip()
+        issues.add(statement, f"{what} statements are not supported yet", "see docs/sql.md")
+
+
+def _result_insert(
+    issues: SqlIssues, query: exp.Expression, tables: dict[str, Table], topic: str
+) -> exp.Expression:
+    """The shell's SELECT as an INSERT into its result table (registered in ``tables``)."""
+    try:
+        table = result_table(query, tables, topic)
+    except Untranslatable as exc:
+        issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
+        return query
+    tables[table.name.lower()] = table
+    return exp.Insert(this=exp.to_table(table.name), expression=query)
 
 
 def _view(issues: SqlIssues, statement: exp.Create, tables: dict[str, Table]) -> None:

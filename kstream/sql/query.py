@@ -104,6 +104,7 @@ def _select(
     """Append one SELECT's chain of operators (reading its table) to ``compiled``."""
     sink = compiled.sink
     _refuse_clauses(select)
+    select = _expand_star(select, tables)
     source_node = select.args["from_"].this
     if len(select.expressions) != len(sink.columns):
         got, want = len(select.expressions), len(sink.columns)
@@ -139,6 +140,25 @@ def _select(
     compiled.last = ops[-1]["id"]
 
 
+def _expand_star(select: exp.Select, tables: dict[str, Table]) -> exp.Select:
+    """``SELECT *`` over one table or view: its columns, metadata columns left out (Flink)."""
+    if not any(isinstance(e, exp.Star) for e in select.expressions):
+        return select
+    source = select.args["from_"].this
+    if select.args.get("joins") or not isinstance(source, exp.Table) or _window_call(source):
+        raise Untranslatable(select, "SELECT * is supported over one table or view (for now)")
+    table = table_of(tables, source)
+    items: list[exp.Expression] = []
+    for item in select.expressions:
+        if isinstance(item, exp.Star):
+            items += [exp.column(c.name) for c in table.columns if c.metadata is None]
+        else:
+            items.append(item)
+    expanded = select.copy()
+    expanded.set("expressions", items)
+    return expanded
+
+
 def _view_filters(view: Table, prefix: str) -> list[dict[str, Any]]:
     return [
         {"id": f"{prefix}view-where-{i + 1}", "filter": Scope(table).text(cond)}
@@ -172,6 +192,8 @@ def _table_query(
 
 
 def _check_sink(insert: exp.Insert, sink: Table, updating: bool) -> None:
+    if sink.is_result:
+        return
     connector = sink.options.get("connector")
     if updating and connector != "upsert-kafka":
         hint = "write it to an 'upsert-kafka' table with a PRIMARY KEY, as Flink requires"

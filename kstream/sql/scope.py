@@ -42,6 +42,8 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     """Expression ``text`` (of type ``kind``) as Flink's ``json`` format writes a column of
     ``sql_type``: a DOUBLE is a float (``2.0``), timestamps are text (``sql_timestamp``)."""
     target = sql_type_kind(sql_type)
+    if sql_type == "AUTO":  # kstream sql's result table: as the value's own type
+        target = kind
     if target == "float":
         return f"float({text})"
     if target == "ts" and kind in ("ts", "ltz"):

@@ -57,6 +57,7 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("README.md", "kstream/            the engine"): ("fragment", "the repository layout"),
     ("docs/metrics.md", "metrics: {port: 9108}"): ("run", "the top-level metrics key"),
     ("docs/sql.md", '"window_start": "2013-01-01 10:00:00"'): ("json", "one output record"),
+    ("docs/sql.md", '{"origin":"LGA","n":104662'): ("console", "a kstream sql session"),
     ("docs/metrics.md", "awk '{s += $2}"): (
         "fragment",
         "curl and awk over the merged metrics of --processes, not a kstream command",
@@ -262,6 +263,7 @@ PLACEHOLDER_FILES = {
     "s.avsc": "the reader's own schema (formats.md)",
     "pipeline.yaml": "the reader's own pipeline (testing.md)",
     "bad.yaml": "the broken pipeline of the session shown (pipeline.md)",
+    "tables.sql": "the reader's own CREATE TABLE statements (sql.md)",
 }
 
 #: Wrapping fragments: the source, and the window a window-level key goes into.

@@ -30,6 +30,9 @@ from clikit import kstream, kstream_argv, unique
 from flights_truth import HOUR_MS, flight_identity, hourly_truth, late_truth
 from ruamel.yaml import YAML
 
+import kstream.tools.datasets as datasets
+from kstream.io import kafka
+
 pytestmark = [pytest.mark.integration, pytest.mark.tansu_smoke]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -453,3 +456,27 @@ def test_hourly_sql_gives_the_windows_of_the_yaml(
         got[window] = {field: value[field] for field in RESULT_FIELDS}
     assert_matches_truth(got, truth)
     assert summary.records_out == len(truth)
+
+
+@pytest.mark.kafka_only  # deleting the query's topics and group: Apache Kafka
+def test_sql_shell_runs_a_select_and_cleans_up(
+    broker: str, flights_topics: dict[int, str], tmp_path: Path
+) -> None:
+    """``kstream sql tables.sql -e "SELECT ..." --bounded -o jsonl``: an updating query's final
+    table (flights per origin, counted independently from the data set); the job's topics and
+    group are gone afterwards."""
+    text = (EXAMPLES / "flights-hourly.sql").read_text(encoding="utf-8")
+    ddl = text[text.index("CREATE TABLE flights") : text.index("CREATE TABLE flights_hourly")]
+    tables = tmp_path / "tables.sql"
+    tables.write_text(ddl.replace("'topic' = 'flights'", f"'topic' = '{flights_topics[4]}'"))
+    query = "SELECT origin, COUNT(*) AS n, MAX(dep_delay) AS worst FROM flights GROUP BY origin"
+    out = kstream(
+        "sql", str(tables), "-e", query, "--bounded", "-o", "jsonl", "--bootstrap-servers", broker
+    ).stdout
+    got = {row["origin"]: row["n"] for row in map(orjson.loads, out.splitlines())}
+    expected: dict[str, int] = {}
+    for _key, value, _ts in datasets.flights_records():
+        expected[value["origin"]] = expected.get(value["origin"], 0) + 1
+    assert got == expected
+    left = [t for t in kafka.Admin(broker).topics() if t.startswith("kstream-sql-")]
+    assert left == []
