@@ -195,7 +195,7 @@ def test_set_options_reach_the_spec() -> None:
             "9:13",
             "table out ('kafka') cannot take a dynamic table's updates",
         ),
-        ("SELECT k FROM events;", "9:8", "SELECT statements are not supported yet"),
+        ("SELECT k FROM events;", "9:8", "a SELECT without INSERT INTO has nowhere to go"),
     ],
 )
 def test_unsupported_constructs_are_named_at_their_position(
