@@ -146,7 +146,7 @@ from kstream.pipeline.yamlnodes import (
     read_str,
 )
 
-__all__ = ["fingerprint", "load_pipeline", "load_pipeline_text", "spec_to_dict"]
+__all__ = ["fingerprint", "load_pipeline", "load_pipeline_text", "read_job_file", "spec_to_dict"]
 
 # The keys of each mapping, derived from the file models (kstream.pipeline.model: the JSON
 # Schema of `kstream schema`), so that the loader and the schema cannot drift.
@@ -171,13 +171,22 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
         ConfigError: the file cannot be read, is not valid YAML, or breaks the schema (every
             issue found is reported at once).
     """
-    name = str(path)
+    return load_pipeline_text(read_job_file(path), str(path))
+
+
+def read_job_file(path: str | Path) -> str:
+    """The text of a job file (pipeline YAML or SQL script).
+
+    Raises:
+        ConfigError: it cannot be read or is not UTF-8 text.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         hint = "check the path and that the file is UTF-8 text"
-        raise ConfigError([ConfigIssue(name, 0, "", f"cannot read the file: {exc}", hint)]) from exc
-    return load_pipeline_text(text, name)
+        raise ConfigError(
+            [ConfigIssue(str(path), 0, "", f"cannot read the file: {exc}", hint)]
+        ) from exc
 
 
 def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:

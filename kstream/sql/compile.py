@@ -21,7 +21,7 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.errors import ConfigError, ConfigIssue
-from kstream.pipeline.load import load_pipeline_text
+from kstream.pipeline.load import load_pipeline_text, read_job_file
 from kstream.pipeline.spec import PipelineSpec
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
@@ -59,13 +59,7 @@ def load_sql(path: str | Path) -> PipelineSpec:
         ConfigError: unreadable file, syntax error or unsupported construct, each at
             ``file:line:col`` with a hint.
     """
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        hint = "check the path and that the file is UTF-8 text"
-        raise ConfigError([ConfigIssue(name, 0, "", f"cannot read the file: {exc}", hint)]) from exc
-    return load_sql_text(text, name)
+    return load_sql_text(read_job_file(path), str(path))
 
 
 def load_sql_text(
