@@ -65,11 +65,40 @@ def join_operators(
     if len(joins) != 1:
         raise Untranslatable(joins[1], "a query joins two tables (for now)")
     join = joins[0]
-    left_node, right_node = select.args["from_"].this, join.this
-    windowed = windowed_sides(left_node, right_node, tables)
+    windowed = windowed_sides(select.args["from_"].this, join.this, tables)
+    where = select.args.get("where")
+    parts = _parts(select, join, tables, windowed)
+    if parts.how == "inner":
+        where = None  # its conditions are among the parts' (key, bounds, residual)
+    version = join.this.args.get("version")
     if windowed is not None:
-        left, right = windowed.left, windowed.right
-        extras = windowed.columns
+        join_spec = _window(parts, windowed.window)
+    else:
+        join_spec = _temporal(parts, version) if version is not None else _interval(parts)
+    ops, inputs = _side_filters(windowed, parts.left, parts.right, prefix)
+    join_spec["right"] = inputs[1]
+    right_path = f"{inputs[1]}." if inputs[1].isidentifier() else f'record["{inputs[1]}"].'
+    join_spec["select"] = {f"l__{c}": c for c in _physical(parts.left)} | {
+        f"r__{c}": f"{right_path}{c}" for c in _physical(parts.right)
+    }
+    if windowed is not None:
+        join_spec["select"] |= windowed.select(right_path)
+    ops.append({"id": f"{prefix}join", "from": inputs[0], "join": join_spec})
+    ops += _after_join(parts, where, select, sink, prefix)
+    return [parts.left, parts.right], ops
+
+
+def _parts(
+    select: exp.Select, join: exp.Join, tables: dict[str, Table], windowed: WindowedSides | None
+) -> _Join:
+    """The join's tables, scope and conditions (an inner join's WHERE among them).
+
+    Raises:
+        Untranslatable: views, no key equality, other conditions in an outer join's ON.
+    """
+    left_node, right_node = select.args["from_"].this, join.this
+    if windowed is not None:
+        left, right, extras = windowed.left, windowed.right, windowed.columns
     else:
         left, right = table_of(tables, left_node), table_of(tables, right_node)
         extras = [{}, {}]
@@ -88,27 +117,21 @@ def join_operators(
     where = select.args.get("where")
     if how == "inner" and where is not None:
         conjuncts += _conjuncts(where.this)
-        where = None
     parts = _Join(left, right, scope, how, *_classify(conjuncts, scope, left, right), join)
     if not parts.keys:
         raise Untranslatable(join, "a join needs equality conditions between the tables")
     if parts.residual and how != "inner":
         what = f"a {how.upper()} join takes only the key and the time bounds in ON (for now)"
         raise Untranslatable(parts.residual[0], what)
-    version = right_node.args.get("version")
-    if windowed is not None:
-        join_spec = _window(parts, windowed.window)
-    else:
-        join_spec = _temporal(parts, version) if version is not None else _interval(parts)
-    ops, inputs = _side_filters(windowed, left, right, prefix)
-    join_spec["right"] = inputs[1]
-    right_path = f"{inputs[1]}." if inputs[1].isidentifier() else f'record["{inputs[1]}"].'
-    join_spec["select"] = {f"l__{c}": c for c in _physical(left)} | {
-        f"r__{c}": f"{right_path}{c}" for c in _physical(right)
-    }
-    if windowed is not None:
-        join_spec["select"] |= windowed.select(right_path)
-    ops.append({"id": f"{prefix}join", "from": inputs[0], "join": join_spec})
+    return parts
+
+
+def _after_join(
+    parts: _Join, where: exp.Where | None, select: exp.Select, sink: Table, prefix: str
+) -> list[dict[str, Any]]:
+    """The filter (other conditions, an outer join's WHERE) and the projection to the sink."""
+    scope = parts.scope
+    ops: list[dict[str, Any]] = []
     filters = [scope.text(c) for c in parts.residual]
     filters += [scope.text(where.this)] if where is not None else []
     if filters:
@@ -118,7 +141,7 @@ def join_operators(
         for c, item in zip(sink.columns, select.expressions, strict=True)
     }
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
-    return [left, right], ops
+    return ops
 
 
 def _side_filters(
