@@ -11,7 +11,9 @@ several sliding windows is extracted once). ``merge`` (session windows), ``resul
 Null semantics follow SQL: null values are ignored by every aggregation except ``count`` without
 an argument (which counts records) and ``collect``. ``sum``/``min``/``max``/``avg``/``first``/
 ``last`` of no non-null value is null. ``first``/``last`` pick the value with the smallest /
-largest event timestamp (ties: the earlier / later arrival). ``sum`` and ``avg`` need numbers
+largest event timestamp (ties: the earlier / later arrival); ``first_arrived``/``last_arrived``
+the first / last non-null value in arrival order (Flink SQL's ``FIRST_VALUE``/``LAST_VALUE``;
+not for session windows, whose merges have no arrival order). ``sum`` and ``avg`` need numbers
 (a string or list is a bad record, stage ``aggregate``).
 
 User-defined aggregates (``{python: module:Class}``) implement ``initialize() -> acc``,
@@ -41,6 +43,8 @@ _INIT: dict[str, tuple[Any, ...]] = {
     "avg": (0, 0),
     "first": (None, None),
     "last": (None, None),
+    "first_arrived": (None,),
+    "last_arrived": (None,),
     "count_distinct": (None,),
     "collect": (None,),
 }
@@ -210,6 +214,8 @@ def _apply_lines(slot: Slot, n: int) -> list[str]:
         "avg": [f"a[{i}] += v", f"a[{i + 1}] += 1"],
         "first": [f"if a[{i}] is None or ts < a[{i}]: a[{i}] = ts; a[{i + 1}] = v"],
         "last": [f"if a[{i}] is None or ts >= a[{i}]: a[{i}] = ts; a[{i + 1}] = v"],
+        "first_arrived": [f"if a[{i}] is None: a[{i}] = v"],
+        "last_arrived": [f"a[{i}] = v"],
         "count_distinct": [f"if a[{i}] is None: a[{i}] = set()", f"a[{i}].add(v)"],
         "collect": [],
     }[slot.kind]
@@ -233,6 +239,8 @@ def _merge_slot(kind: str, a: list[Any], b: list[Any], i: int) -> list[Any]:
         return [y, b[i + 1]] if take_b else [x, a[i + 1]]
     if x is None or y is None:
         return [y if x is None else x]
+    if kind in ("first_arrived", "last_arrived"):  # not in sessions: the loader refuses it
+        return [x if kind == "first_arrived" else y]
     if kind == "sum":
         return [x + y]
     if kind == "min":

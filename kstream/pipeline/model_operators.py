@@ -145,8 +145,8 @@ class AggregationBody(FileModel):
     """One aggregation: `{kind: expression}` or `{python: module:Class}`."""
 
     one_of = (
-        "count", "sum", "min", "max", "avg", "first", "last", "count_distinct", "collect",
-        "python",
+        "count", "sum", "min", "max", "avg", "first", "last", "first_arrived", "last_arrived",
+        "count_distinct", "collect", "python",
     )  # fmt: skip
     count: Expression = absent("Number of records where the expression is not null.")
     sum: Expression = absent("Sum of the expression.")
@@ -155,6 +155,10 @@ class AggregationBody(FileModel):
     avg: Expression = absent("Average of the expression.")
     first: Expression = absent("The value with the smallest event time.")
     last: Expression = absent("The value with the largest event time.")
+    first_arrived: Expression = absent(
+        "The first non-null value to arrive (Flink SQL FIRST_VALUE)."
+    )
+    last_arrived: Expression = absent("The last non-null value to arrive (Flink SQL LAST_VALUE).")
     count_distinct: Expression = absent("Number of distinct values.")
     collect: Expression = absent("The list of the values.")
     python: PythonRef = absent("A user-defined aggregate: module:Class.")

@@ -44,6 +44,8 @@ AGGREGATION_KINDS = (
     "avg",
     "first",
     "last",
+    "first_arrived",
+    "last_arrived",
     "count_distinct",
     "collect",
 )

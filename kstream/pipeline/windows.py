@@ -120,11 +120,14 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
     _check_sizes(issues, node, wtype, size, slide, offset)
     _check_step(issues, node, size, step)
     every, count = _trigger(issues, node.get("trigger"))
+    aggregations = _aggregations(issues, node.get("aggregate"))
+    if wtype == "session":
+        _check_arrival_order(issues, node, aggregations)
     default_emit = "update" if wtype == "global" else "final"
     return WindowSpec(
         id=op_id,
         type=cast(WindowType, wtype or "tumbling"),
-        aggregations=_aggregations(issues, node.get("aggregate")),
+        aggregations=aggregations,
         size_ms=size,
         slide_ms=slide,
         step_ms=step,
@@ -220,6 +223,21 @@ def _check_sizes(
             f"offset ({offset_node.value}) must be smaller than the window {unit} in magnitude",
             f"use an offset between -{unit} and {unit}",
         )
+
+
+def _check_arrival_order(
+    issues: Issues, node: Node, aggregations: tuple[AggregationSpec, ...]
+) -> None:
+    """first_arrived/last_arrived need an arrival order, which merged sessions do not have."""
+    for agg in aggregations:
+        if agg.kind in ("first_arrived", "last_arrived"):
+            where = node.get("aggregate")
+            child = where.get(agg.name) if where is not None else None
+            issues.add(
+                child or node,
+                f"'{agg.kind}' is not for session windows (merged sessions have no arrival order)",
+                "use first or last (by event time)",
+            )
 
 
 def _check_step(issues: Issues, node: Node, size: int | None, step: int | None) -> None:

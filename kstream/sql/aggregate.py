@@ -41,6 +41,8 @@ _AGGREGATES: dict[type, str] = {
     exp.Min: "min",
     exp.Max: "max",
     exp.Avg: "avg",
+    exp.FirstValue: "first_arrived",
+    exp.LastValue: "last_arrived",
 }
 
 
@@ -65,6 +67,7 @@ def grouped_operators(
     having = select.args.get("having")
     condition = results.expr(having.this)[0] if having is not None else None
     window["aggregate"] = results.aggregate
+    _check_arrival_order(select, window)
     key_expr = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
     ops: list[dict[str, Any]] = [
         {"id": f"{prefix}keys", "key_by": key_expr},
@@ -170,6 +173,19 @@ def _interval(node: exp.Expression, offset: bool = False) -> int:
     return ms
 
 
+def _check_arrival_order(select: exp.Select, window: dict[str, Any]) -> None:
+    """FIRST_VALUE/LAST_VALUE take values in arrival order (Flink's FirstValueAggFunction):
+    kstream matches that in TUMBLE windows and non-windowed GROUP BY. Flink's HOP and
+    CUMULATE combine slices in time order and SESSION merges windows: refused there."""
+    if window["type"] not in ("sliding", "cumulate", "session"):
+        return
+    for kind in window["aggregate"].values():
+        if isinstance(kind, dict) and set(kind) & {"first_arrived", "last_arrived"}:
+            found = select.find(exp.FirstValue) or select.find(exp.LastValue)
+            what = "FIRST_VALUE and LAST_VALUE are supported in TUMBLE windows and GROUP BY"
+            raise Untranslatable(found, f"{what} (yet), not in HOP, CUMULATE or SESSION")
+
+
 class _Results:
     """Expressions over a window's results: aggregates become the window's aggregations
     (``a0``, ``a1``, ... in :attr:`aggregate`), GROUP BY keys read ``key`` (``key[i]``), window
@@ -188,9 +204,6 @@ class _Results:
         return translate_typed(tree, lambda col: self._slots[col.name])
 
     def _swap(self, node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.FirstValue | exp.LastValue):
-            what = "FIRST_VALUE and LAST_VALUE are not supported yet (Flink picks by arrival"
-            raise Untranslatable(node, f"{what} order; kstream's first/last pick by event time)")
         if type(node) in _AGGREGATES:
             return self._slot(*self._aggregate(node))
         if isinstance(node, exp.Column):

@@ -420,3 +420,22 @@ def test_window_join_sides_filter_before_joining() -> None:
         driver.send("b", {"k": "x", "w": w, "at_ms": 2_000})
     driver.end_of_input()
     assert [r.value for r in driver.output("out")] == [{"v": 2, "w": 3}]
+
+
+def test_first_and_last_value_take_the_arrival_order() -> None:
+    sink = """CREATE TABLE out (k STRING, f STRING, l STRING)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    """
+    query = """INSERT INTO out SELECT k, FIRST_VALUE(s), LAST_VALUE(s)
+    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    GROUP BY window_start, window_end, k;"""
+    records = [
+        {"k": "a", "s": s, "at_ms": at} for s, at in (("x", 5_000), ("y", 1_000), ("z", 3_000))
+    ]
+    assert run(sink, query, records) == [{"k": "a", "f": "x", "l": "z"}]
+    hop = query.replace(
+        "TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND)",
+        "HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)",
+    )
+    with pytest.raises(ConfigError, match="FIRST_VALUE and LAST_VALUE are supported in TUMBLE"):
+        load_sql_text(EVENTS + sink + hop, "h.sql")

@@ -89,3 +89,26 @@ def test_cumulate_size_must_be_a_multiple_of_step() -> None:
         PipelineDriver.from_yaml(
             pipeline("{type: tumbling, size: 20, late_rule: sql, aggregate: {n: count}}")
         )
+
+
+def test_first_and_last_arrived_follow_arrival_order_not_event_time() -> None:
+    """first/last pick by event time; first_arrived/last_arrived by arrival (Flink SQL's
+    FIRST_VALUE/LAST_VALUE), nulls skipped.
+
+        arrival   1: t=5 'b'   2: t=2 'a'   3: t=7 null   4: t=6 'c'
+    """
+    aggregate = "{f: {first: v}, l: {last: v}, fa: {first_arrived: v}, la: {last_arrived: v}}"
+    driver = PipelineDriver.from_yaml(
+        pipeline(f"{{type: tumbling, size: 10, aggregate: {aggregate}}}")
+    )
+    for t, v in ((5, "b"), (2, "a"), (7, None), (6, "c")):
+        driver.send("events", {"t": t, "v": v}, key="k", timestamp_ms=t)
+    driver.end_of_input()
+    (result,) = [r.value for r in driver.output("out")]
+    assert (result["f"], result["l"], result["fa"], result["la"]) == ("a", "c", "b", "c")
+
+
+def test_arrival_order_aggregations_are_refused_in_session_windows() -> None:
+    window = "{type: session, gap: 10, aggregate: {fa: {first_arrived: v}}}"
+    with pytest.raises(ConfigError, match="'first_arrived' is not for session windows"):
+        PipelineDriver.from_yaml(pipeline(window))
