@@ -24,7 +24,7 @@ from kstream_cli.sql_screen import ResultView
 from rich.console import Console
 from rich.live import Live
 
-from kstream.errors import KStreamError
+from kstream.errors import KStreamError, UsageError
 from kstream.graph.plan import Plan, build_plan
 from kstream.io import kafka
 from kstream.pipeline.spec import WindowSpec
@@ -78,8 +78,13 @@ def sql(
     deleted when it ends.
     """
     init = script.read_text(encoding="utf-8") if script is not None else ""
-    if init.strip():
-        parse_script(init, str(script))  # syntax errors before any prompt
+    if init.strip():  # syntax errors before any prompt; jobs belong to kstream run
+        parsed = parse_script(init, str(script))
+        if parsed.has_insert:
+            raise UsageError(
+                f"{script} has INSERT INTO statements: kstream sql takes the CREATE TABLE, "
+                f"CREATE VIEW and SET statements its queries use; run the job with kstream run"
+            )
     if query is not None:
         run_query(init, query, bounded, max_rows, output, bootstrap_servers)
         return

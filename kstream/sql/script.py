@@ -35,6 +35,12 @@ class Script:
     text: str
     statements: tuple[exp.Expression, ...]
 
+    @property
+    def has_insert(self) -> bool:
+        """Whether the script writes somewhere (an ``INSERT INTO``): a job, not table
+        definitions."""
+        return any(isinstance(s, exp.Insert) for s in self.statements)
+
 
 class SqlIssues:
     """Collects problems of one script; :meth:`raise_if_any` raises them as one ConfigError."""

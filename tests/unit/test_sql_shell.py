@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from kstream_cli.main import cli
 from kstream_cli.sql_repl import read_statements
 from kstream_cli.sql_screen import ResultView
 from rich.console import Console
@@ -69,3 +72,27 @@ def test_the_prompt_reads_statements_up_to_their_semicolon() -> None:
         "CREATE TABLE t (a INT)\n  WITH ('connector' = 'kafka')",
         "SELECT a\nFROM t",
     ]
+
+
+TABLES = Path(__file__).resolve().parents[2] / "examples" / "flights-tables.sql"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT origin, COUNT(*) AS flights FROM flights GROUP BY origin",
+        "SELECT f.carrier, w.temp FROM flights f JOIN weather w ON f.origin = w.origin "
+        "AND w.ts BETWEEN f.ts - INTERVAL '30' MINUTE AND f.ts",
+        "SELECT tailnum, manufacturer FROM planes WHERE seats > 300",
+    ],
+)
+def test_the_tables_example_serves_the_shell(query: str) -> None:
+    spec = load_sql_text(TABLES.read_text() + query + ";", "<kstream sql>", "res")
+    assert spec.sinks[0].topic == "res"
+
+
+def test_the_shell_refuses_a_job_script(tmp_path: Path) -> None:
+    job = Path(__file__).resolve().parents[2] / "examples" / "flights-hourly.sql"
+    result = CliRunner().invoke(cli, ["sql", str(job), "-e", "SELECT 1"], obj={})
+    assert result.exit_code == 2
+    assert "has INSERT INTO statements: kstream sql takes the CREATE TABLE" in result.output
