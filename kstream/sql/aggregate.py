@@ -95,9 +95,10 @@ def _group_keys(
         )
     keys = []
     for node in nodes:
-        if not isinstance(node, exp.Column):
-            raise Untranslatable(node, "GROUP BY takes columns only (for now)")
-        if call is None or node.name.lower() not in _WINDOW_COLUMNS:
+        if node.find(*_AGGREGATES):
+            raise Untranslatable(node, "GROUP BY cannot group by an aggregate")
+        is_window = isinstance(node, exp.Column) and node.name.lower() in _WINDOW_COLUMNS
+        if call is None or not is_window:
             keys.append(scope.expr(node))
     if not keys:
         raise Untranslatable(
@@ -208,7 +209,22 @@ class _Results:
             return self._slot(*self._aggregate(node))
         if isinstance(node, exp.Column):
             return self._slot(*self._column(node))
-        return node
+        key = self._key_expression(node)
+        return self._slot(*key) if key is not None else node
+
+    def _key_expression(self, node: exp.Expression) -> tuple[str, str | None] | None:
+        """``node``'s field when it is a GROUP BY key written as an expression
+        (``GROUP BY CONCAT(origin, '-', dest)`` selecting the same), else None."""
+        if node.find(*_AGGREGATES) or not node.find(exp.Column):
+            return None
+        try:
+            text = self.scope.text(node)
+        except Untranslatable:  # a window column inside: not a key
+            return None
+        for i, (key, key_kind) in enumerate(self.keys):
+            if key == text:
+                return ("key" if len(self.keys) == 1 else f"key[{i}]"), key_kind
+        return None
 
     def _slot(self, text: str, kind: str | None) -> exp.Column:
         name = f"__slot{len(self._slots)}"

@@ -439,3 +439,18 @@ def test_first_and_last_value_take_the_arrival_order() -> None:
     )
     with pytest.raises(ConfigError, match="FIRST_VALUE and LAST_VALUE are supported in TUMBLE"):
         load_sql_text(EVENTS + sink + hop, "h.sql")
+
+
+def test_group_by_an_expression() -> None:
+    sink = """CREATE TABLE out (route STRING, n BIGINT, PRIMARY KEY (route) NOT ENFORCED)
+    WITH ('connector' = 'upsert-kafka', 'topic' = 'out', 'key.format' = 'json',
+          'value.format' = 'json');
+    """
+    query = """INSERT INTO out SELECT CONCAT(k, '-', s) AS route, COUNT(*)
+    FROM events GROUP BY CONCAT(k, '-', s);"""
+    spec = load_sql_text(EVENTS + sink + query, "g.sql")
+    driver = PipelineDriver(spec)
+    for k, s in (("a", "x"), ("a", "y"), ("a", "x")):
+        driver.send("events", {"k": k, "s": s, "at_ms": 1})
+    table = {r.key: r.value for r in driver.output("out")}
+    assert table == {"a-x": {"route": "a-x", "n": 2}, "a-y": {"route": "a-y", "n": 1}}
