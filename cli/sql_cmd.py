@@ -21,6 +21,7 @@ from kstream_cli.errors import handle_errors
 from kstream_cli.options import bootstrap_option, output_option
 from kstream_cli.sql_repl import read_statements
 from kstream_cli.sql_screen import ResultView
+from kstream_cli.tail_cmd import consume_records, decode_value
 from rich.console import Console
 from rich.live import Live
 
@@ -200,13 +201,8 @@ def _follow(job: _Job, topic: str, bootstrap: str) -> Any:
         at_end: set[int] = set()
         while True:
             done = job.done  # read before consuming: nothing is written after it
-            records = []
-            for msg in consumer.consume(num_messages=5_000, timeout=_POLL_S):
-                if kafka.is_partition_eof(msg):
-                    at_end.add(msg.partition() or 0)
-                    continue
-                at_end.discard(msg.partition() or 0)
-                records.append((_decode(msg.key()), _decode(msg.value())))
+            batch = consume_records(consumer, 5_000, at_end)
+            records = [(decode_value(m.key()), decode_value(m.value())) for m in batch]
             status = "finished" if done else "running (Ctrl-C stops)"
             yield records, status
             if done and len(at_end) == partitions:
@@ -222,15 +218,6 @@ def _wait_for_topic(job: _Job, topic: str, bootstrap: str) -> int | None:
         if partitions is not None or job.done:
             return partitions
         job.thread.join(_POLL_S)
-
-
-def _decode(raw: bytes | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")
 
 
 def _clean_up(plan: Plan, topic: str, bootstrap: str) -> None:

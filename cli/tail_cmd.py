@@ -140,7 +140,9 @@ def _read(
         remaining = max_records
         last_record = time.monotonic()
         while remaining is None or remaining > 0:
-            batch = _consume(consumer, _BATCH if remaining is None else min(_BATCH, remaining))
+            batch = consume_records(
+                consumer, _BATCH if remaining is None else min(_BATCH, remaining)
+            )
             if batch:
                 last_record = time.monotonic()
                 remaining = None if remaining is None else remaining - len(batch)
@@ -151,7 +153,13 @@ def _read(
         consumer.close()
 
 
-def _consume(consumer: Any, count: int) -> list[Any]:
+def consume_records(consumer: Any, count: int, at_end: set[int] | None = None) -> list[Any]:
+    """Up to ``count`` records (waiting at most a poll interval), end-of-partition events left
+    out; with ``at_end``, the partitions last seen at their end (a record removes its own).
+
+    Raises:
+        BrokerError: the consumer or a message reports an error.
+    """
     try:
         messages = consumer.consume(num_messages=count, timeout=_POLL_S)
     except kafka.KafkaLibraryError as exc:
@@ -161,7 +169,10 @@ def _consume(consumer: Any, count: int) -> list[Any]:
         error = kafka.message_error(msg)
         if error is not None:
             raise error
-        if not kafka.is_partition_eof(msg):
+        at_eof = kafka.is_partition_eof(msg)
+        if at_end is not None:
+            (at_end.add if at_eof else at_end.discard)(msg.partition())
+        if not at_eof:
             records.append(msg)
     return records
 
@@ -172,7 +183,7 @@ def record_dict(msg: Any, decode: ValueDecoder | None = None) -> dict[str, Any]:
     timestamp = kafka.message_timestamp_ms(msg)
     record = {
         "key": None if key is None else _text_or_base64(key),
-        "value": _decode_value(msg.value(), decode),
+        "value": decode_value(msg.value(), decode),
         "timestamp": timestamp,
         "timestamp_utc": iso_utc(timestamp),
         "partition": msg.partition(),
@@ -204,7 +215,9 @@ def dead_letter_error(headers: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _decode_value(raw: bytes | None, decode: ValueDecoder | None = None) -> Any:
+def decode_value(raw: bytes | None, decode: ValueDecoder | None = None) -> Any:
+    """A key or value as JSON, else UTF-8 text, else ``{"base64": ...}`` (``decode`` first,
+    e.g. Avro, when given)."""
     if raw is None:
         return None
     if decode is not None:
