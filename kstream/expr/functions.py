@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kstream.expr.sql_functions import SQL_FUNCTIONS
+from kstream.expr.sql_rank import SQL_RANK_FUNCTIONS
 
 __all__ = [
     "FUNCTIONS",
@@ -158,6 +159,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "coalesce": (_coalesce, 1, None),
     "range": (_range, 1, 3),
     **SQL_FUNCTIONS,
+    **SQL_RANK_FUNCTIONS,
 }
 NULL_ACCEPTING = frozenset({"coalesce"})
 """The functions called with null arguments (all others give null for a null argument)."""

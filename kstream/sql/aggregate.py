@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from kstream.sql.catalog import Table
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
-from kstream.sql.scope import Scope, sink_value
+from kstream.sql.scope import Scope, sink_value, typed_column
 
 __all__ = ["grouped_operators", "window_args", "window_spec"]
 
@@ -61,9 +61,11 @@ def grouped_operators(
     )
     results = _Results(keys, scope, windowed=call is not None)
     fields: dict[str, str] = {}
-    for column, item in zip(sink.columns, select.expressions, strict=True):
+    for i, (column, item) in enumerate(zip(sink.columns, select.expressions, strict=True)):
         node = item.this if isinstance(item, exp.Alias) else item
-        fields[column.name] = sink_value(column.type, *results.expr(node))
+        text, kind = results.expr(node)
+        fields[column.name] = sink_value(column.type, text, kind)
+        sink.columns[i] = typed_column(column, kind)
     having = select.args.get("having")
     condition = results.expr(having.this)[0] if having is not None else None
     window["aggregate"] = results.aggregate

@@ -12,7 +12,7 @@ arrives later replaces the one emitted before (Flink's ``RowTimeDeduplicateFunct
 rowtimes: keep first keeps the earlier arrival, keep last the later one). It compiles to a
 ``global`` window per key whose aggregations are ``first`` (``ASC``) or ``last`` (``DESC``) of
 each selected column, since kstream's ``first``/``last`` pick by event time with exactly those
-ties; the sink must be ``upsert-kafka``. ``rn <= N`` with ``N > 1`` is Top-N: refused (yet).
+ties; the sink must be ``upsert-kafka``. ``rn <= N`` with ``N > 1`` is Top-N (kstream/sql/topn.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import Scope, sink_value
 
-__all__ = ["dedup_operators", "is_deduplication"]
+__all__ = ["dedup_operators", "is_deduplication", "rank_bound", "row_number"]
 
 
 def dedup_operators(
@@ -39,10 +39,13 @@ def dedup_operators(
     inner = subquery.this
     if not isinstance(inner, exp.Select) or inner.args.get("joins") or inner.args.get("group"):
         raise Untranslatable(subquery, "a subquery in FROM is supported for deduplication only")
-    rank_name, window = _row_number(inner)
+    rank_name, window = row_number(inner)
     source = table_of(tables, inner.args["from_"].this)
     scope = Scope(source)
-    _check_rank_filter(select, rank_name)
+    bound = rank_bound(select, rank_name)
+    if bound != 1:
+        what = f"Top-N ({rank_name} <= {bound}) over a table is not supported yet"
+        raise Untranslatable(select.args["where"], f"{what} (window Top-N over a TVF is)")
     keys = [scope.expr(k) for k in window.args.get("partition_by") or []]
     if not keys:
         raise Untranslatable(window, "deduplication needs PARTITION BY the key")
@@ -75,8 +78,12 @@ def is_deduplication(subquery: exp.Subquery) -> bool:
     )
 
 
-def _row_number(inner: exp.Select) -> tuple[str, exp.Window]:
-    """The alias and the OVER clause of the subquery's ROW_NUMBER()."""
+def row_number(inner: exp.Select) -> tuple[str, exp.Window]:
+    """The alias and the OVER clause of the subquery's ROW_NUMBER().
+
+    Raises:
+        Untranslatable: no or several ROW_NUMBER()s, or other items than columns and ``*``.
+    """
     found = [
         item
         for item in inner.expressions
@@ -90,8 +97,12 @@ def _row_number(inner: exp.Select) -> tuple[str, exp.Window]:
     return found[0].alias, found[0].this
 
 
-def _check_rank_filter(select: exp.Select, rank: str) -> None:
-    """The outer WHERE must keep rank 1 only (``rn = 1``, ``rn <= 1``, ``rn < 2``)."""
+def rank_bound(select: exp.Select, rank: str) -> int:
+    """``N`` of the outer ``WHERE rn <= N`` (``rn < N + 1``; ``rn = 1`` is 1).
+
+    Raises:
+        Untranslatable: no such WHERE, or another condition beside it.
+    """
     where = select.args.get("where")
     cond = where.this if where is not None else None
     if (
@@ -101,10 +112,9 @@ def _check_rank_filter(select: exp.Select, rank: str) -> None:
         and isinstance(cond.expression, exp.Literal)
     ):
         bound = int(cond.expression.name) - (1 if isinstance(cond, exp.LT) else 0)
-        if bound == 1:
-            return
-        raise Untranslatable(cond, f"Top-N ({rank} <= {bound}) is not supported yet")
-    raise Untranslatable(where or select, f"deduplication needs WHERE {rank} = 1")
+        if bound >= 1 and (bound == 1 or not isinstance(cond, exp.EQ)):
+            return bound
+    raise Untranslatable(where or select, f"a rank query needs WHERE {rank} <= N (only)")
 
 
 def _order_kind(window: exp.Window, scope: Scope) -> str:

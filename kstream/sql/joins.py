@@ -12,8 +12,11 @@ key; the bounds on the rowtimes, in any form (``BETWEEN``, ``>=``, ``<``, ...), 
 ``IntervalJoinOperator`` bounds are inclusive). The join emits a flattened row (``l__c`` for
 the left table's columns, ``r__c`` for the right's, null for a missing outer side), which the
 WHERE filter (inner joins also take other ON conditions there) and the projection to the
-sink's columns read. A join without time bounds (a regular join, whose state grows forever),
-temporal joins (``FOR SYSTEM_TIME AS OF``) and lookup joins are refused, for now.
+sink's columns read. An inner join without time bounds of two append-only tables is Flink's
+regular join: every pair of rows with equal keys, whenever each arrives, so it compiles to an
+interval join whose bounds (``REGULAR_JOIN_BOUND_MS``) cover any two rowtimes; its state keeps
+every row of both sides, as Flink's does without a state TTL. A regular outer join (Flink
+retracts its padded rows when a match arrives) or one over an updating table is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ __all__ = ["join_operators"]
 #: how long a versioned table keeps the versions behind the join's watermark (1 day): a left row
 #: up to a day behind it still finds the version valid at its time (docs/sql.md)
 TEMPORAL_VERSIONS_MS = 86_400_000
+#: the bound of a regular join's interval (about 10,000 years, in ms): wider than the distance
+#: between any two rowtimes, so no row is late or forgotten and every pair with equal keys meets
+REGULAR_JOIN_BOUND_MS = 10_000 * 365 * 86_400_000
 _SIDES = {None: "inner", "": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
 _FLIP: dict[type, type] = {exp.GTE: exp.LTE, exp.GT: exp.LT, exp.LTE: exp.GTE, exp.LT: exp.GT}
 
@@ -159,7 +165,7 @@ def _side_filters(
 
 
 def _interval(parts: _Join) -> dict[str, Any]:
-    lo, hi = _between(parts.bounds, parts.node)
+    lo, hi = _regular(parts) if not parts.bounds else _between(parts.bounds, parts.node)
     return {
         "type": "interval",
         "right": parts.right.name,
@@ -311,6 +317,24 @@ def _bound(
     if a[0] == "right":  # r + ca op l + cb  ->  r - l op cb - ca
         return op, b[1] - a[1]
     return _FLIP[op], a[1] - b[1]  # l + ca op r + cb  ->  r - l flip(op) ca - cb
+
+
+def _regular(parts: _Join) -> tuple[int, int]:
+    """The bounds of a regular join (Flink: an inner join of append-only tables emits each
+    matching pair once, whatever the rowtimes), as an interval join's ``[lo, hi]`` in ms.
+
+    Raises:
+        Untranslatable: an outer regular join or an updating table on either side.
+    """
+    hint = "bound the rowtimes: w.ts BETWEEN f.ts - INTERVAL '1' HOUR AND f.ts"
+    if parts.how != "inner":
+        what = f"a {parts.how.upper()} join without time bounds (Flink retracts its padded rows)"
+        raise Untranslatable(parts.node, f"{what} is not supported yet ({hint})")
+    for table in (parts.left, parts.right):
+        if table.options.get("connector") != "kafka" or table.is_result:
+            what = f"a join without time bounds of the updating table {table.name}"
+            raise Untranslatable(parts.node, f"{what} is not supported yet ({hint})")
+    return -REGULAR_JOIN_BOUND_MS, REGULAR_JOIN_BOUND_MS
 
 
 def _between(

@@ -162,7 +162,7 @@ def test_top_n_and_union_distinct_are_refused() -> None:
     top = """INSERT INTO out SELECT k, v, s FROM (
       SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM events
     ) WHERE rn <= 3;"""
-    with pytest.raises(ConfigError, match=r"Top-N \(rn <= 3\) is not supported yet"):
+    with pytest.raises(ConfigError, match=r"Top-N \(rn <= 3\) over a table is not supported yet"):
         load_sql_text(EVENTS + UPSERT + top, "top.sql")
     union = "INSERT INTO o2 SELECT k FROM events UNION SELECT s FROM events;"
     sink = "CREATE TABLE o2 (k STRING) WITH ('connector' = 'kafka', 'topic' = 'o2');\n"
@@ -234,6 +234,11 @@ def test_interval_join_bounds_are_inclusive_and_left_rows_are_padded() -> None:
         ("x", 1, 4, "1970-01-01 00:00:12Z"),
         ("y", 2, None, None),
     ]
+
+
+def test_a_join_without_time_bounds_is_a_regular_join_of_every_pair() -> None:
+    rows = joined("INSERT INTO out SELECT a.k, a.v, b.w, b.ts FROM a JOIN b ON a.k = b.k;")
+    assert [w for _, _, w, _ in rows] == [1, 2, 3, 4, 5]  # any distance in time, y unmatched
 
 
 def test_interval_join_in_where_with_strict_bounds() -> None:

@@ -1,0 +1,153 @@
+"""Flink SQL's window Top-N: ``ROW_NUMBER() <= N`` over a window aggregation's rows.
+
+::
+
+    SELECT cols FROM (
+      SELECT *, ROW_NUMBER() OVER (
+          PARTITION BY window_start, window_end [, k] ORDER BY c DESC [, ...]) AS rn
+      FROM (SELECT window_start, window_end, k2, COUNT(*) AS c
+            FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' DAY))
+            GROUP BY window_start, window_end, k2)
+    ) WHERE rn <= N
+
+keeps the first ``N`` rows of each window (and ``k``) by the order, once, when the window ends:
+an append-only result, as Flink's ``WindowRankOperator``. It compiles to the window aggregation
+(its rows kept as computed: timestamps as epoch ms), a ``key_by`` on the PARTITION BY columns,
+a ``tumbling`` window of the TVF's period (TUMBLE's size, HOP's slide, CUMULATE's step) that
+collects the rows of every window ending with it, a ``flat_map`` ranking them
+(``sql_top_n``) into the first ``N``, and the projection. A window's results carry timestamp
+``window_end - 1`` and are emitted before the watermark that fired them moves on, so each falls
+into the collecting window with the same end, never late; like Flink's operator, that window
+holds the rows of a window until its end. SESSION windows (no common end grid) and Top-N over
+an updating table are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from kstream.sql.catalog import Column, Table
+from kstream.sql.dedup import rank_bound, row_number
+from kstream.sql.exprs import Untranslatable
+from kstream.sql.scope import INTERMEDIATE_TYPE, Scope, sink_value, sql_type_kind
+
+__all__ = ["is_window_top_n", "window_top_n_operators"]
+
+#: ``_table_query`` of kstream/sql/query.py: a select over one table or TVF compiled to ``(the
+#: table it reads, its operators, whether its result is updating)``
+TableQuery = Callable[
+    [exp.Select, exp.Expression, dict[str, Table], Table, str],
+    tuple[Table, list[dict[str, Any]], bool],
+]
+_PERIOD = {"tumbling": "size", "sliding": "slide", "cumulate": "step"}
+
+
+def is_window_top_n(subquery: exp.Subquery) -> bool:
+    """Whether a ``ROW_NUMBER()`` subquery ranks the rows of another subquery (Top-N over an
+    aggregation), rather than a table's (deduplication)."""
+    inner = subquery.this
+    return isinstance(inner, exp.Select) and isinstance(inner.args["from_"].this, exp.Subquery)
+
+
+def window_top_n_operators(
+    select: exp.Select,
+    subquery: exp.Subquery,
+    tables: dict[str, Table],
+    sink: Table,
+    prefix: str,
+    table_query: TableQuery,
+) -> tuple[Table, list[dict[str, Any]]]:
+    """The source table and the operators of a window Top-N query.
+
+    Raises:
+        Untranslatable: a rank over something else than a window TVF aggregation, PARTITION BY
+            without the window columns, an ORDER BY of expressions, a condition beside ``rn``.
+    """
+    inner = subquery.this
+    rank_name, over = row_number(inner)
+    bound = rank_bound(select, rank_name)
+    for arg in ("where", "joins", "group"):
+        if inner.args.get(arg):
+            raise Untranslatable(inner, "a Top-N subquery selects *, columns and the rank only")
+    aggregated = inner.args["from_"].this.this
+    if not isinstance(aggregated, exp.Select):
+        raise Untranslatable(inner, "Top-N ranks the rows of a window aggregation (for now)")
+    ranked = Table(name=f"{prefix}ranked", columns=_intermediate_columns(aggregated))
+    source, ops, updating = table_query(
+        aggregated, aggregated.args["from_"].this, tables, ranked, f"{prefix}agg-"
+    )
+    window = next((op["window"] for op in ops if "window" in op), {"type": "none"})
+    if updating or window["type"] not in _PERIOD:
+        what = "Top-N is supported over a TUMBLE, HOP or CUMULATE aggregation (yet)"
+        raise Untranslatable(inner.args["from_"].this, what)
+    ranked.columns.append(Column(rank_name, "BIGINT"))
+    epochs = {  # timestamps stay epoch ms inside the job
+        c.name.lower(): (c.name, sql_type_kind(c.type))
+        for c in ranked.columns
+        if sql_type_kind(c.type) in ("ts", "ltz")
+    }
+    scope = Scope(ranked, extra=epochs)
+    ops += _rank_operators(over, scope, window, bound, prefix)
+    fields = {
+        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
+        for c, item in zip(sink.columns, select.expressions, strict=True)
+    }
+    ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
+    return source, ops
+
+
+def _intermediate_columns(aggregated: exp.Select) -> list[Column]:
+    columns = []
+    for item in aggregated.expressions:
+        if not item.alias_or_name or isinstance(item, exp.Star):
+            raise Untranslatable(item, "a ranked aggregation names its columns (AS name)")
+        columns.append(Column(item.alias_or_name, INTERMEDIATE_TYPE))
+    return columns
+
+
+def _rank_operators(
+    over: exp.Window, scope: Scope, window: dict[str, Any], bound: int, prefix: str
+) -> list[dict[str, Any]]:
+    """``key_by`` the partition, collect each window end's rows, rank them, flatten the rows."""
+    partition = [_column_field(node, scope) for node in over.args.get("partition_by") or []]
+    if not {"window_start", "window_end"} <= {p.lower() for p in partition}:
+        raise Untranslatable(over, "window Top-N needs PARTITION BY window_start, window_end")
+    order = over.args.get("order")
+    if order is None:
+        raise Untranslatable(over, "Top-N needs ORDER BY in its OVER (...)")
+    items = [
+        f"{_column_field(o.this, scope)} {'DESC' if o.args.get('desc') else 'ASC'} "
+        f"NULLS {'FIRST' if o.args.get('nulls_first') else 'LAST'}"
+        for o in order.expressions
+    ]
+    collect = {"type": "tumbling", "size": window[_PERIOD[window["type"]]]}
+    if window.get("offset"):
+        collect["offset"] = window["offset"]
+    collect["aggregate"] = {"rows": {"collect": "record"}}
+    flat = {f"{c.name}": f'rows["{c.name}"]' for c in scope.table.columns[:-1]}
+    flat[scope.table.columns[-1].name] = 'rows["__rn"]'
+    return [
+        {"id": f"{prefix}rank-keys", "key_by": "[" + ", ".join(partition) + "]"},
+        {"id": f"{prefix}rank-collect", "window": collect},
+        {
+            "id": f"{prefix}rank",
+            "flat_map": {
+                "explode": f"sql_top_n(rows, {bound}, '{', '.join(items)}')",
+                "as": "rows",
+            },
+        },
+        {"id": f"{prefix}ranked", "map": {"select": [], "fields": flat}},
+    ]
+
+
+def _column_field(node: exp.Expression, scope: Scope) -> str:
+    """The field of a plain column of the ranked rows (Flink ranks by columns)."""
+    if not isinstance(node, exp.Column) or scope.table.column(node.name) is None:
+        raise Untranslatable(node, "a rank's PARTITION BY and ORDER BY name columns")
+    name = scope.table.column(node.name).name  # type: ignore[union-attr]
+    if not name.isidentifier():
+        raise Untranslatable(node, f"a rank column is a plain name (not {name!r}) for now")
+    return name
