@@ -262,6 +262,8 @@ def operator_detail(op: OperatorSpec) -> str:
     if isinstance(op, ProcessSpec):
         if op.dedup_within_ms is not None:
             return f"dedup within {format_duration_ms(op.dedup_within_ms)}"
+        if op.top_n is not None:
+            return f"top_n {op.top_n.n}"
         return f"process {_short(op.python)}".rstrip()
     return op.kind
 

@@ -24,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from kstream.api import EVENT_TIME, PROCESSING_TIME, Context, TimeDomain, TimerService
+from kstream.api import (
+    EVENT_TIME,
+    PROCESSING_TIME,
+    Context,
+    ProcessFunction,
+    TimeDomain,
+    TimerService,
+)
 from kstream.errors import ExpressionError, KStreamError, RecordError, UsageError
 from kstream.expr.udf import load_python_callable
 from kstream.graph.plan import TIMERS_STORE, TTL_STORE
@@ -33,6 +40,7 @@ from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.process_codec import STATE_CODEC
 from kstream.operators.process_dedup import Dedup
 from kstream.operators.process_state import KeyedStateBackend
+from kstream.operators.process_top_n import TopN
 from kstream.operators.stateless import search_paths
 from kstream.pipeline.spec import PipelineSpec, ProcessSpec
 from kstream.time import timers as internal
@@ -40,6 +48,15 @@ from kstream.time.valve import MIN_WATERMARK
 
 #: Handles a timer's failure: ``(error, key, timer description)``.
 TimerErrorHandler = Callable[[RecordError, Any, Any], None]
+
+
+def _built_in(op: ProcessSpec) -> ProcessFunction | None:
+    """The built-in function of a ``dedup`` or ``top_n`` item, else None."""
+    if op.dedup_within_ms is not None:
+        return Dedup(op.dedup_within_ms)
+    if op.top_n is not None:
+        return TopN(op.top_n, op.id)
+    return None
 
 
 def load_process_function(op: ProcessSpec, spec: PipelineSpec) -> Any:
@@ -132,8 +149,7 @@ class ProcessNode(Operator):
 
     def __init__(self, op: ProcessSpec, spec: PipelineSpec) -> None:
         self.spec = op
-        within = op.dedup_within_ms
-        self.fn = Dedup(within) if within is not None else load_process_function(op, spec)
+        self.fn = _built_in(op) or load_process_function(op, spec)
         self.state = KeyedStateBackend(op.id, op.state, op.ttl)
         self.state.watermark = lambda: self.watermark
         self._ttl_times = {time for _, _, time in op.ttl}

@@ -319,6 +319,24 @@ class DedupItem(OperatorItemBase):
     """{within: 1h}."""
 
 
+class TopNBody(FileModel):
+    """Rank the latest record of each row of a key; emit the first n as they change."""
+
+    n: PositiveInt = Field(description="How many rows per key are ranked and emitted.")
+    row_key: Expression = Field(description="The row a record updates (its latest record).")
+    order: list[Text] = Field(description="Fields, most significant first: 'f DESC', 'g'.")
+    rank: Name = Field("rn", description="The field that gets the row's rank (1 = first).")
+
+
+class TopNItem(OperatorItemBase):
+    """Per key, the first n rows by an order, as updates (after a key_by)."""
+
+    id: Name | StrictInt
+    """The node id; it names the ranking's state across restarts."""
+    top_n: TopNBody
+    """{n: 3, row_key: dest, order: [flights DESC, dest]}."""
+
+
 class JoinItem(OperatorItemBase):
     """A join of two inputs by key (docs/joins.md); its `id` (required) names its state."""
 
@@ -344,7 +362,8 @@ OperatorItem = Annotated[
     | Annotated[BranchItem, Tag("branch")]
     | Annotated[ProcessItem, Tag("process")]
     | Annotated[JoinItem, Tag("join")]
-    | Annotated[DedupItem, Tag("dedup")],
+    | Annotated[DedupItem, Tag("dedup")]
+    | Annotated[TopNItem, Tag("top_n")],
     Discriminator(
         _item_kind,
         custom_error_type="operator_kind",

@@ -25,7 +25,7 @@ from kstream.pipeline.model_operators import (
     MapBody,
 )
 from kstream.pipeline.ports import RESERVED_PORTS, port_name
-from kstream.pipeline.process_item import PROCESS_KEYS, read_dedup, read_process
+from kstream.pipeline.process_item import PROCESS_KEYS, read_dedup, read_process, read_top_n
 from kstream.pipeline.spec import (
     BranchSpec,
     FilterSpec,
@@ -358,5 +358,6 @@ _BUILDERS: dict[str, Callable[[Issues, Node, str], OperatorSpec | None]] = {
     "branch": _branch,
     "process": read_process,
     "dedup": read_dedup,
+    "top_n": read_top_n,
     "join": read_join,
 }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from kstream.expr.sql_rank import parse_order
 from kstream.pipeline.model_base import keys_of
-from kstream.pipeline.model_operators import DedupBody, ProcessBody, StateDeclaration
+from kstream.pipeline.model_operators import DedupBody, ProcessBody, StateDeclaration, TopNBody
 from kstream.pipeline.ports import port_name
-from kstream.pipeline.spec import ProcessSpec, StateKind, TtlTime
+from kstream.pipeline.spec import ProcessSpec, StateKind, TopNSpec, TtlTime
 from kstream.pipeline.yamlnodes import (
     NAME_HINT,
     NAME_PATTERN,
@@ -16,7 +17,10 @@ from kstream.pipeline.yamlnodes import (
     expect_map,
     expect_seq,
     read_duration,
+    read_expression,
+    read_positive_int,
     read_python_ref,
+    read_str,
 )
 
 #: The keys of ``process:`` (from the file model).
@@ -29,6 +33,11 @@ DEDUP_KEYS = keys_of(DedupBody)
 DEDUP_PYTHON = "kstream.operators.process_dedup:Dedup"
 #: The state of a ``dedup`` node: the timestamp of the key's last kept record.
 DEDUP_STATE = "kept"
+TOP_N_KEYS = keys_of(TopNBody)
+#: The ``python`` a ``top_n`` node's spec carries, and its states: the latest record of each
+#: row (a map: row key -> record) and the rows it emitted last (a value: ranked records).
+TOP_N_PYTHON = "kstream.operators.process_top_n:TopN"
+TOP_N_ROWS, TOP_N_EMITTED = "rows", "emitted"
 #: ``(name, kind)`` and ``(name, ttl ms, time)`` declarations.
 Declarations = tuple[tuple[tuple[str, StateKind], ...], tuple[tuple[str, int, TtlTime], ...]]
 
@@ -86,6 +95,51 @@ def read_dedup(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
         ports=("late",),
         dedup_within_ms=within or 1,
     )
+
+
+TOP_N_HINT = "write top_n: {n: 3, row_key: dest, order: [flights DESC, dest]} after a key_by"
+
+
+def read_top_n(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
+    """``{n: N, row_key: EXPR, order: [FIELD [ASC|DESC] [NULLS FIRST|LAST], ...], rank:
+    NAME}``: a process node running the built-in :class:`~kstream.operators.process_top_n.TopN`."""
+    top = TopNSpec(n=1, row_key="", order=())
+    if expect_map(issues, node, TOP_N_HINT):
+        check_keys(issues, node, TOP_N_KEYS)
+        for key in ("n", "row_key", "order"):
+            if node.get(key) is None:
+                issues.add(node, f"top_n needs '{key}'", TOP_N_HINT)
+        row_key = node.get("row_key")
+        top = TopNSpec(
+            n=read_positive_int(issues, node.get("n"), 1) or 1,
+            row_key=(read_expression(issues, row_key) if row_key is not None else None) or "",
+            order=_order(issues, node.get("order")),
+            rank=read_str(issues, node.get("rank"), "rn", name=True) or "rn",
+        )
+    return ProcessSpec(
+        id=op_id,
+        python=TOP_N_PYTHON,
+        state=((TOP_N_ROWS, "map"), (TOP_N_EMITTED, "value")),
+        top_n=top,
+    )
+
+
+def _order(issues: Issues, node: Node | None) -> tuple[tuple[str, bool, bool], ...]:
+    hint = "write order: [flights DESC, dest ASC NULLS LAST] (fields, most significant first)"
+    if node is None or not expect_seq(issues, node, hint):
+        return ()
+    order: list[tuple[str, bool, bool]] = []
+    for item in node.items():
+        try:
+            order += parse_order(str(item.value)) if isinstance(item.value, str) else ()
+        except ValueError as exc:
+            issues.add(item, str(exc), hint)
+            continue
+        if not isinstance(item.value, str):
+            issues.add(item, f"expected an order item, got {describe(item.value)}", hint)
+    if not order and not node.items():
+        issues.add(node, "top_n needs at least one order field", hint)
+    return tuple(order)
 
 
 def _state_declarations(issues: Issues, node: Node | None) -> Declarations:

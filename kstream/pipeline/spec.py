@@ -290,6 +290,19 @@ TtlTime = Literal["event", "processing"]
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
+class TopNSpec:
+    """A ``top_n`` item's ranking (docs/pipeline.md, "top_n"): per key, the latest record of
+    each row (``row_key``, an expression) ranked by ``order`` (``(field, descending,
+    nulls_first)``, most significant first); the first ``n`` are emitted with their rank in
+    the field ``rank``."""
+
+    n: int
+    row_key: str
+    order: tuple[tuple[str, bool, bool], ...]
+    rank: str = "rn"
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
 class ProcessSpec:
     """A keyed process function (Flink ``KeyedProcessFunction``; docs/process-functions.md).
 
@@ -298,7 +311,7 @@ class ProcessSpec:
     ``from: <id>.<port>``), besides ``main``. ``ttl``: ``(state name, ttl ms, time)`` for each
     state declared with a time-to-live (docs/process-functions.md). ``dedup_within_ms``: set
     for a ``dedup`` item, the built-in function keeping a key's first record per interval
-    (docs/pipeline.md).
+    (docs/pipeline.md); ``top_n``: set for a ``top_n`` item, the built-in ranking.
     """
 
     id: str
@@ -307,6 +320,7 @@ class ProcessSpec:
     ports: tuple[str, ...] = ()
     ttl: tuple[tuple[str, int, TtlTime], ...] = ()
     dedup_within_ms: int | None = None
+    top_n: TopNSpec | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
     inputs: tuple[PortRef, ...] = ()

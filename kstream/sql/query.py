@@ -26,7 +26,7 @@ from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.joins import join_operators
 from kstream.sql.scope import Scope, sink_value
-from kstream.sql.topn import is_window_top_n, window_top_n_operators
+from kstream.sql.topn import is_top_n, top_n_operators
 
 __all__ = ["CompiledInsert", "compile_insert"]
 
@@ -126,11 +126,10 @@ def _select(
     if select.args.get("joins"):
         sources, ops = join_operators(select, tables, sink, prefix)
         compiled.updating = False
-    elif dedup and is_window_top_n(source_node):
-        source, ops = window_top_n_operators(
-            select, source_node, tables, sink, prefix, _table_query
-        )
-        sources, compiled.updating = [source], False
+    elif dedup and is_top_n(source_node):
+        top_n = top_n_operators(select, source_node, tables, sink, prefix, _table_query)
+        source, ops, compiled.updating = top_n
+        sources = [source]
     elif dedup:
         source, ops = dedup_operators(select, source_node, tables, sink, prefix)
         sources, compiled.updating = [source], True

@@ -34,7 +34,7 @@ from kstream.sql.dedup import rank_bound, row_number
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import INTERMEDIATE_TYPE, Scope, sink_value, sql_type_kind
 
-__all__ = ["is_window_top_n", "window_top_n_operators"]
+__all__ = ["is_top_n", "top_n_operators"]
 
 #: ``_table_query`` of kstream/sql/query.py: a select over one table or TVF compiled to ``(the
 #: table it reads, its operators, whether its result is updating)``
@@ -45,26 +45,28 @@ TableQuery = Callable[
 _PERIOD = {"tumbling": "size", "sliding": "slide", "cumulate": "step"}
 
 
-def is_window_top_n(subquery: exp.Subquery) -> bool:
+def is_top_n(subquery: exp.Subquery) -> bool:
     """Whether a ``ROW_NUMBER()`` subquery ranks the rows of another subquery (Top-N over an
     aggregation), rather than a table's (deduplication)."""
     inner = subquery.this
     return isinstance(inner, exp.Select) and isinstance(inner.args["from_"].this, exp.Subquery)
 
 
-def window_top_n_operators(
+def top_n_operators(
     select: exp.Select,
     subquery: exp.Subquery,
     tables: dict[str, Table],
     sink: Table,
     prefix: str,
     table_query: TableQuery,
-) -> tuple[Table, list[dict[str, Any]]]:
-    """The source table and the operators of a window Top-N query.
+) -> tuple[Table, list[dict[str, Any]], bool]:
+    """The source table, the operators of a Top-N query, and whether its result is updating
+    (a Top-N over a non-windowed GROUP BY).
 
     Raises:
-        Untranslatable: a rank over something else than a window TVF aggregation, PARTITION BY
-            without the window columns, an ORDER BY of expressions, a condition beside ``rn``.
+        Untranslatable: a rank over something else than a window TVF or GROUP BY aggregation,
+            PARTITION BY without the window columns, an ORDER BY of expressions, a condition
+            beside ``rn``, an updating Top-N that does not select its rank.
     """
     inner = subquery.this
     rank_name, over = row_number(inner)
@@ -73,14 +75,14 @@ def window_top_n_operators(
         if inner.args.get(arg):
             raise Untranslatable(inner, "a Top-N subquery selects *, columns and the rank only")
     aggregated = inner.args["from_"].this.this
-    if not isinstance(aggregated, exp.Select):
-        raise Untranslatable(inner, "Top-N ranks the rows of a window aggregation (for now)")
+    if not isinstance(aggregated, exp.Select) or not aggregated.args.get("group"):
+        raise Untranslatable(inner, "Top-N ranks the rows of an aggregation (for now)")
     ranked = Table(name=f"{prefix}ranked", columns=_intermediate_columns(aggregated))
     source, ops, updating = table_query(
         aggregated, aggregated.args["from_"].this, tables, ranked, f"{prefix}agg-"
     )
-    window = next((op["window"] for op in ops if "window" in op), {"type": "none"})
-    if updating or window["type"] not in _PERIOD:
+    window = next((op["window"] for op in ops if "window" in op), {"type": "global"})
+    if not updating and window["type"] not in _PERIOD:
         what = "Top-N is supported over a TUMBLE, HOP or CUMULATE aggregation (yet)"
         raise Untranslatable(inner.args["from_"].this, what)
     ranked.columns.append(Column(rank_name, "BIGINT"))
@@ -90,13 +92,16 @@ def window_top_n_operators(
         if sql_type_kind(c.type) in ("ts", "ltz")
     }
     scope = Scope(ranked, extra=epochs)
-    ops += _rank_operators(over, scope, window, bound, prefix)
+    if updating:
+        ops += _updating_rank(select, aggregated, over, scope, bound, prefix)
+    else:
+        ops += _window_rank(over, scope, window, bound, prefix)
     fields = {
         c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
         for c, item in zip(sink.columns, select.expressions, strict=True)
     }
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
-    return source, ops
+    return source, ops, updating
 
 
 def _intermediate_columns(aggregated: exp.Select) -> list[Column]:
@@ -108,21 +113,14 @@ def _intermediate_columns(aggregated: exp.Select) -> list[Column]:
     return columns
 
 
-def _rank_operators(
+def _window_rank(
     over: exp.Window, scope: Scope, window: dict[str, Any], bound: int, prefix: str
 ) -> list[dict[str, Any]]:
     """``key_by`` the partition, collect each window end's rows, rank them, flatten the rows."""
-    partition = [_column_field(node, scope) for node in over.args.get("partition_by") or []]
+    partition = _partition(over, scope)
     if not {"window_start", "window_end"} <= {p.lower() for p in partition}:
         raise Untranslatable(over, "window Top-N needs PARTITION BY window_start, window_end")
-    order = over.args.get("order")
-    if order is None:
-        raise Untranslatable(over, "Top-N needs ORDER BY in its OVER (...)")
-    items = [
-        f"{_column_field(o.this, scope)} {'DESC' if o.args.get('desc') else 'ASC'} "
-        f"NULLS {'FIRST' if o.args.get('nulls_first') else 'LAST'}"
-        for o in order.expressions
-    ]
+    items = _order(over, scope)
     collect = {"type": "tumbling", "size": window[_PERIOD[window["type"]]]}
     if window.get("offset"):
         collect["offset"] = window["offset"]
@@ -130,7 +128,7 @@ def _rank_operators(
     flat = {f"{c.name}": f'rows["{c.name}"]' for c in scope.table.columns[:-1]}
     flat[scope.table.columns[-1].name] = 'rows["__rn"]'
     return [
-        {"id": f"{prefix}rank-keys", "key_by": "[" + ", ".join(partition) + "]"},
+        {"id": f"{prefix}rank-keys", "key_by": _list(partition)},
         {"id": f"{prefix}rank-collect", "window": collect},
         {
             "id": f"{prefix}rank",
@@ -141,6 +139,70 @@ def _rank_operators(
         },
         {"id": f"{prefix}ranked", "map": {"select": [], "fields": flat}},
     ]
+
+
+def _updating_rank(
+    select: exp.Select,
+    aggregated: exp.Select,
+    over: exp.Window,
+    scope: Scope,
+    bound: int,
+    prefix: str,
+) -> list[dict[str, Any]]:
+    """``key_by`` the partition, ``top_n`` over the aggregation's rows (each GROUP BY key a
+    row), then ``key_by`` the partition and the rank: the upsert key of the result."""
+    partition = _partition(over, scope)
+    if not partition:
+        raise Untranslatable(over, "Top-N over an updating table needs PARTITION BY (yet)")
+    rank = scope.table.columns[-1].name
+    if not any(c.name.lower() == rank.lower() for c in select.find_all(exp.Column)):
+        what = f"Top-N over an updating table must select its rank {rank} (its upsert key)"
+        raise Untranslatable(select, what)
+    top = {"n": bound, "row_key": _list(_row_fields(aggregated)), "order": _order(over, scope)}
+    return [
+        {"id": f"{prefix}rank-keys", "key_by": _list(partition)},
+        {"id": f"{prefix}rank", "top_n": top | {"rank": rank}},
+        {"id": f"{prefix}rank-upsert-keys", "key_by": _list([*partition, rank])},
+    ]
+
+
+def _row_fields(aggregated: exp.Select) -> list[str]:
+    """The aggregation's columns that are its GROUP BY keys (a row of the updating table)."""
+    fields = []
+    for key in aggregated.args["group"].expressions:
+        item = next(
+            (
+                i
+                for i in aggregated.expressions
+                if (i.this if isinstance(i, exp.Alias) else i) == key
+            ),
+            None,
+        )
+        if item is None or not item.alias_or_name.isidentifier():
+            what = "a ranked aggregation selects each GROUP BY key under a plain name"
+            raise Untranslatable(key, what)
+        fields.append(item.alias_or_name)
+    return fields
+
+
+def _partition(over: exp.Window, scope: Scope) -> list[str]:
+    return [_column_field(node, scope) for node in over.args.get("partition_by") or []]
+
+
+def _order(over: exp.Window, scope: Scope) -> list[str]:
+    """The ORDER BY of a rank as order items ``"field DESC NULLS LAST"``."""
+    order = over.args.get("order")
+    if order is None:
+        raise Untranslatable(over, "Top-N needs ORDER BY in its OVER (...)")
+    return [
+        f"{_column_field(o.this, scope)} {'DESC' if o.args.get('desc') else 'ASC'} "
+        f"NULLS {'FIRST' if o.args.get('nulls_first') else 'LAST'}"
+        for o in order.expressions
+    ]
+
+
+def _list(fields: list[str]) -> str:
+    return fields[0] if len(fields) == 1 else "[" + ", ".join(fields) + "]"
 
 
 def _column_field(node: exp.Expression, scope: Scope) -> str:

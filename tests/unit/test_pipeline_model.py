@@ -274,7 +274,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert ITEM_KEYS == operators.ITEM_KEYS == ("id", "from", "on_error", "dead_letter_topic")
     assert operators.FLAT_MAP_KEYS == ("python", "explode", "as", "keep_empty")
     assert operators.KEY_BY_KEYS == ("expr", "python", "partitions")
-    assert operators.STATEFUL_KINDS == ("window", "process", "join", "dedup")
+    assert operators.STATEFUL_KINDS == ("window", "process", "join", "dedup", "top_n")
     assert operators.PROCESS_KEYS == ("python", "state", "ports")
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
@@ -315,13 +315,14 @@ def test_the_window_key_tables_follow_the_window_models() -> None:
 def test_the_operator_kinds_are_the_item_models_and_the_spec_kinds() -> None:
     assert OPERATOR_KINDS == (
         "filter", "map", "flat_map", "key_by", "window", "union", "branch", "process", "join",
-        "dedup",
+        "dedup", "top_n",
     )  # fmt: skip
     assert operators.OPERATOR_KINDS == OPERATOR_KINDS
     for kind, model in ITEM_MODELS.items():
         assert [key for key in keys_of(model) if key not in ITEM_KEYS] == [kind]
     spec_kinds = [cls.__dataclass_fields__["kind"].default for cls in get_args(OperatorSpec)]
-    assert (*spec_kinds, "dedup") == OPERATOR_KINDS  # dedup: a ProcessSpec (a built-in)
+    # dedup and top_n: ProcessSpecs (built-in functions)
+    assert (*spec_kinds, "dedup", "top_n") == OPERATOR_KINDS
     assert (*AGGREGATION_KINDS, "python") == AGGREGATION_KEYS
 
 
