@@ -185,23 +185,30 @@ class _StatelessOperator(Operator):
 
 
 class FilterOperator(_StatelessOperator):
-    """Keeps the records whose condition is true (``filter``); false and null drop them."""
+    """Keeps the records whose condition is true (``filter``); false and null drop them, or,
+    with ``otherwise: delete``, turn them into tombstones (value None, same key and time). A
+    tombstone that reaches a filter passes unchanged."""
 
     def __init__(self, op: FilterSpec, spec: PipelineSpec) -> None:
         self.test = filter_test(op, spec)
+        self.delete = op.otherwise == "delete"
 
     def receiver(self, port: str = "main") -> Receiver:
-        test, out = self.test, self.ctx.out.emitter()
+        test, out, delete = self.test, self.ctx.out.emitter(), self.delete
 
         def receive(key: Any, value: Any, ts: int) -> None:
-            if test(value):
+            if value is None and delete:
+                out(key, None, ts)
+            elif test(value):
                 out(key, value, ts)
+            elif delete:
+                out(key, None, ts)
 
         return receive
 
 
 class MapOperator(_StatelessOperator):
-    """Replaces each value (``map``)."""
+    """Replaces each value (``map``); a tombstone (value None) passes unchanged."""
 
     def __init__(self, op: MapSpec, spec: PipelineSpec) -> None:
         self.step = map_step(op, spec)
@@ -210,6 +217,9 @@ class MapOperator(_StatelessOperator):
         step, out = self.step, self.ctx.out.emitter()
 
         def receive(key: Any, value: Any, ts: int) -> None:
+            if value is None:  # a tombstone (a filter's delete) stays one
+                out(key, None, ts)
+                return
             value = step(value)
             if value is not None:
                 out(key, value, ts)

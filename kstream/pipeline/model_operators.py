@@ -61,6 +61,9 @@ class FilterBody(FileModel):
     one_of = ("expr", "python")
     expr: Expression = absent("Keep the records for which this expression is true.")
     python: PythonRef = absent("module:function returning whether to keep the value.")
+    otherwise: Literal["drop", "delete"] = absent(
+        "A failing record is dropped (drop, the default) or becomes a tombstone (delete)."
+    )
 
 
 class FilterItem(OperatorItemBase):

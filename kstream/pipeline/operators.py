@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from kstream.pipeline.formats import read_policy
 from kstream.pipeline.join_item import read_join
@@ -45,6 +46,7 @@ from kstream.pipeline.yamlnodes import (
     describe,
     expect_map,
     expect_seq,
+    read_enum,
     read_expression,
     read_positive_int,
     read_python_ref,
@@ -178,15 +180,17 @@ def _code_or_python(issues: Issues, node: Node) -> tuple[Node, str]:
 
 
 def _filter(issues: Issues, node: Node, op_id: str) -> FilterSpec:
-    if node.is_map:
-        check_keys(issues, node, FILTER_KEYS)
-        child, key = _code_or_python(issues, node)
-        if key == "python":
-            return FilterSpec(id=op_id, python=read_python_ref(issues, child))
-        if key == "expr":
-            return FilterSpec(id=op_id, expr=read_expression(issues, child))
-        return FilterSpec(id=op_id)
-    return FilterSpec(id=op_id, expr=read_expression(issues, node))
+    if not node.is_map:
+        return FilterSpec(id=op_id, expr=read_expression(issues, node))
+    check_keys(issues, node, FILTER_KEYS)
+    chosen = read_enum(issues, node.get("otherwise"), ("drop", "delete"), "drop")
+    otherwise: Literal["drop", "delete"] = "delete" if chosen == "delete" else "drop"
+    child, key = _code_or_python(issues, node)
+    if key == "python":
+        return FilterSpec(id=op_id, python=read_python_ref(issues, child), otherwise=otherwise)
+    if key == "expr":
+        return FilterSpec(id=op_id, expr=read_expression(issues, child), otherwise=otherwise)
+    return FilterSpec(id=op_id)
 
 
 def _key_by(issues: Issues, node: Node, op_id: str) -> KeyBySpec:

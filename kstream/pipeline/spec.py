@@ -113,11 +113,15 @@ class SourceSpec:
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
 class FilterSpec:
-    """Keep records for which ``expr`` is truthy (or ``python`` returns truthy)."""
+    """Keep records for which ``expr`` is truthy (or ``python`` returns truthy). ``otherwise``:
+    what a record failing the test becomes: ``drop`` (nothing) or ``delete`` (a tombstone, a
+    null value under its key: the row leaves an upsert table, Kafka Streams' ``KTable.filter``).
+    """
 
     id: str
     expr: str | None = None
     python: str | None = None
+    otherwise: Literal["drop", "delete"] = "drop"
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)

@@ -6,7 +6,9 @@
   then a ``map`` to the sink's columns;
 - ``GROUP BY k, ...`` without a window: a ``global`` window emitting the key's updated row after
   every record (``emit: update``): Flink's updating dynamic table, written to an
-  ``upsert-kafka`` table (the last row per key is the table).
+  ``upsert-kafka`` table (the last row per key is the table). Its ``HAVING`` is a ``filter``
+  with ``otherwise: delete``: an update that does not qualify deletes the key's row (a
+  tombstone), as Flink retracts a row that stops qualifying.
 
 Aggregates: ``COUNT(*)``, ``COUNT(x)``, ``COUNT(DISTINCT x)``, ``SUM``, ``MIN``, ``MAX``, ``AVG``
 (an integer average of integers, as Flink). ``FIRST_VALUE``/``LAST_VALUE`` are refused: Flink
@@ -75,11 +77,11 @@ def grouped_operators(
         {"id": f"{prefix}keys", "key_by": key_expr},
         {"id": f"{prefix}window" if call is not None else f"{prefix}group", "window": window},
     ]
-    if having is not None and condition is not None:
-        if call is None:
-            what = "HAVING on a non-windowed GROUP BY (it needs retractions) is not supported yet"
-            raise Untranslatable(having, what)
+    if having is not None and condition is not None and call is not None:
         ops.append({"id": f"{prefix}having", "filter": condition})
+    elif having is not None and condition is not None:
+        # an updating table: a row that stops qualifying is deleted (Flink retracts it)
+        ops.append({"id": f"{prefix}having", "filter": {"expr": condition, "otherwise": "delete"}})
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return ops, call is None
 

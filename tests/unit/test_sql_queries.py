@@ -112,6 +112,24 @@ def test_group_by_without_window_is_an_updating_table() -> None:
                      "b": {"k": "b", "n": 1, "total": 5, "kinds": 1}}  # fmt: skip
 
 
+def test_having_on_a_group_by_deletes_a_row_that_stops_qualifying() -> None:
+    """Flink retracts the row of a key whose update fails HAVING; in the upsert topic that is a
+    tombstone (None), so the table holds the qualifying rows only::
+
+        a: v 4 (sum 4, kept)   v 3 (sum 7: deleted)   b: v 1 (sum 1, kept)
+    """
+    sink = """CREATE TABLE out (k STRING, total BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+    WITH ('connector' = 'upsert-kafka', 'topic' = 'out', 'key.format' = 'json',
+          'value.format' = 'json');
+    """
+    query = "INSERT INTO out SELECT k, SUM(v) FROM events GROUP BY k HAVING SUM(v) < 5;"
+    driver = PipelineDriver(load_sql_text(EVENTS + sink + query, "h.sql"))
+    for k, v in (("a", 4), ("a", 3), ("b", 1)):
+        driver.send("events", {"k": k, "v": v, "at_ms": 1}, key=k)
+    out = [(r.key, r.value) for r in driver.output("out")]
+    assert out == [("a", {"k": "a", "total": 4}), ("a", None), ("b", {"k": "b", "total": 1})]
+
+
 @pytest.mark.parametrize(
     ("ms", "text"),
     [(T0, "2013-01-01 10:15:00.123"), (T0 - 123, "2013-01-01 10:15:00"),
