@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from kstream.sql import decimals
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
 __all__ = ["JoinScope", "Scope", "sink_value", "sql_type_kind"]
 
-_KINDS = {
-    "TINYINT": "int",
-    "SMALLINT": "int",
-    "INT": "int",
-    "INTEGER": "int",
-    "BIGINT": "int",
+_KINDS: dict[str, str] = {
+    **{name: decimals.int_kind(digits) for name, digits in decimals.INT_DIGITS.items()},
     "DOUBLE": "float",
     "FLOAT": "float",
     "STRING": "str",
@@ -34,18 +31,31 @@ _KINDS = {
 
 
 def sql_type_kind(sql_type: str) -> str | None:
-    """``BIGINT`` -> ``int``, ``TIMESTAMP_LTZ(3)`` -> ``ltz``; None for other types."""
-    return _KINDS.get(sql_type.split("(")[0].replace(" ", "_").upper())
+    """``BIGINT`` -> ``int`` (of 19 digits), ``DECIMAL(10, 2)`` -> ``decimal`` (with its
+    precision and scale), ``TIMESTAMP_LTZ(3)`` -> ``ltz``; None for other types."""
+    return decimals.decimal_type(sql_type) or _KINDS.get(
+        sql_type.split("(")[0].replace(" ", "_").upper()
+    )
 
 
 def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     """Expression ``text`` (of type ``kind``) as Flink's ``json`` format writes a column of
-    ``sql_type``: a DOUBLE is a float (``2.0``), timestamps are text (``sql_timestamp``)."""
+    ``sql_type``: a DOUBLE is a float (``2.0``), a DECIMAL(p, s) a :class:`decimal.Decimal`
+    rounded HALF_UP to ``s`` (Flink's implicit cast on INSERT; NULL beyond ``p`` digits),
+    timestamps are text (``sql_timestamp``).
+
+    Raises:
+        Untranslatable: a DECIMAL value into an integer column (Flink refuses it too).
+    """
     target = sql_type_kind(sql_type)
     if sql_type == "AUTO":  # kstream sql's result table: as the value's own type
         target = kind
     if target == "float":
         return f"float({text})"
+    if isinstance(target, decimals.SqlDecimal) and sql_type != "AUTO":
+        return f"dec_cast({text}, {target.precision}, {target.scale})"
+    if target == "int" and kind == "decimal":
+        raise Untranslatable(None, f"a DECIMAL value into the {sql_type} column: CAST it")
     if target == "ts" and kind in ("ts", "ltz"):
         return f"sql_timestamp({text})"
     if target == "ltz" and kind in ("ts", "ltz"):
@@ -98,6 +108,8 @@ class Scope:
             )
         if not found.name.isidentifier():
             raise Untranslatable(col, f"column name {found.name!r} is not supported yet")
+        if isinstance(kind, decimals.SqlDecimal):  # a JSON number read as DECIMAL(p, s)
+            return f"dec_cast({self.prefix}{found.name}, {kind.precision}, {kind.scale})", kind
         return f"{self.prefix}{found.name}", kind
 
     def _computed(self, col: exp.Column, found: Column) -> tuple[str, str | None]:
