@@ -15,7 +15,8 @@ compiled code returns null without calling it when an argument is null), so none
 - ``trim(s)``: SQL ``TRIM(s)``, spaces only (Python's ``strip`` also removes tabs and newlines);
   ``sql_trim(s, chars, where)``: ``TRIM(LEADING | TRAILING | BOTH chars FROM s)``;
 - ``sql_like(s, pattern)``: SQL ``LIKE`` (``%`` any text, ``_`` one character, whole string);
-- ``replace(s, old, new)``: SQL ``REPLACE``.
+- ``replace(s, old, new)``: SQL ``REPLACE``;
+- the DECIMAL arithmetic of :mod:`kstream.expr.sql_decimals` (``decimal``, ``dec_div``, ...).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from kstream.expr.sql_decimals import DECIMAL_FUNCTIONS
 
 __all__ = ["SQL_FUNCTIONS"]
 
@@ -156,4 +159,5 @@ SQL_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "sql_trim": (_sql_trim, 3, 3),
     "sql_like": (_sql_like, 2, 2),
     "replace": (_replace, 3, 3),
+    **DECIMAL_FUNCTIONS,
 }

@@ -22,6 +22,7 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.sql.catalog import Table
+from kstream.sql.decimals import int_kind
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
 from kstream.sql.scope import Scope, sink_value, typed_column
 
@@ -103,7 +104,7 @@ def _group_keys(
             raise Untranslatable(node, "GROUP BY cannot group by an aggregate")
         is_window = isinstance(node, exp.Column) and node.name.lower() in _WINDOW_COLUMNS
         if call is None or not is_window:
-            keys.append(scope.expr(node))
+            keys.append(_not_decimal(node, scope.expr(node), "GROUP BY"))
     if not keys:
         raise Untranslatable(
             group or select, "an aggregation without a GROUP BY key is not supported yet"
@@ -255,19 +256,33 @@ class _Results:
         if isinstance(arg, exp.Distinct):
             if kind != "count" or len(arg.expressions) != 1:
                 raise Untranslatable(node, "DISTINCT is supported in COUNT(DISTINCT x) only")
-            self.aggregate[name] = {"count_distinct": self.scope.text(arg.expressions[0])}
-            return name, "int"
+            text = _not_decimal(node, self.scope.expr(arg.expressions[0]), "COUNT(DISTINCT)")[0]
+            self.aggregate[name] = {"count_distinct": text}
+            return name, int_kind(19)  # Flink: COUNT is a BIGINT
         if kind == "count" and (arg is None or isinstance(arg, exp.Star)):
             self.aggregate[name] = "count"
-            return name, "int"
-        text, arg_kind = self.scope.expr(arg)
+            return name, int_kind(19)
+        what = "COUNT" if kind == "count" else kind.upper()
+        text, arg_kind = _not_decimal(node, self.scope.expr(arg), what)
         self.aggregate[name] = {kind: text}
         if kind == "count":
-            return name, "int"
-        if kind == "avg" and arg_kind == "decimal":
-            hint = "CAST the argument to DOUBLE: Flink rounds a DECIMAL average to a scale"
-            raise Untranslatable(node, f"AVG of a DECIMAL is not supported yet ({hint})")
+            return name, int_kind(19)
         if kind == "avg":
             # Flink: AVG of an integer column is an integer (truncated toward zero)
-            return (f"int({name})", "int") if arg_kind == "int" else (name, "float")
+            return (f"int({name})", arg_kind) if arg_kind == "int" else (name, "float")
         return name, arg_kind
+
+
+def _not_decimal(
+    node: exp.Expression, typed: tuple[str, str | None], what: str
+) -> tuple[str, str | None]:
+    """``typed`` (an expression and its type) unless it is a DECIMAL, which kstream does not
+    aggregate or key by yet (its values are not stored in state).
+
+    Raises:
+        Untranslatable: a DECIMAL.
+    """
+    if typed[1] == "decimal":
+        hint = "CAST it to DOUBLE, or aggregate an integer and divide after"
+        raise Untranslatable(node, f"{what} of a DECIMAL is not supported yet ({hint})")
+    return typed

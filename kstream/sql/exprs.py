@@ -14,6 +14,9 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from kstream.sql import decimals
+from kstream.sql.decimals import int_kind
+
 __all__ = [
     "UNIT_MS",
     "ColumnRef",
@@ -24,8 +27,9 @@ __all__ = [
 ]
 
 #: a column reference's expression text and its type (``int``, ``float``, ``str``, ``bool``,
-#: ``ts`` a TIMESTAMP(3) and ``ltz`` a TIMESTAMP_LTZ(3), both as epoch milliseconds in UTC;
-#: None when unknown)
+#: ``decimal``, ``ts`` a TIMESTAMP(3) and ``ltz`` a TIMESTAMP_LTZ(3), both as epoch milliseconds
+#: in UTC; None when unknown); ``int`` and ``decimal`` may carry their digits
+#: (:mod:`kstream.sql.decimals`)
 ColumnRef = Callable[[exp.Column], tuple[str, str | None]]
 
 _BINARY: dict[type, str] = {
@@ -50,7 +54,7 @@ _FUNCTIONS = {
     "REPLACE": "replace",
 }
 _RESULT_TYPES = {
-    "len": "int",
+    "len": int_kind(10),
     "concat": "str",
     "upper": "str",
     "lower": "str",
@@ -71,10 +75,10 @@ _TIMES = ("ts", "ltz")
 _CASTS = {
     "DOUBLE": ("float", "float"),
     "FLOAT": ("float", "float"),
-    "INT": ("int", "int"),
-    "BIGINT": ("int", "int"),
-    "SMALLINT": ("int", "int"),
-    "TINYINT": ("int", "int"),
+    "INT": ("int", int_kind(10)),
+    "BIGINT": ("int", int_kind(19)),
+    "SMALLINT": ("int", int_kind(5)),
+    "TINYINT": ("int", int_kind(3)),
     "TEXT": ("str", "str"),
     "VARCHAR": ("str", "str"),
     "CHAR": ("str", "str"),
@@ -113,11 +117,13 @@ class _Translator:
     def expr(self, node: exp.Expression) -> tuple[str, str | None]:
         op = _BINARY.get(type(node))
         if op is not None:
-            return f"({self.text(node.this)} {op} {self.text(node.expression)})", "bool"
+            (a, ta), (b, tb) = self.expr(node.this), self.expr(node.expression)
+            if "float" in (ta, tb):  # Flink compares a DECIMAL with a DOUBLE as DOUBLEs
+                a, b = decimals.as_float(a, ta), decimals.as_float(b, tb)
+            return f"({a} {op} {b})", "bool"
         op = _ARITHMETIC.get(type(node))
         if op is not None:
-            (a, ta), (b, tb) = self.expr(node.this), self.expr(node.expression)
-            return f"({a} {op} {b})", _numeric(ta, tb)
+            return self._arithmetic(node, op)
         method = getattr(self, f"_{type(node).__name__.lower()}", None)
         if method is not None:
             result: tuple[str, str | None] = method(node)
@@ -127,6 +133,19 @@ class _Translator:
     def text(self, node: exp.Expression) -> str:
         return self.expr(node)[0]
 
+    def _arithmetic(
+        self, node: exp.Expression, op: str, *sides: tuple[str, str | None]
+    ) -> tuple[str, str | None]:
+        """``+ - * /`` (of the translated ``sides``, if given); with a DECIMAL side, Flink's
+        derived type (:mod:`.decimals`)."""
+        (a, ta), (b, tb) = sides or (self.expr(node.this), self.expr(node.expression))
+        if "decimal" not in (ta, tb):
+            return f"({a} {op} {b})", _numeric(ta, tb)
+        try:
+            return decimals.arithmetic(op, (a, ta), (b, tb))
+        except ValueError as exc:
+            raise Untranslatable(node, f"{exc} is not supported") from None
+
     def _column(self, node: exp.Column) -> tuple[str, str | None]:
         return self.column(node)
 
@@ -134,10 +153,8 @@ class _Translator:
         if node.is_string:
             return repr(node.this), "str"
         text = str(node.this)
-        if any(c in text for c in "eE"):
-            return text, "float"
-        # 60.0 is a DECIMAL in Flink (exact; its division rounds to a scale): not a float
-        return text, "decimal" if "." in text else "int"
+        kind = decimals.literal_kind(text)  # 60.0 is a DECIMAL(3, 1) in Flink: exact
+        return (f"decimal({text!r})" if kind == "decimal" else text), kind
 
     def _null(self, node: exp.Null) -> tuple[str, str | None]:
         return "None", None
@@ -150,7 +167,7 @@ class _Translator:
 
     def _neg(self, node: exp.Neg) -> tuple[str, str | None]:
         text, kind = self.expr(node.this)
-        return f"(-{text})", kind
+        return (f"dec_neg({text})" if kind == "decimal" else f"(-{text})"), kind
 
     def _not(self, node: exp.Not) -> tuple[str, str | None]:
         if isinstance(node.this, exp.Is):
@@ -167,10 +184,9 @@ class _Translator:
 
     def _div(self, node: exp.Div) -> tuple[str, str | None]:
         (a, ta), (b, tb) = self.expr(node.this), self.expr(node.expression)
+        if "decimal" in (ta, tb):
+            return self._arithmetic(node, "/", (a, ta), (b, tb))
         kind = _numeric(ta, tb)
-        if kind == "decimal":
-            hint = "write 60e0 (a DOUBLE) or CAST(x AS DOUBLE): Flink rounds DECIMAL quotients"
-            raise Untranslatable(node, f"division of a DECIMAL is not supported yet ({hint})")
         if kind is None:
             hint = "CAST the operands of / to DOUBLE or BIGINT: Flink divides integers as integers"
             raise Untranslatable(node, f"cannot tell the types of / ({hint})")
@@ -189,18 +205,24 @@ class _Translator:
 
     def _case(self, node: exp.Case) -> tuple[str, str | None]:
         default = node.args.get("default")
-        text, kind = self.expr(default) if default is not None else ("None", None)
-        subject = node.this
-        for branch in reversed(node.args.get("ifs") or []):
-            cond = branch.this if subject is None else exp.EQ(this=subject, expression=branch.this)
-            then, then_kind = self.expr(branch.args["true"])
-            text, kind = f"({then} if {self.text(cond)} else {text})", kind or then_kind
+        subject, ifs = node.this, node.args.get("ifs") or []
+        conds = [
+            self.text(b.this if subject is None else exp.EQ(this=subject, expression=b.this))
+            for b in ifs
+        ]
+        parts = [self.expr(b.args["true"]) for b in ifs]
+        parts.append(self.expr(default) if default is not None else ("None", None))
+        values, kind = decimals.branches(parts)
+        text = values[-1]
+        for cond, then in zip(reversed(conds), reversed(values[:-1]), strict=True):
+            text = f"({then} if {cond} else {text})"
         return text, kind
 
     def _if(self, node: exp.If) -> tuple[str, str | None]:
-        then, kind = self.expr(node.args["true"])
         other = node.args.get("false")
-        other_text = self.text(other) if other is not None else "None"
+        parts = [self.expr(node.args["true"])]
+        parts.append(self.expr(other) if other is not None else ("None", None))
+        (then, other_text), kind = decimals.branches(parts)
         return f"({then} if {self.text(node.this)} else {other_text})", kind
 
     def _jsonvalue(self, node: exp.JSONValue) -> tuple[str, str | None]:
@@ -210,7 +232,7 @@ class _Translator:
             raise Untranslatable(node, "JSON_VALUE's ON EMPTY / ON ERROR clauses: not yet")
         returning = node.args.get("returning")
         target = returning.this.name if isinstance(returning, exp.DataType) else "TEXT"
-        kinds = {"TEXT": "str", "VARCHAR": "str", "INT": "int", "BIGINT": "int"}
+        kinds = {"TEXT": "str", "VARCHAR": "str", "INT": int_kind(10), "BIGINT": int_kind(19)}
         kinds |= {"DOUBLE": "float", "FLOAT": "float", "BOOLEAN": "bool"}
         kind = kinds.get(target)
         if kind is None:
@@ -237,10 +259,16 @@ class _Translator:
             if kind not in _TIMES:
                 raise Untranslatable(node, "CAST to a TIMESTAMP takes a TIMESTAMP (UTC)")
             return text, "ts" if target == "TIMESTAMP" else "ltz"
+        text, kind = self.expr(node.this)
+        decimal = decimals.decimal_type(node.to.sql("hive")) if node.to is not None else None
+        if decimal is not None:  # rounded HALF_UP to the scale, NULL on overflow
+            return f"dec_cast({text}, {decimal.precision}, {decimal.scale})", decimal
         cast = _CASTS.get(target)
         if cast is None:
             raise Untranslatable(node, f"CAST to {node.to.sql('hive')} is not supported yet")
-        return f"{cast[0]}({self.text(node.this)})", cast[1]
+        if cast[1] == "str" and kind == "decimal":
+            return f"dec_str({text})", "str"  # 0.0000001, not 1E-7
+        return f"{cast[0]}({text})", cast[1]
 
     def _interval(self, node: exp.Interval) -> tuple[str, str | None]:
         ms = interval_ms(node)
@@ -315,9 +343,8 @@ class _Translator:
         return f"({a} - {b} * int({a} / {b}))", "int"  # Java's %: the sign of the dividend
 
     def _coalesce(self, node: exp.Coalesce) -> tuple[str, str | None]:
-        parts = [self.expr(a) for a in [node.this, *node.expressions]]
-        kinds = [k for _, k in parts if k is not None]
-        return f"coalesce({', '.join(t for t, _ in parts)})", kinds[0] if kinds else None
+        texts, kind = decimals.branches([self.expr(a) for a in [node.this, *node.expressions]])
+        return f"coalesce({', '.join(texts)})", kind
 
     def _substring(self, node: exp.Substring) -> tuple[str, str | None]:
         start = node.args.get("start")
@@ -364,11 +391,13 @@ def _unit_ms(node: exp.Expression, unit: str) -> int:
 
 
 def _numeric(a: str | None, b: str | None) -> str | None:
-    """The type of an arithmetic result: ``float`` if either side is, ``int`` if both are."""
+    """The type of an arithmetic result without a DECIMAL side: ``float`` if either side is,
+    the wider integer if both are integers."""
     if a in _TIMES and b == "int":
         return a  # a timestamp plus or minus milliseconds (INTERVAL)
-    if "decimal" in (a, b) and {a, b} <= {"int", "float", "decimal"}:
-        return "decimal"  # exact in Flink; a float here differs only past the 15th digit
     if "float" in (a, b) and {a, b} <= {"int", "float"}:
         return "float"
-    return "int" if a == b == "int" else None
+    if a == b == "int":
+        da, db = decimals.decimal_of(a), decimals.decimal_of(b)
+        return int_kind(max(da.precision if da else 10, db.precision if db else 10))
+    return None

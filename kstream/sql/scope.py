@@ -11,6 +11,7 @@ import dataclasses
 
 from sqlglot import exp
 
+from kstream.sql import decimals
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
@@ -28,12 +29,8 @@ _TYPE_OF_KIND = {
     "ltz": "TIMESTAMP_LTZ(3)",
 }
 
-_KINDS = {
-    "TINYINT": "int",
-    "SMALLINT": "int",
-    "INT": "int",
-    "INTEGER": "int",
-    "BIGINT": "int",
+_KINDS: dict[str, str] = {
+    **{name: decimals.int_kind(digits) for name, digits in decimals.INT_DIGITS.items()},
     "DOUBLE": "float",
     "FLOAT": "float",
     "STRING": "str",
@@ -48,8 +45,11 @@ _KINDS = {
 
 
 def sql_type_kind(sql_type: str) -> str | None:
-    """``BIGINT`` -> ``int``, ``TIMESTAMP_LTZ(3)`` -> ``ltz``; None for other types."""
-    return _KINDS.get(sql_type.split("(")[0].replace(" ", "_").upper())
+    """``BIGINT`` -> ``int`` (of 19 digits), ``DECIMAL(10, 2)`` -> ``decimal`` (with its
+    precision and scale), ``TIMESTAMP_LTZ(3)`` -> ``ltz``; None for other types."""
+    return decimals.decimal_type(sql_type) or _KINDS.get(
+        sql_type.split("(")[0].replace(" ", "_").upper()
+    )
 
 
 def typed_column(column: Column, kind: str | None) -> Column:
@@ -61,8 +61,14 @@ def typed_column(column: Column, kind: str | None) -> Column:
 
 def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     """Expression ``text`` (of type ``kind``) as Flink's ``json`` format writes a column of
-    ``sql_type``: a DOUBLE is a float (``2.0``), timestamps are text (``sql_timestamp``); an
-    :data:`INTERMEDIATE_TYPE` column takes the value as it is."""
+    ``sql_type``: a DOUBLE is a float (``2.0``), a DECIMAL(p, s) a :class:`decimal.Decimal`
+    rounded HALF_UP to ``s`` (Flink's implicit cast on INSERT; NULL beyond ``p`` digits),
+    timestamps are text (``sql_timestamp``); an :data:`INTERMEDIATE_TYPE` column takes the
+    value as it is.
+
+    Raises:
+        Untranslatable: a DECIMAL value into an integer column (Flink refuses it too).
+    """
     if sql_type == INTERMEDIATE_TYPE:
         return text
     target = sql_type_kind(sql_type)
@@ -70,6 +76,10 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
         target = kind
     if target == "float":
         return f"float({text})"
+    if isinstance(target, decimals.SqlDecimal) and sql_type != "AUTO":
+        return f"dec_cast({text}, {target.precision}, {target.scale})"
+    if target == "int" and kind == "decimal":
+        raise Untranslatable(None, f"a DECIMAL value into the {sql_type} column: CAST it")
     if target == "ts" and kind in ("ts", "ltz"):
         return f"sql_timestamp({text})"
     if target == "ltz" and kind in ("ts", "ltz"):
@@ -122,6 +132,8 @@ class Scope:
             )
         if not found.name.isidentifier():
             raise Untranslatable(col, f"column name {found.name!r} is not supported yet")
+        if isinstance(kind, decimals.SqlDecimal):  # a JSON number read as DECIMAL(p, s)
+            return f"dec_cast({self.prefix}{found.name}, {kind.precision}, {kind.scale})", kind
         return f"{self.prefix}{found.name}", kind
 
     def _computed(self, col: exp.Column, found: Column) -> tuple[str, str | None]:

@@ -255,17 +255,3 @@ def test_rowtime_from_the_kafka_timestamp() -> None:
     for at in (1_000, 2_000, 11_001):
         driver.send("t", {"k": "a"}, key="a", timestamp_ms=at)
     assert [r.value for r in driver.take_output("out")] == [{"k": "a", "n": 2}]
-
-
-def test_decimal_literals_are_not_divided_as_floats() -> None:
-    """``air_time / 60.0`` is a DECIMAL quotient in Flink, rounded to a scale: refused rather
-    than computed in floating point; ``60e0`` is a DOUBLE and divides as one."""
-    out = sink("x DOUBLE")
-    with pytest.raises(ConfigError, match="division of a DECIMAL is not supported yet"):
-        load_sql_text(EVENTS + out + "INSERT INTO out SELECT v / 60.0 FROM events;", "d.sql")
-    spec = load_sql_text(
-        EVENTS + out + "INSERT INTO out SELECT v / 60e0 + 0.5 FROM events;", "d.sql"
-    )
-    driver = PipelineDriver(spec)
-    driver.send("events", {"v": 90, "at_ms": 1})
-    assert [r.value for r in driver.output("out")] == [{"x": 2.0}]
