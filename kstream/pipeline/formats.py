@@ -14,13 +14,22 @@ from typing import cast, get_args
 from kstream.pipeline import schemas
 from kstream.pipeline.checks import pipeline_dir
 from kstream.pipeline.dataflow import result_window
-from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec
+from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec, RecordMetadata
 from kstream.pipeline.yamlnodes import Issues, Node, check_keys, describe, read_enum, read_str
 
-__all__ = ["FORMATS", "Formats", "check_pipeline", "read_formats", "read_policy", "read_registry"]
+__all__ = [
+    "FORMATS",
+    "Formats",
+    "check_pipeline",
+    "read_formats",
+    "read_metadata",
+    "read_policy",
+    "read_registry",
+]
 
 FORMATS: tuple[str, ...] = get_args(Format)
 POLICIES: tuple[str, ...] = get_args(ErrorPolicy)
+METADATA: tuple[RecordMetadata, ...] = get_args(RecordMetadata)
 SCHEMA_HINT = "schema paths are relative to the pipeline file, e.g. schemas/flight.avsc"
 
 
@@ -160,3 +169,25 @@ def check_pipeline(issues: Issues, root: Node, spec: PipelineSpec) -> None:
                 f"dead-letter topic '{source.topic}' is a source topic",
                 "bad records would be read again forever; use another topic",
             )
+
+
+def read_metadata(issues: Issues, node: Node | None) -> tuple[tuple[str, RecordMetadata], ...]:
+    """A source's ``metadata: {field: topic|partition|offset|timestamp|key}``."""
+    hint = "write metadata: {kafka_partition: partition, kafka_offset: offset}"
+    if node is None:
+        return ()
+    if not node.is_map:
+        issues.add(node, f"expected a mapping, got {describe(node.value)}", hint)
+        return ()
+    fields: list[tuple[str, RecordMetadata]] = []
+    for name, child in node.entries():
+        what = next((m for m in METADATA if m == child.value), None)
+        if not isinstance(name, str) or not name:
+            issues.add(child, f"invalid field name {describe(name)}", hint)
+        elif what is None:
+            expected = f"one of: {', '.join(METADATA)}"
+            shown = repr(child.value) if isinstance(child.value, str) else describe(child.value)
+            issues.add(child, f"unknown record metadata {shown}", expected)
+        else:
+            fields.append((name, what))
+    return tuple(fields)

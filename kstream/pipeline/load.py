@@ -101,7 +101,13 @@ from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.checks import check_process_keyed, check_transaction_timeout
 from kstream.pipeline.copartition import co_partition
 from kstream.pipeline.dataflow import wire
-from kstream.pipeline.formats import check_pipeline, read_formats, read_policy, read_registry
+from kstream.pipeline.formats import (
+    check_pipeline,
+    read_formats,
+    read_metadata,
+    read_policy,
+    read_registry,
+)
 from kstream.pipeline.join_checks import check_joins
 from kstream.pipeline.join_item import read_table
 from kstream.pipeline.model import (
@@ -337,6 +343,7 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
         writer_schema=formats.writer_schema,
         key_schema=formats.key_schema,
         table=read_table(issues, node.get("table")),
+        metadata=read_metadata(issues, node.get("metadata")),
     )
 
 

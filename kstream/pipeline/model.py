@@ -54,6 +54,7 @@ from kstream.pipeline.spec import (
     ErrorPolicy,
     Format,
     Guarantee,
+    RecordMetadata,
     TimeKind,
     TimeUnit,
     WatermarkStrategy,
@@ -126,6 +127,9 @@ class Source(FileModel):
     """What a bad record does: `fail`, `skip` or `dead_letter` (docs/errors.md)."""
     dead_letter_topic: Name = absent("Where bad records go (with on_error: dead_letter).")
     table: Table = absent("Read as a table: {key, versioned, broadcast} (docs/joins.md).")
+    metadata: dict[str, RecordMetadata] = absent(
+        "Fields set from the Kafka record: {field: topic|partition|offset|timestamp|key}."
+    )
 
 
 class Sink(FileModel):

@@ -29,6 +29,7 @@ from kstream.pipeline.spec_base import (
     Guarantee,
     LateRule,
     PortRef,
+    RecordMetadata,
     TimeKind,
     TimeUnit,
     WatermarkStrategy,
@@ -104,6 +105,8 @@ class SourceSpec:
     key_schema: str | None = None
     #: set when the source is read as a table (``table:``; docs/joins.md)
     table: TableSpec | None = None
+    #: ``(field, what)``: fields set on each value from the Kafka record (``metadata:``)
+    metadata: tuple[tuple[str, RecordMetadata], ...] = ()
 
     @property
     def id(self) -> str:

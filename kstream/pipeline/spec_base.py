@@ -19,6 +19,9 @@ EmitMode = Literal["final", "update", "changelog"]
 Accumulation = Literal["accumulating", "discarding"]
 Guarantee = Literal["exactly_once", "at_least_once"]
 WatermarkStrategy = Literal["bounded", "monotonous", "sql"]
+#: what a source's ``metadata`` field is set from: the Kafka record's topic, partition, offset,
+#: timestamp (epoch ms) or key (decoded by ``key_format``)
+RecordMetadata = Literal["topic", "partition", "offset", "timestamp", "key"]
 
 #: The pydantic configuration of every spec class: unknown fields are errors; validators are
 #: built on first construction (not at import: commands that load no pipeline do not pay).

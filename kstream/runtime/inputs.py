@@ -26,6 +26,7 @@ from kstream.io import codecs
 from kstream.operators.base import Receiver
 from kstream.pipeline.dataflow import upstream_source
 from kstream.runtime.policy import BadRecordFailure, Policy, message_origin, source_policy
+from kstream.runtime.record_metadata import metadata_attacher
 from kstream.runtime.terminals import H_SEQ
 from kstream.time.timestamps import extractor, record_time_ms
 from kstream.time.watermarks import (
@@ -138,6 +139,7 @@ class SourceInput(TaskInput):
             self.extract = lambda value, kafka_ts: (
                 kafka_ts if value is None else of_value(value, kafka_ts)
             )
+        self.attach = metadata_attacher(source.metadata)
         self.idle_after = wm.idle_timeout_ms
         self.idle = False
         self.last_record_at = task.clock()
@@ -152,12 +154,16 @@ class SourceInput(TaskInput):
             self.idle = False
             task.input_active(self, True)
         decode_value, decode_key, extract = self.decode_value, self.decode_key, self.extract
+        attach = self.attach
         gen, push, skew = self.gen, self.push, self.gen.max_future_skew_ms
         try:
             for m in msgs:
                 task._current, task._rejected = m, False
                 try:
                     value = decode_value(m.value())
+                    key = decode_key(m.key())
+                    if attach is not None and value is not None:
+                        value = attach(value, m, key)
                     ts = extract(value, m.timestamp()[1])
                     if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
                         raise RecordError(
@@ -165,7 +171,7 @@ class SourceInput(TaskInput):
                             f"event time {ts} is more than {skew} ms "
                             f"ahead of the highest seen ({gen.max_ts})",
                         )
-                    push(decode_key(m.key()), value, ts)
+                    push(key, value, ts)
                 except BadRecordFailure:
                     raise
                 except RecordError as exc:

@@ -227,6 +227,9 @@ def _source(
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
     if table.read_as_table is not None:
         source["table"] = table.read_as_table
+    metadata = _metadata(issues, table)
+    if metadata:
+        source["metadata"] = metadata
     _kafka_options(table, kafka)
     if table.rowtime is None:
         return source
@@ -239,6 +242,24 @@ def _source(
     if idle:
         source["watermark"]["idle_timeout"] = flink_duration_ms(idle)
     return source
+
+
+def _metadata(issues: SqlIssues, table: Table) -> dict[str, str]:
+    """The source's ``metadata:`` fields: each ``METADATA`` column by its Kafka key (Flink's
+    Kafka connector keys ``topic``, ``partition``, ``offset``, ``timestamp``)."""
+    fields: dict[str, str] = {}
+    for column in table.columns:
+        if column.metadata is None:
+            continue
+        if column.metadata not in _METADATA_KEYS:
+            keys = ", ".join(f"'{k}'" for k in _METADATA_KEYS)
+            what = f"table {table.name}: metadata key '{column.metadata}' is not supported yet"
+            issues.add(column.node or table.node, what, f"kstream reads {keys}")
+        elif not column.name.isidentifier():
+            issues.add(column.node or table.node, "a metadata column needs a plain name", "")
+        else:
+            fields[column.name] = column.metadata
+    return fields
 
 
 def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | None, str]:
@@ -263,6 +284,10 @@ def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | 
         hint,
     )
     return "", "ms"
+
+
+#: Flink's Kafka connector metadata keys that kstream reads
+_METADATA_KEYS = ("topic", "partition", "offset", "timestamp")
 
 
 def flink_duration_ms(text: str) -> int | str:

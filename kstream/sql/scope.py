@@ -1,7 +1,8 @@
 """The columns a query can name: one table's physical and computed columns, with their types.
 
 A computed column is replaced by its expression (``ts AS TO_TIMESTAMP_LTZ(sched_dep_ts, 3)``
-reads ``sched_dep_ts`` as a TIMESTAMP_LTZ); a metadata column is refused for now. Types are
+reads ``sched_dep_ts`` as a TIMESTAMP_LTZ); a metadata column reads the field its source sets
+from the Kafka record (``timestamp`` in epoch ms). Types are
 those of :data:`kstream.sql.exprs.ColumnRef`.
 """
 
@@ -122,9 +123,10 @@ class Scope:
             raise Untranslatable(col, f"column {col.name} is not in table {self.table.name}")
         if found.computed is not None:
             return self._computed(col, found)
-        if found.metadata is not None:
-            raise Untranslatable(col, f"metadata column {col.name} in a query: not yet")
         kind = sql_type_kind(found.type)
+        if found.metadata is not None and found.name.isidentifier():
+            # set on the record by the source (``metadata:``); a timestamp is epoch ms
+            return f"{self.prefix}{found.name}", kind
         if kind in ("ts", "ltz"):
             hint = "declare an epoch column and ts AS TO_TIMESTAMP_LTZ(col, 3)"
             raise Untranslatable(

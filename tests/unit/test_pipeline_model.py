@@ -259,6 +259,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert load.SOURCE_KEYS == (
         "topic", "id", "name", "format", "key_format", "schema", "writer_schema",
         "key_schema", "time", "event_time", "watermark", "on_error", "dead_letter_topic", "table",
+        "metadata",
     )  # fmt: skip
     assert load.SINK_KEYS == (
         "topic", "name", "from", "format", "key_format", "schema", "key_schema", "partitions",

@@ -1,0 +1,51 @@
+"""A source's ``metadata:`` fields: values set on each record from its Kafka record (Flink's
+Kafka connector ``METADATA`` columns; docs/pipeline.md, "Sources").
+
+``metadata_attacher(((field, what), ...))`` gives a function ``attach(value, message, key)``
+returning a copy of the decoded ``value`` (a dict) with each ``field`` set to the message's
+``topic`` (str), ``partition`` (int), ``offset`` (int), ``timestamp`` (the Kafka timestamp,
+epoch ms) or ``key`` (the key decoded by the source's ``key_format``), or None when no field is
+declared. It runs before the event time is read, so ``event_time`` may name such a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kstream.errors import RecordError
+from kstream.pipeline.spec_base import RecordMetadata
+
+__all__ = ["Attach", "metadata_attacher"]
+
+#: ``attach(value, message, key) -> value``
+Attach = Callable[[Any, Any, Any], Any]
+_READERS: dict[RecordMetadata, Callable[[Any, Any], Any]] = {
+    "topic": lambda m, _key: m.topic(),
+    "partition": lambda m, _key: m.partition(),
+    "offset": lambda m, _key: m.offset(),
+    "timestamp": lambda m, _key: m.timestamp()[1],
+    "key": lambda _m, key: key,
+}
+
+
+def metadata_attacher(fields: tuple[tuple[str, RecordMetadata], ...]) -> Attach | None:
+    """The function setting ``fields`` on a record (see the module docstring), or None.
+
+    The function raises :class:`~kstream.errors.RecordError` (stage ``deserialize``) for a
+    value that is not an object: its fields cannot be set.
+    """
+    if not fields:
+        return None
+    readers = [(name, _READERS[what]) for name, what in fields]
+
+    def attach(value: Any, message: Any, key: Any) -> Any:
+        if not isinstance(value, dict):
+            what = type(value).__name__
+            raise RecordError("deserialize", f"metadata fields need an object value, got {what}")
+        out = dict(value)
+        for name, read in readers:
+            out[name] = read(message, key)
+        return out
+
+    return attach
