@@ -11,7 +11,9 @@ which their rows first arrived), and every rank whose record changed is emitted:
 with its rank in the field ``rank`` (1 = first), with the key and timestamp of the record
 being processed. Read as an upsert stream keyed by (key, rank), the output is Flink's Top-N
 table. A row never leaves (the input has no deletes), so ranks are only ever added or
-replaced, never deleted.
+replaced, never deleted. Without ``row_key`` every record is a row of its own (an append-only
+input, Flink's ``AppendOnlyTopNFunction``): a row that drops out of the first ``n`` can never
+rank again, so only ``emitted`` is kept and ``rows`` stays empty.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class TopN(ProcessFunction):
 
     def __init__(self, top: TopNSpec, where: str) -> None:
         self.top = top
-        self.row_key = _row_key(top.row_key, where)
+        self.row_key = _row_key(top.row_key, where) if top.row_key is not None else None
         self.rows: Any = None
         self.emitted: Any = None
 
@@ -50,9 +52,12 @@ class TopN(ProcessFunction):
     def process(self, value: Any, ctx: Context) -> None:
         if not isinstance(value, dict):
             raise RecordError("expression", f"top_n ranks records (objects), got {value!r:.80}")
-        self.rows.put(self.row_key(value), value)
-        ranked = rank_rows(self.rows.values(), self.top.n, self.top.order)
         before = self.emitted.value() or []
+        if self.row_key is None:  # append-only: only the ranked rows can ever rank again
+            ranked = rank_rows([*before, value], self.top.n, self.top.order)
+        else:
+            self.rows.put(self.row_key(value), value)
+            ranked = rank_rows(self.rows.values(), self.top.n, self.top.order)
         changed = False
         for i, row in enumerate(ranked):
             if i >= len(before) or before[i] != row:

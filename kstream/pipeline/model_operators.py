@@ -326,7 +326,9 @@ class TopNBody(FileModel):
     """Rank the latest record of each row of a key; emit the first n as they change."""
 
     n: PositiveInt = Field(description="How many rows per key are ranked and emitted.")
-    row_key: Expression = Field(description="The row a record updates (its latest record).")
+    row_key: Expression = absent(
+        "The row a record updates (its latest record); default: each record is a new row."
+    )
     order: list[Text] = Field(description="Fields, most significant first: 'f DESC', 'g'.")
     rank: Name = Field("rn", description="The field that gets the row's rank (1 = first).")
 

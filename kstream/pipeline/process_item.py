@@ -101,18 +101,18 @@ TOP_N_HINT = "write top_n: {n: 3, row_key: dest, order: [flights DESC, dest]} af
 
 
 def read_top_n(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
-    """``{n: N, row_key: EXPR, order: [FIELD [ASC|DESC] [NULLS FIRST|LAST], ...], rank:
+    """``{n: N, [row_key: EXPR,] order: [FIELD [ASC|DESC] [NULLS FIRST|LAST], ...], rank:
     NAME}``: a process node running the built-in :class:`~kstream.operators.process_top_n.TopN`."""
-    top = TopNSpec(n=1, row_key="", order=())
+    top = TopNSpec(n=1, row_key=None, order=())
     if expect_map(issues, node, TOP_N_HINT):
         check_keys(issues, node, TOP_N_KEYS)
-        for key in ("n", "row_key", "order"):
+        for key in ("n", "order"):
             if node.get(key) is None:
                 issues.add(node, f"top_n needs '{key}'", TOP_N_HINT)
         row_key = node.get("row_key")
         top = TopNSpec(
             n=read_positive_int(issues, node.get("n"), 1) or 1,
-            row_key=(read_expression(issues, row_key) if row_key is not None else None) or "",
+            row_key=read_expression(issues, row_key) if row_key is not None else None,
             order=_order(issues, node.get("order")),
             rank=read_str(issues, node.get("rank"), "rn", name=True) or "rn",
         )

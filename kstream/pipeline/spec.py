@@ -299,12 +299,12 @@ TtlTime = Literal["event", "processing"]
 @dataclass(frozen=True, config=SPEC_CONFIG)
 class TopNSpec:
     """A ``top_n`` item's ranking (docs/pipeline.md, "top_n"): per key, the latest record of
-    each row (``row_key``, an expression) ranked by ``order`` (``(field, descending,
-    nulls_first)``, most significant first); the first ``n`` are emitted with their rank in
-    the field ``rank``."""
+    each row (``row_key``, an expression; None: every record is a row of its own) ranked by
+    ``order`` (``(field, descending, nulls_first)``, most significant first); the first ``n``
+    are emitted with their rank in the field ``rank``."""
 
     n: int
-    row_key: str
+    row_key: str | None
     order: tuple[tuple[str, bool, bool], ...]
     rank: str = "rn"
 

@@ -126,7 +126,7 @@ def _select(
     if select.args.get("joins"):
         sources, ops = join_operators(select, tables, sink, prefix)
         compiled.updating = False
-    elif dedup and is_top_n(source_node):
+    elif dedup and is_top_n(select, source_node, tables):
         top_n = top_n_operators(select, source_node, tables, sink, prefix, _table_query)
         source, ops, compiled.updating = top_n
         sources = [source]

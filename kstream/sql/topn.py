@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from kstream.sql.catalog import Column, Table
+from kstream.sql.catalog import Column, Table, table_of
 from kstream.sql.dedup import rank_bound, row_number
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import INTERMEDIATE_TYPE, Scope, sink_value, sql_type_kind
@@ -45,11 +45,27 @@ TableQuery = Callable[
 _PERIOD = {"tumbling": "size", "sliding": "slide", "cumulate": "step"}
 
 
-def is_top_n(subquery: exp.Subquery) -> bool:
-    """Whether a ``ROW_NUMBER()`` subquery ranks the rows of another subquery (Top-N over an
-    aggregation), rather than a table's (deduplication)."""
+def is_top_n(select: exp.Select, subquery: exp.Subquery, tables: dict[str, Table]) -> bool:
+    """Whether a ``ROW_NUMBER()`` subquery is a Top-N: it ranks the rows of an aggregation, or
+    keeps more than one row, or orders by something else than the rowtime; else it is a
+    deduplication (kstream/sql/dedup.py).
+
+    Raises:
+        Untranslatable: no or several ROW_NUMBER()s, no ``WHERE rn <= N``.
+    """
     inner = subquery.this
-    return isinstance(inner, exp.Select) and isinstance(inner.args["from_"].this, exp.Subquery)
+    if not isinstance(inner, exp.Select) or isinstance(inner.args["from_"].this, exp.Subquery):
+        return isinstance(inner, exp.Select)
+    rank_name, over = row_number(inner)
+    order = over.args.get("order")
+    items = order.expressions if order is not None else []
+    rowtime = table_of(tables, inner.args["from_"].this).rowtime
+    by_rowtime = (
+        len(items) == 1
+        and isinstance(items[0].this, exp.Column)
+        and items[0].this.name.lower() == (rowtime or "").lower()
+    )
+    return rank_bound(select, rank_name) > 1 or not by_rowtime
 
 
 def top_n_operators(
@@ -71,9 +87,13 @@ def top_n_operators(
     inner = subquery.this
     rank_name, over = row_number(inner)
     bound = rank_bound(select, rank_name)
-    for arg in ("where", "joins", "group"):
+    over_table = not isinstance(inner.args["from_"].this, exp.Subquery)
+    for arg in ("joins", "group") if over_table else ("where", "joins", "group"):
         if inner.args.get(arg):
             raise Untranslatable(inner, "a Top-N subquery selects *, columns and the rank only")
+    if over_table:
+        source, ops = _table_top_n(select, inner, over, rank_name, bound, tables, sink, prefix)
+        return source, ops, True
     aggregated = inner.args["from_"].this.this
     if not isinstance(aggregated, exp.Select) or not aggregated.args.get("group"):
         raise Untranslatable(inner, "Top-N ranks the rows of an aggregation (for now)")
@@ -93,7 +113,8 @@ def top_n_operators(
     }
     scope = Scope(ranked, extra=epochs)
     if updating:
-        ops += _updating_rank(select, aggregated, over, scope, bound, prefix)
+        rows = _row_fields(aggregated)
+        ops += _updating_rank(select, over, scope, (rank_name, rows), bound, prefix)
     else:
         ops += _window_rank(over, scope, window, bound, prefix)
     fields = {
@@ -141,24 +162,55 @@ def _window_rank(
     ]
 
 
+def _table_top_n(
+    select: exp.Select,
+    inner: exp.Select,
+    over: exp.Window,
+    rank: str,
+    bound: int,
+    tables: dict[str, Table],
+    sink: Table,
+    prefix: str,
+) -> tuple[Table, list[dict[str, Any]]]:
+    """Top-N over a table's rows (Flink's ``AppendOnlyTopNFunction``): each record a row of its
+    own, the first N per partition kept and written as they change (an updating result)."""
+    source = table_of(tables, inner.args["from_"].this)
+    scope = Scope(source, extra={rank.lower(): (rank, "int")})
+    ops: list[dict[str, Any]] = []
+    where = inner.args.get("where")
+    if where is not None:
+        ops.append({"id": f"{prefix}where", "filter": scope.text(where.this)})
+    ops += _updating_rank(select, over, scope, (rank, None), bound, prefix)
+    fields = {
+        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
+        for c, item in zip(sink.columns, select.expressions, strict=True)
+    }
+    ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
+    return source, ops
+
+
 def _updating_rank(
     select: exp.Select,
-    aggregated: exp.Select,
     over: exp.Window,
     scope: Scope,
+    ranking: tuple[str, list[str] | None],
     bound: int,
     prefix: str,
 ) -> list[dict[str, Any]]:
-    """``key_by`` the partition, ``top_n`` over the aggregation's rows (each GROUP BY key a
-    row), then ``key_by`` the partition and the rank: the upsert key of the result."""
+    """``key_by`` the partition, ``top_n`` over the rows (``ranking``: the rank's name and the
+    fields naming a row, None for rows that never update), then ``key_by`` the partition and
+    the rank: the upsert key of the result."""
     partition = _partition(over, scope)
     if not partition:
         raise Untranslatable(over, "Top-N over an updating table needs PARTITION BY (yet)")
-    rank = scope.table.columns[-1].name
-    if not any(c.name.lower() == rank.lower() for c in select.find_all(exp.Column)):
+    rank, rows = ranking
+    selected = (c for item in select.expressions for c in item.find_all(exp.Column))
+    if not any(c.name.lower() == rank.lower() for c in selected):
         what = f"Top-N over an updating table must select its rank {rank} (its upsert key)"
         raise Untranslatable(select, what)
-    top = {"n": bound, "row_key": _list(_row_fields(aggregated)), "order": _order(over, scope)}
+    top: dict[str, Any] = {"n": bound, "order": _order(over, scope)}
+    if rows is not None:
+        top["row_key"] = _list(rows)
     return [
         {"id": f"{prefix}rank-keys", "key_by": _list(partition)},
         {"id": f"{prefix}rank", "top_n": top | {"rank": rank}},
@@ -207,9 +259,11 @@ def _list(fields: list[str]) -> str:
 
 def _column_field(node: exp.Expression, scope: Scope) -> str:
     """The field of a plain column of the ranked rows (Flink ranks by columns)."""
-    if not isinstance(node, exp.Column) or scope.table.column(node.name) is None:
-        raise Untranslatable(node, "a rank's PARTITION BY and ORDER BY name columns")
-    name = scope.table.column(node.name).name  # type: ignore[union-attr]
+    found = scope.table.column(node.name) if isinstance(node, exp.Column) else None
+    if found is None or found.computed is not None:
+        what = "a rank's PARTITION BY and ORDER BY name columns (not computed ones, yet)"
+        raise Untranslatable(node, what)
+    name = found.name
     if not name.isidentifier():
         raise Untranslatable(node, f"a rank column is a plain name (not {name!r}) for now")
     return name

@@ -176,11 +176,11 @@ def test_deduplication_keeps_the_first_or_last_row_by_rowtime(order: str, kept: 
     assert table == {"a": {"k": "a", "v": 10_000 if kept == "early" else 30_000, "s": kept}}
 
 
-def test_top_n_and_union_distinct_are_refused() -> None:
+def test_top_n_without_its_rank_and_union_distinct_are_refused() -> None:
     top = """INSERT INTO out SELECT k, v, s FROM (
       SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM events
     ) WHERE rn <= 3;"""
-    with pytest.raises(ConfigError, match=r"Top-N \(rn <= 3\) over a table is not supported yet"):
+    with pytest.raises(ConfigError, match=r"must select its rank rn \(its upsert key\)"):
         load_sql_text(EVENTS + UPSERT + top, "top.sql")
     union = "INSERT INTO o2 SELECT k FROM events UNION SELECT s FROM events;"
     sink = "CREATE TABLE o2 (k STRING) WITH ('connector' = 'kafka', 'topic' = 'o2');\n"

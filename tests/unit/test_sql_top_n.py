@@ -146,3 +146,32 @@ def test_top_n_over_a_group_by_emits_the_ranks_that_change() -> None:
     final = {key: (value["item"], value["total"]) for key, value in
              ((r.key, r.value) for r in driver.output("best"))}  # fmt: skip
     assert final == {'["s",1]': ("a", 8), '["s",2]': ("c", 8)}
+
+
+ROWS = """CREATE TABLE big (shop STRING, rn BIGINT, item STRING, amount BIGINT,
+  PRIMARY KEY (shop, rn) NOT ENFORCED
+) WITH ('connector' = 'upsert-kafka', 'topic' = 'big', 'key.format' = 'json',
+        'value.format' = 'json');
+INSERT INTO big SELECT shop, rn, item, amount FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY shop ORDER BY amount DESC, item) AS rn
+  FROM sales WHERE amount > 1
+) WHERE rn <= 2;"""
+
+
+def test_top_n_over_a_tables_rows_keeps_the_largest_rows() -> None:
+    """Each sale is a row of its own (Flink's append-only Top-N); the 2 largest per shop::
+
+    sale:   a 5   b 7   c 2   a 3   c 6   b 1 (filtered out)
+    rank 1: a5    b7    .     .     .
+    rank 2: .     a5    .     .     c6
+    """
+    driver = PipelineDriver(load_sql_text(TABLES + ROWS, "top.sql"))
+    for item, amount, second in SALES[:6]:
+        driver.send("sales", {"shop": "s", "item": item, "amount": amount, "at_ms": second * 1000})
+    changes = [(r.key, r.value["item"], r.value["amount"]) for r in driver.output("big")]
+    assert changes == [
+        ('["s",1]', "a", 5),
+        ('["s",1]', "b", 7),
+        ('["s",2]', "a", 5),
+        ('["s",2]', "c", 6),
+    ]

@@ -63,7 +63,7 @@ def test_top_n_emits_each_rank_whose_row_changed() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("{n: 3, order: [flights DESC]}", "top_n needs 'row_key'"),
+        ("{n: 3, row_key: dest}", "top_n needs 'order'"),
         ("{n: 0, row_key: dest, order: [flights]}", "expected a positive integer"),
         ("{n: 3, row_key: dest, order: [flights DOWN]}", "is not 'field [ASC|DESC]"),
         ("{n: 3, row_key: dest, order: [flights], keep: all}", "unknown key 'keep'"),
@@ -83,3 +83,18 @@ def test_top_n_needs_a_key_by() -> None:
     unkeyed = text[: text.index("  - id: by-route")] + text[text.index("  - id: top-routes") :]
     with pytest.raises(ConfigError, match="is not keyed"):
         load_pipeline_text(unkeyed)
+
+
+def test_top_n_without_row_key_keeps_only_the_ranked_records() -> None:
+    text = pipeline_of_the_docs()
+    longest = (
+        text[: text.index("  - id: by-route")]
+        + "  - id: by-origin\n    key_by: origin\n"
+        + "  - id: top-routes\n    top_n: {n: 2, order: [distance DESC]}\n"
+        + text[text.index("sinks:") :]
+    )
+    driver = PipelineDriver(load_pipeline_text(longest))
+    for dest, distance in (("ORD", 719), ("LAX", 2454), ("BOS", 200), ("SFO", 2565)):
+        driver.send("flights", {"origin": "EWR", "dest": dest, "distance": distance})
+    got = [(r.value["rn"], r.value["dest"]) for r in driver.output("busiest-routes")]
+    assert got == [(1, "ORD"), (1, "LAX"), (2, "ORD"), (1, "SFO"), (2, "LAX")]
