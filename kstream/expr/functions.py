@@ -18,6 +18,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from kstream.expr.sql_changelog import CHANGELOG_FUNCTIONS
 from kstream.expr.sql_functions import SQL_FUNCTIONS
 from kstream.expr.sql_rank import SQL_RANK_FUNCTIONS
 
@@ -160,6 +161,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "range": (_range, 1, 3),
     **SQL_FUNCTIONS,
     **SQL_RANK_FUNCTIONS,
+    **CHANGELOG_FUNCTIONS,
 }
 NULL_ACCEPTING = frozenset({"coalesce"})
 """The functions called with null arguments (all others give null for a null argument)."""

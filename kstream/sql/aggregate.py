@@ -21,12 +21,17 @@ from typing import Any
 
 from sqlglot import exp
 
+from kstream.expr.sql_changelog import ROW_KIND_FIELD
 from kstream.sql.catalog import Table
 from kstream.sql.decimals import int_kind
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
 from kstream.sql.scope import Scope, sink_value, typed_column
 
-__all__ = ["grouped_operators", "window_args", "window_spec"]
+__all__ = ["CHANGELOG_FORMAT", "grouped_operators", "window_args", "window_spec"]
+
+#: the sink format that takes an updating query's changes as rows with their kind (Flink's
+#: ``debezium-json``; the kind travels in ``ROW_KIND_FIELD``, kstream/expr/sql_changelog.py)
+CHANGELOG_FORMAT = "debezium-json"
 
 _WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 #: window TVFs' parameters in Flink's order, and the pipeline's window type of each
@@ -78,6 +83,12 @@ def grouped_operators(
         {"id": f"{prefix}keys", "key_by": key_expr},
         {"id": f"{prefix}window" if call is not None else f"{prefix}group", "window": window},
     ]
+    if call is None and sink.format == CHANGELOG_FORMAT:  # Flink's -U/+U rows, with their kind
+        window["emit"] = "changelog"
+        fields[ROW_KIND_FIELD] = "op"
+        if having is not None:
+            what = f"HAVING on a GROUP BY written as {CHANGELOG_FORMAT} is not supported yet"
+            raise Untranslatable(having, what)
     if having is not None and condition is not None and call is not None:
         ops.append({"id": f"{prefix}having", "filter": condition})
     elif having is not None and condition is not None:

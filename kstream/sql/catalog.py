@@ -20,7 +20,10 @@ from kstream.sql.script import SqlIssues
 __all__ = ["Column", "Table", "interval_ms", "read_table", "table_of"]
 
 CONNECTORS = ("kafka", "upsert-kafka")
-FORMATS = {"json": "json", "raw": "string", "avro": "avro"}
+#: the value formats kstream reads or writes: ``json``; ``raw`` (a source table's one STRING
+#: column is the whole value); ``debezium-json`` (an updating query's changes, to a ``kafka``
+#: table). Avro (``avro``, ``avro-confluent``) is refused by name, not read as JSON.
+FORMATS = ("json", "raw", "debezium-json")
 
 
 @dataclass(frozen=True)
@@ -177,5 +180,5 @@ def _check_options(issues: SqlIssues, table: Table) -> None:
         issues.add(
             table.node,
             f"table {table.name}: format '{table.format}' is not supported yet",
-            "use 'format' = 'json' (or 'raw')",
+            "use 'format' = 'json' ('raw' for a source, 'debezium-json' for changes)",
         )

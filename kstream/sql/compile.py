@@ -225,6 +225,8 @@ def _source(
     issues: SqlIssues, table: Table, kafka: dict[str, str], idle_timeout: str | None
 ) -> dict[str, Any]:
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
+    if table.format == "raw":  # the value is the text of the table's one column (query.py)
+        source["format"] = "string"
     if table.read_as_table is not None:
         source["table"] = table.read_as_table
     metadata = _metadata(issues, table)
@@ -250,6 +252,10 @@ def _metadata(issues: SqlIssues, table: Table) -> dict[str, str]:
     fields: dict[str, str] = {}
     for column in table.columns:
         if column.metadata is None:
+            continue
+        if table.format == "raw":
+            what = f"table {table.name}: metadata columns of a 'raw' table are not supported yet"
+            issues.add(column.node or table.node, what, "")
             continue
         if column.metadata not in _METADATA_KEYS:
             keys = ", ".join(f"'{k}'" for k in _METADATA_KEYS)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from kstream.sql.aggregate import grouped_operators, window_args
+from kstream.sql.aggregate import CHANGELOG_FORMAT, grouped_operators, window_args
 from kstream.sql.catalog import Table, table_of
 from kstream.sql.dedup import dedup_operators, is_deduplication
 from kstream.sql.derived import derived_table
@@ -68,8 +68,23 @@ def compile_insert(insert: exp.Insert, tables: dict[str, Table], prefix: str) ->
     else:
         what = query.key.upper()
         raise Untranslatable(query, f"{what} as an INSERT's query is not supported yet")
-    _check_sink(insert, sink, compiled.updating)
+    _check_sink(insert, sink, compiled)
+    if sink.format == CHANGELOG_FORMAT:
+        compiled.operators.append(_debezium_rows(prefix, compiled.last))
+        compiled.last = compiled.operators[-1]["id"]
     return compiled
+
+
+def _debezium_rows(prefix: str, last: str) -> dict[str, Any]:
+    """The ``map`` writing each row as Flink's ``debezium-json`` writes it: ``+I``/``+U`` as
+    ``{"before": null, "after": row, "op": "c"}``, ``-U``/``-D`` as ``{"before": row, "after":
+    null, "op": "d"}`` (an append-only query's rows are all ``+I``)."""
+    fields = {
+        "before": "debezium_image(record, '-')",
+        "after": "debezium_image(record, '+')",
+        "op": "debezium_op(record)",
+    }
+    return {"id": f"{prefix}debezium", "from": last, "map": {"select": [], "fields": fields}}
 
 
 def _union(
@@ -139,10 +154,30 @@ def _select(
     if sources[0].base is not None:  # a view: its filters first, reading its table
         ops = _view_filters(sources[0], prefix) + ops
         sources = [sources[0].root]
+    if any(s.format == "raw" for s in sources):
+        ops = [_raw_row(sources, select, prefix), *ops]
     ops[0].setdefault("from", sources[0].name)
     compiled.sources += [s for s in sources if s not in compiled.sources]
     compiled.operators += ops
     compiled.last = ops[-1]["id"]
+
+
+def _raw_row(sources: list[Table], select: exp.Select, prefix: str) -> dict[str, Any]:
+    """The ``map`` making a ``raw`` table's value (text) the row of its one column (Flink's
+    ``raw`` format: the whole value is a single STRING column).
+
+    Raises:
+        Untranslatable: a join of a raw table, or a raw table without exactly one column.
+    """
+    if len(sources) > 1:
+        raise Untranslatable(select, "a join of a 'raw' table is not supported yet")
+    table = sources[0]
+    physical = [c for c in table.columns if c.computed is None and c.metadata is None]
+    if len(physical) != 1 or not physical[0].name.isidentifier():
+        what = f"a 'raw' table ({table.name}) has exactly one physical column, a plain name"
+        raise Untranslatable(table.node or select, what)
+    fields = {physical[0].name: "record"}
+    return {"id": f"{prefix}raw", "map": {"select": [], "fields": fields}}
 
 
 def _expand_star(select: exp.Select, tables: dict[str, Table]) -> exp.Select:
@@ -196,10 +231,20 @@ def _table_query(
     return source, ops, False
 
 
-def _check_sink(insert: exp.Insert, sink: Table, updating: bool) -> None:
+def _check_sink(insert: exp.Insert, sink: Table, compiled: CompiledInsert) -> None:
     if sink.is_result:
         return
-    connector = sink.options.get("connector")
+    connector, updating = sink.options.get("connector"), compiled.updating
+    if sink.format == "raw":
+        raise Untranslatable(insert.this, f"a 'raw' sink ({sink.name}) is not supported yet")
+    if sink.format == CHANGELOG_FORMAT and connector == "kafka":
+        changelog = any(
+            op.get("window", {}).get("emit") == "changelog" for op in compiled.operators
+        )
+        if updating and not changelog:
+            what = f"{CHANGELOG_FORMAT} takes the changes of a non-windowed GROUP BY only (yet)"
+            raise Untranslatable(insert.this, what)
+        return
     if updating and connector != "upsert-kafka":
         hint = "write it to an 'upsert-kafka' table with a PRIMARY KEY, as Flink requires"
         what = f"table {sink.name} ('{connector}') cannot take a dynamic table's updates"

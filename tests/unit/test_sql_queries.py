@@ -477,3 +477,40 @@ def test_group_by_an_expression() -> None:
         driver.send("events", {"k": k, "s": s, "at_ms": 1})
     table = {r.key: r.value for r in driver.output("out")}
     assert table == {"a-x": {"route": "a-x", "n": 2}, "a-y": {"route": "a-y", "n": 1}}
+
+
+def test_group_by_into_debezium_json_writes_each_change_with_its_kind() -> None:
+    """Flink's debezium-json sink: +I/+U as "c" with "after", -U as "d" with "before"; an update
+    that leaves the row unchanged writes nothing (Flink's GroupAggFunction)."""
+    sink = """CREATE TABLE out (k STRING, hi BIGINT)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'debezium-json');
+    """
+    query = "INSERT INTO out SELECT k, MAX(v) FROM events GROUP BY k;"
+    driver = PipelineDriver(load_sql_text(EVENTS + sink + query, "c.sql"))
+    for v in (3, 1, 5):  # 1 leaves MAX(v) = 3
+        driver.send("events", {"k": "a", "v": v, "at_ms": 1}, key="a")
+    assert [r.value for r in driver.output("out")] == [
+        {"before": None, "after": {"k": "a", "hi": 3}, "op": "c"},
+        {"before": {"k": "a", "hi": 3}, "after": None, "op": "d"},
+        {"before": None, "after": {"k": "a", "hi": 5}, "op": "c"},
+    ]
+
+
+def test_a_raw_table_is_one_string_column_and_other_formats_are_refused() -> None:
+    raw = """CREATE TABLE lines (line STRING) WITH ('connector' = 'kafka', 'topic' = 'lines',
+      'format' = 'raw');
+    CREATE TABLE out (line STRING, n INT) WITH ('connector' = 'kafka', 'topic' = 'out');
+    INSERT INTO out SELECT UPPER(line), CHAR_LENGTH(line) FROM lines WHERE line LIKE 'a%';"""
+    driver = PipelineDriver(load_sql_text(raw, "r.sql"))
+    for text in ("abc", "xyz", "a b"):
+        driver.send("lines", text)
+    assert [r.value for r in driver.output("out")] == [
+        {"line": "ABC", "n": 3},
+        {"line": "A B", "n": 3},
+    ]
+    avro = raw.replace("'format' = 'raw'", "'format' = 'avro'")
+    with pytest.raises(ConfigError, match="format 'avro' is not supported yet"):
+        load_sql_text(avro, "a.sql")
+    raw_sink = raw.replace("'topic' = 'out')", "'topic' = 'out', 'format' = 'raw')")
+    with pytest.raises(ConfigError, match="a 'raw' sink \\(out\\) is not supported yet"):
+        load_sql_text(raw_sink, "s.sql")

@@ -141,6 +141,9 @@ class WindowOperator:
         self.every = spec.trigger_every_ms
         self.early_count = spec.trigger_count
         self.track_emitted = self.mode == "changelog"
+        #: a changelog firing whose result equals the last emitted one writes nothing (the
+        #: global aggregation; a time window's on-time firing always emits)
+        self.skip_unchanged = False
         self._reset()
 
     def _reset(self) -> None:
@@ -273,6 +276,8 @@ class WindowOperator:
             return [(upsert_key, value, ts)]
         if previous is None:
             return [(upsert_key, {**value, "op": "+I"}, ts)]
+        if previous == value and self.skip_unchanged:
+            return []  # no change to retract (Flink's GroupAggFunction emits nothing)
         return [(upsert_key, {**previous, "op": "-U"}, ts), (upsert_key, {**value, "op": "+U"}, ts)]
 
     def _retraction(self, ident: Hashable, upsert_key: Any, ts: int) -> list[Record]:

@@ -197,6 +197,7 @@ class GlobalOperator(WindowOperator):
         )
         self.store: KeyValueStore[Any, list[Any]] = KeyValueStore(self.codec)
         super().__init__(spec, aggregator, clock)
+        self.skip_unchanged = True
         if not self.triggered and self.mode != "final":
             self.early_count = 1
 
