@@ -12,7 +12,8 @@ key; the bounds on the rowtimes, in any form (``BETWEEN``, ``>=``, ``<``, ...), 
 ``IntervalJoinOperator`` bounds are inclusive). The join emits a flattened row (``l__c`` for
 the left table's columns, ``r__c`` for the right's, null for a missing outer side), which the
 WHERE filter (inner joins also take other ON conditions there) and the projection to the
-sink's columns read. An inner join without time bounds of two append-only tables is Flink's
+sink's columns read. ``FOR SYSTEM_TIME AS OF l.proc_time`` (a ``PROCTIME()`` column) is a lookup
+join on a broadcast table. An inner join without time bounds of two append-only tables is Flink's
 regular join: every pair of rows with equal keys, whenever each arrives, so it compiles to an
 interval join whose bounds (``REGULAR_JOIN_BOUND_MS``) cover any two rowtimes; its state keeps
 every row of both sides, as Flink's does without a state TTL. A regular outer join (Flink
@@ -192,6 +193,8 @@ def _temporal(parts: _Join, version: exp.Expression) -> dict[str, Any]:
     versioned table keyed by its primary key (Flink's event-time temporal join)."""
     right = parts.right
     at = version.expression
+    if _is_proctime(at, parts.left):
+        return _lookup(parts)
     term = _time_term(at, parts.scope, parts.left) if at is not None else None
     if term != ("left", 0):
         what = "AS OF the left table's rowtime (processing-time lookup joins: not yet)"
@@ -212,6 +215,35 @@ def _temporal(parts: _Join, version: exp.Expression) -> dict[str, Any]:
         "right": right.name,
         "how": parts.how,
         "on": {"left": _key(by_right[k] for k in pk), "right": _key(pk)},
+    }
+
+
+def _is_proctime(at: exp.Expression | None, left: Table) -> bool:
+    """Whether ``AS OF`` names a left column computed as ``PROCTIME()``."""
+    column = left.column(at.name) if isinstance(at, exp.Column) else None
+    computed = column.computed if column is not None else None
+    return isinstance(computed, exp.Anonymous) and str(computed.this).upper() == "PROCTIME"
+
+
+def _lookup(parts: _Join) -> dict[str, Any]:
+    """``JOIN t FOR SYSTEM_TIME AS OF l.proc_time ON l.k = t.c``: Flink's lookup join, each left
+    row joined with the row of ``t`` current when it is processed. ``t`` is read as a broadcast
+    table keyed by the ON columns (Kafka Streams' ``GlobalKTable``: loaded before processing,
+    then kept up to date), so neither side is repartitioned (docs/joins.md, "Lookup join").
+
+    Raises:
+        Untranslatable: another join kind than INNER or LEFT, or time bounds beside it.
+    """
+    right = parts.right
+    if parts.how not in ("inner", "left") or parts.bounds:
+        raise Untranslatable(parts.node, "a lookup join is INNER or LEFT, without time bounds")
+    right_keys = [right_key for _, right_key in parts.keys]
+    right.read_as_table = {"key": _key(right_keys), "broadcast": True}
+    return {
+        "type": "lookup",
+        "right": right.name,
+        "how": parts.how,
+        "on": {"left": _key(k for k, _ in parts.keys), "right": _key(right_keys)},
     }
 
 

@@ -4,6 +4,11 @@ A case is one file ``NN-short-name.sql``: a complete Flink SQL script with the p
 ``${bootstrap}``, ``${result_topic}`` and ``${result2_topic}`` (the last only in a case with a
 second sink, ``result2``). Each sink's kind, ``append`` (connector ``kafka``) or ``upsert``
 (connector ``upsert-kafka``), decides how its topic is compared (:mod:`tests.conformance.compare`).
+
+A case may have a reference script of its own, ``NN-short-name.flink.sql``, that Flink runs
+instead: only where Flink cannot run the construct on Kafka at all and an equivalent query
+gives Flink's result (a lookup join: Flink looks up only in external systems such as JDBC, and
+over a table that does not change the regular join is the same join). The file says why.
 """
 
 from __future__ import annotations
@@ -43,8 +48,9 @@ class Case:
         ``conformance-<run_id>-<case>-<engine>-<sink>``."""
         return {sink: f"conformance-{run_id}-{self.name}-{engine}-{sink}" for sink in self.sinks}
 
-    def render(self, bootstrap: str, topics: dict[str, str]) -> str:
-        """The script with its placeholders substituted.
+    def render(self, bootstrap: str, topics: dict[str, str], engine: str = "kstream") -> str:
+        """The script (for ``engine`` ``flink``: its ``.flink.sql`` reference when it has one)
+        with its placeholders substituted.
 
         Raises:
             CaseError: a placeholder other than the bootstrap and the sinks' topics.
@@ -57,7 +63,9 @@ class Case:
                 raise CaseError(f"{self.path.name}: unknown placeholder ${{{match.group(1)}}}")
             return values[match.group(1)]
 
-        return _PLACEHOLDER.sub(substitute, self.path.read_text())
+        reference = self.path.with_suffix(".flink.sql")
+        path = reference if engine == "flink" and reference.exists() else self.path
+        return _PLACEHOLDER.sub(substitute, path.read_text())
 
 
 def sink_kinds(script: str) -> dict[str, str]:
@@ -89,7 +97,8 @@ def load_case(path: Path) -> Case:
 def discover(only: str | None = None, folder: Path = QUERIES) -> list[Case]:
     """The cases of ``folder`` in file name order; with ``only``, those whose name contains it
     or matches it as a glob (``--only join``, ``--only '1?-*'``)."""
-    cases = [load_case(path) for path in sorted(folder.glob("*.sql"))]
+    paths = [p for p in sorted(folder.glob("*.sql")) if not p.name.endswith(".flink.sql")]
+    cases = [load_case(path) for path in paths]
     if only:
         cases = [c for c in cases if only in c.name or fnmatch.fnmatch(c.name, only)]
     return cases

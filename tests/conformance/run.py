@@ -112,7 +112,7 @@ def render_all(cases: list[Case], bootstrap: str, run_id: str, workdir: Path) ->
     for engine in ("flink", "kstream"):
         (workdir / engine).mkdir(parents=True, exist_ok=True)
         for case in cases:
-            text = case.render(bootstrap, case.topics(engine, run_id))
+            text = case.render(bootstrap, case.topics(engine, run_id), engine)
             (workdir / engine / f"{case.name}.sql").write_text(text)
 
 

@@ -514,3 +514,28 @@ def test_a_raw_table_is_one_string_column_and_other_formats_are_refused() -> Non
     raw_sink = raw.replace("'topic' = 'out')", "'topic' = 'out', 'format' = 'raw')")
     with pytest.raises(ConfigError, match="a 'raw' sink \\(out\\) is not supported yet"):
         load_sql_text(raw_sink, "s.sql")
+
+
+def test_lookup_join_on_proctime_reads_a_broadcast_table() -> None:
+    """``FOR SYSTEM_TIME AS OF f.proc_time`` (a PROCTIME() column): Flink's lookup join, each
+    flight with the plane row current when it is processed; LEFT keeps a flight without one."""
+    sql = """CREATE TABLE f (tailnum STRING, flight INT, at_ms BIGINT, proc_time AS PROCTIME(),
+      ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts
+    ) WITH ('connector' = 'kafka', 'topic' = 'f', 'format' = 'json');
+    CREATE TABLE p (tailnum STRING, seats INT)
+    WITH ('connector' = 'kafka', 'topic' = 'p', 'format' = 'json');
+    CREATE TABLE out (flight INT, seats INT) WITH ('connector' = 'kafka', 'topic' = 'out');
+    INSERT INTO out SELECT f.flight, p.seats
+    FROM f LEFT JOIN p FOR SYSTEM_TIME AS OF f.proc_time AS p ON f.tailnum = p.tailnum;"""
+    spec = load_sql_text(sql, "l.sql")
+    table = spec.sources[1].table
+    assert table is not None and table.broadcast and table.key == "tailnum"
+    driver = PipelineDriver(spec)
+    driver.send("p", {"tailnum": "N1", "seats": 100}, key="N1")
+    for flight, tailnum in enumerate(("N1", "N2")):
+        driver.send("f", {"tailnum": tailnum, "flight": flight, "at_ms": flight})
+    driver.end_of_input()
+    assert [r.value for r in driver.output("out")] == [
+        {"flight": 0, "seats": 100},
+        {"flight": 1, "seats": None},
+    ]

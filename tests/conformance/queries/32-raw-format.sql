@@ -13,7 +13,7 @@ CREATE TABLE raw_weather (
 CREATE TABLE `result` (
   origin STRING,
   time_hour STRING,
-  temp DOUBLE,
+  temp STRING,
   text_length INT
 ) WITH (
   'connector' = 'kafka',
@@ -25,7 +25,7 @@ CREATE TABLE `result` (
 INSERT INTO `result`
 SELECT JSON_VALUE(line, '$.origin') AS origin,
   JSON_VALUE(line, '$.time_hour') AS time_hour,
-  JSON_VALUE(line, '$.temp' RETURNING DOUBLE) AS temp,
+  JSON_VALUE(line, '$.temp') AS temp,
   CHAR_LENGTH(line) AS text_length
 FROM raw_weather
 WHERE JSON_VALUE(line, '$.month') = '1' AND JSON_VALUE(line, '$.day') = '2';
