@@ -88,6 +88,8 @@ class Scope:
             raise Untranslatable(col, f"column {col.name} is not in table {self.table.name}")
         if found.computed is not None:
             return self._computed(col, found)
+        if found.produced:
+            return f"{self.prefix}{found.name}", found.kind
         if found.metadata is not None:
             raise Untranslatable(col, f"metadata column {col.name} in a query: not yet")
         kind = sql_type_kind(found.type)
