@@ -15,7 +15,8 @@ input reaches, in input order). Its repartition topic ``<group>.<union id>.input
 is created with the partition count of the union's stage input (:func:`kstream.runtime.topology.
 wanted_topics` gives a repartition topic read with a source that source's count), so the stage
 reads topics of one count whatever the sources' counts. Records keep their key, value and event
-time (partition: the murmur2 hash of the key, as any ``key_by``); the union's watermark stays the
+time (partition: the murmur2 hash of the key, as any ``key_by``: records without a key all go
+to one partition); the union's watermark stays the
 min of its inputs' (Flink): the repartition carries its writers' watermarks and the stage's valve
 takes the min. ``kstream plan`` shows the inserted nodes like any ``key_by``. A SQL ``UNION ALL``
 compiles to such a union.

@@ -101,19 +101,25 @@ def test_aggregating_views_that_are_refused(view: str, message: str) -> None:
 
 def test_a_double_column_holding_an_integral_number_is_a_double() -> None:
     """Flink's json format reads 0 into a DOUBLE column as 0.0 (CAST to STRING: ``0.0``)."""
-    script = EVENTS + """CREATE TABLE out (k STRING, s STRING, half DOUBLE)
+    script = (
+        EVENTS
+        + """CREATE TABLE out (k STRING, s STRING, half DOUBLE)
     WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
     INSERT INTO out SELECT k, CAST(x AS STRING), x / 2 FROM events;"""
+    )
     got = rows(script, [("events", {"k": "a", "x": 3, "at_ms": 0})])
     assert got == [{"k": "a", "s": "3.0", "half": 1.5}]
 
 
 def test_union_all_of_tables_of_different_partition_counts_gives_every_row() -> None:
-    script = EVENTS + """CREATE TABLE other (k STRING, v BIGINT)
+    script = (
+        EVENTS
+        + """CREATE TABLE other (k STRING, v BIGINT)
     WITH ('connector' = 'kafka', 'topic' = 'other', 'format' = 'json');
     CREATE TABLE out (k STRING, v BIGINT)
     WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
     INSERT INTO out SELECT k, v FROM events UNION ALL SELECT k, v * 10 FROM other;"""
+    )
     spec = load_sql_text(script, "u.sql")
     assert "out-union.input1" in [op.id for op in spec.operators]
     driver = PipelineDriver(spec, {"events": 4, "other": 1})
