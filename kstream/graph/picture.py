@@ -258,6 +258,8 @@ def operator_detail(op: OperatorSpec) -> str:
     if isinstance(op, BranchSpec):
         return f"branch ({', '.join(op.ports)})"
     if isinstance(op, KeyBySpec):
+        if op.keep_key:
+            return "key_by (record key)"
         return f"key_by {_short(op.expr or op.python or '')}".rstrip()
     if isinstance(op, ProcessSpec):
         if op.dedup_within_ms is not None:

@@ -171,7 +171,10 @@ def _shown(value: Any) -> str:
 
 
 def key_function(op: KeyBySpec, spec: PipelineSpec) -> Callable[[Any], Any]:
-    """``value -> new key`` for a ``key_by``."""
+    """``value -> new key`` for a ``key_by`` (one that keeps the record key: None always; the
+    repartition writer keeps the key instead)."""
+    if op.keep_key:
+        return lambda value: None
     if op.python:
         return _user(op.python, spec, "key_by")
     return _guarded(compile_expression(op.expr or "", where=f"{op.id}.key_by"))

@@ -123,6 +123,7 @@ from kstream.pipeline.model import (
     required_of,
 )
 from kstream.pipeline.operators import read_operators
+from kstream.pipeline.rebalance import rebalance_unions
 from kstream.pipeline.spec import (
     CheckpointSpec,
     Guarantee,
@@ -239,16 +240,18 @@ def load_pipeline_text(text: str, path: str = "<string>") -> PipelineSpec:
 
 
 def _co_partition(issues: Issues, root: Node, spec: PipelineSpec) -> PipelineSpec:
-    """Insert the repartitions of the joins (:mod:`kstream.pipeline.copartition`); an inserted
-    node whose id is taken is an issue at its join."""
-    planned = co_partition(spec)
+    """Insert the repartitions of the joins (:mod:`kstream.pipeline.copartition`) and of the
+    unions (:mod:`kstream.pipeline.rebalance`); an inserted node whose id is taken is an issue
+    at its join or union."""
+    planned = rebalance_unions(co_partition(spec))
     taken = {node.id for node in (*spec.sources, *spec.operators)}
     ops = root.get("operators")
     items = dict(zip((op.id for op in spec.operators), ops.items() if ops else [], strict=False))
     for op in planned.operators:
         if isinstance(op, KeyBySpec) and op.id in taken and op not in spec.operators:
             join_id = op.id.rsplit(".", 1)[0]
-            hint = f"the repartition the planner inserts before join '{join_id}' is named so"
+            kind = "union" if op.keep_key else "join"
+            hint = f"the repartition the planner inserts before {kind} '{join_id}' is named so"
             issues.add(items.get(join_id, root), f"id '{op.id}' is taken", f"{hint}; rename it")
     return planned
 

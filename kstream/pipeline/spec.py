@@ -193,6 +193,9 @@ class KeyBySpec:
     #: a record with a null value (a table's tombstone) keeps its key instead of evaluating
     #: ``expr`` (set on the repartition the planner inserts before a table's join)
     tombstones: bool = False
+    #: every record keeps its key (no ``expr``): the repartition the planner inserts before a
+    #: union input whose partition count may differ (:mod:`kstream.pipeline.rebalance`)
+    keep_key: bool = False
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)
     inputs: tuple[PortRef, ...] = ()
     #: the YAML key of the kind (discriminates :data:`AnyOperator`)

@@ -117,8 +117,10 @@ def operator_to_dict(op: OperatorSpec) -> dict[str, Any]:
         body["fields"] = dict(op.fields)
     elif isinstance(op, FlatMapSpec):
         body = {("as" if name == "as_field" else name): value for name, value in body.items()}
-    elif isinstance(op, KeyBySpec) and not op.tombstones:
-        del body["tombstones"]  # shown only on the planner's repartitions of tables
+    elif isinstance(op, KeyBySpec):
+        for flag in ("tombstones", "keep_key"):  # shown only on the planner's repartitions
+            if not getattr(op, flag):
+                del body[flag]
     return {"kind": operator_kind(op), **body}
 
 

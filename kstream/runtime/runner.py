@@ -362,9 +362,12 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
 
     def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
-            rt = self.tasks.get(self._key(msg.topic(), msg.partition()))
-            if rt is not None:
-                self._end_if_done(rt)
+            key = self._key(msg.topic(), msg.partition())
+            rt = self.tasks.get(key)
+            if rt is not None and not (rt.task.finished or rt.task.stopped_by):
+                # ending a source input drains the merger: an input paused while it buffered
+                # much may be empty now and must be resumed (or the task waits for it forever)
+                self._after_batch(key, rt)
             return
         error = kafka.message_error(msg)
         if error is not None:

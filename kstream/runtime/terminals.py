@@ -79,15 +79,16 @@ def repartition_writer(
     policy: Policy,
     derived: bool,
 ) -> Receiver:
-    """Writes each record, re-keyed by ``key_of(value)`` (a table's tombstone keeps its key),
-    as JSON to the repartition ``topic`` with its :data:`H_SEQ` header (the partition is the
-    murmur2 hash of the new key); counts ``forwarded``."""
+    """Writes each record, re-keyed by ``key_of(value)`` (a table's tombstone keeps its key;
+    every record keeps it when ``key_by.keep_key``), as JSON to the repartition ``topic`` with
+    its :data:`H_SEQ` header (the partition is the murmur2 hash of the new key); counts
+    ``forwarded``."""
     emit, counters, on_bad, next_seq = hooks.emit, hooks.counters, hooks.on_bad, hooks.next_seq
-    tombstones = key_by.tombstones
+    tombstones, keep_key = key_by.tombstones, key_by.keep_key
 
     def repartition(key: Any, value: Any, ts: int) -> None:
         try:
-            kept = tombstones and value is None
+            kept = keep_key or (tombstones and value is None)
             new_key, body = _dumps(key if kept else key_of(value)), _dumps(value)
             emit(topic, new_key, body, ts, [(H_SEQ, next_seq())], None)
         except BadRecordFailure:

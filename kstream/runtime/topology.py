@@ -97,6 +97,8 @@ def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:
 
     Raises:
         BrokerError: the broker is unreachable or the source topic does not exist.
+        ConfigError: a stage's input topics (sources, and repartition topics as they exist)
+            have different partition counts.
     """
     existing = admin.topics()
     for source in plan.spec.sources:
@@ -111,7 +113,9 @@ def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:
     layout = TopicLayout(plan=plan, created=created)
     for source in plan.spec.sources:
         layout.partitions[source.topic] = existing[source.topic]
-    for stage in plan.stages:
+    for topic in wanted:
+        layout.partitions[topic.name] = actual.get(topic.name, topic.partitions)
+    for stage in plan.stages:  # repartition topics too: one may exist with another count
         counts = {t: layout.partitions.get(t, 0) for t in stage.input_topics}
         if len(set(counts.values())) > 1:
             shown = ", ".join(f"{t}: {n}" for t, n in counts.items())
@@ -122,11 +126,10 @@ def ensure_topics(admin: Admin, plan: Plan) -> TopicLayout:
                         0,
                         f"stage {stage.id}",
                         f"its input topics have different partition counts ({shown})",
-                        "a task reads the same partition of each: give them the same count "
-                        "(e.g. key_by partitions: N, or recreate a source topic)",
+                        "a task reads the same partition of each (keyed state after a union "
+                        "or a key_by needs it): give them the same count (e.g. key_by "
+                        "partitions: N before an input, or recreate a source topic)",
                     )
                 ]
             )
-    for topic in wanted:
-        layout.partitions[topic.name] = actual.get(topic.name, topic.partitions)
     return layout

@@ -55,10 +55,17 @@ _AGGREGATES: dict[type, str] = {
 
 
 def grouped_operators(
-    select: exp.Select, call: exp.Anonymous | None, scope: Scope, sink: Table, prefix: str
+    select: exp.Select,
+    call: exp.Anonymous | None,
+    scope: Scope,
+    sink: Table,
+    prefix: str,
+    kinds: dict[str, str | None] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The ``key_by``, ``window`` and ``map`` items of a grouped query, and whether its result
-    is an updating table (a non-windowed GROUP BY).
+    is an updating table (a non-windowed GROUP BY). ``kinds``, when given, receives the type of
+    each sink column's value (an aggregating view's columns; a column of type ``""`` is
+    written as the value is).
 
     Raises:
         Untranslatable: an unsupported window, key, aggregate or column.
@@ -74,6 +81,8 @@ def grouped_operators(
         text, kind = results.expr(node)
         fields[column.name] = sink_value(column.type, text, kind)
         sink.columns[i] = typed_column(column, kind)
+        if kinds is not None:
+            kinds[column.name] = kind
     having = select.args.get("having")
     condition = results.expr(having.this)[0] if having is not None else None
     window["aggregate"] = results.aggregate

@@ -38,6 +38,10 @@ class Column:
     node: exp.Expression | None = None
     #: a view's or subquery's column: the table its expression reads (None: this table)
     base: Table | None = None
+    #: a column of records kstream makes (an aggregating view's result): read as the field of
+    #: its name, of this type (a ``ColumnRef`` type, e.g. ``ltz`` for epoch ms)
+    produced: bool = False
+    kind: str | None = None
 
 
 @dataclass
@@ -59,6 +63,10 @@ class Table:
     filters: list[tuple[Table, exp.Expression]] = field(default_factory=list)
     #: the result table of ``kstream sql`` (any query may write it, updating or not)
     is_result: bool = False
+    #: an aggregating view (a window aggregation): its query, compiled before each query that
+    #: reads the view, over the tables defined before it (:mod:`kstream.sql.query`)
+    query: exp.Select | None = None
+    query_tables: dict[str, Table] = field(default_factory=dict)
 
     @property
     def root(self) -> Table:

@@ -26,7 +26,7 @@ from kstream.pipeline.spec import PipelineSpec
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.query import CompiledInsert, compile_insert
+from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
 from kstream.sql.script import SqlIssues, parse_script
 
@@ -161,9 +161,12 @@ def _result_insert(
 
 def _view(issues: SqlIssues, statement: exp.Create, tables: dict[str, Table]) -> None:
     """``CREATE [TEMPORARY] VIEW v AS SELECT ...``: a derived table other queries read."""
-    name = statement.this.name
+    name, query = statement.this.name, statement.expression
     try:
-        tables[name.lower()] = derived_table(name, statement.expression, tables)
+        if is_aggregating(query):
+            tables[name.lower()] = aggregated_view(name, query, tables)
+        else:
+            tables[name.lower()] = derived_table(name, query, tables)
     except Untranslatable as exc:
         issues.add(exc.node, exc.what, "see docs/sql.md for what kstream compiles")
 

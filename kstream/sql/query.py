@@ -19,7 +19,7 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.sql.aggregate import CHANGELOG_FORMAT, grouped_operators, window_args
-from kstream.sql.catalog import Table, table_of
+from kstream.sql.catalog import Column, Table, table_of
 from kstream.sql.dedup import dedup_operators, is_deduplication
 from kstream.sql.derived import derived_table
 from kstream.sql.dialect import TableArgument
@@ -28,7 +28,7 @@ from kstream.sql.joins import join_operators
 from kstream.sql.scope import Scope, sink_value
 from kstream.sql.topn import is_top_n, top_n_operators
 
-__all__ = ["CompiledInsert", "compile_insert"]
+__all__ = ["CompiledInsert", "aggregated_view", "compile_insert", "is_aggregating"]
 
 _CLAUSES = {
     "order": "ORDER BY",
@@ -141,6 +141,8 @@ def _select(
     if select.args.get("joins"):
         sources, ops = join_operators(select, tables, sink, prefix)
         compiled.updating = False
+        if any(s.query is not None for s in sources):
+            raise Untranslatable(select, "a join of an aggregating view is not supported yet")
     elif dedup and is_top_n(select, source_node, tables):
         top_n = top_n_operators(select, source_node, tables, sink, prefix, _table_query)
         source, ops, compiled.updating = top_n
@@ -154,6 +156,9 @@ def _select(
     if sources[0].base is not None:  # a view: its filters first, reading its table
         ops = _view_filters(sources[0], prefix) + ops
         sources = [sources[0].root]
+    if sources[0].query is not None:  # an aggregating view: its operators first
+        view_ops, root = _view_operators(sources[0], prefix)
+        ops, sources = view_ops + ops, [root]
     if any(s.format == "raw" for s in sources):
         ops = [_raw_row(sources, select, prefix), *ops]
     ops[0].setdefault("from", sources[0].name)
@@ -212,6 +217,7 @@ def _table_query(
     tables: dict[str, Table],
     sink: Table,
     prefix: str,
+    kinds: dict[str, str | None] | None = None,
 ) -> tuple[Table, list[dict[str, Any]], bool]:
     window = _window_call(source_node)
     source = table_of(tables, window_args(window)["DATA"].this if window else source_node)
@@ -221,7 +227,7 @@ def _table_query(
     if where is not None:
         ops.append({"id": f"{prefix}where", "filter": scope.text(where.this)})
     if window is not None or select.args.get("group"):
-        grouped, updating = grouped_operators(select, window, scope, sink, prefix)
+        grouped, updating = grouped_operators(select, window, scope, sink, prefix, kinds)
         return source, ops + grouped, updating
     fields = {
         c.name: sink_value(c.type, *scope.expr(_unalias(e)))
@@ -229,6 +235,68 @@ def _table_query(
     }
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return source, ops, False
+
+
+def is_aggregating(select: exp.Expression) -> bool:
+    """Whether a view's query aggregates (GROUP BY, HAVING or a window TVF in FROM)."""
+    if not isinstance(select, exp.Select):
+        return False
+    source = select.args.get("from_")
+    windowed = source is not None and _window_call(source.this) is not None
+    return bool(select.args.get("group") or select.args.get("having") or windowed)
+
+
+def aggregated_view(name: str, select: exp.Select, tables: dict[str, Table]) -> Table:
+    """``CREATE VIEW name AS`` a window TVF aggregation: a table whose columns are the fields
+    of the aggregation's result records (each of the type the query gives it), compiled before
+    every query that reads it (Flink's cascading window aggregation). Its ``window_time``
+    column, when selected, is its rowtime: the result records carry ``window_end - 1`` (ms) as
+    their event time, and the window's watermark reaches the operators after it.
+
+    Raises:
+        Untranslatable: not a window TVF aggregation of one table or view, unnamed or
+            duplicate columns.
+    """
+    _refuse_clauses(select)
+    source_node = select.args["from_"].this
+    if select.args.get("joins") or _window_call(source_node) is None:
+        what = "a view that aggregates is supported over a window TVF of one table (yet)"
+        raise Untranslatable(select, f"{what}; a non-windowed GROUP BY view is an updating table")
+    names = [item.alias_or_name for item in select.expressions]
+    for item, column in zip(select.expressions, names, strict=True):
+        if not column.isidentifier() or names.count(column) > 1 or isinstance(item, exp.Star):
+            raise Untranslatable(item, "name each column of an aggregating view once (AS name)")
+    probe = Table(name=name, columns=[Column(n, "") for n in names])
+    kinds: dict[str, str | None] = {}
+    _table_query(select, source_node, tables, probe, f"{name}-", kinds)
+    view = Table(
+        name=name,
+        columns=[Column(n, "", produced=True, kind=kinds[n]) for n in names],
+        query=select,
+        query_tables=dict(tables),
+    )
+    for item, column in zip(select.expressions, names, strict=True):
+        node = _unalias(item)
+        if isinstance(node, exp.Column) and node.name.lower() == "window_time":
+            view.rowtime = column
+    return view
+
+
+def _view_operators(view: Table, prefix: str) -> tuple[list[dict[str, Any]], Table]:
+    """The operators of aggregating ``view``'s query (ids ``<prefix><view>-...``; its result
+    records have the view's columns as fields), and the ``CREATE TABLE`` they read."""
+    assert view.query is not None
+    select = view.query
+    sink = Table(name=view.name, columns=[Column(c.name, "") for c in view.columns])
+    inner = f"{prefix}{view.name.lower()}-"
+    source, ops, _ = _table_query(select, select.args["from_"].this, view.query_tables, sink, inner)
+    if source.base is not None:
+        ops = _view_filters(source, inner) + ops
+        source = source.root
+    if source.query is not None:
+        more, source = _view_operators(source, inner)
+        ops = more + ops
+    return ops, source
 
 
 def _check_sink(insert: exp.Insert, sink: Table, compiled: CompiledInsert) -> None:

@@ -123,6 +123,8 @@ class Scope:
             raise Untranslatable(col, f"column {col.name} is not in table {self.table.name}")
         if found.computed is not None:
             return self._computed(col, found)
+        if found.produced:
+            return f"{self.prefix}{found.name}", found.kind
         kind = sql_type_kind(found.type)
         if found.metadata is not None and found.name.isidentifier():
             # set on the record by the source (``metadata:``); a timestamp is epoch ms
@@ -136,6 +138,8 @@ class Scope:
             raise Untranslatable(col, f"column name {found.name!r} is not supported yet")
         if isinstance(kind, decimals.SqlDecimal):  # a JSON number read as DECIMAL(p, s)
             return f"dec_cast({self.prefix}{found.name}, {kind.precision}, {kind.scale})", kind
+        if kind == "float":  # Flink's json format reads an integral number as a DOUBLE too
+            return f"float({self.prefix}{found.name})", kind
         return f"{self.prefix}{found.name}", kind
 
     def _computed(self, col: exp.Column, found: Column) -> tuple[str, str | None]:

@@ -32,7 +32,7 @@ through repartition topics. A whole data set (336,776 flights) then fits in a fe
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,8 @@ class PipelineDriver:
 
     Args:
         spec: the loaded pipeline.
-        partitions: source partition count (repartition topics default to the same).
+        partitions: source partition count (repartition topics default to the same), or a
+            count per source topic (1 for a topic not named).
         start_time_ms: initial processing time of the manual clock.
         keep_repartition: keep the records written to repartition topics for :meth:`topic`
             (False: deliver them, then forget them).
@@ -115,7 +116,7 @@ class PipelineDriver:
     def __init__(
         self,
         spec: PipelineSpec,
-        partitions: int = 1,
+        partitions: int | Mapping[str, int] = 1,
         start_time_ms: int = 0,
         *,
         keep_repartition: bool = True,
@@ -164,7 +165,7 @@ class PipelineDriver:
     def from_yaml(
         cls,
         text_or_path: str | Path,
-        partitions: int = 1,
+        partitions: int | Mapping[str, int] = 1,
         start_time_ms: int = 0,
         *,
         keep_repartition: bool = True,
@@ -185,9 +186,12 @@ class PipelineDriver:
             spec, partitions, start_time_ms, keep_repartition=keep_repartition, end_slice=end_slice
         )
 
-    def _layout(self, partitions: int) -> dict[str, int]:
-        """Partition counts as a run would create them (sources: ``partitions`` each)."""
-        sources = {s.topic: partitions for s in self.plan.spec.sources}
+    def _layout(self, partitions: int | Mapping[str, int]) -> dict[str, int]:
+        """Partition counts as a run would create them (sources: ``partitions``)."""
+        sources = {
+            s.topic: partitions if isinstance(partitions, int) else partitions.get(s.topic, 1)
+            for s in self.plan.spec.sources
+        }
         return {**sources, **{t.name: t.partitions for t in wanted_topics(self.plan, sources)}}
 
     def _clock(self) -> int:
