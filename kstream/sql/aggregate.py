@@ -25,7 +25,7 @@ from kstream.expr.sql_changelog import ROW_KIND_FIELD
 from kstream.sql.catalog import Table
 from kstream.sql.decimals import int_kind
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
-from kstream.sql.scope import Scope, sink_value, typed_column
+from kstream.sql.scope import Scope, sink_value
 
 __all__ = ["CHANGELOG_FORMAT", "grouped_operators", "window_args", "window_spec"]
 
@@ -76,11 +76,10 @@ def grouped_operators(
     )
     results = _Results(keys, scope, windowed=call is not None)
     fields: dict[str, str] = {}
-    for i, (column, item) in enumerate(zip(sink.columns, select.expressions, strict=True)):
+    for column, item in zip(sink.columns, select.expressions, strict=True):
         node = item.this if isinstance(item, exp.Alias) else item
         text, kind = results.expr(node)
         fields[column.name] = sink_value(column.type, text, kind)
-        sink.columns[i] = typed_column(column, kind)
         if kinds is not None:
             kinds[column.name] = kind
     having = select.args.get("having")

@@ -8,27 +8,14 @@ those of :data:`kstream.sql.exprs.ColumnRef`.
 
 from __future__ import annotations
 
-import dataclasses
-
 from sqlglot import exp
 
 from kstream.sql import decimals
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
-__all__ = ["INTERMEDIATE_TYPE", "JoinScope", "Scope", "sink_value", "sql_type_kind", "typed_column"]
+__all__ = ["JoinScope", "Scope", "sink_value", "sql_type_kind"]
 
-#: the column type of a row inside a job (a window's results ranked later): each value is kept
-#: as computed (timestamps as epoch ms), and the column then takes the SQL type of its kind
-INTERMEDIATE_TYPE = "INTERMEDIATE"
-_TYPE_OF_KIND = {
-    "int": "BIGINT",
-    "float": "DOUBLE",
-    "str": "STRING",
-    "bool": "BOOLEAN",
-    "ts": "TIMESTAMP(3)",
-    "ltz": "TIMESTAMP_LTZ(3)",
-}
 
 _KINDS: dict[str, str] = {
     **{name: decimals.int_kind(digits) for name, digits in decimals.INT_DIGITS.items()},
@@ -53,25 +40,16 @@ def sql_type_kind(sql_type: str) -> str | None:
     )
 
 
-def typed_column(column: Column, kind: str | None) -> Column:
-    """An intermediate ``column`` with the SQL type of its values' ``kind`` (else ``column``)."""
-    if column.type == INTERMEDIATE_TYPE and kind in _TYPE_OF_KIND:
-        return dataclasses.replace(column, type=_TYPE_OF_KIND[kind])
-    return column
-
-
 def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     """Expression ``text`` (of type ``kind``) as Flink's ``json`` format writes a column of
     ``sql_type``: a DOUBLE is a float (``2.0``), a DECIMAL(p, s) a :class:`decimal.Decimal`
     rounded HALF_UP to ``s`` (Flink's implicit cast on INSERT; NULL beyond ``p`` digits),
-    timestamps are text (``sql_timestamp``); an :data:`INTERMEDIATE_TYPE` column takes the
-    value as it is.
+    timestamps are text (``sql_timestamp``); a column without a type (the fields of records
+    kstream makes) takes the value as it is.
 
     Raises:
         Untranslatable: a DECIMAL value into an integer column (Flink refuses it too).
     """
-    if sql_type == INTERMEDIATE_TYPE:
-        return text
     target = sql_type_kind(sql_type)
     if sql_type == "AUTO":  # kstream sql's result table: as the value's own type
         target = kind

@@ -32,14 +32,14 @@ from sqlglot import exp
 from kstream.sql.catalog import Column, Table, table_of
 from kstream.sql.dedup import rank_bound, row_number
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.scope import INTERMEDIATE_TYPE, Scope, sink_value, sql_type_kind
+from kstream.sql.scope import Scope, sink_value
 
 __all__ = ["is_top_n", "top_n_operators"]
 
 #: ``_table_query`` of kstream/sql/query.py: a select over one table or TVF compiled to ``(the
 #: table it reads, its operators, whether its result is updating)``
 TableQuery = Callable[
-    [exp.Select, exp.Expression, dict[str, Table], Table, str],
+    [exp.Select, exp.Expression, dict[str, Table], Table, str, dict[str, str | None]],
     tuple[Table, list[dict[str, Any]], bool],
 ]
 _PERIOD = {"tumbling": "size", "sliding": "slide", "cumulate": "step"}
@@ -97,21 +97,19 @@ def top_n_operators(
     aggregated = inner.args["from_"].this.this
     if not isinstance(aggregated, exp.Select) or not aggregated.args.get("group"):
         raise Untranslatable(inner, "Top-N ranks the rows of an aggregation (for now)")
-    ranked = Table(name=f"{prefix}ranked", columns=_intermediate_columns(aggregated))
+    names = _column_names(aggregated)
+    probe = Table(name=f"{prefix}ranked", columns=[Column(n, "") for n in names])
+    kinds: dict[str, str | None] = {}
     source, ops, updating = table_query(
-        aggregated, aggregated.args["from_"].this, tables, ranked, f"{prefix}agg-"
+        aggregated, aggregated.args["from_"].this, tables, probe, f"{prefix}agg-", kinds
     )
     window = next((op["window"] for op in ops if "window" in op), {"type": "global"})
     if not updating and window["type"] not in _PERIOD:
         what = "Top-N is supported over a TUMBLE, HOP or CUMULATE aggregation (yet)"
         raise Untranslatable(inner.args["from_"].this, what)
-    ranked.columns.append(Column(rank_name, "BIGINT"))
-    epochs = {  # timestamps stay epoch ms inside the job
-        c.name.lower(): (c.name, sql_type_kind(c.type))
-        for c in ranked.columns
-        if sql_type_kind(c.type) in ("ts", "ltz")
-    }
-    scope = Scope(ranked, extra=epochs)
+    produced = [Column(n, "", produced=True, kind=kinds[n]) for n in names]
+    rank = Column(rank_name, "", produced=True, kind="int")
+    scope = Scope(Table(name=f"{prefix}ranked", columns=[*produced, rank]))
     if updating:
         rows = _row_fields(aggregated)
         ops += _updating_rank(select, over, scope, (rank_name, rows), bound, prefix)
@@ -125,13 +123,18 @@ def top_n_operators(
     return source, ops, updating
 
 
-def _intermediate_columns(aggregated: exp.Select) -> list[Column]:
-    columns = []
+def _column_names(aggregated: exp.Select) -> list[str]:
+    """The ranked aggregation's column names (its result records' fields).
+
+    Raises:
+        Untranslatable: an unnamed or ``*`` item.
+    """
+    names = []
     for item in aggregated.expressions:
         if not item.alias_or_name or isinstance(item, exp.Star):
             raise Untranslatable(item, "a ranked aggregation names its columns (AS name)")
-        columns.append(Column(item.alias_or_name, INTERMEDIATE_TYPE))
-    return columns
+        names.append(item.alias_or_name)
+    return names
 
 
 def _window_rank(
