@@ -33,6 +33,7 @@ class ResultView:
     def add(self, key: Any, value: Any) -> dict[str, Any]:
         """Fold one result record (``value`` None: a tombstone); returns its jsonl object."""
         self.received += 1
+        key = _hashable(key)  # a key of several columns decodes as a JSON list
         if isinstance(value, dict):
             self.columns += [c for c in value if c not in self.columns]
         if not self.updating:
@@ -60,6 +61,15 @@ class ResultView:
         for row in shown:
             table.add_row(*(_cell(row.get(c)) for c in self.columns))
         return Group(Text(title, style="bold"), table, Text(f"{line} · {status}"))
+
+
+def _hashable(key: Any) -> Any:
+    """``key`` usable as a dict key: lists as tuples, objects as sorted item tuples."""
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    if isinstance(key, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in key.items()))
+    return key
 
 
 def _cell(value: Any) -> str:

@@ -53,6 +53,15 @@ def test_an_updating_result_is_a_table_by_key() -> None:
     assert "1 row in the table · finished" in text and "│ a │ 2 │" in text
 
 
+def test_an_updating_result_keyed_by_several_columns() -> None:
+    """A Top-N's or a multi-column GROUP BY's record key decodes as a JSON list."""
+    view = ResultView(updating=True, max_rows=10)
+    assert view.add(["EWR", 1], {"origin": "EWR", "rn": 1})["op"] == "+I"
+    assert view.add(["EWR", 1], {"origin": "EWR", "rn": 1, "n": 2})["op"] == "+U"
+    assert view.add(["EWR", 2], None) == {"op": "-D"}
+    assert list(view.table) == [("EWR", 1)]
+
+
 def test_an_append_result_keeps_the_latest_rows() -> None:
     view = ResultView(updating=False, max_rows=2)
     for n in range(5):
