@@ -5,6 +5,10 @@
 --   kstream sql examples/flights-tables.sql -e "SELECT origin, COUNT(*) AS flights FROM flights GROUP BY origin" --bounded
 -- Event time: the scheduled departure (flights), the hour of the observation (weather).
 
+-- Keyed by origin, 3 airports leave one of 4 partitions empty; after 10 s without records a
+-- partition is idle and stops holding the watermark back.
+SET 'table.exec.source.idle-timeout' = '10 s';
+
 CREATE TABLE flights (
   `year` INT, `month` INT, `day` INT,
   dep_time INT, sched_dep_time INT, dep_delay INT,
