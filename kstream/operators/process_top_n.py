@@ -25,8 +25,8 @@ from typing import Any
 from kstream.api import Context, ProcessFunction
 from kstream.errors import RecordError
 from kstream.expr.compiler import compile_expression
-from kstream.expr.expression import explain_failure
 from kstream.expr.sql_rank import rank_rows
+from kstream.operators.stateless import guarded
 from kstream.pipeline.process_item import TOP_N_EMITTED, TOP_N_ROWS
 from kstream.pipeline.spec import TopNSpec
 
@@ -70,16 +70,10 @@ class TopN(ProcessFunction):
 def _row_key(text: str, where: str) -> Callable[[Any], str]:
     """The row key of a record as canonical JSON text (a map state key).
 
-    Raises:
-        RecordError: the expression fails on a record (a bad record of the node).
+    The function raises :class:`~kstream.errors.RecordError` when the expression fails on a
+    record (a bad record of the node).
     """
-    expr = compile_expression(text, where=f"{where}.top_n.row_key")
-    fn = expr.fn
-
-    def row_key(value: Any) -> str:
-        try:
-            return json.dumps(fn(value), sort_keys=True, separators=(",", ":"), default=str)
-        except Exception as exc:
-            raise RecordError("expression", str(explain_failure(expr, value, exc))) from exc
-
-    return row_key
+    evaluate = guarded(compile_expression(text, where=f"{where}.top_n.row_key"))
+    return lambda value: json.dumps(
+        evaluate(value), sort_keys=True, separators=(",", ":"), default=str
+    )

@@ -38,7 +38,9 @@ def search_paths(spec: PipelineSpec) -> list[str]:
     return [str(Path(spec.path).resolve().parent)] if spec.path != "<string>" else ["."]
 
 
-def _guarded(expr: Expression) -> Callable[[Any], Any]:
+def guarded(expr: Expression) -> Callable[[Any], Any]:
+    """``expr`` as a function of a record whose failure is a bad record (:class:`RecordError`,
+    stage ``expression``, with the failure explained)."""
     fn = expr.fn
 
     def evaluate(value: Any) -> Any:
@@ -70,7 +72,7 @@ def filter_test(op: FilterSpec, spec: PipelineSpec) -> Step:
     ``WHERE``."""
     if op.python:
         return _user(op.python, spec, "filter")
-    return _guarded(compile_expression(op.expr or "", where=f"{op.id}.filter"))
+    return guarded(compile_expression(op.expr or "", where=f"{op.id}.filter"))
 
 
 def map_step(op: MapSpec, spec: PipelineSpec) -> Step:
@@ -79,7 +81,7 @@ def map_step(op: MapSpec, spec: PipelineSpec) -> Step:
         return _user(op.python, spec, "map")
     select = op.select
     computed = [
-        (name, _guarded(compile_expression(text, where=f"{op.id}.map.fields.{name}")))
+        (name, guarded(compile_expression(text, where=f"{op.id}.map.fields.{name}")))
         for name, text in op.fields
     ]
 
@@ -110,7 +112,7 @@ def flat_map_step(op: FlatMapSpec, spec: PipelineSpec) -> Expand:
     if op.python:
         return _user_expand(op.python, spec)
     where = f"{op.id}.flat_map.explode"
-    evaluate = _guarded(compile_expression(op.explode or "", where=where))
+    evaluate = guarded(compile_expression(op.explode or "", where=where))
     name, keep_empty = op.as_field or "", op.keep_empty
     prefix = f"{where}: expression {op.explode!r}"
 
@@ -177,7 +179,7 @@ def key_function(op: KeyBySpec, spec: PipelineSpec) -> Callable[[Any], Any]:
         return lambda value: None
     if op.python:
         return _user(op.python, spec, "key_by")
-    return _guarded(compile_expression(op.expr or "", where=f"{op.id}.key_by"))
+    return guarded(compile_expression(op.expr or "", where=f"{op.id}.key_by"))
 
 
 class _StatelessOperator(Operator):
@@ -256,7 +258,7 @@ class BranchOperator(_StatelessOperator):
     def __init__(self, op: BranchSpec, spec: PipelineSpec) -> None:
         self.spec = op
         self.tests = [
-            (name, _guarded(compile_expression(text, where=f"{op.id}.branch.{name}")))
+            (name, guarded(compile_expression(text, where=f"{op.id}.branch.{name}")))
             for name, text in op.branches
         ]
 

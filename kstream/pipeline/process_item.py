@@ -130,13 +130,13 @@ def _order(issues: Issues, node: Node | None) -> tuple[tuple[str, bool, bool], .
         return ()
     order: list[tuple[str, bool, bool]] = []
     for item in node.items():
-        try:
-            order += parse_order(str(item.value)) if isinstance(item.value, str) else ()
-        except ValueError as exc:
-            issues.add(item, str(exc), hint)
-            continue
         if not isinstance(item.value, str):
             issues.add(item, f"expected an order item, got {describe(item.value)}", hint)
+            continue
+        try:
+            order += parse_order(item.value)
+        except ValueError as exc:
+            issues.add(item, str(exc), hint)
     if not order and not node.items():
         issues.add(node, "top_n needs at least one order field", hint)
     return tuple(order)

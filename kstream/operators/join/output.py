@@ -15,7 +15,7 @@ from typing import Any
 
 from kstream.errors import RecordError
 from kstream.expr.compiler import compile_expression
-from kstream.operators.stateless import _guarded
+from kstream.operators.stateless import guarded
 from kstream.pipeline.spec_joins import JoinSpec
 
 
@@ -40,7 +40,7 @@ class JoinOutput:
     def __init__(self, op: JoinSpec) -> None:
         self.right_name = op.right_name
         self._select: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-            (name, _guarded(compile_expression(expr, where=f"{op.id}.join.select.{name}")))
+            (name, guarded(compile_expression(expr, where=f"{op.id}.join.select.{name}")))
             for name, expr in op.select
         ]
 

@@ -127,6 +127,10 @@ class WindowOperator:
     codec: Codec[Any, Any]
     #: where a store entry keeps the last emitted result (None: the operator does not track it)
     emitted_field: int | None = 1
+    #: whether a changelog firing whose result equals the last emitted one writes nothing (the
+    #: global aggregation, as Flink's GroupAggFunction; a time window's on-time firing always
+    #: writes)
+    skip_unchanged: bool = False
 
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
@@ -141,9 +145,6 @@ class WindowOperator:
         self.every = spec.trigger_every_ms
         self.early_count = spec.trigger_count
         self.track_emitted = self.mode == "changelog"
-        #: a changelog firing whose result equals the last emitted one writes nothing (the
-        #: global aggregation; a time window's on-time firing always emits)
-        self.skip_unchanged = False
         self._reset()
 
     def _reset(self) -> None:

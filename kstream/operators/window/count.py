@@ -189,6 +189,8 @@ class GlobalOperator(WindowOperator):
         clock: processing time in epoch ms (for ``trigger: {every: ...}``).
     """
 
+    skip_unchanged = True
+
     def __init__(
         self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
     ) -> None:
@@ -197,7 +199,6 @@ class GlobalOperator(WindowOperator):
         )
         self.store: KeyValueStore[Any, list[Any]] = KeyValueStore(self.codec)
         super().__init__(spec, aggregator, clock)
-        self.skip_unchanged = True
         if not self.triggered and self.mode != "final":
             self.early_count = 1
 

@@ -16,7 +16,7 @@ from kstream.graph.plan import TIMED_WINDOW_TYPES, TIMERS_STORE
 from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
-from kstream.operators.stateless import _guarded, search_paths
+from kstream.operators.stateless import guarded, search_paths
 from kstream.operators.window.base import MAX_WATERMARK, LateRecord, WindowOperator
 from kstream.operators.window.count import CountWindowOperator, GlobalOperator
 from kstream.operators.window.operator import TimeWindowOperator
@@ -45,7 +45,7 @@ def build_window(
             getters.append(None)
         else:
             where = f"{op.id}.aggregate.{agg.name}"
-            getters.append(_guarded(compile_expression(agg.expr, where=where)))
+            getters.append(guarded(compile_expression(agg.expr, where=where)))
     has_user = any(u is not None for u in users)
     aggregator = Aggregator(op.aggregations, getters, users if has_user else ())
     if op.type in TIMED_WINDOW_TYPES:
