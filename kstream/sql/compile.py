@@ -51,6 +51,9 @@ _REFUSED_SETTINGS = {
 _log = logging.getLogger(__name__)
 _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-offsets": None}
 
+#: Flink's Kafka connector metadata keys that kstream reads
+_METADATA_KEYS = ("topic", "partition", "offset", "timestamp")
+
 
 def load_sql(path: str | Path) -> PipelineSpec:
     """Read and compile the Flink SQL script at ``path``.
@@ -293,10 +296,6 @@ def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | 
         hint,
     )
     return "", "ms"
-
-
-#: Flink's Kafka connector metadata keys that kstream reads
-_METADATA_KEYS = ("topic", "partition", "offset", "timestamp")
 
 
 def flink_duration_ms(text: str) -> int | str:

@@ -25,13 +25,14 @@ from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import Scope, sink_value
 
-__all__ = ["dedup_operators", "is_deduplication", "rank_bound", "row_number"]
+__all__ = ["dedup_operators", "is_deduplication", "rank_bound", "row_number", "rowtime_order"]
 
 
 def dedup_operators(
     select: exp.Select, subquery: exp.Subquery, tables: dict[str, Table], sink: Table, prefix: str
 ) -> tuple[Table, list[dict[str, Any]]]:
-    """The source table and operators of a deduplication query.
+    """The source table and operators of a deduplication query (one that
+    :func:`kstream.sql.topn.is_top_n` does not take: ``WHERE rn = 1``, by the rowtime).
 
     Raises:
         Untranslatable: a subquery that is not a deduplication (Top-N, other windows, ...).
@@ -42,10 +43,6 @@ def dedup_operators(
     rank_name, window = row_number(inner)
     source = table_of(tables, inner.args["from_"].this)
     scope = Scope(source)
-    bound = rank_bound(select, rank_name)
-    if bound != 1:
-        what = f"Top-N ({rank_name} <= {bound}) over a table is not supported yet"
-        raise Untranslatable(select.args["where"], f"{what} (window Top-N over a TVF is)")
     keys = [scope.expr(k) for k in window.args.get("partition_by") or []]
     if not keys:
         raise Untranslatable(window, "deduplication needs PARTITION BY the key")
@@ -117,10 +114,11 @@ def rank_bound(select: exp.Select, rank: str) -> int:
     raise Untranslatable(where or select, f"a rank query needs WHERE {rank} <= N (only)")
 
 
-def _order_kind(window: exp.Window, scope: Scope) -> str:
+def rowtime_order(window: exp.Window, rowtime: str | None) -> str | None:
+    """``"first"`` (``ORDER BY rowtime [ASC]``) or ``"last"`` (``DESC``) when the OVER clause
+    orders by ``rowtime`` alone (a deduplication), else None (a Top-N)."""
     order = window.args.get("order")
     items = order.expressions if order is not None else []
-    rowtime = scope.table.rowtime
     if (
         len(items) == 1
         and isinstance(items[0].this, exp.Column)
@@ -128,8 +126,15 @@ def _order_kind(window: exp.Window, scope: Scope) -> str:
         and items[0].this.name.lower() == rowtime.lower()
     ):
         return "last" if items[0].args.get("desc") else "first"
-    what = "deduplication orders by the rowtime (other orders are Top-N: not yet)"
-    raise Untranslatable(order or window, what)
+    return None
+
+
+def _order_kind(window: exp.Window, scope: Scope) -> str:
+    kind = rowtime_order(window, scope.table.rowtime)
+    if kind is None:
+        what = "deduplication orders by the rowtime alone (another order is a Top-N)"
+        raise Untranslatable(window.args.get("order") or window, what)
+    return kind
 
 
 def _field(

@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable, interval_ms
-from kstream.sql.scope import JoinScope, Scope, sink_value
+from kstream.sql.scope import JoinScope, Scope, projection
 from kstream.sql.window_join import WindowedSides, split_window_conditions, windowed_sides
 
 __all__ = ["join_operators"]
@@ -143,10 +143,7 @@ def _after_join(
     filters += [scope.text(where.this)] if where is not None else []
     if filters:
         ops.append({"id": f"{prefix}where", "filter": " and ".join(f"({f})" for f in filters)})
-    fields = {
-        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
-        for c, item in zip(sink.columns, select.expressions, strict=True)
-    }
+    fields = projection(scope, select, sink)
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return ops
 

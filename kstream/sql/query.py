@@ -25,7 +25,7 @@ from kstream.sql.derived import derived_table
 from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.joins import join_operators
-from kstream.sql.scope import Scope, sink_value
+from kstream.sql.scope import Scope, projection
 from kstream.sql.topn import is_top_n, top_n_operators
 
 __all__ = ["CompiledInsert", "aggregated_view", "compile_insert", "is_aggregating"]
@@ -144,7 +144,7 @@ def _select(
         if any(s.query is not None for s in sources):
             raise Untranslatable(select, "a join of an aggregating view is not supported yet")
     elif dedup and is_top_n(select, source_node, tables):
-        top_n = top_n_operators(select, source_node, tables, sink, prefix, _table_query)
+        top_n = top_n_operators(select, source_node, tables, sink, prefix, produced_query)
         source, ops, compiled.updating = top_n
         sources = [source]
     elif dedup:
@@ -229,10 +229,7 @@ def _table_query(
     if window is not None or select.args.get("group"):
         grouped, updating = grouped_operators(select, window, scope, sink, prefix, kinds)
         return source, ops + grouped, updating
-    fields = {
-        c.name: sink_value(c.type, *scope.expr(_unalias(e)))
-        for c, e in zip(sink.columns, select.expressions, strict=True)
-    }
+    fields = projection(scope, select, sink)
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return source, ops, False
 
@@ -262,24 +259,39 @@ def aggregated_view(name: str, select: exp.Select, tables: dict[str, Table]) -> 
     if select.args.get("joins") or _window_call(source_node) is None:
         what = "a view that aggregates is supported over a window TVF of one table (yet)"
         raise Untranslatable(select, f"{what}; a non-windowed GROUP BY view is an updating table")
+    _, _, _, columns = produced_query(select, tables, f"{name}-", "an aggregating view")
+    view = Table(name=name, columns=columns, query=select, query_tables=dict(tables))
+    for item, column in zip(select.expressions, columns, strict=True):
+        node = _unalias(item)
+        if isinstance(node, exp.Column) and node.name.lower() == "window_time":
+            view.rowtime = column.name
+    return view
+
+
+def produced_query(
+    select: exp.Select, tables: dict[str, Table], prefix: str, what: str
+) -> tuple[Table, list[dict[str, Any]], bool, list[Column]]:
+    """A select over one table or window TVF compiled so that its result records' fields are
+    its columns, kept as computed (timestamps in epoch ms): the table it reads, its operators
+    (ids starting with ``prefix``), whether its result is updating, and its columns as
+    ``produced`` columns of the type the query gives each (what reads the records: an
+    aggregating view's queries, a Top-N's ranking).
+
+    Raises:
+        Untranslatable: an unnamed, duplicate or ``*`` column of ``what`` (an aggregating view,
+            a ranked aggregation), or what :func:`_table_query` refuses.
+    """
     names = [item.alias_or_name for item in select.expressions]
     for item, column in zip(select.expressions, names, strict=True):
         if not column.isidentifier() or names.count(column) > 1 or isinstance(item, exp.Star):
-            raise Untranslatable(item, "name each column of an aggregating view once (AS name)")
-    probe = Table(name=name, columns=[Column(n, "") for n in names])
+            raise Untranslatable(item, f"name each column of {what} once (AS name)")
+    probe = Table(name=prefix, columns=[Column(n, "") for n in names])
     kinds: dict[str, str | None] = {}
-    _table_query(select, source_node, tables, probe, f"{name}-", kinds)
-    view = Table(
-        name=name,
-        columns=[Column(n, "", produced=True, kind=kinds[n]) for n in names],
-        query=select,
-        query_tables=dict(tables),
+    source, ops, updating = _table_query(
+        select, select.args["from_"].this, tables, probe, prefix, kinds
     )
-    for item, column in zip(select.expressions, names, strict=True):
-        node = _unalias(item)
-        if isinstance(node, exp.Column) and node.name.lower() == "window_time":
-            view.rowtime = column
-    return view
+    columns = [Column(n, "", produced=True, kind=kinds[n]) for n in names]
+    return source, ops, updating, columns
 
 
 def _view_operators(view: Table, prefix: str) -> tuple[list[dict[str, Any]], Table]:

@@ -14,7 +14,7 @@ from kstream.sql import decimals
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
-__all__ = ["JoinScope", "Scope", "sink_value", "sql_type_kind"]
+__all__ = ["JoinScope", "Scope", "projection", "sink_value", "sql_type_kind"]
 
 
 _KINDS: dict[str, str] = {
@@ -64,6 +64,15 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     if target == "ltz" and kind in ("ts", "ltz"):
         return f"sql_timestamp_ltz({text})"
     return text
+
+
+def projection(scope: Scope, select: exp.Select, sink: Table) -> dict[str, str]:
+    """The sink's fields: each SELECT item (by position, as Flink maps an INSERT) over
+    ``scope``, as the sink column's type writes it (:func:`sink_value`)."""
+    return {
+        column.name: sink_value(column.type, *scope.expr(item.unalias()))
+        for column, item in zip(sink.columns, select.expressions, strict=True)
+    }
 
 
 class Scope:

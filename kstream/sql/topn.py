@@ -1,25 +1,31 @@
-"""Flink SQL's window Top-N: ``ROW_NUMBER() <= N`` over a window aggregation's rows.
+"""Flink SQL's Top-N: ``ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) <= N`` (docs/sql.md).
 
-::
+- **Window Top-N** over a TUMBLE, HOP or CUMULATE aggregation::
 
-    SELECT cols FROM (
-      SELECT *, ROW_NUMBER() OVER (
-          PARTITION BY window_start, window_end [, k] ORDER BY c DESC [, ...]) AS rn
-      FROM (SELECT window_start, window_end, k2, COUNT(*) AS c
-            FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' DAY))
-            GROUP BY window_start, window_end, k2)
-    ) WHERE rn <= N
+      SELECT cols FROM (
+        SELECT *, ROW_NUMBER() OVER (
+            PARTITION BY window_start, window_end [, k] ORDER BY c DESC [, ...]) AS rn
+        FROM (SELECT window_start, window_end, k2, COUNT(*) AS c
+              FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' DAY))
+              GROUP BY window_start, window_end, k2)
+      ) WHERE rn <= N
 
-keeps the first ``N`` rows of each window (and ``k``) by the order, once, when the window ends:
-an append-only result, as Flink's ``WindowRankOperator``. It compiles to the window aggregation
-(its rows kept as computed: timestamps as epoch ms), a ``key_by`` on the PARTITION BY columns,
-a ``tumbling`` window of the TVF's period (TUMBLE's size, HOP's slide, CUMULATE's step) that
-collects the rows of every window ending with it, a ``flat_map`` ranking them
-(``sql_top_n``) into the first ``N``, and the projection. A window's results carry timestamp
-``window_end - 1`` and are emitted before the watermark that fired them moves on, so each falls
-into the collecting window with the same end, never late; like Flink's operator, that window
-holds the rows of a window until its end. SESSION windows (no common end grid) and Top-N over
-an updating table are refused.
+  keeps the first ``N`` rows of each window (and ``k``) once, when the window ends: an
+  append-only result, as Flink's ``WindowRankOperator``. It compiles to the window aggregation
+  (its rows kept as computed: timestamps as epoch ms), a ``key_by`` on the PARTITION BY
+  columns, a ``tumbling`` window of the TVF's period (TUMBLE's size, HOP's slide, CUMULATE's
+  step) collecting the rows of every window ending with it, a ``flat_map`` ranking them
+  (``sql_top_n``) and the projection. A window's results carry timestamp ``window_end - 1`` and
+  are emitted before the watermark that fired them moves on, so each falls into the collecting
+  window with the same end, never late.
+- **Top-N over a non-windowed GROUP BY** (an updating table): the aggregation, a ``key_by`` on
+  the partition, a ``top_n`` node whose rows are the GROUP BY keys, and a ``key_by`` on the
+  partition and the rank (the result's upsert key).
+- **Top-N over a table's rows** (append-only, Flink's ``AppendOnlyTopNFunction``): a
+  ``top_n`` node without ``row_key``, which keeps only the ranked rows.
+
+Refused: SESSION windows (no common end grid), no PARTITION BY over an updating input, an
+updating Top-N that does not select its rank, ranks by computed columns.
 """
 
 from __future__ import annotations
@@ -29,18 +35,18 @@ from typing import Any
 
 from sqlglot import exp
 
+from kstream.expr.sql_rank import RANK_FIELD
 from kstream.sql.catalog import Column, Table, table_of
-from kstream.sql.dedup import rank_bound, row_number
+from kstream.sql.dedup import rank_bound, row_number, rowtime_order
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.scope import Scope, sink_value
+from kstream.sql.scope import Scope, projection
 
 __all__ = ["is_top_n", "top_n_operators"]
 
-#: ``_table_query`` of kstream/sql/query.py: a select over one table or TVF compiled to ``(the
-#: table it reads, its operators, whether its result is updating)``
-TableQuery = Callable[
-    [exp.Select, exp.Expression, dict[str, Table], Table, str, dict[str, str | None]],
-    tuple[Table, list[dict[str, Any]], bool],
+#: :func:`kstream.sql.query.produced_query` (passed in: query.py imports this module)
+ProducedQuery = Callable[
+    [exp.Select, dict[str, Table], str, str],
+    tuple[Table, list[dict[str, Any]], bool, list[Column]],
 ]
 _PERIOD = {"tumbling": "size", "sliding": "slide", "cumulate": "step"}
 
@@ -57,15 +63,8 @@ def is_top_n(select: exp.Select, subquery: exp.Subquery, tables: dict[str, Table
     if not isinstance(inner, exp.Select) or isinstance(inner.args["from_"].this, exp.Subquery):
         return isinstance(inner, exp.Select)
     rank_name, over = row_number(inner)
-    order = over.args.get("order")
-    items = order.expressions if order is not None else []
     rowtime = table_of(tables, inner.args["from_"].this).rowtime
-    by_rowtime = (
-        len(items) == 1
-        and isinstance(items[0].this, exp.Column)
-        and items[0].this.name.lower() == (rowtime or "").lower()
-    )
-    return rank_bound(select, rank_name) > 1 or not by_rowtime
+    return rank_bound(select, rank_name) > 1 or rowtime_order(over, rowtime) is None
 
 
 def top_n_operators(
@@ -74,7 +73,7 @@ def top_n_operators(
     tables: dict[str, Table],
     sink: Table,
     prefix: str,
-    table_query: TableQuery,
+    produced_query: ProducedQuery,
 ) -> tuple[Table, list[dict[str, Any]], bool]:
     """The source table, the operators of a Top-N query, and whether its result is updating
     (a Top-N over a non-windowed GROUP BY).
@@ -97,17 +96,13 @@ def top_n_operators(
     aggregated = inner.args["from_"].this.this
     if not isinstance(aggregated, exp.Select) or not aggregated.args.get("group"):
         raise Untranslatable(inner, "Top-N ranks the rows of an aggregation (for now)")
-    names = _column_names(aggregated)
-    probe = Table(name=f"{prefix}ranked", columns=[Column(n, "") for n in names])
-    kinds: dict[str, str | None] = {}
-    source, ops, updating = table_query(
-        aggregated, aggregated.args["from_"].this, tables, probe, f"{prefix}agg-", kinds
+    source, ops, updating, produced = produced_query(
+        aggregated, tables, f"{prefix}agg-", "a ranked aggregation"
     )
     window = next((op["window"] for op in ops if "window" in op), {"type": "global"})
     if not updating and window["type"] not in _PERIOD:
         what = "Top-N is supported over a TUMBLE, HOP or CUMULATE aggregation (yet)"
         raise Untranslatable(inner.args["from_"].this, what)
-    produced = [Column(n, "", produced=True, kind=kinds[n]) for n in names]
     rank = Column(rank_name, "", produced=True, kind="int")
     scope = Scope(Table(name=f"{prefix}ranked", columns=[*produced, rank]))
     if updating:
@@ -115,26 +110,9 @@ def top_n_operators(
         ops += _updating_rank(select, over, scope, (rank_name, rows), bound, prefix)
     else:
         ops += _window_rank(over, scope, window, bound, prefix)
-    fields = {
-        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
-        for c, item in zip(sink.columns, select.expressions, strict=True)
-    }
+    fields = projection(scope, select, sink)
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return source, ops, updating
-
-
-def _column_names(aggregated: exp.Select) -> list[str]:
-    """The ranked aggregation's column names (its result records' fields).
-
-    Raises:
-        Untranslatable: an unnamed or ``*`` item.
-    """
-    names = []
-    for item in aggregated.expressions:
-        if not item.alias_or_name or isinstance(item, exp.Star):
-            raise Untranslatable(item, "a ranked aggregation names its columns (AS name)")
-        names.append(item.alias_or_name)
-    return names
 
 
 def _window_rank(
@@ -150,7 +128,7 @@ def _window_rank(
         collect["offset"] = window["offset"]
     collect["aggregate"] = {"rows": {"collect": "record"}}
     flat = {f"{c.name}": f'rows["{c.name}"]' for c in scope.table.columns[:-1]}
-    flat[scope.table.columns[-1].name] = 'rows["__rn"]'
+    flat[scope.table.columns[-1].name] = f'rows["{RANK_FIELD}"]'
     return [
         {"id": f"{prefix}rank-keys", "key_by": _list(partition)},
         {"id": f"{prefix}rank-collect", "window": collect},
@@ -184,10 +162,7 @@ def _table_top_n(
     if where is not None:
         ops.append({"id": f"{prefix}where", "filter": scope.text(where.this)})
     ops += _updating_rank(select, over, scope, (rank, None), bound, prefix)
-    fields = {
-        c.name: sink_value(c.type, *scope.expr(item.this if isinstance(item, exp.Alias) else item))
-        for c, item in zip(sink.columns, select.expressions, strict=True)
-    }
+    fields = projection(scope, select, sink)
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return source, ops
 
