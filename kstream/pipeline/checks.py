@@ -19,8 +19,9 @@ from pathlib import Path
 
 from kstream.errors import ConfigError, ConfigIssue, ExpressionError
 from kstream.expr.udf import load_python_callable
+from kstream.pipeline.dataflow import unkeyed_sources
 from kstream.pipeline.durations import format_duration_ms
-from kstream.pipeline.spec import KeyBySpec, OperatorSpec, PipelineSpec, ProcessSpec
+from kstream.pipeline.spec import OperatorSpec, PipelineSpec, ProcessSpec
 from kstream.pipeline.yamlnodes import Issues, Node, describe, parse_yaml
 
 __all__ = [
@@ -112,18 +113,7 @@ def check_process_keyed(issues: Issues, root: Node, spec: PipelineSpec) -> None:
 
 def _reaches_unkeyed(op: ProcessSpec, producers: Mapping[str, OperatorSpec]) -> bool:
     """Whether a path from a source reaches ``op`` without passing a ``key_by``."""
-    todo, seen = [ref.node for ref in op.inputs], set()
-    while todo:
-        node_id = todo.pop()
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        node = producers.get(node_id)
-        if node is None:  # a source
-            return True
-        if not isinstance(node, KeyBySpec):
-            todo.extend(ref.node for ref in node.inputs)
-    return False
+    return bool(unkeyed_sources(op.inputs, producers))
 
 
 def _at(root: Node, *keys: str) -> Node:

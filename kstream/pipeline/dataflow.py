@@ -18,7 +18,7 @@ schema questions of formats and codecs along single-input paths.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from kstream.pipeline.spec import (
     BranchSpec,
@@ -374,6 +374,25 @@ def result_window(spec: PipelineSpec, sink: SinkSpec) -> WindowSpec | None:
         if not isinstance(node, FilterSpec | KeyBySpec | BranchSpec):
             return None
     return None
+
+
+def unkeyed_sources(refs: Iterable[PortRef], producers: Mapping[str, OperatorSpec]) -> list[str]:
+    """The ids of the sources whose records reach ``refs`` without a ``key_by`` on the way, in
+    the order a depth-first walk of the inputs (each node's in order) finds them, once each.
+    ``producers``: the operators by id (any other id is a source)."""
+    found: list[str] = []
+    todo, seen = [ref.node for ref in refs], set()
+    while todo:
+        node_id = todo.pop(0)
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        node = producers.get(node_id)
+        if node is None:
+            found.append(node_id)
+        elif not isinstance(node, KeyBySpec):
+            todo[:0] = [ref.node for ref in node.inputs]
+    return found
 
 
 def upstream_source(spec: PipelineSpec, node_id: str) -> SourceSpec:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from kstream.pipeline.dataflow import unkeyed_sources
 from kstream.pipeline.spec import (
     JoinSpec,
     KeyBySpec,
@@ -86,20 +87,7 @@ def _source_topics(
 ) -> list[str]:
     """The source topics whose records reach ``ref`` without a ``key_by`` on the way, in the
     order found (depth first, inputs in order)."""
-    found: list[str] = []
-    todo, seen = [ref.node], set()
-    while todo:
-        node_id = todo.pop(0)
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        if node_id in topics:
-            found.append(topics[node_id])
-            continue
-        node = producers.get(node_id)
-        if node is not None and not isinstance(node, KeyBySpec):
-            todo[:0] = [r.node for r in node.inputs]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(topics[s] for s in unkeyed_sources([ref], producers) if s in topics))
 
 
 def _keyed_after(spec: PipelineSpec, node_id: str) -> bool:
