@@ -45,10 +45,15 @@ SALES = [
 ]
 
 
-def top(query: str, sales: list[tuple[str, int, int]]) -> list[tuple[Any, ...]]:
-    driver = PipelineDriver(load_sql_text(TABLES + query, "top.sql"))
+def send_sales(driver: PipelineDriver, sales: list[tuple[str, int, int]]) -> None:
+    """Send ``(item, amount, second)`` sales of shop ``s``."""
     for item, amount, second in sales:
         driver.send("sales", {"shop": "s", "item": item, "amount": amount, "at_ms": second * 1000})
+
+
+def top(query: str, sales: list[tuple[str, int, int]]) -> list[tuple[Any, ...]]:
+    driver = PipelineDriver(load_sql_text(TABLES + query, "top.sql"))
+    send_sales(driver, sales)
     driver.end_of_input()
     rows = [r.value for r in driver.output("out")]
     return sorted((r["window_start"], r["rn"], r["item"], r["total"]) for r in rows)
@@ -131,8 +136,7 @@ def test_top_n_over_a_group_by_emits_the_ranks_that_change() -> None:
     driver = PipelineDriver(load_sql_text(TABLES + UPDATING, "top.sql"))
     #: shop s: a 5 | b 7 | c 2 | a 8 | c 8 -> ranks after each:
     #:   [a5] [b7 a5] [b7 a5] [a8 b7] [a8 c8]
-    for item, amount, second in SALES[:5]:
-        driver.send("sales", {"shop": "s", "item": item, "amount": amount, "at_ms": second * 1000})
+    send_sales(driver, SALES[:5])
     driver.end_of_input()
     changes = [(r.key, r.value["item"], r.value["total"]) for r in driver.output("best")]
     assert changes == [
@@ -166,8 +170,7 @@ def test_top_n_over_a_tables_rows_keeps_the_largest_rows() -> None:
     rank 2: .     a5    .     .     c6
     """
     driver = PipelineDriver(load_sql_text(TABLES + ROWS, "top.sql"))
-    for item, amount, second in SALES[:6]:
-        driver.send("sales", {"shop": "s", "item": item, "amount": amount, "at_ms": second * 1000})
+    send_sales(driver, SALES[:6])
     changes = [(r.key, r.value["item"], r.value["amount"]) for r in driver.output("big")]
     assert changes == [
         ('["s",1]', "a", 5),
