@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from kstream.errors import ConfigError
 from kstream.pipeline.load import load_pipeline_text
 from kstream.pipeline.spec import ProcessSpec
 from kstream.testing import PipelineDriver
@@ -152,3 +155,14 @@ def test_records_buffered_without_a_ttl_are_stamped_at_a_restore_that_adds_one()
     assert join_node(again).join.buffered() == 2
     again.advance_processing_time(1)  # stamped at the restore (50 s): expired at 60 s
     assert join_node(again).join.buffered() == 0
+
+
+def test_state_ttl_is_refused_on_outer_and_non_interval_joins() -> None:
+    left = JOIN.replace("between: [-1d, 1d]", "how: left, between: [-1d, 1d]")
+    with pytest.raises(ConfigError, match="'state_ttl' is for inner interval joins, not left"):
+        load_pipeline_text(left)
+    window = JOIN.replace("interval", "window").replace(
+        "between: [-1d, 1d]", "window: {type: tumbling, size: 1h}"
+    )
+    with pytest.raises(ConfigError, match="not inner window joins"):
+        load_pipeline_text(window)
