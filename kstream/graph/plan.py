@@ -192,13 +192,14 @@ class Stage:
         ``timers`` store; each join's state store and ``timers`` store; each process
         function's state store, ``timers`` store and ``ttl`` store (every process function
         has one, with or without a ttl, so declaring or removing a ttl does not change the
-        task's column families)."""
+        task's column families); a global window or join with a ``state_ttl``, its ``ttl``
+        store too (the expiry index, :mod:`kstream.operators.idle_ttl`)."""
         out: list[StoreRef] = []
         for op in self.stateful:
             out.append(StoreRef(op.id))
             if not isinstance(op, WindowSpec) or op.type in TIMED_WINDOW_TYPES:
                 out.append(StoreRef(op.id, TIMERS_STORE))
-            if isinstance(op, ProcessSpec):
+            if isinstance(op, ProcessSpec) or op.state_ttl_ms is not None:
                 out.append(StoreRef(op.id, TTL_STORE))
         return out
 

@@ -55,7 +55,7 @@ def _built_in(op: ProcessSpec) -> ProcessFunction | None:
     if op.dedup_within_ms is not None:
         return Dedup(op.dedup_within_ms)
     if op.top_n is not None:
-        return TopN(op.top_n, op.id)
+        return TopN(op.top_n, op.id, keep_alive=bool(op.ttl))
     return None
 
 

@@ -14,6 +14,12 @@ table. A row never leaves (the input has no deletes), so ranks are only ever add
 replaced, never deleted. Without ``row_key`` every record is a row of its own (an append-only
 input, Flink's ``AppendOnlyTopNFunction``): a row that drops out of the first ``n`` can never
 rank again, so only ``emitted`` is kept and ``rows`` stays empty.
+
+``state_ttl`` (Flink SQL's ``table.exec.state.ttl`` on its rank functions): both states get a
+processing-time TTL (:func:`~kstream.pipeline.process_item.top_n_ttl`; the process functions'
+TTL, :mod:`kstream.operators.process_ttl`): a row not updated for the ttl is forgotten (it
+ranks no more), and since every record of the key rewrites ``emitted``, a key idle for the ttl
+starts again from nothing: its next record is emitted as rank 1.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ class TopN(ProcessFunction):
     Args:
         top: the item's ranking: ``n``, ``row_key`` (an expression), ``order``, ``rank``.
         where: the node id, for error messages.
+        keep_alive: rewrite ``emitted`` at every record, changed or not (under a ttl: a write
+            restarts its life, so it lives as long as the key is written).
     """
 
-    def __init__(self, top: TopNSpec, where: str) -> None:
+    def __init__(self, top: TopNSpec, where: str, keep_alive: bool = False) -> None:
         self.top = top
+        self.keep_alive = keep_alive
         self.row_key = _row_key(top.row_key, where) if top.row_key is not None else None
         self.rows: Any = None
         self.emitted: Any = None
@@ -63,7 +72,7 @@ class TopN(ProcessFunction):
             if i >= len(before) or before[i] != row:
                 ctx.emit({**row, self.top.rank: i + 1})
                 changed = True
-        if changed:
+        if changed or self.keep_alive:
             self.emitted.update(ranked)
 
 

@@ -73,7 +73,23 @@ def read_join(issues: Issues, node: Node, op_id: str) -> JoinSpec:
         upper_ms=upper,
         window=_window(issues, node, jtype),
         select=_select(issues, node.get("select")),
+        state_ttl_ms=_state_ttl(issues, node, jtype, how),
     )
+
+
+def _state_ttl(issues: Issues, node: Node, jtype: str, how: str) -> int | None:
+    """An inner interval join's ``state_ttl`` (ms, positive). The other joins' state is
+    cleaned by the watermark (as Flink's window, interval and temporal joins', which the state
+    TTL does not touch); an outer join releases its unmatched records at their cleanup time,
+    which an expiry would skip."""
+    found = node.get("state_ttl")
+    if found is None:
+        return None
+    if jtype != "interval" or how != "inner":
+        what = f"'state_ttl' is for inner interval joins, not {how} {jtype} joins"
+        issues.add(found, what, "remove it: the watermark cleans this join's state")
+        return None
+    return read_duration(issues, found, None, minimum=1)
 
 
 def _on(issues: Issues, node: Node | None) -> tuple[str, str]:

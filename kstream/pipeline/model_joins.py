@@ -49,3 +49,7 @@ class JoinBody(FileModel):
     between: list[Duration] = absent("interval: [lo, hi], right.ts - left.ts within (inclusive).")
     window: JoinWindow = absent("window: the window both sides share.")
     select: dict[str, Expression] = absent("Output fields: name -> expression (default: all).")
+    state_ttl: Duration = absent(
+        "interval: a buffered record leaves after this long of processing time (Flink SQL's "
+        "regular join state TTL; default: only its cleanup timer removes it)."
+    )

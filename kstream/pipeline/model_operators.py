@@ -184,6 +184,13 @@ _LATE_RULE = (
 _OFFSET = "Shift of the window boundaries (a duration; may be negative)."
 
 
+#: The description of ``state_ttl`` (global windows, top_n, interval joins).
+_STATE_TTL = (
+    "Idle state retention (processing time, Flink's table.exec.state.ttl): a key's state not "
+    "written for this long is dropped (default: kept)."
+)
+
+
 class TumblingWindow(FileModel):
     """Fixed-size, non-overlapping windows (docs/time-and-windows.md)."""
 
@@ -260,6 +267,7 @@ class GlobalWindow(FileModel):
     type: Literal["global"] = Field(description=_TYPE)
     emit: EmitMode = Field("update", description=_EMIT)
     trigger: Trigger = absent(_TRIGGER)
+    state_ttl: Duration = absent(_STATE_TTL)
     aggregate: Aggregate = Field(description=_AGGREGATE)
 
 
@@ -331,6 +339,7 @@ class TopNBody(FileModel):
     )
     order: list[Text] = Field(description="Fields, most significant first: 'f DESC', 'g'.")
     rank: Name = Field("rn", description="The field that gets the row's rank (1 = first).")
+    state_ttl: Duration = absent(_STATE_TTL)
 
 
 class TopNItem(OperatorItemBase):

@@ -102,8 +102,10 @@ TOP_N_HINT = "write top_n: {n: 3, row_key: dest, order: [flights DESC, dest]} af
 
 def read_top_n(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
     """``{n: N, [row_key: EXPR,] order: [FIELD [ASC|DESC] [NULLS FIRST|LAST], ...], rank:
-    NAME}``: a process node running the built-in :class:`~kstream.operators.process_top_n.TopN`."""
+    NAME[, state_ttl: DURATION]}``: a process node running the built-in
+    :class:`~kstream.operators.process_top_n.TopN` (``state_ttl``: :func:`top_n_ttl`)."""
     top = TopNSpec(n=1, row_key=None, order=())
+    ttl = None
     if expect_map(issues, node, TOP_N_HINT):
         check_keys(issues, node, TOP_N_KEYS)
         for key in ("n", "order"):
@@ -116,12 +118,23 @@ def read_top_n(issues: Issues, node: Node, op_id: str) -> ProcessSpec:
             order=_order(issues, node.get("order")),
             rank=read_str(issues, node.get("rank"), "rn", name=True) or "rn",
         )
+        ttl = read_duration(issues, node.get("state_ttl"), None, minimum=1)
     return ProcessSpec(
         id=op_id,
         python=TOP_N_PYTHON,
         state=((TOP_N_ROWS, "map"), (TOP_N_EMITTED, "value")),
+        ttl=top_n_ttl(ttl),
         top_n=top,
     )
+
+
+def top_n_ttl(ttl_ms: int | None) -> tuple[tuple[str, int, TtlTime], ...]:
+    """The TTL declarations of a ``top_n`` with ``state_ttl: ttl_ms`` (None: none): each row
+    of ``rows`` and the ``emitted`` ranks expire ``ttl_ms`` of processing time after they were
+    last written (Flink's rank functions under ``table.exec.state.ttl``)."""
+    if ttl_ms is None:
+        return ()
+    return ((TOP_N_ROWS, ttl_ms, "processing"), (TOP_N_EMITTED, ttl_ms, "processing"))
 
 
 def _order(issues: Issues, node: Node | None) -> tuple[tuple[str, bool, bool], ...]:

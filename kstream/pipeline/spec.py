@@ -230,7 +230,9 @@ class WindowSpec:
     firing: ``trigger_every_ms`` (processing time, aligned to the epoch) or ``trigger_count``
     (elements added since the window's last emission). ``accumulation``: ``accumulating`` (a
     firing keeps the window's contents) or ``discarding`` (Flink ``PurgingTrigger``: every
-    firing purges them, so the next one carries only later elements).
+    firing purges them, so the next one carries only later elements). ``state_ttl_ms``
+    (global only; Flink's ``table.exec.state.ttl``): a key's aggregate not written for this
+    long of processing time is dropped, and the key starts again from an empty aggregate.
     """
 
     id: str
@@ -250,6 +252,7 @@ class WindowSpec:
     count_slide: int | None = None
     trigger_every_ms: int | None = None
     trigger_count: int | None = None
+    state_ttl_ms: int | None = None
     on_error: ErrorPolicy | None = None  # None: the source's policy (docs/errors.md)
     dead_letter_topic: str | None = None
     #: where records come from: ``node`` or ``node.port`` (resolved by the loader)

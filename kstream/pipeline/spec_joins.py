@@ -62,6 +62,9 @@ class JoinSpec:
         how: ``inner``, ``left``, ``right`` or ``full`` (temporal and lookup: inner or left).
         select: ``(field, expression)`` output fields over the joined record (the left fields
             and the right record under ``right_name``); empty: that joined record itself.
+        state_ttl_ms: interval joins: a buffered record leaves the buffer once it has been
+            held this long of processing time (the state TTL of Flink SQL's regular join,
+            ``table.exec.state.ttl``); None: only its cleanup timer removes it.
     """
 
     id: str
@@ -74,6 +77,7 @@ class JoinSpec:
     upper_ms: int = 0
     window: JoinWindowSpec | None = None
     select: tuple[tuple[str, str], ...] = ()
+    state_ttl_ms: int | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
     #: ``(left, right)`` once wired (:mod:`kstream.pipeline.dataflow`); ``(left,)`` once the

@@ -42,8 +42,9 @@ _SECRET_MARKERS = ("password", "secret", "token", "sasl.jaas", "basic.auth.user.
 _KNOWN_SECRETS: set[str] = set()
 #: Error-policy fields: changing how bad records are handled does not change the state layout;
 #: nor does ``from`` (where a window's records come from; the key_by before it is checked by
-#: the savepoint compatibility rules).
-_POLICY_FIELDS = ("on_error", "dead_letter_topic", "from")
+#: the savepoint compatibility rules); nor does ``state_ttl_ms``: a changed retention restores
+#: the same state (the global window re-indexes it, :mod:`kstream.operators.window.global_agg`).
+_POLICY_FIELDS = ("on_error", "dead_letter_topic", "from", "state_ttl_ms")
 #: Window fields added after the fingerprint was defined, with their defaults: left out of the
 #: fingerprint when at the default, so existing pipelines (and their state) keep theirs.
 _LATER_DEFAULTS = {"accumulation": "accumulating", "step_ms": None, "late_rule": "datastream"}
@@ -157,10 +158,10 @@ def fingerprint(spec: PipelineSpec) -> str:
     """SHA-256 hex digest of the canonical JSON of the pipeline name, the source topic(s)
     and the full definitions of the stateful operators (windows), in declaration order.
 
-    Kafka settings, the consumer group, stateless operators, sinks and error policies
-    (``on_error``, ``dead_letter_topic``) do not take part; nor does ``accumulation`` when it is
-    the default ``accumulating`` (pipelines written before the key existed keep their
-    fingerprint).
+    Kafka settings, the consumer group, stateless operators, sinks, error policies
+    (``on_error``, ``dead_letter_topic``) and the idle state retention (``state_ttl_ms``) do
+    not take part; nor does ``accumulation`` when it is the default ``accumulating``
+    (pipelines written before the key existed keep their fingerprint).
     """
     stateful = [operator_to_dict(op) for op in spec.operators if isinstance(op, WindowSpec)]
     for body in stateful:

@@ -147,6 +147,7 @@ def read_window(issues: Issues, node: Node, op_id: str) -> WindowSpec | None:
         count_slide=count_slide,
         trigger_every_ms=every,
         trigger_count=count,
+        state_ttl_ms=read_duration(issues, node.get("state_ttl"), None, minimum=1),
     )
 
 

@@ -1,13 +1,14 @@
 """Decoding saved operator state into windows, with the operator's aggregations rebuilt from the
 definition stored in the manifest (no pipeline file needed).
 
-Stored values by window type (see :mod:`kstream.operators.window.operator` and
-:mod:`kstream.operators.window.count`):
+Stored values by window type (see :mod:`kstream.operators.window.operator`,
+:mod:`kstream.operators.window.count` and :mod:`kstream.operators.window.global_agg`):
 
 - tumbling, sliding, session: ``[accumulator, last emitted or null, elements since]``, then
   ``true`` when a discarding firing emptied the window; a session window also has one entry per
   key listing its open sessions (:mod:`kstream.operators.window.sessions`), not a window;
-- global: ``[accumulator, last emitted or null, elements since, max event ts]``;
+- global: ``[accumulator, last emitted or null, elements since, max event ts]``, then under
+  ``state_ttl`` the processing time of its last write;
 - count: ``{"n": elements seen, "open": [[start, accumulator, min ts, max ts], ...]}``; a window
   holds positions ``[max(0, start), start + span)`` (``start`` is negative for the first,
   partial windows of a sliding count window; ``span`` is ``count_size``, or ``min(count_size,

@@ -4,8 +4,9 @@ The script's statements build a pipeline file's mapping (sources from the tables
 read, operators from each ``INSERT``, sinks from the tables they write), which goes through the
 same loader and checks as a YAML file, so a SQL job runs on the same graph and operators.
 
-Statements: ``SET 'key' = 'value'`` (``pipeline.name``, ``execution.checkpointing.interval``;
-other Flink options are accepted and ignored), ``CREATE TABLE`` (:mod:`kstream.sql.catalog`),
+Statements: ``SET 'key' = 'value'`` (``pipeline.name``, ``execution.checkpointing.interval``,
+``table.exec.state.ttl``: :mod:`kstream.sql.state_ttl`; other Flink options are accepted and
+ignored), ``CREATE TABLE`` (:mod:`kstream.sql.catalog`),
 ``INSERT INTO ... SELECT`` (:mod:`kstream.sql.query`), and ``EXECUTE STATEMENT SET``.
 """
 
@@ -29,6 +30,8 @@ from kstream.sql.exprs import Untranslatable
 from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
 from kstream.sql.script import SqlIssues, parse_script
+from kstream.sql.state_ttl import SETTING as STATE_TTL
+from kstream.sql.state_ttl import apply_state_ttl
 
 __all__ = ["load_sql", "load_sql_text", "sql_mapping"]
 
@@ -41,10 +44,10 @@ _UNIT_MS |= {u: 3_600_000 for u in ("h", "hour", "hours")}
 _UNIT_MS |= {u: 86_400_000 for u in ("d", "day", "days")}
 _USED_SETTINGS = frozenset(
     {"pipeline.name", "execution.checkpointing.interval", "table.exec.source.idle-timeout"}
+    | {STATE_TTL}
 )
 #: options that change results: key -> (accepted values, hint)
 _REFUSED_SETTINGS = {
-    "table.exec.state.ttl": (("0", "0 MS", "0MS"), "kstream keeps state until it is not needed"),
     "table.local-time-zone": (("UTC", "Z", "+00:00"), "kstream's session time zone is UTC"),
     "execution.runtime-mode": (("STREAMING",), "run a bounded job with kstream run --bounded"),
 }
@@ -194,6 +197,9 @@ def _setting(issues: SqlIssues, statement: exp.Set, settings: dict[str, str]) ->
         refused = _REFUSED_SETTINGS.get(key)
         if refused is not None and value.strip().upper() not in refused[0]:
             issues.add(item, f"SET '{key}' = '{value}' is not supported yet", refused[1])
+        elif key == STATE_TTL and not isinstance(flink_duration_ms(value), int):
+            hint = "write a duration: '1 h', '30 min', '3600000' (ms), or '0' (kept)"
+            issues.add(item, f"SET '{key}' = '{value}' is not a duration", hint)
         elif key not in _USED_SETTINGS:
             why = "parallelism comes from the partitions" if "parallelism" in key else "unused"
             _log.warning("%s: SET '%s' is ignored (%s)", issues.path, key, why)
@@ -218,6 +224,8 @@ def _pipeline(
             {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
         )
         _kafka_options(insert.sink, kafka)
+    ttl = flink_duration_ms(settings.get(STATE_TTL) or "0")
+    apply_state_ttl(mapping["operators"], ttl if isinstance(ttl, int) else 0)
     interval = settings.get("execution.checkpointing.interval")
     if interval:
         mapping["checkpoint"] = {"interval": flink_duration_ms(interval)}

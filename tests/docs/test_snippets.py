@@ -58,6 +58,10 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
     ("docs/metrics.md", "metrics: {port: 9108}"): ("run", "the top-level metrics key"),
     ("docs/sql.md", '"window_start": "2013-01-01 10:00:00"'): ("json", "one output record"),
     ("docs/sql.md", '{"origin":"LGA","n":104662'): ("console", "a kstream sql session"),
+    ("docs/sql.md", "SET 'table.exec.state.ttl' = '1 h';"): (
+        "fragment",
+        "one SET statement; tests/unit/test_sql_state_ttl.py compiles and runs it in jobs",
+    ),
     ("docs/metrics.md", "awk '{s += $2}"): (
         "fragment",
         "curl and awk over the merged metrics of --processes, not a kstream command",
@@ -182,7 +186,15 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "a union of the flights-routes example's nodes (run there)",
     ),
     ("docs/pipeline.md", "- id: hourly\n  window:"): ("run", "a window's keys"),
-    ("docs/pipeline.md", "{type: global"): ("run-each", "the keys of other window types"),
+    ("docs/pipeline.md", "{type: cumulate, size: 1d"): (
+        "run-each",
+        "the keys of other window types",
+    ),
+    ("docs/pipeline.md", "id: paid\n    from: orders"): (
+        "fragment",
+        "state_ttl on nodes of three pipelines (each needs its key_by or right input); "
+        "tests/unit/test_state_ttl*.py run them",
+    ),
     # docs/process-functions.md
     ("docs/process-functions.md", "- key_by: origin\n- id: per-origin"): (
         "run",

@@ -280,7 +280,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert merged_keys(*WINDOW_MODELS.values()) == windows.WINDOW_KEYS
     assert set(windows.WINDOW_KEYS) == {
         "type", "size", "slide", "step", "gap", "offset", "late_rule", "allowed_lateness",
-        "late_topic", "emit", "accumulation", "trigger", "aggregate",
+        "late_topic", "emit", "accumulation", "trigger", "state_ttl", "aggregate",
     }  # fmt: skip
     assert windows.TRIGGER_KEYS == ("every", "count")
     assert formats.FORMATS == ("json", "string", "bytes", "avro")
@@ -300,6 +300,7 @@ def test_the_window_key_tables_follow_the_window_models() -> None:
         "late_topic": ("tumbling", "sliding", "cumulate", "session"),
         "accumulation": ("tumbling", "sliding", "cumulate", "session", "count"),
         "trigger": ("tumbling", "sliding", "cumulate", "session", "global"),
+        "state_ttl": ("global",),
     }
     assert windows._REQUIRED_BY_TYPE == {
         "tumbling": ("size",),

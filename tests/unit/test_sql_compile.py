@@ -229,9 +229,9 @@ def test_settings_that_change_results_are_refused_others_noted(
 ) -> None:
     query = sink("k STRING") + "INSERT INTO out SELECT k FROM events;"
     with pytest.raises(
-        ConfigError, match=r"SET 'table\.exec\.state\.ttl' = '1 h' is not supported"
+        ConfigError, match=r"SET 'table\.local-time-zone' = 'Europe/Paris' is not supported"
     ):
-        load_sql_text("SET 'table.exec.state.ttl' = '1 h';\n" + EVENTS + query, "s.sql")
+        load_sql_text("SET 'table.local-time-zone' = 'Europe/Paris';\n" + EVENTS + query, "s.sql")
     with caplog.at_level("WARNING", logger="kstream.sql.compile"):
         load_sql_text("SET 'parallelism.default' = '4';\n" + EVENTS + query, "s.sql")
     assert "SET 'parallelism.default' is ignored (parallelism comes from the partitions)" in (

@@ -7,7 +7,8 @@ buffer:
 
 - index: store key ``[record key, side, bucket start]``, value ``[next n, [[ts, n, joined],
   ...]]``: each buffered record's time (ms), its number ``n`` (unique within the bucket; tells
-  apart records of one timestamp) and whether it joined, sorted by ``(ts, n)``;
+  apart records of one timestamp) and whether it joined, sorted by ``(ts, n)``; under a
+  ``state_ttl`` a fourth element, the processing time (ms) it was buffered at;
 - record: store key ``[record key, side, ts, n]``, value the record's value.
 
 A lookup of ``[lo, hi]`` reads the index of every bucket the range touches: the owner picks
@@ -82,15 +83,39 @@ class JoinBuffer:
         """The value of buffered record ``row`` of ``key``."""
         return self.store.get((key, self.side, row[0], row[1]))
 
-    def add(self, key: Any, value: Any, ts: int, joined: bool = False) -> None:
-        """Buffer ``value`` at ``ts`` (ms) for ``key``."""
+    def add(
+        self, key: Any, value: Any, ts: int, joined: bool = False, stamp: int | None = None
+    ) -> int:
+        """Buffer ``value`` at ``ts`` (ms) for ``key`` (``stamp``: the processing time, ms,
+        under a ``state_ttl``); returns its number ``n``."""
         bucket = self._bucket(ts)
         index = self._index(key, bucket) or [0, []]
         n = index[0]
-        insort(index[1], [ts, n, joined])
+        insort(index[1], [ts, n, joined] if stamp is None else [ts, n, joined, stamp])
         index[0] = n + 1
         self.store.put((key, self.side, bucket), index)
         self.store.put((key, self.side, ts, n), value)
+        return int(n)
+
+    def row(self, key: Any, ts: int, n: int) -> Row | None:
+        """``key``'s buffered record ``n`` at ``ts`` (its index row), None when gone."""
+        index = self._index(key, self._bucket(ts))
+        rows = index[1] if index is not None else []
+        i = bisect_left(rows, [ts, n])
+        return rows[i] if i < len(rows) and rows[i][:2] == [ts, n] else None
+
+    def remove(self, key: Any, ts: int, n: int) -> None:
+        """Remove ``key``'s buffered record ``n`` at ``ts`` (it exists: :meth:`row`)."""
+        bucket = self._bucket(ts)
+        index = self._index(key, bucket)
+        assert index is not None
+        rows = index[1]
+        del rows[bisect_left(rows, [ts, n])]
+        self.store.delete((key, self.side, ts, n))
+        if rows:
+            self.store.put((key, self.side, bucket), index)
+        else:
+            self.store.delete((key, self.side, bucket))
 
     def mark_joined(self, key: Any, found: Found) -> None:
         """Mark the rows :meth:`between` found joined."""

@@ -24,14 +24,24 @@ of the two::
 State: per key and side a :class:`~kstream.operators.join.buffer.JoinBuffer` (an index of the
 buffered records' times and one entry per record; arrival order within a timestamp); timers:
 namespace ``"left"``/``"right"`` at the cleanup time.
+
+``state_ttl`` (inner joins; the state TTL of Flink SQL's regular join, which kstream's SQL
+compiles to an interval join of unbounded width, ``JoinRecordStateView`` under
+``table.exec.state.ttl``): a record is stamped with the processing time it is buffered at and
+expires ``state_ttl`` ms later: from then on it matches nothing (Flink's
+``NeverReturnExpired``) and the processing-time sweep removes it from the buffer
+(:mod:`kstream.operators.idle_ttl`; namespace ``[side, ts, n]`` in the node's ``ttl`` store).
+A buffered record is never rewritten, so its life is counted from its arrival.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from kstream.operators.join.buffer import JOIN_CODEC, BufferKey, JoinBuffer
+from kstream.keys import hashable
+from kstream.operators.idle_ttl import IdleTtl
+from kstream.operators.join.buffer import JOIN_CODEC, BufferKey, Found, JoinBuffer, Row
 from kstream.operators.join.output import JoinOutput
 from kstream.pipeline.spec_joins import JoinSpec
 from kstream.state.cache import KeyValueStore
@@ -59,6 +69,9 @@ class IntervalJoin:
         self.lower, self.upper = op.lower_ms, op.upper_ms
         self.outer = {"left": op.how in ("left", "full"), "right": op.how in ("right", "full")}
         self.output, self.emit, self.on_late = output, emit, on_late
+        #: the expiry index under ``state_ttl`` (None without); ``clock``: processing time, ms
+        self.ttl = IdleTtl(op.state_ttl_ms) if op.state_ttl_ms else None
+        self.clock: Callable[[], int] = lambda: 0
         self.bind(KeyValueStore(JOIN_CODEC), TimerService())
 
     def bind(self, store: KeyValueStore[BufferKey, Any], timers: TimerService) -> None:
@@ -88,17 +101,51 @@ class IntervalJoin:
         else:
             lo, hi = ts - self.upper, ts - self.lower
         found = other.between(key, lo, hi)
+        now = self.clock() if self.ttl is not None else None
+        if now is not None:
+            found = self._live(found, now)
         joins = [
             self._joined(side, value, ts, row[0], other.value(key, row))
             for _, _, rows in found
             for row in rows
         ]
-        self.buffers[side].add(key, value, ts, joined=bool(found))
+        n = self.buffers[side].add(key, value, ts, joined=bool(found), stamp=now)
+        if self.ttl is not None and now is not None:
+            self.ttl.touch(key, (side, ts, n), None, now)
         if self.outer[other.side]:
             other.mark_joined(key, found)
         self.timers.register_event_time(self._cleanup(side, ts), key, side)
         for joined, at in joins:
             self.emit(key, joined, at)
+
+    def _live(self, found: Found, now: int) -> Found:
+        """``found`` without the records expired at ``now`` (``state_ttl``)."""
+        assert self.ttl is not None
+        expired, out = self.ttl.expired, []
+        for bucket, index, rows in found:
+            live = [row for row in rows if not expired(_stamp(row), now)]
+            if live:
+                out.append((bucket, index, live))
+        return out
+
+    def sweep(self, now: int) -> int:
+        """Remove the records expired at ``now`` (processing time, ms; ``state_ttl``) from
+        the buffers; returns how many."""
+        if self.ttl is None:
+            return 0
+        ttl, removed = self.ttl, 0
+
+        def expire(expiry: int, key: Any, namespace: Any) -> None:
+            nonlocal removed
+            side, ts, n = namespace
+            key, buffer = hashable(key), self.buffers[side]
+            row = buffer.row(key, ts, n)
+            if row is not None and ttl.is_due(_stamp(row), expiry):
+                buffer.remove(key, ts, n)
+                removed += 1
+
+        ttl.sweep(now, expire)
+        return removed
 
     def _joined(self, side: str, value: Any, ts: int, other_ts: int, other: Any) -> tuple[Any, int]:
         """The joined value of a ``side`` record at ``ts`` with a buffered record of the other
@@ -123,6 +170,8 @@ class IntervalJoin:
         else:
             ts = at + self.lower if self.lower < 0 else at
         for row, value in self.buffers[side].pop(key, ts):
+            if self.ttl is not None:
+                self.ttl.forget(key, (side, row[0], row[1]), _stamp(row))
             if self.outer[side] and not row[2]:
                 self._unmatched(side, key, value, ts)
 
@@ -131,6 +180,27 @@ class IntervalJoin:
         left, right = (value, None) if side == "left" else (None, value)
         self.emit(key, self.output.joined(left, right), ts)
 
+    def restore_ttl(self, entries: Iterable[tuple[bytes, bytes]], now: int) -> None:
+        """Start the expiry index from the ``ttl`` store's ``entries``, after the buffers'
+        restore; when it was built under another ttl (or none), re-index every buffered
+        record, one without a stamp stamped at ``now`` (ms)."""
+        if self.ttl is None or self.ttl.restore(entries):
+            return
+        for skey, index in self.store.items():
+            if len(skey) != 3:
+                continue  # a record, not an index
+            key, side, _bucket = skey
+            for row in index[1]:
+                if len(row) < 4:
+                    row.append(now)
+                self.ttl.index(key, (side, row[0], row[1]), row[3])
+            self.store.put(skey, index)
+
     def buffered(self) -> int:
         """Number of store entries held (indexes and records; status, tests)."""
         return len(self.store)
+
+
+def _stamp(row: Row) -> int | None:
+    """The processing time (ms) a buffered record's index ``row`` was stamped at, if any."""
+    return int(row[3]) if len(row) > 3 else None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from kstream.errors import RecordError
-from kstream.graph.plan import TIMERS_STORE
+from kstream.graph.plan import TIMERS_STORE, TTL_STORE
 from kstream.keys import hashable
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.join.buffer import JOIN_CODEC, BufferKey
@@ -112,6 +112,9 @@ class JoinNode(Operator):
         self._out = ctx.out.emitter()
         self.timers = TimerService(ctx.timer_backend())
         self.join.bind(ctx.store("", JOIN_CODEC), self.timers)
+        if isinstance(self.join, IntervalJoin) and self.join.ttl is not None:
+            self.join.clock = ctx.clock
+            self.join.ttl.bind(ctx.timer_backend(TTL_STORE))
         if isinstance(self.join, LookupJoin) and self.spec.broadcast_table is not None:
             self.join.use_table(ctx.broadcast_table(self.spec.broadcast_table))
 
@@ -149,12 +152,27 @@ class JoinNode(Operator):
         against this watermark."""
         self.watermark = max(self.watermark, watermark)
 
+    def on_processing_time(self, now: int) -> None:
+        """An interval join with a ``state_ttl``: remove the records expired at ``now``."""
+        if isinstance(self.join, IntervalJoin):
+            self.join.sweep(now)
+
     def prepare_checkpoint(self) -> dict[str, Changes]:
-        """The buffers (``""``) and the ``timers`` store."""
-        return {"": self.join.store.changes(), TIMERS_STORE: self.timers.changes()}
+        """The buffers (``""``), the ``timers`` store and, under a ``state_ttl``, the ``ttl``
+        store (expired records swept first)."""
+        join = self.join
+        ttl = join.ttl if isinstance(join, IntervalJoin) else None
+        if isinstance(join, IntervalJoin) and ttl is not None:
+            join.sweep(self.ctx.clock())
+        changes = {"": join.store.changes(), TIMERS_STORE: self.timers.changes()}
+        if ttl is not None:
+            changes[TTL_STORE] = ttl.changes()
+        return changes
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
         for _ in self.join.store.restore(stores.get("", ())):
             pass  # nothing to rebuild: the buffers are read on demand
         self.timers.restore(stores.get(TIMERS_STORE, ()))
+        if isinstance(self.join, IntervalJoin):
+            self.join.restore_ttl(stores.get(TTL_STORE, ()), self.ctx.clock())

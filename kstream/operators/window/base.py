@@ -1,9 +1,10 @@
 """What every keyed window operator shares: state keys, emit modes, early-firing triggers.
 
 The operators (:mod:`kstream.operators.window.operator` for tumbling, sliding and session windows,
-:mod:`kstream.operators.window.count` for count windows and the global aggregation) derive from
-:class:`WindowOperator`. They are pure: ``process`` and ``advance`` return what they emit as
-``(key, value, timestamp_ms)`` tuples and never do I/O; the processing-time clock is injected.
+:mod:`kstream.operators.window.count` for count windows, :mod:`kstream.operators.window.global_agg`
+for the global aggregation) derive from :class:`WindowOperator`. They are pure: ``process``
+and ``advance`` return what they emit as ``(key, value, timestamp_ms)`` tuples and never do
+I/O; the processing-time clock is injected.
 
 Emit modes (DESIGN.md section 2, docs/time-and-windows.md):
 

@@ -1,4 +1,5 @@
-"""Keyed operators that do not follow event time: count windows and the global aggregation.
+"""Count windows: a keyed operator that does not follow event time (the global aggregation, the
+other: :mod:`kstream.operators.window.global_agg`).
 
 Count windows (Flink ``countWindow(size[, slide])``: ``GlobalWindows`` + ``CountEvictor(size)``
 + ``CountTrigger(slide)``; tumbling when ``slide`` is ``size``): the elements of each key are
@@ -16,24 +17,11 @@ start/end, and its timestamp is the largest event time among the window's elemen
 Each window is an accumulator opened by its first element and kept by its *unclipped* start
 ``c - span`` (``span`` = ``size``, or ``min(size, slide)`` when discarding), negative for the
 first firings' windows; a window fires when element ``start + span - 1`` arrives.
-
-Global aggregation: one window per key covering all time, closed only by the end of input
-(watermark +infinity). It emits at every trigger firing (default in ``update`` and
-``changelog`` modes: after every element, ``{count: 1}``) and when it closes: every key in
-``final`` mode, the keys changed since their last emission otherwise. The result value is
-``{"key", <aggregates>}``; its timestamp is the largest event time aggregated for the key
-(Kafka Streams' rule for aggregations); the upsert key is the plain record key.
-
-Each key's count of elements since its last emission is in its entry (``trigger: {count: N}``;
-the end of input scans the store for the keys with unemitted elements, in key order, resumable
-from :attr:`GlobalOperator.end_cursor`). What stays in memory beyond the cache is, under
-``trigger: {every: ...}`` only, the keys with elements since their last emission, emptied at
-each firing: at most the keys that changed within one interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -41,9 +29,6 @@ import orjson
 from kstream.operators.aggregations import Aggregator, from_storable, to_storable
 from kstream.operators.window.assign import count_window_starts
 from kstream.operators.window.base import (
-    MAX_WATERMARK,
-    MIN_WATERMARK,
-    NEVER,
     Record,
     WindowOperator,
     decode_window_key,
@@ -52,12 +37,8 @@ from kstream.operators.window.base import (
 )
 from kstream.pipeline.spec import WindowSpec
 from kstream.state.cache import Codec, KeyValueStore
-from kstream.state.scan import OrderedScan
 
-__all__ = ["CountWindowOperator", "GlobalOperator"]
-
-#: Keys per slice when :meth:`GlobalOperator.advance` emits the end of input in one go.
-END_SLICE_KEYS = 10_000
+__all__ = ["CountWindowOperator"]
 
 
 class _CountKey:
@@ -177,158 +158,6 @@ class CountWindowOperator(WindowOperator):
     def open_windows(self) -> int:
         """Number of open (incomplete) count windows."""
         return self._open
-
-
-class GlobalOperator(WindowOperator):
-    """A running aggregate per key (see the module docstring), one state-store entry per key:
-    ``[accumulator, last emitted result or None, elements since then, max event ts]``.
-
-    Args:
-        spec: ``type: global``; ``trigger`` optional (default ``{count: 1}`` unless ``final``).
-        aggregator: the compiled aggregations.
-        clock: processing time in epoch ms (for ``trigger: {every: ...}``).
-    """
-
-    skip_unchanged = True
-
-    def __init__(
-        self, spec: WindowSpec, aggregator: Aggregator, clock: Callable[[], int] | None = None
-    ) -> None:
-        self.codec: Codec[Any, list[Any]] = Codec(
-            _encode_global_key, _decode_global_key, self._encode_entry, self._decode_entry
-        )
-        self.store: KeyValueStore[Any, list[Any]] = KeyValueStore(self.codec)
-        super().__init__(spec, aggregator, clock)
-        if not self.triggered and self.mode != "final":
-            self.early_count = 1
-
-    def _reset(self) -> None:
-        super()._reset()
-        self.next_timer = MAX_WATERMARK
-        self.end_cursor = None
-        self._end_scan: OrderedScan[Any, list[Any]] | None = None
-        #: ``trigger: {every: ...}``: the keys with elements since their last emission, in
-        #: the order they got the first, and the processing time (ms) at which they fire
-        self.pending: dict[Any, None] = {}
-        self.next_early: int | None = None
-
-    def _encode_entry(self, entry: list[Any]) -> bytes:
-        acc, emitted, since, max_ts = entry
-        return orjson.dumps([to_storable(self.agg, acc), emitted, since, max_ts])
-
-    def _decode_entry(self, raw: bytes) -> list[Any]:
-        acc, emitted, since, max_ts = orjson.loads(raw)
-        return [from_storable(self.agg, acc), emitted, int(since or 0), int(max_ts)]
-
-    def process(self, key: Any, value: Any, ts: int, wm: int) -> list[Record]:
-        """Aggregate one element (event time ``ts`` ms; ``wm`` is ignored); returns the key's
-        updated result when the trigger fires.
-
-        Raises:
-            RecordError: an aggregation cannot use the element (before any state changes).
-        """
-        values = self.agg.extract(value)
-        store = self.store
-        entry = store.get(key)
-        if entry is None:
-            entry = [self.agg.new(), None, 0, ts]
-        elif ts > entry[3]:
-            entry[3] = ts
-        self.agg.apply(entry[0], values, ts, value)
-        if self.triggered and self._touched(key, entry):
-            return self._emit(key, entry)
-        store.put(key, entry)
-        return []
-
-    def advance(self, wm: int) -> Iterator[Record]:
-        """At end of input (``wm`` = +infinity) the global window closes: every slice of
-        :meth:`end_slice` at once (yielded as it goes: the results are never all in memory)."""
-        if wm < MAX_WATERMARK:
-            return
-        done = False
-        while not done:
-            records, done = self.end_slice(END_SLICE_KEYS)
-            yield from records
-
-    def end_slice(self, most: int) -> tuple[list[Record], bool]:
-        """End of input, the next ``most`` keys of a scan of the store in key order
-        (resumable from :attr:`end_cursor`): in ``final`` mode each emits, else those changed
-        since their last emission. Returns their results and whether every key is out."""
-        self.next_timer = NEVER
-        out: list[Record] = []
-        scan = self._end_scan
-        if scan is None:
-            scan = self._end_scan = OrderedScan(self.store, self.end_cursor)
-        final = self.mode == "final"
-        for _, key, entry in scan.take(most):
-            if final or entry[2]:
-                out.extend(self._emit(key, entry))
-        self.end_cursor = scan.cursor
-        return out, scan.done
-
-    def on_processing_time(self, now: int) -> list[Record]:
-        """``trigger: {every: ...}``: at the multiple of ``every`` ms armed by the first
-        element since the last firing, each key with elements since its last emission emits
-        its current result."""
-        if self.next_early is None or now < self.next_early:
-            return []
-        self.next_early = None
-        out: list[Record] = []
-        for key in list(self.pending):
-            entry = self.store.get(key)
-            if entry is not None and entry[2]:
-                out.extend(self._emit(key, entry))
-        self.pending.clear()
-        return out
-
-    def _arm_every(self, ident: Hashable) -> None:
-        self.pending[ident] = None
-        if self.next_early is None:
-            self.next_early = self._next_multiple()
-
-    def _emit(self, key: Any, entry: list[Any]) -> list[Record]:
-        """The key's current result; resets its count of unemitted elements (written back
-        when it changes)."""
-        value = {"key": key}
-        value.update(self.agg.result(entry[0]))
-        self.pending.pop(key, None)
-        if entry[2]:
-            entry[2] = 0
-            self.store.put(key, entry)
-        return self._records(key, key, key, value, entry[3])
-
-    def restore(
-        self,
-        entries: Iterable[tuple[bytes, bytes]],
-        wm: int,
-        timers: Iterable[tuple[bytes, bytes]] = (),
-    ) -> None:
-        """Start from stored ``entries`` (``wm`` and ``timers`` are not used): a store backed
-        by RocksDB reads them on demand; under ``trigger: {every: ...}`` the keys with
-        unemitted elements are remembered and fire at the next multiple of ``every``.
-
-        Raises:
-            ExpressionError: when a stored accumulator does not fit the aggregations.
-        """
-        self._reset()
-        every = self.every is not None
-        for key, entry in self.store.restore(entries):
-            if every and entry[2]:
-                self.pending[key] = None
-        if self.pending:
-            self.next_early = self._next_multiple()
-
-    def open_windows(self) -> int:
-        """Number of keys held in state."""
-        return len(self.store)
-
-
-def _encode_global_key(key: Any) -> bytes:
-    return encode_window_key((key, MIN_WATERMARK, MAX_WATERMARK))
-
-
-def _decode_global_key(raw: bytes) -> Any:
-    return decode_window_key(raw)[0]
 
 
 def _encode_count_key(key: Any) -> bytes:

@@ -12,13 +12,14 @@ from typing import Any
 from kstream.errors import ExpressionError
 from kstream.expr.compiler import compile_expression
 from kstream.expr.udf import load_python_callable
-from kstream.graph.plan import TIMED_WINDOW_TYPES, TIMERS_STORE
+from kstream.graph.plan import TIMED_WINDOW_TYPES, TIMERS_STORE, TTL_STORE
 from kstream.keys import hashable
 from kstream.operators.aggregations import Aggregator
 from kstream.operators.base import Changes, Operator, OperatorContext, Receiver
 from kstream.operators.stateless import guarded, search_paths
 from kstream.operators.window.base import MAX_WATERMARK, LateRecord, WindowOperator
-from kstream.operators.window.count import CountWindowOperator, GlobalOperator
+from kstream.operators.window.count import CountWindowOperator
+from kstream.operators.window.global_agg import GlobalOperator
 from kstream.operators.window.operator import TimeWindowOperator
 from kstream.pipeline.spec import PipelineSpec, WindowSpec
 from kstream.time.timers import EVENT_TIME, TimerService
@@ -150,12 +151,21 @@ class WindowNode(Operator):
             out(k, v, t)
 
     def prepare_checkpoint(self) -> dict[str, Changes]:
-        """The window store (``""``) and, for time windows, the ``timers`` store."""
-        changes = {"": self.window.changes()}
-        if self.window.timers is not None:
-            changes[TIMERS_STORE] = self.window.timers.changes()
+        """The window store (``""``), for time windows the ``timers`` store, for a global
+        window with a ``state_ttl`` the ``ttl`` store (expired keys swept first)."""
+        window = self.window
+        ttl = window.ttl if isinstance(window, GlobalOperator) else None
+        if isinstance(window, GlobalOperator) and ttl is not None:
+            window.sweep(self.ctx.clock())
+        changes = {"": window.changes()}
+        if window.timers is not None:
+            changes[TIMERS_STORE] = window.timers.changes()
+        if ttl is not None:
+            changes[TTL_STORE] = ttl.changes()
         return changes
 
     def restore(self, stores: Mapping[str, Iterable[tuple[bytes, bytes]]], watermark: int) -> None:
         self.watermark = watermark
+        if isinstance(self.window, GlobalOperator):
+            self.window.restore_ttl(stores.get(TTL_STORE, ()))
         self.window.restore(stores.get("", ()), watermark, stores.get(TIMERS_STORE, ()))
