@@ -23,6 +23,7 @@ import orjson
 from kstream.errors import RecordError
 from kstream.graph.plan import Stage, StageInput
 from kstream.io import codecs
+from kstream.io.key_fields import key_reader
 from kstream.operators.base import Receiver
 from kstream.pipeline.dataflow import upstream_source
 from kstream.runtime.policy import BadRecordFailure, Policy, message_origin, source_policy
@@ -139,7 +140,7 @@ class SourceInput(TaskInput):
             self.extract = lambda value, kafka_ts: (
                 kafka_ts if value is None else of_value(value, kafka_ts)
             )
-        self.attach = metadata_attacher(source.metadata)
+        self.attach = metadata_attacher(source.metadata, key_reader(source))
         self.idle_after = wm.idle_timeout_ms
         self.idle = False
         self.last_record_at = task.clock()
