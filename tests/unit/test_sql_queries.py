@@ -107,7 +107,8 @@ def test_group_by_without_window_is_an_updating_table() -> None:
         {"k": "a", "n": 2, "total": 3, "kinds": 2},
         {"k": "a", "n": 3, "total": 3, "kinds": 2},
     ]  # one update per record, keyed by the GROUP BY key
-    table = {r.key: r.value for r in out}
+    assert [r.key for r in out] == [{"k": "a"}, {"k": "b"}, {"k": "a"}, {"k": "a"}]  # Flink's
+    table = {r.key["k"]: r.value for r in out}
     assert table == {"a": {"k": "a", "n": 3, "total": 3, "kinds": 2},
                      "b": {"k": "b", "n": 1, "total": 5, "kinds": 1}}  # fmt: skip
 
@@ -127,7 +128,8 @@ def test_having_on_a_group_by_deletes_a_row_that_stops_qualifying() -> None:
     for k, v in (("a", 4), ("a", 3), ("b", 1)):
         driver.send("events", {"k": k, "v": v, "at_ms": 1}, key=k)
     out = [(r.key, r.value) for r in driver.output("out")]
-    assert out == [("a", {"k": "a", "total": 4}), ("a", None), ("b", {"k": "b", "total": 1})]
+    a, b = {"k": "a"}, {"k": "b"}  # the key: a JSON object of the PRIMARY KEY, as Flink's
+    assert out == [(a, {"k": "a", "total": 4}), (a, None), (b, {"k": "b", "total": 1})]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +174,7 @@ def test_deduplication_keeps_the_first_or_last_row_by_rowtime(order: str, kept: 
     for at, s in ((20_000, "mid"), (10_000, "early"), (30_000, "late"), (10_000, "tie")):
         driver.send("events", {"k": "a", "v": at, "s": s, "at_ms": at}, key="a")
     driver.send("events", {"k": "b", "v": None, "s": "dropped", "at_ms": 1}, key="b")
-    table = {r.key: r.value for r in driver.output("out")}
+    table = {r.key["k"]: r.value for r in driver.output("out")}
     assert table == {"a": {"k": "a", "v": 10_000 if kept == "early" else 30_000, "s": kept}}
 
 
@@ -475,7 +477,7 @@ def test_group_by_an_expression() -> None:
     driver = PipelineDriver(spec)
     for k, s in (("a", "x"), ("a", "y"), ("a", "x")):
         driver.send("events", {"k": k, "s": s, "at_ms": 1})
-    table = {r.key: r.value for r in driver.output("out")}
+    table = {r.key["route"]: r.value for r in driver.output("out")}
     assert table == {"a-x": {"route": "a-x", "n": 2}, "a-y": {"route": "a-y", "n": 1}}
 
 
