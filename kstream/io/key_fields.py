@@ -10,7 +10,10 @@ itself for one field), as the ``key_by`` before it made it. With ``value_fields_
 except_key`` the value written leaves the key fields out.
 
 A source's ``key_fields`` are set on the value from the decoded key: a JSON object's fields
-(by the name without the prefix; a missing one is null), or the whole key for one field.
+(by the name without the prefix; a missing one is null), or the whole key for one field. A
+tombstone (a table's null value) has no fields: its key becomes the key fields' values, a list
+in ``key_fields`` order (one field: its value), the key a table's ``key`` expression gives its
+rows when it names the key fields in that order (``key: "[carrier, origin]"``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from kstream.errors import RecordError
 from kstream.pipeline.spec import SinkSpec, SourceSpec
 
-__all__ = ["Project", "ReadKey", "key_reader", "sink_projection"]
+__all__ = ["Project", "ReadKey", "key_reader", "sink_projection", "tombstone_key"]
 
 #: ``project(key, value) -> (key, value)``: the key and value a sink writes
 Project = Callable[[Any, Any], tuple[Any, Any]]
@@ -98,3 +101,27 @@ def key_reader(source: SourceSpec) -> ReadKey | None:
         return out
 
     return read
+
+
+def tombstone_key(source: SourceSpec) -> Callable[[Any], Any] | None:
+    """The function giving a tombstone's key from its decoded key: the key fields' values (see
+    the module docstring); None when the key stays as decoded (no ``key_fields``, or a
+    ``string``/``bytes`` key: the one field's value already).
+
+    The function raises :class:`~kstream.errors.RecordError` (stage ``deserialize``) for a
+    JSON key that is neither an object nor null.
+    """
+    if not source.key_fields or source.key_format != "json":
+        return None
+    names = [f.removeprefix(source.key_fields_prefix) for f in source.key_fields]
+
+    def key_of(key: Any) -> Any:
+        if key is None:
+            return None
+        if not isinstance(key, dict):
+            what = type(key).__name__
+            raise RecordError("deserialize", f"key_fields need a JSON object key, got {what}")
+        values = [key.get(name) for name in names]
+        return values[0] if len(values) == 1 else values
+
+    return key_of

@@ -11,7 +11,8 @@
 
 A sink writes the key with the pipeline sink's ``key_fields`` (docs/pipeline.md); a source
 with ``EXCEPT_KEY`` reads the key columns from the key with the source's ``key_fields``
-(with ``ALL`` Flink reads every column from the value, and so does kstream).
+(with ``ALL`` Flink reads every column from the value, and so does kstream, except that an
+``upsert-kafka`` table's tombstones delete the row of their key's PRIMARY KEY columns).
 """
 
 from __future__ import annotations
@@ -122,9 +123,12 @@ def sink_key(table: Table) -> dict[str, Any]:
 
 def source_key(table: Table) -> dict[str, Any]:
     """The pipeline source's key options of ``table``: with ``EXCEPT_KEY`` the key columns
-    are read from the key; with ``ALL`` from the value, as Flink does (none)."""
+    are read from the key; with ``ALL`` from the value, as Flink does (none), except for an
+    ``upsert-kafka`` table, whose tombstones are rows of their key: its key columns are read
+    from the key (the same values as in the value, as Flink writes an upsert topic)."""
     columns = key_columns(table)
-    if not columns or not _except_key(table):
+    upsert = table.options.get("connector") == "upsert-kafka"
+    if not columns or not (_except_key(table) or upsert):
         return {}
     options: dict[str, Any] = {
         "key_format": KEY_FORMATS[table.options["key.format"]],

@@ -77,6 +77,49 @@ def test_a_source_with_except_key_reads_its_key_columns_from_the_key() -> None:
     assert [r.value for r in driver.output("out")] == [{"k": "a", "v": 10}]
 
 
+RATES = """CREATE TABLE orders (k STRING, s STRING, at_ms BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts
+) WITH ('connector' = 'kafka', 'topic' = 'orders', 'format' = 'json');
+CREATE TABLE rates (s STRING, k STRING, r BIGINT, at_ms BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts, PRIMARY KEY (k, s) NOT ENFORCED
+) WITH ('connector' = 'upsert-kafka', 'topic' = 'rates', 'key.format' = 'json',
+        'value.format' = 'json');
+CREATE TABLE out (k STRING, r BIGINT) WITH ('connector' = 'kafka', 'topic' = 'out',
+  'format' = 'json');
+INSERT INTO out SELECT o.k, rt.r
+FROM orders AS o LEFT JOIN rates FOR SYSTEM_TIME AS OF o.ts AS rt ON o.k = rt.k AND o.s = rt.s;
+"""
+
+
+def test_a_tombstone_of_an_upsert_table_deletes_the_row_of_its_json_key() -> None:
+    """rates (x, p): r 1 at 1 s, deleted at 2 s (a tombstone under {"k":"x","s":"p"}); orders
+    at 1.5 s and 2.5 s: the first finds r 1, the second no row."""
+    driver = PipelineDriver(load_sql_text(RATES, "keys.sql"))
+    key = '{"k":"x","s":"p"}'
+    driver.send("rates", {"s": "p", "k": "x", "r": 1, "at_ms": 1000}, key=key)
+    driver.send("rates", None, key=key, timestamp_ms=2000)
+    for at in (1500, 2500):
+        driver.send("orders", {"k": "x", "s": "p", "at_ms": at})
+    driver.end_of_input()
+    assert sorted((r.value["r"] or 0) for r in driver.output("out")) == [0, 1]
+
+
+def test_a_lookup_table_with_except_key_reads_its_key_column_from_the_key() -> None:
+    """The broadcast table's rows get their key fields from the key before they are keyed."""
+    sql = """CREATE TABLE f (tailnum STRING, flight INT, proc_time AS PROCTIME())
+    WITH ('connector' = 'kafka', 'topic' = 'f', 'format' = 'json');
+    CREATE TABLE p (tailnum STRING, seats INT)
+    WITH ('connector' = 'kafka', 'topic' = 'p', 'value.format' = 'json', 'key.format' = 'raw',
+          'key.fields' = 'tailnum', 'value.fields-include' = 'EXCEPT_KEY');
+    CREATE TABLE out (flight INT, seats INT) WITH ('connector' = 'kafka', 'topic' = 'out');
+    INSERT INTO out SELECT f.flight, p.seats
+    FROM f JOIN p FOR SYSTEM_TIME AS OF f.proc_time AS p ON f.tailnum = p.tailnum;"""
+    driver = PipelineDriver(load_sql_text(sql, "l.sql"))
+    driver.send("p", {"seats": 100}, key="N1")
+    driver.send("f", {"tailnum": "N1", "flight": 7})
+    assert [r.value for r in driver.output("out")] == [{"flight": 7, "seats": 100}]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

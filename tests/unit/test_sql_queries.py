@@ -317,8 +317,9 @@ def test_temporal_join_finds_the_version_valid_at_the_left_rowtime() -> None:
     assert spec.sources[1].table is not None and spec.sources[1].table.key == "k"
     driver = PipelineDriver(spec)
     hour = 3_600_000
-    driver.send("rates", {"k": "x", "r": 1, "at_ms": 8 * hour}, key="x")
-    driver.send("rates", {"k": "x", "r": 2, "at_ms": 10 * hour}, key="x")
+    key = '{"k":"x"}'  # the table's key.format: a JSON object of its PRIMARY KEY, as Flink's
+    driver.send("rates", {"k": "x", "r": 1, "at_ms": 8 * hour}, key=key)
+    driver.send("rates", {"k": "x", "r": 2, "at_ms": 10 * hour}, key=key)
     for n, at in enumerate((9.5 * hour, 10 * hour, 12 * hour), start=1):
         driver.send("orders", {"k": "x" if n < 3 else "y", "n": n, "at_ms": int(at)})
     driver.end_of_input()
