@@ -63,17 +63,7 @@ def read_key_fields(issues: Issues, node: Node, key_format: Format, *, sink: boo
     ``key_format`` ``json`` (an object), or ``string``/``bytes`` with one field."""
     fields_node = node.get("key_fields")
     where = fields_node or node
-    fields: list[str] = []
-    if fields_node is not None:
-        items = fields_node.items() if fields_node.is_seq else []
-        if not items:
-            issues.add(fields_node, "key_fields is a list of field names", "key_fields: [a, b]")
-        for item in items:
-            name = read_str(issues, item)
-            if name is not None and name in fields:
-                issues.add(item, f"field {name!r} is listed twice", "list each key field once")
-            elif name is not None:
-                fields.append(name)
+    fields = _field_names(issues, fields_node)
     prefix = read_str(issues, node.get("key_fields_prefix")) or ""
     include = node.get("value_fields_include")
     value_fields = cast(ValueFields, read_enum(issues, include, VALUE_FIELDS, "all"))
@@ -94,6 +84,23 @@ def read_key_fields(issues: Issues, node: Node, key_format: Format, *, sink: boo
         what = f"a {key_format} key holds one field, not {len(fields)}"
         issues.add(where, what, "use key_format: json (an object of the fields)")
     return KeyFields(tuple(fields), prefix, value_fields if sink else "all")
+
+
+def _field_names(issues: Issues, node: Node | None) -> list[str]:
+    """``key_fields``: a non-empty list of distinct field names (none when absent)."""
+    fields: list[str] = []
+    if node is None:
+        return fields
+    items = node.items() if node.is_seq else []
+    if not items:
+        issues.add(node, "key_fields is a list of field names", "key_fields: [a, b]")
+    for item in items:
+        name = read_str(issues, item)
+        if name is not None and name in fields:
+            issues.add(item, f"field {name!r} is listed twice", "list each key field once")
+        elif name is not None:
+            fields.append(name)
+    return fields
 
 
 def read_registry(issues: Issues, node: Node | None) -> dict[str, str]:

@@ -123,9 +123,8 @@ def _tombstone_key_order(
     columns = key_columns(sink)
     ordered: list[tuple[str, str | None]] = []
     for name in columns:
-        index = next(i for i, c in enumerate(sink.columns) if c.name.lower() == name.lower())
-        item = select.expressions[index].unalias()
-        found = next((k for k in keys if k[0] == scope.text(item)), None)
+        index = next((i for i, c in enumerate(sink.columns) if c.name.lower() == name.lower()), -1)
+        found = _key_of(select.expressions[index], keys, scope) if index >= 0 else None
         if found is None or sink_value(sink.columns[index].type, *found) != found[0]:
             break
         ordered.append(found)
@@ -133,6 +132,20 @@ def _tombstone_key_order(
         what = f"with HAVING, the key of {sink.name} ({', '.join(columns)}) must be the GROUP BY"
         raise Untranslatable(select, f"{what} keys as they are (its rows are deleted by key)")
     return ordered
+
+
+def _key_of(
+    item: exp.Expression, keys: list[tuple[str, str | None]], scope: Scope
+) -> tuple[str, str | None] | None:
+    """The GROUP BY key a SELECT item is (as it is), else None."""
+    node = item.this if isinstance(item, exp.Alias) else item
+    if node.find(*_AGGREGATES):
+        return None
+    try:
+        text = scope.text(node)
+    except Untranslatable:  # a window column: not a key
+        return None
+    return next((k for k in keys if k[0] == text), None)
 
 
 def _group_keys(
