@@ -14,14 +14,16 @@ from typing import cast, get_args
 from kstream.pipeline import schemas
 from kstream.pipeline.checks import pipeline_dir
 from kstream.pipeline.dataflow import result_window
-from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec, RecordMetadata
+from kstream.pipeline.spec import ErrorPolicy, Format, PipelineSpec, RecordMetadata, ValueFields
 from kstream.pipeline.yamlnodes import Issues, Node, check_keys, describe, read_enum, read_str
 
 __all__ = [
     "FORMATS",
     "Formats",
+    "KeyFields",
     "check_pipeline",
     "read_formats",
+    "read_key_fields",
     "read_metadata",
     "read_policy",
     "read_registry",
@@ -30,6 +32,7 @@ __all__ = [
 FORMATS: tuple[str, ...] = get_args(Format)
 POLICIES: tuple[str, ...] = get_args(ErrorPolicy)
 METADATA: tuple[RecordMetadata, ...] = get_args(RecordMetadata)
+VALUE_FIELDS: tuple[str, ...] = get_args(ValueFields)
 SCHEMA_HINT = "schema paths are relative to the pipeline file, e.g. schemas/flight.avsc"
 
 
@@ -42,6 +45,62 @@ class Formats:
     schema: str | None = None
     writer_schema: str | None = None
     key_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyFields:
+    """The key-field keys of a source or sink: ``key_fields``, ``key_fields_prefix`` and
+    (sinks) ``value_fields_include``."""
+
+    fields: tuple[str, ...] = ()
+    prefix: str = ""
+    value_fields: ValueFields = "all"
+
+
+def read_key_fields(issues: Issues, node: Node, key_format: Format, *, sink: bool) -> KeyFields:
+    """``key_fields`` (distinct field names), ``key_fields_prefix`` (every field starts with
+    it) and, for a sink, ``value_fields_include`` (``all`` or ``except_key``). Key fields need
+    ``key_format`` ``json`` (an object), or ``string``/``bytes`` with one field."""
+    fields_node = node.get("key_fields")
+    where = fields_node or node
+    fields = _field_names(issues, fields_node)
+    prefix = read_str(issues, node.get("key_fields_prefix")) or ""
+    include = node.get("value_fields_include")
+    value_fields = cast(ValueFields, read_enum(issues, include, VALUE_FIELDS, "all"))
+    for key in ("key_fields_prefix", "value_fields_include"):
+        unused = node.get(key)
+        if unused is not None and fields_node is None:
+            issues.add(unused, f"'{key}' is only used with key_fields", "add key_fields")
+    for name in fields if prefix else []:
+        if not name.startswith(prefix):
+            hint = f"name it {prefix}{name}, or change key_fields_prefix"
+            issues.add(where, f"key field {name!r} does not start with {prefix!r}", hint)
+    if fields and key_format == "avro":
+        hint = "use key_format: json (an object of the fields)"
+        issues.add(
+            node.get("key_format") or where, "key_fields need a key_format other than avro", hint
+        )
+    elif len(fields) > 1 and key_format != "json":
+        what = f"a {key_format} key holds one field, not {len(fields)}"
+        issues.add(where, what, "use key_format: json (an object of the fields)")
+    return KeyFields(tuple(fields), prefix, value_fields if sink else "all")
+
+
+def _field_names(issues: Issues, node: Node | None) -> list[str]:
+    """``key_fields``: a non-empty list of distinct field names (none when absent)."""
+    fields: list[str] = []
+    if node is None:
+        return fields
+    items = node.items() if node.is_seq else []
+    if not items:
+        issues.add(node, "key_fields is a list of field names", "key_fields: [a, b]")
+    for item in items:
+        name = read_str(issues, item)
+        if name is not None and name in fields:
+            issues.add(item, f"field {name!r} is listed twice", "list each key field once")
+        elif name is not None:
+            fields.append(name)
+    return fields
 
 
 def read_registry(issues: Issues, node: Node | None) -> dict[str, str]:

@@ -26,6 +26,7 @@ The pipeline file format::
                                       # required without a schema_registry
         writer_schema: schemas/flight-v1.avsc   # avro without a registry: what producers wrote
         key_schema: schemas/key.avsc  # key_format: avro
+        key_fields: [carrier]         # optional: fields of the value set from the key
         time: event                   # event | processing | ingestion (default event)
         event_time: {field: sched_dep_ts, unit: ms}   # or `event_time: sched_dep_ts` (unit ms)
                                       # unit ms | s | iso; omitted: the Kafka record timestamp;
@@ -81,6 +82,8 @@ The pipeline file format::
         key_format: string            # json | string | bytes | avro (default string)
         schema: schemas/hourly.avsc   # avro; window results without one get a derived schema
         key_schema: schemas/key.avsc  # key_format: avro (default: a union of scalars)
+        key_fields: [carrier, origin] # optional: the key written is these fields of the value
+        value_fields_include: all     # all | except_key (with key_fields; default all)
         partitions: 1                 # optional; used when the topic must be created
         on_error: skip                # serialize/produce errors; default: the source's policy
 
@@ -104,6 +107,7 @@ from kstream.pipeline.dataflow import wire
 from kstream.pipeline.formats import (
     check_pipeline,
     read_formats,
+    read_key_fields,
     read_metadata,
     read_policy,
     read_registry,
@@ -333,6 +337,7 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
     time_kind = read_enum(issues, node.get("time"), get_args(TimeKind), "event")
     on_error, dead_letter_topic = read_policy(issues, node, "fail")
     formats = read_formats(issues, node, sink=False, registry=registry)
+    key = read_key_fields(issues, node, formats.key_format, sink=False)
     return SourceSpec(
         name=_source_id(issues, node, topic),
         topic=topic,
@@ -347,6 +352,8 @@ def _source(issues: Issues, node: Node, registry: bool) -> SourceSpec | None:
         key_schema=formats.key_schema,
         table=read_table(issues, node.get("table")),
         metadata=read_metadata(issues, node.get("metadata")),
+        key_fields=key.fields,
+        key_fields_prefix=key.prefix,
     )
 
 
@@ -413,6 +420,7 @@ def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
         return None
     topic = read_str(issues, node.get("topic"), "", name=True) or ""
     formats = read_formats(issues, node, sink=True, registry=registry)
+    key = read_key_fields(issues, node, formats.key_format, sink=True)
     on_error, dead_letter_topic = read_policy(issues, node, None)
     return SinkSpec(
         name=read_str(issues, node.get("name"), topic, name=True) or topic,
@@ -424,4 +432,7 @@ def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
         key_schema=formats.key_schema,
         on_error=on_error,
         dead_letter_topic=dead_letter_topic,
+        key_fields=key.fields,
+        key_fields_prefix=key.prefix,
+        value_fields_include=key.value_fields,
     )

@@ -57,6 +57,7 @@ from kstream.pipeline.spec import (
     RecordMetadata,
     TimeKind,
     TimeUnit,
+    ValueFields,
     WatermarkStrategy,
 )
 
@@ -130,6 +131,10 @@ class Source(FileModel):
     metadata: dict[str, RecordMetadata] = absent(
         "Fields set from the Kafka record: {field: topic|partition|offset|timestamp|key}."
     )
+    key_fields: Annotated[list[Text], Field(min_length=1)] = absent(
+        "Fields of the value set from the key: a JSON object's fields, or the whole key (one)."
+    )
+    key_fields_prefix: Text = absent("The key's names are the key_fields without this prefix.")
 
 
 class Sink(FileModel):
@@ -151,6 +156,12 @@ class Sink(FileModel):
     partitions: PositiveInt = absent("Partitions of the topic when it must be created.")
     on_error: ErrorPolicy = absent("Serialize/produce errors; default: the source's policy.")
     dead_letter_topic: Name = absent("Where bad records go (with on_error: dead_letter).")
+    key_fields: Annotated[list[Text], Field(min_length=1)] = absent(
+        "The key written: these fields of the value (a JSON object, or one field's value)."
+    )
+    key_fields_prefix: Text = absent("The key's names are the key_fields without this prefix.")
+    value_fields_include: ValueFields = "all"
+    """With key_fields: `all` fields in the value, or `except_key`."""
 
 
 class Checkpoint(FileModel):

@@ -32,6 +32,7 @@ from kstream.pipeline.spec_base import (
     RecordMetadata,
     TimeKind,
     TimeUnit,
+    ValueFields,
     WatermarkStrategy,
     WindowType,
 )
@@ -107,6 +108,10 @@ class SourceSpec:
     table: TableSpec | None = None
     #: ``(field, what)``: fields set on each value from the Kafka record (``metadata:``)
     metadata: tuple[tuple[str, RecordMetadata], ...] = ()
+    #: fields of the value read from the key (``key_fields:``; docs/pipeline.md, "Sources")
+    key_fields: tuple[str, ...] = ()
+    #: the key's names are the fields without this prefix (``key_fields_prefix:``)
+    key_fields_prefix: str = ""
 
     @property
     def id(self) -> str:
@@ -374,6 +379,12 @@ class SinkSpec:
     key_schema: str | None = None
     on_error: ErrorPolicy | None = None
     dead_letter_topic: str | None = None
+    #: the key written is these fields of the value (``key_fields:``; docs/pipeline.md, "Sinks")
+    key_fields: tuple[str, ...] = ()
+    #: the key's names are the fields without this prefix (``key_fields_prefix:``)
+    key_fields_prefix: str = ""
+    #: ``except_key``: the value written leaves the key fields out
+    value_fields_include: ValueFields = "all"
     #: the ports it writes (a list unions them); resolved by the loader
     inputs: tuple[PortRef, ...] = ()
 

@@ -22,6 +22,8 @@ WatermarkStrategy = Literal["bounded", "monotonous", "sql"]
 #: what a source's ``metadata`` field is set from: the Kafka record's topic, partition, offset,
 #: timestamp (epoch ms) or key (decoded by ``key_format``)
 RecordMetadata = Literal["topic", "partition", "offset", "timestamp", "key"]
+#: what a sink with ``key_fields`` writes as the value: every field, or all but the key fields
+ValueFields = Literal["all", "except_key"]
 
 #: The pydantic configuration of every spec class: unknown fields are errors; validators are
 #: built on first construction (not at import: commands that load no pipeline do not pay).

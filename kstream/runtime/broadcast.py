@@ -16,7 +16,9 @@ under exactly-once); it is in no checkpoint and no savepoint. A directory no liv
 (left by a killed one) is deleted at start. The driver keeps a table in memory.
 
 A record's row key is the table's ``key`` evaluated on its value; a tombstone (null value)
-deletes the row of its Kafka key, decoded with the source's ``key_format``. A bad record follows
+deletes the row of its Kafka key, decoded with the source's ``key_format`` (with ``key_fields``:
+the key fields' values, :mod:`kstream.io.key_fields`, which a value's key fields come from too).
+A bad record follows
 the source's ``on_error``, ``fail`` or ``skip`` (validation refuses a dead-letter topic: the
 table is read outside the job's transactions).
 """
@@ -35,6 +37,7 @@ from typing import Any
 from kstream.errors import BrokerError, RecordError
 from kstream.graph.plan import Plan
 from kstream.io import codecs, kafka
+from kstream.io.key_fields import key_reader, tombstone_key
 from kstream.keys import hashable
 from kstream.operators.join.buffer import JOIN_CODEC, BufferKey
 from kstream.operators.join.lookup import ROW
@@ -84,6 +87,7 @@ class BroadcastTable:
         self.store: KeyValueStore[BufferKey, Any] = KeyValueStore(JOIN_CODEC, backend, budget)
         self.decode_key, self.decode_value = codecs.source_decoders(source, spec.schema_registry)
         self.key_of = key_function(KeyBySpec(id=source.id, expr=source.table.key), spec)
+        self.read_key, self.tombstone_key = key_reader(source), tombstone_key(source)
         self.policy = source_policy(source)
         self.counters = {"in": 0, "skipped": 0, "dead_letter": 0}
         self.errors = ErrorRouter(_no_dead_letters, self.counters)
@@ -112,11 +116,15 @@ class BroadcastTable:
 
     def _apply_one(self, msg: Any) -> None:
         value = self.decode_value(msg.value())
-        if value is None:  # a tombstone: the row of its Kafka key
+        if value is None:  # a tombstone: the row of its Kafka key (its key fields)
             key = self.decode_key(msg.key())
+            if self.tombstone_key is not None:
+                key = self.tombstone_key(key)
             if key is not None:
                 self.store.delete((hashable(key), ROW))
             return
+        if self.read_key is not None:  # the source's key fields, from the key
+            value = self.read_key(value, self.decode_key(msg.key()))
         key = self.key_of(value)
         if key is not None:
             self.store.put((hashable(key), ROW), value)

@@ -22,7 +22,7 @@ from typing import Any
 
 from kstream.errors import RecordError
 from kstream.graph.plan import Plan, Stage, StageInput, repartition_topic, store_name
-from kstream.io import codecs
+from kstream.io import codecs, key_fields
 from kstream.operators.base import Changes, Operator, OperatorContext, Output, Receiver
 from kstream.operators.join.node import JoinNode
 from kstream.operators.process import ProcessNode
@@ -232,6 +232,7 @@ class NodeExecutor:
                 *codecs.sink_encoders(s, self.plan.spec),
                 self._policy(s, sink_node_id(s), s.inputs[0].node),
                 self.node_stats[sink_node_id(s)],
+                key_fields.sink_projection(s),
             )
             for s in sinks
         ]

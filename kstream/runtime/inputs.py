@@ -23,6 +23,7 @@ import orjson
 from kstream.errors import RecordError
 from kstream.graph.plan import Stage, StageInput
 from kstream.io import codecs
+from kstream.io.key_fields import key_reader, tombstone_key
 from kstream.operators.base import Receiver
 from kstream.pipeline.dataflow import upstream_source
 from kstream.runtime.policy import BadRecordFailure, Policy, message_origin, source_policy
@@ -139,7 +140,8 @@ class SourceInput(TaskInput):
             self.extract = lambda value, kafka_ts: (
                 kafka_ts if value is None else of_value(value, kafka_ts)
             )
-        self.attach = metadata_attacher(source.metadata)
+        self.attach = metadata_attacher(source.metadata, key_reader(source))
+        self.tombstone_key = tombstone_key(source)
         self.idle_after = wm.idle_timeout_ms
         self.idle = False
         self.last_record_at = task.clock()
@@ -154,7 +156,7 @@ class SourceInput(TaskInput):
             self.idle = False
             task.input_active(self, True)
         decode_value, decode_key, extract = self.decode_value, self.decode_key, self.extract
-        attach = self.attach
+        attach, tombstone = self.attach, self.tombstone_key
         gen, push, skew = self.gen, self.push, self.gen.max_future_skew_ms
         try:
             for m in msgs:
@@ -164,6 +166,8 @@ class SourceInput(TaskInput):
                     key = decode_key(m.key())
                     if attach is not None and value is not None:
                         value = attach(value, m, key)
+                    elif tombstone is not None and value is None:
+                        key = tombstone(key)
                     ts = extract(value, m.timestamp()[1])
                     if ts > gen.max_ts + skew and gen.max_ts != MIN_WATERMARK:
                         raise RecordError(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kstream.errors import RecordError
+from kstream.io.key_fields import ReadKey
 from kstream.pipeline.spec_base import RecordMetadata
 
 __all__ = ["Attach", "metadata_attacher"]
@@ -29,21 +30,25 @@ _READERS: dict[RecordMetadata, Callable[[Any, Any], Any]] = {
 }
 
 
-def metadata_attacher(fields: tuple[tuple[str, RecordMetadata], ...]) -> Attach | None:
-    """The function setting ``fields`` on a record (see the module docstring), or None.
+def metadata_attacher(
+    fields: tuple[tuple[str, RecordMetadata], ...], read_key: ReadKey | None = None
+) -> Attach | None:
+    """The function setting ``fields`` on a record (see the module docstring), after the
+    source's key fields (``read_key``: :func:`~kstream.io.key_fields.key_reader`), or None
+    when there are neither.
 
     The function raises :class:`~kstream.errors.RecordError` (stage ``deserialize``) for a
     value that is not an object: its fields cannot be set.
     """
     if not fields:
-        return None
+        return None if read_key is None else lambda value, _message, key: read_key(value, key)
     readers = [(name, _READERS[what]) for name, what in fields]
 
     def attach(value: Any, message: Any, key: Any) -> Any:
         if not isinstance(value, dict):
             what = type(value).__name__
             raise RecordError("deserialize", f"metadata fields need an object value, got {what}")
-        out = dict(value)
+        out = dict(value) if read_key is None else read_key(value, key)
         for name, read in readers:
             out[name] = read(message, key)
         return out

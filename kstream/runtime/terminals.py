@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kstream.errors import RecordError
+from kstream.io.key_fields import Project
 from kstream.pipeline.spec import KeyBySpec
 from kstream.runtime.node_stats import NodeStats
 from kstream.runtime.policy import BadRecordFailure, Policy
@@ -34,13 +35,16 @@ Receiver = Callable[[Any, Any, int], None]
 
 @dataclass(frozen=True)
 class SinkWriter:
-    """One sink of a group: its topic, key and value encoders, error policy and counters."""
+    """One sink of a group: its topic, key and value encoders, error policy and counters, and
+    its ``key_fields`` projection (:func:`~kstream.io.key_fields.sink_projection`; None: the
+    record's key and value as they are)."""
 
     topic: str
     encode_key: Callable[[Any], bytes | None]
     encode_value: Callable[[Any], bytes | None]
     policy: Policy
     stats: NodeStats
+    project: Project | None = None
 
 
 def sink_writer(hooks: TaskHooks, writers: list[SinkWriter], derived: bool) -> Receiver:
@@ -48,14 +52,15 @@ def sink_writer(hooks: TaskHooks, writers: list[SinkWriter], derived: bool) -> R
     record's headers; counts ``out`` once per record written everywhere. ``derived``: the
     records are results (of a window, join or process function), not records as read."""
     emit, counters, on_bad, record = hooks.emit, hooks.counters, hooks.on_bad, hooks.record
-    plan = [(w.topic, w.encode_key, w.encode_value, w.policy, w.stats) for w in writers]
+    plan = [(w.topic, w.encode_key, w.encode_value, w.project, w.policy, w.stats) for w in writers]
 
     def sink(key: Any, value: Any, ts: int) -> None:
         written = True
-        for topic, encode_key, encode_value, policy, stats in plan:
+        for topic, encode_key, encode_value, project, policy, stats in plan:
             stats.records_in += 1
             try:
-                emit(topic, encode_key(key), encode_value(value), ts, record.headers, None)
+                out_key, out = (key, value) if project is None else project(key, value)
+                emit(topic, encode_key(out_key), encode_value(out), ts, record.headers, None)
             except BadRecordFailure:
                 raise
             except RecordError as exc:  # serialize or produce

@@ -25,6 +25,7 @@ from kstream.expr.sql_changelog import ROW_KIND_FIELD
 from kstream.sql.catalog import Table
 from kstream.sql.decimals import int_kind
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
+from kstream.sql.keys import key_columns
 from kstream.sql.scope import Scope, sink_value
 
 __all__ = ["CHANGELOG_FORMAT", "grouped_operators", "window_args", "window_spec"]
@@ -71,6 +72,9 @@ def grouped_operators(
         Untranslatable: an unsupported window, key, aggregate or column.
     """
     keys = _group_keys(select, call, scope)
+    having = select.args.get("having")
+    if call is None and having is not None and key_columns(sink):
+        keys = _tombstone_key_order(select, keys, scope, sink)
     window: dict[str, Any] = (
         window_spec(call, scope.table) if call is not None else {"type": "global"}
     )
@@ -82,7 +86,6 @@ def grouped_operators(
         fields[column.name] = sink_value(column.type, text, kind)
         if kinds is not None:
             kinds[column.name] = kind
-    having = select.args.get("having")
     condition = results.expr(having.this)[0] if having is not None else None
     window["aggregate"] = results.aggregate
     _check_arrival_order(select, window)
@@ -104,6 +107,45 @@ def grouped_operators(
         ops.append({"id": f"{prefix}having", "filter": {"expr": condition, "otherwise": "delete"}})
     ops.append({"id": f"{prefix}select", "map": {"select": [], "fields": fields}})
     return ops, call is None
+
+
+def _tombstone_key_order(
+    select: exp.Select, keys: list[tuple[str, str | None]], scope: Scope, sink: Table
+) -> list[tuple[str, str | None]]:
+    """``keys`` (the GROUP BY's ``(expression, type)``) in the order of ``sink``'s key columns:
+    a HAVING's tombstone has no value, so its key fields are its record key, the GROUP BY key
+    (docs/pipeline.md, sinks' ``key_fields``), which must hold them as the sink writes them.
+
+    Raises:
+        Untranslatable: a key column that is not a GROUP BY key as it is (converted to the
+            column's type), or a GROUP BY key that is not a key column.
+    """
+    columns = key_columns(sink)
+    ordered: list[tuple[str, str | None]] = []
+    for name in columns:
+        index = next((i for i, c in enumerate(sink.columns) if c.name.lower() == name.lower()), -1)
+        found = _key_of(select.expressions[index], keys, scope) if index >= 0 else None
+        if found is None or sink_value(sink.columns[index].type, *found) != found[0]:
+            break
+        ordered.append(found)
+    if len(ordered) != len(keys) or len(columns) != len(keys):
+        what = f"with HAVING, the key of {sink.name} ({', '.join(columns)}) must be the GROUP BY"
+        raise Untranslatable(select, f"{what} keys as they are (its rows are deleted by key)")
+    return ordered
+
+
+def _key_of(
+    item: exp.Expression, keys: list[tuple[str, str | None]], scope: Scope
+) -> tuple[str, str | None] | None:
+    """The GROUP BY key a SELECT item is (as it is), else None."""
+    node = item.this if isinstance(item, exp.Alias) else item
+    if node.find(*_AGGREGATES):
+        return None
+    try:
+        text = scope.text(node)
+    except Untranslatable:  # a window column: not a key
+        return None
+    return next((k for k in keys if k[0] == text), None)
 
 
 def _group_keys(

@@ -3,7 +3,8 @@
 A :class:`Table` keeps what the compiler needs: the physical columns with their SQL types, the
 computed columns (``name AS expr``), the metadata columns, the rowtime column and its watermark
 bound, the primary key and the ``WITH`` options under Flink's names (``connector``, ``topic``,
-``format`` / ``value.format``, ``key.format``, ``properties.*``, ``scan.startup.mode``).
+``format`` / ``value.format``, ``key.format``, ``properties.*``, ``scan.startup.mode``; the key
+options are checked in :mod:`kstream.sql.keys`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlglot import exp
 
 from kstream.sql.dialect import MetadataColumn
 from kstream.sql.exprs import Untranslatable, interval_ms
+from kstream.sql.keys import check_key_options
 from kstream.sql.script import SqlIssues
 
 __all__ = ["Column", "Table", "interval_ms", "read_table", "table_of"]
@@ -116,6 +118,7 @@ def read_table(issues: SqlIssues, create: exp.Create) -> Table | None:
         _read_item(issues, table, item)
     table.options = _options(create)
     _check_options(issues, table)
+    check_key_options(issues, table)
     return table
 
 

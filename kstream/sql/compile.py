@@ -27,6 +27,7 @@ from kstream.pipeline.spec import PipelineSpec
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
+from kstream.sql.keys import sink_key, source_key
 from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
 from kstream.sql.script import SqlIssues, parse_script
@@ -220,9 +221,8 @@ def _pipeline(
                 seen.add(source.name)
                 mapping["sources"].append(_source(issues, source, kafka, idle))
         mapping["operators"] += insert.operators
-        mapping["sinks"].append(
-            {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
-        )
+        sink = {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
+        mapping["sinks"].append(sink | sink_key(insert.sink))
         _kafka_options(insert.sink, kafka)
     ttl = flink_duration_ms(settings.get(STATE_TTL) or "0")
     apply_state_ttl(mapping["operators"], ttl if isinstance(ttl, int) else 0)
@@ -241,6 +241,7 @@ def _source(
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
     if table.format == "raw":  # the value is the text of the table's one column (query.py)
         source["format"] = "string"
+    source |= source_key(table)
     if table.read_as_table is not None:
         source["table"] = table.read_as_table
     metadata = _metadata(issues, table)

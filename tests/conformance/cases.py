@@ -2,8 +2,9 @@
 
 A case is one file ``NN-short-name.sql``: a complete Flink SQL script with the placeholders
 ``${bootstrap}``, ``${result_topic}`` and ``${result2_topic}`` (the last only in a case with a
-second sink, ``result2``). Each sink's kind, ``append`` (connector ``kafka``) or ``upsert``
-(connector ``upsert-kafka``), decides how its topic is compared (:mod:`tests.conformance.compare`).
+second sink, ``result2``). Each sink's kind, ``append`` (connector ``kafka``), ``keyed`` (connector
+``kafka`` with ``'key.fields'``: its keys are compared too) or ``upsert`` (connector
+``upsert-kafka``), decides how its topic is compared (:mod:`tests.conformance.compare`).
 
 A case may have a reference script of its own, ``NN-short-name.flink.sql``, that Flink runs
 instead: only where Flink cannot run the construct on Kafka at all and an equivalent query
@@ -36,7 +37,7 @@ class Case:
     Attributes:
         name: the file name without ``.sql`` (``01-project-filter``).
         path: the file.
-        sinks: sink table name -> ``"append"`` or ``"upsert"``, ``result`` first.
+        sinks: sink table name -> ``"append"``, ``"keyed"`` or ``"upsert"``, ``result`` first.
     """
 
     name: str
@@ -69,8 +70,9 @@ class Case:
 
 
 def sink_kinds(script: str) -> dict[str, str]:
-    """Sink table -> ``"append"`` / ``"upsert"`` for each of :data:`SINKS` the script creates,
-    from the ``'connector'`` option of its ``CREATE TABLE`` (up to the statement's ``;``)."""
+    """Sink table -> ``"append"`` / ``"keyed"`` / ``"upsert"`` for each of :data:`SINKS` the
+    script creates, from the ``'connector'`` and ``'key.fields'`` options of its ``CREATE
+    TABLE`` (up to the statement's ``;``)."""
     kinds: dict[str, str] = {}
     for sink in SINKS:
         created = re.search(rf"CREATE\s+TABLE\s+`?{sink}`?\s*\(", script, re.I)
@@ -78,7 +80,10 @@ def sink_kinds(script: str) -> dict[str, str]:
             continue
         ddl = script[created.end() : script.find(";", created.end())]
         connector = re.search(r"'connector'\s*=\s*'([\w-]+)'", ddl)
-        kinds[sink] = "upsert" if connector and connector.group(1) == "upsert-kafka" else "append"
+        if connector and connector.group(1) == "upsert-kafka":
+            kinds[sink] = "upsert"
+        else:
+            kinds[sink] = "keyed" if re.search(r"'key\.fields'\s*=", ddl) else "append"
     return kinds
 
 

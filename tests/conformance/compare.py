@@ -3,8 +3,11 @@
 Rules (README.md, "Comparison"):
 
 - an **append** sink's result is the multiset of its records' values (JSON objects);
-- an **upsert** sink's result is its final table: the last value per record key (keys compared
-  as decoded JSON), a tombstone (null value) deleting the key;
+- a **keyed** append sink's (``'key.fields'``) and an **upsert** sink's rows are ``{"key": the
+  key's text, "value": the decoded value}``: keys as written, byte for byte (both engines must
+  write the same key, which also places a record in the same partition); an upsert sink's
+  result is its final table, the last value per record key (grouped by the key as decoded
+  JSON), a tombstone (null value) deleting the key;
 - rows compare as sorted lists: numbers by value (``2`` equals ``2.0``), and when either of
   two numbers is a float within a relative tolerance of :data:`REL_TOL`; strings, booleans and
   nulls exactly (timestamps are the strings as written).
@@ -91,16 +94,27 @@ def append_rows(records: list[tuple[bytes | None, bytes | None]]) -> list[Row]:
     return [_decode(value) for _key, value in records]
 
 
+def _key_text(raw: bytes | None) -> str | None:
+    """A record key as written: its text (bytes that are not UTF-8 with escapes), or None."""
+    return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+
+def keyed_rows(records: list[tuple[bytes | None, bytes | None]]) -> list[Row]:
+    """A keyed append sink's rows: every record as ``{"key": its text, "value": decoded}``."""
+    return [{"key": _key_text(key), "value": _decode(value)} for key, value in records]
+
+
 def upsert_rows(records: list[tuple[bytes | None, bytes | None]]) -> list[Row]:
-    """An upsert sink's final table: the last value per key (keys as canonical JSON), keys
-    whose last record is a tombstone left out."""
+    """An upsert sink's final table: the last record per key (keys grouped as canonical JSON)
+    as ``{"key": its text, "value": decoded}``, keys whose last record is a tombstone left
+    out."""
     table: dict[str, Row] = {}
     for key, value in records:
         canonical = json.dumps(_decode(key), sort_keys=True)
         if value is None:
             table.pop(canonical, None)
         else:
-            table[canonical] = _decode(value)
+            table[canonical] = {"key": _key_text(key), "value": _decode(value)}
     return list(table.values())
 
 

@@ -176,15 +176,17 @@ def run_kstream(case: Case, bootstrap: str, run_id: str, workdir: Path) -> str |
 
 
 def sink_rows(case: Case, engine: str, bootstrap: str, run_id: str) -> dict[str, list[object]]:
-    """Sink -> its result rows (append: every row; upsert: the final table); a missing topic
-    reads as no rows."""
+    """Sink -> its result rows (append: every row; keyed: every row with its key; upsert: the
+    final table with its keys); a missing topic reads as no rows."""
+    rows = {
+        "append": compare.append_rows,
+        "keyed": compare.keyed_rows,
+        "upsert": compare.upsert_rows,
+    }
     out: dict[str, list[object]] = {}
     for sink, topic in case.topics(engine, run_id).items():
         records = compare.read_topic(bootstrap, topic) or []
-        kind = case.sinks[sink]
-        out[sink] = (
-            compare.upsert_rows(records) if kind == "upsert" else compare.append_rows(records)
-        )
+        out[sink] = rows[case.sinks[sink]](records)
     return out
 
 

@@ -107,7 +107,8 @@ def test_group_by_without_window_is_an_updating_table() -> None:
         {"k": "a", "n": 2, "total": 3, "kinds": 2},
         {"k": "a", "n": 3, "total": 3, "kinds": 2},
     ]  # one update per record, keyed by the GROUP BY key
-    table = {r.key: r.value for r in out}
+    assert [r.key for r in out] == [{"k": "a"}, {"k": "b"}, {"k": "a"}, {"k": "a"}]  # Flink's
+    table = {r.key["k"]: r.value for r in out}
     assert table == {"a": {"k": "a", "n": 3, "total": 3, "kinds": 2},
                      "b": {"k": "b", "n": 1, "total": 5, "kinds": 1}}  # fmt: skip
 
@@ -127,7 +128,8 @@ def test_having_on_a_group_by_deletes_a_row_that_stops_qualifying() -> None:
     for k, v in (("a", 4), ("a", 3), ("b", 1)):
         driver.send("events", {"k": k, "v": v, "at_ms": 1}, key=k)
     out = [(r.key, r.value) for r in driver.output("out")]
-    assert out == [("a", {"k": "a", "total": 4}), ("a", None), ("b", {"k": "b", "total": 1})]
+    a, b = {"k": "a"}, {"k": "b"}  # the key: a JSON object of the PRIMARY KEY, as Flink's
+    assert out == [(a, {"k": "a", "total": 4}), (a, None), (b, {"k": "b", "total": 1})]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +174,7 @@ def test_deduplication_keeps_the_first_or_last_row_by_rowtime(order: str, kept: 
     for at, s in ((20_000, "mid"), (10_000, "early"), (30_000, "late"), (10_000, "tie")):
         driver.send("events", {"k": "a", "v": at, "s": s, "at_ms": at}, key="a")
     driver.send("events", {"k": "b", "v": None, "s": "dropped", "at_ms": 1}, key="b")
-    table = {r.key: r.value for r in driver.output("out")}
+    table = {r.key["k"]: r.value for r in driver.output("out")}
     assert table == {"a": {"k": "a", "v": 10_000 if kept == "early" else 30_000, "s": kept}}
 
 
@@ -315,8 +317,9 @@ def test_temporal_join_finds_the_version_valid_at_the_left_rowtime() -> None:
     assert spec.sources[1].table is not None and spec.sources[1].table.key == "k"
     driver = PipelineDriver(spec)
     hour = 3_600_000
-    driver.send("rates", {"k": "x", "r": 1, "at_ms": 8 * hour}, key="x")
-    driver.send("rates", {"k": "x", "r": 2, "at_ms": 10 * hour}, key="x")
+    key = '{"k":"x"}'  # the table's key.format: a JSON object of its PRIMARY KEY, as Flink's
+    driver.send("rates", {"k": "x", "r": 1, "at_ms": 8 * hour}, key=key)
+    driver.send("rates", {"k": "x", "r": 2, "at_ms": 10 * hour}, key=key)
     for n, at in enumerate((9.5 * hour, 10 * hour, 12 * hour), start=1):
         driver.send("orders", {"k": "x" if n < 3 else "y", "n": n, "at_ms": int(at)})
     driver.end_of_input()
@@ -475,7 +478,7 @@ def test_group_by_an_expression() -> None:
     driver = PipelineDriver(spec)
     for k, s in (("a", "x"), ("a", "y"), ("a", "x")):
         driver.send("events", {"k": k, "s": s, "at_ms": 1})
-    table = {r.key: r.value for r in driver.output("out")}
+    table = {r.key["route"]: r.value for r in driver.output("out")}
     assert table == {"a-x": {"route": "a-x", "n": 2}, "a-y": {"route": "a-y", "n": 1}}
 
 
