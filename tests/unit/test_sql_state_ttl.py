@@ -62,11 +62,11 @@ def test_a_group_by_key_idle_for_the_ttl_restarts_its_count() -> None:
     send(d, "a")
     send(d, "b")
     assert table(d) == [
-        ("a", {"k": "a", "n": 1}),
-        ("b", {"k": "b", "n": 1}),
-        ("a", {"k": "a", "n": 2}),
-        ("a", {"k": "a", "n": 3}),
-        ("b", {"k": "b", "n": 1}),  # restarted
+        ({"k": "a"}, {"k": "a", "n": 1}),
+        ({"k": "b"}, {"k": "b", "n": 1}),
+        ({"k": "a"}, {"k": "a", "n": 2}),
+        ({"k": "a"}, {"k": "a", "n": 3}),
+        ({"k": "b"}, {"k": "b", "n": 1}),  # restarted
     ]
 
 
@@ -78,7 +78,7 @@ def test_without_a_ttl_or_with_zero_the_count_goes_on() -> None:
         send(d, "a")
         d.advance_processing_time(3_600_000)
         send(d, "a")
-        assert table(d)[-1] == ("a", {"k": "a", "n": 2})
+        assert table(d)[-1] == ({"k": "a"}, {"k": "a", "n": 2})
 
 
 def test_deduplication_forgets_the_first_row_after_the_ttl() -> None:
