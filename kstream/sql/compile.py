@@ -23,6 +23,7 @@ from sqlglot import exp
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.load import load_pipeline_text, read_job_file
 from kstream.pipeline.spec import PipelineSpec
+from kstream.sql.avro_schema import registry_settings, value_format
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
@@ -216,8 +217,13 @@ def _pipeline(
         mapping["operators"] += insert.operators
         mapping["sinks"].append(
             {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
+            | value_format(issues, insert.sink)
         )
         _kafka_options(insert.sink, kafka)
+    tables = [*{id(t): t for i in inserts for t in (*i.sources, i.sink)}.values()]
+    registry = registry_settings(issues, tables)
+    if registry:
+        mapping["schema_registry"] = registry
     interval = settings.get("execution.checkpointing.interval")
     if interval:
         mapping["checkpoint"] = {"interval": flink_duration_ms(interval)}
@@ -233,6 +239,7 @@ def _source(
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
     if table.format == "raw":  # the value is the text of the table's one column (query.py)
         source["format"] = "string"
+    source.update(value_format(issues, table))  # Avro: the schema derived from the columns
     if table.read_as_table is not None:
         source["table"] = table.read_as_table
     metadata = _metadata(issues, table)
