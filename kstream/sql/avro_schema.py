@@ -33,7 +33,14 @@ from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.script import SqlIssues
 
-__all__ = ["AVRO_FORMATS", "is_avro", "registry_settings", "table_schema", "value_format"]
+__all__ = [
+    "AVRO_FORMATS",
+    "avro_type",
+    "is_avro",
+    "registry_settings",
+    "table_schema",
+    "value_format",
+]
 
 AVRO_FORMATS = ("avro", "avro-confluent")
 NAME = "record"
@@ -56,12 +63,17 @@ _DEFAULT_PRECISION = {_T.TIMESTAMP: 6, _T.TIMESTAMPLTZ: 6, _T.DECIMAL: 10}
 #: the options of each format, after its prefix: ``avro.`` / ``avro-confluent.`` (or
 #: ``value.avro.`` ... with ``value.format``); -> the schema registry client setting
 _AVRO_OPTIONS = ("encoding", "timestamp_mapping.legacy", "open.fastread")
-_REGISTRY_OPTIONS = {
+_REGISTRY_OPTIONS = {  # "": accepted (checked), not a client setting
     "url": "url",
     "subject": "",
     "basic-auth.user-info": "basic.auth.user.info",
     "basic-auth.credentials-source": "basic.auth.credentials.source",
 }
+
+_HINT = (
+    "Avro columns: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, STRING, "
+    "DECIMAL(p, s), TIMESTAMP(3) (see docs/sql.md)"
+)
 
 
 def is_avro(table: Table) -> bool:
@@ -102,12 +114,6 @@ def table_schema(issues: SqlIssues, table: Table, legacy: bool = True) -> dict[s
     if refused:
         return None
     return {"type": "record", "name": NAME, "namespace": NAMESPACE, "fields": fields}
-
-
-_HINT = (
-    "Avro columns: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, STRING, "
-    "DECIMAL(p, s), TIMESTAMP(3) (see docs/sql.md)"
-)
 
 
 def avro_type(kind: exp.Expression | None, legacy: bool = True) -> Any:

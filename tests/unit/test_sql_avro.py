@@ -273,3 +273,31 @@ def test_decimal_bytes_are_javas_minimal_twos_complement(value: str, hex_bytes: 
     to_avro, from_avro = DECIMAL_FUNCTIONS["dec_avro"][0], DECIMAL_FUNCTIONS["avro_dec"][0]
     assert to_avro(Decimal(value), 2).hex() == hex_bytes
     assert from_avro(bytes.fromhex(hex_bytes), 2) == Decimal(value)
+
+
+def test_window_and_upsert_results_go_to_avro_tables() -> None:
+    sql = """CREATE TABLE f (origin STRING, d INT, at_ms BIGINT, ts AS TO_TIMESTAMP_LTZ(at_ms, 3),
+      WATERMARK FOR ts AS ts) WITH ('connector' = 'kafka', 'topic' = 'f', 'format' = 'json');
+    CREATE TABLE w (origin STRING, ws TIMESTAMP(3), n BIGINT, mx INT)
+    WITH ('connector' = 'kafka', 'topic' = 'w', 'format' = 'avro');
+    INSERT INTO w SELECT origin, window_start, COUNT(*), MAX(d)
+    FROM TABLE(TUMBLE(TABLE f, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+    GROUP BY origin, window_start, window_end;
+    CREATE TABLE up (origin STRING NOT NULL, n BIGINT, PRIMARY KEY (origin) NOT ENFORCED)
+    WITH ('connector' = 'upsert-kafka', 'topic' = 'up', 'key.format' = 'json',
+      'value.format' = 'avro');
+    INSERT INTO up SELECT origin, COUNT(*) FROM f GROUP BY origin;"""
+    driver = PipelineDriver(load_sql_text(sql, "w.sql"))
+    for origin, d, at_ms in (("A", 1, 100), ("A", 5, 200), ("B", None, 1500), ("B", 2, 2500)):
+        driver.send("f", {"origin": origin, "d": d, "at_ms": at_ms}, key=origin)
+    assert [r.value for r in driver.output("w")] == [
+        {"origin": "A", "ws": 0, "n": 2, "mx": 5},
+        {"origin": "B", "ws": 1000, "n": 1, "mx": None},
+    ]
+    up_schema = {"type": "record", "name": "record", "namespace": NS}
+    up_schema["fields"] = [{"name": "origin", "type": "string"}, _nullable("n", "long")]
+    last = {r.key: r.value for r in driver.output("up")}
+    assert last == {"A": {"origin": "A", "n": 2}, "B": {"origin": "B", "n": 2}}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(up_schema), {"origin": "B", "n": 2})
+    assert driver.topics["up"][-1][1] == body.getvalue()
