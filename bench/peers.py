@@ -11,7 +11,8 @@ again. The peer's job module (``bench/quix_jobs.py``, ``bench/flink_jobs.py``) i
 path with that venv's python, so it cannot import kstream.
 
 Flink reads Kafka through the Flink SQL Kafka connector, a single shaded jar resolved from Maven
-Central with ``mvn dependency:copy`` into ``~/.cache/kstream/flink-connector/``.
+Central with ``mvn dependency:copy`` into ``~/.cache/kstream/flink-connector/``; the conformance
+suite adds Flink's Avro format jar (``flink-sql-avro``) the same way (:func:`flink_jar`).
 
 ``python -m bench.peers [quix|flink ...]`` prepares them ahead of a benchmark.
 """
@@ -34,6 +35,9 @@ QUIX_VERSION = "3.28.1"
 FLINK_VERSION = "2.2.1"
 #: The connector release built for FLINK_VERSION's minor line (Kafka clients 4.2 shaded inside).
 FLINK_CONNECTOR = "org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2"
+#: Flink's Avro format ('format' = 'avro'), Avro shaded inside. Maven Central has no 2.2.x
+#: release of it (its versions go from 2.1.0 to 2.3.0): the 2.1.0 jar runs on FLINK_VERSION.
+FLINK_AVRO = "org.apache.flink:flink-sql-avro:2.1.0"
 #: Seconds one ``pip install`` or ``mvn`` resolution may take.
 INSTALL_TIMEOUT_S = 1800
 STAMP = ".bench-peer"
@@ -112,31 +116,40 @@ def peer_python(name: str, say: Callable[[str], None] | None = print) -> Path:
 
 
 def flink_connector_jar(say: Callable[[str], None] | None = print) -> Path:
-    """The Flink SQL Kafka connector jar, resolved from Maven Central once and cached.
+    """The Flink SQL Kafka connector jar (:data:`FLINK_CONNECTOR`), as :func:`flink_jar`.
+
+    Raises:
+        PeerError: as :func:`flink_jar`.
+    """
+    return flink_jar(FLINK_CONNECTOR, say)
+
+
+def flink_jar(artifact: str, say: Callable[[str], None] | None = print) -> Path:
+    """The jar of Maven ``artifact`` (``group:name:version``, e.g. :data:`FLINK_CONNECTOR`,
+    :data:`FLINK_AVRO`), resolved from Maven Central once and cached in
+    ``~/.cache/kstream/flink-connector/``.
 
     Raises:
         PeerError: ``mvn`` is missing or could not resolve the artifact.
     """
-    _group, artifact, version = FLINK_CONNECTOR.split(":")
+    _group, name, version = artifact.split(":")
     folder = cache_root() / "flink-connector"
-    jar = folder / f"{artifact}-{version}.jar"
+    jar = folder / f"{name}-{version}.jar"
     if jar.is_file():
         return jar
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise PeerError(
-            "the Flink Kafka connector is resolved with Maven, but `mvn` is not on PATH"
-        )
+        raise PeerError(f"Flink's jar {artifact} is resolved with Maven, but `mvn` is not on PATH")
     if say is not None:
-        say(f"resolving {FLINK_CONNECTOR} into {folder}")
+        say(f"resolving {artifact} into {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".jar-", dir=folder))
     try:
         cmd = [
-            mvn, "-q", "-B", "dependency:copy", f"-Dartifact={FLINK_CONNECTOR}",
+            mvn, "-q", "-B", "dependency:copy", f"-Dartifact={artifact}",
             f"-DoutputDirectory={staging}",
         ]  # fmt: skip
-        _run(cmd, folder / "mvn.log", f"mvn dependency:copy {FLINK_CONNECTOR}")
+        _run(cmd, folder / "mvn.log", f"mvn dependency:copy {artifact}")
         (staging / jar.name).rename(jar)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -149,6 +162,7 @@ def peer_versions() -> dict[str, str]:
         "quixstreams": QUIX_VERSION,
         "apache-flink": FLINK_VERSION,
         "flink-sql-connector-kafka": FLINK_CONNECTOR.rsplit(":", 1)[1],
+        "flink-sql-avro": FLINK_AVRO.rsplit(":", 1)[1],
     }
 
 
@@ -160,6 +174,7 @@ def main(argv: list[str]) -> int:
             print(f"{name}: {peer_python(name)}")
         if "flink" in names:
             print(f"flink connector: {flink_connector_jar()}")
+            print(f"flink avro format: {flink_jar(FLINK_AVRO)}")
     except (KeyError, PeerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,10 @@ column meeting a DECIMAL). Every function is strict (never sees a null).
 - ``dec_cast(x, p, s)``: ``CAST(x AS DECIMAL(p, s))`` of an int, float (its shortest
   decimal text, as Java's ``BigDecimal.valueOf(double)``), Decimal or numeric text; NULL on
   overflow (Flink's CAST of a number); text that is not a number raises ValueError;
-- ``dec_str(x)``: ``CAST(x AS STRING)``, without an exponent (``BigDecimal.toPlainString``).
+- ``dec_str(x)``: ``CAST(x AS STRING)``, without an exponent (``BigDecimal.toPlainString``);
+- ``dec_avro(x, s)``: the Avro ``decimal`` bytes of ``x`` at scale ``s`` (the unscaled value in
+  two's complement, big-endian, fewest bytes: Java's ``BigInteger.toByteArray``, as Flink's
+  ``DecimalData.toUnscaledBytes``); ``avro_dec(b, s)``: the Decimal such bytes hold.
 """
 
 from __future__ import annotations
@@ -90,6 +93,18 @@ def _plain(x: Any) -> str:
     return format(_number(x), "f")
 
 
+def _to_avro(x: Any, scale: int) -> bytes:
+    unscaled = int(_number(x).scaleb(scale, _EXACT).to_integral_value(ROUND_HALF_UP))
+    size = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
+    return unscaled.to_bytes(size, "big", signed=True)
+
+
+def _from_avro(raw: Any, scale: int) -> Decimal:
+    if not isinstance(raw, bytes):
+        raise TypeError(f"not Avro decimal bytes: {type(raw).__name__}")
+    return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale, _EXACT)
+
+
 #: name -> (callable, minimum arguments, maximum arguments), merged into the SQL functions
 DECIMAL_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "decimal": (_literal, 1, 1),
@@ -100,4 +115,6 @@ DECIMAL_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "dec_neg": (_neg, 1, 1),
     "dec_cast": (_cast, 3, 3),
     "dec_str": (_plain, 1, 1),
+    "dec_avro": (_to_avro, 2, 2),
+    "avro_dec": (_from_avro, 2, 2),
 }

@@ -234,8 +234,8 @@ def avro_encoder(
 # -- per source, sink and late-data topic --------------------------------------------------------
 
 
-def _schema(path: str | None) -> Any | None:
-    return None if path is None else schemas.load_schema_file(path)
+def _schema(ref: str | None) -> Any | None:
+    return None if ref is None else schemas.load_schema(ref)
 
 
 def source_decoders(source: SourceSpec, registry: Mapping[str, str]) -> tuple[Decoder, Decoder]:
@@ -313,7 +313,7 @@ def sink_value_schema(sink: SinkSpec, spec: PipelineSpec) -> Any:
         SchemaError: as :func:`sink_encoders`.
     """
     if sink.schema is not None:
-        return schemas.load_schema_file(sink.schema)
+        return schemas.load_schema(sink.schema)
     window = dataflow.result_window(spec, sink)
     if window is None:
         raise schemas.SchemaError(
@@ -333,7 +333,7 @@ def window_input_fields(spec: PipelineSpec, window: WindowSpec) -> dict[str, Any
     source = chain[0]
     if not isinstance(source, SourceSpec) or source.format != "avro" or source.schema is None:
         return None
-    fields = dict(schemas.record_fields(schemas.load_schema_file(source.schema)))
+    fields = dict(schemas.record_fields(schemas.load_schema(source.schema)))
     for op in chain[1:]:
         if op.id == window.id:
             return fields

@@ -8,6 +8,7 @@ that cannot hold the window results, is reported with its line by ``kstream vali
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import cast, get_args
 
@@ -38,7 +39,8 @@ SCHEMA_HINT = "schema paths are relative to the pipeline file, e.g. schemas/flig
 
 @dataclass(frozen=True)
 class Formats:
-    """The format keys of a source or sink (schema paths absolute)."""
+    """The format keys of a source or sink (schema paths absolute, inline schemas as JSON
+    text)."""
 
     format: Format = "json"
     key_format: Format = "string"
@@ -163,7 +165,16 @@ def read_formats(issues: Issues, node: Node, *, sink: bool, registry: bool) -> F
 
 
 def _schema_path(issues: Issues, node: Node | None) -> str | None:
-    """The absolute path of a schema file, after checking that it loads."""
+    """The absolute path of a schema file, after checking that it loads; for an inline schema
+    (a mapping), its JSON text (:func:`kstream.pipeline.schemas.load_schema`)."""
+    if node is not None and node.is_map:
+        inline = json.dumps(node.value, separators=(",", ":"))
+        try:
+            schemas.load_schema(inline)
+        except schemas.SchemaError as exc:
+            issues.add(node, str(exc), "an inline schema is an Avro schema as YAML (or JSON)")
+            return None
+        return inline
     text = read_str(issues, node)
     if node is None or text is None:
         return None
@@ -214,7 +225,7 @@ def check_pipeline(issues: Issues, root: Node, spec: PipelineSpec) -> None:
                 where, "an Avro sink of records other than window results needs 'schema'", hint
             )
         elif sink.schema is not None and window is not None:
-            problems = schemas.check_result_schema(schemas.load_schema_file(sink.schema), window)
+            problems = schemas.check_result_schema(schemas.load_schema(sink.schema), window)
             for problem in problems:
                 issues.add(
                     where,

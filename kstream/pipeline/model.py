@@ -114,9 +114,15 @@ class Source(FileModel):
     """The value format: json, string, bytes or avro (docs/formats.md)."""
     key_format: Format = "string"
     """The key format: json, string, bytes or avro."""
-    schema_: Text = absent("Avro reader schema file, relative to this file.", alias="schema")
-    writer_schema: Text = absent("Avro schema producers wrote (format: avro, no registry).")
-    key_schema: Text = absent("Avro key schema file (key_format: avro).")
+    schema_: Text | dict[str, Any] = absent(
+        "Avro reader schema file, relative to this file (or the schema inline).", alias="schema"
+    )
+    writer_schema: Text | dict[str, Any] = absent(
+        "Avro schema producers wrote (format: avro, no registry): a file, or inline."
+    )
+    key_schema: Text | dict[str, Any] = absent(
+        "Avro key schema file (key_format: avro), or the schema inline."
+    )
     time: TimeKind = "event"
     """`event` (event_time), `processing` (wall clock) or `ingestion` (Kafka timestamp)."""
     event_time: Text | EventTime = absent(
@@ -151,8 +157,12 @@ class Sink(FileModel):
     """The value format: json, string, bytes or avro."""
     key_format: Format = "string"
     """The key format: json, string, bytes or avro."""
-    schema_: Text = absent("Avro schema file, relative to this file.", alias="schema")
-    key_schema: Text = absent("Avro key schema file (key_format: avro).")
+    schema_: Text | dict[str, Any] = absent(
+        "Avro schema file, relative to this file (or the schema inline).", alias="schema"
+    )
+    key_schema: Text | dict[str, Any] = absent(
+        "Avro key schema file (key_format: avro), or the schema inline."
+    )
     partitions: PositiveInt = absent("Partitions of the topic when it must be created.")
     on_error: ErrorPolicy = absent("Serialize/produce errors; default: the source's policy.")
     dead_letter_topic: Name = absent("Where bad records go (with on_error: dead_letter).")

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import fastavro
-from fastavro.schema import load_schema
+from fastavro.schema import load_schema as load_schema_with_references
 
 from kstream.errors import UsageError
 from kstream.pipeline.spec import (
@@ -32,6 +32,25 @@ _MESSAGE_LIMIT = 300
 
 class SchemaError(UsageError):
     """An Avro schema file (or registry schema) is missing, not JSON, or not a valid schema."""
+
+
+def load_schema(ref: str) -> Any:
+    """The parsed schema ``ref`` names, as a spec holds it (``schema``, ``writer_schema``,
+    ``key_schema``): an inline schema, as its JSON text (starting with ``{``, ``[`` or ``"``:
+    a ``schema:`` mapping in a pipeline file, the schema a SQL table derives), or the absolute
+    path of a schema file (:func:`load_schema_file`).
+
+    Raises:
+        SchemaError: the inline schema is invalid, or the file is missing or invalid.
+    """
+    if ref[:1] in ("{", "[", '"'):
+        return _parse_inline(ref)
+    return load_schema_file(ref)
+
+
+@lru_cache(maxsize=64)
+def _parse_inline(text: str) -> Any:
+    return parse_schema(text, "inline schema")
 
 
 def load_schema_file(path: str) -> Any:
@@ -51,7 +70,7 @@ def load_schema_file(path: str) -> Any:
 @lru_cache(maxsize=64)
 def _load_cached(path: str, stamp: int) -> Any:
     try:
-        return load_schema(path)
+        return load_schema_with_references(path)
     except Exception as exc:  # fastavro raises many kinds (JSON, unknown type, missing file)
         raise SchemaError(f"invalid Avro schema {path}: {short_error(exc)}") from exc
 

@@ -90,7 +90,8 @@ class SourceSpec:
     """A source topic: its format, time and watermark, and its error policy.
 
     ``schema`` (the reader schema), ``writer_schema`` and ``key_schema`` are absolute paths of
-    Avro schema files (``format``/``key_format: avro``; docs/formats.md).
+    Avro schema files or inline schemas as JSON text (``format``/``key_format: avro``;
+    :func:`kstream.pipeline.schemas.load_schema`; docs/formats.md).
     """
 
     name: str
@@ -365,7 +366,8 @@ AnyOperator = Annotated[OperatorSpec, Field(discriminator="kind")]
 class SinkSpec:
     """An output topic. Records keep the current key (window results: the window key).
 
-    ``schema``/``key_schema``: absolute paths of Avro schema files (window results written as
+    ``schema``/``key_schema``: absolute paths of Avro schema files or inline schemas as JSON
+    text, as for :class:`SourceSpec` (window results written as
     Avro without a ``schema`` get one derived from the aggregations). ``on_error`` None: the
     source's policy, for serialize and produce errors.
     """

@@ -22,6 +22,7 @@ from typing import Any
 from sqlglot import exp
 
 from kstream.expr.sql_changelog import ROW_KIND_FIELD
+from kstream.sql.avro_schema import is_avro
 from kstream.sql.catalog import Table
 from kstream.sql.decimals import int_kind
 from kstream.sql.exprs import Untranslatable, interval_ms, translate_typed
@@ -83,7 +84,7 @@ def grouped_operators(
     for column, item in zip(sink.columns, select.expressions, strict=True):
         node = item.this if isinstance(item, exp.Alias) else item
         text, kind = results.expr(node)
-        fields[column.name] = sink_value(column.type, text, kind)
+        fields[column.name] = sink_value(column.type, text, kind, is_avro(sink))
         if kinds is not None:
             kinds[column.name] = kind
     condition = results.expr(having.this)[0] if having is not None else None

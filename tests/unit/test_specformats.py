@@ -93,6 +93,21 @@ def test_schema_problems_are_reported_with_their_lines(pipe_dir: Path) -> None:
     assert "cannot read Avro schema" in issue.message and "relative to the pipeline" in issue.hint
 
 
+def test_a_schema_may_be_given_inline_and_is_checked_there() -> None:
+    text = (
+        "pipeline: p\nsources:\n  - topic: t\n    format: avro\n"
+        "    schema: {type: record, name: r, fields: [{name: a, type: long}]}\n"
+        "sinks:\n  - topic: o\n    format: avro\n    schema:\n      type: record\n"
+        "      name: r\n      fields: [{name: a, type: long}]\n"
+    )
+    spec = load_pipeline_text(text)
+    inline = '{"type":"record","name":"r","fields":[{"name":"a","type":"long"}]}'
+    assert spec.sources[0].schema == inline and spec.sinks[0].schema == inline
+    (issue,) = issues_of(text.replace("type: long}]}", "type: lng}]}"))
+    assert (issue.line, issue.key_path) == (5, "sources[0].schema")
+    assert "invalid Avro inline schema" in issue.message and "inline schema" in issue.hint
+
+
 def test_a_plain_avro_source_needs_a_schema() -> None:
     text = "pipeline: p\nsources:\n  - topic: t\n    format: avro\nsinks:\n  - topic: o\n"
     (issue,) = issues_of(text)

@@ -511,9 +511,9 @@ def test_a_raw_table_is_one_string_column_and_other_formats_are_refused() -> Non
         {"line": "ABC", "n": 3},
         {"line": "A B", "n": 3},
     ]
-    avro = raw.replace("'format' = 'raw'", "'format' = 'avro'")
-    with pytest.raises(ConfigError, match="format 'avro' is not supported yet"):
-        load_sql_text(avro, "a.sql")
+    csv = raw.replace("'format' = 'raw'", "'format' = 'csv'")
+    with pytest.raises(ConfigError, match="format 'csv' is not supported yet"):
+        load_sql_text(csv, "a.sql")
     raw_sink = raw.replace("'topic' = 'out')", "'topic' = 'out', 'format' = 'raw')")
     with pytest.raises(ConfigError, match="a 'raw' sink \\(out\\) is not supported yet"):
         load_sql_text(raw_sink, "s.sql")
