@@ -21,7 +21,9 @@ Guarantee = Literal["exactly_once", "at_least_once"]
 WatermarkStrategy = Literal["bounded", "monotonous", "sql"]
 #: what a source's ``metadata`` field is set from: the Kafka record's topic, partition, offset,
 #: timestamp (epoch ms) or key (decoded by ``key_format``)
-RecordMetadata = Literal["topic", "partition", "offset", "timestamp", "key"]
+RecordMetadata = Literal[
+    "topic", "partition", "offset", "timestamp", "timestamp-type", "leader-epoch", "key"
+]
 #: what a sink with ``key_fields`` writes as the value: every field, or all but the key fields
 ValueFields = Literal["all", "except_key"]
 

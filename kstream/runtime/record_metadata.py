@@ -4,8 +4,10 @@ Kafka connector ``METADATA`` columns; docs/pipeline.md, "Sources").
 ``metadata_attacher(((field, what), ...))`` gives a function ``attach(value, message, key)``
 returning a copy of the decoded ``value`` (a dict) with each ``field`` set to the message's
 ``topic`` (str), ``partition`` (int), ``offset`` (int), ``timestamp`` (the Kafka timestamp,
-epoch ms) or ``key`` (the key decoded by the source's ``key_format``), or None when no field is
-declared. It runs before the event time is read, so ``event_time`` may name such a field.
+epoch ms), ``timestamp-type`` (``"CreateTime"``, ``"LogAppendTime"`` or ``"NoTimestampType"``,
+Flink's names), ``leader-epoch`` (int, None when the broker gave none) or ``key`` (the key
+decoded by the source's ``key_format``), or None when no field is declared. It runs before
+the event time is read, so ``event_time`` may name such a field.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from kstream.pipeline.spec_base import RecordMetadata
 
 __all__ = ["Attach", "metadata_attacher"]
 
+#: Kafka's timestamp types (``message.timestamp()[0]``: 1 create time, 2 log append time) by
+#: the names of Flink's ``timestamp-type`` metadata column
+TIMESTAMP_TYPES = {1: "CreateTime", 2: "LogAppendTime"}
 #: ``attach(value, message, key) -> value``
 Attach = Callable[[Any, Any, Any], Any]
 _READERS: dict[RecordMetadata, Callable[[Any, Any], Any]] = {
@@ -26,6 +31,8 @@ _READERS: dict[RecordMetadata, Callable[[Any, Any], Any]] = {
     "partition": lambda m, _key: m.partition(),
     "offset": lambda m, _key: m.offset(),
     "timestamp": lambda m, _key: m.timestamp()[1],
+    "timestamp-type": lambda m, _key: TIMESTAMP_TYPES.get(m.timestamp()[0], "NoTimestampType"),
+    "leader-epoch": lambda m, _key: m.leader_epoch(),
     "key": lambda _m, key: key,
 }
 

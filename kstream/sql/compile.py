@@ -56,8 +56,17 @@ _REFUSED_SETTINGS = {
 _log = logging.getLogger(__name__)
 _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-offsets": None}
 
-#: Flink's Kafka connector metadata keys that kstream reads
-_METADATA_KEYS = ("topic", "partition", "offset", "timestamp")
+#: Flink's Kafka metadata keys kstream reads, and ``key`` (a kstream extension: the record key
+#: as text; Flink reads keys with 'key.fields')
+_METADATA_KEYS = (
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "timestamp-type",
+    "leader-epoch",
+    "key",
+)
 
 
 def load_sql(path: str | Path) -> PipelineSpec:
@@ -284,9 +293,17 @@ def _metadata(issues: SqlIssues, table: Table) -> dict[str, str]:
             issues.add(column.node or table.node, what, f"kstream reads {keys}")
         elif not column.name.isidentifier():
             issues.add(column.node or table.node, "a metadata column needs a plain name", "")
+        elif column.metadata == "key" and (table.options.get("key.format") or not _text(column)):
+            what = f"table {table.name}: METADATA FROM 'key' is the key's text, a STRING column"
+            hint = "declare it STRING, or read key columns with 'key.format' and 'key.fields'"
+            issues.add(column.node or table.node, what, hint)
         else:
             fields[column.name] = column.metadata
     return fields
+
+
+def _text(column: Any) -> bool:
+    return column.type.split("(")[0] in ("STRING", "VARCHAR", "CHAR")
 
 
 def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | None, str]:

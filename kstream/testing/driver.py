@@ -94,6 +94,9 @@ class _Message:
     def offset(self) -> int:
         return self._offset
 
+    def leader_epoch(self) -> int | None:
+        return 0
+
     def headers(self) -> list[tuple[str, bytes]] | None:
         return self._headers
 

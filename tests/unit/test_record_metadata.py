@@ -65,3 +65,37 @@ def test_sql_refuses_metadata_keys_it_does_not_read() -> None:
     INSERT INTO out SELECT origin FROM w;"""
     with pytest.raises(ConfigError, match="metadata key 'headers' is not supported yet"):
         load_sql_text(sql, "m.sql")
+
+
+def test_sql_timestamp_type_leader_epoch_and_key_columns() -> None:
+    """Flink's ``timestamp-type`` (its names) and ``leader-epoch``; ``key`` (a kstream
+    extension) is the record key's text."""
+    sql = """CREATE TABLE w (origin STRING,
+      tt STRING METADATA FROM 'timestamp-type' VIRTUAL,
+      epoch INT METADATA FROM 'leader-epoch' VIRTUAL,
+      k STRING METADATA FROM 'key' VIRTUAL
+    ) WITH ('connector' = 'kafka', 'topic' = 'w', 'format' = 'json');
+    CREATE TABLE out (origin STRING, tt STRING, epoch INT, k STRING)
+    WITH ('connector' = 'kafka', 'topic' = 'out', 'format' = 'json');
+    INSERT INTO out SELECT origin, tt, epoch, k FROM w;"""
+    driver = PipelineDriver(load_sql_text(sql, "m.sql"))
+    driver.send("w", {"origin": "EWR"}, key="ewr-1")
+    (record,) = driver.output("out")
+    assert record.value == {"origin": "EWR", "tt": "CreateTime", "epoch": 0, "k": "ewr-1"}
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "k INT METADATA FROM 'key'",  # the key's text: a STRING
+        "k STRING METADATA FROM 'key'",  # with a key format: read key columns with key.fields
+    ],
+)
+def test_sql_refuses_a_key_column_that_is_not_the_keys_text(column: str) -> None:
+    key_format = "" if "INT" in column else ", 'key.format' = 'json', 'key.fields' = 'origin'"
+    sql = f"""CREATE TABLE w (origin STRING, {column})
+    WITH ('connector' = 'kafka', 'topic' = 'w', 'format' = 'json'{key_format});
+    CREATE TABLE out (origin STRING) WITH ('connector' = 'kafka', 'topic' = 'out');
+    INSERT INTO out SELECT origin FROM w;"""
+    with pytest.raises(ConfigError, match="METADATA FROM 'key' is the key's text"):
+        load_sql_text(sql, "m.sql")
