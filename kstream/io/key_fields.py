@@ -2,12 +2,13 @@
 Kafka connectors write and read it (``'key.fields'``, ``'key.fields-prefix'``,
 ``'value.fields-include'``; docs/pipeline.md, "Sources" and "Sinks").
 
-A sink's key is built from the value: with ``key_format: json`` the object ``{name: value}`` of
-the fields in ``key_fields`` order (``name``: the field without ``key_fields_prefix``), with
-``string`` or ``bytes`` the one field's value. A tombstone (a null value) has no fields: its key
-fields are the record's key, a list of one value per field in ``key_fields`` order (the key
-itself for one field), as the ``key_by`` before it made it. With ``value_fields_include:
-except_key`` the value written leaves the key fields out.
+A sink's key is built from the value: with ``key_format: json`` (or ``avro``, a record of the
+key schema) the object ``{name: value}`` of the fields in ``key_fields`` order (``name``: the
+field without ``key_fields_prefix``), with ``string`` or ``bytes`` the one field's value. A
+tombstone (a null value) has no fields: its key fields are the record's key, a list of one
+value per field in ``key_fields`` order (the key itself for one field), as the ``key_by``
+before it made it. With ``value_fields_include: except_key`` the value written leaves the key
+fields out.
 
 A source's ``key_fields`` are set on the value from the decoded key: a JSON object's fields
 (by the name without the prefix; a missing one is null), or the whole key for one field. A
@@ -24,7 +25,17 @@ from typing import Any
 from kstream.errors import RecordError
 from kstream.pipeline.spec import SinkSpec, SourceSpec
 
-__all__ = ["Project", "ReadKey", "key_reader", "sink_projection", "tombstone_key"]
+__all__ = [
+    "OBJECT_KEY_FORMATS",
+    "Project",
+    "ReadKey",
+    "key_reader",
+    "sink_projection",
+    "tombstone_key",
+]
+
+#: key formats whose key is a record of the key fields (a JSON object, an Avro record)
+OBJECT_KEY_FORMATS = ("json", "avro")
 
 #: ``project(key, value) -> (key, value)``: the key and value a sink writes
 Project = Callable[[Any, Any], tuple[Any, Any]]
@@ -42,7 +53,7 @@ def sink_projection(sink: SinkSpec) -> Project | None:
     if not fields:
         return None
     names = [f.removeprefix(sink.key_fields_prefix) for f in fields]
-    as_object = sink.key_format == "json"
+    as_object = sink.key_format in OBJECT_KEY_FORMATS
     except_key = sink.value_fields_include == "except_key"
 
     def project(key: Any, value: Any) -> tuple[Any, Any]:
@@ -83,7 +94,7 @@ def key_reader(source: SourceSpec) -> ReadKey | None:
     if not fields:
         return None
     names = [(f, f.removeprefix(source.key_fields_prefix)) for f in fields]
-    as_object = source.key_format == "json"
+    as_object = source.key_format in OBJECT_KEY_FORMATS
 
     def read(value: Any, key: Any) -> Any:
         if not isinstance(value, dict):
@@ -111,7 +122,7 @@ def tombstone_key(source: SourceSpec) -> Callable[[Any], Any] | None:
     The function raises :class:`~kstream.errors.RecordError` (stage ``deserialize``) for a
     JSON key that is neither an object nor null.
     """
-    if not source.key_fields or source.key_format != "json":
+    if not source.key_fields or source.key_format not in OBJECT_KEY_FORMATS:
         return None
     names = [f.removeprefix(source.key_fields_prefix) for f in source.key_fields]
 

@@ -62,7 +62,8 @@ class KeyFields:
 def read_key_fields(issues: Issues, node: Node, key_format: Format, *, sink: bool) -> KeyFields:
     """``key_fields`` (distinct field names), ``key_fields_prefix`` (every field starts with
     it) and, for a sink, ``value_fields_include`` (``all`` or ``except_key``). Key fields need
-    ``key_format`` ``json`` (an object), or ``string``/``bytes`` with one field."""
+    ``key_format`` ``json`` (an object) or ``avro`` (a record of ``key_schema``), or
+    ``string``/``bytes`` with one field."""
     fields_node = node.get("key_fields")
     where = fields_node or node
     fields = _field_names(issues, fields_node)
@@ -77,12 +78,7 @@ def read_key_fields(issues: Issues, node: Node, key_format: Format, *, sink: boo
         if not name.startswith(prefix):
             hint = f"name it {prefix}{name}, or change key_fields_prefix"
             issues.add(where, f"key field {name!r} does not start with {prefix!r}", hint)
-    if fields and key_format == "avro":
-        hint = "use key_format: json (an object of the fields)"
-        issues.add(
-            node.get("key_format") or where, "key_fields need a key_format other than avro", hint
-        )
-    elif len(fields) > 1 and key_format != "json":
+    if len(fields) > 1 and key_format not in ("json", "avro"):
         what = f"a {key_format} key holds one field, not {len(fields)}"
         issues.add(where, what, "use key_format: json (an object of the fields)")
     return KeyFields(tuple(fields), prefix, value_fields if sink else "all")

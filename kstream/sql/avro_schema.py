@@ -31,13 +31,14 @@ from sqlglot import exp
 
 from kstream.sql.catalog import Column, Table
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.keys import value_excludes
+from kstream.sql.keys import key_columns, value_excludes
 from kstream.sql.script import SqlIssues
 
 __all__ = [
     "AVRO_FORMATS",
     "avro_type",
     "is_avro",
+    "key_format",
     "registry_settings",
     "table_schema",
     "value_format",
@@ -88,9 +89,42 @@ def value_format(issues: SqlIssues, table: Table) -> dict[str, Any]:
     Unknown or unsupported format options and columns without an Avro type go to ``issues``."""
     if not is_avro(table):
         return {}
-    legacy = _check_options(issues, table)
+    legacy = _check_options(issues, table, _value_part(table))
     schema = table_schema(issues, table, legacy)
     return {"format": "avro", "schema": schema} if schema is not None else {}
+
+
+def key_format(issues: SqlIssues, table: Table) -> dict[str, Any]:
+    """The ``key_schema`` of a pipeline source or sink of ``table`` whose ``'key.format'`` is
+    ``avro`` or ``avro-confluent`` (``{}`` otherwise): a record of the key columns in key
+    order, named without ``'key.fields-prefix'``, as Flink derives the key format's schema
+    from the key's row type. Unsupported ``key.avro*`` options go to ``issues``."""
+    part = _key_part(table)
+    if part is None:
+        return {}
+    legacy = _check_options(issues, table, part)
+    prefix = table.options.get("key.fields-prefix", "")
+    fields: list[dict[str, Any]] = []
+    for name in key_columns(table):
+        column = table.column(name)
+        if column is None:  # reported by kstream.sql.keys
+            return {}
+        try:
+            found = avro_type(column.node.args.get("kind") if column.node else None, legacy)
+        except Untranslatable as exc:
+            where = column.node or table.node
+            issues.add(where, f"table {table.name}: key column {column.name} {exc.what}", _HINT)
+            return {}
+        field = column.name.removeprefix(prefix)
+        nullable = _nullable(table, column)
+        fields.append(
+            {"name": field, "type": ["null", found], "default": None}
+            if nullable
+            else {"name": field, "type": found}
+        )
+    return {
+        "key_schema": {"type": "record", "name": NAME, "namespace": NAMESPACE, "fields": fields}
+    }
 
 
 def table_schema(issues: SqlIssues, table: Table, legacy: bool = True) -> dict[str, Any] | None:
@@ -170,11 +204,30 @@ def _prefix(table: Table) -> str:
     return "value." if "value.format" in table.options else ""
 
 
-def _check_options(issues: SqlIssues, table: Table) -> bool:
-    """Refuse unknown or unsupported ``avro.*`` / ``avro-confluent.*`` options; the timestamp
-    mapping is legacy (True) unless ``avro.timestamp_mapping.legacy`` is ``false``."""
-    fmt = table.format
-    prefix = f"{_prefix(table)}{fmt}."
+#: an Avro part of a table: (option prefix, format, subject suffix ``value`` or ``key``)
+_Part = tuple[str, str, str]
+
+
+def _value_part(table: Table) -> _Part:
+    return f"{_prefix(table)}{table.format}.", table.format, "value"
+
+
+def _key_part(table: Table) -> _Part | None:
+    fmt = table.options.get("key.format")
+    return (f"key.{fmt}.", fmt, "key") if fmt in AVRO_FORMATS else None
+
+
+def _avro_parts(table: Table) -> list[_Part]:
+    """The Avro parts of ``table``: its value and key formats that are Avro."""
+    key = _key_part(table)
+    return [*([_value_part(table)] if is_avro(table) else []), *([key] if key else [])]
+
+
+def _check_options(issues: SqlIssues, table: Table, part: _Part) -> bool:
+    """Refuse unknown or unsupported ``avro.*`` / ``avro-confluent.*`` options of ``part``
+    (the value's or the key's); the timestamp mapping is legacy (True) unless
+    ``avro.timestamp_mapping.legacy`` is ``false``."""
+    prefix, fmt, role = part
     known = _AVRO_OPTIONS if fmt == "avro" else tuple(_REGISTRY_OPTIONS)
     for key, value in table.options.items():
         if not key.startswith(prefix):
@@ -189,11 +242,11 @@ def _check_options(issues: SqlIssues, table: Table) -> bool:
                 f"table {table.name}: '{key}' = '{value}' is not supported",
                 "kstream reads and writes Avro's binary encoding",
             )
-        elif name == "subject" and value != f"{table.topic}-value":
+        elif name == "subject" and value != f"{table.topic}-{role}":
             issues.add(
                 table.node,
                 f"table {table.name}: '{key}' = '{value}' is not supported",
-                f"kstream registers the value schema under '{table.topic}-value'",
+                f"kstream registers the {role} schema under '{table.topic}-{role}'",
             )
         elif name == "basic-auth.credentials-source" and value.upper() != "USER_INFO":
             issues.add(
@@ -216,9 +269,9 @@ def registry_settings(issues: SqlIssues, tables: list[Table]) -> dict[str, str]:
     also frames every Avro value: tables with other registry settings, or ``avro`` tables
     next to ``avro-confluent`` ones, are issues."""
     settings: dict[str, str] = {}
-    confluent = [t for t in tables if t.format == "avro-confluent"]
-    for table in confluent:
-        prefix = f"{_prefix(table)}avro-confluent."
+    parts = [(t, part) for t in tables for part in _avro_parts(t)]
+    confluent = [(t, prefix) for t, (prefix, fmt, _) in parts if fmt == "avro-confluent"]
+    for table, prefix in confluent:
         mine = {
             _REGISTRY_OPTIONS[k.removeprefix(prefix)]: v
             for k, v in table.options.items()
@@ -228,7 +281,7 @@ def registry_settings(issues: SqlIssues, tables: list[Table]) -> dict[str, str]:
             hint = "kstream uses one schema registry per job: give every table the same options"
             issues.add(table.node, f"table {table.name}: another schema registry", hint)
         settings = settings or mine
-    plain = [t for t in tables if t.format == "avro"]
+    plain = [t for t, (_, fmt, _) in parts if fmt == "avro"]
     if confluent and plain:
         what = f"table {plain[0].name}: 'avro' next to 'avro-confluent' tables in one job"
         hint = "kstream frames every Avro value of a job with a registry: use one of the two"

@@ -24,7 +24,7 @@ from sqlglot import exp
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.load import load_pipeline_text, read_job_file
 from kstream.pipeline.spec import PipelineSpec
-from kstream.sql.avro_schema import registry_settings, value_format
+from kstream.sql.avro_schema import key_format, registry_settings, value_format
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
@@ -232,7 +232,8 @@ def _pipeline(
                 mapping["sources"].append(_source(issues, source, kafka, idle))
         mapping["operators"] += insert.operators
         sink = {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
-        mapping["sinks"].append(sink | value_format(issues, insert.sink) | sink_key(insert.sink))
+        sink |= value_format(issues, insert.sink) | sink_key(insert.sink)
+        mapping["sinks"].append(sink | key_format(issues, insert.sink))
         _kafka_options(insert.sink, kafka)
     ttl = flink_duration_ms(settings.get(STATE_TTL) or "0")
     apply_state_ttl(mapping["operators"], ttl if isinstance(ttl, int) else 0)
@@ -255,7 +256,8 @@ def _source(
     source: dict[str, Any] = {"topic": table.topic, "id": table.name, "format": "json"}
     if table.format == "raw":  # the value is the text of the table's one column (query.py)
         source["format"] = "string"
-    source |= source_key(table)
+    key = source_key(table)
+    source |= key | (key_format(issues, table) if key else {})
     source.update(value_format(issues, table))  # Avro: the schema derived from the columns
     if table.read_as_table is not None:
         source["table"] = table.read_as_table

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Flink key formats kstream writes and reads, and the pipeline ``key_format`` of each
-KEY_FORMATS = {"json": "json", "raw": "string"}
+KEY_FORMATS = {"json": "json", "raw": "string", "avro": "avro", "avro-confluent": "avro"}
 _VALUE_FIELDS = ("ALL", "EXCEPT_KEY")
 _STRING_TYPES = ("STRING", "VARCHAR", "CHAR")
 
@@ -64,7 +64,11 @@ def check_key_options(issues: SqlIssues, table: Table) -> None:
         issues.add(where, f"table {table.name}: {what}", "set both, or neither")
     if fmt is not None and fmt not in KEY_FORMATS:
         what = f"table {table.name}: key format '{fmt}' is not supported yet"
-        issues.add(where, what, "use 'key.format' = 'json' (or 'raw' for one STRING column)")
+        issues.add(
+            where,
+            what,
+            "use 'key.format' = 'json', 'avro', 'avro-confluent' or 'raw' (one STRING column)",
+        )
     _check_value_fields(issues, table)
     columns = key_columns(table) if fmt in KEY_FORMATS else ()
     _check_columns(issues, table, columns, fmt)

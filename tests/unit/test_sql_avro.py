@@ -322,3 +322,55 @@ def test_window_and_upsert_results_go_to_avro_tables() -> None:
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(up_schema), {"origin": "B", "n": 2})
     assert driver.topics["up"][-1][1] == body.getvalue()
+
+
+KEYED = """CREATE TABLE f (origin STRING, carrier STRING, at_ms BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(at_ms, 3), WATERMARK FOR ts AS ts)
+WITH ('connector' = 'kafka', 'topic' = 'f', 'format' = 'json');
+CREATE TABLE up (origin STRING, carrier STRING, n BIGINT,
+  PRIMARY KEY (origin, carrier) NOT ENFORCED)
+WITH ('connector' = 'upsert-kafka', 'topic' = 'up', 'key.format' = '{key_format}',
+  'value.format' = 'json'{registry});
+INSERT INTO up SELECT origin, carrier, COUNT(*) FROM f GROUP BY origin, carrier;
+CREATE TABLE o (k_origin STRING, carrier STRING)
+WITH ('connector' = 'kafka', 'topic' = 'o', 'key.format' = '{key_format}',
+  'key.fields' = 'k_origin', 'key.fields-prefix' = 'k_', 'value.fields-include' = 'EXCEPT_KEY',
+  'format' = 'json'{registry});
+INSERT INTO o SELECT origin, carrier FROM f;"""
+
+
+def _record(*fields: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "record", "name": "record", "namespace": NS, "fields": list(fields)}
+
+
+def test_avro_keys_are_records_of_the_key_columns() -> None:
+    """'key.format' = 'avro': an upsert table's PRIMARY KEY columns (NOT NULL, plain types)
+    and a kafka table's key.fields (nullable, named without the prefix), as Flink derives the
+    key schema from the key's row type; a tombstone-free upsert writes the same key twice."""
+    spec = load_sql_text(KEYED.format(key_format="avro", registry=""), "k.sql")
+    up, out = spec.sinks
+    up_key = _record({"name": "origin", "type": "string"}, {"name": "carrier", "type": "string"})
+    assert (up.key_format, json.loads(up.key_schema or "")) == ("avro", up_key)
+    assert json.loads(out.key_schema or "") == _record(_nullable("origin", "string"))
+    driver = PipelineDriver(spec)
+    for at_ms in (1, 2):
+        driver.send("f", {"origin": "EWR", "carrier": "UA", "at_ms": at_ms}, key="EWR")
+    keys = [key for key, *_ in driver.topics["up"]]
+    assert keys == [b"\x06EWR\x04UA"] * 2  # two Avro strings: zigzag length 3, then UTF-8
+    ((key, value, *_), _again) = driver.topics["o"]
+    assert (key, value) == (b"\x02\x06EWR", b'{"carrier":"UA"}')  # union branch 1: string
+
+
+def test_avro_confluent_keys_are_registered_under_topic_key() -> None:
+    registry = ", 'key.avro-confluent.url' = 'mock://sql-avro-keys'"
+    spec = load_sql_text(KEYED.format(key_format="avro-confluent", registry=registry), "k.sql")
+    assert spec.schema_registry == {"url": "mock://sql-avro-keys"}
+    driver = PipelineDriver(spec)
+    driver.send("f", {"origin": "EWR", "carrier": "UA", "at_ms": 1}, key="EWR")
+    ((key, *_),) = driver.topics["o"]
+    schema_id, body = avro.unframe(key)
+    assert body == b"\x02\x06EWR"
+    text, _refs = schema_registry({"url": "mock://sql-avro-keys"}).schema(schema_id)
+    canonical = fastavro.schema.to_parsing_canonical_form
+    want = fastavro.parse_schema(_record(_nullable("origin", "string")))
+    assert canonical(fastavro.parse_schema(json.loads(text))) == canonical(want)

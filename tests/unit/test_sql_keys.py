@@ -125,7 +125,7 @@ def test_a_lookup_table_with_except_key_reads_its_key_column_from_the_key() -> N
     [
         ("'key.format' = 'json'", "'key.format' and 'key.fields' go together"),
         ("'key.fields' = 'k'", "'key.format' and 'key.fields' go together"),
-        ("'key.format' = 'avro', 'key.fields' = 'k'", "key format 'avro' is not supported"),
+        ("'key.format' = 'csv', 'key.fields' = 'k'", "key format 'csv' is not supported"),
         ("'key.format' = 'raw', 'key.fields' = 'v'", "a 'raw' key of a BIGINT column"),
         ("'key.format' = 'raw', 'key.fields' = 'k;s'", "a 'raw' key holds one column, not 2"),
         ("'key.format' = 'json', 'key.fields' = 'zz'", "key column zz is not a physical column"),
