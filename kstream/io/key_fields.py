@@ -44,15 +44,17 @@ ReadKey = Callable[[Any, Any], Any]
 
 
 def sink_projection(sink: SinkSpec) -> Project | None:
-    """The function giving the key (and value) ``sink`` writes, None without ``key_fields``.
+    """The function giving the key (and value) ``sink`` writes, None without ``key_fields``
+    and ``value_field`` (the value written is that field of the value alone).
 
     The function raises :class:`~kstream.errors.RecordError` (stage ``serialize``) for a value
     that is not an object, or a tombstone whose key does not hold one value per key field.
     """
     fields = sink.key_fields
     if not fields:
-        return None
+        return _value_field(sink.value_field)
     names = [f.removeprefix(sink.key_fields_prefix) for f in fields]
+    only = sink.value_field
     as_object = sink.key_format in OBJECT_KEY_FORMATS
     except_key = sink.value_fields_include == "except_key"
 
@@ -69,7 +71,25 @@ def sink_projection(sink: SinkSpec) -> Project | None:
             written = value.get(fields[0])
         if except_key:
             value = {k: v for k, v in value.items() if k not in fields}
-        return written, value
+        return written, (value if only is None else value.get(only))
+
+    return project
+
+
+def _value_field(field: str | None) -> Project | None:
+    """The projection of a sink with a ``value_field`` and no ``key_fields``: the key as it is,
+    the value that field alone (None when missing: a tombstone, as Flink's ``raw`` writes a
+    null)."""
+    if field is None:
+        return None
+
+    def project(key: Any, value: Any) -> tuple[Any, Any]:
+        if value is None:
+            return key, None
+        if not isinstance(value, dict):
+            what = type(value).__name__
+            raise RecordError("serialize", f"value_field needs an object value, got {what}")
+        return key, value.get(field)
 
     return project
 

@@ -84,6 +84,7 @@ The pipeline file format::
         key_schema: schemas/key.avsc  # key_format: avro (default: a union of scalars)
         key_fields: [carrier, origin] # optional: the key written is these fields of the value
         value_fields_include: all     # all | except_key (with key_fields; default all)
+        value_field: line             # optional: the value written is this field alone
         partitions: 1                 # optional; used when the topic must be created
         on_error: skip                # serialize/produce errors; default: the source's policy
 
@@ -435,4 +436,5 @@ def _sink(issues: Issues, node: Node, registry: bool) -> SinkSpec | None:
         key_fields=key.fields,
         key_fields_prefix=key.prefix,
         value_fields_include=key.value_fields,
+        value_field=read_str(issues, node.get("value_field"), None) or None,
     )

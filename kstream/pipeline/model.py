@@ -172,6 +172,9 @@ class Sink(FileModel):
     key_fields_prefix: Text = absent("The key's names are the key_fields without this prefix.")
     value_fields_include: ValueFields = "all"
     """With key_fields: `all` fields in the value, or `except_key`."""
+    value_field: Text = absent(
+        "The value written: this field of the value alone (Flink's raw format: one column)."
+    )
 
 
 class Checkpoint(FileModel):

@@ -387,6 +387,8 @@ class SinkSpec:
     key_fields_prefix: str = ""
     #: ``except_key``: the value written leaves the key fields out
     value_fields_include: ValueFields = "all"
+    #: the value written is this field of the value alone (``value_field:``; Flink's ``raw``)
+    value_field: str | None = None
     #: the ports it writes (a list unions them); resolved by the loader
     inputs: tuple[PortRef, ...] = ()
 

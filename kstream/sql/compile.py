@@ -28,7 +28,7 @@ from kstream.sql.avro_schema import key_format, registry_settings, value_format
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.keys import sink_key, source_key
+from kstream.sql.keys import sink_key, sink_value, source_key
 from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
 from kstream.sql.script import SqlIssues, parse_script
@@ -232,7 +232,7 @@ def _pipeline(
                 mapping["sources"].append(_source(issues, source, kafka, idle))
         mapping["operators"] += insert.operators
         sink = {"topic": insert.sink.topic, "name": insert.sink.name, "from": insert.last}
-        sink |= value_format(issues, insert.sink) | sink_key(insert.sink)
+        sink |= value_format(issues, insert.sink) | sink_value(insert.sink) | sink_key(insert.sink)
         mapping["sinks"].append(sink | key_format(issues, insert.sink))
         _kafka_options(insert.sink, kafka)
     ttl = flink_duration_ms(settings.get(STATE_TTL) or "0")

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
+from kstream.sql.exprs import Untranslatable
 from kstream.sql.script import SqlIssues
 
 if TYPE_CHECKING:
@@ -28,7 +31,9 @@ __all__ = [
     "KEY_FORMATS",
     "check_key_options",
     "key_columns",
+    "raw_column",
     "sink_key",
+    "sink_value",
     "source_key",
     "value_excludes",
 ]
@@ -156,3 +161,31 @@ def source_key(table: Table) -> dict[str, Any]:
     if table.options.get("key.fields-prefix"):
         options["key_fields_prefix"] = table.options["key.fields-prefix"]
     return options
+
+
+def raw_column(table: Table, where: exp.Expression | None = None) -> str:
+    """The one column a ``raw`` sink table writes as its whole value (UTF-8 text): its one
+    physical ``STRING`` column besides its key columns under ``EXCEPT_KEY`` (Flink's raw
+    format holds one column).
+
+    Raises:
+        Untranslatable: not exactly one such column, or not a STRING.
+    """
+    excluded = value_excludes(table)
+    physical = [
+        c
+        for c in table.columns
+        if c.computed is None and c.metadata is None and c.name.lower() not in excluded
+    ]
+    if len(physical) != 1 or physical[0].type.split("(")[0] not in ("STRING", "VARCHAR"):
+        what = f"a 'raw' sink ({table.name}) writes exactly one STRING column as its value"
+        raise Untranslatable(where or table.node, what)
+    return physical[0].name
+
+
+def sink_value(table: Table) -> dict[str, Any]:
+    """The pipeline sink's value keys of a ``raw`` table: its one column's text as the whole
+    value (``format: string``, ``value_field``); ``{}`` for other formats."""
+    if table.format != "raw":
+        return {}
+    return {"format": "string", "value_field": raw_column(table)}

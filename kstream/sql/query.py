@@ -25,6 +25,7 @@ from kstream.sql.derived import derived_table
 from kstream.sql.dialect import TableArgument
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.joins import join_operators
+from kstream.sql.keys import raw_column
 from kstream.sql.scope import Scope, projection
 from kstream.sql.topn import is_top_n, top_n_operators
 
@@ -316,7 +317,7 @@ def _check_sink(insert: exp.Insert, sink: Table, compiled: CompiledInsert) -> No
         return
     connector, updating = sink.options.get("connector"), compiled.updating
     if sink.format == "raw":
-        raise Untranslatable(insert.this, f"a 'raw' sink ({sink.name}) is not supported yet")
+        raw_column(sink, insert.this)  # one STRING column
     if sink.format == CHANGELOG_FORMAT and connector == "kafka":
         changelog = any(
             op.get("window", {}).get("emit") == "changelog" for op in compiled.operators

@@ -56,6 +56,21 @@ def test_except_key_leaves_the_key_fields_out_of_the_value_and_a_prefix_out_of_t
     assert _raw(driver, "routes") == [(b'{"c":"AA"}', b'{"origin":"EWR","flights":1}')]
 
 
+def test_value_field_writes_that_field_alone_with_or_without_key_fields() -> None:
+    """A sink's ``value_field`` (Flink's raw sink): the field's text with ``format: string``;
+    a tombstone stays one (the deleted row keeps its JSON key)."""
+    text = PIPELINE + "    format: string\n    value_field: carrier\n"
+    driver = PipelineDriver(load_pipeline_text(text))
+    for carrier in ("AA", "AA", "AA"):
+        driver.send("flights", {"carrier": carrier, "origin": "EWR"})
+    aa = b'{"carrier":"AA","origin":"EWR"}'
+    assert _raw(driver, "routes") == [(aa, b"AA"), (aa, b"AA"), (aa, None)]
+    plain = PIPELINE.replace("    key_format: json\n    key_fields: [carrier, origin]\n", "")
+    driver = PipelineDriver(load_pipeline_text(plain + "    value_field: flights\n"))
+    driver.send("flights", {"carrier": "UA", "origin": "JFK"})
+    assert [v for _, v in _raw(driver, "routes")] == [b"1"]  # JSON of the field's value
+
+
 def test_a_string_key_is_the_one_field_as_text() -> None:
     text = PIPELINE.replace("key_format: json", "key_format: string")
     text = text.replace("key_fields: [carrier, origin]", "key_fields: [origin]")

@@ -264,6 +264,7 @@ def test_the_loaders_key_tuples_are_the_model_fields() -> None:
     assert load.SINK_KEYS == (
         "topic", "name", "from", "format", "key_format", "schema", "key_schema", "partitions",
         "on_error", "dead_letter_topic", "key_fields", "key_fields_prefix", "value_fields_include",
+        "value_field",
     )  # fmt: skip
     assert load.WATERMARK_KEYS == (
         "strategy", "max_out_of_orderness", "idle_timeout", "max_future_skew",

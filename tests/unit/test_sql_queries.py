@@ -515,8 +515,27 @@ def test_a_raw_table_is_one_string_column_and_other_formats_are_refused() -> Non
     with pytest.raises(ConfigError, match="format 'csv' is not supported yet"):
         load_sql_text(csv, "a.sql")
     raw_sink = raw.replace("'topic' = 'out')", "'topic' = 'out', 'format' = 'raw')")
-    with pytest.raises(ConfigError, match="a 'raw' sink \\(out\\) is not supported yet"):
-        load_sql_text(raw_sink, "s.sql")
+    with pytest.raises(ConfigError, match="a 'raw' sink \\(out\\) writes exactly one STRING"):
+        load_sql_text(raw_sink, "s.sql")  # two columns
+
+
+def test_a_raw_sink_writes_its_one_column_as_the_value() -> None:
+    """Flink's raw format on a sink: the text of the one STRING column (a NULL: a null value),
+    the key column of a raw key under EXCEPT_KEY aside."""
+    sql = """CREATE TABLE f (origin STRING, dest STRING)
+    WITH ('connector' = 'kafka', 'topic' = 'f', 'format' = 'json');
+    CREATE TABLE r (origin STRING, line STRING) WITH ('connector' = 'kafka', 'topic' = 'r',
+      'key.format' = 'raw', 'key.fields' = 'origin', 'value.fields-include' = 'EXCEPT_KEY',
+      'value.format' = 'raw');
+    INSERT INTO r SELECT origin, CONCAT(origin, '-', dest) FROM f;"""
+    driver = PipelineDriver(load_sql_text(sql, "r.sql"))
+    driver.send("f", {"origin": "EWR", "dest": "LAX"}, key="x")
+    driver.send("f", {"origin": "JFK", "dest": None}, key="x")
+    written = [(key, value) for key, value, *_ in driver.topics["r"]]
+    assert written == [(b"EWR", b"EWR-LAX"), (b"JFK", None)]
+    bad = sql.replace("line STRING", "line INT")
+    with pytest.raises(ConfigError, match="writes exactly one STRING column"):
+        load_sql_text(bad, "b.sql")
 
 
 def test_lookup_join_on_proctime_reads_a_broadcast_table() -> None:
