@@ -6,6 +6,11 @@ compiled code returns null without calling it when an argument is null), so none
 - ``sql_timestamp(ms)`` / ``sql_timestamp_ltz(ms)``: a ``TIMESTAMP(3)`` / ``TIMESTAMP_LTZ(3)`` as
   Flink's ``json`` format writes it (``2013-01-01 05:00:00``, a fraction only when not zero,
   ``Z`` after an LTZ);
+- ``sql_parse_timestamp(text, kind, standard)``: the epoch ms of a ``TIMESTAMP`` (``kind``
+  ``'ts'``) or ``TIMESTAMP_LTZ`` (``'ltz'``) as Flink's ``json`` format reads it, in its
+  ``'json.timestamp-format.standard'`` (``'SQL'``: ``2013-01-01 05:00:00[.fff]``, ``'ISO-8601'``:
+  ``2013-01-01T05:00:00[.fff]``; an LTZ ends with ``Z``; seconds and fraction optional, as Java's
+  ``ISO_LOCAL_TIME``); raises ``ValueError`` for other text (Flink fails the job);
 - ``date_format(ms, pattern)``: Flink's ``DATE_FORMAT`` with a Java ``DateTimeFormatter``
   pattern (letters ``y M d D H m s S``, ``'quoted'`` text; others refused);
 - ``json_value(text, path [, returning])``: Flink's ``JSON_VALUE(text, '$.a.b[0]')``: the
@@ -29,7 +34,7 @@ from typing import Any
 
 from kstream.expr.sql_decimals import DECIMAL_FUNCTIONS
 
-__all__ = ["SQL_FUNCTIONS"]
+__all__ = ["SQL_FUNCTIONS", "timestamp_text_ms"]
 
 _PATTERN_TOKEN = re.compile(r"'[^']*'|([yMdDHmsS])\1*|.", re.DOTALL)
 _PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
@@ -51,6 +56,39 @@ def sql_timestamp(ms: Any, zone_suffix: str = "") -> str:
 
 def sql_timestamp_ltz(ms: Any) -> str:
     return sql_timestamp(ms, "Z")
+
+
+_SQL_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})([ T])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z?)"
+)
+
+
+def timestamp_text_ms(text: str) -> tuple[int, str, bool]:
+    """``(epoch ms, separator, ends with Z)`` of a SQL or ISO-8601 timestamp text in UTC
+    (``2013-01-01 05:00:00.5``, ``2013-01-01T05:00Z``; a fraction beyond ms is cut).
+
+    Raises:
+        ValueError: the text is not such a timestamp, or not a valid date and time.
+    """
+    match = _SQL_TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r:.60} is not a timestamp like 2013-01-01 05:00:00")
+    year, month, day, sep, hour, minute, second, fraction, zone = match.groups()
+    moment = datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+    )
+    ms = int(moment.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
+    return ms, sep, zone == "Z"
+
+
+def sql_parse_timestamp(text: Any, kind: str, standard: str) -> int:
+    ms, sep, zoned = timestamp_text_ms(str(text))
+    want_sep = "T" if standard == "ISO-8601" else " "
+    if sep != want_sep or zoned != (kind == "ltz"):
+        example = f"2013-01-01{want_sep}05:00:00{'Z' if kind == 'ltz' else ''}"
+        shown = "TIMESTAMP_LTZ" if kind == "ltz" else "TIMESTAMP"
+        raise ValueError(f"{text!r:.60} is not a {shown} in the {standard} format ({example})")
+    return ms
 
 
 def _field(moment: datetime, letter: str, width: int) -> str:
@@ -153,6 +191,7 @@ def _replace(s: Any, old: Any, new: Any) -> str:
 SQL_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "sql_timestamp": (sql_timestamp, 1, 1),
     "sql_timestamp_ltz": (sql_timestamp_ltz, 1, 1),
+    "sql_parse_timestamp": (sql_parse_timestamp, 3, 3),
     "date_format": (date_format, 2, 2),
     "json_value": (json_value, 2, 3),
     "trim": (_trim, 1, 1),

@@ -9,7 +9,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
 TimeKind = Literal["event", "processing", "ingestion"]
-TimeUnit = Literal["ms", "s", "iso"]
+TimeUnit = Literal["ms", "s", "iso", "sql"]
 ErrorPolicy = Literal["fail", "skip", "dead_letter"]
 Format = Literal["json", "string", "bytes", "avro"]
 WindowType = Literal["tumbling", "sliding", "cumulate", "session", "count", "global"]

@@ -24,13 +24,14 @@ from sqlglot import exp
 from kstream.errors import ConfigError, ConfigIssue
 from kstream.pipeline.load import load_pipeline_text, read_job_file
 from kstream.pipeline.spec import PipelineSpec
-from kstream.sql.avro_schema import key_format, registry_settings, value_format
+from kstream.sql.avro_schema import is_avro, key_format, registry_settings, value_format
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
 from kstream.sql.keys import sink_key, sink_value, source_key
 from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
+from kstream.sql.scope import sql_type_kind
 from kstream.sql.script import SqlIssues, parse_script
 from kstream.sql.state_ttl import SETTING as STATE_TTL
 from kstream.sql.state_ttl import apply_state_ttl
@@ -313,6 +314,10 @@ def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | 
     ``METADATA FROM 'timestamp'`` rowtime)."""
     if column is not None and column.metadata == "timestamp":
         return None, "ms"
+    physical = column is not None and column.computed is None and column.metadata is None
+    if physical and sql_type_kind(column.type) in ("ts", "ltz") and column.name.isidentifier():
+        # a physical TIMESTAMP(3) / TIMESTAMP_LTZ(3): Avro epoch ms, or Flink's json text
+        return column.name, "ms" if is_avro(table) else "sql"
     computed = column.computed if column is not None else None
     if (
         isinstance(computed, exp.Anonymous)
@@ -326,7 +331,7 @@ def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | 
     hint = "declare it as ts AS TO_TIMESTAMP_LTZ(epoch_column, 3) (or 0 for seconds)"
     issues.add(
         column.node if column else table.node,
-        f"table {table.name}: kstream reads the rowtime from an epoch column only (for now)",
+        f"table {table.name}: kstream reads the rowtime from a TIMESTAMP(3) or an epoch column",
         hint,
     )
     return "", "ms"

@@ -81,6 +81,14 @@ def projection(scope: Scope, select: exp.Select, sink: Table) -> dict[str, str]:
     }
 
 
+def json_timestamp_standard(table: Table) -> str | None:
+    """The ``'json.timestamp-format.standard'`` of a json ``table`` (``'value.json...'`` with
+    ``'value.format'``): ``SQL`` (the default) or ``ISO-8601``; None for another value."""
+    key = "value.json.timestamp-format.standard" if "value.format" in table.options else ""
+    value = table.options.get(key or "json.timestamp-format.standard", "SQL").upper()
+    return value if value in ("SQL", "ISO-8601") else None
+
+
 def _avro_column(field: str, kind: str | None) -> tuple[str, str | None]:
     """A physical column of an Avro table: the decoded field, as kstream holds its type."""
     if isinstance(kind, decimals.SqlDecimal):
@@ -131,13 +139,15 @@ class Scope:
             return f"{self.prefix}{found.name}", kind
         if is_avro(self.table):  # a TIMESTAMP is epoch ms, a DECIMAL its Avro bytes
             return _avro_column(f"{self.prefix}{found.name}", kind)
-        if kind in ("ts", "ltz"):
-            hint = "declare an epoch column and ts AS TO_TIMESTAMP_LTZ(col, 3)"
-            raise Untranslatable(
-                col, f"a TIMESTAMP column read from JSON is not supported yet ({hint})"
-            )
         if not found.name.isidentifier():
             raise Untranslatable(col, f"column name {found.name!r} is not supported yet")
+        if kind in ("ts", "ltz"):  # Flink's json text of a timestamp, as epoch ms
+            standard = json_timestamp_standard(self.table.root)
+            if standard is None:
+                what = "'json.timestamp-format.standard' is 'SQL' or 'ISO-8601'"
+                raise Untranslatable(col, what)
+            field = f"{self.prefix}{found.name}"
+            return f"sql_parse_timestamp({field}, '{kind}', '{standard}')", kind
         if isinstance(kind, decimals.SqlDecimal):  # a JSON number read as DECIMAL(p, s)
             return f"dec_cast({self.prefix}{found.name}, {kind.precision}, {kind.scale})", kind
         if kind == "float":  # Flink's json format reads an integral number as a DOUBLE too

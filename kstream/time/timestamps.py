@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kstream.errors import RecordError
+from kstream.expr.sql_functions import timestamp_text_ms
 from kstream.pipeline.spec import TimeSpec
 
 #: ``(value, kafka_timestamp_ms) -> event time ms``; raises RecordError(stage="timestamp").
@@ -67,12 +68,16 @@ def _bad(field: str, value: Any, expected: str) -> RecordError:
     return RecordError("timestamp", f"event-time field '{field}' is {shown}, expected {expected}")
 
 
+def _read(value: Any, field: str) -> Any:
+    try:
+        return value[field]
+    except (KeyError, TypeError, IndexError):
+        raise RecordError("timestamp", f"event-time field '{field}' is missing") from None
+
+
 def _field_extractor(field: str, unit: str) -> Extractor:
     def ms(value: Any, kafka_ts: int) -> int:
-        try:
-            v = value[field]
-        except (KeyError, TypeError, IndexError):
-            raise RecordError("timestamp", f"event-time field '{field}' is missing") from None
+        v = _read(value, field)
         if type(v) is int:
             return v
         if isinstance(v, float) and v == v and abs(v) < 9.2e18:
@@ -80,27 +85,28 @@ def _field_extractor(field: str, unit: str) -> Extractor:
         raise _bad(field, v, "epoch milliseconds (an integer)")
 
     def seconds(value: Any, kafka_ts: int) -> int:
-        try:
-            v = value[field]
-        except (KeyError, TypeError, IndexError):
-            raise RecordError("timestamp", f"event-time field '{field}' is missing") from None
+        v = _read(value, field)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) < 9.2e15:
             return round(v * 1000)
         raise _bad(field, v, "epoch seconds (a number)")
 
-    def iso(value: Any, kafka_ts: int) -> int:
-        try:
-            v = value[field]
-        except (KeyError, TypeError, IndexError):
-            raise RecordError("timestamp", f"event-time field '{field}' is missing") from None
-        if not isinstance(v, str):
-            raise _bad(field, v, "an ISO-8601 string")
-        try:
-            return parse_iso_ms(v)
-        except ValueError as exc:
-            raise RecordError("timestamp", f"event-time field '{field}': {exc}") from None
+    def text(parse: Callable[[str], int], expected: str) -> Extractor:
+        def read(value: Any, kafka_ts: int) -> int:
+            v = _read(value, field)
+            if not isinstance(v, str):
+                raise _bad(field, v, expected)
+            try:
+                return parse(v)
+            except ValueError as exc:
+                raise RecordError("timestamp", f"event-time field '{field}': {exc}") from None
 
-    return {"ms": ms, "s": seconds, "iso": iso}[unit]
+        return read
+
+    if unit == "iso":
+        return text(parse_iso_ms, "an ISO-8601 string")
+    if unit == "sql":  # Flink SQL's text: 2013-01-01 05:00:00[.fff][Z] (or T), UTC
+        return text(lambda v: timestamp_text_ms(v)[0], "a SQL timestamp string")
+    return {"ms": ms, "s": seconds}[unit]
 
 
 def _record_timestamp(value: Any, kafka_ts: int) -> int:
