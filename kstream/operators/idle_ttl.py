@@ -24,17 +24,16 @@ without one) tells the owner to re-index its entries (:meth:`IdleTtl.restore`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from kstream.operators.process_ttl import DECLARED_KEY
+from kstream.operators.process_ttl import DeclaredIndex
 from kstream.state.cache import Backend
 from kstream.time.timers import OnTimer, TimerService
 
 
-class IdleTtl:
+class IdleTtl(DeclaredIndex):
     """The expiry index of one node's entries in one task (see the module docstring).
 
     Args:
@@ -47,7 +46,7 @@ class IdleTtl:
     def __init__(self, ttl_ms: int) -> None:
         self.ms = ttl_ms
         self.timers = TimerService()
-        self.declared = orjson.dumps({"state_ttl": ttl_ms})
+        self.declared: bytes | None = orjson.dumps({"state_ttl": ttl_ms})
         #: whether the ``ttl`` store holds :attr:`declared` (else the next checkpoint writes it)
         self.saved = False
 
@@ -92,38 +91,3 @@ class IdleTtl:
         if due is None or due > now:
             return 0
         return self.timers.advance_processing_time(now, on_expiry)
-
-    def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """The ``ttl`` store's changes since the last call: the timers', and the declaration
-        when the store does not hold it yet."""
-        out = self.timers.changes()
-        if not self.saved:
-            out.append((DECLARED_KEY, self.declared))
-            self.saved = True
-        return out
-
-    def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> bool:
-        """Start from the ``ttl`` store's ``entries`` (with a backend, which holds them, they
-        are not read). Returns whether they were written under the current ttl; if not, the
-        owner re-indexes every entry (:meth:`index`; an entry without a stamp is stamped at
-        the current processing time), and timers of the old ttl are ignored as they fire.
-
-        Raises:
-            ValueError: an entry is neither a timer nor the declaration.
-        """
-        saved: bytes | None = None
-        backend = self.timers.backend
-        if backend is not None:
-            self.timers.restore(())
-            found = backend.get(DECLARED_KEY)
-            saved = None if found is None else bytes(found)
-        else:
-            timers: list[tuple[bytes, bytes]] = []
-            for raw, value in entries:
-                if raw == DECLARED_KEY:
-                    saved = value
-                else:
-                    timers.append((raw, value))
-            self.timers.restore(timers)
-        self.saved = saved == self.declared
-        return self.saved

@@ -96,7 +96,57 @@ def declarations(declared: TtlDeclared) -> bytes | None:
     return orjson.dumps({"ttl": sorted([n, ms, t] for n, ms, t in declared)})
 
 
-class StateTtl:
+class DeclaredIndex:
+    """An expiry index over a node's ``ttl`` store together with the declaration it was built
+    under (the entry :data:`DECLARED_KEY`): shared by the process functions' TTL
+    (:class:`StateTtl`) and idle state retention (:class:`~kstream.operators.idle_ttl.IdleTtl`).
+
+    Attributes:
+        timers: the index (in memory until the owner binds it to the ``ttl`` store).
+        declared: the declaration's bytes (None: nothing to declare).
+        saved: whether the ``ttl`` store holds :attr:`declared` (else the next checkpoint
+            writes it).
+    """
+
+    timers: TimerService
+    declared: bytes | None
+    saved: bool
+
+    def changes(self) -> list[tuple[bytes, bytes | None]]:
+        """The ``ttl`` store's changes since the last call: the timers', and the declaration
+        when the store does not hold it yet."""
+        out = self.timers.changes()
+        if not self.saved:
+            out.append((DECLARED_KEY, self.declared))
+            self.saved = True
+        return out
+
+    def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> bool:
+        """Start from the ``ttl`` store's ``entries`` (with a backend, which holds them, they
+        are not read). Returns whether they were written under the current declaration; if
+        not, the owner re-indexes its entries.
+
+        Raises:
+            ValueError: an entry is neither a timer nor the declaration.
+        """
+        saved: bytes | None = None
+        backend = self.timers.backend
+        if backend is not None:
+            self.timers.restore(())
+            saved = backend.get(DECLARED_KEY)
+        else:
+            timers: list[tuple[bytes, bytes]] = []
+            for raw, value in entries:
+                if raw == DECLARED_KEY:
+                    saved = value
+                else:
+                    timers.append((raw, value))
+            self.timers.restore(timers)
+        self.saved = (None if saved is None else bytes(saved)) == self.declared
+        return self.saved
+
+
+class StateTtl(DeclaredIndex):
     """The stamps and the expiry index of the TTL states of one process node in one task (see
     the module docstring).
 
@@ -108,6 +158,8 @@ class StateTtl:
     Attributes:
         timers: the expiry index (in memory until :meth:`bind` gives it a backend).
         stamp_entries: the stamp entries in ``store`` (the rest are state entries).
+
+    A restore under other declarations (:meth:`restore` False) is followed by :meth:`rebuild`.
     """
 
     def __init__(
@@ -308,39 +360,6 @@ class StateTtl:
             self.put_stamps(key, name, kept)
 
     # -- checkpoints ------------------------------------------------------------------------
-
-    def changes(self) -> list[tuple[bytes, bytes | None]]:
-        """The ``ttl`` store's changes since the last call: the timers', and the declarations
-        when the store does not hold them yet."""
-        out = self.timers.changes()
-        if not self.saved:
-            out.append((DECLARED_KEY, self.declared))
-            self.saved = True
-        return out
-
-    def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> bool:
-        """Start from the ``ttl`` store's ``entries`` (with a backend, which holds them, they
-        are not read); returns whether they were written under the current declarations (else
-        the caller rebuilds the index, :meth:`rebuild`).
-
-        Raises:
-            ValueError: an entry is neither a timer nor the declarations.
-        """
-        saved: bytes | None = None
-        backend = self.timers.backend
-        if backend is not None:
-            self.timers.restore(())
-            saved = backend.get(DECLARED_KEY)
-        else:
-            timers: list[tuple[bytes, bytes]] = []
-            for raw, value in entries:
-                if raw == DECLARED_KEY:
-                    saved = value
-                else:
-                    timers.append((raw, value))
-            self.timers.restore(timers)
-        self.saved = (None if saved is None else bytes(saved)) == self.declared
-        return self.saved
 
     def stored(self, name: str) -> dict[Any, Any]:
         """State ``name``'s stamps by record key: ms for a value or list, ``{map key: ms}`` for

@@ -129,17 +129,23 @@ def value_excludes(table: Table) -> frozenset[str]:
     return frozenset(c.lower() for c in key_columns(table))
 
 
-def sink_key(table: Table) -> dict[str, Any]:
-    """The pipeline sink's key options of ``table`` (none without a key format)."""
-    columns = key_columns(table)
-    if not columns:
-        return {}
+def _key_options(table: Table, columns: tuple[str, ...]) -> dict[str, Any]:
+    """``key_format``, ``key_fields`` (``columns``) and ``key_fields_prefix`` of ``table``."""
     options: dict[str, Any] = {
         "key_format": KEY_FORMATS[table.options["key.format"]],
         "key_fields": list(columns),
     }
     if table.options.get("key.fields-prefix"):
         options["key_fields_prefix"] = table.options["key.fields-prefix"]
+    return options
+
+
+def sink_key(table: Table) -> dict[str, Any]:
+    """The pipeline sink's key options of ``table`` (none without a key format)."""
+    columns = key_columns(table)
+    if not columns:
+        return {}
+    options = _key_options(table, columns)
     if _except_key(table):
         options["value_fields_include"] = "except_key"
     return options
@@ -154,13 +160,7 @@ def source_key(table: Table) -> dict[str, Any]:
     upsert = table.options.get("connector") == "upsert-kafka"
     if not columns or not (_except_key(table) or upsert):
         return {}
-    options: dict[str, Any] = {
-        "key_format": KEY_FORMATS[table.options["key.format"]],
-        "key_fields": list(columns),
-    }
-    if table.options.get("key.fields-prefix"):
-        options["key_fields_prefix"] = table.options["key.fields-prefix"]
-    return options
+    return _key_options(table, columns)
 
 
 def raw_column(table: Table, where: exp.Expression | None = None) -> str:
