@@ -193,5 +193,36 @@ def _check_options(issues: SqlIssues, table: Table) -> None:
         issues.add(
             table.node,
             f"table {table.name}: format '{table.format}' is not supported yet",
-            "use 'format' = 'json' or 'avro' ('raw' for a source, 'debezium-json' for changes)",
+            "use 'format' = 'json', 'avro', 'avro-confluent', 'raw' or 'debezium-json'",
         )
+    _check_json_options(issues, table)
+
+
+#: Flink ``json`` format options kstream honours: the name -> the values it takes (None: any,
+#: checked where used); the others change what Flink reads or writes, so they are refused
+_JSON_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "timestamp-format.standard": None,  # kstream.sql.scope.json_timestamp_standard
+    "fail-on-missing-field": ("false",),  # a missing field reads as NULL, as by default
+    "ignore-parse-errors": ("false",),  # a record that does not parse is a bad record
+    "encode.ignore-null-fields": ("false",),  # NULL columns are written as null
+    "encode.decimal-as-plain-number": ("false",),  # 1E-7, as BigDecimal.toString
+}
+
+
+def _check_json_options(issues: SqlIssues, table: Table) -> None:
+    """Refuse the ``json.*`` (``value.json.*``, ``key.json.*``) options kstream does not honour
+    or values other than Flink's defaults, by name."""
+    for key, value in table.options.items():
+        name = key.removeprefix("value.").removeprefix("key.")
+        if not name.startswith("json."):
+            continue
+        allowed = _JSON_OPTIONS.get(name.removeprefix("json."), ())
+        if allowed is not None and value.strip().lower() not in allowed:
+            hint = (
+                f"kstream reads and writes with Flink's default, '{allowed[0]}'"
+                if allowed
+                else "kstream does not take this option (docs/sql.md)"
+            )
+            issues.add(
+                table.node, f"table {table.name}: '{key}' = '{value}' is not supported", hint
+            )

@@ -92,3 +92,22 @@ sinks:
     driver.send("e", {"at": "2013-01-01 05:00:00.25"})
     driver.send("e", {"at": "2013-01-01T05:00:01Z"})
     assert [r.timestamp_ms for r in driver.output("out")] == [JAN1_5H + 250, JAN1_5H + 1_000]
+
+
+@pytest.mark.parametrize(
+    ("option", "accepted"),
+    [
+        ("'json.fail-on-missing-field' = 'false'", True),  # Flink's default
+        ("'json.ignore-parse-errors' = 'false'", True),
+        ("'json.ignore-parse-errors' = 'true'", False),  # Flink nulls the fields: refused
+        ("'json.encode.ignore-null-fields' = 'true'", False),
+        ("'json.map-null-key.mode' = 'DROP'", False),  # not taken at all
+    ],
+)
+def test_json_options_other_than_flinks_defaults_are_refused(option: str, accepted: bool) -> None:
+    job = JOB.format(options=f", {option}")
+    if accepted:
+        load_sql_text(job, "t.sql")
+        return
+    with pytest.raises(ConfigError, match=r"is not supported .* (Flink's default|this option)"):
+        load_sql_text(job, "t.sql")
