@@ -196,6 +196,54 @@ def _check_options(issues: SqlIssues, table: Table) -> None:
             "use 'format' = 'json', 'avro', 'avro-confluent', 'raw' or 'debezium-json'",
         )
     _check_json_options(issues, table)
+    _check_known_options(issues, table)
+
+
+#: the ``WITH`` options kstream reads (``properties.*`` and the format options are checked
+#: apart), and those it takes without effect on the results: a value -> the values taken
+#: (None: any)
+_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "connector": None,
+    "topic": None,
+    "format": None,
+    "value.format": None,
+    "key.format": None,
+    "key.fields": None,
+    "key.fields-prefix": None,
+    "value.fields-include": None,
+    "scan.startup.mode": ("earliest-offset", "latest-offset", "group-offsets"),
+    "scan.watermark.idle-timeout": None,
+    "scan.topic-partition-discovery.interval": None,  # kstream follows the group's assignment
+    "sink.partitioner": ("default",),  # Kafka's murmur2 of the key bytes
+    "sink.delivery-guarantee": ("exactly-once", "at-least-once"),  # the job's checkpoints
+    "sink.transactional-id-prefix": None,  # kstream names its transactional ids per task
+    "sink.parallelism": None,  # parallelism comes from the partitions
+    "sink.buffer-flush.max-rows": None,  # upsert-kafka: the final table is the same
+    "sink.buffer-flush.interval": None,
+}
+_FORMAT_PREFIXES = ("properties.", "json.", "avro.", "avro-confluent.", "debezium-json.")
+
+
+def _check_known_options(issues: SqlIssues, table: Table) -> None:
+    """Refuse ``WITH`` options kstream does not read, or values it cannot honour, by name:
+    an ignored option could change what Flink reads or writes (``'scan.startup.mode' =
+    'timestamp'``, ``'topic-pattern'``, ``'scan.bounded.mode'``, ...)."""
+    for key, value in table.options.items():
+        bare = key.removeprefix("value.").removeprefix("key.")
+        if bare.startswith(_FORMAT_PREFIXES) or key.startswith("properties."):
+            continue
+        if key not in _OPTIONS:
+            hint = "use kstream run --bounded" if key == "scan.bounded.mode" else "see docs/sql.md"
+            issues.add(table.node, f"table {table.name}: option '{key}' is not supported", hint)
+            continue
+        allowed = _OPTIONS[key]
+        if allowed is not None and value.strip().lower() not in allowed:
+            taken = ", ".join(f"'{v}'" for v in allowed)
+            what = f"table {table.name}: '{key}' = '{value}' is not supported"
+            issues.add(table.node, what, f"kstream takes {taken}")
+    if ";" in table.topic:
+        what = f"table {table.name}: a list of topics is not supported"
+        issues.add(table.node, what, "one topic per table (UNION ALL several tables)")
 
 
 #: Flink ``json`` format options kstream honours: the name -> the values it takes (None: any,
@@ -206,17 +254,21 @@ _JSON_OPTIONS: dict[str, tuple[str, ...] | None] = {
     "ignore-parse-errors": ("false",),  # a record that does not parse is a bad record
     "encode.ignore-null-fields": ("false",),  # NULL columns are written as null
     "encode.decimal-as-plain-number": ("false",),  # 1E-7, as BigDecimal.toString
+    "schema-include": ("false",),  # debezium-json: no schema in the envelope
 }
 
 
 def _check_json_options(issues: SqlIssues, table: Table) -> None:
-    """Refuse the ``json.*`` (``value.json.*``, ``key.json.*``) options kstream does not honour
-    or values other than Flink's defaults, by name."""
+    """Refuse the ``json.*`` and ``debezium-json.*`` (also after ``value.`` / ``key.``)
+    options kstream does not honour, or values other than Flink's defaults, by name."""
     for key, value in table.options.items():
         name = key.removeprefix("value.").removeprefix("key.")
-        if not name.startswith("json."):
+        fmt, _, option = name.partition(".")
+        if fmt not in ("json", "debezium-json"):
             continue
-        allowed = _JSON_OPTIONS.get(name.removeprefix("json."), ())
+        allowed = _JSON_OPTIONS.get(option, ())
+        if fmt == "debezium-json" and option == "timestamp-format.standard":
+            allowed = ("sql",)  # the changelog writer writes Flink's SQL text
         if allowed is not None and value.strip().lower() not in allowed:
             hint = (
                 f"kstream reads and writes with Flink's default, '{allowed[0]}'"

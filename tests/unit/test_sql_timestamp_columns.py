@@ -111,3 +111,27 @@ def test_json_options_other_than_flinks_defaults_are_refused(option: str, accept
         return
     with pytest.raises(ConfigError, match=r"is not supported .* (Flink's default|this option)"):
         load_sql_text(job, "t.sql")
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("'scan.startup.mode' = 'timestamp'", "'scan.startup.mode' = 'timestamp' is not supported"),
+        ("'scan.bounded.mode' = 'latest-offset'", "option 'scan.bounded.mode' is not supported"),
+        ("'topic-pattern' = 'e.*'", "option 'topic-pattern' is not supported"),
+        ("'sink.partitioner' = 'round-robin'", "'sink.partitioner' = 'round-robin' is not"),
+        ("'debezium-json.schema-include' = 'true'", "'debezium-json.schema-include' = 'true'"),
+    ],
+)
+def test_with_options_kstream_does_not_honour_are_refused(option: str, message: str) -> None:
+    """An option ignored could change what Flink reads or writes: each is an error."""
+    with pytest.raises(ConfigError, match=message):
+        load_sql_text(JOB.format(options=f", {option}"), "t.sql")
+
+
+def test_options_without_effect_on_the_results_are_taken() -> None:
+    options = (
+        ", 'sink.partitioner' = 'default', 'sink.delivery-guarantee' = 'at-least-once',"
+        " 'properties.group.id' = 'g', 'scan.startup.mode' = 'group-offsets'"
+    )
+    load_sql_text(JOB.format(options=options), "t.sql")
