@@ -296,7 +296,6 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 return
 
     def _dispatch(self, msgs: list[Any]) -> None:
-        tasks_before = dict(self.tasks)  # a task rewound meanwhile ignores this batch's events
         batches: dict[tuple[str, int], list[Any]] = {}
         events: list[Any] = []
         for m in msgs:
@@ -330,7 +329,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             rt.outputs_since_commit += len(batch)
             self._after_batch(key, rt)
         for event in events:
-            self._on_event(event, tasks_before)
+            self._on_event(event)
 
     def _tick_tasks(self) -> None:
         """Each task's periodic work (idle timeouts, processing time) and its producer's
@@ -361,16 +360,11 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             log.info("task %s held at offset %d (KSTREAM_HOLD_AT)", rt.task.id, hold)
         return [m for m in batch if m.offset() < hold]
 
-    def _on_event(self, msg: Any, tasks_before: dict[tuple[str, int], TaskRuntime]) -> None:
-        """A consumer event after the records before it (``tasks_before``: the tasks when
-        they were fetched). Partition EOF: in a bounded run the source input is read up to
-        the EOF offset (past a final commit marker), unless its task was rewound since."""
+    def _on_event(self, msg: Any) -> None:
         if kafka.is_partition_eof(msg):
             key = self._key(msg.topic(), msg.partition())
             rt = self.tasks.get(key)
             if rt is not None and not (rt.task.finished or rt.task.stopped_by):
-                if self.options.bounded and tasks_before.get(key) is rt and msg.offset() >= 0:
-                    rt.task.reached_partition_end(msg.topic(), msg.offset())
                 # ending a source input drains the merger: an input paused while it buffered
                 # much may be empty now and must be resumed (or the task waits for it forever)
                 self._after_batch(key, rt)

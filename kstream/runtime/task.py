@@ -309,15 +309,6 @@ class Task(TaskState):
             ended = ended or any(i.finished and i.index not in finished for i in self.inputs)
         return ended
 
-    def reached_partition_end(self, topic: str, offset: int) -> None:
-        """The consumer reached the end of this task's partition of source ``topic``: every
-        record before ``offset`` (the next offset to read) was delivered. The position moves
-        past what follows the last record, e.g. a transaction's commit marker, which holds no
-        record: a bounded run of a topic written with transactions ends at its end offset."""
-        for i in self.inputs:
-            if isinstance(i, SourceInput) and i.topic == topic and not i.finished:
-                i.position = offset if i.position is None else max(i.position, offset)
-
     def end_input(self, source: TaskInput) -> None:
         """``source`` has ended (its end offset reached, or every upstream task ended). Once
         every input has, the watermark jumps to +infinity, every window fires, and downstream
