@@ -109,19 +109,10 @@ def key_format(issues: SqlIssues, table: Table) -> dict[str, Any]:
         column = table.column(name)
         if column is None:  # reported by kstream.sql.keys
             return {}
-        try:
-            found = avro_type(column.node.args.get("kind") if column.node else None, legacy)
-        except Untranslatable as exc:
-            where = column.node or table.node
-            issues.add(where, f"table {table.name}: key column {column.name} {exc.what}", _HINT)
+        field = _field(issues, table, column, legacy, column.name.removeprefix(prefix), "key ")
+        if field is None:
             return {}
-        field = column.name.removeprefix(prefix)
-        nullable = _nullable(table, column)
-        fields.append(
-            {"name": field, "type": ["null", found], "default": None}
-            if nullable
-            else {"name": field, "type": found}
-        )
+        fields.append(field)
     return {
         "key_schema": {"type": "record", "name": NAME, "namespace": NAMESPACE, "fields": fields}
     }
@@ -139,20 +130,31 @@ def table_schema(issues: SqlIssues, table: Table, legacy: bool = True) -> dict[s
             continue
         if column.name.lower() in excluded:
             continue
-        try:
-            found = avro_type(column.node.args.get("kind") if column.node else None, legacy)
-        except Untranslatable as exc:
-            where = column.node or table.node
-            issues.add(where, f"table {table.name}: column {column.name} {exc.what}", _HINT)
+        field = _field(issues, table, column, legacy, column.name)
+        if field is None:
             refused = True
-            continue
-        if _nullable(table, column):
-            fields.append({"name": column.name, "type": ["null", found], "default": None})
         else:
-            fields.append({"name": column.name, "type": found})
+            fields.append(field)
     if refused:
         return None
     return {"type": "record", "name": NAME, "namespace": NAMESPACE, "fields": fields}
+
+
+def _field(
+    issues: SqlIssues, table: Table, column: Column, legacy: bool, name: str, role: str = ""
+) -> dict[str, Any] | None:
+    """The Avro record field ``name`` of ``column``: ``["null", T]`` with a null default when
+    nullable, else ``T``; None when its type has no Avro mapping (an issue at the column;
+    ``role``: ``"key "`` for a key column)."""
+    try:
+        found = avro_type(column.node.args.get("kind") if column.node else None, legacy)
+    except Untranslatable as exc:
+        where = column.node or table.node
+        issues.add(where, f"table {table.name}: {role}column {column.name} {exc.what}", _HINT)
+        return None
+    if _nullable(table, column):
+        return {"name": name, "type": ["null", found], "default": None}
+    return {"name": name, "type": found}
 
 
 def avro_type(kind: exp.Expression | None, legacy: bool = True) -> Any:
