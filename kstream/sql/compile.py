@@ -28,7 +28,7 @@ from kstream.sql.avro_schema import is_avro, key_format, registry_settings, valu
 from kstream.sql.catalog import Table, read_table
 from kstream.sql.derived import derived_table
 from kstream.sql.exprs import Untranslatable
-from kstream.sql.keys import sink_key, sink_value, source_key
+from kstream.sql.keys import is_text, sink_key, sink_value, source_key
 from kstream.sql.query import CompiledInsert, aggregated_view, compile_insert, is_aggregating
 from kstream.sql.result import result_table
 from kstream.sql.scope import sql_type_kind
@@ -296,17 +296,13 @@ def _metadata(issues: SqlIssues, table: Table) -> dict[str, str]:
             issues.add(column.node or table.node, what, f"kstream reads {keys}")
         elif not column.name.isidentifier():
             issues.add(column.node or table.node, "a metadata column needs a plain name", "")
-        elif column.metadata == "key" and (table.options.get("key.format") or not _text(column)):
+        elif column.metadata == "key" and (table.options.get("key.format") or not is_text(column)):
             what = f"table {table.name}: METADATA FROM 'key' is the key's text, a STRING column"
             hint = "declare it STRING, or read key columns with 'key.format' and 'key.fields'"
             issues.add(column.node or table.node, what, hint)
         else:
             fields[column.name] = column.metadata
     return fields
-
-
-def _text(column: Any) -> bool:
-    return column.type.split("(")[0] in ("STRING", "VARCHAR", "CHAR")
 
 
 def _rowtime_field(issues: SqlIssues, table: Table, column: Any) -> tuple[str | None, str]:

@@ -25,11 +25,13 @@ from kstream.sql.exprs import Untranslatable
 from kstream.sql.script import SqlIssues
 
 if TYPE_CHECKING:
-    from kstream.sql.catalog import Table
+    from kstream.sql.catalog import Column, Table
 
 __all__ = [
     "KEY_FORMATS",
+    "STRING_TYPES",
     "check_key_options",
+    "is_text",
     "key_columns",
     "raw_column",
     "sink_key",
@@ -41,7 +43,12 @@ __all__ = [
 #: Flink key formats kstream writes and reads, and the pipeline ``key_format`` of each
 KEY_FORMATS = {"json": "json", "raw": "string", "avro": "avro", "avro-confluent": "avro"}
 _VALUE_FIELDS = ("ALL", "EXCEPT_KEY")
-_STRING_TYPES = ("STRING", "VARCHAR", "CHAR")
+STRING_TYPES = ("STRING", "VARCHAR", "CHAR")
+
+
+def is_text(column: Column) -> bool:
+    """Whether ``column`` is of a character type (``STRING``, ``VARCHAR(n)``, ``CHAR(n)``)."""
+    return column.type.split("(")[0] in STRING_TYPES
 
 
 def key_columns(table: Table) -> tuple[str, ...]:
@@ -108,7 +115,7 @@ def _check_columns(
         elif not name.startswith(prefix):
             what = f"table {table.name}: key column {name} does not start with '{prefix}'"
             issues.add(table.node, what, "name it with the 'key.fields-prefix'")
-        elif fmt == "raw" and column.type.split("(")[0] not in _STRING_TYPES:
+        elif fmt == "raw" and not is_text(column):
             what = f"table {table.name}: a 'raw' key of a {column.type} column"
             hint = "kstream writes a raw key of one STRING column: use 'key.format' = 'json'"
             issues.add(table.node, f"{what} is not supported yet", hint)
