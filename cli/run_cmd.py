@@ -12,7 +12,13 @@ from typing import Any
 import click
 from kstream_cli.errors import handle_errors
 from kstream_cli.options import DEFAULT_BOOTSTRAP, job_options
-from kstream_cli.run_processes import process_count, run_processes, status_file, write_status
+from kstream_cli.run_processes import (
+    process_count,
+    run_processes,
+    siblings,
+    status_file,
+    write_status,
+)
 from kstream_cli.run_screen import live_screen, plain_status
 from rich.console import Console
 
@@ -156,6 +162,7 @@ def run(
         held_watermark_warning_ms=int(held_warning_s * 1000),
         state_cache_bytes=state_cache,
         metrics_port=metrics_port,
+        siblings=siblings(),
     )
     runner = Runner(build_plan(spec, group), options)
     _install_signals(runner)

@@ -19,11 +19,15 @@ import click
 
 from kstream.runtime.lifecycle import Status
 from kstream.runtime.metrics_merge import MergedMetrics, child_port
+from kstream.runtime.siblings import Siblings, siblings_from
 from kstream.runtime.supervisor import Supervisor
 
 #: environment variable naming the file where a child keeps its latest status (JSON): then it
 #: writes no status lines of its own; the supervisor shows the children's sum
 STATUS_FILE_ENV = "KSTREAM_STATUS_FILE"
+#: environment variable describing a child's siblings (:mod:`kstream.runtime.siblings`): they
+#: join the consumer group together and, bounded, leave it together
+SIBLINGS_ENV = "KSTREAM_SIBLINGS"
 #: environment variable naming the module children run as (default ``kstream_cli.main``)
 CHILD_MODULE_ENV = "KSTREAM_CHILD_MODULE"
 #: seconds between two combined status lines
@@ -82,6 +86,11 @@ def status_file() -> Path | None:
     return Path(path) if path else None
 
 
+def siblings() -> Siblings | None:
+    """In a child: its siblings' markers (None: not a child)."""
+    return siblings_from(os.environ.get(SIBLINGS_ENV))
+
+
 def write_status(path: Path, status: Status) -> None:
     """Replace the child's status file with ``status``'s counts (atomically: a rename)."""
     body = {k: getattr(status, k) for k in SUMMED}
@@ -105,7 +114,11 @@ def run_processes(
     commands = []
     for n in range(1, count + 1):
         port = child_port(metrics_port, n) if metrics_port is not None else None
-        env = {**os.environ, STATUS_FILE_ENV: str(workdir / f"status-{n}.json")}
+        env = {
+            **os.environ,
+            STATUS_FILE_ENV: str(workdir / f"status-{n}.json"),
+            SIBLINGS_ENV: Siblings(workdir, n, count).encode(),
+        }
         commands.append((child_argv(pipeline, params, port), env))
     if metrics_port is not None:
         children = [(n, child_port(metrics_port, n)) for n in range(1, count + 1)]

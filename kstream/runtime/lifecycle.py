@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kstream.runtime.siblings import Siblings
 
 
 class RunnerState(enum.Enum):
@@ -46,6 +50,9 @@ class RunOptions:
     state_cache_bytes: int | None = None
     #: serve Prometheus metrics on this port (``--metrics-port``; None: no metrics)
     metrics_port: int | None = None
+    #: a child of ``kstream run --processes N``: its siblings' markers (joint group join and,
+    #: bounded, joint leave; :mod:`kstream.runtime.siblings`); None: a process on its own
+    siblings: Siblings | None = None
 
 
 #: :attr:`Status.phase` before the group assigned this process its first partitions

@@ -192,6 +192,8 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             self.options.bootstrap, settings, control_topic(self.plan.prefix)
         )
         self.status_publisher = StatusPublisher(self.plan, self.options.bootstrap, settings)
+        if self.options.siblings is not None:  # --processes: the children join together
+            self.options.siblings.rendezvous()
         self._subscribe()
 
     def _activate(self, stage_id: str, partition: int, lock_wait_s: float = 20.0) -> TaskRuntime:
@@ -292,7 +294,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 self._publish_snapshot(now)
                 if self.on_status:
                     self.on_status(self.status())
-            if (self.options.bounded or self.stop_request) and self._all_finished():
+            if self._run_done():
                 return
 
     def _dispatch(self, msgs: list[Any]) -> None:
@@ -372,6 +374,18 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
         error = kafka.message_error(msg)
         if error is not None:
             log.warning("%s", error)
+
+    def _run_done(self) -> bool:
+        """Whether the loop ends: bounded or stopping, every task finished; a bounded child
+        of ``--processes`` also waits for its siblings to finish theirs, so none leaves the
+        group while the others still read (:mod:`kstream.runtime.siblings`)."""
+        if not (self.options.bounded or self.stop_request):
+            return False
+        finished = self._all_finished()
+        siblings = self.options.siblings
+        if siblings is None or self.stop_request:
+            return finished
+        return siblings.all_done(finished)
 
     def _all_finished(self) -> bool:
         if not self.assigned_once or self._migrated or self._pending:

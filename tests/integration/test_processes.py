@@ -69,6 +69,17 @@ def sink_out(port: int, sink: str) -> float:
     return sum(v for labels, v in rows if labels["node"] == f"sink:{sink}")
 
 
+def moved_after_finishing(log: str) -> list[str]:
+    """The restores (``-v`` lines) of a task at the last position any checkpoint of it
+    committed: a task handed to another member after it had read all its input, which happens
+    when a member that finished leaves the group while the others still read."""
+    last: dict[str, int] = {}
+    for task, position in re.findall(r"task (\S+) checkpoint \d+ committed at position (\d+)", log):
+        last[task] = max(last.get(task, 0), int(position))
+    restores = re.findall(r"task (\S+) restored \((\w+)\) at position (\d+)", log)
+    return [f"{task} at {pos}" for task, _how, pos in restores if int(pos) == last.get(task)]
+
+
 def test_two_bounded_processes_give_the_windows_of_one(
     broker: str, broker_engine: str, tmp_path: Path
 ) -> None:
@@ -76,13 +87,17 @@ def test_two_bounded_processes_give_the_windows_of_one(
     path, _name, sink = hourly_pipeline_copy(tmp_path, topic, "processes")
     proc, log = start(
         tmp_path, str(path), "--bounded", "--state-dir", str(tmp_path / "state"),
-        "--bootstrap-servers", broker,
+        "--bootstrap-servers", broker, "--verbose",
     )  # fmt: skip
     assert proc.wait(300) == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert "process 1 started" in text and "process 2 started" in text, text
     assert f"finished: 2 processes, {FLIGHTS:,} records in" in text, text[-2000:]
     assert mismatch(sink_copies(broker, sink), hourly_truth(), broker_engine) == ""
+    # the children leave the group together (kstream.runtime.siblings): none rebalances a
+    # finished task onto another that is still reading
+    assert "restored (" in text, "no restore logged: --verbose lost?"
+    assert moved_after_finishing(text) == [], text[-3000:]
 
 
 def test_metrics_of_both_children_and_a_killed_child_restarted(
