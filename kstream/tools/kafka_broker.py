@@ -41,8 +41,11 @@ SINGLE_NODE_SETTINGS: dict[str, str] = {
     # a restart after SIGKILL re-registers once the old incarnation's session expired (9 s)
     "broker.heartbeat.interval.ms": "500",
     "broker.session.timeout.ms": "3000",
-    # a group's first member starts at once instead of waiting 3 s for others
-    "group.initial.rebalance.delay.ms": "0",
+    # a new group's first generation waits 100 ms for more members instead of 3 s: a single
+    # member starts almost at once, and members started together (kstream run --processes)
+    # share the first generation instead of one taking every partition until the next
+    # heartbeat shows it the others' joins
+    "group.initial.rebalance.delay.ms": "100",
     # transactions past their timeout are aborted within 1 s (default 10 s)
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
     "num.partitions": "1",
