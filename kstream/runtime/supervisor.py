@@ -112,7 +112,7 @@ class Supervisor:
             if child.process is not None and child.process.poll() is None:
                 child.process.send_signal(signal.SIGINT)
 
-    def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.2) -> int:
+    def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.05) -> int:
         """Start the children and supervise them until all ended; ``on_tick`` runs every
         ``tick_s`` seconds (the combined status). Returns the exit code (see the module)."""
         for child in self.children:
