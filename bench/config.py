@@ -32,6 +32,8 @@ class Config:
     broker: str = "kafka"
     flink_parallelism: int = 1
     w5_keys: int = data.W5_KEYS
+    #: unmeasured W2 runs before the measured ones (a fresh broker JVM warms up)
+    warm_up_runs: int = 2
 
 
 def _env_int(name: str, default: int) -> int:
@@ -71,6 +73,9 @@ def _parser(description: str) -> argparse.ArgumentParser:
         help="use this broker instead of starting a local one [env BENCH_BOOTSTRAP_SERVERS]")
     add("--broker-nice", type=int, default=_env_int("BENCH_BROKER_NICE", 0),
         help="niceness of the local broker's threads [env BENCH_BROKER_NICE; 0]")
+    add("--warm-up-runs", type=int, default=_env_int("BENCH_WARM_UP_RUNS", 2),
+        help="unmeasured W2 runs first, to warm the broker's JVM up (events only) "
+        "[env BENCH_WARM_UP_RUNS; 2]")
     add("--results", type=Path,
         default=Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.json")),
         help="results file [env BENCH_RESULTS; bench/results.json]")
@@ -113,6 +118,8 @@ def parse_args(argv: list[str] | None, description: str = "") -> Config:
     jobs = _select_jobs(p, args)
     if min(args.records, args.runs, args.flink_parallelism, args.w5_keys) < 1:
         p.error("--records, --runs, --flink-parallelism and --w5-keys must be at least 1")
+    if args.warm_up_runs < 0:
+        p.error("--warm-up-runs must be 0 or more")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kstream-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     return Config(
@@ -129,4 +136,5 @@ def parse_args(argv: list[str] | None, description: str = "") -> Config:
         broker=args.broker,
         flink_parallelism=args.flink_parallelism,
         w5_keys=args.w5_keys,
+        warm_up_runs=args.warm_up_runs,
     )
