@@ -32,6 +32,8 @@ def test_bench_harness_smoke(tmp_path: Path) -> None:
         "20000",
         "--runs",
         "1",
+        "--warm-up-runs",
+        "1",
         "--no-quix",
         "--no-flights",
         "--w5-keys",
