@@ -65,6 +65,10 @@ class TaskInput:
         self.position: int | None = None
         #: bounded runs: the end offset found at start (records from there on are not read)
         self.end_offset: int | None = None
+        #: bounded runs: where the consumer last reached the end of the partition (every
+        #: record before it was delivered); past a transaction's commit or abort marker, an
+        #: offset without a record, which the position never reaches by records alone
+        self.eof_offset: int | None = None
         self.finished = False
         self.stopped_by: str | None = None
         self.policy: Policy = source_policy(upstream_source(task.plan.spec, stage_input.node))

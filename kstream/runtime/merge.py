@@ -90,6 +90,22 @@ class InputMerger:
             pick = ready[0]
             left -= self._take(pick, ready[1] if len(ready) > 1 else None, left)
 
+    def read_to_end(self, source: TaskInput) -> bool:
+        """Whether ``source`` has nothing more to take before its end offset: its position
+        reached it, or the consumer reached the end of the partition at or past it and every
+        record it delivered was taken (the offsets in between hold transaction markers).
+
+        Raises:
+            ValueError: ``source`` has no end offset (not a bounded source input).
+        """
+        end = source.end_offset
+        if end is None:
+            raise ValueError(f"input {source.topic} has no end offset")
+        if (source.position or 0) >= end:
+            return True
+        eof = source.eof_offset
+        return eof is not None and eof >= end and not self.buffers[source.index]
+
     def buffered(self, source: TaskInput) -> int:
         """Records of ``source`` fetched and not taken yet."""
         return len(self.buffers[source.index])
@@ -120,7 +136,7 @@ class InputMerger:
             while buffer and len(chunk) < budget and (buffer[0].timestamp()[1], pick.index) < limit:
                 chunk.append(buffer.popleft())
         pick.process(chunk)
-        if pick.end_offset is not None and (pick.position or 0) >= pick.end_offset:
+        if pick.end_offset is not None and self.read_to_end(pick):
             self.on_end(pick)
         return len(chunk)
 
@@ -132,5 +148,4 @@ class InputMerger:
             return False
         if source.kind == "repartition":
             return self.bounded
-        end = source.end_offset
-        return end is not None and (source.position or 0) < end
+        return source.end_offset is not None and not self.read_to_end(source)

@@ -298,6 +298,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
                 return
 
     def _dispatch(self, msgs: list[Any]) -> None:
+        tasks_before = dict(self.tasks)  # a task rewound meanwhile ignores this batch's events
         batches: dict[tuple[str, int], list[Any]] = {}
         events: list[Any] = []
         for m in msgs:
@@ -331,7 +332,7 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             rt.outputs_since_commit += len(batch)
             self._after_batch(key, rt)
         for event in events:
-            self._on_event(event)
+            self._on_event(event, tasks_before)
 
     def _tick_tasks(self) -> None:
         """Each task's periodic work (idle timeouts, processing time) and its producer's
@@ -362,11 +363,23 @@ class Runner(GroupMembership, BoundedRun, BacklogDrain, RunStatus):
             log.info("task %s held at offset %d (KSTREAM_HOLD_AT)", rt.task.id, hold)
         return [m for m in batch if m.offset() < hold]
 
-    def _on_event(self, msg: Any) -> None:
+    def _on_event(self, msg: Any, tasks_before: dict[tuple[str, int], TaskRuntime]) -> None:
+        """A consumer event, after the records fetched before it (``tasks_before``: the tasks
+        when they were). Partition EOF in a bounded run: the source input was delivered up to
+        the EOF offset (:meth:`~kstream.runtime.task.Task.reached_partition_end`), unless its
+        task was rewound since or the partition is held (``KSTREAM_HOLD_AT``)."""
         if kafka.is_partition_eof(msg):
-            key = self._key(msg.topic(), msg.partition())
+            tp = (msg.topic(), msg.partition())
+            key = self._key(*tp)
             rt = self.tasks.get(key)
             if rt is not None and not (rt.task.finished or rt.task.stopped_by):
+                if (
+                    self.options.bounded
+                    and tasks_before.get(key) is rt
+                    and msg.offset() >= 0
+                    and tp not in self._held
+                ):
+                    rt.task.reached_partition_end(msg.topic(), msg.offset())
                 # ending a source input drains the merger: an input paused while it buffered
                 # much may be empty now and must be resumed (or the task waits for it forever)
                 self._after_batch(key, rt)

@@ -299,8 +299,8 @@ class Task(TaskState):
         for i in self.inputs:
             if not isinstance(i, SourceInput) or i.finished:
                 continue
-            i.end_offset = end = ends.get((i.topic, self.partition), 0)
-            if (i.position or 0) >= end:
+            i.end_offset = ends.get((i.topic, self.partition), 0)
+            if self.merger.read_to_end(i):
                 self.end_input(i)
                 ended = True
         if len(self.inputs) > 1:
@@ -308,6 +308,16 @@ class Task(TaskState):
             self.merger.drain()  # an input that ended may have held the others back
             ended = ended or any(i.finished and i.index not in finished for i in self.inputs)
         return ended
+
+    def reached_partition_end(self, topic: str, offset: int) -> None:
+        """The consumer reached the end of this task's partition of source ``topic`` at
+        ``offset`` (the next offset to read): every record before it was delivered. A bounded
+        input ends once those records are taken, even when its position stops short of the end
+        offset because the partition ends with a transaction marker (another kstream job's
+        exactly-once output, a repartition topic), which holds no record."""
+        for i in self.inputs:
+            if isinstance(i, SourceInput) and i.topic == topic and not i.finished:
+                i.eof_offset = offset if i.eof_offset is None else max(i.eof_offset, offset)
 
     def end_input(self, source: TaskInput) -> None:
         """``source`` has ended (its end offset reached, or every upstream task ended). Once
@@ -318,6 +328,9 @@ class Task(TaskState):
         source.finished = True
         if isinstance(source, SourceInput):
             source.gen.force(MAX_WATERMARK)
+            end = source.end_offset
+            if end is not None and (source.position or 0) < end:
+                source.position = end  # past the partition's last transaction marker
         last = all(i.finished for i in self.inputs)
         if self.valve is not None:
             self.executor.input_finish(source.index, refresh=not last)
