@@ -119,20 +119,16 @@ def derive_topic(bootstrap: str, topic: str, script: Path, say: bool = True) -> 
     """Make ``topic`` with the kstream SQL ``script`` (:data:`DERIVED`), run bounded in a
     temporary directory; a failed run deletes the topic, so the next run makes it again.
 
-    The script runs as the pipeline it compiles to, with ``guarantee: at_least_once``: written
-    without transactions, the topic ends with a record, not a commit marker (a bounded kstream
-    run reading it would otherwise wait for the marker's offset forever).
+    The script runs exactly-once, as any kstream job: the topic ends with a transaction's
+    commit marker, which query 34's bounded run reads past (the end of a partition ends it).
 
     Raises:
         RuntimeError: ``kstream run`` failed.
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kstream-conformance-input-") as tmp:
-        text = script.read_text().replace("${bootstrap}", bootstrap)
-        mapping = sql_mapping(text, str(script))
-        mapping["checkpoint"] = {**mapping.get("checkpoint", {}), "guarantee": "at_least_once"}
-        rendered = Path(tmp) / f"{script.stem}.yaml"
-        rendered.write_text(json.dumps(mapping, indent=1))  # JSON is YAML
+        rendered = Path(tmp) / script.name
+        rendered.write_text(script.read_text().replace("${bootstrap}", bootstrap))
         cmd = [
             str(KSTREAM), "run", str(rendered), "--bounded",
             "--group", f"conformance-input-{topic}-{uuid.uuid4().hex[:6]}",
