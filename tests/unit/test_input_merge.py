@@ -37,6 +37,7 @@ class FakeInput:
     taken: list[tuple[int, int, int]]
     position: int | None = None
     end_offset: int | None = None
+    eof_offset: int | None = None
     finished: bool = False
     stopped_by: str | None = None
     chunks: list[int] = field(default_factory=list)
@@ -98,6 +99,44 @@ def test_a_bounded_merge_waits_for_an_input_known_to_hold_records() -> None:
     m.drain()
     assert [(ts, i) for ts, i, _ in taken] == [(1, 1), (5, 0), (6, 0), (7, 1)]
     assert ended == [0, 1]  # each right after its last record
+
+
+def test_a_transactional_input_ends_at_its_eof_once_its_records_are_taken() -> None:
+    """Input 0's partition ends with a commit marker: records at offsets 0 and 1, the marker
+    at 2, end offset 3. Its EOF (3) comes while both records wait behind input 1's later
+    one; they are taken before input 0 ends, and then it no longer holds input 1 back
+    (input 1's record goes at once, without waiting for a next record of input 0).
+
+        input 0:  [r ts5][r ts6][commit]|end 3      eof 3
+        input 1:  [r ts7] ............. |end 2      (its second record not fetched yet)
+    """
+    m, (inputs, taken, ended) = merger(ends=(3, 2))
+    m.add(inputs[0], msgs(5, 6))
+    inputs[0].eof_offset = 3
+    assert not m.read_to_end(inputs[0])  # delivered to the end, not yet taken
+    m.drain()
+    assert taken == []  # input 1 holds records not fetched yet
+    m.add(inputs[1], msgs(7))
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(5, 0), (6, 0), (7, 1)]
+    assert ended == [0] and inputs[0].position == 2  # position stops short of the marker
+    m.add(inputs[1], [Msg(9, 1)])
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(5, 0), (6, 0), (7, 1), (9, 1)]
+    assert ended == [0, 1]
+
+
+def test_without_its_eof_an_input_short_of_its_end_offset_still_waits() -> None:
+    m, (inputs, taken, _) = merger(ends=(3, None))
+    m.add(inputs[0], msgs(5, 6))
+    m.drain()
+    assert not m.read_to_end(inputs[0])
+    m.add(inputs[1], msgs(8))
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(5, 0), (6, 0)]  # 8 waits for input 0's next
+    inputs[0].eof_offset = 3
+    m.drain()
+    assert [(ts, i) for ts, i, _ in taken] == [(5, 0), (6, 0), (8, 1)]
 
 
 def test_records_at_or_past_the_end_offset_are_not_taken() -> None:
