@@ -9,7 +9,9 @@ directory, its number (1..N) and N. Through marker files there:
   reach the coordinator together. Otherwise the first child is assigned every partition, starts
   its tasks, and gives half of them back (a checkpoint and a restore each) at the rebalance the
   second one's join causes a heartbeat later (``heartbeat.interval.ms``), with no record read
-  meanwhile by the one waiting in the join.
+  meanwhile by the one waiting in the join. Joins a few milliseconds apart still make two
+  generations on a broker whose ``group.initial.rebalance.delay.ms`` is 0; Kafka's default is
+  3 s, the local broker of :mod:`kstream.tools` waits 100 ms.
 - **end of a bounded run**: a child whose tasks have all finished writes ``done-<n>`` and keeps
   polling (its tasks stay assigned, the group stays stable) until every sibling wrote its own;
   then they all leave. A child that left alone would make the group rebalance the unfinished
